@@ -1,0 +1,274 @@
+//! Parsing: bytes of one input line → typed [`Record`]s.
+//!
+//! Owns: envelope removal, format detection and one parser per input form
+//! (contracts.md §1). Pure and synchronous: no tokio, no clock, no I/O. nom stays inside
+//! this module.
+//!
+//! Invariant: [`LineDecoder::decode`] never panics and returns at least one record for
+//! every input line (bad input becomes a `text` record), so no line is ever lost.
+//!
+//! Layout: `envelope` (kubectl/CRI/docker wrappers), `zap` (JSON, all layouts since 2020),
+//! `console` (zap console), `klog`, `logfmt`, `flux_cli`, `k8s` (Events, objects, Pods,
+//! watch events, Lists, Flux event payloads), `metric` (Prometheus samples), `text`
+//! (bare text), `message` (facts inside message text: durations, revisions, object
+//! references, controller names), `time`.
+
+pub mod console;
+pub mod envelope;
+pub mod flux_cli;
+pub mod k8s;
+pub mod klog;
+pub mod logfmt;
+pub mod message;
+pub mod metric;
+pub mod text;
+pub mod time;
+pub mod zap;
+
+use crate::record::{Format, Record, TsMs};
+
+/// Longest line parsed as structured input; longer lines are truncated to this length
+/// and classified as text (contracts.md §1.4).
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Deepest JSON nesting accepted before a line is treated as text.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// Why a parser refused a line; the decoder then tries the next form.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParseError {
+    #[error("not this format")]
+    NotThisFormat,
+    #[error("malformed {0}")]
+    Malformed(&'static str),
+    #[error("line longer than {MAX_LINE_BYTES} bytes")]
+    TooLong,
+}
+
+/// What the parsers may know about a line beyond its bytes.
+#[derive(Debug, Clone, Default)]
+pub struct ParseContext {
+    /// Controller named by the file name (`source-controller.log`) or the source.
+    pub controller_hint: Option<String>,
+    /// Year for formats that print none (klog); the decoder keeps it current.
+    pub year_hint: Option<i64>,
+}
+
+/// Per-input stateful decoder: removes envelopes, joins CRI partial chunks, keeps the
+/// year hint, dispatches to the parsers and fills record facts from the envelope.
+#[derive(Debug, Default)]
+pub struct LineDecoder {
+    ctx: ParseContext,
+    /// Text of CRI `P` chunks waiting for their `F` line.
+    partial: Vec<u8>,
+    stats: DecodeStats,
+}
+
+/// Counters a decoder keeps (exported as metrics by live sources).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeStats {
+    pub lines: u64,
+    pub structured: u64,
+    pub text: u64,
+    pub malformed: u64,
+    pub truncated: u64,
+    pub invalid_utf8: u64,
+}
+
+impl LineDecoder {
+    pub fn new(controller_hint: Option<String>) -> Self {
+        LineDecoder {
+            ctx: ParseContext {
+                controller_hint,
+                year_hint: None,
+            },
+            ..Default::default()
+        }
+    }
+
+    pub fn stats(&self) -> DecodeStats {
+        self.stats
+    }
+
+    /// Decodes one line (without its trailing newline). Returns one record per line,
+    /// or several for a `List` document.
+    pub fn decode(&mut self, raw: &[u8]) -> Vec<Record> {
+        self.stats.lines += 1;
+        let mut raw = raw;
+        while let [rest @ .., b'\r' | b'\n'] = raw {
+            raw = rest;
+        }
+        let truncated = raw.len() > MAX_LINE_BYTES;
+        if truncated {
+            self.stats.truncated += 1;
+            raw = &raw[..MAX_LINE_BYTES];
+        }
+        let stripped = envelope::strip(raw);
+        if stripped.partial {
+            self.partial.extend_from_slice(&stripped.inner);
+            if self.partial.len() > MAX_LINE_BYTES {
+                self.partial.truncate(MAX_LINE_BYTES);
+            }
+            let mut rec = Record {
+                format: Format::Partial,
+                envelope: stripped.envelope,
+                ts: stripped.ts,
+                ..Default::default()
+            };
+            self.apply_envelope_facts(&mut rec, &stripped);
+            return vec![rec];
+        }
+        let joined;
+        let inner: &[u8] = if self.partial.is_empty() {
+            &stripped.inner
+        } else {
+            self.partial.extend_from_slice(&stripped.inner);
+            joined = std::mem::take(&mut self.partial);
+            &joined
+        };
+        let text = match std::str::from_utf8(inner) {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            Err(_) => {
+                self.stats.invalid_utf8 += 1;
+                String::from_utf8_lossy(inner)
+            }
+        };
+        let mut recs = if truncated {
+            vec![text::parse(&text, &self.ctx)]
+        } else {
+            self.parse_inner(&text)
+        };
+        for rec in &mut recs {
+            rec.envelope = stripped.envelope.or(rec.envelope);
+            if rec.ts.is_none() {
+                rec.ts = stripped.ts;
+            }
+            self.apply_envelope_facts(rec, &stripped);
+            message::enrich(rec);
+            if rec.controller.is_none() {
+                rec.controller = self.ctx.controller_hint.clone();
+            }
+            match rec.format {
+                Format::Text | Format::Blank => self.stats.text += 1,
+                _ => self.stats.structured += 1,
+            }
+        }
+        if let Some(ts) = recs.iter().filter_map(|r| r.ts).next_back() {
+            self.ctx.year_hint = Some(time::year_of(ts));
+        }
+        recs
+    }
+
+    fn apply_envelope_facts(&self, rec: &mut Record, s: &envelope::Stripped<'_>) {
+        if let Some(pod) = &s.pod {
+            if let Some(c) = message::controller_from_pod(pod) {
+                rec.controller = Some(c.to_string());
+            }
+            if rec.pod.is_none() {
+                rec.pod = Some(pod.clone());
+            }
+        }
+    }
+
+    /// Detects the form of an envelope-free line and parses it.
+    fn parse_inner(&mut self, line: &str) -> Vec<Record> {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            return vec![Record {
+                format: Format::Blank,
+                ..Default::default()
+            }];
+        }
+        let attempt = if trimmed.starts_with('{') {
+            parse_json_line(trimmed, &self.ctx)
+        } else {
+            parse_text_forms(trimmed, &self.ctx)
+        };
+        match attempt {
+            Ok(recs) if !recs.is_empty() => recs,
+            Ok(_) => vec![text::parse(trimmed, &self.ctx)],
+            Err(e) => {
+                if matches!(e, ParseError::Malformed(_)) {
+                    self.stats.malformed += 1;
+                }
+                vec![text::parse(trimmed, &self.ctx)]
+            }
+        }
+    }
+}
+
+/// A JSON document: zap log line, Kubernetes object/event/watch event/List, or Flux
+/// event payload.
+fn parse_json_line(line: &str, ctx: &ParseContext) -> Result<Vec<Record>, ParseError> {
+    if json_depth_exceeds(line.as_bytes(), MAX_JSON_DEPTH) {
+        return Err(ParseError::Malformed("json nesting too deep"));
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(line).map_err(|_| ParseError::Malformed("json"))?;
+    let obj = value.as_object().ok_or(ParseError::NotThisFormat)?;
+    if k8s::looks_like(obj) {
+        return k8s::from_json(obj, ctx);
+    }
+    zap::from_json(obj, ctx).map(|r| vec![r])
+}
+
+/// Non-JSON structured forms, most specific first.
+fn parse_text_forms(line: &str, ctx: &ParseContext) -> Result<Vec<Record>, ParseError> {
+    let parsers: [fn(&str, &ParseContext) -> Result<Record, ParseError>; 5] = [
+        klog::parse,
+        console::parse,
+        flux_cli::parse,
+        metric::parse,
+        logfmt::parse,
+    ];
+    for p in parsers {
+        match p(line, ctx) {
+            Ok(r) => return Ok(vec![r]),
+            Err(ParseError::NotThisFormat) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ParseError::NotThisFormat)
+}
+
+/// True when brackets nest deeper than `max` (strings are skipped). serde_json itself
+/// stops at 128; checking first keeps deep garbage cheap.
+pub fn json_depth_exceeds(b: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_str = false;
+    let mut esc = false;
+    for &c in b {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if c == b'\\' {
+                esc = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_str = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Convenience for tests and one-shot callers: decode a single line with a fresh decoder.
+pub fn parse_line(line: &[u8]) -> Vec<Record> {
+    LineDecoder::new(None).decode(line)
+}
+
+/// Timestamp of the record, falling back to `last` (replay clock rule, contracts.md §3).
+pub fn ts_or(rec: &Record, last: Option<TsMs>) -> Option<TsMs> {
+    rec.ts.or(last)
+}

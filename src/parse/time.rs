@@ -1,0 +1,244 @@
+//! Timestamps and Go durations: parsing and RFC 3339 rendering.
+//!
+//! Owns: ISO-8601 / RFC 3339 (any offset, `T` or space, any fraction), epoch seconds,
+//! Go `time.Duration.String()` values, and formatting as RFC 3339 UTC with milliseconds.
+//! Pure functions; never panics on any input.
+
+use nom::{
+    branch::alt,
+    bytes::complete::{take_while, take_while_m_n},
+    character::complete::{char, one_of},
+    combinator::{map_res, opt},
+    sequence::tuple,
+    IResult,
+};
+
+use crate::record::TsMs;
+
+fn digits_n(n: usize) -> impl Fn(&str) -> IResult<&str, i64> {
+    move |i| {
+        map_res(take_while_m_n(n, n, |c: char| c.is_ascii_digit()), |s: &str| {
+            s.parse::<i64>()
+        })(i)
+    }
+}
+
+/// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719468;
+    let era = if z >= 0 { z } else { z - 146096 } / 146097;
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Parses the fraction digits after `.`/`,` into milliseconds (truncating).
+fn fraction_ms(frac: &str) -> i64 {
+    let mut ms = 0i64;
+    for (i, c) in frac.bytes().take(3).enumerate() {
+        ms += i64::from(c - b'0') * [100, 10, 1][i];
+    }
+    ms
+}
+
+fn offset(i: &str) -> IResult<&str, i64> {
+    alt((
+        |i| {
+            let (i, _) = one_of("Zz")(i)?;
+            Ok((i, 0))
+        },
+        |i| {
+            let (i, (sign, h, _, m)) =
+                tuple((one_of("+-"), digits_n(2), opt(char(':')), opt(digits_n(2))))(i)?;
+            let secs = h * 3600 + m.unwrap_or(0) * 60;
+            Ok((i, if sign == '-' { -secs } else { secs }))
+        },
+    ))(i)
+}
+
+/// Grammar: `YYYY-MM-DD ('T'|'t'|' ') hh:mm[:ss[(.|,)frac]] [Z|±hh[:]mm|±hh]`.
+/// Returns the remaining input and the instant in ms; offset absent = UTC.
+pub fn iso8601(i: &str) -> IResult<&str, TsMs> {
+    let (i, (y, _, mo, _, d, _, h, _, mi)) = tuple((
+        digits_n(4),
+        char('-'),
+        digits_n(2),
+        char('-'),
+        digits_n(2),
+        one_of("Tt "),
+        digits_n(2),
+        char(':'),
+        digits_n(2),
+    ))(i)?;
+    let (i, sec) = opt(tuple((char(':'), digits_n(2))))(i)?;
+    let (i, frac) = opt(tuple((one_of(".,"), take_while(|c: char| c.is_ascii_digit()))))(i)?;
+    let (i, off) = opt(offset)(i)?;
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 24 || mi > 59 {
+        return Err(nom::Err::Error(nom::error::Error::new(
+            i,
+            nom::error::ErrorKind::Verify,
+        )));
+    }
+    let s = sec.map(|(_, s)| s).unwrap_or(0);
+    let ms = frac.map(|(_, f)| fraction_ms(f)).unwrap_or(0);
+    let days = days_from_civil(y, mo, d);
+    let secs = days * 86400 + h * 3600 + mi * 60 + s - off.unwrap_or(0);
+    Ok((i, secs * 1000 + ms))
+}
+
+/// Parses a whole timestamp string: ISO-8601 (any offset) or epoch seconds
+/// (`1762783200.123`). Trailing garbage is refused.
+pub fn parse_ts(s: &str) -> Option<TsMs> {
+    let s = s.trim();
+    if let Ok(("", t)) = iso8601(s) {
+        return Some(t);
+    }
+    parse_epoch(s)
+}
+
+/// Epoch seconds (possibly fractional) → ms. Values above 1e11 are taken as ms already,
+/// above 1e14 as µs, above 1e17 as ns (zap `epoch` / `nanos` encoders).
+pub fn parse_epoch(s: &str) -> Option<TsMs> {
+    let v: f64 = s.trim().parse().ok()?;
+    epoch_f64(v)
+}
+
+pub fn epoch_f64(v: f64) -> Option<TsMs> {
+    if !v.is_finite() || v < 0.0 {
+        return None;
+    }
+    let ms = if v >= 1e17 {
+        v / 1e6
+    } else if v >= 1e14 {
+        v / 1e3
+    } else if v >= 1e11 {
+        v
+    } else {
+        v * 1000.0
+    };
+    if ms > 4.0e15 {
+        return None;
+    }
+    Some(ms.round() as i64)
+}
+
+/// RFC 3339 UTC with milliseconds: `2025-11-10T14:00:00.123Z`.
+pub fn format_rfc3339_ms(ts: TsMs) -> String {
+    let secs = ts.div_euclid(1000);
+    let ms = ts.rem_euclid(1000);
+    let days = secs.div_euclid(86400);
+    let sod = secs.rem_euclid(86400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        y,
+        m,
+        d,
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60,
+        ms
+    )
+}
+
+/// Year of an instant (for klog lines, which print none).
+pub fn year_of(ts: TsMs) -> i64 {
+    civil_from_days(ts.div_euclid(1000).div_euclid(86400)).0
+}
+
+/// Parses a Go `time.Duration.String()` value (`1h2m3.5s`, `250ms`, `1.25s`, `500µs`,
+/// `10m0s`) into milliseconds. `0` alone is accepted.
+pub fn parse_go_duration_ms(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(0);
+    }
+    let mut rest = s;
+    let mut total = 0f64;
+    let mut any = false;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return None;
+        }
+        let v: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let mult = match unit {
+            "h" => 3_600_000.0,
+            "m" => 60_000.0,
+            "s" => 1000.0,
+            "ms" => 1.0,
+            "us" | "µs" | "μs" => 0.001,
+            "ns" => 0.000_001,
+            _ => return None,
+        };
+        total += v * mult;
+        any = true;
+    }
+    if !any || !total.is_finite() || total > 1e15 {
+        return None;
+    }
+    Some(total.round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_forms() {
+        let z = parse_ts("2025-11-10T14:00:00.123Z").unwrap();
+        assert_eq!(format_rfc3339_ms(z), "2025-11-10T14:00:00.123Z");
+        assert_eq!(parse_ts("2025-11-10T17:00:00.123+0300"), Some(z));
+        assert_eq!(parse_ts("2025-11-10T17:00:00.123+03:00"), Some(z));
+        assert_eq!(parse_ts("2025-11-10T09:00:00.123456789-05:00"), Some(z));
+        assert_eq!(parse_ts("2025-11-10 14:00:00.123Z"), Some(z));
+        assert_eq!(parse_ts("2025-11-10T14:00:00Z"), Some(z - 123));
+        assert_eq!(parse_ts("1762783200.123"), Some(z));
+        assert_eq!(parse_ts("1762783200123"), Some(z));
+        assert_eq!(parse_ts("2025-13-10T14:00:00Z"), None);
+        assert_eq!(parse_ts("garbage"), None);
+        assert_eq!(parse_ts(""), None);
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration_ms("1.25s"), Some(1250));
+        assert_eq!(parse_go_duration_ms("10m0s"), Some(600_000));
+        assert_eq!(parse_go_duration_ms("1h0m0s"), Some(3_600_000));
+        assert_eq!(parse_go_duration_ms("67.047568ms"), Some(67));
+        assert_eq!(parse_go_duration_ms("500µs"), Some(1));
+        assert_eq!(parse_go_duration_ms("2m30.5s"), Some(150_500));
+        assert_eq!(parse_go_duration_ms("abc"), None);
+        assert_eq!(parse_go_duration_ms("5x"), None);
+    }
+
+    #[test]
+    fn epoch_round_trip() {
+        for t in [0i64, 1_000, 1_762_783_200_000, 4_102_444_800_000] {
+            assert_eq!(parse_ts(&format_rfc3339_ms(t)), Some(t));
+        }
+    }
+}

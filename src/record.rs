@@ -1,0 +1,504 @@
+//! The typed [`Record`] every stage shares.
+//!
+//! Owns: the record struct, its small vocabularies ([`Format`], [`Envelope`], [`Level`],
+//! [`Class`], [`Severity`]) and the details of object snapshots, events, pods and metric
+//! samples. Does not own: parsing (see `parse`) or classification (see `classify`).
+//!
+//! Invariant: vocabulary strings (`as_str`) are part of the public interface
+//! (contracts.md §2, taxonomy.md §1): extend, never rename.
+
+use std::fmt;
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type TsMs = i64;
+
+/// How a line was encoded once any envelope was removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Format {
+    ZapJson,
+    ZapConsole,
+    Klog,
+    Logfmt,
+    FluxCli,
+    K8sEvent,
+    K8sObject,
+    FluxEvent,
+    Metric,
+    #[default]
+    Text,
+    Blank,
+    /// A CRI `P` chunk whose text is carried into the next line's record.
+    Partial,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::ZapJson => "zap_json",
+            Format::ZapConsole => "zap_console",
+            Format::Klog => "klog",
+            Format::Logfmt => "logfmt",
+            Format::FluxCli => "flux_cli",
+            Format::K8sEvent => "k8s_event",
+            Format::K8sObject => "k8s_object",
+            Format::FluxEvent => "flux_event",
+            Format::Metric => "metric",
+            Format::Text => "text",
+            Format::Blank => "blank",
+            Format::Partial => "partial",
+        }
+    }
+}
+
+/// A wrapper removed before the inner line was parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Envelope {
+    /// `kubectl logs --timestamps`: `<RFC3339Nano> <line>`.
+    Timestamps,
+    /// `kubectl logs --prefix`: `[pod/<pod>/<container>] <line>`.
+    Prefix,
+    /// CRI: `<RFC3339Nano> <stdout|stderr> <F|P> <line>`.
+    Cri,
+    /// docker json-file: `{"log":"…","stream":"…","time":"…"}`.
+    Docker,
+}
+
+impl Envelope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Envelope::Timestamps => "timestamps",
+            Envelope::Prefix => "prefix",
+            Envelope::Cri => "cri",
+            Envelope::Docker => "docker",
+        }
+    }
+}
+
+/// Log level, normalised (`Level(-2)` → trace, `W` → warning, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Trace,
+    Debug,
+    Info,
+    Warning,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+
+    /// Maps any level spelling seen in Flux, klog, logfmt and event payloads.
+    pub fn from_loose(s: &str) -> Option<Level> {
+        let t = s.trim();
+        let lower = t.to_ascii_lowercase();
+        Some(match lower.as_str() {
+            "trace" | "level(-2)" | "-2" | "t" => Level::Trace,
+            "debug" | "dbg" | "d" | "level(-1)" | "-1" => Level::Debug,
+            "info" | "information" | "i" | "normal" | "notice" => Level::Info,
+            "warn" | "warning" | "w" => Level::Warning,
+            "error" | "err" | "e" | "fatal" | "f" | "panic" | "dpanic" | "critical" | "crit" => {
+                Level::Error
+            }
+            _ => {
+                if lower.starts_with("level(") {
+                    // zap prints unknown levels as Level(n); negative = more verbose.
+                    let n: i32 = lower
+                        .trim_start_matches("level(")
+                        .trim_end_matches(')')
+                        .parse()
+                        .ok()?;
+                    if n <= -2 {
+                        Level::Trace
+                    } else if n < 0 {
+                        Level::Debug
+                    } else if n == 0 {
+                        Level::Info
+                    } else if n == 1 {
+                        Level::Warning
+                    } else {
+                        Level::Error
+                    }
+                } else {
+                    return None;
+                }
+            }
+        })
+    }
+}
+
+/// Severity of a record or finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Severity {
+    #[default]
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        Some(match s {
+            "info" => Severity::Info,
+            "warning" => Severity::Warning,
+            "error" => Severity::Error,
+            "critical" => Severity::Critical,
+            _ => return None,
+        })
+    }
+}
+
+macro_rules! classes {
+    ($( $variant:ident => $name:literal, $failure:literal; )*) => {
+        /// Record class, taxonomy.md §1. Exactly one per record.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Class {
+            $( $variant, )*
+        }
+
+        impl Class {
+            /// Every class, in declaration order.
+            pub const ALL: &'static [Class] = &[$(Class::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( Class::$variant => $name, )*
+                }
+            }
+
+            /// True for the failure classes (severity warning or error).
+            pub fn is_failure(self) -> bool {
+                match self {
+                    $( Class::$variant => $failure, )*
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Class> {
+                match s {
+                    $( $name => Some(Class::$variant), )*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+classes! {
+    GitAuthFailed => "git_auth_failed", true;
+    RateLimited => "rate_limited", true;
+    NetworkError => "network_error", true;
+    SourceFetchFailed => "source_fetch_failed", true;
+    SourceNotReady => "source_not_ready", true;
+    DependencyNotReady => "dependency_not_ready", true;
+    HealthCheckFailed => "health_check_failed", true;
+    BuildFailed => "build_failed", true;
+    ValidationFailed => "validation_failed", true;
+    ApplyConflict => "apply_conflict", true;
+    DecryptionFailed => "decryption_failed", true;
+    RbacForbidden => "rbac_forbidden", true;
+    HelmReleaseFailed => "helm_release_failed", true;
+    NotificationFailed => "notification_failed", true;
+    ImageAutomationFailed => "image_automation_failed", true;
+    StorageFailed => "storage_failed", true;
+    OomKilled => "oom_killed", true;
+    ControllerRestarted => "controller_restarted", true;
+    ErrorOther => "error_other", true;
+    ReconcileSucceeded => "reconcile_succeeded", false;
+    ArtifactStored => "artifact_stored", false;
+    RevisionApplied => "revision_applied", false;
+    Progressing => "progressing", false;
+    Suspended => "suspended", false;
+    Lifecycle => "lifecycle", false;
+    Metric => "metric", false;
+    ObjectState => "object_state", false;
+    InfoOther => "info_other", false;
+}
+
+impl Default for Class {
+    fn default() -> Self {
+        Class::InfoOther
+    }
+}
+
+impl Class {
+    /// Default record severity of the class; `error` level records of a failure class
+    /// are raised to `error` by the classifier.
+    pub fn default_severity(self) -> Severity {
+        match self {
+            Class::DependencyNotReady | Class::Progressing => Severity::Info,
+            c if c.is_failure() => Severity::Warning,
+            _ => Severity::Info,
+        }
+    }
+}
+
+impl fmt::Display for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A Kubernetes object reference. `namespace` is empty for cluster-scoped objects.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct ObjectRef {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectRef {
+    pub fn new(kind: impl Into<String>, namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        ObjectRef {
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{}/{}", self.kind, self.name)
+        } else {
+            write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+/// One `status.conditions[]` entry.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Condition {
+    pub type_: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    pub last_transition_ms: Option<TsMs>,
+}
+
+/// What a Flux (or other Kubernetes) object snapshot says.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ObjectInfo {
+    pub api_version: String,
+    /// Watch event type (`ADDED`, `MODIFIED`, `DELETED`) when the object came wrapped.
+    pub watch_type: Option<String>,
+    pub generation: Option<i64>,
+    pub observed_generation: Option<i64>,
+    pub resource_version: Option<String>,
+    /// `spec.interval` in milliseconds.
+    pub interval_ms: Option<u64>,
+    /// `spec.retryInterval` in milliseconds.
+    pub retry_interval_ms: Option<u64>,
+    /// `spec.timeout` in milliseconds.
+    pub timeout_ms: Option<u64>,
+    pub suspend: bool,
+    /// `spec.dependsOn` (namespace defaults to the object's own).
+    pub depends_on: Vec<ObjectRef>,
+    /// `spec.sourceRef`, or for a HelmRelease `spec.chart.spec.sourceRef` / `spec.chartRef`.
+    pub source_ref: Option<ObjectRef>,
+    pub service_account: Option<String>,
+    /// `spec.url` for sources.
+    pub url: Option<String>,
+    /// `spec.chart.spec.chart` / HelmChart `spec.chart`.
+    pub chart: Option<String>,
+    pub chart_version: Option<String>,
+    pub conditions: Vec<Condition>,
+    pub last_applied_revision: Option<String>,
+    pub last_attempted_revision: Option<String>,
+    pub artifact_revision: Option<String>,
+    pub artifact_size: Option<u64>,
+    /// HelmRelease `status.failures` / install / upgrade failure counters, summed.
+    pub failures: Option<u64>,
+    pub labels: Vec<(String, String)>,
+}
+
+impl ObjectInfo {
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+}
+
+/// One `status.containerStatuses[]` entry of a Pod.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ContainerInfo {
+    pub name: String,
+    pub ready: bool,
+    pub restart_count: u64,
+    pub image: Option<String>,
+    pub waiting_reason: Option<String>,
+    pub terminated_reason: Option<String>,
+    pub terminated_exit_code: Option<i64>,
+    pub last_terminated_reason: Option<String>,
+    pub last_terminated_exit_code: Option<i64>,
+    pub last_terminated_finished_ms: Option<TsMs>,
+}
+
+/// What a Pod snapshot says.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PodInfo {
+    pub watch_type: Option<String>,
+    pub phase: Option<String>,
+    pub labels: Vec<(String, String)>,
+    pub containers: Vec<ContainerInfo>,
+}
+
+/// Kubernetes Event (or Flux event payload) specifics.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EventInfo {
+    /// `Normal` / `Warning` (Kubernetes) or the payload `severity` (`info` / `error`).
+    pub event_type: Option<String>,
+    pub count: Option<u64>,
+    /// `source.component`, `reportingController` or `reportingComponent`.
+    pub reporter: Option<String>,
+    pub first_ms: Option<TsMs>,
+    pub last_ms: Option<TsMs>,
+    /// Flux metadata (annotations) as `key → value`.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// A Prometheus sample.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MetricSample {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+}
+
+impl MetricSample {
+    pub fn label(&self, k: &str) -> Option<&str> {
+        self.labels.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A server-side apply change set (`Kind/ns/name` strings).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChangeSet {
+    pub created: Vec<String>,
+    pub configured: Vec<String>,
+    pub deleted: Vec<String>,
+    pub unchanged: usize,
+}
+
+impl ChangeSet {
+    pub fn is_empty(&self) -> bool {
+        self.created.is_empty() && self.configured.is_empty() && self.deleted.is_empty()
+    }
+
+    /// Adds one `"Kind/ns/name" → action` entry (`created`, `configured`, `deleted`, …).
+    pub fn add(&mut self, object: &str, action: &str) {
+        match action.trim() {
+            "created" => self.created.push(object.to_string()),
+            "configured" => self.configured.push(object.to_string()),
+            "deleted" => self.deleted.push(object.to_string()),
+            _ => self.unchanged += 1,
+        }
+    }
+}
+
+/// Form-specific payload of a record.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Detail {
+    #[default]
+    None,
+    Event(Box<EventInfo>),
+    Object(Box<ObjectInfo>),
+    Pod(Box<PodInfo>),
+    Metric(MetricSample),
+}
+
+/// One parsed input line (or object), the unit every stage passes on.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Record {
+    /// Event time in ms since the epoch (UTC), when the input carried one.
+    pub ts: Option<TsMs>,
+    pub format: Format,
+    pub envelope: Option<Envelope>,
+    pub level: Option<Level>,
+    /// Deployment name of the Flux controller, e.g. `source-controller`.
+    pub controller: Option<String>,
+    /// Pod name when an envelope, label or field named it.
+    pub pod: Option<String>,
+    /// The object the record is about.
+    pub object: Option<ObjectRef>,
+    /// Event or condition reason (also the eventLogf `"error":"<Reason>"` value).
+    pub reason: Option<String>,
+    /// Revision as printed.
+    pub revision: Option<String>,
+    /// The message proper (`msg`).
+    pub msg: String,
+    /// Error text (`error` field), when separate from the message.
+    pub error: Option<String>,
+    /// Reconcile duration (`Reconciliation finished in 1.25s` → 1250).
+    pub duration_ms: Option<u64>,
+    /// Next run / retry interval (`next run in 10m0s`, `retrying in 30s`).
+    pub interval_ms: Option<u64>,
+    pub reconcile_id: Option<String>,
+    pub logger: Option<String>,
+    /// Server-side apply change set when the line carried one.
+    pub changes: Option<ChangeSet>,
+    pub detail: Detail,
+    /// Other scalar fields, in input order, for evidence and debugging.
+    pub fields: Vec<(String, String)>,
+    pub class: Class,
+    pub severity: Severity,
+}
+
+impl Record {
+    /// The human message: `msg` plus the error text, as contracts.md §2 `message`.
+    pub fn message(&self) -> String {
+        match &self.error {
+            Some(e) if !e.is_empty() && !self.msg.is_empty() => format!("{}: {}", self.msg, e),
+            Some(e) if !e.is_empty() => e.clone(),
+            _ => self.msg.clone(),
+        }
+    }
+
+    pub fn field(&self, k: &str) -> Option<&str> {
+        self.fields.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
+    }
+
+    pub fn object_info(&self) -> Option<&ObjectInfo> {
+        match &self.detail {
+            Detail::Object(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    pub fn pod_info(&self) -> Option<&PodInfo> {
+        match &self.detail {
+            Detail::Pod(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub fn event_info(&self) -> Option<&EventInfo> {
+        match &self.detail {
+            Detail::Event(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    pub fn metric(&self) -> Option<&MetricSample> {
+        match &self.detail {
+            Detail::Metric(m) => Some(m),
+            _ => None,
+        }
+    }
+}
