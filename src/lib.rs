@@ -3,11 +3,15 @@
 //! # Layout
 //! Data flows one way: sources → parse → classify → correlate → render → sinks.
 //! - [`record`]: the typed record every stage shares.
+//! - [`sources`]: where lines come from (files, stdin).
 //! - [`parse`]: one parser per input form; pure, no tokio.
 //! - [`classify`]: rule tables from `patterns/`, secret redaction.
 //! - [`render`]: output rows and finding schemas.
+//! - [`pipeline`]: the wiring of each command.
 
 pub mod classify;
 pub mod parse;
+pub mod pipeline;
 pub mod record;
 pub mod render;
+pub mod sources;

@@ -10,3 +10,8 @@ pub fn enrich(_rec: &mut Record) {}
 pub fn controller_from_pod(_pod: &str) -> Option<&'static str> {
     None
 }
+
+/// The first Flux controller name found in `s` (file names, logger names).
+pub fn controller_in_text(_s: &str) -> Option<&'static str> {
+    None
+}

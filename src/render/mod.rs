@@ -1,1 +1,6 @@
-//! Renderers.
+//! Renderers: records and findings into their output schemas.
+//!
+//! Owns: serialisation only. Does not decide what to emit (see `correlate`) or where
+//! (see `sinks`).
+
+pub mod row;
