@@ -6,10 +6,12 @@
 //! - [`sources`]: where lines come from (files, stdin).
 //! - [`parse`]: one parser per input form; pure, no tokio.
 //! - [`classify`]: rule tables from `patterns/`, secret redaction.
+//! - [`correlate`]: sans-IO correlation into findings and audit records.
 //! - [`render`]: output rows and finding schemas.
 //! - [`pipeline`]: the wiring of each command.
 
 pub mod classify;
+pub mod correlate;
 pub mod parse;
 pub mod pipeline;
 pub mod record;

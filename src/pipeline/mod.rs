@@ -1,6 +1,8 @@
 //! Wiring of the stages for each command.
 //!
-//! Owns: the batch pipelines (`classify`, `replay`). Live wiring comes with the
-//! Kubernetes sources.
+//! Owns: the batch pipelines (`classify`, `replay`) and pattern example runs. Live
+//! wiring comes with the Kubernetes sources.
 
 pub mod classify;
+pub mod examples;
+pub mod replay;

@@ -3,4 +3,5 @@
 //! Owns: serialisation only. Does not decide what to emit (see `correlate`) or where
 //! (see `sinks`).
 
+pub mod finding;
 pub mod row;

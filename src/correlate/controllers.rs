@@ -1,0 +1,528 @@
+//! Controller detectors: `controller_oom`, `controller_crashloop`, `oom_cascade`,
+//! `memory_growth`, `queue_backpressure`, `guilty_tenant`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::finding::{Evidence, RootCause};
+use super::sources::shares_from;
+use super::state::push_capped;
+use super::{vars, Correlator};
+use crate::parse::message::controller_from_pod;
+use crate::record::{Class, ObjectRef, Record, TsMs};
+
+const MIB: f64 = 1024.0 * 1024.0;
+/// Restart signals closer than this are one restart (Pod status, BackOff event and
+/// `starting manager` line of the same restart).
+const RESTART_DEDUPE_MS: i64 = 60_000;
+
+fn deployment(name: &str, ns: &str) -> ObjectRef {
+    ObjectRef::new("Deployment", ns, name)
+}
+
+/// Theil–Sen slope (units per ms) of `(t, v)` samples; robust to outliers and restarts.
+pub fn theil_sen(samples: &[(i64, f64)]) -> Option<f64> {
+    // Thin to at most 120 points so the pairwise step stays cheap.
+    let step = samples.len().div_ceil(120).max(1);
+    let pts: Vec<(i64, f64)> = samples.iter().step_by(step).copied().collect();
+    let mut slopes = Vec::with_capacity(pts.len() * pts.len() / 2);
+    for i in 0..pts.len() {
+        for j in i + 1..pts.len() {
+            let dt = (pts[j].0 - pts[i].0) as f64;
+            if dt > 0.0 {
+                slopes.push((pts[j].1 - pts[i].1) / dt);
+            }
+        }
+    }
+    if slopes.is_empty() {
+        return None;
+    }
+    slopes.sort_by(|a, b| a.total_cmp(b));
+    Some(slopes[slopes.len() / 2])
+}
+
+impl Correlator {
+    pub(super) fn on_metric(&mut self, rec: &Record, ts: TsMs) {
+        let Some(m) = rec.metric() else { return };
+        let ctrl = rec
+            .controller
+            .clone()
+            .or_else(|| m.label("pod").and_then(controller_from_pod).map(str::to_string));
+        let Some(c) = ctrl else { return };
+        let cap = self.caps.samples;
+        match m.name.as_str() {
+            "process_resident_memory_bytes" | "container_memory_working_set_bytes" => {
+                let cs = self.ctrl_mut(&c);
+                if let Some(ns) = m.label("namespace") {
+                    cs.namespace = ns.to_string();
+                }
+                push_capped(&mut cs.memory, (ts, m.value), cap);
+            }
+            "workqueue_depth" => {
+                let cs = self.ctrl_mut(&c);
+                push_capped(&mut cs.queue, (ts, m.value), cap);
+                self.detect_queue(&c, ts);
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_pod(&mut self, rec: &Record, ts: TsMs) {
+        let Some(p) = rec.pod_info() else { return };
+        let ctrl = rec.controller.clone().or_else(|| {
+            rec.object
+                .as_ref()
+                .and_then(|o| controller_from_pod(&o.name))
+                .map(str::to_string)
+        });
+        let Some(c) = ctrl else { return };
+        let ns = rec
+            .object
+            .as_ref()
+            .map(|o| o.namespace.clone())
+            .unwrap_or_default();
+        let restarts: u64 = p.containers.iter().map(|c| c.restart_count).sum();
+        let oom = p.containers.iter().find(|k| {
+            k.last_terminated_reason.as_deref() == Some("OOMKilled")
+                || k.terminated_reason.as_deref() == Some("OOMKilled")
+                || k.last_terminated_exit_code == Some(137)
+        });
+        let oom_at = oom.map(|k| k.last_terminated_finished_ms.unwrap_or(ts));
+        let waiting = p
+            .containers
+            .iter()
+            .filter_map(|k| k.waiting_reason.clone())
+            .next();
+        let prev = {
+            let cs = self.ctrl_mut(&c);
+            if !ns.is_empty() {
+                cs.namespace = ns;
+            }
+            let prev = cs.restart_count;
+            cs.restart_count = cs.restart_count.max(restarts);
+            prev
+        };
+        if restarts > prev {
+            if let Some(t) = oom_at {
+                self.note_restart(&c, t, true, "container terminated: OOMKilled (exit code 137)");
+            } else {
+                let why = waiting.unwrap_or_else(|| "restarted".into());
+                self.note_restart(&c, ts, false, &why);
+            }
+        }
+    }
+
+    /// kubelet events about a controller pod: BackOff, Killing, Unhealthy, OOMKilled.
+    pub(super) fn on_pod_event(&mut self, rec: &Record, pod: &ObjectRef, ts: TsMs) {
+        let Some(c) = controller_from_pod(&pod.name).map(str::to_string).or(rec.controller.clone())
+        else {
+            return;
+        };
+        if rec.class == Class::OomKilled {
+            self.note_restart(&c, ts, true, &rec.message());
+        } else if rec.class == Class::ControllerRestarted {
+            self.note_restart(&c, ts, false, &rec.message());
+        }
+    }
+
+    /// Node `OOMKilling` events name the killed process.
+    pub(super) fn on_node_event(&mut self, rec: &Record, ts: TsMs) {
+        if rec.class != Class::OomKilled {
+            return;
+        }
+        let msg = rec.message();
+        let proc_name = msg
+            .find("Killed process ")
+            .and_then(|i| {
+                let rest = &msg[i..];
+                let a = rest.find('(')?;
+                let b = rest[a..].find(')')?;
+                Some(rest[a + 1..a + b].to_string())
+            });
+        let c = proc_name
+            .as_deref()
+            .and_then(|p| crate::parse::message::controller_in_text(p).or(controller_from_pod(p)))
+            .map(str::to_string)
+            .or_else(|| rec.controller.clone());
+        if let Some(c) = c {
+            self.note_restart(&c, ts, true, &msg);
+        }
+    }
+
+    /// Notes a restart (or OOM kill) of a controller and re-evaluates it.
+    pub(super) fn note_restart(&mut self, c: &str, ts: TsMs, oom: bool, why: &str) {
+        let cap = self.caps.history;
+        {
+            let cs = self.ctrl_mut(c);
+            if oom {
+                if !cs.ooms.iter().any(|t| (t - ts).abs() <= RESTART_DEDUPE_MS) {
+                    push_capped(&mut cs.ooms, ts, cap);
+                }
+            }
+            if !cs.restarts.iter().any(|(t, _)| (t - ts).abs() <= RESTART_DEDUPE_MS) {
+                push_capped(&mut cs.restarts, (ts, why.to_string()), cap);
+            } else if oom {
+                // Keep the most telling reason for this restart.
+                if let Some(r) = cs.restarts.iter_mut().find(|(t, _)| (t - ts).abs() <= RESTART_DEDUPE_MS) {
+                    r.1 = why.to_string();
+                }
+            }
+        }
+        self.detect_controller(c, ts);
+    }
+
+    fn detect_controller(&mut self, c: &str, now: TsMs) {
+        let Some(cs) = self.ctrls.get(c) else { return };
+        let subject = deployment(c, &cs.namespace);
+        let oom_pat = self.settings.patterns.get("controller_oom").clone();
+        let crash_pat = self.settings.patterns.get("controller_crashloop").clone();
+        let window = crash_pat.ms("window");
+        let ooms: Vec<TsMs> = cs.ooms.iter().copied().filter(|t| now - t <= window).collect();
+        let restarts: Vec<(TsMs, String)> = cs
+            .restarts
+            .iter()
+            .filter(|(t, _)| now - t <= window)
+            .cloned()
+            .collect();
+        let restart_count = cs.restart_count;
+        let memory = cs.memory.back().map(|(_, v)| v / MIB);
+        if let Some(&last) = ooms.last() {
+            let f = self.findings.upsert("controller_oom", &subject, oom_pat.severity, last, oom_pat.ms("resolve_after") as u64);
+            f.count = ooms.len() as u64;
+            f.tenant = subject.namespace.clone();
+            f.add_tenant(&subject.namespace);
+            f.labels.insert("restarts".into(), restart_count.max(restarts.len() as u64).to_string());
+            if let Some(m) = memory {
+                f.labels.insert("memory_mib".into(), format!("{m:.0}"));
+            } else {
+                f.labels.insert("memory_mib".into(), "unknown".into());
+            }
+            f.add_evidence(Evidence {
+                ts: Some(last),
+                controller: Some(c.to_string()),
+                class: Class::OomKilled,
+                message: format!("{c} OOM-killed"),
+            });
+            vars::fill_text(f, &oom_pat);
+        } else if restarts.len() as u64 >= crash_pat.n("min_restarts") {
+            let reasons: BTreeSet<&str> = restarts.iter().map(|(_, r)| r.as_str()).collect();
+            let reasons = reasons.into_iter().take(5).collect::<Vec<_>>().join("; ");
+            let last = restarts.last().map(|(t, _)| *t).unwrap_or(now);
+            let f = self.findings.upsert("controller_crashloop", &subject, crash_pat.severity, last, crash_pat.ms("resolve_after") as u64);
+            f.count = restarts.len() as u64;
+            f.tenant = subject.namespace.clone();
+            f.add_tenant(&subject.namespace);
+            f.labels.insert("restarts".into(), restart_count.max(restarts.len() as u64).to_string());
+            f.labels.insert("reasons".into(), vars::truncate(&reasons, 300));
+            vars::fill_text(f, &crash_pat);
+        }
+    }
+
+    /// Time-driven controller checks.
+    pub(super) fn check_controllers(&mut self, now: TsMs) {
+        let names: Vec<String> = self.ctrls.keys().cloned().collect();
+        for c in names {
+            self.detect_cascade(&c, now);
+            self.detect_memory(&c, now);
+        }
+    }
+
+    /// Failures after a controller OOM / crash loop, across tenants, become symptoms of
+    /// one `oom_cascade` finding.
+    fn detect_cascade(&mut self, c: &str, now: TsMs) {
+        let pat = self.settings.patterns.get("oom_cascade").clone();
+        let window = pat.ms("window");
+        let Some(cs) = self.ctrls.get(c) else { return };
+        let crash_min = self.settings.patterns.get("controller_crashloop").n("min_restarts");
+        let recent_restarts: Vec<TsMs> = cs.restarts.iter().map(|(t, _)| *t).filter(|t| now - t <= window).collect();
+        let had_oom = cs.ooms.iter().any(|t| now - t <= window);
+        if !had_oom && (recent_restarts.len() as u64) < crash_min {
+            return;
+        }
+        let t0 = cs
+            .ooms
+            .iter()
+            .copied()
+            .filter(|t| now - t <= window)
+            .chain(recent_restarts.iter().copied())
+            .min()
+            .unwrap_or(now);
+        let subject = deployment(c, &cs.namespace);
+        let c_host = format!("{c}.");
+        // Symptoms: failures from this controller's objects, or consumers that cannot
+        // reach it (artifact downloads from source-controller).
+        let mut impacted: Vec<(TsMs, ObjectRef, Class, String)> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for f in &self.recent_failures {
+            if f.ts < t0 - 60_000 || f.ts > now {
+                continue;
+            }
+            let related = f.controller.as_deref() == Some(c)
+                || f.message.contains(&c_host)
+                || (c == "source-controller" && f.class == Class::SourceNotReady);
+            if related && seen.insert(f.object.clone()) {
+                impacted.push((f.ts, f.object.clone(), f.class, f.message.clone()));
+            }
+        }
+        let tenants: BTreeSet<String> = impacted.iter().map(|(_, o, _, _)| self.tenant_of(o)).collect();
+        let already = self.findings.is_firing("oom_cascade", &subject);
+        if (tenants.len() as u64) < pat.n("min_tenants") && !already {
+            return;
+        }
+        impacted.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        let hog = self.memory_hog(c, now);
+        let restarts = self.ctrls.get(c).map(|cs| cs.restart_count).unwrap_or(0);
+        let first = impacted.first().cloned();
+        let f = self.findings.upsert("oom_cascade", &subject, pat.severity, now.max(t0), pat.ms("resolve_after") as u64);
+        f.count = impacted.len() as u64;
+        for (_, o, _, _) in &impacted {
+            f.add_impacted(o);
+        }
+        for t in &tenants {
+            f.add_tenant(t);
+        }
+        f.root_cause = Some(RootCause {
+            object: subject.clone(),
+            class: if had_oom { Class::OomKilled } else { Class::ControllerRestarted },
+            message: if had_oom {
+                format!("{c} OOM-killed ({restarts} restarts)")
+            } else {
+                format!("{c} crash-looping ({restarts} restarts)")
+            },
+        });
+        f.labels.insert("restarts".into(), restarts.to_string());
+        match &hog {
+            Some((t, share, heaviest)) if *share >= pat.p("hog_share") => {
+                f.tenant = t.clone();
+                f.labels.insert("hog".into(), format!("{t} ({heaviest})"));
+                f.labels.insert("hog_tenant".into(), t.clone());
+                f.labels.insert("share".into(), format!("{share:.2}"));
+            }
+            _ => {
+                f.labels.insert("hog".into(), "none stands out".into());
+                if f.tenant.is_empty() {
+                    f.tenant = tenants.iter().next().cloned().unwrap_or_default();
+                }
+            }
+        }
+        if let Some((ts, o, class, msg)) = first {
+            f.add_evidence(Evidence {
+                ts: Some(ts),
+                controller: None,
+                class,
+                message: format!("{o}: {msg}"),
+            });
+        }
+        vars::fill_text(f, &pat);
+        for (_, o, _, _) in impacted {
+            self.claim(&o, "oom_cascade", &subject);
+        }
+    }
+
+    /// The tenant whose objects move the most artifact bytes through `c` (size ×
+    /// polling rate), falling back to run counts.
+    pub(super) fn memory_hog(&self, c: &str, now: TsMs) -> Option<(String, f64, String)> {
+        let mut per_tenant: BTreeMap<String, f64> = BTreeMap::new();
+        let mut per_obj = Vec::new();
+        for (o, s) in &self.objects {
+            if vars::controller_for_kind(&o.kind) != Some(c) {
+                continue;
+            }
+            let rate = match s.interval_ms {
+                Some(iv) if iv > 0 => 3_600_000.0 / iv as f64,
+                _ => s.runs.iter().filter(|t| now - **t <= 3_600_000).count() as f64,
+            };
+            let load = rate * s.artifact_size.map(|b| b as f64).unwrap_or(1.0);
+            if load <= 0.0 {
+                continue;
+            }
+            let t = self.tenant_of(o);
+            *per_tenant.entry(t.clone()).or_default() += load;
+            per_obj.push((load, o.clone(), t));
+        }
+        shares_from(per_tenant, per_obj).top
+    }
+
+    fn detect_memory(&mut self, c: &str, now: TsMs) {
+        let pat = self.settings.patterns.get("memory_growth").clone();
+        let Some(cs) = self.ctrls.get(c) else { return };
+        // Use the series since the last big drop (a restart resets memory).
+        let mut start = 0;
+        let mut peak = 0f64;
+        for (i, (_, v)) in cs.memory.iter().enumerate() {
+            if *v < peak * 0.5 {
+                start = i;
+                peak = 0.0;
+            }
+            peak = peak.max(*v);
+        }
+        let series: Vec<(i64, f64)> = cs.memory.iter().skip(start).copied().collect();
+        if (series.len() as u64) < pat.n("min_samples") {
+            return;
+        }
+        let span = series.last().map(|x| x.0).unwrap_or(0) - series[0].0;
+        if span < pat.ms("min_span") {
+            return;
+        }
+        let Some(slope) = theil_sen(&series) else { return };
+        let mib_h = slope * 3_600_000.0 / MIB;
+        let subject = deployment(c, &cs.namespace);
+        let current = series.last().map(|x| x.1 / MIB).unwrap_or(0.0);
+        if mib_h < pat.p("min_slope_mib_per_hour") {
+            return;
+        }
+        let f = self.findings.upsert("memory_growth", &subject, pat.severity, now, pat.ms("resolve_after") as u64);
+        f.count = series.len() as u64;
+        f.tenant = subject.namespace.clone();
+        f.add_tenant(&subject.namespace);
+        f.labels.insert("slope_mib_per_hour".into(), format!("{mib_h:.1}"));
+        f.labels.insert("current_mib".into(), format!("{current:.0}"));
+        f.labels.insert("span".into(), vars::human_ms(span));
+        vars::fill_text(f, &pat);
+    }
+
+    fn detect_queue(&mut self, c: &str, now: TsMs) {
+        let pat = self.settings.patterns.get("queue_backpressure").clone();
+        let Some(cs) = self.ctrls.get(c) else { return };
+        let min_depth = pat.p("min_depth");
+        // Length of the current run of samples above the threshold.
+        let mut run_start = None;
+        for (t, v) in cs.queue.iter().rev() {
+            if *v > min_depth {
+                run_start = Some(*t);
+            } else {
+                break;
+            }
+        }
+        let Some(start) = run_start else { return };
+        let dur = now - start;
+        if dur < pat.ms("min_duration") {
+            return;
+        }
+        let depth = cs.queue.back().map(|x| x.1).unwrap_or(0.0);
+        let subject = deployment(c, &cs.namespace);
+        let work = cs.work_since(now, 3_600_000);
+        let mut per: Vec<(String, f64)> = work.into_iter().map(|(t, w)| (t, w.runs)).collect();
+        per.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let f = self.findings.upsert("queue_backpressure", &subject, pat.severity, now, pat.ms("resolve_after") as u64);
+        f.count += 1;
+        f.tenant = per.first().map(|x| x.0.clone()).unwrap_or_else(|| subject.namespace.clone());
+        for (t, _) in per.iter().take(3) {
+            f.add_tenant(t);
+        }
+        f.labels.insert("depth".into(), format!("{depth:.0}"));
+        f.labels.insert("min_depth".into(), format!("{min_depth:.0}"));
+        f.labels.insert("duration".into(), vars::human_ms(dur));
+        vars::fill_text(f, &pat);
+    }
+
+    /// Guilty tenant: per controller under pressure, the tenant with most of its work.
+    pub(super) fn check_tenants(&mut self, now: TsMs) {
+        let pat = self.settings.patterns.get("guilty_tenant").clone();
+        let window = pat.ms("window");
+        let names: Vec<String> = self.ctrls.keys().cloned().collect();
+        for c in names {
+            let cs = &self.ctrls[&c];
+            let subject_ctrl = deployment(&c, &cs.namespace);
+            let oom = cs.ooms.iter().any(|t| now - t <= window)
+                || self.findings.is_firing("controller_crashloop", &subject_ctrl);
+            let queue = self.findings.is_firing("queue_backpressure", &subject_ctrl);
+            let rate = cs.rate_limited_at.is_some_and(|t| now - t <= window);
+            let (pressure, measure) = if oom {
+                ("OOM kills", "artifact bytes")
+            } else if queue {
+                ("work queue backlog", "reconcile time")
+            } else if rate {
+                ("provider rate limits", "requests")
+            } else {
+                continue;
+            };
+            let work = cs.work_since(now, window);
+            let total_runs: f64 = work.values().map(|w| w.runs).sum();
+            let active = work.values().filter(|w| w.runs > 0.0).count();
+            if (active as u64) < pat.n("min_tenants") || total_runs < pat.p("min_runs") {
+                continue;
+            }
+            let top = match measure {
+                "artifact bytes" => self.memory_hog(&c, now),
+                _ => {
+                    let per: BTreeMap<String, f64> = work
+                        .iter()
+                        .map(|(t, w)| {
+                            let x = if measure == "reconcile time" && w.duration_ms > 0.0 {
+                                w.duration_ms
+                            } else {
+                                w.runs
+                            };
+                            (t.clone(), x)
+                        })
+                        .collect();
+                    let objs: Vec<(f64, ObjectRef, String)> = cs
+                        .object_runs
+                        .iter()
+                        .map(|(o, w)| (w.runs, o.clone(), self.tenant_of(o)))
+                        .collect();
+                    shares_from(per, objs).top
+                }
+            };
+            let Some((tenant, share, heaviest)) = top else { continue };
+            if share < pat.p("min_share") {
+                continue;
+            }
+            let subject = ObjectRef::new("Namespace", "", tenant.clone());
+            let heaviest = self.describe_heaviest(&tenant, &c, &heaviest);
+            let f = self.findings.upsert("guilty_tenant", &subject, pat.severity, now, pat.ms("resolve_after") as u64);
+            f.count = total_runs as u64;
+            f.tenant = tenant.clone();
+            f.add_tenant(&tenant);
+            f.labels.insert("controller".into(), c.clone());
+            f.labels.insert("measure".into(), measure.into());
+            f.labels.insert("pressure".into(), pressure.into());
+            f.labels.insert("share".into(), format!("{share:.2}"));
+            f.labels.insert("share_pct".into(), format!("{:.0}%", share * 100.0));
+            f.labels.insert("heaviest".into(), heaviest);
+            f.labels.insert("active_tenants".into(), active.to_string());
+            vars::fill_text(f, &pat);
+            let tc = active.to_string();
+            f.summary = f.summary.replace("{tenants_count}", &tc);
+        }
+    }
+
+    /// "Kustomization/juliet/app-3 (every 15s), …" for the tenant's heaviest objects.
+    fn describe_heaviest(&self, tenant: &str, c: &str, fallback: &str) -> String {
+        let mut v: Vec<(f64, &ObjectRef, Option<u64>)> = self
+            .objects
+            .iter()
+            .filter(|(o, _)| vars::controller_for_kind(&o.kind) == Some(c) && self.tenant_of(o) == tenant)
+            .map(|(o, s)| {
+                let rate = s.interval_ms.map(|i| 3_600_000.0 / i.max(1) as f64).unwrap_or(s.runs.len() as f64);
+                (rate * s.artifact_size.unwrap_or(1) as f64, o, s.interval_ms)
+            })
+            .collect();
+        if v.is_empty() {
+            return fallback.to_string();
+        }
+        v.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        v.iter()
+            .take(3)
+            .map(|(_, o, iv)| match iv {
+                Some(i) => format!("{o} (every {})", vars::human_ms(*i as i64)),
+                None => o.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn theil_sen_ignores_outliers() {
+        let mut s: Vec<(i64, f64)> = (0..50).map(|i| (i * 60_000, 100.0 + i as f64)).collect();
+        s[10].1 = 10_000.0;
+        s[20].1 = -5_000.0;
+        let slope = theil_sen(&s).unwrap();
+        assert!((slope * 60_000.0 - 1.0).abs() < 1e-6, "{slope}");
+    }
+}

@@ -1,0 +1,296 @@
+//! Findings and their lifecycle: the table of open findings, material-change detection,
+//! repeat intervals and resolution.
+//!
+//! Invariant: a finding's `id` is a fingerprint of (pattern, subject) only, so it is the
+//! same across updates, replays and restarts. Iteration is over a `BTreeMap`, so output
+//! order never depends on hashing.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
+use crate::record::{Class, ObjectRef, Severity, TsMs};
+
+/// Status of a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Firing,
+    Resolved,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Firing => "firing",
+            Status::Resolved => "resolved",
+        }
+    }
+}
+
+/// The object a finding explains others by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RootCause {
+    pub object: ObjectRef,
+    pub class: Class,
+    pub message: String,
+}
+
+/// One evidence sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evidence {
+    pub ts: Option<TsMs>,
+    pub controller: Option<String>,
+    pub class: Class,
+    pub message: String,
+}
+
+/// Most evidence samples kept per finding (contracts.md §4).
+pub const MAX_EVIDENCE: usize = 5;
+/// Most impacted objects listed per finding; the rest are counted in `impacted_total`.
+pub const MAX_IMPACTED: usize = 500;
+
+/// A correlated conclusion (contracts.md §4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub id: String,
+    pub pattern: String,
+    pub status: Status,
+    pub severity: Severity,
+    pub title: String,
+    pub summary: String,
+    pub cluster: String,
+    pub tenant: String,
+    pub tenants: Vec<String>,
+    pub subject: ObjectRef,
+    pub root_cause: Option<RootCause>,
+    /// Ordered: first cause → symptoms, in the order they were first seen.
+    pub impacted: Vec<ObjectRef>,
+    pub first_seen: TsMs,
+    pub last_seen: TsMs,
+    pub count: u64,
+    pub evidence: Vec<Evidence>,
+    pub labels: BTreeMap<String, String>,
+    pub remediation: String,
+}
+
+impl Finding {
+    pub fn add_impacted(&mut self, o: &ObjectRef) {
+        if self.impacted.len() < MAX_IMPACTED && !self.impacted.contains(o) && *o != self.subject
+        {
+            self.impacted.push(o.clone());
+        }
+    }
+
+    pub fn add_tenant(&mut self, t: &str) {
+        if !t.is_empty() && !self.tenants.iter().any(|x| x == t) {
+            self.tenants.push(t.to_string());
+            self.tenants.sort();
+        }
+    }
+
+    /// Keeps the first sample and the most recent ones, up to [`MAX_EVIDENCE`].
+    pub fn add_evidence(&mut self, e: Evidence) {
+        if self.evidence.iter().any(|x| x.message == e.message && x.ts == e.ts) {
+            return;
+        }
+        if self.evidence.len() >= MAX_EVIDENCE {
+            self.evidence.remove(1);
+        }
+        self.evidence.push(e);
+    }
+
+    /// What counts as a material change: anything but counters and timestamps.
+    fn material_key(&self) -> String {
+        format!(
+            "{}|{}|{}|{}|{}|{:?}|{:?}|{:?}",
+            self.status.as_str(),
+            self.severity.as_str(),
+            self.tenant,
+            self.tenants.len(),
+            self.impacted.len(),
+            self.root_cause.as_ref().map(|r| (&r.object, r.class)),
+            self.labels,
+            self.title,
+        )
+    }
+}
+
+/// Stable fingerprint of (pattern, subject).
+pub fn finding_id(pattern: &str, subject: &ObjectRef) -> String {
+    let mut h = Sha256::new();
+    h.update(pattern.as_bytes());
+    h.update([0]);
+    h.update(subject.kind.as_bytes());
+    h.update([0]);
+    h.update(subject.namespace.as_bytes());
+    h.update([0]);
+    h.update(subject.name.as_bytes());
+    let d = h.finalize();
+    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+struct Entry {
+    finding: Finding,
+    emitted_key: Option<String>,
+    emitted_count: u64,
+    emitted_at: Option<TsMs>,
+    /// Evidence older than this resolves the finding.
+    resolve_after_ms: u64,
+}
+
+/// The open (and recently resolved) findings.
+#[derive(Default)]
+pub struct FindingTable {
+    entries: BTreeMap<String, Entry>,
+    /// Re-emit a firing finding whose count changed after this long.
+    pub repeat_interval_ms: u64,
+    pub cluster: String,
+}
+
+impl FindingTable {
+    pub fn new(cluster: &str, repeat_interval_ms: u64) -> Self {
+        FindingTable {
+            entries: BTreeMap::new(),
+            repeat_interval_ms,
+            cluster: cluster.to_string(),
+        }
+    }
+
+    pub fn get(&self, pattern: &str, subject: &ObjectRef) -> Option<&Finding> {
+        self.entries
+            .get(&finding_id(pattern, subject))
+            .map(|e| &e.finding)
+    }
+
+    pub fn is_firing(&self, pattern: &str, subject: &ObjectRef) -> bool {
+        self.get(pattern, subject)
+            .is_some_and(|f| f.status == Status::Firing)
+    }
+
+    /// Opens (or re-opens) the finding of (pattern, subject) and returns it for update.
+    pub fn upsert(
+        &mut self,
+        pattern: &str,
+        subject: &ObjectRef,
+        severity: Severity,
+        ts: TsMs,
+        resolve_after_ms: u64,
+    ) -> &mut Finding {
+        let id = finding_id(pattern, subject);
+        let cluster = self.cluster.clone();
+        let e = self.entries.entry(id.clone()).or_insert_with(|| Entry {
+            finding: Finding {
+                id,
+                pattern: pattern.to_string(),
+                status: Status::Firing,
+                severity,
+                title: String::new(),
+                summary: String::new(),
+                cluster,
+                tenant: String::new(),
+                tenants: Vec::new(),
+                subject: subject.clone(),
+                root_cause: None,
+                impacted: Vec::new(),
+                first_seen: ts,
+                last_seen: ts,
+                count: 0,
+                evidence: Vec::new(),
+                labels: BTreeMap::new(),
+                remediation: String::new(),
+            },
+            emitted_key: None,
+            emitted_count: 0,
+            emitted_at: None,
+            resolve_after_ms,
+        });
+        if e.finding.status == Status::Resolved {
+            // A new episode: same id, fresh counters.
+            e.finding.status = Status::Firing;
+            e.finding.first_seen = ts;
+            e.finding.count = 0;
+            e.finding.evidence.clear();
+            e.finding.impacted.clear();
+        }
+        e.resolve_after_ms = resolve_after_ms;
+        if ts > e.finding.last_seen {
+            e.finding.last_seen = ts;
+        }
+        &mut e.finding
+    }
+
+    /// Resolves a firing finding now (its subject succeeded).
+    pub fn resolve(&mut self, pattern: &str, subject: &ObjectRef, ts: TsMs) {
+        if let Some(e) = self.entries.get_mut(&finding_id(pattern, subject)) {
+            if e.finding.status == Status::Firing {
+                e.finding.status = Status::Resolved;
+                e.finding.last_seen = e.finding.last_seen.max(ts);
+            }
+        }
+    }
+
+    /// Resolves every firing finding whose evidence is older than its resolve window.
+    pub fn expire(&mut self, now: TsMs) {
+        for e in self.entries.values_mut() {
+            if e.finding.status == Status::Firing
+                && now.saturating_sub(e.finding.last_seen) > e.resolve_after_ms as i64
+            {
+                e.finding.status = Status::Resolved;
+            }
+        }
+    }
+
+    /// Findings to emit now: never emitted, materially changed, or counts changed and
+    /// the repeat interval elapsed. `force` emits everything that changed at all (end of
+    /// input).
+    pub fn take_changes(&mut self, now: TsMs, force: bool) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let repeat = self.repeat_interval_ms as i64;
+        self.entries.retain(|_, e| {
+            // Keep resolved entries a day so a flapping subject keeps its id history cheap.
+            !(e.finding.status == Status::Resolved
+                && e.emitted_key.is_some()
+                && now - e.finding.last_seen > 86_400_000)
+        });
+        for e in self.entries.values_mut() {
+            let key = e.finding.material_key();
+            let changed = e.emitted_key.as_deref() != Some(key.as_str());
+            let counted = e.finding.count != e.emitted_count;
+            let due = e
+                .emitted_at
+                .map(|t| now - t >= repeat)
+                .unwrap_or(true);
+            if changed || (counted && (due || force)) {
+                if e.emitted_key.is_none() && e.finding.status == Status::Resolved {
+                    // Never announced: nothing to resolve.
+                    e.emitted_key = Some(key);
+                    continue;
+                }
+                e.emitted_key = Some(key);
+                e.emitted_count = e.finding.count;
+                e.emitted_at = Some(now);
+                out.push(e.finding.clone());
+            }
+        }
+        out
+    }
+
+    pub fn firing(&self) -> impl Iterator<Item = &Finding> {
+        self.entries
+            .values()
+            .map(|e| &e.finding)
+            .filter(|f| f.status == Status::Firing)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Finding> {
+        self.entries.values().map(|e| &e.finding)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}

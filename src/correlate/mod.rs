@@ -1,0 +1,477 @@
+//! Correlation: classified records → findings (taxonomy.md §2) and audit records.
+//!
+//! A sans-IO state machine: [`Correlator::on_record`], [`Correlator::on_time`] and
+//! [`Correlator::next_deadline`]. It never reads a clock: replay drives it with record
+//! time, live mode with wall time, so every detector is tested with plain synchronous
+//! calls and replay is deterministic.
+//!
+//! Owns: keyed windowed state (`state`), the dependency graph (`graph`), the finding
+//! lifecycle (`finding`), pattern files and config (`spec`), and the detectors, one file
+//! per family: `sources` (auth, rate limit, network), `controllers` (OOM, crash loop,
+//! cascade, memory, queue, guilty tenant), `objects` (per-object failure patterns,
+//! stalled, slow, drift and loops). Does not own: parsing, rendering, delivery.
+//!
+//! Invariants: state is capped (see [`state::Caps`]); output order depends only on the
+//! input (BTreeMaps, sorted keys), never on hashing or timing.
+
+pub mod audit;
+mod controllers;
+pub mod finding;
+mod graph;
+mod objects;
+mod sources;
+pub mod spec;
+pub mod state;
+pub mod vars;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use crate::record::{Class, Detail, Format, ObjectRef, Record, TsMs};
+
+pub use audit::AuditRecord;
+pub use finding::{Finding, Status};
+pub use spec::Settings;
+use state::{push_capped, Attempt, Caps, CtrlState, Evictions, HostState, ObjState};
+
+/// How often time-driven checks run (stalled, graph, memory, queue, tenants), in ms.
+pub const TICK_MS: i64 = 30_000;
+
+/// Something the correlator emits.
+#[derive(Debug, Clone)]
+pub enum Output {
+    Finding(Box<Finding>),
+    Audit(Box<AuditRecord>),
+}
+
+/// A recent failure anywhere, for cascade attribution.
+#[derive(Debug, Clone)]
+struct RecentFailure {
+    ts: TsMs,
+    object: ObjectRef,
+    class: Class,
+    controller: Option<String>,
+    message: String,
+}
+
+/// The correlation engine.
+pub struct Correlator {
+    settings: Settings,
+    caps: Caps,
+    now: Option<TsMs>,
+    next_tick: Option<TsMs>,
+    objects: HashMap<ObjectRef, ObjState>,
+    /// source → objects that consume it (from `spec.sourceRef`, chart sources).
+    consumers: HashMap<ObjectRef, BTreeSet<ObjectRef>>,
+    /// Objects failing now (for time-driven checks without scanning every object).
+    failing: BTreeSet<ObjectRef>,
+    waiting: BTreeSet<ObjectRef>,
+    ctrls: BTreeMap<String, CtrlState>,
+    hosts: HashMap<String, HostState>,
+    recent_failures: VecDeque<RecentFailure>,
+    /// object → (pattern, subject) of the root finding that explains it.
+    claims: HashMap<ObjectRef, (String, ObjectRef)>,
+    findings: finding::FindingTable,
+    audit: audit::AuditState,
+    evictions: Evictions,
+    out: Vec<Output>,
+}
+
+impl Correlator {
+    pub fn new(settings: Settings) -> Self {
+        Self::with_caps(settings, Caps::default())
+    }
+
+    pub fn with_caps(settings: Settings, caps: Caps) -> Self {
+        let findings = finding::FindingTable::new(&settings.cluster, settings.repeat_interval_ms);
+        Correlator {
+            settings,
+            caps,
+            now: None,
+            next_tick: None,
+            objects: HashMap::new(),
+            consumers: HashMap::new(),
+            failing: BTreeSet::new(),
+            waiting: BTreeSet::new(),
+            ctrls: BTreeMap::new(),
+            hosts: HashMap::new(),
+            recent_failures: VecDeque::new(),
+            claims: HashMap::new(),
+            findings,
+            audit: audit::AuditState::default(),
+            evictions: Evictions::default(),
+            out: Vec::new(),
+        }
+    }
+
+    /// The clock as the correlator knows it (latest record or tick time).
+    pub fn now(&self) -> Option<TsMs> {
+        self.now
+    }
+
+    /// When `on_time` next has work to do.
+    pub fn next_deadline(&self) -> Option<TsMs> {
+        self.next_tick
+    }
+
+    pub fn evictions(&self) -> Evictions {
+        self.evictions
+    }
+
+    /// Entry counts of the keyed state (objects, controllers, hosts, findings).
+    pub fn state_sizes(&self) -> (usize, usize, usize, usize) {
+        (
+            self.objects.len(),
+            self.ctrls.len(),
+            self.hosts.len(),
+            self.findings.len(),
+        )
+    }
+
+    /// Drains what has been emitted so far.
+    pub fn drain(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Every finding known (firing or resolved).
+    pub fn findings(&self) -> Vec<Finding> {
+        self.findings.all().cloned().collect()
+    }
+
+    /// Every finding currently firing.
+    pub fn firing(&self) -> Vec<Finding> {
+        self.findings.firing().cloned().collect()
+    }
+
+    /// Advances the clock to `now` and runs time-driven checks when due.
+    pub fn on_time(&mut self, now: TsMs) {
+        if self.now.is_none_or(|n| now > n) {
+            self.now = Some(now);
+        }
+        let now = self.now.unwrap_or(now);
+        while let Some(t) = self.next_tick {
+            if t > now {
+                break;
+            }
+            self.tick(t);
+            self.next_tick = Some(t + TICK_MS);
+        }
+        if self.next_tick.is_none() {
+            self.next_tick = Some(now - now.rem_euclid(TICK_MS) + TICK_MS);
+        }
+        self.collect(now, false);
+    }
+
+    /// End of input: run the checks once more and emit the final state of every
+    /// finding that changed. Open findings stay firing.
+    pub fn finish(&mut self) {
+        if let Some(now) = self.now {
+            self.tick(now);
+            self.collect(now, true);
+        }
+    }
+
+    /// Feeds one classified record. Records without a timestamp take the clock's.
+    pub fn on_record(&mut self, rec: &Record) {
+        let ts = match rec.ts.or(self.now) {
+            Some(t) => t,
+            None => return,
+        };
+        self.on_time(ts);
+        let now = self.now.unwrap_or(ts);
+        // Late records keep their own time for windows but never move the clock back.
+        let ts = ts.min(now);
+        match &rec.detail {
+            Detail::Metric(_) => self.on_metric(rec, ts),
+            Detail::Pod(_) => self.on_pod(rec, ts),
+            Detail::Object(_) => self.on_object(rec, ts),
+            _ => {
+                if rec.format == Format::Metric {
+                    return;
+                }
+                self.on_event_or_log(rec, ts)
+            }
+        }
+        self.collect(now, false);
+    }
+
+    fn collect(&mut self, now: TsMs, force: bool) {
+        for f in self.findings.take_changes(now, force) {
+            if f.pattern == "rbac_denied" && f.status == Status::Firing {
+                if let Some(a) = self.audit.mirror_rbac(&f) {
+                    self.out.push(Output::Audit(Box::new(a)));
+                }
+            }
+            self.out.push(Output::Finding(Box::new(f)));
+        }
+    }
+
+    fn tick(&mut self, now: TsMs) {
+        self.findings.expire(now);
+        self.prune(now);
+        self.check_controllers(now);
+        self.check_graph(now);
+        self.check_stalled(now);
+        self.check_tenants(now);
+    }
+
+    fn prune(&mut self, now: TsMs) {
+        let keep = 3 * 3_600_000;
+        while self
+            .recent_failures
+            .front()
+            .is_some_and(|f| now - f.ts > keep)
+        {
+            self.recent_failures.pop_front();
+        }
+        let objects = &self.objects;
+        self.failing
+            .retain(|o| objects.get(o).is_some_and(|s| s.failing_since.is_some()));
+        let ww = self.settings.patterns.get("dependency_blocked").ms("waiting_within");
+        self.waiting.retain(|o| {
+            objects
+                .get(o)
+                .and_then(|s| s.waiting_at)
+                .is_some_and(|t| now - t <= ww)
+        });
+        let ev = state::evict_oldest(&mut self.hosts, self.caps.hosts, |h| h.last_seen);
+        self.evictions.hosts += ev;
+    }
+
+    pub(crate) fn tenant_of(&self, o: &ObjectRef) -> String {
+        if o.namespace.is_empty() {
+            return String::new();
+        }
+        self.settings.tenants.tenant(&o.namespace)
+    }
+
+    fn obj_mut(&mut self, o: &ObjectRef, ts: TsMs) -> &mut ObjState {
+        if !self.objects.contains_key(o) && self.objects.len() >= self.caps.objects {
+            let n = state::evict_oldest(&mut self.objects, self.caps.objects - 1, |s| s.last_seen);
+            self.evictions.objects += n;
+        }
+        let s = self.objects.entry(o.clone()).or_default();
+        if ts > s.last_seen {
+            s.last_seen = ts;
+        }
+        s
+    }
+
+    fn ctrl_mut(&mut self, name: &str) -> &mut CtrlState {
+        if !self.ctrls.contains_key(name) && self.ctrls.len() >= self.caps.controllers {
+            if let Some(k) = self.ctrls.keys().next().cloned() {
+                self.ctrls.remove(&k);
+                self.evictions.controllers += 1;
+            }
+        }
+        self.ctrls.entry(name.to_string()).or_insert_with(|| CtrlState {
+            namespace: "flux-system".into(),
+            ..Default::default()
+        })
+    }
+
+    /// A claim by a root finding on a symptom object.
+    fn claim(&mut self, o: &ObjectRef, pattern: &str, subject: &ObjectRef) {
+        self.claims
+            .insert(o.clone(), (pattern.to_string(), subject.clone()));
+    }
+
+    /// True when a firing root finding explains `o`.
+    fn claimed(&self, o: &ObjectRef) -> bool {
+        self.claims
+            .get(o)
+            .is_some_and(|(p, s)| self.findings.is_firing(p, s))
+    }
+
+    /// Records of Kubernetes Events and log lines.
+    fn on_event_or_log(&mut self, rec: &Record, ts: TsMs) {
+        let Some(obj) = rec.object.clone() else {
+            self.on_controller_line(rec, ts);
+            return;
+        };
+        match obj.kind.as_str() {
+            "Pod" => return self.on_pod_event(rec, &obj, ts),
+            "Node" => return self.on_node_event(rec, ts),
+            "Deployment" | "ReplicaSet" => {
+                if rec.class.is_failure() {
+                    self.on_controller_line(rec, ts);
+                }
+                return;
+            }
+            _ => {}
+        }
+        self.on_object_record(rec, &obj, ts);
+    }
+
+    /// A record about a Flux object (log line, Event, payload or snapshot failure).
+    fn on_object_record(&mut self, rec: &Record, obj: &ObjectRef, ts: TsMs) {
+        let tenant = self.tenant_of(obj);
+        let ctrl = rec
+            .controller
+            .clone()
+            .or_else(|| vars::controller_for_kind(&obj.kind).map(str::to_string));
+        let class = rec.class;
+        let history = self.caps.history;
+        {
+            let s = self.obj_mut(obj, ts);
+            if let Some(r) = &rec.revision {
+                if s.last_revision.as_deref() != Some(r) {
+                    s.last_revision = Some(r.clone());
+                }
+            }
+            if class == Class::ReconcileSucceeded && s.interval_ms.is_none() {
+                s.interval_ms = rec.interval_ms;
+            }
+        }
+        // Work done for the controller, by tenant (guilty-tenant shares).
+        let is_run = matches!(
+            class,
+            Class::ReconcileSucceeded | Class::ArtifactStored
+        ) || (class.is_failure() && class != Class::DependencyNotReady);
+        if is_run && rec.format != Format::K8sEvent && rec.format != Format::FluxEvent {
+            if let Some(c) = &ctrl {
+                let size = self.objects.get(obj).and_then(|s| s.artifact_size).unwrap_or(0);
+                let w = state::Work {
+                    runs: 1.0,
+                    duration_ms: rec.duration_ms.unwrap_or(0) as f64,
+                    errors: if class.is_failure() { 1.0 } else { 0.0 },
+                    bytes: size as f64,
+                };
+                let caps = self.caps;
+                let mut ev = self.evictions;
+                let cs = self.ctrl_mut(c);
+                cs.add_work(ts, &tenant, w, &caps, &mut ev);
+                let ow = cs.object_runs.entry(obj.clone()).or_default();
+                ow.add(&w);
+                if cs.object_runs.len() > caps.objects {
+                    cs.object_runs.clear();
+                }
+                self.evictions = ev;
+                let s = self.obj_mut(obj, ts);
+                push_capped(&mut s.runs, ts, history);
+            }
+        }
+        if class.is_failure() {
+            self.on_failure(rec, obj, ctrl.as_deref(), ts);
+        } else {
+            self.on_success_like(rec, obj, ts);
+        }
+    }
+
+    fn on_failure(&mut self, rec: &Record, obj: &ObjectRef, ctrl: Option<&str>, ts: TsMs) {
+        let class = rec.class;
+        let message = crate::classify::redact::redact(&rec.message()).into_owned();
+        let history = self.caps.history;
+        {
+            let s = self.obj_mut(obj, ts);
+            if class == Class::DependencyNotReady {
+                s.waiting_at = Some(ts);
+            } else {
+                s.failing_since.get_or_insert(ts);
+                push_capped(
+                    &mut s.attempts,
+                    Attempt {
+                        ts,
+                        class,
+                        message: message.clone(),
+                        controller: ctrl.map(str::to_string),
+                    },
+                    history,
+                );
+            }
+        }
+        if class == Class::DependencyNotReady {
+            self.waiting.insert(obj.clone());
+            for dep in graph::deps_in_message(&rec.message(), obj) {
+                let s = self.obj_mut(obj, ts);
+                if !s.depends_on.contains(&dep) {
+                    s.depends_on.push(dep);
+                }
+            }
+            return;
+        }
+        self.failing.insert(obj.clone());
+        push_capped(
+            &mut self.recent_failures,
+            RecentFailure {
+                ts,
+                object: obj.clone(),
+                class,
+                controller: ctrl.map(str::to_string),
+                message: message.clone(),
+            },
+            10_000,
+        );
+        match class {
+            Class::GitAuthFailed => self.detect_auth(obj, ts),
+            Class::RateLimited => self.detect_rate_limit(rec, obj, ctrl, ts),
+            Class::NetworkError => self.detect_network(rec, obj, ts),
+            Class::OomKilled | Class::ControllerRestarted => {
+                if let Some(c) = ctrl {
+                    self.note_restart(c, ts, class == Class::OomKilled, &message);
+                }
+            }
+            _ => self.detect_object_failure(rec, obj, ts),
+        }
+    }
+
+    fn on_success_like(&mut self, rec: &Record, obj: &ObjectRef, ts: TsMs) {
+        let class = rec.class;
+        let success = matches!(
+            class,
+            Class::ReconcileSucceeded | Class::ArtifactStored | Class::RevisionApplied
+        );
+        if class == Class::RevisionApplied {
+            self.track_apply(rec, obj, ts);
+            let tenant = self.tenant_of(obj);
+            if let Some(mut a) = self.audit.on_applied(rec, obj, ts, &self.settings, &tenant) {
+                let src = self.objects.get(obj).and_then(|s| s.source_ref.clone());
+                a.source_url = src
+                    .as_ref()
+                    .and_then(|s| self.objects.get(s))
+                    .and_then(|s| s.url.clone());
+                a.source = src;
+                self.out.push(Output::Audit(Box::new(a)));
+            }
+        }
+        if !success {
+            return;
+        }
+        if let Some(d) = rec.duration_ms {
+            self.track_duration(obj, d, ts);
+        }
+        let was_failing = {
+            let s = self.obj_mut(obj, ts);
+            s.last_success = Some(ts);
+            s.stalled = false;
+            s.waiting_at = None;
+            s.failing_since.take().is_some()
+        };
+        self.waiting.remove(obj);
+        if was_failing {
+            self.failing.remove(obj);
+        }
+        for p in objects::OBJECT_PATTERNS
+            .iter()
+            .copied()
+            .chain(["stalled_reconciliation", "git_auth_failure", "dependency_blocked"])
+        {
+            self.findings.resolve(p, obj, ts);
+        }
+    }
+
+    /// A controller's own lines without an object (start-up, leader election, klog).
+    fn on_controller_line(&mut self, rec: &Record, ts: TsMs) {
+        let Some(c) = rec.controller.clone() else {
+            return;
+        };
+        let msg = rec.message();
+        let lower = msg.to_ascii_lowercase();
+        if rec.class == Class::Lifecycle && lower.starts_with("starting manager") {
+            self.note_restart(&c, ts, false, "starting manager");
+        } else if rec.class == Class::OomKilled {
+            self.note_restart(&c, ts, true, &msg);
+        } else if rec.class == Class::ControllerRestarted {
+            self.note_restart(&c, ts, false, &msg);
+        }
+    }
+}

@@ -1,0 +1,450 @@
+//! Per-object detectors: `health_check_failure`, `helm_release_failure`,
+//! `build_failure`, `decryption_failure`, `rbac_denied`, `apply_conflict`,
+//! `notification_failure`, `image_automation_failure`, `stalled_reconciliation`,
+//! `slow_reconciliation`, `reconcile_loop`, `drift_detected`; and object snapshots.
+
+use std::collections::BTreeSet;
+
+use super::finding::Evidence;
+use super::state::{push_capped, Apply};
+use super::{vars, Correlator};
+use crate::record::{Class, ObjectRef, Record, TsMs};
+
+/// Patterns whose subject is the failing object itself; a success resolves them.
+pub const OBJECT_PATTERNS: &[&str] = &[
+    "health_check_failure",
+    "helm_release_failure",
+    "build_failure",
+    "decryption_failure",
+    "rbac_denied",
+    "apply_conflict",
+    "notification_failure",
+    "image_automation_failure",
+    "slow_reconciliation",
+];
+
+/// The pattern of a failure class, when it has a per-object one.
+fn pattern_for(class: Class) -> Option<&'static str> {
+    Some(match class {
+        Class::HealthCheckFailed => "health_check_failure",
+        Class::HelmReleaseFailed => "helm_release_failure",
+        Class::BuildFailed | Class::ValidationFailed => "build_failure",
+        Class::DecryptionFailed => "decryption_failure",
+        Class::RbacForbidden => "rbac_denied",
+        Class::ApplyConflict => "apply_conflict",
+        Class::NotificationFailed => "notification_failure",
+        Class::ImageAutomationFailed => "image_automation_failure",
+        _ => return None,
+    })
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let i = s.find(start)? + start.len();
+    let j = s[i..].find(end)? + i;
+    Some(&s[i..j])
+}
+
+fn revision_commit(rev: &str) -> String {
+    let hex = rev.rsplit([':', '/']).next().unwrap_or(rev);
+    if hex.len() >= 7 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        hex.to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// Pattern-specific labels from the failure text.
+fn labels_for(pattern: &str, msg: &str, rec: &Record) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    match pattern {
+        "helm_release_failure" => {
+            if let Some(ch) = between(msg, "with chart ", ":").or_else(|| between(msg, "with chart ", " ")) {
+                out.push(("chart", ch.trim().to_string()));
+                if let Some((_, v)) = ch.rsplit_once('@') {
+                    out.push(("version", v.trim().to_string()));
+                }
+            }
+            let lower = msg.to_ascii_lowercase();
+            let action = ["install", "upgrade", "test", "rollback", "uninstall"]
+                .into_iter()
+                .find(|a| lower.contains(&format!("helm {a}")) || lower.contains(&format!("'{a}'")) || lower.contains(&format!("to {a}")) || lower.contains(&format!("cannot {a}")))
+                .unwrap_or("release");
+            out.push(("action", action.into()));
+        }
+        "decryption_failure" => {
+            let secret = between(msg, "decryption failed for '", "'")
+                .or_else(|| between(msg, "failed to decrypt and format '", "'"))
+                .or_else(|| between(msg, "Secret \"", "\""))
+                .unwrap_or("the encrypted manifests");
+            out.push(("secret", secret.to_string()));
+            let lower = msg.to_ascii_lowercase();
+            let provider = if lower.contains("age") && (lower.contains("age1") || lower.contains("no identities") || lower.contains(" age ") || lower.contains("age decryption") || lower.contains("age:")) {
+                "age"
+            } else if lower.contains("kms") || lower.contains("aws") {
+                "aws-kms"
+            } else if lower.contains("vault") {
+                "hashicorp-vault"
+            } else if lower.contains("pgp") || lower.contains("gpg") || lower.contains("openpgp") {
+                "pgp"
+            } else if lower.contains("azure") || lower.contains("keyvault") {
+                "azure-keyvault"
+            } else if lower.contains("gcp") || lower.contains("google") {
+                "gcp-kms"
+            } else {
+                "unknown key provider"
+            };
+            out.push(("provider", provider.into()));
+        }
+        "rbac_denied" => {
+            let sa = between(msg, "User \"", "\"").unwrap_or("the service account");
+            out.push(("service_account", sa.to_string()));
+            let verb = between(msg, "cannot ", " resource").unwrap_or("access");
+            out.push(("verb", verb.to_string()));
+            let res = between(msg, "resource \"", "\"").unwrap_or("the resource");
+            out.push(("resource", res.to_string()));
+            let ns = between(msg, "in the namespace \"", "\"")
+                .map(str::to_string)
+                .or_else(|| rec.object.as_ref().map(|o| o.namespace.clone()))
+                .unwrap_or_default();
+            out.push(("target_namespace", ns));
+        }
+        "apply_conflict" => {
+            let m = between(msg, "conflict with \"", "\"").unwrap_or("another writer");
+            out.push(("manager", m.to_string()));
+        }
+        "health_check_failure" => {
+            let w = between(msg, "timeout waiting for: [", "]")
+                .or_else(|| between(msg, "stalled resources: [", "]"))
+                .map(|s| {
+                    s.split(", ")
+                        .filter_map(|p| p.split(" status").next())
+                        .take(10)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_else(|| "unknown workloads".into());
+            out.push(("workloads", w));
+        }
+        _ => {}
+    }
+    out
+}
+
+fn exhausted(msg: &str) -> bool {
+    let l = msg.to_ascii_lowercase();
+    l.contains("exceeded maximum retries")
+        || l.contains("retries exhausted")
+        || l.contains("retriesexceeded")
+        || (l.contains("failed to ") && l.contains(" attempt(s)"))
+        || l.contains("another operation (install/upgrade/rollback) is in progress")
+        || l.contains("has no deployed releases")
+}
+
+impl Correlator {
+    /// A Flux object snapshot: spec facts, the dependency graph, and its status.
+    pub(super) fn on_object(&mut self, rec: &Record, ts: TsMs) {
+        let (Some(obj), Some(info)) = (rec.object.clone(), rec.object_info()) else {
+            return;
+        };
+        if info.watch_type.as_deref() == Some("DELETED") {
+            self.objects.remove(&obj);
+            self.failing.remove(&obj);
+            self.waiting.remove(&obj);
+            return;
+        }
+        let old_source = self.objects.get(&obj).and_then(|s| s.source_ref.clone());
+        {
+            let s = self.obj_mut(&obj, ts);
+            if info.interval_ms.is_some() {
+                s.interval_ms = info.interval_ms;
+            }
+            s.depends_on = info.depends_on.clone();
+            s.source_ref = info.source_ref.clone();
+            if info.url.is_some() {
+                s.url = info.url.clone();
+            }
+            s.service_account = info.service_account.clone();
+            if info.artifact_size.is_some() {
+                s.artifact_size = info.artifact_size;
+            }
+            s.chart = info.chart.clone();
+            s.suspended = info.suspend;
+            s.stalled = info.condition("Stalled").is_some_and(|c| c.status == "True");
+            if let Some(r) = &info.last_applied_revision {
+                if !s.applied_revisions.contains(r) {
+                    push_capped(&mut s.applied_revisions, r.clone(), 8);
+                }
+            }
+        }
+        if old_source != info.source_ref {
+            if let Some(o) = old_source {
+                if let Some(set) = self.consumers.get_mut(&o) {
+                    set.remove(&obj);
+                }
+            }
+            if let Some(src) = &info.source_ref {
+                let set = self.consumers.entry(src.clone()).or_default();
+                if set.len() < 10_000 {
+                    set.insert(obj.clone());
+                }
+            }
+        }
+        let ready = info.condition("Ready");
+        if ready.is_some_and(|c| c.status == "True") {
+            // A snapshot saying Ready is not a run; it only clears stale failure state.
+            let s = self.obj_mut(&obj, ts);
+            if s.failing_since.is_some() && s.attempts.back().is_none_or(|a| a.ts < ts) {
+                s.failing_since = None;
+                s.last_success = Some(ts);
+            }
+        } else if rec.class.is_failure() {
+            self.on_object_record(rec, &obj, ts);
+        }
+    }
+
+    pub(super) fn detect_object_failure(&mut self, rec: &Record, obj: &ObjectRef, ts: TsMs) {
+        let Some(pattern) = pattern_for(rec.class) else {
+            return;
+        };
+        let pat = self.settings.patterns.get(pattern).clone();
+        let Some(s) = self.objects.get(obj) else { return };
+        let window = pat.ms("window");
+        let cls = rec.class;
+        let same = |c: Class| c == cls || (pattern == "build_failure" && matches!(c, Class::BuildFailed | Class::ValidationFailed));
+        let n = s.attempts_in(ts, window, same);
+        let msg = rec.message();
+        let special = pattern == "helm_release_failure"
+            && (exhausted(&msg) || s.stalled || s.attempts.iter().any(|a| ts - a.ts <= window && exhausted(&a.message)));
+        let already = self.findings.is_firing(pattern, obj);
+        if n < pat.n("min_attempts") && !special && !already {
+            return;
+        }
+        let revision = rec
+            .revision
+            .clone()
+            .or_else(|| s.last_revision.clone())
+            .unwrap_or_else(|| "unknown".into());
+        let sa = s.service_account.clone();
+        let chart = s.chart.clone();
+        let tenant = self.tenant_of(obj);
+        let redacted = crate::classify::redact::redact(&msg).into_owned();
+        let mut labels = labels_for(pattern, &redacted, rec);
+        if pattern == "rbac_denied" {
+            if let Some(sa) = sa {
+                if !labels.iter().any(|(k, v)| *k == "service_account" && v.starts_with("system:")) {
+                    labels.retain(|(k, _)| *k != "service_account");
+                    labels.push(("service_account", sa));
+                }
+            }
+        }
+        let f = self.findings.upsert(pattern, obj, pat.severity, ts, pat.ms("resolve_after") as u64);
+        f.count = f.count.max(n).max(1);
+        if already && n <= f.count {
+            f.count += 1;
+        }
+        f.tenant = tenant.clone();
+        f.add_tenant(&tenant);
+        f.labels.insert("revision".into(), revision.clone());
+        let commit = revision_commit(&revision);
+        f.labels.insert("commit".into(), if commit.is_empty() { revision.clone() } else { commit });
+        for (k, v) in labels {
+            f.labels.insert(k.into(), v);
+        }
+        if pattern == "helm_release_failure" {
+            if !f.labels.contains_key("chart") {
+                f.labels.insert("chart".into(), chart.unwrap_or_else(|| "unknown".into()));
+            }
+            let ex = if special { " and retries are exhausted or the release is locked" } else { "" };
+            f.labels.insert("exhausted".into(), ex.into());
+        }
+        f.labels.insert("error_class".into(), cls.as_str().into());
+        f.add_evidence(Evidence {
+            ts: Some(ts),
+            controller: rec.controller.clone(),
+            class: cls,
+            message: vars::truncate(&redacted, 2000),
+        });
+        vars::fill_text(f, &pat);
+        self.claim(obj, pattern, obj);
+    }
+
+    /// Reconcile durations: `slow_reconciliation`.
+    pub(super) fn track_duration(&mut self, obj: &ObjectRef, d: u64, ts: TsMs) {
+        let pat = self.settings.patterns.get("slow_reconciliation").clone();
+        let window = pat.ms("window");
+        let (median, n, slow_count) = {
+            let s = self.obj_mut(obj, ts);
+            let median = s.median_duration();
+            let n = s.durations.len() as u64;
+            let slow = d as f64 >= pat.p("absolute")
+                || (n >= pat.n("min_samples")
+                    && median.is_some_and(|m| d as f64 >= pat.p("median_factor") * m as f64)
+                    && d as f64 >= pat.p("min_duration"));
+            push_capped(&mut s.durations, d, 32);
+            if slow {
+                push_capped(&mut s.slow, (ts, d), 16);
+            }
+            while s.slow.front().is_some_and(|(t, _)| ts - t > window) {
+                s.slow.pop_front();
+            }
+            (median, n, if slow { s.slow.len() as u64 } else { 0 })
+        };
+        let _ = n;
+        if slow_count < pat.n("min_slow") || self.claimed(obj) {
+            return;
+        }
+        let tenant = self.tenant_of(obj);
+        let f = self.findings.upsert("slow_reconciliation", obj, pat.severity, ts, pat.ms("resolve_after") as u64);
+        f.count = slow_count;
+        f.tenant = tenant.clone();
+        f.add_tenant(&tenant);
+        f.labels.insert("duration".into(), vars::human_ms(d as i64));
+        f.labels.insert("median".into(), median.map(|m| vars::human_ms(m as i64)).unwrap_or_else(|| "unknown".into()));
+        vars::fill_text(f, &pat);
+        if let Some(c) = vars::controller_for_kind(&obj.kind) {
+            let _ = c;
+        }
+    }
+
+    /// Applies that changed objects: `reconcile_loop` and `drift_detected`.
+    pub(super) fn track_apply(&mut self, rec: &Record, obj: &ObjectRef, ts: TsMs) {
+        let changed: Vec<String> = match &rec.changes {
+            Some(cs) => cs.created.iter().chain(cs.configured.iter()).cloned().collect(),
+            None => rec
+                .msg
+                .lines()
+                .filter_map(|l| {
+                    let l = l.trim();
+                    l.strip_suffix(" configured").or_else(|| l.strip_suffix(" created"))
+                })
+                .map(str::to_string)
+                .collect(),
+        };
+        let loop_pat = self.settings.patterns.get("reconcile_loop").clone();
+        let dedupe = loop_pat.ms("dedupe");
+        let window = loop_pat.ms("window");
+        let revision = rec.revision.clone();
+        let (drifts, changing, rev) = {
+            let s = self.obj_mut(obj, ts);
+            let rev = revision.clone().or_else(|| s.last_revision.clone());
+            if changed.is_empty() {
+                if let Some(r) = &rev {
+                    if !s.applied_revisions.contains(r) {
+                        push_capped(&mut s.applied_revisions, r.clone(), 8);
+                    }
+                }
+                return;
+            }
+            if s.applies.back().is_some_and(|a| ts - a.ts <= dedupe) {
+                return; // the Event of the apply we already counted
+            }
+            let same = rev.as_ref().is_some_and(|r| s.applied_revisions.contains(r));
+            push_capped(
+                &mut s.applies,
+                Apply {
+                    ts,
+                    revision: rev.clone(),
+                    same_revision: same,
+                    changed: changed.clone(),
+                },
+                32,
+            );
+            if let Some(r) = &rev {
+                if !s.applied_revisions.contains(r) {
+                    push_capped(&mut s.applied_revisions, r.clone(), 8);
+                }
+            }
+            let drifts: Vec<&Apply> = s
+                .applies
+                .iter()
+                .filter(|a| a.same_revision && ts - a.ts <= window)
+                .collect();
+            let mut changing: BTreeSet<String> = BTreeSet::new();
+            for a in &drifts {
+                changing.extend(a.changed.iter().cloned());
+            }
+            (drifts.len() as u64, changing, rev)
+        };
+        if drifts == 0 {
+            return;
+        }
+        let changing_s = changing.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+        let other = if changing.iter().any(|c| c.starts_with("HorizontalPodAutoscaler/")) {
+            "a HorizontalPodAutoscaler scaling the same workload (spec.replicas)".to_string()
+        } else {
+            "unknown: check managedFields of the changing objects".to_string()
+        };
+        let tenant = self.tenant_of(obj);
+        let rev = rev.unwrap_or_else(|| "unknown".into());
+        let pattern = if drifts >= loop_pat.n("min_applies") {
+            "reconcile_loop"
+        } else {
+            "drift_detected"
+        };
+        let pat = self.settings.patterns.get(pattern).clone();
+        let f = self.findings.upsert(pattern, obj, pat.severity, ts, pat.ms("resolve_after") as u64);
+        f.count = drifts;
+        f.tenant = tenant.clone();
+        f.add_tenant(&tenant);
+        f.labels.insert("revision".into(), rev);
+        f.labels.insert("changing".into(), changing_s);
+        f.labels.insert("other_writer".into(), other);
+        for c in changing.iter().take(20) {
+            if let Some(o) = parse_kind_ns_name(c) {
+                f.add_impacted(&o);
+            }
+        }
+        vars::fill_text(f, &pat);
+    }
+
+    /// `stalled_reconciliation`: failing for long, or Stalled=True.
+    pub(super) fn check_stalled(&mut self, now: TsMs) {
+        let pat = self.settings.patterns.get("stalled_reconciliation").clone();
+        let candidates: Vec<ObjectRef> = self.failing.iter().cloned().collect();
+        for o in candidates {
+            let Some(s) = self.objects.get(&o) else { continue };
+            let (Some(since), Some(last)) = (s.failing_since, s.attempts.back()) else { continue };
+            if s.suspended || now - last.ts > pat.ms("recent") {
+                continue;
+            }
+            let iv = s.interval_ms.unwrap_or(0) as i64;
+            let need = pat.ms("min_failing").max(pat.p("min_intervals") as i64 * iv);
+            if now - since < need && !s.stalled {
+                continue;
+            }
+            if self.claimed(&o) || pattern_for(last.class).is_some_and(|p| self.findings.is_firing(p, &o)) {
+                continue;
+            }
+            if matches!(last.class, Class::DependencyNotReady) {
+                continue;
+            }
+            let last = last.clone();
+            let tenant = self.tenant_of(&o);
+            let f = self.findings.upsert("stalled_reconciliation", &o, pat.severity, last.ts, pat.ms("resolve_after") as u64);
+            f.count = s.attempts.len() as u64;
+            f.tenant = tenant.clone();
+            f.add_tenant(&tenant);
+            f.labels.insert("last_class".into(), last.class.as_str().into());
+            f.labels.insert("since".into(), vars::human_ms(now - since));
+            f.labels.insert("first_failure".into(), crate::parse::time::format_rfc3339_ms(since));
+            f.add_evidence(Evidence {
+                ts: Some(last.ts),
+                controller: last.controller.clone(),
+                class: last.class,
+                message: last.message.clone(),
+            });
+            vars::fill_text(f, &pat);
+        }
+    }
+}
+
+/// `Kind/ns/name` or `Kind/name` → reference.
+pub fn parse_kind_ns_name(s: &str) -> Option<ObjectRef> {
+    let mut it = s.split('/');
+    let kind = it.next()?;
+    let a = it.next()?;
+    match it.next() {
+        Some(name) => Some(ObjectRef::new(kind, a, name)),
+        None => Some(ObjectRef::new(kind, "", a)),
+    }
+}

@@ -1,0 +1,393 @@
+//! Source-side detectors: `git_auth_failure`, `rate_limit_exhaustion`,
+//! `network_degradation`, and the provider host of a failure.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::finding::Evidence;
+use super::state::{push_capped, HostState, ATTEMPT_DEDUPE_MS};
+use super::{vars, Correlator};
+use crate::record::{Class, ObjectRef, Record, TsMs};
+
+/// The provider host a message or URL talks to (`github.com`), without user info or port.
+pub fn host_of(text: &str) -> Option<String> {
+    let lower = text;
+    let mut best: Option<&str> = None;
+    for scheme in ["https://", "http://", "ssh://", "oci://", "git://"] {
+        if let Some(i) = lower.find(scheme) {
+            let rest = &lower[i + scheme.len()..];
+            let end = rest
+                .find(|c: char| matches!(c, '/' | '\'' | '"' | ' ' | '?' | '`' | ')' | ']' | '\\'))
+                .unwrap_or(rest.len());
+            let auth = &rest[..end];
+            let host = auth.rsplit('@').next().unwrap_or(auth);
+            if best.is_none() {
+                best = Some(host);
+            }
+            break;
+        }
+    }
+    if best.is_none() {
+        // scp-like `git@github.com:org/repo`
+        if let Some(i) = text.find("git@") {
+            let rest = &text[i + 4..];
+            let end = rest.find([':', '/', ' ', '\'']).unwrap_or(rest.len());
+            best = Some(&rest[..end]);
+        } else if let Some(i) = text.find("lookup ") {
+            let rest = &text[i + 7..];
+            let end = rest.find([' ', ':']).unwrap_or(rest.len());
+            best = Some(&rest[..end]);
+        }
+    }
+    let h = best?;
+    let h = match h.rfind(':') {
+        Some(i) if h[i + 1..].chars().all(|c| c.is_ascii_digit()) => &h[..i],
+        _ => h,
+    };
+    let h = h.trim_end_matches('.').to_ascii_lowercase();
+    if h.is_empty() || h.len() > 253 || !h.contains('.') && h != "localhost" {
+        return None;
+    }
+    Some(h)
+}
+
+/// Cluster-internal hosts (source-controller's artifact server and other Services):
+/// failures to reach them are the controller's fault, not the network's.
+fn is_internal(host: &str) -> bool {
+    host.ends_with(".svc") || host.contains(".svc.") || host.ends_with(".local")
+}
+
+fn share_pct(x: f64) -> String {
+    format!("{:.0}%", x * 100.0)
+}
+
+impl Correlator {
+    /// Consumers of `source`, transitively through HelmCharts.
+    pub(crate) fn consumers_of(&self, source: &ObjectRef) -> Vec<ObjectRef> {
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![source.clone()];
+        while let Some(s) = stack.pop() {
+            if let Some(cs) = self.consumers.get(&s) {
+                for c in cs {
+                    if seen.insert(c.clone()) {
+                        out.push(c.clone());
+                        stack.push(c.clone());
+                    }
+                }
+            }
+            if out.len() > 1000 {
+                break;
+            }
+        }
+        out
+    }
+
+    fn evidence_of(&self, obj: &ObjectRef, n: usize) -> Vec<Evidence> {
+        self.objects
+            .get(obj)
+            .map(|s| {
+                s.attempts
+                    .iter()
+                    .rev()
+                    .take(n)
+                    .rev()
+                    .map(|a| Evidence {
+                        ts: Some(a.ts),
+                        controller: a.controller.clone(),
+                        class: a.class,
+                        message: a.message.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub(super) fn detect_auth(&mut self, obj: &ObjectRef, ts: TsMs) {
+        let pat = self.settings.patterns.get("git_auth_failure").clone();
+        let Some(s) = self.objects.get(obj) else {
+            return;
+        };
+        let n = s.attempts_in(ts, pat.ms("window"), |c| c == Class::GitAuthFailed);
+        let already = self.findings.is_firing("git_auth_failure", obj);
+        if n < pat.n("min_attempts") && !already {
+            return;
+        }
+        let consumers = self.consumers_of(obj);
+        let tenant = self.tenant_of(obj);
+        let tenants: Vec<String> = consumers.iter().map(|c| self.tenant_of(c)).collect();
+        let evidence = self.evidence_of(obj, 3);
+        let url = s.url.clone();
+        let f = self.findings.upsert(
+            "git_auth_failure",
+            obj,
+            pat.severity,
+            ts,
+            pat.ms("resolve_after") as u64,
+        );
+        f.count = f.count.max(n).max(1);
+        if already {
+            f.count += 1;
+        }
+        f.tenant = tenant.clone();
+        f.add_tenant(&tenant);
+        for t in &tenants {
+            f.add_tenant(t);
+        }
+        for c in &consumers {
+            f.add_impacted(c);
+        }
+        if let Some(h) = url.as_deref().and_then(host_of) {
+            f.labels.insert("host".into(), h);
+        }
+        for e in evidence {
+            f.add_evidence(e);
+        }
+        vars::fill_text(f, &pat);
+        for c in consumers {
+            self.claim(&c, "git_auth_failure", obj);
+        }
+        self.claim(obj, "git_auth_failure", obj);
+    }
+
+    pub(super) fn detect_rate_limit(
+        &mut self,
+        rec: &Record,
+        obj: &ObjectRef,
+        ctrl: Option<&str>,
+        ts: TsMs,
+    ) {
+        let msg = rec.message();
+        let url = self.objects.get(obj).and_then(|s| s.url.clone());
+        let Some(host) = host_of(&msg).or_else(|| url.as_deref().and_then(host_of)) else {
+            return;
+        };
+        if let Some(c) = ctrl {
+            self.ctrl_mut(c).rate_limited_at = Some(ts);
+        }
+        if url.is_none() {
+            if let Some(u) = first_url(&msg) {
+                self.obj_mut(obj, ts).url = Some(u);
+            }
+        }
+        let pat = self.settings.patterns.get("rate_limit_exhaustion").clone();
+        let window = pat.ms("window");
+        let h = self.hosts.entry(host.clone()).or_default();
+        h.last_seen = ts;
+        push_capped(&mut h.rate_limited, (ts, obj.clone()), 4096);
+        while h.rate_limited.front().is_some_and(|(t, _)| ts - t > window) {
+            h.rate_limited.pop_front();
+        }
+        let attempts = distinct_attempts(h.rate_limited.iter().map(|(t, o)| (*t, o)));
+        let sources: BTreeSet<ObjectRef> = h.rate_limited.iter().map(|(_, o)| o.clone()).collect();
+        let already = self.findings.is_firing("rate_limit_exhaustion", &host_ref(&host));
+        if attempts < pat.n("min_attempts") && !already {
+            return;
+        }
+        let shares = self.request_shares(&host, &sources);
+        let subject = host_ref(&host);
+        let evidence = self.evidence_of(obj, 1);
+        let tenant_of: Vec<(ObjectRef, String)> =
+            sources.iter().map(|o| (o.clone(), self.tenant_of(o))).collect();
+        let f = self.findings.upsert(
+            "rate_limit_exhaustion",
+            &subject,
+            pat.severity,
+            ts,
+            pat.ms("resolve_after") as u64,
+        );
+        f.count = f.count.max(attempts);
+        for (o, t) in &tenant_of {
+            f.add_impacted(o);
+            f.add_tenant(t);
+        }
+        f.labels.insert("host".into(), host.clone());
+        if let Some((t, share, heaviest)) = shares.top {
+            f.tenant = t;
+            f.labels.insert("share".into(), format!("{share:.2}"));
+            f.labels.insert("share_pct".into(), share_pct(share));
+            f.labels.insert("heaviest".into(), heaviest);
+        }
+        f.labels.insert("tenant_shares".into(), shares.rendered);
+        for e in evidence {
+            f.add_evidence(e);
+        }
+        vars::fill_text(f, &pat);
+        for (o, _) in tenant_of {
+            self.claim(&o, "rate_limit_exhaustion", &subject);
+        }
+    }
+
+    /// Per-tenant share of requests to `host`: polling rate (1/interval) of every known
+    /// source on that host, or the observed runs when no interval is known.
+    fn request_shares(&self, host: &str, limited: &BTreeSet<ObjectRef>) -> Shares {
+        let mut per_tenant: BTreeMap<String, f64> = BTreeMap::new();
+        let mut per_obj: Vec<(f64, ObjectRef, String)> = Vec::new();
+        for (o, s) in &self.objects {
+            let on_host = s.url.as_deref().and_then(host_of).as_deref() == Some(host)
+                || limited.contains(o);
+            if !on_host {
+                continue;
+            }
+            let rate = match s.interval_ms {
+                Some(iv) if iv > 0 => 3_600_000.0 / iv as f64,
+                _ => s.runs.len().max(1) as f64,
+            };
+            let t = self.tenant_of(o);
+            *per_tenant.entry(t.clone()).or_default() += rate;
+            per_obj.push((rate, o.clone(), t));
+        }
+        shares_from(per_tenant, per_obj)
+    }
+
+    pub(super) fn detect_network(&mut self, rec: &Record, obj: &ObjectRef, ts: TsMs) {
+        let msg = rec.message();
+        let url = self.objects.get(obj).and_then(|s| s.url.clone());
+        let Some(host) = host_of(&msg).or_else(|| url.as_deref().and_then(host_of)) else {
+            return;
+        };
+        if is_internal(&host) {
+            return;
+        }
+        let pat = self.settings.patterns.get("network_degradation").clone();
+        let window = pat.ms("window");
+        let h: &mut HostState = self.hosts.entry(host.clone()).or_default();
+        h.last_seen = ts;
+        push_capped(&mut h.network, (ts, obj.clone(), msg.clone()), 4096);
+        while h.network.front().is_some_and(|(t, _, _)| ts - t > window) {
+            h.network.pop_front();
+        }
+        let attempts = distinct_attempts(h.network.iter().map(|(t, o, _)| (*t, o)));
+        let sources: BTreeSet<ObjectRef> = h.network.iter().map(|(_, o, _)| o.clone()).collect();
+        let subject = host_ref(&host);
+        let already = self.findings.is_firing("network_degradation", &subject);
+        let persisting = sources.iter().any(|o| {
+            let s = self.objects.get(o);
+            let iv = s.and_then(|s| s.interval_ms).unwrap_or(60_000) as i64;
+            let first = h.network.iter().find(|(_, x, _)| x == o).map(|(t, _, _)| *t);
+            first.is_some_and(|f| ts - f >= pat.p("min_intervals") as i64 * iv)
+        });
+        let fire = attempts >= pat.n("min_attempts")
+            && (sources.len() as u64 >= pat.n("min_sources") || persisting);
+        if !fire && !already {
+            return;
+        }
+        // Sources already explained by another root (auth, rate limit, cascade) don't count.
+        let unexplained: Vec<ObjectRef> = sources.iter().filter(|o| !self.claimed(o)).cloned().collect();
+        if unexplained.is_empty() && !already {
+            return;
+        }
+        let tenants: Vec<String> = unexplained.iter().map(|o| self.tenant_of(o)).collect();
+        let evidence = self.evidence_of(obj, 1);
+        let f = self.findings.upsert(
+            "network_degradation",
+            &subject,
+            pat.severity,
+            ts,
+            pat.ms("resolve_after") as u64,
+        );
+        f.count = f.count.max(attempts);
+        for o in &unexplained {
+            f.add_impacted(o);
+        }
+        for t in &tenants {
+            f.add_tenant(t);
+        }
+        if f.tenant.is_empty() {
+            f.tenant = tenants.first().cloned().unwrap_or_default();
+        }
+        f.labels.insert("host".into(), host.clone());
+        for e in evidence {
+            f.add_evidence(e);
+        }
+        vars::fill_text(f, &pat);
+    }
+}
+
+/// Result of a share computation.
+pub(crate) struct Shares {
+    /// (tenant, share 0..1, heaviest objects)
+    pub top: Option<(String, f64, String)>,
+    /// `tenant=NN%` pairs, largest first.
+    pub rendered: String,
+}
+
+pub(crate) fn shares_from(
+    per_tenant: BTreeMap<String, f64>,
+    mut per_obj: Vec<(f64, ObjectRef, String)>,
+) -> Shares {
+    let total: f64 = per_tenant.values().sum();
+    if total <= 0.0 {
+        return Shares {
+            top: None,
+            rendered: String::new(),
+        };
+    }
+    let mut v: Vec<(String, f64)> = per_tenant.into_iter().map(|(t, x)| (t, x / total)).collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let rendered = v
+        .iter()
+        .take(10)
+        .map(|(t, s)| format!("{t}={}", share_pct(*s)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let top = v.first().map(|(t, s)| {
+        per_obj.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let heaviest = per_obj
+            .iter()
+            .filter(|(_, _, ot)| ot == t)
+            .take(3)
+            .map(|(x, o, _)| format!("{o} ({x:.0}/h)"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        (t.clone(), *s, heaviest)
+    });
+    Shares { top, rendered }
+}
+
+fn host_ref(host: &str) -> ObjectRef {
+    ObjectRef::new("Host", "", host)
+}
+
+fn first_url(msg: &str) -> Option<String> {
+    for scheme in ["https://", "http://", "ssh://"] {
+        if let Some(i) = msg.find(scheme) {
+            let rest = &msg[i..];
+            let end = rest
+                .find(|c: char| matches!(c, '\'' | '"' | ' ' | '`'))
+                .unwrap_or(rest.len());
+            return Some(rest[..end].to_string());
+        }
+    }
+    None
+}
+
+/// Attempts counted once per object per dedupe window.
+fn distinct_attempts<'a>(it: impl Iterator<Item = (TsMs, &'a ObjectRef)>) -> u64 {
+    let mut last: BTreeMap<&ObjectRef, TsMs> = BTreeMap::new();
+    let mut n = 0;
+    for (t, o) in it {
+        match last.get(o) {
+            Some(l) if t - l <= ATTEMPT_DEDUPE_MS => {}
+            _ => {
+                n += 1;
+                last.insert(o, t);
+            }
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        assert_eq!(host_of("unable to clone 'https://github.com/a/b': x").as_deref(), Some("github.com"));
+        assert_eq!(host_of("unable to clone 'ssh://git@github.com/a/b'").as_deref(), Some("github.com"));
+        assert_eq!(host_of("https://user:tok@gitlab.example.com:8443/x").as_deref(), Some("gitlab.example.com"));
+        assert_eq!(host_of("dial tcp: lookup github.com on 10.96.0.10:53: i/o timeout").as_deref(), Some("github.com"));
+        assert_eq!(host_of("no url here"), None);
+        assert!(is_internal("source-controller.flux-system.svc.cluster.local"));
+    }
+}

@@ -1,0 +1,650 @@
+//! Pattern files (`patterns/<pattern>.yaml`) and the correlation config (`--config`).
+//!
+//! Owns: loading raw YAML (serde, `deny_unknown_fields`), validating it (pure, every
+//! error with file, line and field), and exposing thresholds to detectors. The built-in
+//! set is compiled in from `patterns/`.
+//!
+//! Invariant: every parameter a detector reads is declared in [`KNOWN_PARAMS`] with its
+//! default, so a pattern file can only name parameters that exist.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::parse::time::parse_go_duration_ms;
+use crate::record::Severity;
+
+/// A configuration problem, naming file, line and field.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+#[error("{file}:{line}: {field}: {message}")]
+pub struct SpecError {
+    pub file: String,
+    pub line: usize,
+    pub field: String,
+    pub message: String,
+}
+
+/// A scalar parameter value: a number or a duration / string.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Num(f64),
+    Str(String),
+}
+
+/// Whether an example must make the pattern fire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    Fire,
+    Quiet,
+}
+
+/// An example a pattern must (or must not) fire on: input lines in any accepted form.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Example {
+    /// Short name shown by `fluxsight patterns test`.
+    pub name: String,
+    pub expect: Expect,
+    /// Input lines, one record per line, as `replay` reads them.
+    pub input: String,
+    /// When firing, the subject name the finding must have (prefix match).
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// When firing, the tenant the finding must name.
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+/// One `patterns/<pattern>.yaml` file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternSpec {
+    /// Pattern id, taxonomy.md §2; must match the file name.
+    pub id: String,
+    /// What the pattern means, for `fluxsight patterns`.
+    pub description: String,
+    /// Default severity: `info`, `warning`, `error` or `critical`.
+    pub severity: String,
+    /// Title template: `{subject}`, `{tenant}`, `{count}` and `{<label>}` are replaced.
+    pub title: String,
+    /// Summary template (same placeholders).
+    pub summary: String,
+    /// Remediation template (same placeholders).
+    pub remediation: String,
+    /// Thresholds and windows; numbers, or Go/humantime durations such as `15m`.
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamValue>,
+    /// Examples that must and must not fire.
+    #[serde(default)]
+    pub examples: Vec<Example>,
+}
+
+/// Every pattern with the parameters its detector reads and their defaults.
+/// Durations are in milliseconds.
+pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
+    ("git_auth_failure", &[("min_attempts", 3.0), ("window", 900_000.0), ("resolve_after", 600_000.0)]),
+    ("rate_limit_exhaustion", &[("min_attempts", 5.0), ("window", 900_000.0), ("resolve_after", 900_000.0)]),
+    ("network_degradation", &[("min_sources", 2.0), ("min_intervals", 2.0), ("min_attempts", 3.0), ("window", 900_000.0), ("resolve_after", 600_000.0)]),
+    ("controller_oom", &[("resolve_after", 1_800_000.0)]),
+    ("oom_cascade", &[("window", 1_800_000.0), ("min_tenants", 2.0), ("hog_share", 0.5), ("resolve_after", 1_800_000.0)]),
+    ("controller_crashloop", &[("min_restarts", 3.0), ("window", 1_800_000.0), ("resolve_after", 1_800_000.0)]),
+    ("guilty_tenant", &[("min_share", 0.5), ("min_tenants", 2.0), ("window", 3_600_000.0), ("min_runs", 20.0), ("resolve_after", 1_800_000.0)]),
+    ("reconcile_loop", &[("min_applies", 3.0), ("window", 1_800_000.0), ("dedupe", 10_000.0), ("resolve_after", 1_800_000.0)]),
+    ("drift_detected", &[("resolve_after", 1_800_000.0)]),
+    ("dependency_cycle", &[("waiting_within", 900_000.0), ("resolve_after", 900_000.0)]),
+    ("dependency_blocked", &[("waiting_within", 900_000.0), ("resolve_after", 900_000.0)]),
+    ("stalled_reconciliation", &[("min_failing", 1_800_000.0), ("min_intervals", 3.0), ("recent", 900_000.0), ("resolve_after", 900_000.0)]),
+    ("slow_reconciliation", &[("absolute", 300_000.0), ("median_factor", 5.0), ("min_samples", 5.0), ("min_duration", 60_000.0), ("min_slow", 2.0), ("window", 3_600_000.0), ("resolve_after", 1_800_000.0)]),
+    ("health_check_failure", &[("min_attempts", 2.0), ("window", 3_600_000.0), ("resolve_after", 900_000.0)]),
+    ("helm_release_failure", &[("min_attempts", 3.0), ("window", 3_600_000.0), ("resolve_after", 1_800_000.0)]),
+    ("build_failure", &[("min_attempts", 2.0), ("window", 3_600_000.0), ("resolve_after", 900_000.0)]),
+    ("decryption_failure", &[("min_attempts", 2.0), ("window", 3_600_000.0), ("resolve_after", 900_000.0)]),
+    ("rbac_denied", &[("min_attempts", 1.0), ("window", 3_600_000.0), ("resolve_after", 1_800_000.0)]),
+    ("apply_conflict", &[("min_attempts", 2.0), ("window", 3_600_000.0), ("resolve_after", 900_000.0)]),
+    ("notification_failure", &[("min_attempts", 2.0), ("window", 3_600_000.0), ("resolve_after", 900_000.0)]),
+    ("image_automation_failure", &[("min_attempts", 3.0), ("window", 3_600_000.0), ("resolve_after", 900_000.0)]),
+    ("memory_growth", &[("min_slope_mib_per_hour", 10.0), ("min_span", 7_200_000.0), ("min_samples", 8.0), ("resolve_after", 3_600_000.0)]),
+    ("queue_backpressure", &[("min_depth", 100.0), ("min_duration", 300_000.0), ("resolve_after", 600_000.0)]),
+];
+
+/// Parameter names whose values are durations (`window`, `resolve_after`, …).
+fn is_duration_param(key: &str) -> bool {
+    matches!(
+        key,
+        "window"
+            | "resolve_after"
+            | "dedupe"
+            | "waiting_within"
+            | "min_failing"
+            | "recent"
+            | "absolute"
+            | "min_duration"
+            | "min_span"
+    )
+}
+
+/// A validated pattern: its spec and resolved parameters.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    pub spec: PatternSpec,
+    pub severity: Severity,
+    params: BTreeMap<String, f64>,
+}
+
+impl Pattern {
+    /// A parameter's value (durations in ms). Unknown names are a programming error
+    /// caught by tests; they read as 0.
+    pub fn p(&self, key: &str) -> f64 {
+        self.params.get(key).copied().unwrap_or(0.0)
+    }
+
+    pub fn ms(&self, key: &str) -> i64 {
+        self.p(key) as i64
+    }
+
+    pub fn n(&self, key: &str) -> u64 {
+        self.p(key).max(0.0) as u64
+    }
+}
+
+/// Best-effort line of `field:` in `text`, for error messages.
+pub fn line_of(text: &str, field: &str) -> usize {
+    let needle = format!("{field}:");
+    text.lines()
+        .position(|l| l.trim_start().starts_with(&needle))
+        .map(|i| i + 1)
+        .unwrap_or(1)
+}
+
+fn yaml_error_line(msg: &str) -> usize {
+    // serde-saphyr messages carry "line N"; fall back to 1.
+    let lower = msg.to_ascii_lowercase();
+    lower
+        .find("line ")
+        .and_then(|i| {
+            lower[i + 5..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|d| d.parse().ok())
+        })
+        .unwrap_or(1)
+}
+
+/// Parses and validates one pattern file. Collects every error.
+pub fn load_pattern(text: &str, file: &str) -> Result<Pattern, Vec<SpecError>> {
+    let spec: PatternSpec = serde_saphyr::from_str(text).map_err(|e| {
+        let m = e.to_string();
+        vec![SpecError {
+            file: file.to_string(),
+            line: yaml_error_line(&m),
+            field: "(document)".into(),
+            message: m.lines().next().unwrap_or("invalid yaml").to_string(),
+        }]
+    })?;
+    validate_pattern(spec, text, file)
+}
+
+fn validate_pattern(spec: PatternSpec, text: &str, file: &str) -> Result<Pattern, Vec<SpecError>> {
+    let mut errs = Vec::new();
+    let err = |field: &str, message: String| SpecError {
+        file: file.to_string(),
+        line: line_of(text, field.rsplit('.').next().unwrap_or(field)),
+        field: field.to_string(),
+        message,
+    };
+    let known = KNOWN_PARAMS.iter().find(|(id, _)| *id == spec.id);
+    if known.is_none() {
+        errs.push(err("id", format!("unknown pattern '{}'", spec.id)));
+    }
+    let stem = Path::new(file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("");
+    if !stem.is_empty() && stem != spec.id && file.ends_with(".yaml") {
+        errs.push(err("id", format!("id '{}' does not match file name '{stem}'", spec.id)));
+    }
+    let severity = Severity::parse(&spec.severity).unwrap_or_else(|| {
+        errs.push(err(
+            "severity",
+            format!("'{}' is not one of info, warning, error, critical", spec.severity),
+        ));
+        Severity::Warning
+    });
+    let mut params: BTreeMap<String, f64> = known
+        .map(|(_, ps)| ps.iter().map(|(k, v)| (k.to_string(), *v)).collect())
+        .unwrap_or_default();
+    for (k, v) in &spec.params {
+        if !params.contains_key(k) {
+            let names: Vec<&str> = known
+                .map(|(_, ps)| ps.iter().map(|(k, _)| *k).collect())
+                .unwrap_or_default();
+            errs.push(err(
+                &format!("params.{k}"),
+                format!("unknown parameter (known: {})", names.join(", ")),
+            ));
+            continue;
+        }
+        match parse_param(k, v) {
+            Ok(x) => {
+                params.insert(k.clone(), x);
+            }
+            Err(m) => errs.push(err(&format!("params.{k}"), m)),
+        }
+    }
+    for field in ["title", "summary", "remediation", "description"] {
+        let v = match field {
+            "title" => &spec.title,
+            "summary" => &spec.summary,
+            "remediation" => &spec.remediation,
+            _ => &spec.description,
+        };
+        if v.trim().is_empty() {
+            errs.push(err(field, "must not be empty".into()));
+        }
+    }
+    if errs.is_empty() {
+        Ok(Pattern {
+            spec,
+            severity,
+            params,
+        })
+    } else {
+        Err(errs)
+    }
+}
+
+fn parse_param(key: &str, v: &ParamValue) -> Result<f64, String> {
+    let x = match v {
+        ParamValue::Num(n) if is_duration_param(key) => *n * 1000.0,
+        ParamValue::Num(n) => *n,
+        ParamValue::Str(s) if is_duration_param(key) => parse_go_duration_ms(s)
+            .map(|ms| ms as f64)
+            .ok_or_else(|| format!("'{s}' is not a duration such as 15m or 90s"))?,
+        ParamValue::Str(s) => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("'{s}' is not a number"))?,
+    };
+    if !x.is_finite() || x < 0.0 {
+        return Err("must be a non-negative number".into());
+    }
+    Ok(x)
+}
+
+macro_rules! builtin {
+    ($($id:literal),* $(,)?) => {
+        /// The built-in pattern files, compiled in.
+        pub const BUILTIN_PATTERNS: &[(&str, &str)] = &[
+            $( ($id, include_str!(concat!("../../patterns/", $id, ".yaml"))), )*
+        ];
+    };
+}
+
+builtin!(
+    "git_auth_failure",
+    "rate_limit_exhaustion",
+    "network_degradation",
+    "controller_oom",
+    "oom_cascade",
+    "controller_crashloop",
+    "guilty_tenant",
+    "reconcile_loop",
+    "drift_detected",
+    "dependency_cycle",
+    "dependency_blocked",
+    "stalled_reconciliation",
+    "slow_reconciliation",
+    "health_check_failure",
+    "helm_release_failure",
+    "build_failure",
+    "decryption_failure",
+    "rbac_denied",
+    "apply_conflict",
+    "notification_failure",
+    "image_automation_failure",
+    "memory_growth",
+    "queue_backpressure",
+);
+
+/// All patterns by id.
+#[derive(Debug, Clone)]
+pub struct PatternSet {
+    by_id: BTreeMap<String, Pattern>,
+}
+
+impl PatternSet {
+    /// The compiled-in set. Panics only if a shipped file is invalid, which the test
+    /// suite prevents.
+    pub fn builtin() -> Self {
+        let mut by_id = BTreeMap::new();
+        for (id, text) in BUILTIN_PATTERNS {
+            let p = load_pattern(text, &format!("patterns/{id}.yaml"))
+                .unwrap_or_else(|e| panic!("built-in pattern {id} invalid: {e:?}"));
+            by_id.insert(id.to_string(), p);
+        }
+        PatternSet { by_id }
+    }
+
+    /// The built-in set with every `*.yaml` in `dir` replacing its namesake.
+    pub fn from_dir(dir: &Path) -> Result<Self, Vec<SpecError>> {
+        let mut set = Self::builtin();
+        let mut errs = Vec::new();
+        let rd = std::fs::read_dir(dir).map_err(|e| {
+            vec![SpecError {
+                file: dir.display().to_string(),
+                line: 0,
+                field: "(directory)".into(),
+                message: e.to_string(),
+            }]
+        })?;
+        let mut paths: Vec<_> = rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        paths.sort();
+        for p in paths {
+            if p.file_stem().is_some_and(|s| s == "classes") {
+                continue;
+            }
+            let file = p.display().to_string();
+            match std::fs::read_to_string(&p) {
+                Ok(text) => match load_pattern(&text, &file) {
+                    Ok(pat) => {
+                        set.by_id.insert(pat.spec.id.clone(), pat);
+                    }
+                    Err(e) => errs.extend(e),
+                },
+                Err(e) => errs.push(SpecError {
+                    file,
+                    line: 0,
+                    field: "(file)".into(),
+                    message: e.to_string(),
+                }),
+            }
+        }
+        if errs.is_empty() {
+            Ok(set)
+        } else {
+            Err(errs)
+        }
+    }
+
+    pub fn get(&self, id: &str) -> &Pattern {
+        self.by_id
+            .get(id)
+            .unwrap_or_else(|| panic!("pattern {id} missing from set"))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Pattern> {
+        self.by_id.values()
+    }
+
+    /// Applies `--config` threshold overrides.
+    pub fn apply_overrides(
+        &mut self,
+        overrides: &BTreeMap<String, BTreeMap<String, ParamValue>>,
+        file: &str,
+        text: &str,
+    ) -> Result<(), Vec<SpecError>> {
+        let mut errs = Vec::new();
+        for (id, params) in overrides {
+            let Some(pat) = self.by_id.get_mut(id) else {
+                errs.push(SpecError {
+                    file: file.into(),
+                    line: line_of(text, id),
+                    field: format!("patterns.{id}"),
+                    message: "unknown pattern".into(),
+                });
+                continue;
+            };
+            for (k, v) in params {
+                if !pat.params.contains_key(k) {
+                    errs.push(SpecError {
+                        file: file.into(),
+                        line: line_of(text, k),
+                        field: format!("patterns.{id}.{k}"),
+                        message: "unknown parameter".into(),
+                    });
+                    continue;
+                }
+                match parse_param(k, v) {
+                    Ok(x) => {
+                        pat.params.insert(k.clone(), x);
+                    }
+                    Err(m) => errs.push(SpecError {
+                        file: file.into(),
+                        line: line_of(text, k),
+                        field: format!("patterns.{id}.{k}"),
+                        message: m,
+                    }),
+                }
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs)
+        }
+    }
+}
+
+/// How namespaces map to tenants.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantRule {
+    /// Regex matched against the namespace (anchored).
+    pub namespace: String,
+    /// Tenant name; `$1`, `${name}` refer to capture groups.
+    pub tenant: String,
+}
+
+/// `--config FILE`: cluster name, tenant mapping and threshold overrides.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CorrelateConfig {
+    /// Cluster name reported in every finding (default `default`).
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// Namespace → tenant rules, first match wins; unmatched namespaces are their own tenant.
+    #[serde(default)]
+    pub tenants: Vec<TenantRule>,
+    /// Per-pattern parameter overrides, e.g. `git_auth_failure: {min_attempts: 5}`.
+    #[serde(default)]
+    pub patterns: BTreeMap<String, BTreeMap<String, ParamValue>>,
+    /// Re-emit a firing finding whose count changed after this long (default `1h`).
+    #[serde(default)]
+    pub repeat_interval: Option<String>,
+}
+
+/// Compiled tenant mapping.
+#[derive(Debug, Clone, Default)]
+pub struct TenantMap {
+    rules: Vec<(Regex, String)>,
+}
+
+impl TenantMap {
+    pub fn new(rules: &[TenantRule], file: &str, text: &str) -> Result<Self, Vec<SpecError>> {
+        let mut out = Vec::new();
+        let mut errs = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            match Regex::new(&format!("^(?:{})$", r.namespace)) {
+                Ok(re) => out.push((re, r.tenant.clone())),
+                Err(e) => errs.push(SpecError {
+                    file: file.into(),
+                    line: line_of(text, "namespace"),
+                    field: format!("tenants[{i}].namespace"),
+                    message: e.to_string().lines().last().unwrap_or("bad regex").to_string(),
+                }),
+            }
+        }
+        if errs.is_empty() {
+            Ok(TenantMap { rules: out })
+        } else {
+            Err(errs)
+        }
+    }
+
+    /// Tenant of a namespace.
+    pub fn tenant(&self, namespace: &str) -> String {
+        for (re, t) in &self.rules {
+            if let Some(c) = re.captures(namespace) {
+                let mut s = String::new();
+                c.expand(t, &mut s);
+                return s;
+            }
+        }
+        namespace.to_string()
+    }
+}
+
+/// Everything the correlator is configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub cluster: String,
+    pub tenants: TenantMap,
+    pub patterns: PatternSet,
+    pub repeat_interval_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            cluster: "default".into(),
+            tenants: TenantMap::default(),
+            patterns: PatternSet::builtin(),
+            repeat_interval_ms: 3_600_000,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads `--config` text on top of `patterns` (pure: no I/O).
+    pub fn from_config_text(
+        text: &str,
+        file: &str,
+        mut patterns: PatternSet,
+    ) -> Result<Settings, Vec<SpecError>> {
+        let cfg: CorrelateConfig = serde_saphyr::from_str(text).map_err(|e| {
+            let m = e.to_string();
+            vec![SpecError {
+                file: file.to_string(),
+                line: yaml_error_line(&m),
+                field: "(document)".into(),
+                message: m.lines().next().unwrap_or("invalid yaml").to_string(),
+            }]
+        })?;
+        let mut errs = Vec::new();
+        let tenants = TenantMap::new(&cfg.tenants, file, text).unwrap_or_else(|e| {
+            errs.extend(e);
+            TenantMap::default()
+        });
+        if let Err(e) = patterns.apply_overrides(&cfg.patterns, file, text) {
+            errs.extend(e);
+        }
+        let repeat_interval_ms = match &cfg.repeat_interval {
+            None => 3_600_000,
+            Some(s) => parse_go_duration_ms(s).unwrap_or_else(|| {
+                errs.push(SpecError {
+                    file: file.into(),
+                    line: line_of(text, "repeat_interval"),
+                    field: "repeat_interval".into(),
+                    message: format!("'{s}' is not a duration"),
+                });
+                3_600_000
+            }),
+        };
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        Ok(Settings {
+            cluster: cfg.cluster.unwrap_or_else(|| "default".into()),
+            tenants,
+            patterns,
+            repeat_interval_ms,
+        })
+    }
+}
+
+/// Replaces `{key}` placeholders from `vars`; unknown keys are left as is.
+pub fn render_template(tpl: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(tpl.len() + 32);
+    let mut rest = tpl;
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        match after.find('}') {
+            Some(j) if after[..j].chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                let key = &after[..j];
+                match vars.get(key) {
+                    Some(v) => out.push_str(v),
+                    None => {
+                        out.push('{');
+                        out.push_str(key);
+                        out.push('}');
+                    }
+                }
+                rest = &after[j + 1..];
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_patterns_load() {
+        let set = PatternSet::builtin();
+        assert_eq!(set.iter().count(), KNOWN_PARAMS.len());
+        assert_eq!(set.get("git_auth_failure").n("min_attempts"), 3);
+        assert_eq!(set.get("git_auth_failure").ms("window"), 900_000);
+    }
+
+    #[test]
+    fn unknown_param_is_reported_with_line() {
+        let text = "id: git_auth_failure\ndescription: d\nseverity: error\ntitle: t\nsummary: s\nremediation: r\nparams:\n  min_atempts: 4\n";
+        let e = load_pattern(text, "patterns/git_auth_failure.yaml").unwrap_err();
+        assert_eq!(e[0].line, 8);
+        assert_eq!(e[0].field, "params.min_atempts");
+    }
+
+    #[test]
+    fn bad_severity_and_duration() {
+        let text = "id: git_auth_failure\ndescription: d\nseverity: loud\ntitle: t\nsummary: s\nremediation: r\nparams:\n  window: soon\n";
+        let e = load_pattern(text, "x/git_auth_failure.yaml").unwrap_err();
+        assert_eq!(e.len(), 2);
+        assert!(e.iter().any(|x| x.field == "severity" && x.line == 3));
+        assert!(e.iter().any(|x| x.field == "params.window" && x.line == 8));
+    }
+
+    #[test]
+    fn config_overrides_and_tenants() {
+        let text = "cluster: prod\ntenants:\n  - namespace: 'team-(.*)'\n    tenant: '$1'\npatterns:\n  git_auth_failure:\n    min_attempts: 5\n";
+        let s = Settings::from_config_text(text, "c.yaml", PatternSet::builtin()).unwrap();
+        assert_eq!(s.cluster, "prod");
+        assert_eq!(s.tenants.tenant("team-a"), "a");
+        assert_eq!(s.tenants.tenant("other"), "other");
+        assert_eq!(s.patterns.get("git_auth_failure").n("min_attempts"), 5);
+        let bad = "cluster: prod\nclustr: x\n";
+        let e = Settings::from_config_text(bad, "c.yaml", PatternSet::builtin()).unwrap_err();
+        assert!(e[0].message.contains("clustr") || e[0].field == "(document)");
+    }
+
+    #[test]
+    fn templates() {
+        let mut v = BTreeMap::new();
+        v.insert("subject".into(), "GitRepository/a/b".into());
+        assert_eq!(render_template("auth fails for {subject} {x}", &v), "auth fails for GitRepository/a/b {x}");
+    }
+}

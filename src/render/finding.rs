@@ -1,0 +1,301 @@
+//! Findings and audit records in their output schemas: native (contracts.md §4–§5),
+//! OCSF 1.8 Detection Finding / API Activity, ECS `event.kind: alert`, and a human
+//! text summary.
+//!
+//! Invariant: field names are public (SIEM dashboards depend on them): extend, never
+//! rename. Every free-text value has been redacted upstream; renderers redact again
+//! because they are the last stage before a sink.
+
+use serde_json::{json, Map, Value};
+
+use crate::classify::redact::redact;
+use crate::correlate::finding::{Finding, Status};
+use crate::correlate::AuditRecord;
+use crate::parse::time::format_rfc3339_ms;
+use crate::record::{ObjectRef, Severity};
+
+/// Output format of `replay` and sinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Native,
+    Ocsf,
+    Ecs,
+    Text,
+}
+
+impl OutputFormat {
+    pub fn parse(s: &str) -> Option<OutputFormat> {
+        Some(match s {
+            "native" => OutputFormat::Native,
+            "ocsf" => OutputFormat::Ocsf,
+            "ecs" => OutputFormat::Ecs,
+            "text" => OutputFormat::Text,
+            _ => return None,
+        })
+    }
+}
+
+/// OCSF schema version the renderer targets.
+pub const OCSF_VERSION: &str = "1.8.0";
+/// ECS version the renderer targets.
+pub const ECS_VERSION: &str = "9.4.0";
+
+fn r(s: &str) -> String {
+    redact(s).into_owned()
+}
+
+fn obj_json(o: &ObjectRef) -> Value {
+    json!({"kind": o.kind, "namespace": o.namespace, "name": o.name})
+}
+
+/// Native finding (contracts.md §4).
+pub fn native(f: &Finding) -> Value {
+    json!({
+        "type": "finding",
+        "id": f.id,
+        "pattern": f.pattern,
+        "status": f.status.as_str(),
+        "severity": f.severity.as_str(),
+        "title": r(&f.title),
+        "summary": r(&f.summary),
+        "cluster": f.cluster,
+        "tenant": f.tenant,
+        "tenants": f.tenants,
+        "subject": obj_json(&f.subject),
+        "root_cause": f.root_cause.as_ref().map(|rc| json!({
+            "kind": rc.object.kind, "namespace": rc.object.namespace, "name": rc.object.name,
+            "class": rc.class.as_str(), "message": r(&rc.message),
+        })),
+        "impacted": f.impacted.iter().map(obj_json).collect::<Vec<_>>(),
+        "first_seen": format_rfc3339_ms(f.first_seen),
+        "last_seen": format_rfc3339_ms(f.last_seen),
+        "count": f.count,
+        "evidence": f.evidence.iter().map(|e| {
+            let mut m = Map::new();
+            if let Some(ts) = e.ts { m.insert("ts".into(), json!(format_rfc3339_ms(ts))); }
+            if let Some(c) = &e.controller { m.insert("controller".into(), json!(c)); }
+            m.insert("class".into(), json!(e.class.as_str()));
+            m.insert("message".into(), json!(r(&e.message)));
+            Value::Object(m)
+        }).collect::<Vec<_>>(),
+        "labels": f.labels.iter().map(|(k, v)| (k.clone(), json!(r(v)))).collect::<Map<_, _>>(),
+        "remediation": r(&f.remediation),
+    })
+}
+
+fn ocsf_severity(s: Severity) -> (u8, &'static str) {
+    match s {
+        Severity::Info => (1, "Informational"),
+        Severity::Warning => (3, "Medium"),
+        Severity::Error => (4, "High"),
+        Severity::Critical => (5, "Critical"),
+    }
+}
+
+/// OCSF Detection Finding (class 2004). `first` selects Create over Update.
+pub fn ocsf(f: &Finding, first: bool) -> Value {
+    let (activity_id, activity_name) = match (f.status, first) {
+        (Status::Resolved, _) => (3, "Close"),
+        (Status::Firing, true) => (1, "Create"),
+        (Status::Firing, false) => (2, "Update"),
+    };
+    let (sev_id, sev_name) = ocsf_severity(f.severity);
+    let (status_id, status) = match f.status {
+        Status::Firing if first => (1, "New"),
+        Status::Firing => (2, "In Progress"),
+        Status::Resolved => (4, "Resolved"),
+    };
+    let mut resources = vec![json!({
+        "uid": f.subject.to_string(), "name": f.subject.name, "type": f.subject.kind,
+        "namespace": f.subject.namespace, "role_id": 1, "role": "Target",
+    })];
+    for o in f.impacted.iter().take(50) {
+        resources.push(json!({
+            "uid": o.to_string(), "name": o.name, "type": o.kind, "namespace": o.namespace,
+            "role_id": 99, "role": "Impacted",
+        }));
+    }
+    json!({
+        "class_uid": 2004, "class_name": "Detection Finding",
+        "category_uid": 2, "category_name": "Findings",
+        "activity_id": activity_id, "activity_name": activity_name,
+        "type_uid": 200400 + activity_id, "type_name": format!("Detection Finding: {activity_name}"),
+        "severity_id": sev_id, "severity": sev_name,
+        "status_id": status_id, "status": status,
+        "confidence_id": 3, "confidence": "High",
+        "is_alert": f.status == Status::Firing,
+        "time": f.last_seen,
+        "start_time": f.first_seen, "end_time": f.last_seen,
+        "count": f.count,
+        "message": r(&f.title),
+        "timezone_offset": 0,
+        "metadata": {
+            "version": OCSF_VERSION,
+            "product": {"name": "fluxsight", "vendor_name": "fluxsight", "version": env!("CARGO_PKG_VERSION")},
+            "tenant_uid": f.tenant,
+            "labels": [format!("cluster:{}", f.cluster)],
+        },
+        "finding_info": {
+            "uid": f.id,
+            "title": r(&f.title),
+            "desc": r(&f.summary),
+            "types": [format!("flux/{}", f.pattern)],
+            "analytic": {"type_id": 1, "type": "Rule", "uid": f.pattern, "name": f.pattern},
+            "first_seen_time": f.first_seen, "last_seen_time": f.last_seen,
+        },
+        "resources": resources,
+        "evidences": f.evidence.iter().map(|e| json!({"data": {
+            "ts": e.ts.map(format_rfc3339_ms), "controller": e.controller,
+            "class": e.class.as_str(), "message": r(&e.message),
+        }})).collect::<Vec<_>>(),
+        "remediation": {"desc": r(&f.remediation)},
+        "unmapped": {
+            "cluster": f.cluster, "tenant": f.tenant, "tenants": f.tenants,
+            "root_cause": f.root_cause.as_ref().map(|rc| json!({
+                "kind": rc.object.kind, "namespace": rc.object.namespace, "name": rc.object.name,
+                "class": rc.class.as_str(), "message": r(&rc.message)})),
+            "labels": f.labels.iter().map(|(k, v)| (k.clone(), json!(r(v)))).collect::<Map<_, _>>(),
+        },
+    })
+}
+
+fn ecs_category(pattern: &str) -> &'static str {
+    match pattern {
+        "git_auth_failure" => "authentication",
+        "rbac_denied" => "iam",
+        "rate_limit_exhaustion" | "network_degradation" => "network",
+        "controller_oom" | "oom_cascade" | "controller_crashloop" | "memory_growth" => "process",
+        _ => "configuration",
+    }
+}
+
+/// ECS alert document.
+pub fn ecs(f: &Finding) -> Value {
+    let sev = match f.severity {
+        Severity::Info => 1,
+        Severity::Warning => 3,
+        Severity::Error => 4,
+        Severity::Critical => 5,
+    };
+    json!({
+        "@timestamp": format_rfc3339_ms(f.last_seen),
+        "ecs": {"version": ECS_VERSION},
+        "message": r(&f.title),
+        "event": {
+            "kind": "alert", "category": [ecs_category(&f.pattern)],
+            "type": [if f.status == Status::Resolved { "end" } else { "info" }],
+            "severity": sev, "risk_score": sev as f64 * 20.0,
+            "dataset": "fluxsight.finding", "provider": "fluxsight", "module": "fluxsight",
+            "id": f.id, "code": f.pattern, "action": f.status.as_str(),
+            "reason": r(&f.summary),
+            "start": format_rfc3339_ms(f.first_seen), "end": format_rfc3339_ms(f.last_seen),
+        },
+        "rule": {"id": f.pattern, "name": f.pattern, "ruleset": "fluxsight-default"},
+        "orchestrator": {
+            "type": "kubernetes", "cluster": {"name": f.cluster},
+            "namespace": f.subject.namespace, "organization": f.tenant,
+            "resource": {"type": f.subject.kind, "name": f.subject.name},
+        },
+        "labels": {"tenant": f.tenant, "pattern": f.pattern, "status": f.status.as_str()},
+        "tags": ["flux", "gitops", "fluxsight"],
+        "fluxsight": native(f),
+    })
+}
+
+/// Native audit record (contracts.md §5).
+pub fn audit_native(a: &AuditRecord) -> Value {
+    let mut source = Value::Null;
+    if let Some(s) = &a.source {
+        source = json!({"kind": s.kind, "namespace": s.namespace, "name": s.name,
+                        "url": a.source_url.as_deref().map(r)});
+    }
+    json!({
+        "type": "audit",
+        "ts": format_rfc3339_ms(a.ts),
+        "cluster": a.cluster,
+        "controller": a.controller,
+        "action": a.action,
+        "subject": obj_json(&a.subject),
+        "tenant": a.tenant,
+        "source": source,
+        "revision": a.revision,
+        "commit": a.commit,
+        "changes": {"created": a.changes.created, "configured": a.changes.configured, "deleted": a.changes.deleted},
+        "outcome": a.outcome,
+        "message": r(&a.message),
+    })
+}
+
+/// OCSF API Activity (6003, Update) for an audit record.
+pub fn audit_ocsf(a: &AuditRecord) -> Value {
+    let ok = a.outcome == "success";
+    json!({
+        "class_uid": 6003, "class_name": "API Activity", "category_uid": 6,
+        "category_name": "Application Activity", "activity_id": 3, "activity_name": "Update",
+        "type_uid": 600303, "severity_id": if ok { 1 } else { 4 },
+        "status_id": if ok { 1 } else { 2 }, "status": if ok { "Success" } else { "Failure" },
+        "time": a.ts,
+        "metadata": {"version": OCSF_VERSION, "product": {"name": "fluxsight", "vendor_name": "fluxsight", "version": env!("CARGO_PKG_VERSION")}, "tenant_uid": a.tenant},
+        "actor": {"app_name": a.controller.clone().unwrap_or_else(|| "flux".into())},
+        "api": {"operation": if a.action == "rbac_denied" { "apply (denied)" } else { "apply" }},
+        "src_endpoint": {"name": a.controller.clone().unwrap_or_else(|| "flux".into())},
+        "resources": [{"uid": a.subject.to_string(), "name": a.subject.name, "type": a.subject.kind,
+                       "namespace": a.subject.namespace, "version": a.commit}],
+        "message": r(&a.message),
+        "unmapped": audit_native(a),
+    })
+}
+
+/// ECS event for an audit record.
+pub fn audit_ecs(a: &AuditRecord) -> Value {
+    json!({
+        "@timestamp": format_rfc3339_ms(a.ts), "ecs": {"version": ECS_VERSION},
+        "message": r(&a.message),
+        "event": {"kind": "event", "category": ["configuration"], "type": ["change"],
+                  "outcome": a.outcome, "action": a.action.replace('_', "-"), "dataset": "fluxsight.audit"},
+        "orchestrator": {"type": "kubernetes", "cluster": {"name": a.cluster}, "namespace": a.subject.namespace,
+                         "organization": a.tenant, "resource": {"type": a.subject.kind, "name": a.subject.name}},
+        "fluxsight": audit_native(a),
+    })
+}
+
+/// One line of the human summary.
+pub fn text_line(f: &Finding) -> String {
+    let mut s = format!(
+        "[{}] {:<8} {:<24} {}",
+        f.status.as_str().to_uppercase(),
+        f.severity.as_str(),
+        f.pattern,
+        r(&f.title)
+    );
+    if !f.tenant.is_empty() {
+        s.push_str(&format!("  (tenant {})", f.tenant));
+    }
+    s
+}
+
+/// A multi-line human report of the final findings.
+pub fn text_report(findings: &[Finding]) -> String {
+    let mut v: Vec<&Finding> = findings.iter().collect();
+    v.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.first_seen.cmp(&b.first_seen)));
+    let mut out = String::new();
+    let firing = v.iter().filter(|f| f.status == Status::Firing).count();
+    out.push_str(&format!("fluxsight: {} findings ({} firing)\n", v.len(), firing));
+    for f in v {
+        out.push('\n');
+        out.push_str(&text_line(f));
+        out.push('\n');
+        out.push_str(&format!("    since {}  last {}  count {}\n", format_rfc3339_ms(f.first_seen), format_rfc3339_ms(f.last_seen), f.count));
+        out.push_str(&format!("    {}\n", r(&f.summary)));
+        if let Some(rc) = &f.root_cause {
+            out.push_str(&format!("    root cause: {} ({})\n", rc.object, rc.class.as_str()));
+        }
+        if !f.impacted.is_empty() {
+            let names: Vec<String> = f.impacted.iter().take(8).map(|o| o.to_string()).collect();
+            let more = f.impacted.len().saturating_sub(8);
+            out.push_str(&format!("    impacted: {}{}\n", names.join(", "), if more > 0 { format!(" … and {more} more") } else { String::new() }));
+        }
+        out.push_str(&format!("    next step: {}\n", r(&f.remediation)));
+    }
+    out
+}
