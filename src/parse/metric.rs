@@ -294,8 +294,179 @@ mod tests {
         parse(line, &ParseContext::default())
     }
 
+    fn sample(r: &Record) -> &MetricSample {
+        r.metric().expect("metric detail")
+    }
+
     #[test]
-    fn placeholder() {
-        assert!(p("up 1").is_ok());
+    fn sample_with_labels_and_timestamp() {
+        let r = p(r#"process_resident_memory_bytes{namespace="flux-system",pod="source-controller-7d9f8c6b5-x2x7k",container="manager"} 1.5e+08 1767268800000"#).unwrap();
+        assert_eq!(r.format, Format::Metric);
+        assert_eq!(r.ts, Some(1_767_268_800_000));
+        assert_eq!(r.controller.as_deref(), Some("source-controller"));
+        assert_eq!(r.pod.as_deref(), Some("source-controller-7d9f8c6b5-x2x7k"));
+        let s = sample(&r);
+        assert_eq!(s.name, "process_resident_memory_bytes");
+        assert_eq!(s.value, 1.5e8);
+        assert_eq!(s.label("container"), Some("manager"));
+        assert_eq!(s.labels.len(), 3);
+        assert_eq!(
+            r.msg,
+            r#"process_resident_memory_bytes{namespace="flux-system",pod="source-controller-7d9f8c6b5-x2x7k",container="manager"} 150000000"#
+        );
+        assert!(r.object.is_none());
+        assert!(r.reason.is_none());
+    }
+
+    #[test]
+    fn sample_without_labels_or_timestamp() {
+        let r = p("go_goroutines 42").unwrap();
+        assert_eq!(r.ts, None);
+        assert_eq!(sample(&r).value, 42.0);
+        assert!(sample(&r).labels.is_empty());
+        assert_eq!(r.msg, "go_goroutines 42");
+        let r = p("up{} 1 1762783200000  ").unwrap();
+        assert_eq!(r.ts, Some(1_762_783_200_000));
+        let r = p("namespace:rate5m:sum\t0.25").unwrap();
+        assert_eq!(sample(&r).name, "namespace:rate5m:sum");
+    }
+
+    #[test]
+    fn special_values() {
+        assert!(sample(&p("x NaN").unwrap()).value.is_nan());
+        assert_eq!(sample(&p("x +Inf").unwrap()).value, f64::INFINITY);
+        assert_eq!(sample(&p("x -Inf 1762783200000").unwrap()).value, f64::NEG_INFINITY);
+        assert_eq!(sample(&p("x -1.25e-3").unwrap()).value, -0.00125);
+        assert_eq!(p("x{le=\"+Inf\"} +Inf").unwrap().msg, "x{le=\"+Inf\"} +Inf");
+    }
+
+    #[test]
+    fn label_escapes_and_trailing_comma() {
+        let r = p(r#"m{a="q\"uote",b="back\\slash",c="new\nline",d="odd\x",} 1"#).unwrap();
+        let s = sample(&r);
+        assert_eq!(s.label("a"), Some("q\"uote"));
+        assert_eq!(s.label("b"), Some("back\\slash"));
+        assert_eq!(s.label("c"), Some("new\nline"));
+        assert_eq!(s.label("d"), Some("odd\\x"));
+        let r = p(r#"m{ a = "1" , b="2" } 3"#).unwrap();
+        assert_eq!(sample(&r).labels.len(), 2);
+    }
+
+    #[test]
+    fn comments_are_metric_records_without_detail() {
+        for line in [
+            "# HELP workqueue_depth Current depth of workqueue",
+            "# TYPE workqueue_depth gauge",
+            "# EOF",
+            "#",
+        ] {
+            let r = p(line).unwrap();
+            assert_eq!(r.format, Format::Metric);
+            assert!(r.msg.is_empty());
+            assert_eq!(r.detail, Detail::None);
+            assert!(r.reason.is_none());
+        }
+    }
+
+    #[test]
+    fn controller_from_labels() {
+        let ctl = |l: &str| p(l).unwrap().controller;
+        assert_eq!(
+            ctl(r#"workqueue_depth{name="kustomization",controller="kustomization",pod="kustomize-controller-34110be0c-2cf8j"} 11 1762783200000"#).as_deref(),
+            Some("kustomize-controller")
+        );
+        assert_eq!(
+            ctl(r#"controller_runtime_reconcile_total{controller="gitrepository",result="error"} 7"#).as_deref(),
+            Some("source-controller")
+        );
+        assert_eq!(
+            ctl(r#"controller_runtime_reconcile_errors_total{controller="helmrelease"} 2"#).as_deref(),
+            Some("helm-controller")
+        );
+        assert_eq!(
+            ctl(r#"workqueue_adds_total{name="imageupdateautomation"} 3"#).as_deref(),
+            Some("image-automation-controller")
+        );
+        assert_eq!(
+            ctl(r#"rest_client_requests_total{code="429",method="GET",host="10.96.0.1:443",job="flux-system/notification-controller"} 5"#).as_deref(),
+            Some("notification-controller")
+        );
+        assert_eq!(
+            ctl(r#"go_goroutines{app="image-reflector-controller",container="manager"} 80"#).as_deref(),
+            Some("image-reflector-controller")
+        );
+        assert_eq!(ctl(r#"go_goroutines{container="manager"} 80"#), None);
+        assert_eq!(ctl(r#"up{job="node-exporter"} 1"#), None);
+    }
+
+    #[test]
+    fn gotk_series_name_their_object() {
+        let r = p(r#"gotk_reconcile_duration_seconds_bucket{kind="Kustomization",name="apps",namespace="flux-system",exported_namespace="tenant-a",le="0.5"} 12 1762783200000"#).unwrap();
+        assert_eq!(r.object, Some(ObjectRef::new("Kustomization", "tenant-a", "apps")));
+        assert_eq!(r.controller.as_deref(), Some("kustomize-controller"));
+        let r = p(r#"gotk_reconcile_duration_seconds_sum{kind="GitRepository",name="podinfo",namespace="default"} 3.5"#).unwrap();
+        assert_eq!(r.object, Some(ObjectRef::new("GitRepository", "default", "podinfo")));
+        assert_eq!(r.controller.as_deref(), Some("source-controller"));
+        let r = p(r#"gotk_resource_info{customresource_kind="HelmRelease",name="web",exported_namespace="prod",ready="False"} 1"#).unwrap();
+        assert_eq!(r.object, Some(ObjectRef::new("HelmRelease", "prod", "web")));
+        // Non-gotk series carry no object even with a `name` label.
+        assert!(p(r#"workqueue_depth{name="kustomization"} 1"#).unwrap().object.is_none());
+    }
+
+    #[test]
+    fn refuses_text() {
+        for line in [
+            "error: something happened 42",
+            "retries: 3",
+            "Reconciliation finished in 1.25s, next run in 10m0s",
+            "took 5s",
+            "hello world",
+            "go_goroutines",
+            "go_goroutines 42 1762783200000 extra",
+            "go_goroutines{a=\"1\"}",
+            "m{a=\"unterminated} 1",
+            "m{a=1} 1",
+            "m {a=\"1\"} 1",
+            "1abc 2",
+            "x nan",
+            "x inf",
+            "x infinity",
+            "level=info msg=\"x\"",
+            "I0720 17:12:45.512169       1 leaderelection.go:243] attempting",
+            "",
+            "{\"a\":1}",
+        ] {
+            assert_eq!(p(line).unwrap_err(), ParseError::NotThisFormat, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn odd_timestamps_keep_the_sample() {
+        let r = p("x 1 -5").unwrap();
+        assert_eq!(r.ts, None);
+        let r = p("x 1 99999999999999999999999").unwrap();
+        assert_eq!(r.ts, None);
+        assert_eq!(sample(&r).value, 1.0);
+    }
+
+    #[test]
+    fn long_label_sets_are_cut() {
+        let long = "v".repeat(2000);
+        let r = p(&format!("m{{a=\"{long}\",b=\"é\"}} 1")).unwrap();
+        assert!(r.msg.len() <= MAX_MSG_BYTES + '…'.len_utf8());
+        assert_eq!(sample(&r).label("a").map(str::len), Some(2000));
+    }
+
+    #[test]
+    fn never_panics_on_fragments() {
+        let base = r#"m{a="x\"y",b="\\"} 1.5e+08 1762783200000"#;
+        for end in 0..=base.len() {
+            if base.is_char_boundary(end) {
+                let _ = p(&base[..end]);
+            }
+        }
+        for junk in ["{", "}", "\"", "\\", "m{", "m{a", "m{a=", "m{a=\"", "m{a=\"\\", "m 1e", "m --1", "m ++1", "m 1.2.3"] {
+            let _ = p(junk);
+        }
     }
 }
