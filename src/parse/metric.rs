@@ -252,11 +252,7 @@ fn object_of(s: &MetricSample) -> Option<ObjectRef> {
 fn render(s: &MetricSample) -> String {
     let mut out = s.name.clone();
     if !s.labels.is_empty() {
-        let labels: Vec<String> = s
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v:?}"))
-            .collect();
+        let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
         out.push('{');
         out.push_str(&labels.join(","));
         out.push('}');
@@ -335,7 +331,10 @@ mod tests {
     fn special_values() {
         assert!(sample(&p("x NaN").unwrap()).value.is_nan());
         assert_eq!(sample(&p("x +Inf").unwrap()).value, f64::INFINITY);
-        assert_eq!(sample(&p("x -Inf 1762783200000").unwrap()).value, f64::NEG_INFINITY);
+        assert_eq!(
+            sample(&p("x -Inf 1762783200000").unwrap()).value,
+            f64::NEG_INFINITY
+        );
         assert_eq!(sample(&p("x -1.25e-3").unwrap()).value, -0.00125);
         assert_eq!(p("x{le=\"+Inf\"} +Inf").unwrap().msg, "x{le=\"+Inf\"} +Inf");
     }
@@ -376,11 +375,15 @@ mod tests {
             Some("kustomize-controller")
         );
         assert_eq!(
-            ctl(r#"controller_runtime_reconcile_total{controller="gitrepository",result="error"} 7"#).as_deref(),
+            ctl(
+                r#"controller_runtime_reconcile_total{controller="gitrepository",result="error"} 7"#
+            )
+            .as_deref(),
             Some("source-controller")
         );
         assert_eq!(
-            ctl(r#"controller_runtime_reconcile_errors_total{controller="helmrelease"} 2"#).as_deref(),
+            ctl(r#"controller_runtime_reconcile_errors_total{controller="helmrelease"} 2"#)
+                .as_deref(),
             Some("helm-controller")
         );
         assert_eq!(
@@ -392,7 +395,8 @@ mod tests {
             Some("notification-controller")
         );
         assert_eq!(
-            ctl(r#"go_goroutines{app="image-reflector-controller",container="manager"} 80"#).as_deref(),
+            ctl(r#"go_goroutines{app="image-reflector-controller",container="manager"} 80"#)
+                .as_deref(),
             Some("image-reflector-controller")
         );
         assert_eq!(ctl(r#"go_goroutines{container="manager"} 80"#), None);
@@ -402,15 +406,24 @@ mod tests {
     #[test]
     fn gotk_series_name_their_object() {
         let r = p(r#"gotk_reconcile_duration_seconds_bucket{kind="Kustomization",name="apps",namespace="flux-system",exported_namespace="tenant-a",le="0.5"} 12 1762783200000"#).unwrap();
-        assert_eq!(r.object, Some(ObjectRef::new("Kustomization", "tenant-a", "apps")));
+        assert_eq!(
+            r.object,
+            Some(ObjectRef::new("Kustomization", "tenant-a", "apps"))
+        );
         assert_eq!(r.controller.as_deref(), Some("kustomize-controller"));
         let r = p(r#"gotk_reconcile_duration_seconds_sum{kind="GitRepository",name="podinfo",namespace="default"} 3.5"#).unwrap();
-        assert_eq!(r.object, Some(ObjectRef::new("GitRepository", "default", "podinfo")));
+        assert_eq!(
+            r.object,
+            Some(ObjectRef::new("GitRepository", "default", "podinfo"))
+        );
         assert_eq!(r.controller.as_deref(), Some("source-controller"));
         let r = p(r#"gotk_resource_info{customresource_kind="HelmRelease",name="web",exported_namespace="prod",ready="False"} 1"#).unwrap();
         assert_eq!(r.object, Some(ObjectRef::new("HelmRelease", "prod", "web")));
         // Non-gotk series carry no object even with a `name` label.
-        assert!(p(r#"workqueue_depth{name="kustomization"} 1"#).unwrap().object.is_none());
+        assert!(p(r#"workqueue_depth{name="kustomization"} 1"#)
+            .unwrap()
+            .object
+            .is_none());
     }
 
     #[test]
@@ -465,7 +478,10 @@ mod tests {
                 let _ = p(&base[..end]);
             }
         }
-        for junk in ["{", "}", "\"", "\\", "m{", "m{a", "m{a=", "m{a=\"", "m{a=\"\\", "m 1e", "m --1", "m ++1", "m 1.2.3"] {
+        for junk in [
+            "{", "}", "\"", "\\", "m{", "m{a", "m{a=", "m{a=\"", "m{a=\"\\", "m 1e", "m --1",
+            "m ++1", "m 1.2.3",
+        ] {
             let _ = p(junk);
         }
     }

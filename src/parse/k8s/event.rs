@@ -7,8 +7,8 @@
 use serde_json::{Map, Value};
 
 use super::{
-    controller_from_pod, known_controller, obj_at, object_ref, revision_in, str_at,
-    string_map, ts_at, u64_at, FIELD_WATCH_TYPE,
+    controller_from_pod, known_controller, obj_at, object_ref, revision_in, str_at, string_map,
+    ts_at, u64_at, FIELD_WATCH_TYPE,
 };
 use crate::record::{Detail, EventInfo, Format, Level, ObjectRef, Record, TsMs};
 
@@ -64,7 +64,8 @@ pub(super) fn from_core_v1(obj: &Map<String, Value>, watch_type: Option<&str>) -
         .flatten()
         .collect(),
         reporting_instance: str_at(obj, "reportingInstance"),
-        count: u64_at(obj, "count").or_else(|| obj_at(obj, "series").and_then(|s| u64_at(s, "count"))),
+        count: u64_at(obj, "count")
+            .or_else(|| obj_at(obj, "series").and_then(|s| u64_at(s, "count"))),
         first_ms: first.or(event_time),
         last_ms: last.or(series_last).or(event_time),
         instants: vec![

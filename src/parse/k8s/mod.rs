@@ -194,7 +194,9 @@ fn list(obj: &Map<String, Value>, item_kind: &str) -> Vec<Record> {
 
 /// A non-empty string at `key`.
 pub(crate) fn str_at<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    obj.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+    obj.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 /// The object at `key`.
@@ -211,7 +213,10 @@ pub(crate) fn obj_path<'a>(
 }
 
 /// The array at `key`, capped at [`MAX_ENTRIES`] elements.
-pub(crate) fn arr_at<'a>(obj: &'a Map<String, Value>, key: &str) -> impl Iterator<Item = &'a Value> {
+pub(crate) fn arr_at<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+) -> impl Iterator<Item = &'a Value> {
     obj.get(key)
         .and_then(Value::as_array)
         .into_iter()

@@ -26,7 +26,9 @@ pub(super) fn from_object(
 ) -> Record {
     let meta = obj_at(obj, "metadata");
     let name = meta.and_then(|m| str_at(m, "name")).unwrap_or_default();
-    let namespace = meta.and_then(|m| str_at(m, "namespace")).unwrap_or_default();
+    let namespace = meta
+        .and_then(|m| str_at(m, "namespace"))
+        .unwrap_or_default();
     let spec = obj_at(obj, "spec");
     let status = obj_at(obj, "status");
     let mut info = ObjectInfo {

@@ -19,8 +19,11 @@ fn severity_rank(reason: &str) -> u8 {
         "OOMKilled" => 100,
         "CrashLoopBackOff" => 90,
         "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" | "ErrImageNeverPull" => 80,
-        "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError"
-        | "ContainerCannotRun" | "StartError" => 75,
+        "CreateContainerConfigError"
+        | "CreateContainerError"
+        | "RunContainerError"
+        | "ContainerCannotRun"
+        | "StartError" => 75,
         "Error" | "DeadlineExceeded" | "Evicted" => 70,
         "Completed" | "ContainerCreating" | "PodInitializing" => 0,
         _ => 50,
@@ -37,7 +40,9 @@ struct Failure {
 pub(super) fn from_pod(obj: &Map<String, Value>, watch_type: Option<&str>) -> Record {
     let meta = obj_at(obj, "metadata");
     let name = meta.and_then(|m| str_at(m, "name")).unwrap_or_default();
-    let namespace = meta.and_then(|m| str_at(m, "namespace")).unwrap_or_default();
+    let namespace = meta
+        .and_then(|m| str_at(m, "namespace"))
+        .unwrap_or_default();
     let labels = string_map(meta.and_then(|m| obj_at(m, "labels")));
     let status = obj_at(obj, "status");
     let mut instants: Vec<TsMs> = [
@@ -138,8 +143,12 @@ fn container(cs: &Map<String, Value>) -> (ContainerInfo, Vec<TsMs>) {
         ready: bool_at(cs, "ready").unwrap_or(false),
         restart_count: u64_at(cs, "restartCount").unwrap_or(0),
         image: str_at(cs, "image").map(str::to_string),
-        waiting_reason: waiting.and_then(|w| str_at(w, "reason")).map(str::to_string),
-        terminated_reason: terminated.and_then(|t| str_at(t, "reason")).map(str::to_string),
+        waiting_reason: waiting
+            .and_then(|w| str_at(w, "reason"))
+            .map(str::to_string),
+        terminated_reason: terminated
+            .and_then(|t| str_at(t, "reason"))
+            .map(str::to_string),
         terminated_exit_code: terminated.and_then(|t| i64_at(t, "exitCode")),
         last_terminated_reason: last.and_then(|t| str_at(t, "reason")).map(str::to_string),
         last_terminated_exit_code: last.and_then(|t| i64_at(t, "exitCode")),
@@ -180,7 +189,9 @@ fn summarise(c: &ContainerInfo) -> Option<(String, Failure)> {
         consider(r, c.terminated_exit_code, "terminated");
     }
     // A past termination only matters once the container restarted because of it.
-    if c.restart_count > 0 && (c.last_terminated_reason.is_some() || c.last_terminated_exit_code.is_some()) {
+    if c.restart_count > 0
+        && (c.last_terminated_reason.is_some() || c.last_terminated_exit_code.is_some())
+    {
         let r = c.last_terminated_reason.as_deref().unwrap_or("Terminated");
         consider(r, c.last_terminated_exit_code, "last terminated");
     }

@@ -79,7 +79,10 @@ fn kubelet_backoff_event_names_the_controller_from_the_pod() {
     );
     assert_eq!(r.controller.as_deref(), Some("source-controller"));
     assert_eq!(r.pod.as_deref(), Some("source-controller-6c01ce105-nbz8n"));
-    assert_eq!(r.object, oref("Pod", "flux-system", "source-controller-6c01ce105-nbz8n"));
+    assert_eq!(
+        r.object,
+        oref("Pod", "flux-system", "source-controller-6c01ce105-nbz8n")
+    );
     assert_eq!(r.reason.as_deref(), Some("BackOff"));
     assert_eq!(r.ts, ts("2025-11-10T14:45:25Z"));
     assert_eq!(r.field("field_path"), Some("spec.containers{manager}"));
@@ -96,7 +99,10 @@ fn kubelet_killing_and_unhealthy_events() {
     let unhealthy = one(
         r#"{"apiVersion":"v1","kind":"Event","metadata":{"name":"x.2","namespace":"flux-system"},"involvedObject":{"kind":"Pod","namespace":"flux-system","name":"notification-controller-7f5cd7fdb8-abcde"},"reason":"Unhealthy","message":"Liveness probe failed: Get \"http://10.244.0.9:9440/healthz\": context deadline exceeded","type":"Warning","source":{"component":"kubelet"},"count":5,"lastTimestamp":"2025-11-10T15:01:00Z"}"#,
     );
-    assert_eq!(unhealthy.controller.as_deref(), Some("notification-controller"));
+    assert_eq!(
+        unhealthy.controller.as_deref(),
+        Some("notification-controller")
+    );
     assert_eq!(unhealthy.level, Some(Level::Warning));
     assert_eq!(unhealthy.reason.as_deref(), Some("Unhealthy"));
     // A kubelet event about some other Pod names no controller.
@@ -194,7 +200,10 @@ const OOM_POD: &str = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"sou
 fn pod_with_oom_and_crashloop() {
     let r = one(OOM_POD);
     assert_eq!(r.format, Format::K8sObject);
-    assert_eq!(r.object, oref("Pod", "flux-system", "source-controller-6c01ce105-nbz8n"));
+    assert_eq!(
+        r.object,
+        oref("Pod", "flux-system", "source-controller-6c01ce105-nbz8n")
+    );
     assert_eq!(r.controller.as_deref(), Some("source-controller"));
     assert_eq!(r.pod.as_deref(), Some("source-controller-6c01ce105-nbz8n"));
     assert_eq!(r.reason.as_deref(), Some("OOMKilled"));
@@ -214,7 +223,10 @@ fn pod_with_oom_and_crashloop() {
     assert_eq!(c.last_terminated_reason.as_deref(), Some("OOMKilled"));
     assert_eq!(c.last_terminated_exit_code, Some(137));
     assert_eq!(c.last_terminated_finished_ms, ts("2025-11-10T14:43:20Z"));
-    assert_eq!(c.image.as_deref(), Some("ghcr.io/fluxcd/source-controller:v1.6.0"));
+    assert_eq!(
+        c.image.as_deref(),
+        Some("ghcr.io/fluxcd/source-controller:v1.6.0")
+    );
 }
 
 #[test]
@@ -223,7 +235,10 @@ fn pod_running_after_oom_and_healthy_pod() {
         r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"source-controller-6c01ce105-nbz8n","namespace":"flux-system","labels":{"app":"source-controller"}},"status":{"phase":"Running","containerStatuses":[{"name":"manager","ready":true,"restartCount":3,"state":{"running":{"startedAt":"2025-11-10T14:50:00Z"}},"lastState":{"terminated":{"reason":"OOMKilled","exitCode":137,"finishedAt":"2025-11-10T14:49:40Z"}}}]}}"#,
     );
     assert_eq!(r.reason.as_deref(), Some("OOMKilled"));
-    assert_eq!(r.msg, "container manager last terminated: OOMKilled (exit code 137), restarts 3");
+    assert_eq!(
+        r.msg,
+        "container manager last terminated: OOMKilled (exit code 137), restarts 3"
+    );
     assert_eq!(r.ts, ts("2025-11-10T14:50:00Z"));
     let r = one(
         r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"kustomize-controller-063be4d79-c85wg","namespace":"flux-system","labels":{"app":"kustomize-controller"}},"status":{"phase":"Running","containerStatuses":[{"name":"manager","ready":true,"restartCount":0,"image":"ghcr.io/fluxcd/kustomize-controller:v1.6.0","state":{"running":{"startedAt":"2025-11-10T14:00:00Z"}}}]}}"#,
@@ -242,7 +257,10 @@ fn pod_controller_from_app_label_and_terminated_error() {
     assert_eq!(r.controller.as_deref(), Some("helm-controller"));
     assert_eq!(r.level, Some(Level::Error));
     assert_eq!(r.reason.as_deref(), Some("Error"));
-    assert_eq!(r.msg, "container manager terminated: Error (exit code 1), restarts 0");
+    assert_eq!(
+        r.msg,
+        "container manager terminated: Error (exit code 1), restarts 0"
+    );
 }
 
 #[test]
@@ -301,7 +319,10 @@ fn stalled_wins_over_ready() {
     let o = obj_info(&r);
     assert_eq!(o.chart.as_deref(), Some("podinfo"));
     assert_eq!(o.chart_version.as_deref(), Some("6.5.*"));
-    assert_eq!(o.source_ref, oref("HelmRepository", "flux-system", "podinfo"));
+    assert_eq!(
+        o.source_ref,
+        oref("HelmRepository", "flux-system", "podinfo")
+    );
     assert_eq!(o.failures, Some(6));
 }
 
@@ -310,7 +331,10 @@ fn helmrelease_chart_ref_and_helmchart() {
     let r = one(
         r#"{"apiVersion":"helm.toolkit.fluxcd.io/v2","kind":"HelmRelease","metadata":{"name":"web","namespace":"apps"},"spec":{"interval":"5m","chartRef":{"kind":"OCIRepository","name":"web-chart"}},"status":{"conditions":[{"type":"Ready","status":"True","reason":"UpgradeSucceeded","message":"Helm upgrade succeeded for release apps/web.v4 with chart web@1.2.3","lastTransitionTime":"2025-11-10T14:00:00Z"}]}}"#,
     );
-    assert_eq!(obj_info(&r).source_ref, oref("OCIRepository", "apps", "web-chart"));
+    assert_eq!(
+        obj_info(&r).source_ref,
+        oref("OCIRepository", "apps", "web-chart")
+    );
     assert_eq!(r.level, Some(Level::Info));
     assert_eq!(r.reason.as_deref(), Some("UpgradeSucceeded"));
     let r = one(
@@ -322,15 +346,30 @@ fn helmrelease_chart_ref_and_helmchart() {
     assert_eq!(o.chart.as_deref(), Some("podinfo"));
     assert_eq!(o.chart_version.as_deref(), Some("6.x"));
     assert_eq!(o.artifact_size, Some(14000));
-    assert_eq!(o.source_ref, oref("HelmRepository", "flux-system", "podinfo"));
+    assert_eq!(
+        o.source_ref,
+        oref("HelmRepository", "flux-system", "podinfo")
+    );
 }
 
 #[test]
 fn source_kinds() {
     for (kind, url_key, url) in [
-        ("GitRepository", "url", "https://github.com/fluxcd/flux2-kustomize-helm-example"),
-        ("OCIRepository", "url", "oci://ghcr.io/stefanprodan/manifests/podinfo"),
-        ("HelmRepository", "url", "https://stefanprodan.github.io/podinfo"),
+        (
+            "GitRepository",
+            "url",
+            "https://github.com/fluxcd/flux2-kustomize-helm-example",
+        ),
+        (
+            "OCIRepository",
+            "url",
+            "oci://ghcr.io/stefanprodan/manifests/podinfo",
+        ),
+        (
+            "HelmRepository",
+            "url",
+            "https://stefanprodan.github.io/podinfo",
+        ),
         ("Bucket", "endpoint", "minio.minio.svc:9000"),
     ] {
         let line = format!(
@@ -353,30 +392,73 @@ fn source_kinds() {
 #[test]
 fn image_and_notification_kinds() {
     let cases = [
-        (r#"{"apiVersion":"image.toolkit.fluxcd.io/v1beta2","kind":"ImageRepository","metadata":{"name":"podinfo","namespace":"flux-system"},"spec":{"image":"ghcr.io/stefanprodan/podinfo","interval":"5m"},"status":{"conditions":[{"type":"Ready","status":"True","reason":"Succeeded","message":"successful scan: found 42 tags","lastTransitionTime":"2025-11-10T14:00:00Z"}],"lastScanResult":{"tagCount":42}}}"#, "ImageRepository", "image-reflector-controller"),
-        (r#"{"apiVersion":"image.toolkit.fluxcd.io/v1beta2","kind":"ImagePolicy","metadata":{"name":"podinfo","namespace":"flux-system"},"spec":{"imageRepositoryRef":{"name":"podinfo"},"policy":{"semver":{"range":"5.0.x"}}},"status":{"latestImage":"ghcr.io/stefanprodan/podinfo:5.0.3","conditions":[{"type":"Ready","status":"True","reason":"Succeeded","message":"Latest image tag for 'ghcr.io/stefanprodan/podinfo' resolved to 5.0.3","lastTransitionTime":"2025-11-10T14:00:00Z"}]}}"#, "ImagePolicy", "image-reflector-controller"),
-        (r#"{"apiVersion":"image.toolkit.fluxcd.io/v1beta2","kind":"ImageUpdateAutomation","metadata":{"name":"flux-system","namespace":"flux-system"},"spec":{"interval":"30m","sourceRef":{"name":"flux-system"},"git":{"push":{"branch":"main"}}},"status":{"lastPushCommit":"b2f1a9e","conditions":[{"type":"Ready","status":"False","reason":"GitOperationFailed","message":"failed to push to remote","lastTransitionTime":"2025-11-10T14:00:00Z"}]}}"#, "ImageUpdateAutomation", "image-automation-controller"),
-        (r#"{"apiVersion":"notification.toolkit.fluxcd.io/v1beta3","kind":"Alert","metadata":{"name":"on-call","namespace":"flux-system"},"spec":{"providerRef":{"name":"slack"},"eventSeverity":"error","eventSources":[{"kind":"Kustomization","name":"*"}]}}"#, "Alert", "notification-controller"),
-        (r#"{"apiVersion":"notification.toolkit.fluxcd.io/v1beta3","kind":"Provider","metadata":{"name":"slack","namespace":"flux-system"},"spec":{"type":"slack","channel":"general","secretRef":{"name":"slack-url"}}}"#, "Provider", "notification-controller"),
-        (r#"{"apiVersion":"notification.toolkit.fluxcd.io/v1","kind":"Receiver","metadata":{"name":"github","namespace":"flux-system"},"spec":{"type":"github","resources":[{"kind":"GitRepository","name":"flux-system"}]},"status":{"conditions":[{"type":"Ready","status":"True","reason":"Succeeded","message":"Receiver initialized for path: /hook/abc","lastTransitionTime":"2025-11-10T14:00:00Z"}]}}"#, "Receiver", "notification-controller"),
+        (
+            r#"{"apiVersion":"image.toolkit.fluxcd.io/v1beta2","kind":"ImageRepository","metadata":{"name":"podinfo","namespace":"flux-system"},"spec":{"image":"ghcr.io/stefanprodan/podinfo","interval":"5m"},"status":{"conditions":[{"type":"Ready","status":"True","reason":"Succeeded","message":"successful scan: found 42 tags","lastTransitionTime":"2025-11-10T14:00:00Z"}],"lastScanResult":{"tagCount":42}}}"#,
+            "ImageRepository",
+            "image-reflector-controller",
+        ),
+        (
+            r#"{"apiVersion":"image.toolkit.fluxcd.io/v1beta2","kind":"ImagePolicy","metadata":{"name":"podinfo","namespace":"flux-system"},"spec":{"imageRepositoryRef":{"name":"podinfo"},"policy":{"semver":{"range":"5.0.x"}}},"status":{"latestImage":"ghcr.io/stefanprodan/podinfo:5.0.3","conditions":[{"type":"Ready","status":"True","reason":"Succeeded","message":"Latest image tag for 'ghcr.io/stefanprodan/podinfo' resolved to 5.0.3","lastTransitionTime":"2025-11-10T14:00:00Z"}]}}"#,
+            "ImagePolicy",
+            "image-reflector-controller",
+        ),
+        (
+            r#"{"apiVersion":"image.toolkit.fluxcd.io/v1beta2","kind":"ImageUpdateAutomation","metadata":{"name":"flux-system","namespace":"flux-system"},"spec":{"interval":"30m","sourceRef":{"name":"flux-system"},"git":{"push":{"branch":"main"}}},"status":{"lastPushCommit":"b2f1a9e","conditions":[{"type":"Ready","status":"False","reason":"GitOperationFailed","message":"failed to push to remote","lastTransitionTime":"2025-11-10T14:00:00Z"}]}}"#,
+            "ImageUpdateAutomation",
+            "image-automation-controller",
+        ),
+        (
+            r#"{"apiVersion":"notification.toolkit.fluxcd.io/v1beta3","kind":"Alert","metadata":{"name":"on-call","namespace":"flux-system"},"spec":{"providerRef":{"name":"slack"},"eventSeverity":"error","eventSources":[{"kind":"Kustomization","name":"*"}]}}"#,
+            "Alert",
+            "notification-controller",
+        ),
+        (
+            r#"{"apiVersion":"notification.toolkit.fluxcd.io/v1beta3","kind":"Provider","metadata":{"name":"slack","namespace":"flux-system"},"spec":{"type":"slack","channel":"general","secretRef":{"name":"slack-url"}}}"#,
+            "Provider",
+            "notification-controller",
+        ),
+        (
+            r#"{"apiVersion":"notification.toolkit.fluxcd.io/v1","kind":"Receiver","metadata":{"name":"github","namespace":"flux-system"},"spec":{"type":"github","resources":[{"kind":"GitRepository","name":"flux-system"}]},"status":{"conditions":[{"type":"Ready","status":"True","reason":"Succeeded","message":"Receiver initialized for path: /hook/abc","lastTransitionTime":"2025-11-10T14:00:00Z"}]}}"#,
+            "Receiver",
+            "notification-controller",
+        ),
     ];
     for (line, kind, ctrl) in cases {
         let r = one(line);
-        assert_eq!(r.object, oref(kind, "flux-system", r.object.as_ref().unwrap().name.as_str()));
+        assert_eq!(
+            r.object,
+            oref(
+                kind,
+                "flux-system",
+                r.object.as_ref().unwrap().name.as_str()
+            )
+        );
         assert_eq!(r.controller.as_deref(), Some(ctrl), "{kind}");
         assert_eq!(r.format, Format::K8sObject);
     }
     let policy = one(cases[1].0);
-    assert_eq!(policy.revision.as_deref(), Some("ghcr.io/stefanprodan/podinfo:5.0.3"));
-    assert_eq!(obj_info(&policy).source_ref, oref("ImageRepository", "flux-system", "podinfo"));
+    assert_eq!(
+        policy.revision.as_deref(),
+        Some("ghcr.io/stefanprodan/podinfo:5.0.3")
+    );
+    assert_eq!(
+        obj_info(&policy).source_ref,
+        oref("ImageRepository", "flux-system", "podinfo")
+    );
     let iua = one(cases[2].0);
-    assert_eq!(obj_info(&iua).source_ref, oref("GitRepository", "flux-system", "flux-system"));
+    assert_eq!(
+        obj_info(&iua).source_ref,
+        oref("GitRepository", "flux-system", "flux-system")
+    );
     assert_eq!(iua.level, Some(Level::Warning));
     let alert = one(cases[3].0);
     assert_eq!(alert.field("provider_ref"), Some("slack"));
     assert!(alert.reason.is_none());
     assert!(alert.ts.is_none());
-    assert_eq!(obj_info(&one(cases[0].0)).url.as_deref(), Some("ghcr.io/stefanprodan/podinfo"));
+    assert_eq!(
+        obj_info(&one(cases[0].0)).url.as_deref(),
+        Some("ghcr.io/stefanprodan/podinfo")
+    );
 }
 
 #[test]
@@ -384,10 +466,15 @@ fn other_kinds_become_object_records() {
     let r = one(
         r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"source-controller","namespace":"flux-system","generation":4,"creationTimestamp":"2025-11-01T00:00:00Z"},"spec":{"replicas":1},"status":{"conditions":[{"type":"Available","status":"True","reason":"MinimumReplicasAvailable","message":"Deployment has minimum availability.","lastTransitionTime":"2025-11-10T14:00:00Z"}]}}"#,
     );
-    assert_eq!(r.object, oref("Deployment", "flux-system", "source-controller"));
+    assert_eq!(
+        r.object,
+        oref("Deployment", "flux-system", "source-controller")
+    );
     assert_eq!(r.controller.as_deref(), Some("source-controller"));
     assert_eq!(r.ts, ts("2025-11-10T14:00:00Z"));
-    let r = one(r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"tenant-a","creationTimestamp":"2025-11-01T00:00:00Z"}}"#);
+    let r = one(
+        r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"tenant-a","creationTimestamp":"2025-11-01T00:00:00Z"}}"#,
+    );
     assert_eq!(r.object, oref("Namespace", "", "tenant-a"));
     assert!(r.controller.is_none());
     assert_eq!(r.ts, ts("2025-11-01T00:00:00Z"));
@@ -409,7 +496,10 @@ fn lists_expand_to_items() {
         r#"{"apiVersion":"v1","kind":"PodList","items":[{"metadata":{"name":"helm-controller-1-a","namespace":"flux-system"},"status":{"phase":"Running"}},{"metadata":{"name":"x","namespace":"y"}}]}"#,
     );
     assert_eq!(recs.len(), 2);
-    assert_eq!(recs[0].object, oref("Pod", "flux-system", "helm-controller-1-a"));
+    assert_eq!(
+        recs[0].object,
+        oref("Pod", "flux-system", "helm-controller-1-a")
+    );
     assert_eq!(recs[0].controller.as_deref(), Some("helm-controller"));
     let recs = parse(
         r#"{"apiVersion":"kustomize.toolkit.fluxcd.io/v1","kind":"KustomizationList","items":[{"metadata":{"name":"apps","namespace":"flux-system"},"spec":{"interval":"10m"}}]}"#,
@@ -426,7 +516,9 @@ fn lists_expand_to_items() {
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].format, Format::K8sObject);
     // Nested Lists are not expanded.
-    let recs = parse(r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"}}]}]}"#);
+    let recs = parse(
+        r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"}}]}]}"#,
+    );
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].object.as_ref().unwrap().kind, "List");
 }
@@ -448,7 +540,10 @@ fn flux_event_payload() {
     assert_eq!(r.object, oref("Kustomization", "flux-system", "apps"));
     assert_eq!(r.level, Some(Level::Info));
     assert_eq!(r.controller.as_deref(), Some("kustomize-controller"));
-    assert_eq!(r.pod.as_deref(), Some("kustomize-controller-6c9b8d7f5-abcde"));
+    assert_eq!(
+        r.pod.as_deref(),
+        Some("kustomize-controller-6c9b8d7f5-abcde")
+    );
     assert_eq!(r.ts, ts("2026-08-01T10:00:00Z"));
     assert_eq!(r.reason.as_deref(), Some("ReconciliationSucceeded"));
     assert_eq!(
@@ -527,12 +622,24 @@ fn big_arrays_are_capped() {
 
 #[test]
 fn controller_names() {
-    assert_eq!(controller_from_pod("source-controller-7d9f8c6b5-x2x7k"), Some("source-controller"));
-    assert_eq!(controller_from_pod("image-automation-controller-1-2"), Some("image-automation-controller"));
-    assert_eq!(controller_from_pod("kustomize-controller"), Some("kustomize-controller"));
+    assert_eq!(
+        controller_from_pod("source-controller-7d9f8c6b5-x2x7k"),
+        Some("source-controller")
+    );
+    assert_eq!(
+        controller_from_pod("image-automation-controller-1-2"),
+        Some("image-automation-controller")
+    );
+    assert_eq!(
+        controller_from_pod("kustomize-controller"),
+        Some("kustomize-controller")
+    );
     assert_eq!(controller_from_pod("kustomize-controller-"), None);
     assert_eq!(controller_from_pod("my-source-controller-1"), None);
     assert_eq!(controller_for_kind("helmchart"), Some("source-controller"));
-    assert_eq!(controller_for_kind("ImagePolicy"), Some("image-reflector-controller"));
+    assert_eq!(
+        controller_for_kind("ImagePolicy"),
+        Some("image-reflector-controller")
+    );
     assert_eq!(controller_for_kind("Deployment"), None);
 }
