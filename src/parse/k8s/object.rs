@@ -52,10 +52,12 @@ pub(super) fn from_object(
         read_status(status, &mut info);
     }
     let mut rec = Record {
+        // A deletion is the newest thing an object being deleted can show.
         ts: info
             .conditions
             .iter()
             .filter_map(|c| c.last_transition_ms)
+            .chain(meta.and_then(|m| ts_at(m, "deletionTimestamp")))
             .max()
             .or_else(|| meta.and_then(|m| ts_at(m, "creationTimestamp"))),
         format: Format::K8sObject,

@@ -91,7 +91,11 @@ pub(super) fn from_pod(obj: &Map<String, Value>, watch_type: Option<&str>) -> Re
     };
     let msg = if summaries.is_empty() {
         let phase = phase.unwrap_or("pod");
-        format!("{phase}: {ready}/{} containers ready", containers.len())
+        match status.and_then(|s| str_at(s, "message")) {
+            // An evicted or failed Pod says why in `status.message`.
+            Some(m) => format!("{phase}: {m}"),
+            None => format!("{phase}: {ready}/{} containers ready", containers.len()),
+        }
     } else {
         summaries.join("; ")
     };
