@@ -14,12 +14,17 @@ use crate::record::{Detail, EventInfo, Format, Level, ObjectRef, Record, TsMs};
 
 /// Record field holding `involvedObject.fieldPath` (`spec.containers{manager}`).
 const FIELD_PATH: &str = "field_path";
+/// Record field holding the Event's own namespace when its object is cluster-scoped
+/// (a `Node` event lives in `default`; the Node itself has no namespace).
+const FIELD_EVENT_NAMESPACE: &str = "event_namespace";
 
 /// The parts every event form shares, gathered before the record is built.
 #[derive(Default)]
 struct EventParts<'a> {
     object: Option<ObjectRef>,
     field_path: Option<&'a str>,
+    /// `metadata.namespace` of the Event object itself.
+    event_namespace: Option<&'a str>,
     reason: Option<&'a str>,
     message: Option<&'a str>,
     event_type: Option<&'a str>,
@@ -53,6 +58,7 @@ pub(super) fn from_core_v1(obj: &Map<String, Value>, watch_type: Option<&str>) -
     let parts = EventParts {
         object: involved.and_then(|o| object_ref(o, "", "")),
         field_path: involved.and_then(|o| str_at(o, "fieldPath")),
+        event_namespace: meta.and_then(|m| str_at(m, "namespace")),
         reason: str_at(obj, "reason"),
         message: str_at(obj, "message"),
         event_type: str_at(obj, "type"),
@@ -92,6 +98,7 @@ pub(super) fn from_events_v1(obj: &Map<String, Value>, watch_type: Option<&str>)
     let parts = EventParts {
         object: regarding.and_then(|o| object_ref(o, "", "")),
         field_path: regarding.and_then(|o| str_at(o, "fieldPath")),
+        event_namespace: meta.and_then(|m| str_at(m, "namespace")),
         reason: str_at(obj, "reason"),
         message: str_at(obj, "note"),
         event_type: str_at(obj, "type"),
@@ -126,6 +133,7 @@ pub(super) fn from_flux_payload(obj: &Map<String, Value>) -> Record {
     let parts = EventParts {
         object: obj_at(obj, "involvedObject").and_then(|o| object_ref(o, "", "")),
         field_path: None,
+        event_namespace: None,
         reason: str_at(obj, "reason"),
         message: str_at(obj, "message"),
         event_type: str_at(obj, "severity"),
@@ -164,6 +172,11 @@ fn build(p: EventParts<'_>, format: Format, watch_type: Option<&str>) -> Record 
     }
     if let Some(fp) = p.field_path {
         fields.push((FIELD_PATH.to_string(), fp.to_string()));
+    }
+    if let (Some(ns), Some(o)) = (p.event_namespace, &p.object) {
+        if o.namespace.is_empty() {
+            fields.push((FIELD_EVENT_NAMESPACE.to_string(), ns.to_string()));
+        }
     }
     Record {
         ts: p.instants.iter().flatten().max().copied(),
