@@ -3,8 +3,8 @@
 //! and the Flux event payload POSTed to notification-controller.
 //!
 //! Owns: recognising these documents ([`looks_like`]) and turning each into typed
-//! [`Record`]s with [`Detail::Event`], [`Detail::Pod`] or [`Detail::Object`]; the table of
-//! Flux controller names and the kinds each reconciles. Does not own: classification
+//! [`Record`]s with an event, pod or object [`Detail`](crate::record::Detail); the table
+//! of Flux controller names and the kinds each reconciles. Does not own: classification
 //! (records keep the default class) or facts inside message text (`message::enrich`).
 //!
 //! Invariant: never panics on any JSON value; a field of the wrong type or shape is
