@@ -485,4 +485,20 @@ mod tests {
             let _ = p(junk);
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(line in "\\PC{0,200}") {
+            let _ = p(&line);
+        }
+
+        #[test]
+        fn metric_shaped_text_never_panics(
+            name in "[a-z_:]{1,12}",
+            body in "[a-z=\",{}\\ .0-9eE+-]{0,40}",
+        ) {
+            let _ = p(&format!("{name}{body}"));
+            let _ = p(&format!("{name}{{{body}"));
+        }
+    }
 }

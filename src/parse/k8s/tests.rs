@@ -644,3 +644,76 @@ fn controller_names() {
     );
     assert_eq!(controller_for_kind("Deployment"), None);
 }
+
+/// Every value at every path of every golden fixture document, swapped for each JSON
+/// type in turn: parsing must never panic.
+#[test]
+fn every_field_with_every_wrong_type_never_panics() {
+    fn paths(v: &Value, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+        match v {
+            Value::Object(m) => {
+                for (k, child) in m {
+                    let mut p = prefix.clone();
+                    p.push(k.clone());
+                    out.push(p.clone());
+                    paths(child, p, out);
+                }
+            }
+            Value::Array(a) => {
+                for (i, child) in a.iter().enumerate().take(3) {
+                    let mut p = prefix.clone();
+                    p.push(i.to_string());
+                    out.push(p.clone());
+                    paths(child, p, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    fn at<'a>(v: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
+        path.iter().try_fold(v, |v, k| match v {
+            Value::Object(m) => m.get_mut(k),
+            Value::Array(a) => k.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
+            _ => None,
+        })
+    }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/classify");
+    let swaps = [
+        Value::Null,
+        Value::from(-5),
+        Value::from(1e300),
+        Value::from("x"),
+        Value::Array(vec![]),
+        Value::Object(Map::new()),
+        Value::Bool(true),
+    ];
+    let mut docs = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !(name.starts_with("k8s_") && name.ends_with(".log")) {
+            continue;
+        }
+        for line in std::fs::read_to_string(entry.path()).unwrap().lines() {
+            let Ok(doc) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            docs += 1;
+            let mut all = Vec::new();
+            paths(&doc, Vec::new(), &mut all);
+            for path in all.iter().take(400) {
+                for swap in &swaps {
+                    let mut d = doc.clone();
+                    if let Some(slot) = at(&mut d, path) {
+                        *slot = swap.clone();
+                    }
+                    if let Some(obj) = d.as_object() {
+                        if looks_like(obj) {
+                            let _ = from_json(obj, &ParseContext::default());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(docs > 30, "fixtures not found in {dir}");
+}
