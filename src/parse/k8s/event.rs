@@ -173,9 +173,13 @@ fn build(p: EventParts<'_>, format: Format, watch_type: Option<&str>) -> Record 
     if let Some(fp) = p.field_path {
         fields.push((FIELD_PATH.to_string(), fp.to_string()));
     }
-    if let (Some(ns), Some(o)) = (p.event_namespace, &p.object) {
+    let mut object = p.object;
+    if let (Some(ns), Some(o)) = (p.event_namespace, object.as_mut()) {
         if o.namespace.is_empty() {
+            // A cluster-scoped object (Node): the record is the Event, which lives in
+            // `ns`; report that namespace and keep a marker that it is the Event's.
             fields.push((FIELD_EVENT_NAMESPACE.to_string(), ns.to_string()));
+            o.namespace = ns.to_string();
         }
     }
     Record {
@@ -184,7 +188,7 @@ fn build(p: EventParts<'_>, format: Format, watch_type: Option<&str>) -> Record 
         level: p.event_type.and_then(level_of),
         controller: controller.map(str::to_string),
         pod,
-        object: p.object,
+        object,
         reason: p.reason.map(str::to_string),
         revision: revision_in(&p.metadata),
         msg: p.message.unwrap_or_default().to_string(),
