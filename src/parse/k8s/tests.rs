@@ -117,7 +117,7 @@ fn node_oom_killing_event_names_the_killed_controller() {
     let r = one(
         r#"{"apiVersion":"v1","kind":"Event","metadata":{"name":"node-4.b193","namespace":"default","annotations":{},"creationTimestamp":"2025-11-10T14:40:00Z"},"involvedObject":{"kind":"Node","name":"node-4","uid":"342e","apiVersion":"v1"},"reason":"OOMKilling","message":"Memory cgroup out of memory: Killed process 46585 (source-controller) total-vm:2048000kB, anon-rss:1048576kB, file-rss:0kB, shmem-rss:0kB, UID:65534 pgtables:3000kB oom_score_adj:999","type":"Warning","source":{"component":"kernel-monitor"},"count":1,"firstTimestamp":"2025-11-10T14:40:00Z","lastTimestamp":"2025-11-10T14:40:00Z","reportingComponent":"kernel-monitor"}"#,
     );
-    assert_eq!(r.object, oref("Node", "", "node-4"));
+    assert_eq!(r.object, oref("Node", "default", "node-4"));
     assert_eq!(r.field("event_namespace"), Some("default"));
     assert_eq!(r.controller.as_deref(), Some("source-controller"));
     assert_eq!(r.reason.as_deref(), Some("OOMKilling"));
