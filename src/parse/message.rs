@@ -211,7 +211,13 @@ fn find_revision(t: &str) -> Option<String> {
     }
     for p in BARE_REVISION_PHRASES {
         if let Some(rest) = after(t, p) {
-            let v = trim_token(rest.split_whitespace().next().unwrap_or(""));
+            let end = rest
+                .find(|c: char| {
+                    c.is_whitespace()
+                        || matches!(c, '\'' | '"' | '`' | '\\' | '(' | ')' | '[' | ']')
+                })
+                .unwrap_or(rest.len());
+            let v = trim_token(rest.get(..end).unwrap_or(""));
             if !v.is_empty() {
                 return Some(v.to_string());
             }
