@@ -70,7 +70,58 @@ fn is_caller(s: &str) -> bool {
 /// logger  = 1*(ALNUM | '.' | '-' | '_' | '/')
 /// json    = '{' … '}'                                       (serde, zap's spaced style)
 /// ```
-pub fn parse(line: &str, _ctx: &ParseContext) -> Result<Record, ParseError> {
+pub fn parse(line: &str, ctx: &ParseContext) -> Result<Record, ParseError> {
+    match parse_tabbed(line, ctx) {
+        Err(ParseError::NotThisFormat) if !line.contains('\t') => match spaced_to_tabs(line) {
+            Some(tabbed) => parse_tabbed(&tabbed, ctx),
+            None => Err(ParseError::NotThisFormat),
+        },
+        other => other,
+    }
+}
+
+/// True when `line` is a console line (tabs, or columns of 2+ spaces as pasted from a
+/// terminal); used by the envelope stripper to leave its timestamp alone.
+pub fn looks_like(line: &str) -> bool {
+    let head = |l: &str| {
+        let parsed: IResult<&str, _> = tuple((ts_column, char('\t'), level_column, char('\t')))(l);
+        parsed.is_ok()
+    };
+    head(line) || (!line.contains('\t') && spaced_to_tabs(line).is_some_and(|t| head(&t)))
+}
+
+/// A console line whose tabs became spaces (copied from a terminal or an issue): columns
+/// are separated by runs of 2+ spaces up to the trailing JSON. `None` when the line does
+/// not start with `<ts>  <LEVEL>  `.
+fn spaced_to_tabs(line: &str) -> Option<String> {
+    if !line.bytes().next().is_some_and(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let ts_end = line.find("  ")?;
+    let after_ts = line.get(ts_end..)?.trim_start_matches(' ');
+    let level_end = after_ts.find("  ")?;
+    let (json_at, body) = match after_ts.find("  {") {
+        Some(j) => (Some(j), after_ts.get(..j)?),
+        None => (None, after_ts),
+    };
+    if level_end > body.len() && json_at.is_some() {
+        return None;
+    }
+    let mut out = String::with_capacity(line.len());
+    out.push_str(line.get(..ts_end)?);
+    let mut cols = body.split("  ").map(str::trim).filter(|c| !c.is_empty());
+    for c in cols.by_ref() {
+        out.push('\t');
+        out.push_str(c);
+    }
+    if let Some(j) = json_at {
+        out.push('\t');
+        out.push_str(after_ts.get(j..)?.trim());
+    }
+    Some(out)
+}
+
+fn parse_tabbed(line: &str, _ctx: &ParseContext) -> Result<Record, ParseError> {
     let parsed: IResult<&str, (TsMs, char, Level, char, &str)> =
         tuple((ts_column, char('\t'), level_column, char('\t'), rest))(line);
     let (_, (ts, _, level, _, body)) = parsed.map_err(|_| ParseError::NotThisFormat)?;
@@ -178,6 +229,23 @@ mod tests {
         assert_eq!(r.msg, "Reconciler error");
         assert_eq!(r.error.as_deref(), Some("failed to checkout"));
         assert_eq!(r.controller.as_deref(), Some("source-controller"));
+    }
+
+    #[test]
+    fn spaces_instead_of_tabs() {
+        let r = p("2020-06-18T10:04:48.756+0200    ERROR   controller-runtime.controller   Reconciler error        {\"controller\": \"gitrepository\", \"request\": \"flux-system/podinfo\", \"error\": \"x  y\"}");
+        assert_eq!(r.level, Some(Level::Error));
+        assert_eq!(r.logger.as_deref(), Some("controller-runtime.controller"));
+        assert_eq!(r.msg, "Reconciler error");
+        assert_eq!(r.error.as_deref(), Some("x  y"));
+        assert_eq!(
+            r.object.unwrap().to_string(),
+            "GitRepository/flux-system/podinfo"
+        );
+        let r = p("1.6836474195594983e+09  INFO  Starting workers  {\"controllerKind\": \"Bucket\", \"worker count\": 2}");
+        assert_eq!(r.msg, "Starting workers");
+        assert_eq!(r.controller.as_deref(), Some("source-controller"));
+        assert!(parse("2025-01-01T00:00:00Z  some  text", &ParseContext::default()).is_err());
     }
 
     #[test]

@@ -190,7 +190,8 @@ fn cri(line: &[u8]) -> Option<Layer> {
 fn timestamps(line: &[u8]) -> Option<Layer> {
     let parsed: IResult<&[u8], (TsMs, char, &[u8])> = tuple((rfc3339, char(' '), rest))(line);
     let (_, (ts, _, inner)) = parsed.ok()?;
-    if std::str::from_utf8(line).is_ok_and(super::flux_cli::looks_like) {
+    let looks_like_line = |s: &str| super::flux_cli::looks_like(s) || super::console::looks_like(s);
+    if std::str::from_utf8(line).is_ok_and(looks_like_line) {
         return None;
     }
     let mut l = Layer::new(Envelope::Timestamps, Inner::Range(offset_of(line, inner)));
@@ -203,6 +204,9 @@ struct DockerLine {
     log: String,
     stream: Option<String>,
     time: Option<String>,
+    /// Present only in log lines that merely carry a `log` key.
+    msg: Option<serde::de::IgnoredAny>,
+    level: Option<serde::de::IgnoredAny>,
 }
 
 fn docker(line: &[u8]) -> Option<Layer> {
@@ -212,7 +216,7 @@ fn docker(line: &[u8]) -> Option<Layer> {
         return None;
     }
     let d: DockerLine = serde_json::from_slice(line).ok()?;
-    if d.stream.is_none() && d.time.is_none() {
+    if (d.stream.is_none() && d.time.is_none()) || d.msg.is_some() || d.level.is_some() {
         return None;
     }
     let mut text = d.log.into_bytes();
@@ -264,6 +268,7 @@ mod tests {
             "2025-01-22T14:07:30.686Z info GitRepository/flux-system.flux-system - stored artifact for commit 'x' ",
             "2025-01-22T14:07:30.686Z info Kustomization - Starting EventSource ",
             "2025-01-22T14:07:30.686Z\tINFO\tReconciliation finished in 2.3s\t{\"name\": \"apps\"}",
+            "2020-06-18T10:04:48.756+0200    ERROR   controller-runtime.controller   Reconciler error        {\"request\": \"a/b\"}",
         ] {
             let s = strip(line.as_bytes());
             assert_eq!(s.envelope, None, "{line}");
@@ -322,7 +327,7 @@ mod tests {
         );
         assert_eq!(&*s.inner, b"hello");
         // a zap line with a `log` key is not a docker envelope
-        let s = strip(br#"{"level":"info","msg":"x","log":"y"}"#);
+        let s = strip(br#"{"level":"info","msg":"x","log":"y","time":"2025-11-10T15:19:00Z"}"#);
         assert_eq!(s.envelope, None);
     }
 

@@ -75,9 +75,8 @@ pub fn from_json(obj: &Map<String, Value>, _ctx: &ParseContext) -> Result<Record
 /// True for an eventLogf reason in the `error` key: one CamelCase token
 /// (`GitOperationFailed`, `Succeeded`), not an all-caps error such as `EOF`.
 pub fn is_reason_token(s: &str) -> bool {
-    let mut bytes = s.bytes();
     s.len() >= 2
-        && bytes.next().is_some_and(|c| c.is_ascii_uppercase())
+        && s.bytes().next().is_some_and(|c| c.is_ascii_uppercase())
         && s.bytes().all(|c| c.is_ascii_alphanumeric())
         && s.bytes().any(|c| c.is_ascii_lowercase())
 }
