@@ -212,9 +212,12 @@ fn parse_json_line(line: &str, ctx: &ParseContext) -> Result<Vec<Record>, ParseE
     zap::from_json(obj, ctx).map(|r| vec![r])
 }
 
+/// The signature every text-form parser shares.
+type TextParser = fn(&str, &ParseContext) -> Result<Record, ParseError>;
+
 /// Non-JSON structured forms, most specific first.
 fn parse_text_forms(line: &str, ctx: &ParseContext) -> Result<Vec<Record>, ParseError> {
-    let parsers: [fn(&str, &ParseContext) -> Result<Record, ParseError>; 5] = [
+    let parsers: [TextParser; 5] = [
         klog::parse,
         console::parse,
         flux_cli::parse,
