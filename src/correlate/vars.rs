@@ -60,17 +60,4 @@ pub fn truncate(s: &str, n: usize) -> String {
     format!("{}…", &s[..end])
 }
 
-/// Controller of a Flux kind (`Kustomization` → `kustomize-controller`).
-pub fn controller_for_kind(kind: &str) -> Option<&'static str> {
-    Some(match kind.to_ascii_lowercase().as_str() {
-        "gitrepository" | "ocirepository" | "helmrepository" | "helmchart" | "bucket" => {
-            "source-controller"
-        }
-        "kustomization" => "kustomize-controller",
-        "helmrelease" => "helm-controller",
-        "alert" | "provider" | "receiver" => "notification-controller",
-        "imagerepository" | "imagepolicy" => "image-reflector-controller",
-        "imageupdateautomation" => "image-automation-controller",
-        _ => return None,
-    })
-}
+pub use crate::parse::message::controller_for_kind;

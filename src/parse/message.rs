@@ -96,7 +96,7 @@ pub fn controller_from_pod(pod: &str) -> Option<&'static str> {
         .copied()
         .filter(|c| {
             pod.strip_prefix(c)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+                .is_some_and(|rest| rest.is_empty() || rest.len() > 1 && rest.starts_with('-'))
         })
         .max_by_key(|c| c.len())
 }

@@ -54,29 +54,7 @@ pub mod controller {
     ];
 }
 
-/// The Flux controller reconciling a kind, case-insensitive (`Kustomization` and the
-/// controller-runtime name `kustomization` both give `kustomize-controller`).
-pub fn controller_for_kind(kind: &str) -> Option<&'static str> {
-    const TABLE: [(&str, &str); 13] = [
-        ("kustomization", controller::KUSTOMIZE),
-        ("helmrelease", controller::HELM),
-        ("gitrepository", controller::SOURCE),
-        ("ocirepository", controller::SOURCE),
-        ("helmrepository", controller::SOURCE),
-        ("helmchart", controller::SOURCE),
-        ("bucket", controller::SOURCE),
-        ("imagerepository", controller::IMAGE_REFLECTOR),
-        ("imagepolicy", controller::IMAGE_REFLECTOR),
-        ("imageupdateautomation", controller::IMAGE_AUTOMATION),
-        ("alert", controller::NOTIFICATION),
-        ("provider", controller::NOTIFICATION),
-        ("receiver", controller::NOTIFICATION),
-    ];
-    TABLE
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(kind))
-        .map(|(_, c)| *c)
-}
+pub use super::message::controller_for_kind;
 
 /// True for the kinds of the Flux APIs (`controller_for_kind` knows them).
 pub fn is_flux_kind(kind: &str) -> bool {
@@ -88,19 +66,7 @@ pub fn known_controller(name: &str) -> Option<&'static str> {
     controller::ALL.iter().find(|c| **c == name).copied()
 }
 
-/// `source-controller-7d9f8c6b5-x2x7k` (or the Deployment name itself) →
-/// `source-controller`. Asks `message::controller_from_pod` first, so both agree.
-pub fn controller_from_pod(pod: &str) -> Option<&'static str> {
-    super::message::controller_from_pod(pod).or_else(|| {
-        controller::ALL.iter().copied().find(|c| {
-            pod == *c
-                || pod
-                    .strip_prefix(c)
-                    .and_then(|rest| rest.strip_prefix('-'))
-                    .is_some_and(|rest| !rest.is_empty())
-        })
-    })
-}
+pub use super::message::controller_from_pod;
 
 /// True when the JSON object is a Kubernetes document or a Flux event payload rather
 /// than a log line.
