@@ -88,7 +88,11 @@ fn flux_object(kind: &str, suspend: bool, conditions: &[(&str, &str, &str, &str)
 fn pod(c: ContainerInfo) -> Record {
     Record {
         format: Format::K8sObject,
-        object: Some(ObjectRef::new("Pod", "flux-system", "source-controller-6c01ce105-nbz8n")),
+        object: Some(ObjectRef::new(
+            "Pod",
+            "flux-system",
+            "source-controller-6c01ce105-nbz8n",
+        )),
         detail: Detail::Pod(Box::new(PodInfo {
             phase: Some("Running".into()),
             containers: vec![c],
@@ -213,7 +217,10 @@ fn every_class_has_real_shapes() {
         *per_class.entry(want.as_str()).or_default() += 1;
         let got = classified(rec.clone());
         if got.class != want {
-            failures.push(format!("{want} / {what}: got {} for {:?} {:?}", got.class, rec.msg, rec.error));
+            failures.push(format!(
+                "{want} / {what}: got {} for {:?} {:?}",
+                got.class, rec.msg, rec.error
+            ));
         }
     }
     for c in Class::ALL {
@@ -227,7 +234,12 @@ fn every_class_has_real_shapes() {
 #[test]
 fn builtin_rule_examples_hold() {
     let failures = classifier().check_examples();
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -276,19 +288,77 @@ fn severities_follow_level_and_event_type() {
     use Level::{Error, Info};
     let rate = "failed to checkout and determine revision: unable to clone 'https://github.com/x/y': remote error: API rate limit exceeded for installation ID 1.";
     let cases = [
-        (log(Error, "GitRepository", "Reconciler error", Some(rate)), Class::RateLimited, Severity::Error),
-        (event("Warning", "GitOperationFailed", "GitRepository", rate), Class::RateLimited, Severity::Warning),
-        (log(Info, "Kustomization", "Source artifact not found, retrying in 30s", None), Class::SourceNotReady, Severity::Warning),
-        (event("Normal", "DependencyNotReady", "Kustomization", "Dependencies do not meet ready condition, retrying in 30s"), Class::DependencyNotReady, Severity::Info),
-        (log(Error, "Kustomization", "Reconciliation failed after 1ms, next try in 30s", Some("dependency 'a/b' is not ready")), Class::DependencyNotReady, Severity::Info),
-        (log(Info, "Kustomization", "Reconciliation finished in 2s, next run in 10m0s", None), Class::ReconcileSucceeded, Severity::Info),
-        (log(Error, "", "Reconciler error", Some("weird")), Class::ErrorOther, Severity::Error),
-        (event("Warning", "Whatever", "Kustomization", "weird"), Class::ErrorOther, Severity::Warning),
+        (
+            log(Error, "GitRepository", "Reconciler error", Some(rate)),
+            Class::RateLimited,
+            Severity::Error,
+        ),
+        (
+            event("Warning", "GitOperationFailed", "GitRepository", rate),
+            Class::RateLimited,
+            Severity::Warning,
+        ),
+        (
+            log(
+                Info,
+                "Kustomization",
+                "Source artifact not found, retrying in 30s",
+                None,
+            ),
+            Class::SourceNotReady,
+            Severity::Warning,
+        ),
+        (
+            event(
+                "Normal",
+                "DependencyNotReady",
+                "Kustomization",
+                "Dependencies do not meet ready condition, retrying in 30s",
+            ),
+            Class::DependencyNotReady,
+            Severity::Info,
+        ),
+        (
+            log(
+                Error,
+                "Kustomization",
+                "Reconciliation failed after 1ms, next try in 30s",
+                Some("dependency 'a/b' is not ready"),
+            ),
+            Class::DependencyNotReady,
+            Severity::Info,
+        ),
+        (
+            log(
+                Info,
+                "Kustomization",
+                "Reconciliation finished in 2s, next run in 10m0s",
+                None,
+            ),
+            Class::ReconcileSucceeded,
+            Severity::Info,
+        ),
+        (
+            log(Error, "", "Reconciler error", Some("weird")),
+            Class::ErrorOther,
+            Severity::Error,
+        ),
+        (
+            event("Warning", "Whatever", "Kustomization", "weird"),
+            Class::ErrorOther,
+            Severity::Warning,
+        ),
         (text("weird"), Class::InfoOther, Severity::Info),
     ];
     for (rec, class, sev) in cases {
         let got = classified(rec.clone());
-        assert_eq!((got.class, got.severity), (class, sev), "{:?} {:?}", rec.msg, rec.error);
+        assert_eq!(
+            (got.class, got.severity),
+            (class, sev),
+            "{:?} {:?}",
+            rec.msg,
+            rec.error
+        );
     }
 }
 
@@ -314,20 +384,34 @@ fn failing_object_snapshots_get_their_failure_class() {
 #[test]
 fn user_rule_files_report_file_line_and_field() {
     let unknown_field = "version: 1\nprecedence: [error_other]\nrules:\n  - id: a\n    class: error_other\n    fragmentz: [x]\n";
-    let e = Classifier::from_yaml(unknown_field, "mine.yaml").unwrap_err().to_string();
-    assert!(e.starts_with("mine.yaml:") && e.contains("fragmentz"), "{e}");
+    let e = Classifier::from_yaml(unknown_field, "mine.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("mine.yaml:") && e.contains("fragmentz"),
+        "{e}"
+    );
 
     let unknown_class = "version: 1\nprecedence: [error_other]\nrules:\n  - id: a\n    class: errr\n    fragments: [x]\n";
-    let e = Classifier::from_yaml(unknown_class, "mine.yaml").unwrap_err().to_string();
+    let e = Classifier::from_yaml(unknown_class, "mine.yaml")
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("mine.yaml:5: field `class`"), "{e}");
 
     let bad_regex = "version: 1\nprecedence: [error_other]\nrules:\n  - id: a\n    class: error_other\n    fragments: [x]\n    regex: '(unclosed'\n";
-    let e = Classifier::from_yaml(bad_regex, "mine.yaml").unwrap_err().to_string();
+    let e = Classifier::from_yaml(bad_regex, "mine.yaml")
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("mine.yaml:7: field `regex`"), "{e}");
 
     let not_ranked = "version: 1\nprecedence: [info_other]\nrules:\n  - id: a\n    class: error_other\n    fragments: [x]\n";
-    let e = Classifier::from_yaml(not_ranked, "mine.yaml").unwrap_err().to_string();
-    assert!(e.contains("field `class`") && e.contains("precedence"), "{e}");
+    let e = Classifier::from_yaml(not_ranked, "mine.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("field `class`") && e.contains("precedence"),
+        "{e}"
+    );
 
     let ok = "version: 1\nprecedence: [rate_limited, error_other]\nrules:\n  - id: quota\n    class: rate_limited\n    fragments: [Quota Exceeded]\n    examples: [\"QUOTA exceeded for org\"]\n";
     let c = Classifier::from_yaml(ok, "mine.yaml").unwrap();
@@ -347,7 +431,9 @@ fn scenario_record(line: &str) -> Option<Record> {
         let kind = s("controllerKind").unwrap_or_default();
         let error = s("error");
         // eventLogf: a bare PascalCase word in `error` is the event reason.
-        let is_reason = error.as_deref().is_some_and(|e| !e.contains(' ') && e.chars().next().is_some_and(|c| c.is_ascii_uppercase()));
+        let is_reason = error.as_deref().is_some_and(|e| {
+            !e.contains(' ') && e.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        });
         let mut rec = log(level.unwrap_or(Level::Info), &kind, &msg, None);
         if is_reason {
             rec.reason = error;
@@ -357,8 +443,16 @@ fn scenario_record(line: &str) -> Option<Record> {
         return Some(rec);
     }
     if s("kind").as_deref() == Some("Event") {
-        let kind = v.pointer("/involvedObject/kind").and_then(|x| x.as_str()).unwrap_or("");
-        return Some(event(&s("type").unwrap_or_default(), &s("reason").unwrap_or_default(), kind, &s("message").unwrap_or_default()));
+        let kind = v
+            .pointer("/involvedObject/kind")
+            .and_then(|x| x.as_str())
+            .unwrap_or("");
+        return Some(event(
+            &s("type").unwrap_or_default(),
+            &s("reason").unwrap_or_default(),
+            kind,
+            &s("message").unwrap_or_default(),
+        ));
     }
     None
 }
@@ -373,7 +467,9 @@ fn healthy_scenario_has_no_failures_besides_its_fetch_errors() {
     let Some(dir) = scenario_dir() else { return };
     let input = std::fs::read_to_string(dir.join("healthy.log")).unwrap();
     for line in input.lines() {
-        let Some(rec) = scenario_record(line) else { continue };
+        let Some(rec) = scenario_record(line) else {
+            continue;
+        };
         let got = classified(rec.clone());
         if rec.level == Some(Level::Info) && rec.format == Format::ZapJson {
             // Waiting on a dependency is logged at info and is not a failure of its own.
@@ -399,7 +495,9 @@ fn scenario_failures_are_all_explained() {
             continue;
         }
         for line in std::fs::read_to_string(&path).unwrap().lines() {
-            let Some(rec) = scenario_record(line) else { continue };
+            let Some(rec) = scenario_record(line) else {
+                continue;
+            };
             let got = classified(rec);
             assert_ne!(got.class, Class::ErrorOther, "{}: {line}", path.display());
             *counts.entry(got.class.to_string()).or_default() += 1;
@@ -417,7 +515,10 @@ fn scenario_lines_carry_no_secrets() {
             continue;
         }
         for line in std::fs::read_to_string(&path).unwrap().lines() {
-            assert!(matches!(redact(line), std::borrow::Cow::Borrowed(_)), "{line}");
+            assert!(
+                matches!(redact(line), std::borrow::Cow::Borrowed(_)),
+                "{line}"
+            );
         }
     }
 }

@@ -137,7 +137,11 @@ impl Classifier {
         }
         let subject = Subject {
             texts: [msg, error.unwrap_or("")],
-            kind: rec.object.as_ref().map(|o| o.kind.as_str()).filter(|k| !k.is_empty()),
+            kind: rec
+                .object
+                .as_ref()
+                .map(|o| o.kind.as_str())
+                .filter(|k| !k.is_empty()),
             controller: rec.controller.as_deref(),
         };
         let (failure, info) = self.best(&hits.any, &hits.veto, &subject);
@@ -179,12 +183,21 @@ impl Classifier {
     }
 
     /// Best (failure, informational) class among the matched, non-vetoed rules.
-    fn best(&self, bits: &RuleBits, veto: &RuleBits, s: &Subject<'_>) -> (Option<Class>, Option<Class>) {
+    fn best(
+        &self,
+        bits: &RuleBits,
+        veto: &RuleBits,
+        s: &Subject<'_>,
+    ) -> (Option<Class>, Option<Class>) {
         let mut failure: Option<(u16, Class)> = None;
         let mut info: Option<(u16, Class)> = None;
         for i in bits.iter_minus(veto) {
             let rule = &self.rules.rules[usize::from(i)];
-            let slot = if rule.class.is_failure() { &mut failure } else { &mut info };
+            let slot = if rule.class.is_failure() {
+                &mut failure
+            } else {
+                &mut info
+            };
             if slot.is_some_and(|(rank, _)| rank <= rule.rank) {
                 continue;
             }
@@ -275,7 +288,8 @@ fn is_warning_event(rec: &Record) -> bool {
 }
 
 fn is_event(rec: &Record) -> bool {
-    matches!(rec.format, Format::K8sEvent | Format::FluxEvent) || matches!(rec.detail, Detail::Event(_))
+    matches!(rec.format, Format::K8sEvent | Format::FluxEvent)
+        || matches!(rec.detail, Detail::Event(_))
 }
 
 /// Severity of a classified record.

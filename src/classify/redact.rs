@@ -78,19 +78,47 @@ const TRIGGERS: &[(&str, &[Family])] = &[
     ("authorization", &[Family::AuthHeader]),
     ("bearer", &[Family::Bearer]),
     ("basic", &[Family::Basic]),
-    ("password", &[Family::JsonPair, Family::KeyEquals, Family::KeyColon]),
-    ("passwd", &[Family::JsonPair, Family::KeyEquals, Family::KeyColon]),
-    ("token", &[Family::JsonPair, Family::KeyEquals, Family::KeyColon]),
-    ("secret", &[Family::JsonPair, Family::KeyEquals, Family::KeyColon]),
-    ("api_key", &[Family::JsonPair, Family::KeyEquals, Family::KeyColon]),
-    ("api-key", &[Family::JsonPair, Family::KeyEquals, Family::KeyColon]),
-    ("apikey", &[Family::JsonPair, Family::KeyEquals, Family::KeyColon]),
-    ("access_key", &[Family::JsonPair, Family::KeyEquals, Family::KeyColon]),
-    ("access-key", &[Family::JsonPair, Family::KeyEquals, Family::KeyColon]),
+    (
+        "password",
+        &[Family::JsonPair, Family::KeyEquals, Family::KeyColon],
+    ),
+    (
+        "passwd",
+        &[Family::JsonPair, Family::KeyEquals, Family::KeyColon],
+    ),
+    (
+        "token",
+        &[Family::JsonPair, Family::KeyEquals, Family::KeyColon],
+    ),
+    (
+        "secret",
+        &[Family::JsonPair, Family::KeyEquals, Family::KeyColon],
+    ),
+    (
+        "api_key",
+        &[Family::JsonPair, Family::KeyEquals, Family::KeyColon],
+    ),
+    (
+        "api-key",
+        &[Family::JsonPair, Family::KeyEquals, Family::KeyColon],
+    ),
+    (
+        "apikey",
+        &[Family::JsonPair, Family::KeyEquals, Family::KeyColon],
+    ),
+    (
+        "access_key",
+        &[Family::JsonPair, Family::KeyEquals, Family::KeyColon],
+    ),
+    (
+        "access-key",
+        &[Family::JsonPair, Family::KeyEquals, Family::KeyColon],
+    ),
 ];
 
 /// Key names whose values are secrets (suffix match: `client_secret`, `access_token`).
-const KEY: &str = r"[A-Za-z0-9_.-]*?(?:password|passwd|token|secret|api[_-]?key|apikey|access[_-]?key)";
+const KEY: &str =
+    r"[A-Za-z0-9_.-]*?(?:password|passwd|token|secret|api[_-]?key|apikey|access[_-]?key)";
 
 /// URL schemes whose user-only userinfo is an account name, not a credential.
 const USER_NAME_SCHEMES: &[&str] = &["ssh", "git", "git+ssh", "ssh+git", "sftp"];
@@ -200,7 +228,9 @@ fn replacement(family: usize, c: &Captures<'_>) -> String {
         f if f == Family::Bearer as usize => format!("{} {REDACTED}", g(1)),
         f if f == Family::Basic as usize => {
             let v = g(2);
-            if v.bytes().any(|b| b.is_ascii_digit() || b == b'=' || b == b'+' || b == b'/') {
+            if v.bytes()
+                .any(|b| b.is_ascii_digit() || b == b'=' || b == b'+' || b == b'/')
+            {
                 format!("{} {REDACTED}", g(1))
             } else {
                 whole()
@@ -211,7 +241,13 @@ fn replacement(family: usize, c: &Captures<'_>) -> String {
             if v.contains(REDACTED) {
                 return whole();
             }
-            let q = if v.starts_with("\\\"") { "\\\"" } else if v.starts_with('"') { "\"" } else { "" };
+            let q = if v.starts_with("\\\"") {
+                "\\\""
+            } else if v.starts_with('"') {
+                "\""
+            } else {
+                ""
+            };
             format!("{}{q}{REDACTED}{q}", g(1))
         }
         f if f == Family::KeyEquals as usize => {
@@ -244,7 +280,10 @@ fn redact_in_place(s: &mut String) {
 /// Redacts msg, error, revision, reason, extra fields and detail strings in place.
 pub fn redact_record(rec: &mut Record) {
     redact_in_place(&mut rec.msg);
-    for s in [&mut rec.error, &mut rec.revision, &mut rec.reason].into_iter().flatten() {
+    for s in [&mut rec.error, &mut rec.revision, &mut rec.reason]
+        .into_iter()
+        .flatten()
+    {
         redact_in_place(s);
     }
     for (_, v) in &mut rec.fields {

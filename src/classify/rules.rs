@@ -309,7 +309,10 @@ fn compile(raw: RuleFileRaw, file: &str) -> Result<RuleSet, ClassifyError> {
                 file,
                 r.class.referenced.line(),
                 "class",
-                format!("class `{}` of rule `{}` is not in `precedence`", r.class.value, r.id.value),
+                format!(
+                    "class `{}` of rule `{}` is not in `precedence`",
+                    r.class.value, r.id.value
+                ),
             ));
         }
         if r.reasons.is_empty() && r.fragments.is_empty() && r.prefixes.is_empty() {
@@ -317,7 +320,10 @@ fn compile(raw: RuleFileRaw, file: &str) -> Result<RuleSet, ClassifyError> {
                 file,
                 line,
                 "rules",
-                format!("rule `{}` needs at least one of reasons, fragments, prefixes", r.id.value),
+                format!(
+                    "rule `{}` needs at least one of reasons, fragments, prefixes",
+                    r.id.value
+                ),
             ));
         }
         let regex = match &r.regex {
@@ -342,7 +348,12 @@ fn compile(raw: RuleFileRaw, file: &str) -> Result<RuleSet, ClassifyError> {
             .chain(r.unless.iter().map(|f| (f, Role::Unless)));
         for (lit, role) in uses {
             if lit.is_empty() {
-                return Err(invalid(file, line, "fragments", format!("rule `{}` has an empty literal", r.id.value)));
+                return Err(invalid(
+                    file,
+                    line,
+                    "fragments",
+                    format!("rule `{}` has an empty literal", r.id.value),
+                ));
             }
             let key = lit.to_ascii_lowercase();
             let p = *literal_ids.entry(key.clone()).or_insert_with(|| {
@@ -362,8 +373,16 @@ fn compile(raw: RuleFileRaw, file: &str) -> Result<RuleSet, ClassifyError> {
             regex,
             kinds,
             controllers,
-            examples: r.examples.into_iter().map(ExampleRaw::into_example).collect(),
-            counter_examples: r.counter_examples.into_iter().map(ExampleRaw::into_example).collect(),
+            examples: r
+                .examples
+                .into_iter()
+                .map(ExampleRaw::into_example)
+                .collect(),
+            counter_examples: r
+                .counter_examples
+                .into_iter()
+                .map(ExampleRaw::into_example)
+                .collect(),
             line,
         });
     }
@@ -413,11 +432,22 @@ fn precedence(list: &[Spanned<String>], file: &str) -> Result<Vec<u16>, Classify
     let mut rank = vec![u16::MAX; Class::ALL.len()];
     for (i, name) in list.iter().enumerate() {
         let line = name.referenced.line();
-        let class = Class::parse(&name.value)
-            .ok_or_else(|| invalid(file, line, "precedence", format!("unknown class `{}`", name.value)))?;
+        let class = Class::parse(&name.value).ok_or_else(|| {
+            invalid(
+                file,
+                line,
+                "precedence",
+                format!("unknown class `{}`", name.value),
+            )
+        })?;
         let slot = &mut rank[Class::ALL.iter().position(|c| *c == class).unwrap_or(0)];
         if *slot != u16::MAX {
-            return Err(invalid(file, line, "precedence", format!("class `{}` listed twice", name.value)));
+            return Err(invalid(
+                file,
+                line,
+                "precedence",
+                format!("class `{}` listed twice", name.value),
+            ));
         }
         *slot = i as u16;
     }
@@ -454,7 +484,10 @@ impl Example {
             reason: self.reason.clone(),
             controller: self.controller.clone(),
             level: self.level.as_deref().and_then(Level::from_loose),
-            object: self.kind.as_ref().map(|k| ObjectRef::new(k.clone(), "", "")),
+            object: self
+                .kind
+                .as_ref()
+                .map(|k| ObjectRef::new(k.clone(), "", "")),
             ..Default::default()
         };
         if let Some(t) = &self.event_type {

@@ -72,12 +72,16 @@ pub(super) fn pod_class(cls: &Classifier, rec: &Record, p: &PodInfo) -> Class {
         .containers
         .iter()
         .flat_map(|c| {
-            [&c.waiting_reason, &c.terminated_reason, &c.last_terminated_reason]
-                .into_iter()
-                .filter_map(|r| r.as_deref())
+            [
+                &c.waiting_reason,
+                &c.terminated_reason,
+                &c.last_terminated_reason,
+            ]
+            .into_iter()
+            .filter_map(|r| r.as_deref())
         })
         .collect();
-    if reasons.iter().any(|r| *r == CRASH_LOOP) || p.containers.iter().any(|c| c.restart_count > 0) {
+    if reasons.contains(&CRASH_LOOP) || p.containers.iter().any(|c| c.restart_count > 0) {
         return Class::ControllerRestarted;
     }
     if !reasons.is_empty() {
@@ -91,7 +95,10 @@ pub(super) fn pod_class(cls: &Classifier, rec: &Record, p: &PodInfo) -> Class {
             .as_deref()
             .is_some_and(|r| !STARTING.contains(&r))
     });
-    let failed_phase = p.phase.as_deref().is_some_and(|ph| ph.eq_ignore_ascii_case("Failed"));
+    let failed_phase = p
+        .phase
+        .as_deref()
+        .is_some_and(|ph| ph.eq_ignore_ascii_case("Failed"));
     if stuck || failed_phase {
         return Class::ErrorOther;
     }

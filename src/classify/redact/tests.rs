@@ -10,13 +10,28 @@ use crate::record::Record;
 #[test]
 fn fixed_cases() {
     let cases: &[(&str, &str)] = &[
-        ("clone https://user:s3cr3tT0ken@github.com/org/repo failed", "clone https://[REDACTED]@github.com/org/repo failed"),
-        ("https://ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/x", "https://[REDACTED]@github.com/x"),
-        ("Authorization: Bearer abc.def.ghi-jkl_mno", "Authorization: Bearer [REDACTED]"),
+        (
+            "clone https://user:s3cr3tT0ken@github.com/org/repo failed",
+            "clone https://[REDACTED]@github.com/org/repo failed",
+        ),
+        (
+            "https://ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/x",
+            "https://[REDACTED]@github.com/x",
+        ),
+        (
+            "Authorization: Bearer abc.def.ghi-jkl_mno",
+            "Authorization: Bearer [REDACTED]",
+        ),
         ("password=hunter2 user=bob", "password=[REDACTED] user=bob"),
-        (r#"{"password":"hunter2","user":"bob"}"#, r#"{"password":"[REDACTED]","user":"bob"}"#),
+        (
+            r#"{"password":"hunter2","user":"bob"}"#,
+            r#"{"password":"[REDACTED]","user":"bob"}"#,
+        ),
         ("key AKIAIOSFODNN7EXAMPLE here", "key [REDACTED] here"),
-        ("https://hooks.slack.com/services/T000/B000/XXXXXXXX", "https://hooks.slack.com/services/[REDACTED]"),
+        (
+            "https://hooks.slack.com/services/T000/B000/XXXXXXXX",
+            "https://hooks.slack.com/services/[REDACTED]",
+        ),
     ];
     for (input, want) in cases {
         assert_eq!(redact(input), *want, "input {input}");
@@ -36,7 +51,11 @@ fn benign_texts_are_borrowed() {
         "Reconciliation finished in 2.31s, next run in 10m0s",
     ];
     for b in benign {
-        assert!(matches!(redact(b), Cow::Borrowed(_)), "changed: {b} -> {}", redact(b));
+        assert!(
+            matches!(redact(b), Cow::Borrowed(_)),
+            "changed: {b} -> {}",
+            redact(b)
+        );
     }
 }
 
@@ -101,14 +120,24 @@ fn credential() -> impl Strategy<Value = (String, String)> {
             format!("-----BEGIN RSA PRIVATE KEY-----\n{t}\n{t}\n-----END RSA PRIVATE KEY-----"),
             t
         )),
-        (prop::sample::select(vec!["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]), body(36, 36))
+        (
+            prop::sample::select(vec!["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]),
+            body(36, 36)
+        )
             .prop_map(|(p, t)| (format!("{p}{t}"), t)),
         body(22, 82).prop_map(|t| (format!("github_pat_{t}"), t)),
         body(20, 20).prop_map(|t| (format!("glpat-{t}"), t)),
-        (prop::sample::select(vec!["xoxb-", "xoxp-", "xoxa-", "xapp-"]), body(10, 40))
+        (
+            prop::sample::select(vec!["xoxb-", "xoxp-", "xoxa-", "xapp-"]),
+            body(10, 40)
+        )
             .prop_map(|(p, t)| (format!("{p}{t}"), t)),
-        body(24, 24).prop_map(|t| (format!("https://hooks.slack.com/services/T0123ABCD/B0123ABCD/{t}"), t)),
-        (prop::sample::select(vec!["AKIA", "ASIA"]), upper_body(16)).prop_map(|(p, t)| (format!("{p}{t}"), t)),
+        body(24, 24).prop_map(|t| (
+            format!("https://hooks.slack.com/services/T0123ABCD/B0123ABCD/{t}"),
+            t
+        )),
+        (prop::sample::select(vec!["AKIA", "ASIA"]), upper_body(16))
+            .prop_map(|(p, t)| (format!("{p}{t}"), t)),
         (body(10, 30), body(10, 40), body(20, 43))
             .prop_map(|(a, b, c)| (format!("eyJ{a}.eyJ{b}.{c}"), format!("{b}.{c}"))),
         upper_body(58).prop_map(|t| (format!("AGE-SECRET-KEY-1{t}"), t)),
