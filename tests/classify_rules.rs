@@ -522,3 +522,42 @@ fn scenario_lines_carry_no_secrets() {
         }
     }
 }
+
+/// Throughput smoke check over real scenario lines (run with
+/// `cargo test --release --test classify_rules -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn classify_throughput() {
+    let Some(dir) = scenario_dir() else { return };
+    let mut recs = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|x| x == "log") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            recs.extend(text.lines().filter_map(scenario_record));
+        }
+    }
+    let c = classifier();
+    let rounds = 20;
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        for r in recs.iter_mut() {
+            c.classify(r);
+        }
+    }
+    let per_sec = (recs.len() * rounds) as f64 / start.elapsed().as_secs_f64();
+    let start = std::time::Instant::now();
+    let mut changed = 0usize;
+    for _ in 0..rounds {
+        for r in &recs {
+            changed += usize::from(matches!(redact(&r.msg), std::borrow::Cow::Owned(_)));
+        }
+    }
+    let redact_per_sec = (recs.len() * rounds) as f64 / start.elapsed().as_secs_f64();
+    eprintln!(
+        "{} records: classify {:.2}M/s, redact {:.2}M/s ({changed} changed)",
+        recs.len(),
+        per_sec / 1e6,
+        redact_per_sec / 1e6
+    );
+}
