@@ -49,6 +49,9 @@ pub const MAX_EVIDENCE: usize = 5;
 /// Most impacted objects listed per finding; the rest are counted in `impacted_total`.
 pub const MAX_IMPACTED: usize = 500;
 
+/// Longest evidence gap taken as retry back-off rather than recovery.
+pub const MAX_BACKOFF_GAP_MS: i64 = 30 * 60_000;
+
 /// A correlated conclusion (contracts.md §4).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
@@ -99,18 +102,18 @@ impl Finding {
         self.evidence.push(e);
     }
 
-    /// What counts as a material change: anything but counters and timestamps.
+    /// What counts as a material change: status, severity, who is blamed and what is
+    /// impacted. Counters, timestamps, texts and labels (which carry running figures such
+    /// as durations) are refreshed by the repeat interval instead.
     fn material_key(&self) -> String {
         format!(
-            "{}|{}|{}|{}|{}|{:?}|{:?}|{:?}",
+            "{}|{}|{}|{}|{}|{:?}",
             self.status.as_str(),
             self.severity.as_str(),
             self.tenant,
             self.tenants.len(),
             self.impacted.len(),
             self.root_cause.as_ref().map(|r| (&r.object, r.class)),
-            self.labels,
-            self.title,
         )
     }
 }
@@ -136,6 +139,9 @@ struct Entry {
     emitted_at: Option<TsMs>,
     /// Evidence older than this resolves the finding.
     resolve_after_ms: u64,
+    /// Longest gap seen between two pieces of evidence: retries back off (Flux up to
+    /// 15m), so silence shorter than twice that is not recovery.
+    max_gap_ms: i64,
 }
 
 /// The open (and recently resolved) findings.
@@ -203,6 +209,7 @@ impl FindingTable {
             emitted_count: 0,
             emitted_at: None,
             resolve_after_ms,
+            max_gap_ms: 0,
         });
         if e.finding.status == Status::Resolved {
             // A new episode: same id, fresh counters.
@@ -214,6 +221,7 @@ impl FindingTable {
         }
         e.resolve_after_ms = resolve_after_ms;
         if ts > e.finding.last_seen {
+            e.max_gap_ms = e.max_gap_ms.max(ts - e.finding.last_seen).min(MAX_BACKOFF_GAP_MS);
             e.finding.last_seen = ts;
         }
         &mut e.finding
@@ -232,8 +240,8 @@ impl FindingTable {
     /// Resolves every firing finding whose evidence is older than its resolve window.
     pub fn expire(&mut self, now: TsMs) {
         for e in self.entries.values_mut() {
-            if e.finding.status == Status::Firing
-                && now.saturating_sub(e.finding.last_seen) > e.resolve_after_ms as i64
+            let window = (e.resolve_after_ms as i64).max(2 * e.max_gap_ms);
+            if e.finding.status == Status::Firing && now.saturating_sub(e.finding.last_seen) > window
             {
                 e.finding.status = Status::Resolved;
             }
