@@ -19,7 +19,11 @@ use fluxsight::render::finding::OutputFormat;
 const DEMO_CAPTURE: &str = include_str!("../samples/demo/incident.log");
 
 #[derive(Parser)]
-#[command(name = "fluxsight", version, about = "Log-and-event stream processor for Flux")]
+#[command(
+    name = "fluxsight",
+    version,
+    about = "Log-and-event stream processor for Flux"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -128,7 +132,10 @@ fn config_error(errs: &[SpecError]) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn load_settings(patterns: Option<&Path>, config: Option<&Path>) -> Result<Settings, Vec<SpecError>> {
+fn load_settings(
+    patterns: Option<&Path>,
+    config: Option<&Path>,
+) -> Result<Settings, Vec<SpecError>> {
     let set = match patterns {
         Some(dir) => PatternSet::from_dir(dir)?,
         None => PatternSet::builtin(),
@@ -153,8 +160,11 @@ fn load_settings(patterns: Option<&Path>, config: Option<&Path>) -> Result<Setti
     }
 }
 
-fn open_inputs(files: &[String]) -> Result<Vec<(String, Box<dyn BufRead>)>, String> {
-    let mut v: Vec<(String, Box<dyn BufRead>)> = Vec::new();
+/// A named input stream.
+type Input = (String, Box<dyn BufRead>);
+
+fn open_inputs(files: &[String]) -> Result<Vec<Input>, String> {
+    let mut v: Vec<Input> = Vec::new();
     for f in files {
         if f == "-" {
             v.push((f.clone(), Box::new(BufReader::new(io::stdin()))));
@@ -192,11 +202,17 @@ fn run_replay(mut files: Vec<String>, args: &CorrelateArgs) -> anyhow::Result<Ex
         files.push("-".into());
     }
     let Some(format) = OutputFormat::parse(&args.output) else {
-        eprintln!("fluxsight: --output: '{}' is not one of native, ocsf, ecs, text", args.output);
+        eprintln!(
+            "fluxsight: --output: '{}' is not one of native, ocsf, ecs, text",
+            args.output
+        );
         return Ok(ExitCode::from(2));
     };
     let Some(lateness) = fluxsight::parse::time::parse_go_duration_ms(&args.lateness) else {
-        eprintln!("fluxsight: --lateness: '{}' is not a duration", args.lateness);
+        eprintln!(
+            "fluxsight: --lateness: '{}' is not a duration",
+            args.lateness
+        );
         return Ok(ExitCode::from(2));
     };
     let settings = match load_settings(args.patterns.as_deref(), args.config.as_deref()) {
@@ -279,7 +295,11 @@ fn run_validate(patterns: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<Ex
     if !errs.is_empty() {
         return Ok(config_error(&errs));
     }
-    println!("ok: {} patterns, {} config files", set.iter().count(), files.len());
+    println!(
+        "ok: {} patterns, {} config files",
+        set.iter().count(),
+        files.len()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -291,7 +311,10 @@ fn run_patterns(action: Option<PatternsAction>, dir: Option<&Path>) -> anyhow::R
     match action.unwrap_or(PatternsAction::List) {
         PatternsAction::List => {
             for p in settings.patterns.iter() {
-                println!("{:<26} {:<8} {}", p.spec.id, p.spec.severity, p.spec.description);
+                println!(
+                    "{:<26} {:<8} {}",
+                    p.spec.id, p.spec.severity, p.spec.description
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -309,7 +332,11 @@ fn run_patterns(action: Option<PatternsAction>, dir: Option<&Path>) -> anyhow::R
                 );
             }
             println!("{} passed, {} failed", results.len() - failed, failed);
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }

@@ -166,11 +166,11 @@ impl Severity {
 }
 
 macro_rules! classes {
-    ($( $variant:ident => $name:literal, $failure:literal; )*) => {
+    ($( $(#[$attr:meta])* $variant:ident => $name:literal, $failure:literal; )*) => {
         /// Record class, taxonomy.md §1. Exactly one per record.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
         pub enum Class {
-            $( $variant, )*
+            $( $(#[$attr])* $variant, )*
         }
 
         impl Class {
@@ -228,13 +228,8 @@ classes! {
     Lifecycle => "lifecycle", false;
     Metric => "metric", false;
     ObjectState => "object_state", false;
+    #[default]
     InfoOther => "info_other", false;
-}
-
-impl Default for Class {
-    fn default() -> Self {
-        Class::InfoOther
-    }
 }
 
 impl Class {
@@ -264,7 +259,11 @@ pub struct ObjectRef {
 }
 
 impl ObjectRef {
-    pub fn new(kind: impl Into<String>, namespace: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(
+        kind: impl Into<String>,
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Self {
         ObjectRef {
             kind: kind.into(),
             namespace: namespace.into(),
@@ -383,7 +382,10 @@ pub struct MetricSample {
 
 impl MetricSample {
     pub fn label(&self, k: &str) -> Option<&str> {
-        self.labels.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
+        self.labels
+            .iter()
+            .find(|(a, _)| a == k)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -471,7 +473,10 @@ impl Record {
     }
 
     pub fn field(&self, k: &str) -> Option<&str> {
-        self.fields.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
+        self.fields
+            .iter()
+            .find(|(a, _)| a == k)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn object_info(&self) -> Option<&ObjectInfo> {

@@ -45,5 +45,9 @@ fn classify_golden_fixtures() {
             failures.push(format!("{name}:\n{}", diff.join("\n")));
         }
     }
-    assert!(failures.is_empty(), "golden mismatches (FLUXSIGHT_BLESS=1 to regenerate after review):\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "golden mismatches (FLUXSIGHT_BLESS=1 to regenerate after review):\n{}",
+        failures.join("\n")
+    );
 }

@@ -48,10 +48,10 @@ fn scenario_lines_are_all_understood() {
             };
             match fmt {
                 "text" | "blank" | "" => bad("unrecognised format"),
-                "zap_json" | "zap_console" | "klog" | "logfmt" | "flux_cli" => {
-                    if row.get("controller").is_none() {
-                        bad("log line without controller");
-                    }
+                "zap_json" | "zap_console" | "klog" | "logfmt" | "flux_cli"
+                    if row.get("controller").is_none() =>
+                {
+                    bad("log line without controller");
                 }
                 "k8s_event" | "k8s_object" | "flux_event" => {
                     for k in ["kind", "namespace", "name"] {

@@ -117,7 +117,11 @@ impl AuditState {
             commit: f.labels.get("commit").cloned(),
             changes: ChangeSet::default(),
             outcome: "failure".into(),
-            message: f.evidence.last().map(|e| e.message.clone()).unwrap_or_default(),
+            message: f
+                .evidence
+                .last()
+                .map(|e| e.message.clone())
+                .unwrap_or_default(),
         })
     }
 }

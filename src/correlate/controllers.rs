@@ -43,10 +43,11 @@ pub fn theil_sen(samples: &[(i64, f64)]) -> Option<f64> {
 impl Correlator {
     pub(super) fn on_metric(&mut self, rec: &Record, ts: TsMs) {
         let Some(m) = rec.metric() else { return };
-        let ctrl = rec
-            .controller
-            .clone()
-            .or_else(|| m.label("pod").and_then(controller_from_pod).map(str::to_string));
+        let ctrl = rec.controller.clone().or_else(|| {
+            m.label("pod")
+                .and_then(controller_from_pod)
+                .map(str::to_string)
+        });
         let Some(c) = ctrl else { return };
         let cap = self.caps.samples;
         match m.name.as_str() {
@@ -103,7 +104,12 @@ impl Correlator {
         };
         if restarts > prev {
             if let Some(t) = oom_at {
-                self.note_restart(&c, t, true, "container terminated: OOMKilled (exit code 137)");
+                self.note_restart(
+                    &c,
+                    t,
+                    true,
+                    "container terminated: OOMKilled (exit code 137)",
+                );
             } else {
                 let why = waiting.unwrap_or_else(|| "restarted".into());
                 self.note_restart(&c, ts, false, &why);
@@ -113,7 +119,9 @@ impl Correlator {
 
     /// kubelet events about a controller pod: BackOff, Killing, Unhealthy, OOMKilled.
     pub(super) fn on_pod_event(&mut self, rec: &Record, pod: &ObjectRef, ts: TsMs) {
-        let Some(c) = controller_from_pod(&pod.name).map(str::to_string).or(rec.controller.clone())
+        let Some(c) = controller_from_pod(&pod.name)
+            .map(str::to_string)
+            .or(rec.controller.clone())
         else {
             return;
         };
@@ -130,14 +138,12 @@ impl Correlator {
             return;
         }
         let msg = rec.message();
-        let proc_name = msg
-            .find("Killed process ")
-            .and_then(|i| {
-                let rest = &msg[i..];
-                let a = rest.find('(')?;
-                let b = rest[a..].find(')')?;
-                Some(rest[a + 1..a + b].to_string())
-            });
+        let proc_name = msg.find("Killed process ").and_then(|i| {
+            let rest = &msg[i..];
+            let a = rest.find('(')?;
+            let b = rest[a..].find(')')?;
+            Some(rest[a + 1..a + b].to_string())
+        });
         let c = proc_name
             .as_deref()
             .and_then(|p| crate::parse::message::controller_in_text(p).or(controller_from_pod(p)))
@@ -153,16 +159,22 @@ impl Correlator {
         let cap = self.caps.history;
         {
             let cs = self.ctrl_mut(c);
-            if oom {
-                if !cs.ooms.iter().any(|t| (t - ts).abs() <= RESTART_DEDUPE_MS) {
-                    push_capped(&mut cs.ooms, ts, cap);
-                }
+            if oom && !cs.ooms.iter().any(|t| (t - ts).abs() <= RESTART_DEDUPE_MS) {
+                push_capped(&mut cs.ooms, ts, cap);
             }
-            if !cs.restarts.iter().any(|(t, _)| (t - ts).abs() <= RESTART_DEDUPE_MS) {
+            if !cs
+                .restarts
+                .iter()
+                .any(|(t, _)| (t - ts).abs() <= RESTART_DEDUPE_MS)
+            {
                 push_capped(&mut cs.restarts, (ts, why.to_string()), cap);
             } else if oom {
                 // Keep the most telling reason for this restart.
-                if let Some(r) = cs.restarts.iter_mut().find(|(t, _)| (t - ts).abs() <= RESTART_DEDUPE_MS) {
+                if let Some(r) = cs
+                    .restarts
+                    .iter_mut()
+                    .find(|(t, _)| (t - ts).abs() <= RESTART_DEDUPE_MS)
+                {
                     r.1 = why.to_string();
                 }
             }
@@ -176,7 +188,12 @@ impl Correlator {
         let oom_pat = self.settings.patterns.get("controller_oom").clone();
         let crash_pat = self.settings.patterns.get("controller_crashloop").clone();
         let window = crash_pat.ms("window");
-        let ooms: Vec<TsMs> = cs.ooms.iter().copied().filter(|t| now - t <= window).collect();
+        let ooms: Vec<TsMs> = cs
+            .ooms
+            .iter()
+            .copied()
+            .filter(|t| now - t <= window)
+            .collect();
         let restarts: Vec<(TsMs, String)> = cs
             .restarts
             .iter()
@@ -186,11 +203,20 @@ impl Correlator {
         let restart_count = cs.restart_count;
         let memory = cs.memory.back().map(|(_, v)| v / MIB);
         if let Some(&last) = ooms.last() {
-            let f = self.findings.upsert("controller_oom", &subject, oom_pat.severity, last, oom_pat.ms("resolve_after") as u64);
+            let f = self.findings.upsert(
+                "controller_oom",
+                &subject,
+                oom_pat.severity,
+                last,
+                oom_pat.ms("resolve_after") as u64,
+            );
             f.count = ooms.len() as u64;
             f.tenant = subject.namespace.clone();
             f.add_tenant(&subject.namespace);
-            f.labels.insert("restarts".into(), restart_count.max(restarts.len() as u64).to_string());
+            f.labels.insert(
+                "restarts".into(),
+                restart_count.max(restarts.len() as u64).to_string(),
+            );
             if let Some(m) = memory {
                 f.labels.insert("memory_mib".into(), format!("{m:.0}"));
             } else {
@@ -207,12 +233,22 @@ impl Correlator {
             let reasons: BTreeSet<&str> = restarts.iter().map(|(_, r)| r.as_str()).collect();
             let reasons = reasons.into_iter().take(5).collect::<Vec<_>>().join("; ");
             let last = restarts.last().map(|(t, _)| *t).unwrap_or(now);
-            let f = self.findings.upsert("controller_crashloop", &subject, crash_pat.severity, last, crash_pat.ms("resolve_after") as u64);
+            let f = self.findings.upsert(
+                "controller_crashloop",
+                &subject,
+                crash_pat.severity,
+                last,
+                crash_pat.ms("resolve_after") as u64,
+            );
             f.count = restarts.len() as u64;
             f.tenant = subject.namespace.clone();
             f.add_tenant(&subject.namespace);
-            f.labels.insert("restarts".into(), restart_count.max(restarts.len() as u64).to_string());
-            f.labels.insert("reasons".into(), vars::truncate(&reasons, 300));
+            f.labels.insert(
+                "restarts".into(),
+                restart_count.max(restarts.len() as u64).to_string(),
+            );
+            f.labels
+                .insert("reasons".into(), vars::truncate(&reasons, 300));
             vars::fill_text(f, &crash_pat);
         }
     }
@@ -232,8 +268,17 @@ impl Correlator {
         let pat = self.settings.patterns.get("oom_cascade").clone();
         let window = pat.ms("window");
         let Some(cs) = self.ctrls.get(c) else { return };
-        let crash_min = self.settings.patterns.get("controller_crashloop").n("min_restarts");
-        let recent_restarts: Vec<TsMs> = cs.restarts.iter().map(|(t, _)| *t).filter(|t| now - t <= window).collect();
+        let crash_min = self
+            .settings
+            .patterns
+            .get("controller_crashloop")
+            .n("min_restarts");
+        let recent_restarts: Vec<TsMs> = cs
+            .restarts
+            .iter()
+            .map(|(t, _)| *t)
+            .filter(|t| now - t <= window)
+            .collect();
         let had_oom = cs.ooms.iter().any(|t| now - t <= window);
         if !had_oom && (recent_restarts.len() as u64) < crash_min {
             return;
@@ -263,7 +308,10 @@ impl Correlator {
                 impacted.push((f.ts, f.object.clone(), f.class, f.message.clone()));
             }
         }
-        let tenants: BTreeSet<String> = impacted.iter().map(|(_, o, _, _)| self.tenant_of(o)).collect();
+        let tenants: BTreeSet<String> = impacted
+            .iter()
+            .map(|(_, o, _, _)| self.tenant_of(o))
+            .collect();
         let already = self.findings.is_firing("oom_cascade", &subject);
         if (tenants.len() as u64) < pat.n("min_tenants") && !already {
             return;
@@ -272,7 +320,13 @@ impl Correlator {
         let hog = self.memory_hog(c, now);
         let restarts = self.ctrls.get(c).map(|cs| cs.restart_count).unwrap_or(0);
         let first = impacted.first().cloned();
-        let f = self.findings.upsert("oom_cascade", &subject, pat.severity, now.max(t0), pat.ms("resolve_after") as u64);
+        let f = self.findings.upsert(
+            "oom_cascade",
+            &subject,
+            pat.severity,
+            now.max(t0),
+            pat.ms("resolve_after") as u64,
+        );
         f.count = impacted.len() as u64;
         for (_, o, _, _) in &impacted {
             f.add_impacted(o);
@@ -282,7 +336,11 @@ impl Correlator {
         }
         f.root_cause = Some(RootCause {
             object: subject.clone(),
-            class: if had_oom { Class::OomKilled } else { Class::ControllerRestarted },
+            class: if had_oom {
+                Class::OomKilled
+            } else {
+                Class::ControllerRestarted
+            },
             message: if had_oom {
                 format!("{c} OOM-killed ({restarts} restarts)")
             } else {
@@ -363,19 +421,29 @@ impl Correlator {
         if span < pat.ms("min_span") {
             return;
         }
-        let Some(slope) = theil_sen(&series) else { return };
+        let Some(slope) = theil_sen(&series) else {
+            return;
+        };
         let mib_h = slope * 3_600_000.0 / MIB;
         let subject = deployment(c, &cs.namespace);
         let current = series.last().map(|x| x.1 / MIB).unwrap_or(0.0);
         if mib_h < pat.p("min_slope_mib_per_hour") {
             return;
         }
-        let f = self.findings.upsert("memory_growth", &subject, pat.severity, now, pat.ms("resolve_after") as u64);
+        let f = self.findings.upsert(
+            "memory_growth",
+            &subject,
+            pat.severity,
+            now,
+            pat.ms("resolve_after") as u64,
+        );
         f.count = series.len() as u64;
         f.tenant = subject.namespace.clone();
         f.add_tenant(&subject.namespace);
-        f.labels.insert("slope_mib_per_hour".into(), format!("{mib_h:.1}"));
-        f.labels.insert("current_mib".into(), format!("{current:.0}"));
+        f.labels
+            .insert("slope_mib_per_hour".into(), format!("{mib_h:.1}"));
+        f.labels
+            .insert("current_mib".into(), format!("{current:.0}"));
         f.labels.insert("span".into(), vars::human_ms(span));
         vars::fill_text(f, &pat);
     }
@@ -403,14 +471,24 @@ impl Correlator {
         let work = cs.work_since(now, 3_600_000);
         let mut per: Vec<(String, f64)> = work.into_iter().map(|(t, w)| (t, w.runs)).collect();
         per.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let f = self.findings.upsert("queue_backpressure", &subject, pat.severity, now, pat.ms("resolve_after") as u64);
+        let f = self.findings.upsert(
+            "queue_backpressure",
+            &subject,
+            pat.severity,
+            now,
+            pat.ms("resolve_after") as u64,
+        );
         f.count += 1;
-        f.tenant = per.first().map(|x| x.0.clone()).unwrap_or_else(|| subject.namespace.clone());
+        f.tenant = per
+            .first()
+            .map(|x| x.0.clone())
+            .unwrap_or_else(|| subject.namespace.clone());
         for (t, _) in per.iter().take(3) {
             f.add_tenant(t);
         }
         f.labels.insert("depth".into(), format!("{depth:.0}"));
-        f.labels.insert("min_depth".into(), format!("{min_depth:.0}"));
+        f.labels
+            .insert("min_depth".into(), format!("{min_depth:.0}"));
         f.labels.insert("duration".into(), vars::human_ms(dur));
         vars::fill_text(f, &pat);
     }
@@ -424,7 +502,9 @@ impl Correlator {
             let cs = &self.ctrls[&c];
             let subject_ctrl = deployment(&c, &cs.namespace);
             let oom = cs.ooms.iter().any(|t| now - t <= window)
-                || self.findings.is_firing("controller_crashloop", &subject_ctrl);
+                || self
+                    .findings
+                    .is_firing("controller_crashloop", &subject_ctrl);
             let queue = self.findings.is_firing("queue_backpressure", &subject_ctrl);
             let rate = cs.rate_limited_at.is_some_and(|t| now - t <= window);
             let (pressure, measure) = if oom {
@@ -464,13 +544,21 @@ impl Correlator {
                     shares_from(per, objs).top
                 }
             };
-            let Some((tenant, share, heaviest)) = top else { continue };
+            let Some((tenant, share, heaviest)) = top else {
+                continue;
+            };
             if share < pat.p("min_share") {
                 continue;
             }
             let subject = ObjectRef::new("Namespace", "", tenant.clone());
             let heaviest = self.describe_heaviest(&tenant, &c, &heaviest);
-            let f = self.findings.upsert("guilty_tenant", &subject, pat.severity, now, pat.ms("resolve_after") as u64);
+            let f = self.findings.upsert(
+                "guilty_tenant",
+                &subject,
+                pat.severity,
+                now,
+                pat.ms("resolve_after") as u64,
+            );
             f.count = total_runs as u64;
             f.tenant = tenant.clone();
             f.add_tenant(&tenant);
@@ -478,7 +566,8 @@ impl Correlator {
             f.labels.insert("measure".into(), measure.into());
             f.labels.insert("pressure".into(), pressure.into());
             f.labels.insert("share".into(), format!("{share:.2}"));
-            f.labels.insert("share_pct".into(), format!("{:.0}%", share * 100.0));
+            f.labels
+                .insert("share_pct".into(), format!("{:.0}%", share * 100.0));
             f.labels.insert("heaviest".into(), heaviest);
             f.labels.insert("active_tenants".into(), active.to_string());
             vars::fill_text(f, &pat);
@@ -492,9 +581,14 @@ impl Correlator {
         let mut v: Vec<(f64, &ObjectRef, Option<u64>)> = self
             .objects
             .iter()
-            .filter(|(o, _)| vars::controller_for_kind(&o.kind) == Some(c) && self.tenant_of(o) == tenant)
+            .filter(|(o, _)| {
+                vars::controller_for_kind(&o.kind) == Some(c) && self.tenant_of(o) == tenant
+            })
             .map(|(o, s)| {
-                let rate = s.interval_ms.map(|i| 3_600_000.0 / i.max(1) as f64).unwrap_or(s.runs.len() as f64);
+                let rate = s
+                    .interval_ms
+                    .map(|i| 3_600_000.0 / i.max(1) as f64)
+                    .unwrap_or(s.runs.len() as f64);
                 (rate * s.artifact_size.unwrap_or(1) as f64, o, s.interval_ms)
             })
             .collect();

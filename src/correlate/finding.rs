@@ -74,12 +74,26 @@ pub struct Finding {
     pub evidence: Vec<Evidence>,
     pub labels: BTreeMap<String, String>,
     pub remediation: String,
+    /// Time of the last counted attempt (not rendered): records of one attempt (log
+    /// line, `Reconciler error`, Event) count once.
+    pub last_counted: TsMs,
 }
 
 impl Finding {
+    /// Counts one attempt at `ts`; a new finding starts from `initial` (the attempts
+    /// that made it fire).
+    pub fn note_attempt(&mut self, ts: TsMs, initial: u64) {
+        if self.count == 0 {
+            self.count = initial.max(1);
+            self.last_counted = ts;
+        } else if ts - self.last_counted > super::state::ATTEMPT_DEDUPE_MS {
+            self.count += 1;
+            self.last_counted = ts;
+        }
+    }
+
     pub fn add_impacted(&mut self, o: &ObjectRef) {
-        if self.impacted.len() < MAX_IMPACTED && !self.impacted.contains(o) && *o != self.subject
-        {
+        if self.impacted.len() < MAX_IMPACTED && !self.impacted.contains(o) && *o != self.subject {
             self.impacted.push(o.clone());
         }
     }
@@ -93,7 +107,11 @@ impl Finding {
 
     /// Keeps the first sample and the most recent ones, up to [`MAX_EVIDENCE`].
     pub fn add_evidence(&mut self, e: Evidence) {
-        if self.evidence.iter().any(|x| x.message == e.message && x.ts == e.ts) {
+        if self
+            .evidence
+            .iter()
+            .any(|x| x.message == e.message && x.ts == e.ts)
+        {
             return;
         }
         if self.evidence.len() >= MAX_EVIDENCE {
@@ -204,6 +222,7 @@ impl FindingTable {
                 evidence: Vec::new(),
                 labels: BTreeMap::new(),
                 remediation: String::new(),
+                last_counted: ts,
             },
             emitted_key: None,
             emitted_count: 0,
@@ -221,7 +240,10 @@ impl FindingTable {
         }
         e.resolve_after_ms = resolve_after_ms;
         if ts > e.finding.last_seen {
-            e.max_gap_ms = e.max_gap_ms.max(ts - e.finding.last_seen).min(MAX_BACKOFF_GAP_MS);
+            e.max_gap_ms = e
+                .max_gap_ms
+                .max(ts - e.finding.last_seen)
+                .min(MAX_BACKOFF_GAP_MS);
             e.finding.last_seen = ts;
         }
         &mut e.finding
@@ -241,7 +263,8 @@ impl FindingTable {
     pub fn expire(&mut self, now: TsMs) {
         for e in self.entries.values_mut() {
             let window = (e.resolve_after_ms as i64).max(2 * e.max_gap_ms);
-            if e.finding.status == Status::Firing && now.saturating_sub(e.finding.last_seen) > window
+            if e.finding.status == Status::Firing
+                && now.saturating_sub(e.finding.last_seen) > window
             {
                 e.finding.status = Status::Resolved;
             }
@@ -264,10 +287,7 @@ impl FindingTable {
             let key = e.finding.material_key();
             let changed = e.emitted_key.as_deref() != Some(key.as_str());
             let counted = e.finding.count != e.emitted_count;
-            let due = e
-                .emitted_at
-                .map(|t| now - t >= repeat)
-                .unwrap_or(true);
+            let due = e.emitted_at.map(|t| now - t >= repeat).unwrap_or(true);
             if changed || (counted && (due || force)) {
                 if e.emitted_key.is_none() && e.finding.status == Status::Resolved {
                     // Never announced: nothing to resolve.

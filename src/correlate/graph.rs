@@ -102,7 +102,13 @@ impl Correlator {
             names.push(label(&c[0]));
             let tenants: Vec<String> = c.iter().map(|o| self.tenant_of(o)).collect();
             let subject = c[0].clone();
-            let f = self.findings.upsert("dependency_cycle", &subject, cyc_pat.severity, now, cyc_pat.ms("resolve_after") as u64);
+            let f = self.findings.upsert(
+                "dependency_cycle",
+                &subject,
+                cyc_pat.severity,
+                now,
+                cyc_pat.ms("resolve_after") as u64,
+            );
             f.count = c.len() as u64;
             for m in c {
                 f.add_impacted(m);
@@ -131,7 +137,9 @@ impl Correlator {
                 if !seen.insert(d.clone()) || seen.len() > 256 {
                     continue;
                 }
-                let Some(s) = self.objects.get(&d) else { continue };
+                let Some(s) = self.objects.get(&d) else {
+                    continue;
+                };
                 let failing_other = s.failing_since.is_some()
                     && s.attempts
                         .back()
@@ -144,11 +152,21 @@ impl Correlator {
             }
         }
         for (root, waiters) in by_root {
-            let Some(s) = self.objects.get(&root) else { continue };
-            let Some(last) = s.attempts.back().cloned() else { continue };
+            let Some(s) = self.objects.get(&root) else {
+                continue;
+            };
+            let Some(last) = s.attempts.back().cloned() else {
+                continue;
+            };
             let tenants: Vec<String> = waiters.iter().map(|o| self.tenant_of(o)).collect();
             let tenant = self.tenant_of(&root);
-            let f = self.findings.upsert("dependency_blocked", &root, blk_pat.severity, now, blk_pat.ms("resolve_after") as u64);
+            let f = self.findings.upsert(
+                "dependency_blocked",
+                &root,
+                blk_pat.severity,
+                now,
+                blk_pat.ms("resolve_after") as u64,
+            );
             f.count = waiters.len() as u64;
             f.root_cause = Some(RootCause {
                 object: root.clone(),
@@ -179,7 +197,10 @@ mod tests {
     fn dependency_names() {
         let of = ObjectRef::new("Kustomization", "flux-system", "apps");
         let d = deps_in_message("dependency 'flux-system/infra' is not ready", &of);
-        assert_eq!(d, vec![ObjectRef::new("Kustomization", "flux-system", "infra")]);
+        assert_eq!(
+            d,
+            vec![ObjectRef::new("Kustomization", "flux-system", "infra")]
+        );
         let d = deps_in_message("dependency 'infra' not found", &of);
         assert_eq!(d[0].namespace, "flux-system");
         assert!(deps_in_message("Dependencies do not meet ready condition", &of).is_empty());

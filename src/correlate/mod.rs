@@ -226,7 +226,11 @@ impl Correlator {
         let objects = &self.objects;
         self.failing
             .retain(|o| objects.get(o).is_some_and(|s| s.failing_since.is_some()));
-        let ww = self.settings.patterns.get("dependency_blocked").ms("waiting_within");
+        let ww = self
+            .settings
+            .patterns
+            .get("dependency_blocked")
+            .ms("waiting_within");
         self.waiting.retain(|o| {
             objects
                 .get(o)
@@ -263,10 +267,12 @@ impl Correlator {
                 self.evictions.controllers += 1;
             }
         }
-        self.ctrls.entry(name.to_string()).or_insert_with(|| CtrlState {
-            namespace: "flux-system".into(),
-            ..Default::default()
-        })
+        self.ctrls
+            .entry(name.to_string())
+            .or_insert_with(|| CtrlState {
+                namespace: "flux-system".into(),
+                ..Default::default()
+            })
     }
 
     /// A claim by a root finding on a symptom object.
@@ -323,13 +329,15 @@ impl Correlator {
             }
         }
         // Work done for the controller, by tenant (guilty-tenant shares).
-        let is_run = matches!(
-            class,
-            Class::ReconcileSucceeded | Class::ArtifactStored
-        ) || (class.is_failure() && class != Class::DependencyNotReady);
+        let is_run = matches!(class, Class::ReconcileSucceeded | Class::ArtifactStored)
+            || (class.is_failure() && class != Class::DependencyNotReady);
         if is_run && rec.format != Format::K8sEvent && rec.format != Format::FluxEvent {
             if let Some(c) = &ctrl {
-                let size = self.objects.get(obj).and_then(|s| s.artifact_size).unwrap_or(0);
+                let size = self
+                    .objects
+                    .get(obj)
+                    .and_then(|s| s.artifact_size)
+                    .unwrap_or(0);
                 let w = state::Work {
                     runs: 1.0,
                     duration_ms: rec.duration_ms.unwrap_or(0) as f64,
@@ -450,11 +458,11 @@ impl Correlator {
         if was_failing {
             self.failing.remove(obj);
         }
-        for p in objects::OBJECT_PATTERNS
-            .iter()
-            .copied()
-            .chain(["stalled_reconciliation", "git_auth_failure", "dependency_blocked"])
-        {
+        for p in objects::OBJECT_PATTERNS.iter().copied().chain([
+            "stalled_reconciliation",
+            "git_auth_failure",
+            "dependency_blocked",
+        ]) {
             self.findings.resolve(p, obj, ts);
         }
     }

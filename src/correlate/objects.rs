@@ -23,6 +23,9 @@ pub const OBJECT_PATTERNS: &[&str] = &[
     "slow_reconciliation",
 ];
 
+/// Resolve window of a finding whose subject stopped retrying.
+const GAVE_UP_RESOLVE_MS: u64 = 24 * 3_600_000;
+
 /// The pattern of a failure class, when it has a per-object one.
 fn pattern_for(class: Class) -> Option<&'static str> {
     Some(match class {
@@ -58,7 +61,9 @@ fn labels_for(pattern: &str, msg: &str, rec: &Record) -> Vec<(&'static str, Stri
     let mut out = Vec::new();
     match pattern {
         "helm_release_failure" => {
-            if let Some(ch) = between(msg, "with chart ", ":").or_else(|| between(msg, "with chart ", " ")) {
+            if let Some(ch) =
+                between(msg, "with chart ", ":").or_else(|| between(msg, "with chart ", " "))
+            {
                 out.push(("chart", ch.trim().to_string()));
                 if let Some((_, v)) = ch.rsplit_once('@') {
                     out.push(("version", v.trim().to_string()));
@@ -67,7 +72,12 @@ fn labels_for(pattern: &str, msg: &str, rec: &Record) -> Vec<(&'static str, Stri
             let lower = msg.to_ascii_lowercase();
             let action = ["install", "upgrade", "test", "rollback", "uninstall"]
                 .into_iter()
-                .find(|a| lower.contains(&format!("helm {a}")) || lower.contains(&format!("'{a}'")) || lower.contains(&format!("to {a}")) || lower.contains(&format!("cannot {a}")))
+                .find(|a| {
+                    lower.contains(&format!("helm {a}"))
+                        || lower.contains(&format!("'{a}'"))
+                        || lower.contains(&format!("to {a}"))
+                        || lower.contains(&format!("cannot {a}"))
+                })
                 .unwrap_or("release");
             out.push(("action", action.into()));
         }
@@ -78,7 +88,13 @@ fn labels_for(pattern: &str, msg: &str, rec: &Record) -> Vec<(&'static str, Stri
                 .unwrap_or("the encrypted manifests");
             out.push(("secret", secret.to_string()));
             let lower = msg.to_ascii_lowercase();
-            let provider = if lower.contains("age") && (lower.contains("age1") || lower.contains("no identities") || lower.contains(" age ") || lower.contains("age decryption") || lower.contains("age:")) {
+            let provider = if lower.contains("age")
+                && (lower.contains("age1")
+                    || lower.contains("no identities")
+                    || lower.contains(" age ")
+                    || lower.contains("age decryption")
+                    || lower.contains("age:"))
+            {
                 "age"
             } else if lower.contains("kms") || lower.contains("aws") {
                 "aws-kms"
@@ -169,7 +185,9 @@ impl Correlator {
             }
             s.chart = info.chart.clone();
             s.suspended = info.suspend;
-            s.stalled = info.condition("Stalled").is_some_and(|c| c.status == "True");
+            s.stalled = info
+                .condition("Stalled")
+                .is_some_and(|c| c.status == "True");
             if let Some(r) = &info.last_applied_revision {
                 if !s.applied_revisions.contains(r) {
                     push_capped(&mut s.applied_revisions, r.clone(), 8);
@@ -207,14 +225,24 @@ impl Correlator {
             return;
         };
         let pat = self.settings.patterns.get(pattern).clone();
-        let Some(s) = self.objects.get(obj) else { return };
+        let Some(s) = self.objects.get(obj) else {
+            return;
+        };
         let window = pat.ms("window");
         let cls = rec.class;
-        let same = |c: Class| c == cls || (pattern == "build_failure" && matches!(c, Class::BuildFailed | Class::ValidationFailed));
+        let same = |c: Class| {
+            c == cls
+                || (pattern == "build_failure"
+                    && matches!(c, Class::BuildFailed | Class::ValidationFailed))
+        };
         let n = s.attempts_in(ts, window, same);
         let msg = rec.message();
         let special = pattern == "helm_release_failure"
-            && (exhausted(&msg) || s.stalled || s.attempts.iter().any(|a| ts - a.ts <= window && exhausted(&a.message)));
+            && (exhausted(&msg)
+                || s.stalled
+                || s.attempts
+                    .iter()
+                    .any(|a| ts - a.ts <= window && exhausted(&a.message)));
         let already = self.findings.is_firing(pattern, obj);
         if n < pat.n("min_attempts") && !special && !already {
             return;
@@ -231,30 +259,60 @@ impl Correlator {
         let mut labels = labels_for(pattern, &redacted, rec);
         if pattern == "rbac_denied" {
             if let Some(sa) = sa {
-                if !labels.iter().any(|(k, v)| *k == "service_account" && v.starts_with("system:")) {
+                if !labels
+                    .iter()
+                    .any(|(k, v)| *k == "service_account" && v.starts_with("system:"))
+                {
                     labels.retain(|(k, _)| *k != "service_account");
                     labels.push(("service_account", sa));
                 }
             }
         }
-        let f = self.findings.upsert(pattern, obj, pat.severity, ts, pat.ms("resolve_after") as u64);
-        f.count = f.count.max(n).max(1);
-        if already && n <= f.count {
-            f.count += 1;
+        // A release that gave up (retries exhausted, Stalled) emits nothing more:
+        // silence is not recovery, only a success resolves it.
+        let resolve_after = if special || s.stalled {
+            GAVE_UP_RESOLVE_MS
+        } else {
+            pat.ms("resolve_after") as u64
+        };
+        let first = s
+            .attempts
+            .iter()
+            .find(|a| ts - a.ts <= window && same(a.class))
+            .map(|a| a.ts)
+            .unwrap_or(ts);
+        let f = self
+            .findings
+            .upsert(pattern, obj, pat.severity, ts, resolve_after);
+        if f.count == 0 {
+            f.first_seen = f.first_seen.min(first);
         }
+        f.note_attempt(ts, n);
         f.tenant = tenant.clone();
         f.add_tenant(&tenant);
         f.labels.insert("revision".into(), revision.clone());
         let commit = revision_commit(&revision);
-        f.labels.insert("commit".into(), if commit.is_empty() { revision.clone() } else { commit });
+        f.labels.insert(
+            "commit".into(),
+            if commit.is_empty() {
+                revision.clone()
+            } else {
+                commit
+            },
+        );
         for (k, v) in labels {
             f.labels.insert(k.into(), v);
         }
         if pattern == "helm_release_failure" {
             if !f.labels.contains_key("chart") {
-                f.labels.insert("chart".into(), chart.unwrap_or_else(|| "unknown".into()));
+                f.labels
+                    .insert("chart".into(), chart.unwrap_or_else(|| "unknown".into()));
             }
-            let ex = if special { " and retries are exhausted or the release is locked" } else { "" };
+            let ex = if special {
+                " and retries are exhausted or the release is locked"
+            } else {
+                ""
+            };
             f.labels.insert("exhausted".into(), ex.into());
         }
         f.labels.insert("error_class".into(), cls.as_str().into());
@@ -294,12 +352,23 @@ impl Correlator {
             return;
         }
         let tenant = self.tenant_of(obj);
-        let f = self.findings.upsert("slow_reconciliation", obj, pat.severity, ts, pat.ms("resolve_after") as u64);
+        let f = self.findings.upsert(
+            "slow_reconciliation",
+            obj,
+            pat.severity,
+            ts,
+            pat.ms("resolve_after") as u64,
+        );
         f.count = slow_count;
         f.tenant = tenant.clone();
         f.add_tenant(&tenant);
         f.labels.insert("duration".into(), vars::human_ms(d as i64));
-        f.labels.insert("median".into(), median.map(|m| vars::human_ms(m as i64)).unwrap_or_else(|| "unknown".into()));
+        f.labels.insert(
+            "median".into(),
+            median
+                .map(|m| vars::human_ms(m as i64))
+                .unwrap_or_else(|| "unknown".into()),
+        );
         vars::fill_text(f, &pat);
         if let Some(c) = vars::controller_for_kind(&obj.kind) {
             let _ = c;
@@ -309,13 +378,19 @@ impl Correlator {
     /// Applies that changed objects: `reconcile_loop` and `drift_detected`.
     pub(super) fn track_apply(&mut self, rec: &Record, obj: &ObjectRef, ts: TsMs) {
         let changed: Vec<String> = match &rec.changes {
-            Some(cs) => cs.created.iter().chain(cs.configured.iter()).cloned().collect(),
+            Some(cs) => cs
+                .created
+                .iter()
+                .chain(cs.configured.iter())
+                .cloned()
+                .collect(),
             None => rec
                 .msg
                 .lines()
                 .filter_map(|l| {
                     let l = l.trim();
-                    l.strip_suffix(" configured").or_else(|| l.strip_suffix(" created"))
+                    l.strip_suffix(" configured")
+                        .or_else(|| l.strip_suffix(" created"))
                 })
                 .map(str::to_string)
                 .collect(),
@@ -338,7 +413,9 @@ impl Correlator {
             if s.applies.back().is_some_and(|a| ts - a.ts <= dedupe) {
                 return; // the Event of the apply we already counted
             }
-            let same = rev.as_ref().is_some_and(|r| s.applied_revisions.contains(r));
+            let same = rev
+                .as_ref()
+                .is_some_and(|r| s.applied_revisions.contains(r));
             push_capped(
                 &mut s.applies,
                 Apply {
@@ -368,8 +445,16 @@ impl Correlator {
         if drifts == 0 {
             return;
         }
-        let changing_s = changing.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
-        let other = if changing.iter().any(|c| c.starts_with("HorizontalPodAutoscaler/")) {
+        let changing_s = changing
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let other = if changing
+            .iter()
+            .any(|c| c.starts_with("HorizontalPodAutoscaler/"))
+        {
             "a HorizontalPodAutoscaler scaling the same workload (spec.replicas)".to_string()
         } else {
             "unknown: check managedFields of the changing objects".to_string()
@@ -382,7 +467,13 @@ impl Correlator {
             "drift_detected"
         };
         let pat = self.settings.patterns.get(pattern).clone();
-        let f = self.findings.upsert(pattern, obj, pat.severity, ts, pat.ms("resolve_after") as u64);
+        let f = self.findings.upsert(
+            pattern,
+            obj,
+            pat.severity,
+            ts,
+            pat.ms("resolve_after") as u64,
+        );
         f.count = drifts;
         f.tenant = tenant.clone();
         f.add_tenant(&tenant);
@@ -402,17 +493,25 @@ impl Correlator {
         let pat = self.settings.patterns.get("stalled_reconciliation").clone();
         let candidates: Vec<ObjectRef> = self.failing.iter().cloned().collect();
         for o in candidates {
-            let Some(s) = self.objects.get(&o) else { continue };
-            let (Some(since), Some(last)) = (s.failing_since, s.attempts.back()) else { continue };
+            let Some(s) = self.objects.get(&o) else {
+                continue;
+            };
+            let (Some(since), Some(last)) = (s.failing_since, s.attempts.back()) else {
+                continue;
+            };
             if s.suspended || now - last.ts > pat.ms("recent") {
                 continue;
             }
             let iv = s.interval_ms.unwrap_or(0) as i64;
-            let need = pat.ms("min_failing").max(pat.p("min_intervals") as i64 * iv);
+            let need = pat
+                .ms("min_failing")
+                .max(pat.p("min_intervals") as i64 * iv);
             if now - since < need && !s.stalled {
                 continue;
             }
-            if self.claimed(&o) || pattern_for(last.class).is_some_and(|p| self.findings.is_firing(p, &o)) {
+            if self.claimed(&o)
+                || pattern_for(last.class).is_some_and(|p| self.findings.is_firing(p, &o))
+            {
                 continue;
             }
             if matches!(last.class, Class::DependencyNotReady) {
@@ -420,13 +519,23 @@ impl Correlator {
             }
             let last = last.clone();
             let tenant = self.tenant_of(&o);
-            let f = self.findings.upsert("stalled_reconciliation", &o, pat.severity, last.ts, pat.ms("resolve_after") as u64);
+            let f = self.findings.upsert(
+                "stalled_reconciliation",
+                &o,
+                pat.severity,
+                last.ts,
+                pat.ms("resolve_after") as u64,
+            );
             f.count = s.attempts.len() as u64;
             f.tenant = tenant.clone();
             f.add_tenant(&tenant);
-            f.labels.insert("last_class".into(), last.class.as_str().into());
+            f.labels
+                .insert("last_class".into(), last.class.as_str().into());
             f.labels.insert("since".into(), vars::human_ms(now - since));
-            f.labels.insert("first_failure".into(), crate::parse::time::format_rfc3339_ms(since));
+            f.labels.insert(
+                "first_failure".into(),
+                crate::parse::time::format_rfc3339_ms(since),
+            );
             f.add_evidence(Evidence {
                 ts: Some(last.ts),
                 controller: last.controller.clone(),

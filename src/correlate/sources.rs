@@ -16,7 +16,7 @@ pub fn host_of(text: &str) -> Option<String> {
         if let Some(i) = lower.find(scheme) {
             let rest = &lower[i + scheme.len()..];
             let end = rest
-                .find(|c: char| matches!(c, '/' | '\'' | '"' | ' ' | '?' | '`' | ')' | ']' | '\\'))
+                .find(['/', '\'', '"', ' ', '?', '`', ')', ']', '\\'])
                 .unwrap_or(rest.len());
             let auth = &rest[..end];
             let host = auth.rsplit('@').next().unwrap_or(auth);
@@ -117,6 +117,12 @@ impl Correlator {
         let tenants: Vec<String> = consumers.iter().map(|c| self.tenant_of(c)).collect();
         let evidence = self.evidence_of(obj, 3);
         let url = s.url.clone();
+        let first = s
+            .attempts
+            .iter()
+            .find(|a| ts - a.ts <= pat.ms("window") && a.class == Class::GitAuthFailed)
+            .map(|a| a.ts)
+            .unwrap_or(ts);
         let f = self.findings.upsert(
             "git_auth_failure",
             obj,
@@ -124,10 +130,10 @@ impl Correlator {
             ts,
             pat.ms("resolve_after") as u64,
         );
-        f.count = f.count.max(n).max(1);
-        if already {
-            f.count += 1;
+        if f.count == 0 {
+            f.first_seen = f.first_seen.min(first);
         }
+        f.note_attempt(ts, n);
         f.tenant = tenant.clone();
         f.add_tenant(&tenant);
         for t in &tenants {
@@ -173,21 +179,32 @@ impl Correlator {
         let window = pat.ms("window");
         let h = self.hosts.entry(host.clone()).or_default();
         h.last_seen = ts;
+        let new_attempt = h
+            .rate_limited
+            .iter()
+            .rev()
+            .find(|(_, o)| o == obj)
+            .is_none_or(|(t, _)| ts - t > ATTEMPT_DEDUPE_MS);
         push_capped(&mut h.rate_limited, (ts, obj.clone()), 4096);
         while h.rate_limited.front().is_some_and(|(t, _)| ts - t > window) {
             h.rate_limited.pop_front();
         }
         let attempts = distinct_attempts(h.rate_limited.iter().map(|(t, o)| (*t, o)));
+        let first = h.rate_limited.front().map(|(t, _)| *t).unwrap_or(ts);
         let sources: BTreeSet<ObjectRef> = h.rate_limited.iter().map(|(_, o)| o.clone()).collect();
-        let already = self.findings.is_firing("rate_limit_exhaustion", &host_ref(&host));
+        let already = self
+            .findings
+            .is_firing("rate_limit_exhaustion", &host_ref(&host));
         if attempts < pat.n("min_attempts") && !already {
             return;
         }
         let shares = self.request_shares(&host, &sources);
         let subject = host_ref(&host);
         let evidence = self.evidence_of(obj, 1);
-        let tenant_of: Vec<(ObjectRef, String)> =
-            sources.iter().map(|o| (o.clone(), self.tenant_of(o))).collect();
+        let tenant_of: Vec<(ObjectRef, String)> = sources
+            .iter()
+            .map(|o| (o.clone(), self.tenant_of(o)))
+            .collect();
         let f = self.findings.upsert(
             "rate_limit_exhaustion",
             &subject,
@@ -195,7 +212,12 @@ impl Correlator {
             ts,
             pat.ms("resolve_after") as u64,
         );
-        f.count = f.count.max(attempts);
+        if f.count == 0 {
+            f.count = attempts;
+            f.first_seen = f.first_seen.min(first);
+        } else if new_attempt {
+            f.count += 1;
+        }
         for (o, t) in &tenant_of {
             f.add_impacted(o);
             f.add_tenant(t);
@@ -223,8 +245,8 @@ impl Correlator {
         let mut per_tenant: BTreeMap<String, f64> = BTreeMap::new();
         let mut per_obj: Vec<(f64, ObjectRef, String)> = Vec::new();
         for (o, s) in &self.objects {
-            let on_host = s.url.as_deref().and_then(host_of).as_deref() == Some(host)
-                || limited.contains(o);
+            let on_host =
+                s.url.as_deref().and_then(host_of).as_deref() == Some(host) || limited.contains(o);
             if !on_host {
                 continue;
             }
@@ -252,18 +274,29 @@ impl Correlator {
         let window = pat.ms("window");
         let h: &mut HostState = self.hosts.entry(host.clone()).or_default();
         h.last_seen = ts;
+        let new_attempt = h
+            .network
+            .iter()
+            .rev()
+            .find(|(_, o, _)| o == obj)
+            .is_none_or(|(t, _, _)| ts - t > ATTEMPT_DEDUPE_MS);
         push_capped(&mut h.network, (ts, obj.clone(), msg.clone()), 4096);
         while h.network.front().is_some_and(|(t, _, _)| ts - t > window) {
             h.network.pop_front();
         }
         let attempts = distinct_attempts(h.network.iter().map(|(t, o, _)| (*t, o)));
+        let first = h.network.front().map(|(t, _, _)| *t).unwrap_or(ts);
         let sources: BTreeSet<ObjectRef> = h.network.iter().map(|(_, o, _)| o.clone()).collect();
         let subject = host_ref(&host);
         let already = self.findings.is_firing("network_degradation", &subject);
         let persisting = sources.iter().any(|o| {
             let s = self.objects.get(o);
             let iv = s.and_then(|s| s.interval_ms).unwrap_or(60_000) as i64;
-            let first = h.network.iter().find(|(_, x, _)| x == o).map(|(t, _, _)| *t);
+            let first = h
+                .network
+                .iter()
+                .find(|(_, x, _)| x == o)
+                .map(|(t, _, _)| *t);
             first.is_some_and(|f| ts - f >= pat.p("min_intervals") as i64 * iv)
         });
         let fire = attempts >= pat.n("min_attempts")
@@ -272,7 +305,11 @@ impl Correlator {
             return;
         }
         // Sources already explained by another root (auth, rate limit, cascade) don't count.
-        let unexplained: Vec<ObjectRef> = sources.iter().filter(|o| !self.claimed(o)).cloned().collect();
+        let unexplained: Vec<ObjectRef> = sources
+            .iter()
+            .filter(|o| !self.claimed(o))
+            .cloned()
+            .collect();
         if unexplained.is_empty() && !already {
             return;
         }
@@ -285,7 +322,12 @@ impl Correlator {
             ts,
             pat.ms("resolve_after") as u64,
         );
-        f.count = f.count.max(attempts);
+        if f.count == 0 {
+            f.count = attempts;
+            f.first_seen = f.first_seen.min(first);
+        } else if new_attempt {
+            f.count += 1;
+        }
         for o in &unexplained {
             f.add_impacted(o);
         }
@@ -322,7 +364,10 @@ pub(crate) fn shares_from(
             rendered: String::new(),
         };
     }
-    let mut v: Vec<(String, f64)> = per_tenant.into_iter().map(|(t, x)| (t, x / total)).collect();
+    let mut v: Vec<(String, f64)> = per_tenant
+        .into_iter()
+        .map(|(t, x)| (t, x / total))
+        .collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let rendered = v
         .iter()
@@ -352,9 +397,7 @@ fn first_url(msg: &str) -> Option<String> {
     for scheme in ["https://", "http://", "ssh://"] {
         if let Some(i) = msg.find(scheme) {
             let rest = &msg[i..];
-            let end = rest
-                .find(|c: char| matches!(c, '\'' | '"' | ' ' | '`'))
-                .unwrap_or(rest.len());
+            let end = rest.find(['\'', '"', ' ', '`']).unwrap_or(rest.len());
             return Some(rest[..end].to_string());
         }
     }
@@ -383,11 +426,25 @@ mod tests {
 
     #[test]
     fn hosts() {
-        assert_eq!(host_of("unable to clone 'https://github.com/a/b': x").as_deref(), Some("github.com"));
-        assert_eq!(host_of("unable to clone 'ssh://git@github.com/a/b'").as_deref(), Some("github.com"));
-        assert_eq!(host_of("https://user:tok@gitlab.example.com:8443/x").as_deref(), Some("gitlab.example.com"));
-        assert_eq!(host_of("dial tcp: lookup github.com on 10.96.0.10:53: i/o timeout").as_deref(), Some("github.com"));
+        assert_eq!(
+            host_of("unable to clone 'https://github.com/a/b': x").as_deref(),
+            Some("github.com")
+        );
+        assert_eq!(
+            host_of("unable to clone 'ssh://git@github.com/a/b'").as_deref(),
+            Some("github.com")
+        );
+        assert_eq!(
+            host_of("https://user:tok@gitlab.example.com:8443/x").as_deref(),
+            Some("gitlab.example.com")
+        );
+        assert_eq!(
+            host_of("dial tcp: lookup github.com on 10.96.0.10:53: i/o timeout").as_deref(),
+            Some("github.com")
+        );
         assert_eq!(host_of("no url here"), None);
-        assert!(is_internal("source-controller.flux-system.svc.cluster.local"));
+        assert!(is_internal(
+            "source-controller.flux-system.svc.cluster.local"
+        ));
     }
 }

@@ -86,29 +86,180 @@ pub struct PatternSpec {
 /// Every pattern with the parameters its detector reads and their defaults.
 /// Durations are in milliseconds.
 pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
-    ("git_auth_failure", &[("min_attempts", 3.0), ("window", 900_000.0), ("resolve_after", 600_000.0)]),
-    ("rate_limit_exhaustion", &[("min_attempts", 5.0), ("window", 900_000.0), ("resolve_after", 900_000.0)]),
-    ("network_degradation", &[("min_sources", 2.0), ("min_intervals", 2.0), ("min_attempts", 3.0), ("window", 900_000.0), ("resolve_after", 600_000.0)]),
+    (
+        "git_auth_failure",
+        &[
+            ("min_attempts", 3.0),
+            ("window", 900_000.0),
+            ("resolve_after", 600_000.0),
+        ],
+    ),
+    (
+        "rate_limit_exhaustion",
+        &[
+            ("min_attempts", 5.0),
+            ("window", 900_000.0),
+            ("resolve_after", 900_000.0),
+        ],
+    ),
+    (
+        "network_degradation",
+        &[
+            ("min_sources", 2.0),
+            ("min_intervals", 2.0),
+            ("min_attempts", 3.0),
+            ("window", 900_000.0),
+            ("resolve_after", 600_000.0),
+        ],
+    ),
     ("controller_oom", &[("resolve_after", 1_800_000.0)]),
-    ("oom_cascade", &[("window", 1_800_000.0), ("min_tenants", 2.0), ("hog_share", 0.5), ("resolve_after", 1_800_000.0)]),
-    ("controller_crashloop", &[("min_restarts", 3.0), ("window", 1_800_000.0), ("resolve_after", 1_800_000.0)]),
-    ("guilty_tenant", &[("min_share", 0.5), ("min_tenants", 2.0), ("window", 3_600_000.0), ("min_runs", 20.0), ("resolve_after", 1_800_000.0)]),
-    ("reconcile_loop", &[("min_applies", 3.0), ("window", 1_800_000.0), ("dedupe", 10_000.0), ("resolve_after", 1_800_000.0)]),
+    (
+        "oom_cascade",
+        &[
+            ("window", 1_800_000.0),
+            ("min_tenants", 2.0),
+            ("hog_share", 0.5),
+            ("resolve_after", 1_800_000.0),
+        ],
+    ),
+    (
+        "controller_crashloop",
+        &[
+            ("min_restarts", 3.0),
+            ("window", 1_800_000.0),
+            ("resolve_after", 1_800_000.0),
+        ],
+    ),
+    (
+        "guilty_tenant",
+        &[
+            ("min_share", 0.5),
+            ("min_tenants", 2.0),
+            ("window", 3_600_000.0),
+            ("min_runs", 20.0),
+            ("resolve_after", 1_800_000.0),
+        ],
+    ),
+    (
+        "reconcile_loop",
+        &[
+            ("min_applies", 3.0),
+            ("window", 1_800_000.0),
+            ("dedupe", 10_000.0),
+            ("resolve_after", 1_800_000.0),
+        ],
+    ),
     ("drift_detected", &[("resolve_after", 1_800_000.0)]),
-    ("dependency_cycle", &[("waiting_within", 900_000.0), ("resolve_after", 900_000.0)]),
-    ("dependency_blocked", &[("waiting_within", 900_000.0), ("resolve_after", 900_000.0)]),
-    ("stalled_reconciliation", &[("min_failing", 1_800_000.0), ("min_intervals", 3.0), ("recent", 900_000.0), ("resolve_after", 900_000.0)]),
-    ("slow_reconciliation", &[("absolute", 300_000.0), ("median_factor", 5.0), ("min_samples", 5.0), ("min_duration", 60_000.0), ("min_slow", 2.0), ("window", 3_600_000.0), ("resolve_after", 1_800_000.0)]),
-    ("health_check_failure", &[("min_attempts", 2.0), ("window", 3_600_000.0), ("resolve_after", 900_000.0)]),
-    ("helm_release_failure", &[("min_attempts", 3.0), ("window", 3_600_000.0), ("resolve_after", 1_800_000.0)]),
-    ("build_failure", &[("min_attempts", 2.0), ("window", 3_600_000.0), ("resolve_after", 900_000.0)]),
-    ("decryption_failure", &[("min_attempts", 2.0), ("window", 3_600_000.0), ("resolve_after", 900_000.0)]),
-    ("rbac_denied", &[("min_attempts", 1.0), ("window", 3_600_000.0), ("resolve_after", 1_800_000.0)]),
-    ("apply_conflict", &[("min_attempts", 2.0), ("window", 3_600_000.0), ("resolve_after", 900_000.0)]),
-    ("notification_failure", &[("min_attempts", 2.0), ("window", 3_600_000.0), ("resolve_after", 900_000.0)]),
-    ("image_automation_failure", &[("min_attempts", 3.0), ("window", 3_600_000.0), ("resolve_after", 900_000.0)]),
-    ("memory_growth", &[("min_slope_mib_per_hour", 10.0), ("min_span", 7_200_000.0), ("min_samples", 8.0), ("resolve_after", 3_600_000.0)]),
-    ("queue_backpressure", &[("min_depth", 100.0), ("min_duration", 300_000.0), ("resolve_after", 600_000.0)]),
+    (
+        "dependency_cycle",
+        &[("waiting_within", 900_000.0), ("resolve_after", 900_000.0)],
+    ),
+    (
+        "dependency_blocked",
+        &[("waiting_within", 900_000.0), ("resolve_after", 900_000.0)],
+    ),
+    (
+        "stalled_reconciliation",
+        &[
+            ("min_failing", 1_800_000.0),
+            ("min_intervals", 3.0),
+            ("recent", 900_000.0),
+            ("resolve_after", 900_000.0),
+        ],
+    ),
+    (
+        "slow_reconciliation",
+        &[
+            ("absolute", 300_000.0),
+            ("median_factor", 5.0),
+            ("min_samples", 5.0),
+            ("min_duration", 60_000.0),
+            ("min_slow", 2.0),
+            ("window", 3_600_000.0),
+            ("resolve_after", 1_800_000.0),
+        ],
+    ),
+    (
+        "health_check_failure",
+        &[
+            ("min_attempts", 2.0),
+            ("window", 3_600_000.0),
+            ("resolve_after", 900_000.0),
+        ],
+    ),
+    (
+        "helm_release_failure",
+        &[
+            ("min_attempts", 3.0),
+            ("window", 3_600_000.0),
+            ("resolve_after", 1_800_000.0),
+        ],
+    ),
+    (
+        "build_failure",
+        &[
+            ("min_attempts", 2.0),
+            ("window", 3_600_000.0),
+            ("resolve_after", 900_000.0),
+        ],
+    ),
+    (
+        "decryption_failure",
+        &[
+            ("min_attempts", 2.0),
+            ("window", 3_600_000.0),
+            ("resolve_after", 900_000.0),
+        ],
+    ),
+    (
+        "rbac_denied",
+        &[
+            ("min_attempts", 1.0),
+            ("window", 3_600_000.0),
+            ("resolve_after", 1_800_000.0),
+        ],
+    ),
+    (
+        "apply_conflict",
+        &[
+            ("min_attempts", 2.0),
+            ("window", 3_600_000.0),
+            ("resolve_after", 900_000.0),
+        ],
+    ),
+    (
+        "notification_failure",
+        &[
+            ("min_attempts", 2.0),
+            ("window", 3_600_000.0),
+            ("resolve_after", 900_000.0),
+        ],
+    ),
+    (
+        "image_automation_failure",
+        &[
+            ("min_attempts", 3.0),
+            ("window", 3_600_000.0),
+            ("resolve_after", 900_000.0),
+        ],
+    ),
+    (
+        "memory_growth",
+        &[
+            ("min_slope_mib_per_hour", 10.0),
+            ("min_span", 7_200_000.0),
+            ("min_samples", 8.0),
+            ("resolve_after", 3_600_000.0),
+        ],
+    ),
+    (
+        "queue_backpressure",
+        &[
+            ("min_depth", 100.0),
+            ("min_duration", 300_000.0),
+            ("resolve_after", 600_000.0),
+        ],
+    ),
 ];
 
 /// Parameter names whose values are durations (`window`, `resolve_after`, …).
@@ -205,12 +356,18 @@ fn validate_pattern(spec: PatternSpec, text: &str, file: &str) -> Result<Pattern
         .and_then(|s| s.to_str())
         .unwrap_or("");
     if !stem.is_empty() && stem != spec.id && file.ends_with(".yaml") {
-        errs.push(err("id", format!("id '{}' does not match file name '{stem}'", spec.id)));
+        errs.push(err(
+            "id",
+            format!("id '{}' does not match file name '{stem}'", spec.id),
+        ));
     }
     let severity = Severity::parse(&spec.severity).unwrap_or_else(|| {
         errs.push(err(
             "severity",
-            format!("'{}' is not one of info, warning, error, critical", spec.severity),
+            format!(
+                "'{}' is not one of info, warning, error, critical",
+                spec.severity
+            ),
         ));
         Severity::Warning
     });
@@ -477,7 +634,12 @@ impl TenantMap {
                     file: file.into(),
                     line: line_of(text, "namespace"),
                     field: format!("tenants[{i}].namespace"),
-                    message: e.to_string().lines().last().unwrap_or("bad regex").to_string(),
+                    message: e
+                        .to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or("bad regex")
+                        .to_string(),
                 }),
             }
         }
@@ -577,7 +739,11 @@ pub fn render_template(tpl: &str, vars: &BTreeMap<String, String>) -> String {
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
         match after.find('}') {
-            Some(j) if after[..j].chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            Some(j)
+                if after[..j]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
                 let key = &after[..j];
                 match vars.get(key) {
                     Some(v) => out.push_str(v),
@@ -645,6 +811,9 @@ mod tests {
     fn templates() {
         let mut v = BTreeMap::new();
         v.insert("subject".into(), "GitRepository/a/b".into());
-        assert_eq!(render_template("auth fails for {subject} {x}", &v), "auth fails for GitRepository/a/b {x}");
+        assert_eq!(
+            render_template("auth fails for {subject} {x}", &v),
+            "auth fails for GitRepository/a/b {x}"
+        );
     }
 }

@@ -101,7 +101,11 @@ impl ObjState {
     pub fn attempts_in(&self, now: TsMs, window: i64, pred: impl Fn(Class) -> bool) -> u64 {
         let mut n = 0;
         let mut last: Option<TsMs> = None;
-        for a in self.attempts.iter().filter(|a| now - a.ts <= window && pred(a.class)) {
+        for a in self
+            .attempts
+            .iter()
+            .filter(|a| now - a.ts <= window && pred(a.class))
+        {
             if last.is_none_or(|l| a.ts - l > ATTEMPT_DEDUPE_MS) {
                 n += 1;
                 last = Some(a.ts);

@@ -17,9 +17,10 @@ use crate::record::TsMs;
 
 fn digits_n(n: usize) -> impl Fn(&str) -> IResult<&str, i64> {
     move |i| {
-        map_res(take_while_m_n(n, n, |c: char| c.is_ascii_digit()), |s: &str| {
-            s.parse::<i64>()
-        })(i)
+        map_res(
+            take_while_m_n(n, n, |c: char| c.is_ascii_digit()),
+            |s: &str| s.parse::<i64>(),
+        )(i)
     }
 }
 
@@ -86,7 +87,10 @@ pub fn iso8601(i: &str) -> IResult<&str, TsMs> {
         digits_n(2),
     ))(i)?;
     let (i, sec) = opt(tuple((char(':'), digits_n(2))))(i)?;
-    let (i, frac) = opt(tuple((one_of(".,"), take_while(|c: char| c.is_ascii_digit()))))(i)?;
+    let (i, frac) = opt(tuple((
+        one_of(".,"),
+        take_while(|c: char| c.is_ascii_digit()),
+    )))(i)?;
     let (i, off) = opt(offset)(i)?;
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 24 || mi > 59 {
         return Err(nom::Err::Error(nom::error::Error::new(

@@ -39,15 +39,27 @@ pub fn run_examples(settings: &Settings, classifier: &Classifier) -> Vec<Example
             let hits: Vec<&Finding> = fs.iter().filter(|f| f.pattern == p.spec.id).collect();
             let matching: Vec<&&Finding> = hits
                 .iter()
-                .filter(|f| ex.subject.as_ref().is_none_or(|s| f.subject.name.starts_with(s.as_str())))
+                .filter(|f| {
+                    ex.subject
+                        .as_ref()
+                        .is_none_or(|s| f.subject.name.starts_with(s.as_str()))
+                })
                 .filter(|f| ex.tenant.as_ref().is_none_or(|t| &f.tenant == t))
                 .collect();
             let (ok, detail) = match ex.expect {
                 Expect::Fire => (
                     !matching.is_empty(),
-                    format!("{} matching of {} {} findings", matching.len(), hits.len(), p.spec.id),
+                    format!(
+                        "{} matching of {} {} findings",
+                        matching.len(),
+                        hits.len(),
+                        p.spec.id
+                    ),
                 ),
-                Expect::Quiet => (hits.is_empty(), format!("{} {} findings", hits.len(), p.spec.id)),
+                Expect::Quiet => (
+                    hits.is_empty(),
+                    format!("{} {} findings", hits.len(), p.spec.id),
+                ),
             };
             out.push(ExampleResult {
                 pattern: p.spec.id.clone(),

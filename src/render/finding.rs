@@ -277,23 +277,48 @@ pub fn text_line(f: &Finding) -> String {
 /// A multi-line human report of the final findings.
 pub fn text_report(findings: &[Finding]) -> String {
     let mut v: Vec<&Finding> = findings.iter().collect();
-    v.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.first_seen.cmp(&b.first_seen)));
+    v.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.first_seen.cmp(&b.first_seen))
+    });
     let mut out = String::new();
     let firing = v.iter().filter(|f| f.status == Status::Firing).count();
-    out.push_str(&format!("fluxsight: {} findings ({} firing)\n", v.len(), firing));
+    out.push_str(&format!(
+        "fluxsight: {} findings ({} firing)\n",
+        v.len(),
+        firing
+    ));
     for f in v {
         out.push('\n');
         out.push_str(&text_line(f));
         out.push('\n');
-        out.push_str(&format!("    since {}  last {}  count {}\n", format_rfc3339_ms(f.first_seen), format_rfc3339_ms(f.last_seen), f.count));
+        out.push_str(&format!(
+            "    since {}  last {}  count {}\n",
+            format_rfc3339_ms(f.first_seen),
+            format_rfc3339_ms(f.last_seen),
+            f.count
+        ));
         out.push_str(&format!("    {}\n", r(&f.summary)));
         if let Some(rc) = &f.root_cause {
-            out.push_str(&format!("    root cause: {} ({})\n", rc.object, rc.class.as_str()));
+            out.push_str(&format!(
+                "    root cause: {} ({})\n",
+                rc.object,
+                rc.class.as_str()
+            ));
         }
         if !f.impacted.is_empty() {
             let names: Vec<String> = f.impacted.iter().take(8).map(|o| o.to_string()).collect();
             let more = f.impacted.len().saturating_sub(8);
-            out.push_str(&format!("    impacted: {}{}\n", names.join(", "), if more > 0 { format!(" … and {more} more") } else { String::new() }));
+            out.push_str(&format!(
+                "    impacted: {}{}\n",
+                names.join(", "),
+                if more > 0 {
+                    format!(" … and {more} more")
+                } else {
+                    String::new()
+                }
+            ));
         }
         out.push_str(&format!("    next step: {}\n", r(&f.remediation)));
     }
