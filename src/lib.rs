@@ -8,6 +8,7 @@
 //! - [`classify`]: rule tables from `patterns/`, secret redaction.
 //! - [`correlate`]: sans-IO correlation into findings and audit records.
 //! - [`render`]: output rows and finding schemas.
+//! - [`sinks`]: delivery: stdout, file, webhook, Slack, Alertmanager, Kafka; spool, retry, routes.
 //! - [`pipeline`]: the wiring of each command.
 
 pub mod classify;
@@ -16,4 +17,5 @@ pub mod parse;
 pub mod pipeline;
 pub mod record;
 pub mod render;
+pub mod sinks;
 pub mod sources;

@@ -11,8 +11,9 @@ use super::finding::Finding;
 use super::spec::Settings;
 use crate::record::{ChangeSet, Class, ObjectRef, Record, TsMs};
 
-/// One audit record.
-#[derive(Debug, Clone, PartialEq)]
+/// One audit record. Serde form is the internal (spool) form; the public schema is
+/// `render::finding::audit_native`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AuditRecord {
     pub ts: TsMs,
     pub cluster: String,

@@ -12,7 +12,8 @@ use sha2::{Digest, Sha256};
 use crate::record::{Class, ObjectRef, Severity, TsMs};
 
 /// Status of a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     Firing,
     Resolved,
@@ -28,7 +29,7 @@ impl Status {
 }
 
 /// The object a finding explains others by.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RootCause {
     pub object: ObjectRef,
     pub class: Class,
@@ -36,7 +37,7 @@ pub struct RootCause {
 }
 
 /// One evidence sample.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Evidence {
     pub ts: Option<TsMs>,
     pub controller: Option<String>,
@@ -52,8 +53,9 @@ pub const MAX_IMPACTED: usize = 500;
 /// Longest evidence gap taken as retry back-off rather than recovery.
 pub const MAX_BACKOFF_GAP_MS: i64 = 30 * 60_000;
 
-/// A correlated conclusion (contracts.md §4).
-#[derive(Debug, Clone, PartialEq)]
+/// A correlated conclusion (contracts.md §4). Serde form is the internal (spool)
+/// form; the public schema is `render::finding::native`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Finding {
     pub id: String,
     pub pattern: String,

@@ -302,6 +302,63 @@ impl Pattern {
     }
 }
 
+/// Line of a field path such as `routes[1].match.severity_min` or `sinks[0].url`:
+/// walks to the section, then its n-th list item, then each key in turn. Falls back to
+/// [`line_of`] on the last key.
+pub fn locate(text: &str, path: &str) -> usize {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut start = 0usize;
+    let mut end = lines.len();
+    let mut found_any = false;
+    for seg in path.split('.') {
+        let (key, idx) = match seg.split_once('[') {
+            Some((k, rest)) => (k, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (seg, None),
+        };
+        let needle = format!("{key}:");
+        let Some(pos) = (start..end).find(|&i| {
+            let t = lines[i].trim_start().trim_start_matches("- ");
+            t.starts_with(&needle)
+        }) else {
+            break;
+        };
+        found_any = true;
+        let base_indent = indent(lines[pos]);
+        let mut sec_end = lines.len().min(end);
+        for (i, line) in lines.iter().enumerate().take(end).skip(pos + 1) {
+            if !line.trim().is_empty()
+                && indent(line) <= base_indent
+                && !line.trim_start().starts_with("- ")
+            {
+                sec_end = i;
+                break;
+            }
+        }
+        start = pos;
+        end = sec_end;
+        if let Some(n) = idx {
+            let items: Vec<usize> = (pos + 1..sec_end)
+                .filter(|&i| lines[i].trim_start().starts_with("- "))
+                .collect();
+            let item_indent = items.first().map(|&i| indent(lines[i]));
+            let items: Vec<usize> = items
+                .into_iter()
+                .filter(|&i| Some(indent(lines[i])) == item_indent)
+                .collect();
+            if let Some(&it) = items.get(n) {
+                start = it;
+                end = items.get(n + 1).copied().unwrap_or(sec_end);
+            }
+        }
+    }
+    if found_any {
+        start + 1
+    } else {
+        line_of(text, path.rsplit('.').next().unwrap_or(path))
+    }
+}
+
 /// Best-effort line of `field:` in `text`, for error messages.
 pub fn line_of(text: &str, field: &str) -> usize {
     let needle = format!("{field}:");
@@ -325,17 +382,44 @@ fn yaml_error_line(msg: &str) -> usize {
         .unwrap_or(1)
 }
 
+/// A YAML/serde error as a [`SpecError`]: the field it names (unknown or missing
+/// field) and its line.
+pub fn yaml_error(e: &serde_saphyr::Error, file: &str, text: &str) -> SpecError {
+    let m = e.to_string();
+    let first = m.lines().next().unwrap_or("invalid yaml").to_string();
+    let named = |marker: &str| {
+        m.find(marker).and_then(|i| {
+            let rest = &m[i + marker.len()..];
+            rest.find('`').map(|j| rest[..j].to_string())
+        })
+    };
+    let mut line = yaml_error_line(&m);
+    let field = match named("unknown field `").or_else(|| named("missing field `")) {
+        Some(f) => {
+            if m.contains("unknown field") {
+                line = line_of(text, &f).max(1);
+            }
+            f
+        }
+        None => "(document)".into(),
+    };
+    let message = first
+        .split_once(": ")
+        .filter(|(a, _)| a.starts_with("error"))
+        .map(|(_, b)| b.to_string())
+        .unwrap_or(first);
+    SpecError {
+        file: file.to_string(),
+        line,
+        field,
+        message,
+    }
+}
+
 /// Parses and validates one pattern file. Collects every error.
 pub fn load_pattern(text: &str, file: &str) -> Result<Pattern, Vec<SpecError>> {
-    let spec: PatternSpec = serde_saphyr::from_str(text).map_err(|e| {
-        let m = e.to_string();
-        vec![SpecError {
-            file: file.to_string(),
-            line: yaml_error_line(&m),
-            field: "(document)".into(),
-            message: m.lines().next().unwrap_or("invalid yaml").to_string(),
-        }]
-    })?;
+    let spec: PatternSpec =
+        serde_saphyr::from_str(text).map_err(|e| vec![yaml_error(&e, file, text)])?;
     validate_pattern(spec, text, file)
 }
 
@@ -615,6 +699,15 @@ pub struct CorrelateConfig {
     /// Re-emit a firing finding whose count changed after this long (default `1h`).
     #[serde(default)]
     pub repeat_interval: Option<String>,
+    /// Destinations of findings and audit records (see `sinks::config`).
+    #[serde(default)]
+    pub sinks: Vec<crate::sinks::config::SinkConfig>,
+    /// Which deliveries go to which sinks, with storm control.
+    #[serde(default)]
+    pub routes: Vec<crate::sinks::config::RouteConfig>,
+    /// Spool, fsync, retry and shutdown settings.
+    #[serde(default)]
+    pub delivery: Option<crate::sinks::config::DeliveryConfig>,
 }
 
 /// Compiled tenant mapping.
@@ -688,17 +781,19 @@ impl Settings {
     pub fn from_config_text(
         text: &str,
         file: &str,
-        mut patterns: PatternSet,
+        patterns: PatternSet,
     ) -> Result<Settings, Vec<SpecError>> {
-        let cfg: CorrelateConfig = serde_saphyr::from_str(text).map_err(|e| {
-            let m = e.to_string();
-            vec![SpecError {
-                file: file.to_string(),
-                line: yaml_error_line(&m),
-                field: "(document)".into(),
-                message: m.lines().next().unwrap_or("invalid yaml").to_string(),
-            }]
-        })?;
+        Self::pipeline_from_text(text, file, patterns).map(|(s, _)| s)
+    }
+
+    /// Loads a whole pipeline file: correlation settings and the delivery plan (pure).
+    pub fn pipeline_from_text(
+        text: &str,
+        file: &str,
+        mut patterns: PatternSet,
+    ) -> Result<(Settings, crate::sinks::config::DeliveryPlan), Vec<SpecError>> {
+        let cfg: CorrelateConfig =
+            serde_saphyr::from_str(text).map_err(|e| vec![yaml_error(&e, file, text)])?;
         let mut errs = Vec::new();
         let tenants = TenantMap::new(&cfg.tenants, file, text).unwrap_or_else(|e| {
             errs.extend(e);
@@ -719,15 +814,23 @@ impl Settings {
                 3_600_000
             }),
         };
+        let plan = crate::sinks::config::validate(cfg.sinks, cfg.routes, cfg.delivery, file, text)
+            .unwrap_or_else(|e| {
+                errs.extend(e);
+                Default::default()
+            });
         if !errs.is_empty() {
             return Err(errs);
         }
-        Ok(Settings {
-            cluster: cfg.cluster.unwrap_or_else(|| "default".into()),
-            tenants,
-            patterns,
-            repeat_interval_ms,
-        })
+        Ok((
+            Settings {
+                cluster: cfg.cluster.unwrap_or_else(|| "default".into()),
+                tenants,
+                patterns,
+                repeat_interval_ms,
+            },
+            plan,
+        ))
     }
 }
 

@@ -1,0 +1,761 @@
+//! Sink, route and delivery configuration: the `sinks:`, `routes:` and `delivery:`
+//! sections of a pipeline file.
+//!
+//! Raw (serde, `deny_unknown_fields`) → validated (pure, every error with file, line and
+//! field) → built (the only step with I/O: reading secrets, opening files, connecting).
+//!
+//! Invariant: secrets (webhook URLs of Slack, HMAC keys, tokens, passwords, credential
+//! headers) are never accepted as plain text in the file: only `{env: NAME}` or
+//! `{file: PATH}` references, resolved at build time and never logged.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+use crate::correlate::spec::{locate, SpecError};
+use crate::parse::time::parse_go_duration_ms;
+use crate::record::Severity;
+
+/// Where a secret comes from.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+pub enum SecretRef {
+    /// An environment variable's value.
+    Env(String),
+    /// A file's content (trailing newline removed), e.g. a mounted Kubernetes Secret.
+    File(String),
+}
+
+impl SecretRef {
+    /// Resolves the secret (build step).
+    pub fn resolve(&self) -> Result<String, String> {
+        match self {
+            SecretRef::Env(n) => {
+                std::env::var(n).map_err(|_| format!("environment variable {n} is not set"))
+            }
+            SecretRef::File(p) => std::fs::read_to_string(p)
+                .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|e| format!("cannot read {p}: {e}")),
+        }
+    }
+}
+
+/// A header value: plain text for non-secret headers, or a secret reference.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum HeaderValue {
+    Plain(String),
+    Secret(SecretRef),
+}
+
+/// A value that may be given in plain text or by reference (URLs that are not secret).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum MaybeSecret {
+    Plain(String),
+    Secret(SecretRef),
+}
+
+impl MaybeSecret {
+    pub fn resolve(&self) -> Result<String, String> {
+        match self {
+            MaybeSecret::Plain(s) => Ok(s.clone()),
+            MaybeSecret::Secret(r) => r.resolve(),
+        }
+    }
+}
+
+/// Body format of findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyFormat {
+    #[default]
+    Native,
+    Ocsf,
+    Ecs,
+    /// CloudEvents 1.0 structured mode, `data` = the native finding.
+    Cloudevents,
+    /// Human text (stdout only).
+    Text,
+}
+
+/// `type: stdout`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdoutConfig {
+    pub name: String,
+    /// Body format (default `native`).
+    #[serde(default)]
+    pub format: BodyFormat,
+}
+
+/// `type: file`: JSON lines with size-based rotation.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub name: String,
+    /// Output path; rotated files get `.1`, `.2`, … suffixes.
+    pub path: String,
+    #[serde(default)]
+    pub format: BodyFormat,
+    /// Rotate when the file exceeds this many bytes (default 100 MiB).
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+    /// Rotated files kept (default 5).
+    #[serde(default)]
+    pub max_files: Option<u32>,
+}
+
+/// `type: webhook`: generic HTTP POST.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub name: String,
+    /// Receiver URL (plain, or `{env: …}` / `{file: …}` when it embeds a token).
+    pub url: MaybeSecret,
+    /// Body format (default `native`; `cloudevents` = structured mode).
+    #[serde(default)]
+    pub format: BodyFormat,
+    /// HMAC-SHA256 key; the body signature goes in `X-Signature: sha256=<hex>` (Flux
+    /// `generic-hmac` compatible).
+    #[serde(default)]
+    pub hmac_secret: Option<SecretRef>,
+    /// Extra headers; credential-looking headers must use a secret reference.
+    #[serde(default)]
+    pub headers: BTreeMap<String, HeaderValue>,
+    /// PEM file of extra CA certificates to trust.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// Request timeout (default `10s`).
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Deliveries per request (default 1; >1 sends a JSON array).
+    #[serde(default)]
+    pub max_batch: Option<usize>,
+}
+
+/// `type: slack`: incoming webhook with Block Kit messages.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfig {
+    pub name: String,
+    /// The incoming-webhook URL: a secret, so `{env: …}` or `{file: …}` only.
+    pub url: SecretRef,
+    /// Minimum time between messages (default `1s`, Slack's limit per webhook).
+    #[serde(default)]
+    pub min_interval: Option<String>,
+    /// Request timeout (default `10s`).
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// PEM file of extra CA certificates to trust (tests, proxies).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+}
+
+/// `type: alertmanager`: `POST /api/v2/alerts`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    pub name: String,
+    /// Base URL, e.g. `http://alertmanager.monitoring:9093`.
+    pub url: MaybeSecret,
+    /// Re-post firing alerts this often, below Alertmanager's `resolve_timeout` (default `1m`).
+    #[serde(default)]
+    pub repost_interval: Option<String>,
+    /// Extra static labels on every alert (low cardinality).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Base of `generatorURL` (default none).
+    #[serde(default)]
+    pub generator_url: Option<String>,
+    /// Request timeout (default `10s`).
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, HeaderValue>,
+    #[serde(default)]
+    pub ca_file: Option<String>,
+}
+
+/// `type: kafka`: idempotent producer, CloudEvents binary mode.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    pub name: String,
+    /// `host:port[,host:port…]`.
+    pub brokers: String,
+    /// Topic for findings (default `fluxsight.findings.v1`).
+    #[serde(default)]
+    pub findings_topic: Option<String>,
+    /// Topic for audit records (default `fluxsight.audit.v1`).
+    #[serde(default)]
+    pub audit_topic: Option<String>,
+    /// Body format (default `ocsf`; `ecs` or `native`).
+    #[serde(default)]
+    pub format: Option<BodyFormat>,
+    /// `plaintext` (default), `ssl`, `sasl_plaintext`, `sasl_ssl`.
+    #[serde(default)]
+    pub security_protocol: Option<String>,
+    /// `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`.
+    #[serde(default)]
+    pub sasl_mechanism: Option<String>,
+    #[serde(default)]
+    pub sasl_username: Option<SecretRef>,
+    #[serde(default)]
+    pub sasl_password: Option<SecretRef>,
+    /// CA file for TLS.
+    #[serde(default)]
+    pub ssl_ca_location: Option<String>,
+    /// `zstd`, `lz4`, `snappy`, `gzip` or `none` (default `lz4`).
+    #[serde(default)]
+    pub compression: Option<String>,
+    /// librdkafka `message.timeout.ms` as a duration (default `5m`).
+    #[serde(default)]
+    pub message_timeout: Option<String>,
+    /// Extra librdkafka properties (non-secret).
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// One sink, by `type`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SinkConfig {
+    Stdout(StdoutConfig),
+    File(FileConfig),
+    Webhook(WebhookConfig),
+    Slack(SlackConfig),
+    Alertmanager(AlertmanagerConfig),
+    Kafka(KafkaConfig),
+}
+
+impl SinkConfig {
+    pub fn name(&self) -> &str {
+        match self {
+            SinkConfig::Stdout(c) => &c.name,
+            SinkConfig::File(c) => &c.name,
+            SinkConfig::Webhook(c) => &c.name,
+            SinkConfig::Slack(c) => &c.name,
+            SinkConfig::Alertmanager(c) => &c.name,
+            SinkConfig::Kafka(c) => &c.name,
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SinkConfig::Stdout(_) => "stdout",
+            SinkConfig::File(_) => "file",
+            SinkConfig::Webhook(_) => "webhook",
+            SinkConfig::Slack(_) => "slack",
+            SinkConfig::Alertmanager(_) => "alertmanager",
+            SinkConfig::Kafka(_) => "kafka",
+        }
+    }
+}
+
+/// What a route matches. Empty lists match everything.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RouteMatch {
+    /// Finding patterns (taxonomy.md §2).
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    /// Lowest finding severity routed (`info`, `warning`, `error`, `critical`).
+    #[serde(default)]
+    pub severity_min: Option<String>,
+    /// Tenants (exact).
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// `finding` and/or `audit` (default both).
+    #[serde(default)]
+    pub kinds: Vec<String>,
+}
+
+/// A route: which deliveries go to which sinks, with storm control.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub name: String,
+    #[serde(default, rename = "match")]
+    pub matcher: RouteMatch,
+    /// Sink names.
+    pub sinks: Vec<String>,
+    /// Finding fields that form a group: `pattern`, `tenant`, `cluster`, `severity`,
+    /// `namespace`, `kind`, `name`, `id`, or `label:<key>`. Empty = each finding alone
+    /// (no grouping: every update is delivered as it happens).
+    #[serde(default)]
+    pub group_by: Vec<String>,
+    /// Wait before the first notification of a new group (default `0s`).
+    #[serde(default)]
+    pub group_wait: Option<String>,
+    /// Minimum time between notifications of a changed group (default `0s`).
+    #[serde(default)]
+    pub group_interval: Option<String>,
+    /// Re-notify a firing, unchanged group this often (default never).
+    #[serde(default)]
+    pub repeat_interval: Option<String>,
+    /// Keep matching later routes after this one (default false).
+    #[serde(default, rename = "continue")]
+    pub continue_matching: bool,
+}
+
+/// How delivery persists and retries (`delivery:` section).
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Directory for spools, cursors and dead letters. Without it, queues are in memory
+    /// only (nothing survives a restart).
+    #[serde(default)]
+    pub state_dir: Option<String>,
+    /// `always` (fsync every append), `interval` (default: every `fsync_interval`), `never`.
+    #[serde(default)]
+    pub fsync: Option<String>,
+    /// Default `1s`.
+    #[serde(default)]
+    pub fsync_interval: Option<String>,
+    /// Spool size limit per sink in bytes (default 1 GiB); beyond it new deliveries are
+    /// dropped and counted.
+    #[serde(default)]
+    pub spool_max_bytes: Option<u64>,
+    /// In-memory read-ahead per sink (default 256 deliveries).
+    #[serde(default)]
+    pub queue_capacity: Option<usize>,
+    /// First retry delay (default `500ms`).
+    #[serde(default)]
+    pub retry_initial: Option<String>,
+    /// Longest retry delay (default `1m`).
+    #[serde(default)]
+    pub retry_max: Option<String>,
+    /// How long shutdown waits for sinks to drain (default `20s`).
+    #[serde(default)]
+    pub shutdown_timeout: Option<String>,
+}
+
+/// fsync policy of the spool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    Always,
+    Interval(u64),
+    Never,
+}
+
+/// Validated delivery settings (durations in ms).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliverySettings {
+    pub state_dir: Option<String>,
+    pub fsync: FsyncPolicy,
+    pub spool_max_bytes: u64,
+    pub queue_capacity: usize,
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    pub shutdown_timeout_ms: u64,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            state_dir: None,
+            fsync: FsyncPolicy::Interval(1000),
+            spool_max_bytes: 1 << 30,
+            queue_capacity: 256,
+            retry_initial_ms: 500,
+            retry_max_ms: 60_000,
+            shutdown_timeout_ms: 20_000,
+        }
+    }
+}
+
+/// A validated route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub name: String,
+    pub patterns: BTreeSet<String>,
+    pub severity_min: Severity,
+    pub tenants: BTreeSet<String>,
+    pub findings: bool,
+    pub audit: bool,
+    pub sinks: Vec<String>,
+    pub group_by: Vec<String>,
+    pub group_wait_ms: u64,
+    pub group_interval_ms: u64,
+    pub repeat_interval_ms: Option<u64>,
+    pub continue_matching: bool,
+}
+
+/// Everything the delivery side needs, validated.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeliveryPlan {
+    pub sinks: Vec<SinkConfig>,
+    pub routes: Vec<Route>,
+    pub settings: DeliverySettings,
+}
+
+impl DeliveryPlan {
+    pub fn is_empty(&self) -> bool {
+        self.sinks.is_empty()
+    }
+}
+
+/// Header names that carry credentials and so must come from a secret reference.
+fn is_credential_header(name: &str) -> bool {
+    let l = name.to_ascii_lowercase();
+    l == "authorization"
+        || l == "proxy-authorization"
+        || l == "cookie"
+        || ["token", "secret", "key", "password", "auth"]
+            .iter()
+            .any(|w| l.contains(w))
+}
+
+/// Group-by fields a route may use.
+fn valid_group_field(f: &str) -> bool {
+    matches!(
+        f,
+        "pattern" | "tenant" | "cluster" | "severity" | "namespace" | "kind" | "name" | "id"
+    ) || f.strip_prefix("label:").is_some_and(|k| !k.is_empty())
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+    errs: Vec<SpecError>,
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, field: &str, _key: &str, message: impl Into<String>) {
+        self.errs.push(SpecError {
+            file: self.file.to_string(),
+            line: locate(self.text, field),
+            field: field.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn dur(&mut self, v: &Option<String>, field: &str, key: &str, default: u64) -> u64 {
+        match v {
+            None => default,
+            Some(s) => parse_go_duration_ms(s).unwrap_or_else(|| {
+                self.err(
+                    field,
+                    key,
+                    format!("'{s}' is not a duration such as 30s or 5m"),
+                );
+                default
+            }),
+        }
+    }
+}
+
+/// Validates the raw sections (pure; no secrets are read here).
+pub fn validate(
+    sinks: Vec<SinkConfig>,
+    routes: Vec<RouteConfig>,
+    delivery: Option<DeliveryConfig>,
+    file: &str,
+    text: &str,
+) -> Result<DeliveryPlan, Vec<SpecError>> {
+    let mut cx = Ctx {
+        file,
+        text,
+        errs: Vec::new(),
+    };
+    let mut names = BTreeSet::new();
+    for (i, s) in sinks.iter().enumerate() {
+        let base = format!("sinks[{i}]");
+        if s.name().is_empty() {
+            cx.err(&format!("{base}.name"), "name", "must not be empty");
+        } else if !names.insert(s.name().to_string()) {
+            cx.err(
+                &format!("{base}.name"),
+                "name",
+                format!("duplicate sink name '{}'", s.name()),
+            );
+        }
+        match s {
+            SinkConfig::Webhook(w) => {
+                for (h, v) in &w.headers {
+                    if matches!(v, HeaderValue::Plain(_)) && is_credential_header(h) {
+                        cx.err(
+                            &format!("{base}.headers.{h}"),
+                            h,
+                            "credential headers must use {env: NAME} or {file: PATH}, not plain text",
+                        );
+                    }
+                }
+                cx.dur(&w.timeout, &format!("{base}.timeout"), "timeout", 10_000);
+                if let MaybeSecret::Plain(u) = &w.url {
+                    check_url(&mut cx, u, &format!("{base}.url"));
+                }
+                if w.format == BodyFormat::Text {
+                    cx.err(
+                        &format!("{base}.format"),
+                        "format",
+                        "text is for stdout only",
+                    );
+                }
+            }
+            SinkConfig::Slack(sl) => {
+                cx.dur(
+                    &sl.min_interval,
+                    &format!("{base}.min_interval"),
+                    "min_interval",
+                    1000,
+                );
+                cx.dur(&sl.timeout, &format!("{base}.timeout"), "timeout", 10_000);
+            }
+            SinkConfig::Alertmanager(a) => {
+                cx.dur(
+                    &a.repost_interval,
+                    &format!("{base}.repost_interval"),
+                    "repost_interval",
+                    60_000,
+                );
+                cx.dur(&a.timeout, &format!("{base}.timeout"), "timeout", 10_000);
+                if let MaybeSecret::Plain(u) = &a.url {
+                    check_url(&mut cx, u, &format!("{base}.url"));
+                }
+                for (h, v) in &a.headers {
+                    if matches!(v, HeaderValue::Plain(_)) && is_credential_header(h) {
+                        cx.err(
+                            &format!("{base}.headers.{h}"),
+                            h,
+                            "credential headers must use {env: NAME} or {file: PATH}",
+                        );
+                    }
+                }
+            }
+            SinkConfig::Kafka(k) => {
+                if k.brokers.trim().is_empty() {
+                    cx.err(&format!("{base}.brokers"), "brokers", "must not be empty");
+                }
+                if let Some(p) = &k.security_protocol {
+                    if !matches!(
+                        p.as_str(),
+                        "plaintext" | "ssl" | "sasl_plaintext" | "sasl_ssl"
+                    ) {
+                        cx.err(
+                            &format!("{base}.security_protocol"),
+                            "security_protocol",
+                            format!("'{p}' is not one of plaintext, ssl, sasl_plaintext, sasl_ssl"),
+                        );
+                    }
+                }
+                if let Some(BodyFormat::Text | BodyFormat::Cloudevents) = k.format {
+                    cx.err(&format!("{base}.format"), "format", "kafka bodies are ocsf, ecs or native (CloudEvents attributes go in ce_* headers)");
+                }
+                cx.dur(
+                    &k.message_timeout,
+                    &format!("{base}.message_timeout"),
+                    "message_timeout",
+                    300_000,
+                );
+                for key in k.properties.keys() {
+                    if key.contains("password")
+                        || key.contains("secret")
+                        || key.contains("sasl.oauthbearer")
+                    {
+                        cx.err(
+                            &format!("{base}.properties.{key}"),
+                            key,
+                            "secret properties must use sasl_password / sasl_username references",
+                        );
+                    }
+                }
+            }
+            SinkConfig::File(f) => {
+                if f.path.is_empty() {
+                    cx.err(&format!("{base}.path"), "path", "must not be empty");
+                }
+                if f.format == BodyFormat::Text {
+                    cx.err(
+                        &format!("{base}.format"),
+                        "format",
+                        "text is for stdout only",
+                    );
+                }
+            }
+            SinkConfig::Stdout(_) => {}
+        }
+    }
+    let mut out_routes = Vec::new();
+    for (i, r) in routes.iter().enumerate() {
+        let base = format!("routes[{i}]");
+        for s in &r.sinks {
+            if !names.contains(s) {
+                cx.err(
+                    &format!("{base}.sinks"),
+                    "sinks",
+                    format!("no sink named '{s}'"),
+                );
+            }
+        }
+        if r.sinks.is_empty() {
+            cx.err(
+                &format!("{base}.sinks"),
+                "sinks",
+                "a route needs at least one sink",
+            );
+        }
+        for p in &r.matcher.patterns {
+            if !crate::correlate::spec::KNOWN_PARAMS
+                .iter()
+                .any(|(id, _)| id == p)
+            {
+                cx.err(
+                    &format!("{base}.match.patterns"),
+                    "patterns",
+                    format!("unknown pattern '{p}'"),
+                );
+            }
+        }
+        let severity_min = match &r.matcher.severity_min {
+            None => Severity::Info,
+            Some(s) => Severity::parse(s).unwrap_or_else(|| {
+                cx.err(
+                    &format!("{base}.match.severity_min"),
+                    "severity_min",
+                    format!("'{s}' is not one of info, warning, error, critical"),
+                );
+                Severity::Info
+            }),
+        };
+        for k in &r.matcher.kinds {
+            if k != "finding" && k != "audit" {
+                cx.err(
+                    &format!("{base}.match.kinds"),
+                    "kinds",
+                    format!("'{k}' is not finding or audit"),
+                );
+            }
+        }
+        for g in &r.group_by {
+            if !valid_group_field(g) {
+                cx.err(
+                    &format!("{base}.group_by"),
+                    "group_by",
+                    format!("'{g}' is not a groupable field"),
+                );
+            }
+        }
+        let kinds = &r.matcher.kinds;
+        out_routes.push(Route {
+            name: r.name.clone(),
+            patterns: r.matcher.patterns.iter().cloned().collect(),
+            severity_min,
+            tenants: r.matcher.tenants.iter().cloned().collect(),
+            findings: kinds.is_empty() || kinds.iter().any(|k| k == "finding"),
+            audit: kinds.is_empty() || kinds.iter().any(|k| k == "audit"),
+            sinks: r.sinks.clone(),
+            group_by: r.group_by.clone(),
+            group_wait_ms: cx.dur(
+                &r.group_wait,
+                &format!("{base}.group_wait"),
+                "group_wait",
+                0,
+            ),
+            group_interval_ms: cx.dur(
+                &r.group_interval,
+                &format!("{base}.group_interval"),
+                "group_interval",
+                0,
+            ),
+            repeat_interval_ms: r.repeat_interval.as_ref().map(|_| {
+                cx.dur(
+                    &r.repeat_interval,
+                    &format!("{base}.repeat_interval"),
+                    "repeat_interval",
+                    0,
+                )
+            }),
+            continue_matching: r.continue_matching,
+        });
+    }
+    // Sinks without a route get everything (a one-sink pipeline needs no routes).
+    if routes.is_empty() && !sinks.is_empty() {
+        out_routes.push(Route {
+            name: "default".into(),
+            patterns: BTreeSet::new(),
+            severity_min: Severity::Info,
+            tenants: BTreeSet::new(),
+            findings: true,
+            audit: true,
+            sinks: sinks.iter().map(|s| s.name().to_string()).collect(),
+            group_by: Vec::new(),
+            group_wait_ms: 0,
+            group_interval_ms: 0,
+            repeat_interval_ms: None,
+            continue_matching: false,
+        });
+    }
+    let d = delivery.unwrap_or_default();
+    let defaults = DeliverySettings::default();
+    let fsync_interval = cx.dur(
+        &d.fsync_interval,
+        "delivery.fsync_interval",
+        "fsync_interval",
+        1000,
+    );
+    let fsync = match d.fsync.as_deref() {
+        None | Some("interval") => FsyncPolicy::Interval(fsync_interval),
+        Some("always") => FsyncPolicy::Always,
+        Some("never") => FsyncPolicy::Never,
+        Some(other) => {
+            cx.err(
+                "delivery.fsync",
+                "fsync",
+                format!("'{other}' is not one of always, interval, never"),
+            );
+            defaults.fsync
+        }
+    };
+    let settings = DeliverySettings {
+        state_dir: d.state_dir.clone(),
+        fsync,
+        spool_max_bytes: d.spool_max_bytes.unwrap_or(defaults.spool_max_bytes),
+        queue_capacity: d.queue_capacity.unwrap_or(defaults.queue_capacity).max(1),
+        retry_initial_ms: cx.dur(
+            &d.retry_initial,
+            "delivery.retry_initial",
+            "retry_initial",
+            defaults.retry_initial_ms,
+        ),
+        retry_max_ms: cx.dur(
+            &d.retry_max,
+            "delivery.retry_max",
+            "retry_max",
+            defaults.retry_max_ms,
+        ),
+        shutdown_timeout_ms: cx.dur(
+            &d.shutdown_timeout,
+            "delivery.shutdown_timeout",
+            "shutdown_timeout",
+            defaults.shutdown_timeout_ms,
+        ),
+    };
+    if cx.errs.is_empty() {
+        Ok(DeliveryPlan {
+            sinks,
+            routes: out_routes,
+            settings,
+        })
+    } else {
+        Err(cx.errs)
+    }
+}
+
+fn check_url(cx: &mut Ctx<'_>, u: &str, field: &str) {
+    let lower = u.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        cx.err(field, "url", format!("'{u}' is not an http(s) URL"));
+    } else if u.contains('@')
+        && u.split("://")
+            .nth(1)
+            .is_some_and(|r| r.split('/').next().is_some_and(|h| h.contains('@')))
+    {
+        cx.err(
+            field,
+            "url",
+            "credentials in URLs must come from {env: NAME} or {file: PATH}",
+        );
+    }
+}

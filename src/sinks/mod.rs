@@ -1,0 +1,171 @@
+//! Sinks: where findings and audit records go (stdout, file, webhook, Slack,
+//! Alertmanager, Kafka), with one shared delivery machinery.
+//!
+//! Owns: the [`Sink`] seam, the [`Delivery`] unit, the per-sink worker (`worker`: bounded
+//! read-ahead queue, write-ahead disk spool, retry with jittered back-off, dead letters,
+//! stats), the router with Alertmanager-style storm control (`router`), and sink
+//! configuration (`config`).
+//!
+//! Invariant: at least once. A delivery is appended to the sink's spool before the sink
+//! sees it and acknowledged only after the sink accepted it (or after it was dead-lettered
+//! as permanently rejected), so neither a receiver outage nor a crash of fluxsight loses
+//! it. Duplicates are possible after a crash; every delivery carries stable ids
+//! (finding id + status + last_seen) so receivers can de-duplicate.
+
+pub mod config;
+pub mod file;
+pub mod retry;
+pub mod router;
+pub mod spool;
+pub mod stats;
+pub mod stdout;
+pub mod worker;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::correlate::{AuditRecord, Finding};
+
+/// A boxed, sendable future (keeps [`Sink`] object-safe without extra crates).
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A notification for several findings of one route group (storm control).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// Route that produced the group.
+    pub route: String,
+    /// Stable group key (route + group_by label values).
+    pub key: String,
+    /// The group_by label values.
+    pub labels: BTreeMap<String, String>,
+    /// Latest state of every finding in the group, firing first.
+    pub findings: Vec<Finding>,
+}
+
+/// What flows to a sink. The serde form is the spool's record format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", content = "v")]
+pub enum Delivery {
+    Finding(Box<Finding>),
+    Audit(Box<AuditRecord>),
+    Group(Box<Group>),
+}
+
+impl Delivery {
+    /// A stable id of this exact delivery (same finding update → same id), for
+    /// receivers that de-duplicate (CloudEvents `id`, Kafka header).
+    pub fn delivery_id(&self) -> String {
+        match self {
+            Delivery::Finding(f) => format!("{}-{}-{}", f.id, f.status.as_str(), f.last_seen),
+            Delivery::Audit(a) => {
+                let basis = format!(
+                    "{}|{}|{}|{}",
+                    a.subject,
+                    a.action,
+                    a.revision.as_deref().unwrap_or(""),
+                    a.ts
+                );
+                crate::correlate::finding::finding_id(
+                    "audit",
+                    &crate::record::ObjectRef::new("", "", basis),
+                )
+            }
+            Delivery::Group(g) => {
+                let last = g.findings.iter().map(|f| f.last_seen).max().unwrap_or(0);
+                format!("{}-{}-{}", g.key, g.findings.len(), last)
+            }
+        }
+    }
+
+    /// The findings this delivery carries.
+    pub fn findings(&self) -> Vec<&Finding> {
+        match self {
+            Delivery::Finding(f) => vec![f],
+            Delivery::Group(g) => g.findings.iter().collect(),
+            Delivery::Audit(_) => vec![],
+        }
+    }
+}
+
+/// Why a send failed, and whether trying again makes sense.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SinkError {
+    /// 429, 5xx, timeouts, connection and broker transport errors.
+    #[error("{message}")]
+    Retryable {
+        message: String,
+        /// Server-requested delay (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
+    /// The receiver rejected the payload (other 4xx, invalid config): retrying cannot help.
+    #[error("{message}")]
+    Permanent { message: String },
+}
+
+impl SinkError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        SinkError::Retryable {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        SinkError::Permanent {
+            message: message.into(),
+        }
+    }
+
+    /// Classifies an HTTP status: 408/425/429/5xx retryable, other 4xx permanent.
+    pub fn from_http_status(status: u16, body: &str, retry_after: Option<Duration>) -> Self {
+        let message = format!(
+            "http {status}: {}",
+            body.chars().take(300).collect::<String>()
+        );
+        if status == 408 || status == 425 || status == 429 || status >= 500 {
+            SinkError::Retryable {
+                message,
+                retry_after,
+            }
+        } else {
+            SinkError::Permanent { message }
+        }
+    }
+}
+
+/// A destination. The worker calls `send` with batches of at most `max_batch()`
+/// deliveries, in spool order; a batch is acknowledged only when `send` returns `Ok`.
+pub trait Sink: Send {
+    /// Delivers a batch. Partial delivery must be reported as an error (the whole batch is
+    /// retried: at least once).
+    fn send<'a>(&'a mut self, batch: &'a [Delivery]) -> BoxFut<'a, Result<(), SinkError>>;
+
+    /// Flushes buffered output (Kafka: waits for every in-flight message).
+    fn flush(&mut self) -> BoxFut<'_, Result<(), SinkError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Largest batch `send` accepts.
+    fn max_batch(&self) -> usize {
+        1
+    }
+
+    /// Minimum time between two `send` calls (Slack: 1 message per second per webhook).
+    fn min_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Periodic work independent of new deliveries (Alertmanager: re-post firing alerts
+    /// before its resolve timeout). Called every `tick_interval()`.
+    fn tick(&mut self) -> BoxFut<'_, Result<(), SinkError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn tick_interval(&self) -> Option<Duration> {
+        None
+    }
+}
