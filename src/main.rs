@@ -11,9 +11,11 @@ use fluxsight::classify::Classifier;
 use fluxsight::correlate::spec::{PatternSet, Settings, SpecError};
 use fluxsight::correlate::Correlator;
 use fluxsight::pipeline::classify::classify_reader;
+use fluxsight::pipeline::deliver::Deliverer;
 use fluxsight::pipeline::examples::run_examples;
 use fluxsight::pipeline::replay::{replay, Emitter, ReplayOptions};
 use fluxsight::render::finding::OutputFormat;
+use fluxsight::sinks::config::DeliveryPlan;
 
 /// The capture `fluxsight demo` replays, shipped in the binary.
 const DEMO_CAPTURE: &str = include_str!("../samples/demo/incident.log");
@@ -98,6 +100,13 @@ enum PatternsAction {
 }
 
 fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLUXSIGHT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -136,15 +145,25 @@ fn load_settings(
     patterns: Option<&Path>,
     config: Option<&Path>,
 ) -> Result<Settings, Vec<SpecError>> {
+    load_pipeline(patterns, config).map(|(s, _)| s)
+}
+
+fn load_pipeline(
+    patterns: Option<&Path>,
+    config: Option<&Path>,
+) -> Result<(Settings, DeliveryPlan), Vec<SpecError>> {
     let set = match patterns {
         Some(dir) => PatternSet::from_dir(dir)?,
         None => PatternSet::builtin(),
     };
     match config {
-        None => Ok(Settings {
-            patterns: set,
-            ..Settings::default()
-        }),
+        None => Ok((
+            Settings {
+                patterns: set,
+                ..Settings::default()
+            },
+            DeliveryPlan::default(),
+        )),
         Some(path) => {
             let file = path.display().to_string();
             let text = std::fs::read_to_string(path).map_err(|e| {
@@ -155,7 +174,7 @@ fn load_settings(
                     message: e.to_string(),
                 }]
             })?;
-            Settings::from_config_text(&text, &file, set)
+            Settings::pipeline_from_text(&text, &file, set)
         }
     }
 }
@@ -215,7 +234,7 @@ fn run_replay(mut files: Vec<String>, args: &CorrelateArgs) -> anyhow::Result<Ex
         );
         return Ok(ExitCode::from(2));
     };
-    let settings = match load_settings(args.patterns.as_deref(), args.config.as_deref()) {
+    let (settings, plan) = match load_pipeline(args.patterns.as_deref(), args.config.as_deref()) {
         Ok(s) => s,
         Err(e) => return Ok(config_error(&e)),
     };
@@ -231,13 +250,25 @@ fn run_replay(mut files: Vec<String>, args: &CorrelateArgs) -> anyhow::Result<Ex
         audit: args.audit,
         lateness_ms: lateness as i64,
     };
-    replay_to_stdout(inputs, settings, opts)
+    let deliverer = if plan.is_empty() {
+        None
+    } else {
+        match Deliverer::start(&plan) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("fluxsight: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    };
+    replay_to_stdout(inputs, settings, opts, deliverer)
 }
 
 fn replay_to_stdout<R: BufRead>(
     inputs: Vec<(String, R)>,
     settings: Settings,
     opts: ReplayOptions,
+    deliverer: Option<Deliverer>,
 ) -> anyhow::Result<ExitCode> {
     let classifier = Classifier::builtin();
     let mut correlator = Correlator::new(settings);
@@ -245,8 +276,17 @@ fn replay_to_stdout<R: BufRead>(
     let out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let lateness = opts.lateness_ms;
     let mut emitter = Emitter::new(out, opts);
+    if let Some(d) = deliverer {
+        emitter = emitter.with_deliverer(d);
+    }
     replay(inputs, &classifier, &mut correlator, &mut emitter, lateness)?;
-    emitter.finish()?;
+    let stats = emitter.finish_with_sinks()?;
+    for (sink, s) in stats {
+        eprintln!(
+            "fluxsight: sink {sink}: sent {} retried {} spooled {} dead-lettered {} dropped {} backlog {}",
+            s.sent, s.retried, s.spooled, s.dead_lettered, s.dropped, s.backlog
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -261,7 +301,7 @@ fn run_demo(output: &str, audit: bool) -> anyhow::Result<ExitCode> {
         audit,
         ..ReplayOptions::default()
     };
-    replay_to_stdout(inputs, Settings::default(), opts)
+    replay_to_stdout(inputs, Settings::default(), opts, None)
 }
 
 fn run_validate(patterns: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<ExitCode> {

@@ -79,6 +79,10 @@ pub struct Finding {
     /// Time of the last counted attempt (not rendered): records of one attempt (log
     /// line, `Reconciler error`, Event) count once.
     pub last_counted: TsMs,
+    /// How many times this finding has been emitted (1 = created); OCSF activity
+    /// Create/Update follows from it.
+    #[serde(default)]
+    pub emission: u64,
 }
 
 impl Finding {
@@ -225,6 +229,7 @@ impl FindingTable {
                 labels: BTreeMap::new(),
                 remediation: String::new(),
                 last_counted: ts,
+                emission: 0,
             },
             emitted_key: None,
             emitted_count: 0,
@@ -299,6 +304,7 @@ impl FindingTable {
                 e.emitted_key = Some(key);
                 e.emitted_count = e.finding.count;
                 e.emitted_at = Some(now);
+                e.finding.emission += 1;
                 out.push(e.finding.clone());
             }
         }

@@ -4,5 +4,6 @@
 //! wiring comes with the Kubernetes sources.
 
 pub mod classify;
+pub mod deliver;
 pub mod examples;
 pub mod replay;

@@ -13,6 +13,7 @@ use crate::classify::Classifier;
 use crate::correlate::{Correlator, Finding, Output};
 use crate::parse::{LineDecoder, MAX_LINE_BYTES};
 use crate::pipeline::classify::controller_hint_from_path;
+use crate::pipeline::deliver::Deliverer;
 use crate::record::{Record, TsMs};
 use crate::render::finding::{self, OutputFormat};
 use crate::sources::file::BoundedLines;
@@ -122,13 +123,17 @@ impl<R: BufRead> RecordStream<R> {
     }
 }
 
-/// Renders findings and audit records as they are emitted.
+/// Renders findings and audit records as they are emitted, and hands them to the
+/// pipeline's sinks when it has any.
 pub struct Emitter<W: Write> {
     out: W,
     opts: ReplayOptions,
     seen: HashSet<String>,
     last: HashMap<String, Finding>,
+    deliverer: Option<Deliverer>,
     pub stats: ReplayStats,
+    /// Per-sink delivery counters after `finish`.
+    pub sink_stats: std::collections::BTreeMap<String, crate::sinks::stats::StatsSnapshot>,
 }
 
 impl<W: Write> Emitter<W> {
@@ -138,8 +143,28 @@ impl<W: Write> Emitter<W> {
             opts,
             seen: HashSet::new(),
             last: HashMap::new(),
+            deliverer: None,
             stats: ReplayStats::default(),
+            sink_stats: Default::default(),
         }
+    }
+
+    /// Also delivers every output through `d` (routes, storm control, sinks).
+    pub fn with_deliverer(mut self, d: Deliverer) -> Self {
+        self.deliverer = Some(d);
+        self
+    }
+
+    /// Emits outputs produced at record time `now`.
+    pub fn emit_at(&mut self, outputs: Vec<Output>, now: Option<TsMs>) -> io::Result<()> {
+        if let (Some(d), Some(now)) = (self.deliverer.as_mut(), now) {
+            if outputs.is_empty() {
+                d.tick(now);
+            } else {
+                d.deliver(&outputs, now);
+            }
+        }
+        self.emit(outputs)
     }
 
     pub fn emit(&mut self, outputs: Vec<Output>) -> io::Result<()> {
@@ -147,7 +172,7 @@ impl<W: Write> Emitter<W> {
             match o {
                 Output::Finding(f) => {
                     self.stats.findings_emitted += 1;
-                    let first = self.seen.insert(f.id.clone());
+                    let first = f.emission <= 1 && self.seen.insert(f.id.clone());
                     let v = match self.opts.format {
                         OutputFormat::Native => Some(finding::native(&f)),
                         OutputFormat::Ocsf => Some(finding::ocsf(&f, first)),
@@ -181,8 +206,23 @@ impl<W: Write> Emitter<W> {
         Ok(())
     }
 
-    /// Writes the text report (text format) and flushes.
+    /// Like `finish`, also returning the per-sink delivery counters.
+    pub fn finish_with_sinks(
+        mut self,
+    ) -> io::Result<std::collections::BTreeMap<String, crate::sinks::stats::StatsSnapshot>> {
+        if let Some(d) = self.deliverer.take() {
+            self.sink_stats = d.finish();
+        }
+        let stats = std::mem::take(&mut self.sink_stats);
+        self.finish()?;
+        Ok(stats)
+    }
+
+    /// Writes the text report (text format), drains the sinks and flushes.
     pub fn finish(mut self) -> io::Result<ReplayStats> {
+        if let Some(d) = self.deliverer.take() {
+            self.sink_stats = d.finish();
+        }
         if self.opts.format == OutputFormat::Text {
             let mut v: Vec<Finding> = self.last.into_values().collect();
             v.sort_by(|a, b| a.id.cmp(&b.id));
@@ -236,17 +276,17 @@ pub fn replay<R: BufRead, W: Write>(
             if let Some(Reverse(it)) = buf.pop() {
                 emitter.stats.records += 1;
                 correlator.on_record(&it.rec);
-                emitter.emit(correlator.drain())?;
+                emitter.emit_at(correlator.drain(), correlator.now())?;
             }
         }
     }
     while let Some(Reverse(it)) = buf.pop() {
         emitter.stats.records += 1;
         correlator.on_record(&it.rec);
-        emitter.emit(correlator.drain())?;
+        emitter.emit_at(correlator.drain(), correlator.now())?;
     }
     correlator.finish();
-    emitter.emit(correlator.drain())?;
+    emitter.emit_at(correlator.drain(), correlator.now())?;
     emitter.stats.lines = streams.iter().map(|s| s.lines_read).sum();
     Ok(())
 }

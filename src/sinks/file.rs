@@ -1,1 +1,111 @@
-//! TODO
+//! `type: file`: JSON lines appended to a file, rotated by size (`path.1`, `path.2`, …).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::body::render_all;
+use super::config::{BodyFormat, FileConfig};
+use super::{BoxFut, Delivery, Sink, SinkError};
+
+pub struct FileSink {
+    path: PathBuf,
+    format: BodyFormat,
+    max_bytes: u64,
+    max_files: u32,
+    file: Option<File>,
+    size: u64,
+}
+
+impl FileSink {
+    pub fn new(cfg: &FileConfig) -> Self {
+        FileSink {
+            path: PathBuf::from(&cfg.path),
+            format: cfg.format,
+            max_bytes: cfg.max_bytes.unwrap_or(100 << 20).max(1024),
+            max_files: cfg.max_files.unwrap_or(5),
+            file: None,
+            size: 0,
+        }
+    }
+
+    fn open(&mut self) -> std::io::Result<&mut File> {
+        if self.file.is_none() {
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                fs::create_dir_all(dir)?;
+            }
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
+            self.file = Some(f);
+        }
+        Ok(self.file.as_mut().expect("opened above"))
+    }
+
+    fn rotated(&self, n: u32) -> PathBuf {
+        let mut p = self.path.clone().into_os_string();
+        p.push(format!(".{n}"));
+        PathBuf::from(p)
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        if let Some(f) = self.file.take() {
+            f.sync_data()?;
+        }
+        if self.max_files == 0 {
+            fs::remove_file(&self.path).ok();
+        } else {
+            let _ = fs::remove_file(self.rotated(self.max_files));
+            for n in (1..self.max_files).rev() {
+                let _ = fs::rename(self.rotated(n), self.rotated(n + 1));
+            }
+            fs::rename(&self.path, self.rotated(1))?;
+        }
+        self.size = 0;
+        Ok(())
+    }
+
+    fn write_batch(&mut self, batch: &[Delivery]) -> std::io::Result<()> {
+        let mut buf = Vec::new();
+        for d in batch {
+            for v in render_all(d, self.format) {
+                serde_json::to_writer(&mut buf, &v)?;
+                buf.push(b'\n');
+            }
+        }
+        if self.size > 0 && self.size + buf.len() as u64 > self.max_bytes {
+            self.rotate()?;
+        }
+        let f = self.open()?;
+        f.write_all(&buf)?;
+        self.size += buf.len() as u64;
+        Ok(())
+    }
+}
+
+impl Sink for FileSink {
+    fn send<'a>(&'a mut self, batch: &'a [Delivery]) -> BoxFut<'a, Result<(), SinkError>> {
+        Box::pin(async move {
+            self.write_batch(batch).map_err(|e| {
+                self.file = None;
+                SinkError::retryable(format!("{}: {e}", self.path.display()))
+            })
+        })
+    }
+
+    fn flush(&mut self) -> BoxFut<'_, Result<(), SinkError>> {
+        Box::pin(async move {
+            if let Some(f) = &self.file {
+                f.sync_data()
+                    .map_err(|e| SinkError::retryable(e.to_string()))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn max_batch(&self) -> usize {
+        256
+    }
+}

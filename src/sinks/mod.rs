@@ -12,13 +12,19 @@
 //! it. Duplicates are possible after a crash; every delivery carries stable ids
 //! (finding id + status + last_seen) so receivers can de-duplicate.
 
+pub mod alertmanager;
+pub mod body;
+pub mod build;
 pub mod config;
 pub mod file;
+pub mod kafka;
 pub mod retry;
 pub mod router;
+pub mod slack;
 pub mod spool;
 pub mod stats;
 pub mod stdout;
+pub mod webhook;
 pub mod worker;
 
 use std::collections::BTreeMap;

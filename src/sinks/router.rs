@@ -1,1 +1,332 @@
-//! TODO
+//! Routing and storm control: which deliveries go to which sinks, and when.
+//!
+//! Sans-IO like the correlator: `on_output(out, now)`, `on_time(now)`,
+//! `next_deadline()`; the caller passes time (record time in replay, wall time live).
+//!
+//! Storm control per route, Alertmanager-style: findings are grouped by the route's
+//! `group_by` fields; a new group is notified after `group_wait`, a changed group at
+//! most every `group_interval`, an unchanged firing group again after
+//! `repeat_interval`. A route without grouping settings passes every finding update
+//! through as it happens (what SIEM sinks want). Audit records are never held back.
+
+use std::collections::BTreeMap;
+
+use super::config::Route;
+use super::{Delivery, Group};
+use crate::correlate::{Finding, Output, Status};
+use crate::record::TsMs;
+
+/// A delivery addressed to one sink.
+pub type Addressed = (String, Delivery);
+
+struct GroupState {
+    labels: BTreeMap<String, String>,
+    findings: BTreeMap<String, Finding>,
+    changed: bool,
+    next_send: Option<TsMs>,
+    last_sent: Option<TsMs>,
+}
+
+/// The router of one pipeline.
+pub struct Router {
+    routes: Vec<Route>,
+    groups: BTreeMap<(usize, String), GroupState>,
+    /// Most groups kept per route; beyond it new groups are notified ungrouped.
+    max_groups: usize,
+    pub overflowed: u64,
+}
+
+fn group_value(f: &Finding, field: &str) -> String {
+    match field {
+        "pattern" => f.pattern.clone(),
+        "tenant" => f.tenant.clone(),
+        "cluster" => f.cluster.clone(),
+        "severity" => f.severity.as_str().to_string(),
+        "namespace" => f.subject.namespace.clone(),
+        "kind" => f.subject.kind.clone(),
+        "name" => f.subject.name.clone(),
+        "id" => f.id.clone(),
+        other => other
+            .strip_prefix("label:")
+            .and_then(|k| f.labels.get(k).cloned())
+            .unwrap_or_default(),
+    }
+}
+
+fn passthrough(r: &Route) -> bool {
+    r.group_by.is_empty()
+        && r.group_wait_ms == 0
+        && r.group_interval_ms == 0
+        && r.repeat_interval_ms.is_none()
+}
+
+impl Router {
+    pub fn new(routes: Vec<Route>) -> Self {
+        Router {
+            routes,
+            groups: BTreeMap::new(),
+            max_groups: 10_000,
+            overflowed: 0,
+        }
+    }
+
+    fn matches_finding(r: &Route, f: &Finding) -> bool {
+        r.findings
+            && (r.patterns.is_empty() || r.patterns.contains(&f.pattern))
+            && f.severity >= r.severity_min
+            && (r.tenants.is_empty() || r.tenants.contains(&f.tenant))
+    }
+
+    /// Routes one correlator output; returns what is due now.
+    pub fn on_output(&mut self, out: &Output, now: TsMs) -> Vec<Addressed> {
+        let mut due = Vec::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            let matched = match out {
+                Output::Finding(f) => Self::matches_finding(r, f),
+                Output::Audit(a) => {
+                    r.audit
+                        && (r.tenants.is_empty() || r.tenants.contains(&a.tenant))
+                        && (r.patterns.is_empty()
+                            || (a.action == "rbac_denied" && r.patterns.contains("rbac_denied")))
+                }
+            };
+            if !matched {
+                continue;
+            }
+            match out {
+                Output::Audit(a) => {
+                    for s in &r.sinks {
+                        due.push((s.clone(), Delivery::Audit(a.clone())));
+                    }
+                }
+                Output::Finding(f) if passthrough(r) => {
+                    for s in &r.sinks {
+                        due.push((s.clone(), Delivery::Finding(f.clone())));
+                    }
+                }
+                Output::Finding(f) => {
+                    let labels: BTreeMap<String, String> = r
+                        .group_by
+                        .iter()
+                        .map(|g| (g.clone(), group_value(f, g)))
+                        .collect();
+                    let key = if r.group_by.is_empty() {
+                        format!("{}/{}", r.name, f.id)
+                    } else {
+                        let vals: Vec<String> =
+                            labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        format!("{}/{}", r.name, vals.join(","))
+                    };
+                    let gk = (i, key);
+                    if !self.groups.contains_key(&gk) && self.groups.len() >= self.max_groups {
+                        self.overflowed += 1;
+                        for s in &r.sinks {
+                            due.push((s.clone(), Delivery::Finding(f.clone())));
+                        }
+                        continue;
+                    }
+                    let g = self.groups.entry(gk).or_insert_with(|| GroupState {
+                        labels,
+                        findings: BTreeMap::new(),
+                        changed: false,
+                        next_send: Some(now + r.group_wait_ms as i64),
+                        last_sent: None,
+                    });
+                    g.findings.insert(f.id.clone(), (**f).clone());
+                    g.changed = true;
+                    if g.next_send.is_none() {
+                        let at = g
+                            .last_sent
+                            .map(|t| t + r.group_interval_ms as i64)
+                            .unwrap_or(now)
+                            .max(now);
+                        g.next_send = Some(at);
+                    }
+                }
+            }
+            if !r.continue_matching {
+                break;
+            }
+        }
+        due.extend(self.on_time(now));
+        due
+    }
+
+    /// Notifications of groups that are due at `now`.
+    pub fn on_time(&mut self, now: TsMs) -> Vec<Addressed> {
+        let mut due = Vec::new();
+        let mut empty = Vec::new();
+        for ((ri, key), g) in self.groups.iter_mut() {
+            let r = &self.routes[*ri];
+            let send_change = g.changed && g.next_send.is_some_and(|t| t <= now);
+            let send_repeat = !g.changed
+                && r.repeat_interval_ms
+                    .is_some_and(|rep| g.last_sent.is_some_and(|l| now - l >= rep as i64))
+                && g.findings.values().any(|f| f.status == Status::Firing);
+            if !(send_change || send_repeat) {
+                continue;
+            }
+            let mut findings: Vec<Finding> = g.findings.values().cloned().collect();
+            findings.sort_by(|a, b| {
+                (a.status != Status::Firing)
+                    .cmp(&(b.status != Status::Firing))
+                    .then_with(|| b.severity.cmp(&a.severity))
+                    .then_with(|| a.id.cmp(&b.id))
+            });
+            let group = Group {
+                route: r.name.clone(),
+                key: key.clone(),
+                labels: g.labels.clone(),
+                findings,
+            };
+            for s in &r.sinks {
+                due.push((s.clone(), Delivery::Group(Box::new(group.clone()))));
+            }
+            g.last_sent = Some(now);
+            g.changed = false;
+            g.next_send = None;
+            // Resolved findings were announced once: forget them.
+            g.findings.retain(|_, f| f.status == Status::Firing);
+            if g.findings.is_empty() {
+                empty.push((*ri, key.clone()));
+            }
+        }
+        for k in empty {
+            self.groups.remove(&k);
+        }
+        due
+    }
+
+    /// Sends every pending group now (end of a replay).
+    pub fn flush(&mut self) -> Vec<Addressed> {
+        let last = self
+            .groups
+            .values()
+            .filter_map(|g| g.next_send)
+            .max()
+            .unwrap_or(0);
+        self.on_time(last)
+    }
+
+    /// When `on_time` next has something to send.
+    pub fn next_deadline(&self) -> Option<TsMs> {
+        self.groups
+            .iter()
+            .filter_map(|((ri, _), g)| {
+                let r = &self.routes[*ri];
+                if g.changed {
+                    g.next_send
+                } else {
+                    r.repeat_interval_ms
+                        .and_then(|rep| g.last_sent.map(|l| l + rep as i64))
+                }
+            })
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::correlate::finding::finding_id;
+    use crate::record::{ObjectRef, Severity};
+    use std::collections::BTreeSet;
+
+    fn route(group_by: &[&str], wait: u64, interval: u64, repeat: Option<u64>) -> Route {
+        Route {
+            name: "r".into(),
+            patterns: BTreeSet::new(),
+            severity_min: Severity::Warning,
+            tenants: BTreeSet::new(),
+            findings: true,
+            audit: true,
+            sinks: vec!["s".into()],
+            group_by: group_by.iter().map(|s| s.to_string()).collect(),
+            group_wait_ms: wait,
+            group_interval_ms: interval,
+            repeat_interval_ms: repeat,
+            continue_matching: false,
+        }
+    }
+
+    fn finding(name: &str, pattern: &str, sev: Severity, status: Status) -> Output {
+        let subject = ObjectRef::new("Kustomization", "t1", name);
+        Output::Finding(Box::new(Finding {
+            id: finding_id(pattern, &subject),
+            pattern: pattern.into(),
+            status,
+            severity: sev,
+            title: String::new(),
+            summary: String::new(),
+            cluster: "c".into(),
+            tenant: "t1".into(),
+            tenants: vec![],
+            subject,
+            root_cause: None,
+            impacted: vec![],
+            first_seen: 0,
+            last_seen: 0,
+            count: 1,
+            evidence: vec![],
+            labels: Default::default(),
+            remediation: String::new(),
+            last_counted: 0,
+            emission: 1,
+        }))
+    }
+
+    #[test]
+    fn passthrough_and_severity_filter() {
+        let mut r = Router::new(vec![route(&[], 0, 0, None)]);
+        assert_eq!(
+            r.on_output(
+                &finding("a", "build_failure", Severity::Error, Status::Firing),
+                0
+            )
+            .len(),
+            1
+        );
+        assert!(r
+            .on_output(
+                &finding("a", "drift_detected", Severity::Info, Status::Firing),
+                0
+            )
+            .is_empty());
+    }
+
+    #[test]
+    fn group_wait_interval_and_repeat() {
+        let mut r = Router::new(vec![route(&["pattern"], 30_000, 300_000, Some(3_600_000))]);
+        assert!(r
+            .on_output(
+                &finding("a", "build_failure", Severity::Error, Status::Firing),
+                0
+            )
+            .is_empty());
+        assert!(r
+            .on_output(
+                &finding("b", "build_failure", Severity::Error, Status::Firing),
+                10_000
+            )
+            .is_empty());
+        assert_eq!(r.next_deadline(), Some(30_000));
+        let out = r.on_time(30_000);
+        assert_eq!(out.len(), 1);
+        match &out[0].1 {
+            Delivery::Group(g) => assert_eq!(g.findings.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        // A change within group_interval waits for it.
+        assert!(r
+            .on_output(
+                &finding("c", "build_failure", Severity::Error, Status::Firing),
+                60_000
+            )
+            .is_empty());
+        assert!(r.on_time(200_000).is_empty());
+        assert_eq!(r.on_time(330_000).len(), 1);
+        // Nothing changes: repeat after an hour.
+        assert!(r.on_time(1_000_000).is_empty());
+        assert_eq!(r.on_time(330_000 + 3_600_000).len(), 1);
+    }
+}

@@ -1,1 +1,59 @@
-//! TODO
+//! Per-sink delivery counters, shared between the worker and the metrics endpoint.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Upper bounds (ms) of the delivery-latency histogram buckets.
+pub const LATENCY_BUCKETS_MS: [u64; 10] = [5, 10, 25, 50, 100, 250, 1000, 5000, 30_000, 300_000];
+
+/// Counters of one sink. All monotonic except `backlog`.
+#[derive(Debug, Default)]
+pub struct SinkStats {
+    /// Deliveries accepted by the receiver.
+    pub sent: AtomicU64,
+    /// Send attempts that failed and were retried.
+    pub retried: AtomicU64,
+    /// Deliveries that had to wait in the spool because the sink was failing or behind.
+    pub spooled: AtomicU64,
+    /// Deliveries the receiver rejected permanently (written to the dead-letter file).
+    pub dead_lettered: AtomicU64,
+    /// Deliveries lost: spool full or unencodable.
+    pub dropped: AtomicU64,
+    /// Deliveries waiting now.
+    pub backlog: AtomicU64,
+    /// Latency histogram (enqueue → accepted): counts per bucket, then +Inf.
+    pub latency_buckets: [AtomicU64; LATENCY_BUCKETS_MS.len() + 1],
+    pub latency_sum_ms: AtomicU64,
+}
+
+/// A plain copy of the counters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub sent: u64,
+    pub retried: u64,
+    pub spooled: u64,
+    pub dead_lettered: u64,
+    pub dropped: u64,
+    pub backlog: u64,
+}
+
+impl SinkStats {
+    pub fn observe_latency(&self, ms: u64) {
+        let i = LATENCY_BUCKETS_MS
+            .iter()
+            .position(|b| ms <= *b)
+            .unwrap_or(LATENCY_BUCKETS_MS.len());
+        self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            sent: self.sent.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+            spooled: self.spooled.load(Ordering::Relaxed),
+            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            backlog: self.backlog.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The build step of sinks: validated config → running sink (reads secrets, opens
+//! files, creates clients). The only I/O of configuration.
+
+use super::config::SinkConfig;
+use super::{alertmanager, file, kafka, slack, stdout, webhook, Sink};
+
+/// Builds one sink. Errors name the sink and what is wrong.
+pub fn build(cfg: &SinkConfig) -> Result<Box<dyn Sink>, String> {
+    match cfg {
+        SinkConfig::Stdout(c) => Ok(Box::new(stdout::StdoutSink::new(c))),
+        SinkConfig::File(c) => Ok(Box::new(file::FileSink::new(c))),
+        SinkConfig::Webhook(c) => webhook::build(c),
+        SinkConfig::Slack(c) => slack::build(c),
+        SinkConfig::Alertmanager(c) => alertmanager::build(c),
+        SinkConfig::Kafka(c) => kafka::build(c),
+    }
+}
