@@ -73,6 +73,12 @@ enum Command {
         #[arg(long)]
         audit: bool,
     },
+    /// Deliver what is left in the sinks' spools (after a crash or kill) and exit.
+    Drain {
+        /// Pipeline file with the sinks and `delivery.state_dir`.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Check pattern and config files; exit 2 naming file, line and field on error.
     Validate {
         /// Pattern directory to check (default: the built-in set).
@@ -122,6 +128,7 @@ fn main() -> ExitCode {
         Command::Classify { files } => run_classify(files),
         Command::Replay { files, args } => run_replay(files, &args),
         Command::Demo { output, audit } => run_demo(&output, audit),
+        Command::Drain { config } => run_drain(&config),
         Command::Validate { patterns, files } => run_validate(patterns.as_deref(), &files),
         Command::Patterns { action, dir } => run_patterns(action, dir.as_deref()),
     };
@@ -302,6 +309,41 @@ fn run_demo(output: &str, audit: bool) -> anyhow::Result<ExitCode> {
         ..ReplayOptions::default()
     };
     replay_to_stdout(inputs, Settings::default(), opts, None)
+}
+
+fn run_drain(config: &Path) -> anyhow::Result<ExitCode> {
+    let (_, plan) = match load_pipeline(None, Some(config)) {
+        Ok(s) => s,
+        Err(e) => return Ok(config_error(&e)),
+    };
+    if plan.settings.state_dir.is_none() {
+        eprintln!(
+            "fluxsight: {}: delivery.state_dir: drain needs a state directory",
+            config.display()
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let d = match Deliverer::start(&plan) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("fluxsight: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let stats = d.finish();
+    let mut left = 0;
+    for (sink, s) in &stats {
+        left += s.backlog;
+        eprintln!(
+            "fluxsight: sink {sink}: sent {} retried {} dead-lettered {} backlog {}",
+            s.sent, s.retried, s.dead_lettered, s.backlog
+        );
+    }
+    Ok(if left == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn run_validate(patterns: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
