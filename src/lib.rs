@@ -17,5 +17,7 @@ pub mod parse;
 pub mod pipeline;
 pub mod record;
 pub mod render;
+pub mod server;
 pub mod sinks;
 pub mod sources;
+pub mod telemetry;

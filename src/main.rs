@@ -73,6 +73,28 @@ enum Command {
         #[arg(long)]
         audit: bool,
     },
+    /// Run live: follow inputs (and, in a cluster, the Flux controllers), serve
+    /// /metrics, /healthz, /readyz and the Flux event receiver, deliver to the sinks.
+    Run {
+        /// Pipeline file (sinks, routes, thresholds, listen address, receiver).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Files to follow (`-` = stdin), in addition to the cluster sources.
+        #[arg(long = "input")]
+        inputs: Vec<String>,
+        /// Read inputs to their end and stop instead of following them.
+        #[arg(long)]
+        no_follow: bool,
+        /// Listen address (overrides the pipeline file; default 0.0.0.0:9797).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Findings on stdout: native, ocsf, ecs, text or none.
+        #[arg(long, default_value = "native")]
+        output: String,
+        /// Also write audit records on stdout.
+        #[arg(long)]
+        audit: bool,
+    },
     /// Deliver what is left in the sinks' spools (after a crash or kill) and exit.
     Drain {
         /// Pipeline file with the sinks and `delivery.state_dir`.
@@ -108,6 +130,7 @@ enum PatternsAction {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FLUXSIGHT_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
@@ -129,6 +152,21 @@ fn main() -> ExitCode {
         Command::Replay { files, args } => run_replay(files, &args),
         Command::Demo { output, audit } => run_demo(&output, audit),
         Command::Drain { config } => run_drain(&config),
+        Command::Run {
+            config,
+            inputs,
+            no_follow,
+            listen,
+            output,
+            audit,
+        } => run_live_cmd(
+            config.as_deref(),
+            inputs,
+            !no_follow,
+            listen,
+            &output,
+            audit,
+        ),
         Command::Validate { patterns, files } => run_validate(patterns.as_deref(), &files),
         Command::Patterns { action, dir } => run_patterns(action, dir.as_deref()),
     };
@@ -309,6 +347,133 @@ fn run_demo(output: &str, audit: bool) -> anyhow::Result<ExitCode> {
         ..ReplayOptions::default()
     };
     replay_to_stdout(inputs, Settings::default(), opts, None)
+}
+
+fn run_live_cmd(
+    config: Option<&Path>,
+    inputs: Vec<String>,
+    follow: bool,
+    listen: Option<String>,
+    output: &str,
+    audit: bool,
+) -> anyhow::Result<ExitCode> {
+    use fluxsight::pipeline::live::{run_live, LiveOptions};
+    use fluxsight::server::ReceiverConfig;
+    let stdout = match output {
+        "none" => None,
+        o => match OutputFormat::parse(o) {
+            Some(f) => Some(f),
+            None => {
+                eprintln!("fluxsight: --output: '{o}' is not one of native, ocsf, ecs, text, none");
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
+    let (settings, plan, live) = match config {
+        None => (
+            Settings::default(),
+            DeliveryPlan::default(),
+            Default::default(),
+        ),
+        Some(path) => {
+            let file = path.display().to_string();
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("fluxsight: {file}: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            match Settings::pipeline_full(&text, &file, PatternSet::builtin()) {
+                Ok(x) => x,
+                Err(e) => return Ok(config_error(&e)),
+            }
+        }
+    };
+    let listen = listen
+        .or(live.listen)
+        .unwrap_or_else(|| "0.0.0.0:9797".into());
+    let Ok(addr) = listen.parse() else {
+        eprintln!("fluxsight: --listen: '{listen}' is not an address such as 0.0.0.0:9797");
+        return Ok(ExitCode::from(2));
+    };
+    let hmac_key = match &live.receiver.hmac_secret {
+        None => None,
+        Some(s) => match s.resolve() {
+            Ok(k) => Some(k.into_bytes()),
+            Err(e) => {
+                eprintln!("fluxsight: receiver.hmac_secret: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
+    let opts = LiveOptions {
+        listen: Some(addr),
+        receiver: ReceiverConfig {
+            hmac_key,
+            body_limit: live.receiver.body_limit.unwrap_or(0),
+        },
+        stdout,
+        audit_to_stdout: audit,
+        tick: std::time::Duration::from_secs(1),
+    };
+    let sources: Vec<fluxsight::sources::SourceTask> = inputs
+        .into_iter()
+        .map(|p| fluxsight::sources::follow::file_source(p, follow))
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let telemetry = fluxsight::telemetry::Telemetry::new();
+    let summary = rt.block_on(async {
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::warn!("shutdown signal received; draining (a second signal forces exit)");
+            c.cancel();
+            wait_for_signal().await;
+            eprintln!("fluxsight: second signal: exiting now");
+            std::process::exit(1);
+        });
+        run_live(settings, &plan, sources, opts, telemetry, cancel).await
+    });
+    match summary {
+        Ok(s) => {
+            for (sink, st) in &s.sinks {
+                eprintln!(
+                    "fluxsight: sink {sink}: sent {} retried {} spooled {} dead-lettered {} dropped {} backlog {}",
+                    st.sent, st.retried, st.spooled, st.dead_lettered, st.dropped, st.backlog
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("fluxsight: {e}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn run_drain(config: &Path) -> anyhow::Result<ExitCode> {

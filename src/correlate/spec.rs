@@ -708,6 +708,33 @@ pub struct CorrelateConfig {
     /// Spool, fsync, retry and shutdown settings.
     #[serde(default)]
     pub delivery: Option<crate::sinks::config::DeliveryConfig>,
+    /// `fluxsight run`: address of `/metrics`, `/healthz`, `/readyz` and the event
+    /// receiver (default `0.0.0.0:9797`; Flux controllers use 8080, 9440 and 9090).
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// `fluxsight run`: the Flux event receiver.
+    #[serde(default)]
+    pub receiver: Option<ReceiverSection>,
+}
+
+/// The `receiver:` section.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverSection {
+    /// HMAC key of the `generic-hmac` Provider (`{env: …}` or `{file: …}`); without it
+    /// unsigned payloads are accepted.
+    #[serde(default)]
+    pub hmac_secret: Option<crate::sinks::config::SecretRef>,
+    /// Largest accepted body in bytes (default 3 MiB).
+    #[serde(default)]
+    pub body_limit: Option<usize>,
+}
+
+/// Live-mode settings of a pipeline file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LiveSection {
+    pub listen: Option<String>,
+    pub receiver: ReceiverSection,
 }
 
 /// Compiled tenant mapping.
@@ -790,8 +817,17 @@ impl Settings {
     pub fn pipeline_from_text(
         text: &str,
         file: &str,
-        mut patterns: PatternSet,
+        patterns: PatternSet,
     ) -> Result<(Settings, crate::sinks::config::DeliveryPlan), Vec<SpecError>> {
+        Self::pipeline_full(text, file, patterns).map(|(s, p, _)| (s, p))
+    }
+
+    /// Loads a whole pipeline file including its live-mode sections (pure).
+    pub fn pipeline_full(
+        text: &str,
+        file: &str,
+        mut patterns: PatternSet,
+    ) -> Result<(Settings, crate::sinks::config::DeliveryPlan, LiveSection), Vec<SpecError>> {
         let cfg: CorrelateConfig =
             serde_saphyr::from_str(text).map_err(|e| vec![yaml_error(&e, file, text)])?;
         let mut errs = Vec::new();
@@ -819,6 +855,16 @@ impl Settings {
                 errs.extend(e);
                 Default::default()
             });
+        if let Some(l) = &cfg.listen {
+            if l.parse::<std::net::SocketAddr>().is_err() {
+                errs.push(SpecError {
+                    file: file.into(),
+                    line: line_of(text, "listen"),
+                    field: "listen".into(),
+                    message: format!("'{l}' is not an address such as 0.0.0.0:9797"),
+                });
+            }
+        }
         if !errs.is_empty() {
             return Err(errs);
         }
@@ -830,6 +876,10 @@ impl Settings {
                 repeat_interval_ms,
             },
             plan,
+            LiveSection {
+                listen: cfg.listen,
+                receiver: cfg.receiver.unwrap_or_default(),
+            },
         ))
     }
 }

@@ -31,33 +31,23 @@ pub enum DeliverError {
     Runtime(String),
 }
 
-/// Running delivery side of a pipeline.
-pub struct Deliverer {
-    rt: Runtime,
+/// The running sinks of a pipeline and its router (async; needs a tokio runtime).
+pub struct SinkSet {
     router: Router,
     handles: BTreeMap<String, SinkHandle>,
     joins: Vec<JoinHandle<()>>,
     shutdown_timeout: Duration,
 }
 
-impl Deliverer {
-    /// Builds every sink of `plan` and starts its worker.
+impl SinkSet {
+    /// Builds every sink of `plan` and starts its worker on the current runtime.
     pub fn start(plan: &DeliveryPlan) -> Result<Self, DeliverError> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .thread_name("fluxsight-sink")
-            .build()
-            .map_err(|e| DeliverError::Runtime(e.to_string()))?;
         let s = &plan.settings;
         let mut handles = BTreeMap::new();
         let mut joins = Vec::new();
         for cfg in &plan.sinks {
             let name = cfg.name().to_string();
-            let sink = {
-                let _guard = rt.enter();
-                crate::sinks::build::build(cfg).map_err(DeliverError::Build)?
-            };
+            let sink = crate::sinks::build::build(cfg).map_err(DeliverError::Build)?;
             let (queue, dead_letter) = match &s.state_dir {
                 Some(dir) => {
                     let dir = PathBuf::from(dir);
@@ -83,13 +73,11 @@ impl Deliverer {
                 retry_max_ms: s.retry_max_ms,
                 dead_letter,
             };
-            let _guard = rt.enter();
             let (h, j) = spawn(&name, sink, queue, wc);
             handles.insert(name, h);
             joins.push(j);
         }
-        Ok(Deliverer {
-            rt,
+        Ok(SinkSet {
             router: Router::new(plan.routes.clone()),
             handles,
             joins,
@@ -97,30 +85,34 @@ impl Deliverer {
         })
     }
 
-    fn submit_all(&mut self, due: Vec<Addressed>) {
+    /// The sink handles (for stats and metrics).
+    pub fn handles(&self) -> &BTreeMap<String, SinkHandle> {
+        &self.handles
+    }
+
+    async fn submit_all(&mut self, due: Vec<Addressed>) {
         for (sink, d) in due {
             if let Some(h) = self.handles.get(&sink) {
-                let h = h.clone();
-                self.rt.block_on(h.submit(d));
+                h.submit(d).await;
             }
         }
     }
 
-    /// Routes correlator outputs emitted at `now` (record time in replay).
-    pub fn deliver(&mut self, outputs: &[Output], now: TsMs) {
+    /// Routes correlator outputs emitted at `now`.
+    pub async fn deliver(&mut self, outputs: &[Output], now: TsMs) {
         let mut due = Vec::new();
         for o in outputs {
             due.extend(self.router.on_output(o, now));
         }
         due.extend(self.router.on_time(now));
-        self.submit_all(due);
+        self.submit_all(due).await;
     }
 
     /// Advances storm-control timers.
-    pub fn tick(&mut self, now: TsMs) {
+    pub async fn tick(&mut self, now: TsMs) {
         if self.router.next_deadline().is_some_and(|t| t <= now) {
             let due = self.router.on_time(now);
-            self.submit_all(due);
+            self.submit_all(due).await;
         }
     }
 
@@ -131,27 +123,75 @@ impl Deliverer {
             .collect()
     }
 
-    /// Flushes pending groups, drains and closes every sink within the shutdown timeout.
-    pub fn finish(mut self) -> BTreeMap<String, StatsSnapshot> {
-        let due = self.router.flush();
-        self.submit_all(due);
+    /// Flushes pending groups, drains and closes every sink within the shutdown timeout;
+    /// past it, workers are aborted and the rest stays in their spools.
+    pub async fn finish(mut self, flush_groups: bool) -> BTreeMap<String, StatsSnapshot> {
+        if flush_groups {
+            let due = self.router.flush();
+            self.submit_all(due).await;
+        }
         for h in self.handles.values() {
             h.close();
         }
         let joins = std::mem::take(&mut self.joins);
         let timeout = self.shutdown_timeout;
-        let handles: Vec<SinkHandle> = self.handles.values().cloned().collect();
-        self.rt.block_on(async move {
-            let all = futures_join_all(joins);
-            if tokio::time::timeout(timeout, all).await.is_err() {
-                tracing::error!(timeout_ms = timeout.as_millis() as u64, "sinks did not drain before the shutdown timeout; leaving the rest in their spools");
-                for h in &handles {
-                    h.abort();
-                }
+        if tokio::time::timeout(timeout, futures_join_all(joins))
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                timeout_ms = timeout.as_millis() as u64,
+                "sinks did not drain before the shutdown timeout; leaving the rest in their spools"
+            );
+            for h in self.handles.values() {
+                h.abort();
             }
-        });
-        let stats = self.stats();
-        self.rt.shutdown_timeout(Duration::from_secs(2));
+        }
+        self.stats()
+    }
+}
+
+/// Synchronous wrapper for the batch pipelines (replay, drain): owns a runtime.
+pub struct Deliverer {
+    rt: Runtime,
+    set: SinkSet,
+}
+
+impl Deliverer {
+    /// Builds every sink of `plan` and starts its worker.
+    pub fn start(plan: &DeliveryPlan) -> Result<Self, DeliverError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("fluxsight-sink")
+            .build()
+            .map_err(|e| DeliverError::Runtime(e.to_string()))?;
+        let set = {
+            let _guard = rt.enter();
+            SinkSet::start(plan)?
+        };
+        Ok(Deliverer { rt, set })
+    }
+
+    /// Routes correlator outputs emitted at `now` (record time in replay).
+    pub fn deliver(&mut self, outputs: &[Output], now: TsMs) {
+        self.rt.block_on(self.set.deliver(outputs, now));
+    }
+
+    /// Advances storm-control timers.
+    pub fn tick(&mut self, now: TsMs) {
+        self.rt.block_on(self.set.tick(now));
+    }
+
+    pub fn stats(&self) -> BTreeMap<String, StatsSnapshot> {
+        self.set.stats()
+    }
+
+    /// Flushes pending groups, drains and closes every sink within the shutdown timeout.
+    pub fn finish(self) -> BTreeMap<String, StatsSnapshot> {
+        let Deliverer { rt, set } = self;
+        let stats = rt.block_on(set.finish(true));
+        rt.shutdown_timeout(Duration::from_secs(2));
         stats
     }
 }

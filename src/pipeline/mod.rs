@@ -6,4 +6,5 @@
 pub mod classify;
 pub mod deliver;
 pub mod examples;
+pub mod live;
 pub mod replay;

@@ -1,5 +1,43 @@
-//! Sources: where records come from (files and stdin now; Kubernetes later).
+//! Sources: where records come from — files and stdin (batch and follow), the HTTP
+//! receiver for Flux event payloads, and (live) the Kubernetes API.
 //!
-//! Owns: reading input into lines with bounded memory. Does not parse.
+//! Owns: reading input into lines with bounded memory. Does not parse: every source
+//! hands raw lines (log lines, JSON documents) to the pipeline, which parses them with
+//! one decoder per stream.
+//!
+//! Invariant: only sources watch the cancellation token; downstream stages drain when
+//! their input closes. The channel into the pipeline is bounded: when it is full,
+//! sources wait (back-pressure), so nothing is dropped between source and correlator.
 
 pub mod file;
+pub mod follow;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::sinks::BoxFut;
+use crate::telemetry::Telemetry;
+
+/// One raw line from a source.
+#[derive(Debug, Clone)]
+pub struct SourceLine {
+    /// Stream identity (a pod/container log, a watch, a file): one decoder per stream.
+    pub stream: Arc<str>,
+    pub bytes: Vec<u8>,
+    /// Controller known from where the line came from (pod name, file name).
+    pub controller: Option<String>,
+}
+
+/// The sending side of the pipeline's input channel.
+pub type LineTx = mpsc::Sender<SourceLine>;
+
+/// Capacity of the channel between sources and the correlator. When full, sources
+/// wait: a slow correlator slows reading instead of losing lines.
+pub const LINE_CHANNEL: usize = 8192;
+
+/// A source ready to run: consumes the sender, stops when its input ends or the token
+/// fires.
+pub type SourceTask =
+    Box<dyn FnOnce(LineTx, CancellationToken, Arc<Telemetry>) -> BoxFut<'static, ()> + Send>;

@@ -1,0 +1,210 @@
+//! `fluxsight run`: the live pipeline. Sources → bounded channel → one pipeline task
+//! (decode per stream, classify, correlate on wall-clock time) → stdout and the sinks.
+//!
+//! Shutdown flows downstream with the data: the cancellation token stops the sources
+//! and the HTTP server; when every sender is gone the pipeline task drains the channel,
+//! emits what changed, and the sinks drain and flush under the shutdown timeout.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::classify::Classifier;
+use crate::correlate::{Correlator, Output, Settings, Status};
+use crate::parse::LineDecoder;
+use crate::pipeline::deliver::{DeliverError, SinkSet};
+use crate::record::{Format, TsMs};
+use crate::render::finding::{self, OutputFormat};
+use crate::server::{self, ReceiverConfig};
+use crate::sinks::config::DeliveryPlan;
+use crate::sinks::stats::StatsSnapshot;
+use crate::sources::{SourceLine, SourceTask, LINE_CHANNEL};
+use crate::telemetry::Telemetry;
+
+/// Most per-stream decoders kept (one per pod/container log stream).
+const MAX_STREAMS: usize = 10_000;
+
+/// Options of the live pipeline.
+pub struct LiveOptions {
+    /// Where `/metrics`, `/healthz`, `/readyz` and the event receiver listen.
+    pub listen: Option<SocketAddr>,
+    pub receiver: ReceiverConfig,
+    /// Findings on stdout (`None` = quiet).
+    pub stdout: Option<OutputFormat>,
+    pub audit_to_stdout: bool,
+    /// How often time-driven checks run.
+    pub tick: Duration,
+}
+
+/// What a live run did.
+#[derive(Debug, Default)]
+pub struct LiveSummary {
+    pub lines: u64,
+    pub records: u64,
+    pub findings: u64,
+    pub sinks: BTreeMap<String, StatsSnapshot>,
+}
+
+fn wall_ms() -> TsMs {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs sources until they end or `cancel` fires, then drains everything.
+pub async fn run_live(
+    settings: Settings,
+    plan: &DeliveryPlan,
+    sources: Vec<SourceTask>,
+    opts: LiveOptions,
+    telemetry: Arc<Telemetry>,
+    cancel: CancellationToken,
+) -> Result<LiveSummary, DeliverError> {
+    let mut sinks = SinkSet::start(plan)?;
+    for (name, h) in sinks.handles() {
+        telemetry.register_sink(name, h.stats());
+    }
+    let (tx, mut rx) = mpsc::channel::<SourceLine>(LINE_CHANNEL);
+    let mut tasks = Vec::new();
+    for s in sources {
+        tasks.push(tokio::spawn(s(
+            tx.clone(),
+            cancel.clone(),
+            telemetry.clone(),
+        )));
+    }
+    if let Some(addr) = opts.listen {
+        let (t, c, cfg, tx2) = (
+            telemetry.clone(),
+            cancel.clone(),
+            opts.receiver.clone(),
+            tx.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = server::serve(addr, t, tx2, cfg, c).await {
+                tracing::error!(%addr, error = %e, "http server failed");
+            }
+        }));
+    }
+    drop(tx);
+
+    let classifier = Classifier::builtin();
+    let mut correlator = Correlator::new(settings);
+    let mut decoders: HashMap<Arc<str>, LineDecoder> = HashMap::new();
+    let mut summary = LiveSummary::default();
+    let mut ticker = tokio::time::interval(opts.tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stdout = std::io::stdout();
+    loop {
+        tokio::select! {
+            line = rx.recv() => {
+                let Some(line) = line else { break };
+                summary.lines += 1;
+                telemetry.queue_depth.store(rx.len() as u64, Ordering::Relaxed);
+                if !decoders.contains_key(&line.stream) && decoders.len() >= MAX_STREAMS {
+                    decoders.clear();
+                }
+                let dec = decoders
+                    .entry(line.stream.clone())
+                    .or_insert_with(|| LineDecoder::new(line.controller.clone()));
+                let stats = telemetry.source(&line.stream);
+                for mut rec in dec.decode(&line.bytes) {
+                    if rec.format == Format::Partial {
+                        continue;
+                    }
+                    if rec.format == Format::Text {
+                        telemetry.parse_failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                    classifier.classify(&mut rec);
+                    summary.records += 1;
+                    telemetry.records.fetch_add(1, Ordering::Relaxed);
+                    if let Some(ts) = rec.ts {
+                        stats.newest_ms.fetch_max(ts, Ordering::Relaxed);
+                    }
+                    // Live: the clock is the wall clock; a record never moves it back.
+                    correlator.on_time(wall_ms());
+                    correlator.on_record(&rec);
+                }
+                let out = correlator.drain();
+                if !out.is_empty() {
+                    emit(&out, &opts, &stdout, &mut summary, &telemetry, &correlator);
+                    sinks.deliver(&out, wall_ms()).await;
+                }
+            }
+            _ = ticker.tick() => {
+                let now = wall_ms();
+                correlator.on_time(now);
+                let out = correlator.drain();
+                if !out.is_empty() {
+                    emit(&out, &opts, &stdout, &mut summary, &telemetry, &correlator);
+                    sinks.deliver(&out, now).await;
+                }
+                sinks.tick(now).await;
+            }
+        }
+    }
+    // Input closed: sources are done. Emit what changed, then drain the sinks.
+    let now = wall_ms();
+    correlator.on_time(now);
+    let out = correlator.drain();
+    if !out.is_empty() {
+        emit(&out, &opts, &stdout, &mut summary, &telemetry, &correlator);
+        sinks.deliver(&out, now).await;
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    summary.sinks = sinks.finish(false).await;
+    Ok(summary)
+}
+
+fn emit(
+    out: &[Output],
+    opts: &LiveOptions,
+    stdout: &std::io::Stdout,
+    summary: &mut LiveSummary,
+    telemetry: &Telemetry,
+    correlator: &Correlator,
+) {
+    let mut lock = stdout.lock();
+    for o in out {
+        let v = match (o, opts.stdout) {
+            (_, None) => None,
+            (Output::Finding(f), Some(OutputFormat::Ocsf)) => {
+                Some(finding::ocsf(f, f.emission <= 1))
+            }
+            (Output::Finding(f), Some(OutputFormat::Ecs)) => Some(finding::ecs(f)),
+            (Output::Finding(f), Some(OutputFormat::Text)) => {
+                let _ = writeln!(lock, "{}", finding::text_line(f));
+                None
+            }
+            (Output::Finding(f), Some(_)) => Some(finding::native(f)),
+            (Output::Audit(a), Some(_)) if opts.audit_to_stdout => Some(finding::audit_native(a)),
+            (Output::Audit(_), _) => None,
+        };
+        if matches!(o, Output::Finding(_)) {
+            summary.findings += 1;
+            telemetry.findings_emitted.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(v) = v {
+            let _ = writeln!(lock, "{v}");
+        }
+    }
+    let _ = lock.flush();
+    let mut firing: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for f in correlator.firing() {
+        if f.status == Status::Firing {
+            *firing
+                .entry((f.pattern.clone(), f.tenant.clone()))
+                .or_default() += 1;
+        }
+    }
+    telemetry.set_firing(firing);
+}

@@ -1,0 +1,350 @@
+//! Self-observability: the counters fluxsight exposes on `/metrics`.
+//!
+//! Owns: metric names (constants below) and the shared [`Telemetry`] handle. Hot paths
+//! bump atomics; the Prometheus text is produced by a `prometheus-client` collector at
+//! scrape time from snapshots (pipeline counters, per-source counters, per-sink stats,
+//! firing findings by pattern and tenant).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use crate::sinks::stats::SinkStats;
+
+pub const M_LINES: &str = "fluxsight_source_lines";
+pub const M_LAG: &str = "fluxsight_source_lag_seconds";
+pub const M_SOURCE_ERRORS: &str = "fluxsight_source_errors";
+pub const M_RECORDS: &str = "fluxsight_records";
+pub const M_PARSE_FAILURES: &str = "fluxsight_parse_failures";
+pub const M_QUEUE_DEPTH: &str = "fluxsight_queue_depth";
+pub const M_DROPPED: &str = "fluxsight_dropped";
+pub const M_FIRING: &str = "fluxsight_findings_firing";
+pub const M_FINDINGS_EMITTED: &str = "fluxsight_findings_emitted";
+pub const M_SINK_SENT: &str = "fluxsight_sink_sent";
+pub const M_SINK_RETRIED: &str = "fluxsight_sink_retried";
+pub const M_SINK_SPOOLED: &str = "fluxsight_sink_spooled";
+pub const M_SINK_DEAD: &str = "fluxsight_sink_dead_lettered";
+pub const M_SINK_DROPPED: &str = "fluxsight_sink_dropped";
+pub const M_SINK_BACKLOG: &str = "fluxsight_sink_backlog";
+pub const M_SINK_LATENCY_SUM: &str = "fluxsight_sink_delivery_latency_seconds_sum";
+pub const M_SINK_LATENCY_COUNT: &str = "fluxsight_sink_delivery_latency_seconds_count";
+
+/// Counters of one source (a log stream family, a watch, the receiver, …).
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    pub lines: AtomicU64,
+    pub errors: AtomicU64,
+    /// Event time of the newest record, ms (for lag).
+    pub newest_ms: AtomicI64,
+    /// The source has listed / caught up at least once.
+    pub synced: AtomicBool,
+}
+
+/// The shared telemetry handle.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    pub records: AtomicU64,
+    pub parse_failures: AtomicU64,
+    pub dropped: AtomicU64,
+    pub queue_depth: AtomicU64,
+    pub findings_emitted: AtomicU64,
+    sources: Mutex<BTreeMap<String, Arc<SourceStats>>>,
+    sinks: Mutex<BTreeMap<String, Arc<SinkStats>>>,
+    /// (pattern, tenant) → firing count.
+    firing: Mutex<BTreeMap<(String, String), u64>>,
+}
+
+impl Telemetry {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Telemetry::default())
+    }
+
+    /// The stats of source `name`, created on first use.
+    pub fn source(&self, name: &str) -> Arc<SourceStats> {
+        let mut m = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(name.to_string()).or_default().clone()
+    }
+
+    pub fn register_sink(&self, name: &str, stats: Arc<SinkStats>) {
+        self.sinks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), stats);
+    }
+
+    pub fn set_firing(&self, firing: BTreeMap<(String, String), u64>) {
+        *self.firing.lock().unwrap_or_else(|e| e.into_inner()) = firing;
+    }
+
+    /// Sources not yet synced (empty = ready).
+    pub fn unsynced(&self) -> Vec<String> {
+        self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, s)| !s.synced.load(Ordering::Relaxed))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// A registry exposing this telemetry.
+    pub fn registry(self: &Arc<Self>) -> Registry {
+        let mut r = Registry::default();
+        r.register_collector(Box::new(TelemetryCollector(self.clone())));
+        r
+    }
+
+    /// The Prometheus text exposition of everything.
+    pub fn encode(self: &Arc<Self>) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry());
+        out
+    }
+}
+
+#[derive(Debug)]
+struct TelemetryCollector(Arc<Telemetry>);
+
+type Labels = Vec<(String, String)>;
+
+fn counter(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: &[(Labels, u64)],
+) -> Result<(), std::fmt::Error> {
+    let c = ConstCounter::new(0u64);
+    let mut me = enc.encode_descriptor(name, help, None, c.metric_type())?;
+    for (labels, v) in series {
+        if labels.is_empty() {
+            return ConstCounter::new(*v).encode(me);
+        }
+        ConstCounter::new(*v).encode(me.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+fn gauge(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: &[(Labels, f64)],
+) -> Result<(), std::fmt::Error> {
+    let g = ConstGauge::new(0f64);
+    let mut me = enc.encode_descriptor(name, help, None, g.metric_type())?;
+    for (labels, v) in series {
+        if labels.is_empty() {
+            return ConstGauge::new(*v).encode(me);
+        }
+        ConstGauge::new(*v).encode(me.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+fn l(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl Collector for TelemetryCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let t = &self.0;
+        let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        counter(
+            &mut enc,
+            M_RECORDS,
+            "Records parsed",
+            &[(vec![], ld(&t.records))],
+        )?;
+        counter(
+            &mut enc,
+            M_PARSE_FAILURES,
+            "Lines that no structured parser accepted (kept as text)",
+            &[(vec![], ld(&t.parse_failures))],
+        )?;
+        counter(
+            &mut enc,
+            M_DROPPED,
+            "Records dropped before correlation",
+            &[(vec![], ld(&t.dropped))],
+        )?;
+        counter(
+            &mut enc,
+            M_FINDINGS_EMITTED,
+            "Finding updates emitted",
+            &[(vec![], ld(&t.findings_emitted))],
+        )?;
+        gauge(
+            &mut enc,
+            M_QUEUE_DEPTH,
+            "Records waiting between sources and the correlator",
+            &[(l(&[("queue", "records")]), ld(&t.queue_depth) as f64)],
+        )?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let sources: Vec<(String, Arc<SourceStats>)> = t
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let lines: Vec<(Labels, u64)> = sources
+            .iter()
+            .map(|(n, s)| (l(&[("source", n)]), ld(&s.lines)))
+            .collect();
+        counter(&mut enc, M_LINES, "Lines read per source", &lines)?;
+        let errs: Vec<(Labels, u64)> = sources
+            .iter()
+            .map(|(n, s)| (l(&[("source", n)]), ld(&s.errors)))
+            .collect();
+        counter(
+            &mut enc,
+            M_SOURCE_ERRORS,
+            "Source errors (reconnects, watch errors)",
+            &errs,
+        )?;
+        let lag: Vec<(Labels, f64)> = sources
+            .iter()
+            .filter_map(|(n, s)| {
+                let t = s.newest_ms.load(Ordering::Relaxed);
+                (t > 0).then(|| (l(&[("source", n)]), ((now - t).max(0) as f64) / 1000.0))
+            })
+            .collect();
+        gauge(&mut enc, M_LAG, "Age of the newest record per source", &lag)?;
+        let sinks: Vec<(String, Arc<SinkStats>)> = t
+            .sinks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (name, help, f) in [
+            (
+                M_SINK_SENT,
+                "Deliveries accepted by the sink",
+                (|s: &SinkStats| s.sent.load(Ordering::Relaxed)) as fn(&SinkStats) -> u64,
+            ),
+            (
+                M_SINK_RETRIED,
+                "Failed send attempts retried",
+                |s: &SinkStats| s.retried.load(Ordering::Relaxed),
+            ),
+            (
+                M_SINK_SPOOLED,
+                "Deliveries that waited in the spool",
+                |s: &SinkStats| s.spooled.load(Ordering::Relaxed),
+            ),
+            (
+                M_SINK_DEAD,
+                "Deliveries rejected permanently (dead-lettered)",
+                |s: &SinkStats| s.dead_lettered.load(Ordering::Relaxed),
+            ),
+            (
+                M_SINK_DROPPED,
+                "Deliveries lost (spool full)",
+                |s: &SinkStats| s.dropped.load(Ordering::Relaxed),
+            ),
+            (
+                M_SINK_LATENCY_COUNT,
+                "Deliveries with a measured latency",
+                |s: &SinkStats| {
+                    s.latency_buckets
+                        .iter()
+                        .map(|b| b.load(Ordering::Relaxed))
+                        .sum()
+                },
+            ),
+        ] {
+            let series: Vec<(Labels, u64)> = sinks
+                .iter()
+                .map(|(n, s)| (l(&[("sink", n)]), f(s)))
+                .collect();
+            counter(&mut enc, name, help, &series)?;
+        }
+        let sum: Vec<(Labels, f64)> = sinks
+            .iter()
+            .map(|(n, s)| {
+                (
+                    l(&[("sink", n)]),
+                    s.latency_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+                )
+            })
+            .collect();
+        gauge(
+            &mut enc,
+            M_SINK_LATENCY_SUM,
+            "Sum of delivery latencies (enqueue to accepted)",
+            &sum,
+        )?;
+        let backlog: Vec<(Labels, f64)> = sinks
+            .iter()
+            .map(|(n, s)| (l(&[("sink", n)]), s.backlog.load(Ordering::Relaxed) as f64))
+            .collect();
+        gauge(
+            &mut enc,
+            M_SINK_BACKLOG,
+            "Deliveries waiting per sink",
+            &backlog,
+        )?;
+        let firing: Vec<(Labels, f64)> = t
+            .firing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|((p, tn), v)| (l(&[("pattern", p), ("tenant", tn)]), *v as f64))
+            .collect();
+        gauge(
+            &mut enc,
+            M_FIRING,
+            "Findings firing by pattern and tenant",
+            &firing,
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_contains_series() {
+        let t = Telemetry::new();
+        t.records.fetch_add(5, Ordering::Relaxed);
+        t.source("logs").lines.fetch_add(3, Ordering::Relaxed);
+        let s = Arc::new(SinkStats::default());
+        s.sent.fetch_add(2, Ordering::Relaxed);
+        t.register_sink("hook", s);
+        let mut f = BTreeMap::new();
+        f.insert(("git_auth_failure".to_string(), "payments".to_string()), 1);
+        t.set_firing(f);
+        let text = t.encode();
+        assert!(text.contains("fluxsight_records_total 5"), "{text}");
+        assert!(
+            text.contains("fluxsight_source_lines_total{source=\"logs\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("fluxsight_sink_sent_total{sink=\"hook\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "fluxsight_findings_firing{pattern=\"git_auth_failure\",tenant=\"payments\"} 1"
+            ),
+            "{text}"
+        );
+        assert_eq!(t.unsynced(), vec!["logs".to_string()]);
+    }
+}
