@@ -48,6 +48,8 @@ const LINE_CHARS: usize = 400;
 /// Per-finding section of a group message.
 const GROUP_ITEM_CHARS: usize = 450;
 const ELLIPSIS: char = '…';
+/// U+02CB MODIFIER LETTER GRAVE ACCENT, shown in place of input backticks.
+const BACKTICK_LOOKALIKE: char = '\u{2CB}';
 /// Breaks `@here` and friends without changing what a reader sees.
 const WORD_JOINER: char = '\u{2060}';
 const MASS_MENTIONS: [&str; 4] = ["here", "channel", "everyone", "group"];
@@ -58,12 +60,15 @@ fn push_escaped(out: &mut String, c: char) {
         '&' => out.push_str("&amp;"),
         '<' => out.push_str("&lt;"),
         '>' => out.push_str("&gt;"),
+        // No escape exists for a backtick: a look-alike keeps input from opening or
+        // closing code formatting.
+        '`' => out.push(BACKTICK_LOOKALIKE),
         c => out.push(c),
     }
 }
 
 /// Escapes text for mrkdwn (and plain_text, which Slack entity-decodes too), breaking
-/// mass mentions. Secrets are redacted first.
+/// mass mentions and replacing backticks. Secrets are redacted first.
 pub fn escape(s: &str) -> String {
     escape_max(s, usize::MAX)
 }
@@ -113,7 +118,7 @@ pub fn code_span(s: &str, max: usize) -> String {
     let flat: String = s
         .chars()
         .map(|c| match c {
-            '`' => '\u{2CB}',
+            '`' => BACKTICK_LOOKALIKE,
             c if c.is_control() => ' ',
             c => c,
         })
@@ -134,7 +139,7 @@ pub fn code_block(lines: &[&str], line_max: usize, max: usize) -> String {
         let clean: String = l
             .chars()
             .map(|c| match c {
-                '`' => '\u{2CB}',
+                '`' => BACKTICK_LOOKALIKE,
                 '\n' | '\r' | '\t' => ' ',
                 c if c.is_control() => ' ',
                 c => c,
