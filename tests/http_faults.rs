@@ -295,6 +295,15 @@ async fn sigkill_mid_delivery_then_drain_loses_nothing() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Kill once the replay has produced (spooled) everything and a couple of deliveries
+    // got through: the rest are in flight or waiting.
+    let spool = dir.join("state").join("spool").join("hook");
+    let t = Instant::now();
+    while spool_ids(&spool).len() < expected.len() {
+        assert!(t.elapsed() < Duration::from_secs(20), "spool never filled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("replay spooled everything after {} ms", t.elapsed().as_millis());
     rx.wait_accepted(2, Duration::from_secs(20)).await;
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
@@ -302,6 +311,8 @@ async fn sigkill_mid_delivery_then_drain_loses_nothing() {
     let before = rx.accepted_ids().len();
     eprintln!("killed after {before} of {} deliveries", expected.len());
     assert!(before < expected.len(), "the kill came mid-delivery");
+    let spooled: BTreeSet<String> = spool_ids(&spool).into_iter().collect();
+    assert_eq!(spooled, expected, "the spool holds exactly the replay's deliveries");
 
     // 2. The receiver recovers; `drain` delivers what the spool holds.
     rx.set_steady(None);
