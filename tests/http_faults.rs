@@ -48,7 +48,10 @@ fn ids(ds: &[Delivery]) -> BTreeSet<String> {
 
 fn assert_all_arrived(rx: &Receiver, expected: &BTreeSet<String>) {
     let got = rx.accepted_ids();
-    let missing: Vec<&String> = expected.iter().filter(|id| !got.contains_key(*id)).collect();
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|id| !got.contains_key(*id))
+        .collect();
     assert!(missing.is_empty(), "lost deliveries: {missing:?}");
     let dups = got.values().filter(|n| **n > 1).count();
     eprintln!(
@@ -126,7 +129,10 @@ async fn hanging_receiver_times_out_and_is_retried() {
         gaps_ms(&rx)
     );
     assert!(took >= Duration::from_secs(2), "two 1 s timeouts: {took:?}");
-    assert!(took < Duration::from_secs(10), "not stuck on the hang: {took:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "not stuck on the hang: {took:?}"
+    );
     assert_eq!(stats.retried, 2);
     assert_all_arrived(&rx, &expected);
 }
@@ -251,7 +257,11 @@ async fn reference_ids(tag: &str) -> BTreeSet<String> {
         s(&incident_log()),
     ])
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ids: BTreeSet<String> = rx.accepted_ids().into_keys().collect();
 
     let plain = dir.join("plain.yaml");
@@ -274,7 +284,11 @@ async fn reference_ids(tag: &str) -> BTreeSet<String> {
         printed,
         "one delivery per finding update and audit record"
     );
-    assert!(ids.len() >= 5, "the incident yields deliveries: {}", ids.len());
+    assert!(
+        ids.len() >= 5,
+        "the incident yields deliveries: {}",
+        ids.len()
+    );
     let _ = std::fs::remove_dir_all(&dir);
     ids
 }
@@ -303,7 +317,10 @@ async fn sigkill_mid_delivery_then_drain_loses_nothing() {
         assert!(t.elapsed() < Duration::from_secs(20), "spool never filled");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    eprintln!("replay spooled everything after {} ms", t.elapsed().as_millis());
+    eprintln!(
+        "replay spooled everything after {} ms",
+        t.elapsed().as_millis()
+    );
     rx.wait_accepted(2, Duration::from_secs(20)).await;
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
@@ -312,7 +329,10 @@ async fn sigkill_mid_delivery_then_drain_loses_nothing() {
     eprintln!("killed after {before} of {} deliveries", expected.len());
     assert!(before < expected.len(), "the kill came mid-delivery");
     let spooled: BTreeSet<String> = spool_ids(&spool).into_iter().collect();
-    assert_eq!(spooled, expected, "the spool holds exactly the replay's deliveries");
+    assert_eq!(
+        spooled, expected,
+        "the spool holds exactly the replay's deliveries"
+    );
 
     // 2. The receiver recovers; `drain` delivers what the spool holds.
     rx.set_steady(None);
@@ -355,7 +375,10 @@ async fn sigkill_while_receiver_down_then_drain_loses_nothing() {
     child.kill().unwrap();
     child.wait().unwrap();
     let spooled: BTreeSet<String> = spool_ids(&spool).into_iter().collect();
-    assert_eq!(spooled, expected, "the spool holds exactly the replay's deliveries");
+    assert_eq!(
+        spooled, expected,
+        "the spool holds exactly the replay's deliveries"
+    );
 
     // The receiver comes up on that port; drain delivers the spool.
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))

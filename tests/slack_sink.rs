@@ -42,7 +42,11 @@ fn check_payload(p: &Value) -> usize {
     let text = p["text"].as_str().expect("text fallback");
     assert!(!text.is_empty() && text.chars().count() <= 40_000);
     let blocks = p["blocks"].as_array().expect("blocks");
-    assert!(!blocks.is_empty() && blocks.len() <= 50, "{} blocks", blocks.len());
+    assert!(
+        !blocks.is_empty() && blocks.len() <= 50,
+        "{} blocks",
+        blocks.len()
+    );
     let mut total = 0;
     for b in blocks {
         match b["type"].as_str().unwrap() {
@@ -53,7 +57,11 @@ fn check_payload(p: &Value) -> usize {
             }
             "section" => {
                 if let Some(t) = b.get("text") {
-                    assert!(chars(&t["text"]) <= 3000, "section of {}", chars(&t["text"]));
+                    assert!(
+                        chars(&t["text"]) <= 3000,
+                        "section of {}",
+                        chars(&t["text"])
+                    );
                     total += chars(&t["text"]);
                 }
                 if let Some(f) = b.get("fields") {
@@ -106,7 +114,11 @@ fn check_payload(p: &Value) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_input_is_escaped_and_within_limits() {
     let rx = Receiver::start(None).await;
-    let cfg = config("FLUXSIGHT_TEST_SLACK_URL_HOSTILE", &rx.url("/services/T0/B0/x"), Some("10ms"));
+    let cfg = config(
+        "FLUXSIGHT_TEST_SLACK_URL_HOSTILE",
+        &rx.url("/services/T0/B0/x"),
+        Some("10ms"),
+    );
     let sink = slack::build(&cfg).unwrap();
     let long = "A&<b>`".repeat(10_000 / 6);
     let evil = "see <https://evil.example|click> & `rm -rf` <@U123> @here @Channel ```x``` </code>";
@@ -143,15 +155,25 @@ async fn hostile_input_is_escaped_and_within_limits() {
     .await;
     assert_eq!(stats.sent, 4);
     let seen = rx.accepted();
-    assert_eq!(seen.len(), 4, "one message per delivery (the group is one message)");
+    assert_eq!(
+        seen.len(),
+        4,
+        "one message per delivery (the group is one message)"
+    );
     let payloads: Vec<Value> = seen.iter().map(|s| s.json()).collect();
     for (i, p) in payloads.iter().enumerate() {
         let total = check_payload(p);
-        eprintln!("message {i}: {} blocks, {total} chars of block text", p["blocks"].as_array().unwrap().len());
+        eprintln!(
+            "message {i}: {} blocks, {total} chars of block text",
+            p["blocks"].as_array().unwrap().len()
+        );
     }
     let first = payloads[0].to_string();
     assert!(first.contains("&lt;!channel&gt; x"), "{first}");
-    assert!(first.contains("&lt;https://evil.example|click&gt; &amp;"), "{first}");
+    assert!(
+        first.contains("&lt;https://evil.example|click&gt; &amp;"),
+        "{first}"
+    );
     let group_text = payloads[2].to_string();
     let shown = payloads[2]["blocks"]
         .as_array()
@@ -168,14 +190,21 @@ async fn hostile_input_is_escaped_and_within_limits() {
         group_text.contains(&format!("and {} more", 300 - shown)),
         "{group_text}"
     );
-    assert!(payloads[2]["text"].as_str().unwrap().contains("300 findings"));
+    assert!(payloads[2]["text"]
+        .as_str()
+        .unwrap()
+        .contains("300 findings"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paced_at_one_message_per_second() {
     let rx = Receiver::start(None).await;
     // Default min_interval: 1s.
-    let cfg = config("FLUXSIGHT_TEST_SLACK_URL_PACE", &rx.url("/services/pace"), None);
+    let cfg = config(
+        "FLUXSIGHT_TEST_SLACK_URL_PACE",
+        &rx.url("/services/pace"),
+        None,
+    );
     let sink = slack::build(&cfg).unwrap();
     let ds: Vec<Delivery> = (0..5)
         .map(|i| Delivery::Finding(Box::new(finding(i, "podinfo", "auth"))))
@@ -200,7 +229,11 @@ async fn paced_at_one_message_per_second() {
 async fn too_many_requests_honours_retry_after() {
     let rx = Receiver::start(None).await;
     rx.script([Fault::TooMany(2)]);
-    let cfg = config("FLUXSIGHT_TEST_SLACK_URL_429", &rx.url("/services/429"), Some("10ms"));
+    let cfg = config(
+        "FLUXSIGHT_TEST_SLACK_URL_429",
+        &rx.url("/services/429"),
+        Some("10ms"),
+    );
     let sink = slack::build(&cfg).unwrap();
     let stats = run_worker(
         sink,
@@ -215,7 +248,10 @@ async fn too_many_requests_honours_retry_after() {
     assert_eq!(seen[1].status, 200);
     assert_eq!(seen[0].body, seen[1].body, "the same message again");
     let gap = seen[1].at.duration_since(seen[0].at);
-    eprintln!("retry after 429 (Retry-After: 2) came {} ms later", gap.as_millis());
+    eprintln!(
+        "retry after 429 (Retry-After: 2) came {} ms later",
+        gap.as_millis()
+    );
     assert!(gap >= Duration::from_millis(1950), "{gap:?}");
     assert_eq!(stats.sent, 1);
     assert_eq!(stats.retried, 1);
@@ -228,7 +264,11 @@ async fn archived_channel_is_permanent() {
     rx.set_steady(Some(Fault::Status(410, "channel_is_archived")));
     let dir = std::env::temp_dir().join(format!("fluxsight-slack-dl-{}", std::process::id()));
     let dl = dir.join("slack.jsonl");
-    let cfg = config("FLUXSIGHT_TEST_SLACK_URL_410", &rx.url("/services/T/B/secret-token"), Some("10ms"));
+    let cfg = config(
+        "FLUXSIGHT_TEST_SLACK_URL_410",
+        &rx.url("/services/T/B/secret-token"),
+        Some("10ms"),
+    );
     let sink = slack::build(&cfg).unwrap();
     let t = Instant::now();
     let stats = run_worker(
@@ -243,6 +283,9 @@ async fn archived_channel_is_permanent() {
     assert_eq!(stats.dead_lettered, 1);
     let text = std::fs::read_to_string(&dl).unwrap();
     assert!(text.contains("http 410: channel_is_archived"), "{text}");
-    assert!(!text.contains("secret-token"), "the webhook URL is a secret: {text}");
+    assert!(
+        !text.contains("secret-token"),
+        "the webhook URL is a secret: {text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

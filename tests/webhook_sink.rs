@@ -67,10 +67,7 @@ async fn cloudevents_signed_with_secret_headers() {
     assert_eq!(seen.len(), 3, "one request per delivery");
     for (s, id) in seen.iter().zip(&ids) {
         assert_eq!(s.signature_ok, Some(true), "HMAC verified receiver-side");
-        assert!(s
-            .header("x-signature")
-            .unwrap()
-            .starts_with("sha256="));
+        assert!(s.header("x-signature").unwrap().starts_with("sha256="));
         assert_eq!(
             s.header("content-type").as_deref(),
             Some("application/cloudevents+json; charset=UTF-8")
@@ -84,7 +81,15 @@ async fn cloudevents_signed_with_secret_headers() {
         assert_eq!(s.header("x-fluxsight-delivery-id").as_ref(), Some(id));
         assert_eq!(s.header("idempotency-key").as_ref(), Some(id));
         let ev = s.json();
-        for attr in ["specversion", "id", "source", "type", "subject", "time", "data"] {
+        for attr in [
+            "specversion",
+            "id",
+            "source",
+            "type",
+            "subject",
+            "time",
+            "data",
+        ] {
             assert!(ev.get(attr).is_some(), "missing {attr}: {ev}");
         }
         assert_eq!(ev["specversion"], "1.0");
@@ -94,8 +99,14 @@ async fn cloudevents_signed_with_secret_headers() {
         assert!(ev["data"].is_object());
     }
     assert_eq!(seen[0].json()["type"], "io.fluxsight.finding.created.v1");
-    assert_eq!(seen[0].json()["subject"], "team-a-prod/GitRepository/podinfo");
-    assert_eq!(seen[1].json()["type"], "io.fluxsight.audit.revision-applied.v1");
+    assert_eq!(
+        seen[0].json()["subject"],
+        "team-a-prod/GitRepository/podinfo"
+    );
+    assert_eq!(
+        seen[1].json()["type"],
+        "io.fluxsight.audit.revision-applied.v1"
+    );
 
     // A tampered body fails verification on the same receiver (the check is real).
     let tampered = reqwest::Client::new()
@@ -121,7 +132,10 @@ async fn ocsf_bodies_have_required_fields() {
     let seen = rx.accepted();
     assert_eq!(seen.len(), 2);
     for s in &seen {
-        assert_eq!(s.header("content-type").as_deref(), Some("application/json"));
+        assert_eq!(
+            s.header("content-type").as_deref(),
+            Some("application/json")
+        );
         assert_eq!(s.header("x-signature"), None, "no key, no signature");
         let v = s.json();
         assert_eq!(v["class_uid"], 2004, "{v}");
@@ -148,7 +162,10 @@ async fn ocsf_bodies_have_required_fields() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_are_cloudevents_batch_arrays() {
     let rx = Receiver::start(Some(KEY)).await;
-    std::env::set_var("FLUXSIGHT_TEST_WH_BATCH_KEY", std::str::from_utf8(KEY).unwrap());
+    std::env::set_var(
+        "FLUXSIGHT_TEST_WH_BATCH_KEY",
+        std::str::from_utf8(KEY).unwrap(),
+    );
     let mut cfg = config("batch", rx.url("/"), BodyFormat::Cloudevents);
     cfg.max_batch = Some(10);
     cfg.hmac_secret = Some(SecretRef::Env("FLUXSIGHT_TEST_WH_BATCH_KEY".into()));

@@ -221,9 +221,8 @@ impl Blocks {
             return false;
         }
         self.chars += len;
-        self.blocks.push(
-            json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}),
-        );
+        self.blocks
+            .push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
         true
     }
 
@@ -453,7 +452,10 @@ fn group_message(g: &Group) -> Value {
     ));
     let text = format!(
         "[{}] {} finding{} ({firing} firing): {what}",
-        worst.map(|s| s.as_str()).unwrap_or("resolved").to_uppercase(),
+        worst
+            .map(|s| s.as_str())
+            .unwrap_or("resolved")
+            .to_uppercase(),
         g.findings.len(),
         if g.findings.len() == 1 { "" } else { "s" },
     );
@@ -502,7 +504,10 @@ mod tests {
         assert_eq!(escape("a & <b> c"), "a &amp; &lt;b&gt; c");
         assert_eq!(escape("<!channel> x"), "&lt;!channel&gt; x");
         let e = escape("hi @here and @Channel, mail@example.com");
-        assert!(!e.contains("@here") && !e.to_lowercase().contains("@channel"), "{e}");
+        assert!(
+            !e.contains("@here") && !e.to_lowercase().contains("@channel"),
+            "{e}"
+        );
         assert!(e.contains("mail@example.com"));
     }
 

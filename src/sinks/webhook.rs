@@ -164,7 +164,11 @@ impl WebhookSink {
         if let Some(sig) = self.signature(&req.body) {
             rb = rb.header(SIGNATURE_HEADER, sig);
         }
-        let resp = rb.body(req.body).send().await.map_err(http::transport_error)?;
+        let resp = rb
+            .body(req.body)
+            .send()
+            .await
+            .map_err(http::transport_error)?;
         http::check_response(resp).await
     }
 }
@@ -247,9 +251,7 @@ mod tests {
         // RFC 4231 test case 2.
         std::env::set_var("FLUXSIGHT_TEST_WEBHOOK_KEY", "Jefe");
         let mut c = cfg();
-        c.hmac_secret = Some(SecretRef::Env(
-            "FLUXSIGHT_TEST_WEBHOOK_KEY".into(),
-        ));
+        c.hmac_secret = Some(SecretRef::Env("FLUXSIGHT_TEST_WEBHOOK_KEY".into()));
         let s = WebhookSink::new(&c).unwrap();
         assert_eq!(
             s.signature(b"what do ya want for nothing?").unwrap(),
@@ -260,18 +262,14 @@ mod tests {
     #[test]
     fn build_errors_name_field_not_value() {
         let mut c = cfg();
-        c.url = MaybeSecret::Secret(SecretRef::Env(
-            "FLUXSIGHT_TEST_UNSET_URL_VAR".into(),
-        ));
+        c.url = MaybeSecret::Secret(SecretRef::Env("FLUXSIGHT_TEST_UNSET_URL_VAR".into()));
         let e = WebhookSink::new(&c).err().unwrap();
         assert!(e.contains("sink 'w': url"), "{e}");
         std::env::set_var("FLUXSIGHT_TEST_BAD_HEADER", "top\nsecret-value");
         let mut c = cfg();
         c.headers.insert(
             "Authorization".into(),
-            HeaderValue::Secret(SecretRef::Env(
-                "FLUXSIGHT_TEST_BAD_HEADER".into(),
-            )),
+            HeaderValue::Secret(SecretRef::Env("FLUXSIGHT_TEST_BAD_HEADER".into())),
         );
         let e = WebhookSink::new(&c).err().unwrap();
         assert!(e.contains("headers.Authorization"), "{e}");

@@ -303,10 +303,7 @@ pub fn audit(i: u64) -> AuditRecord {
         tenant: "team-a".into(),
         source: Some(ObjectRef::new("GitRepository", "flux-system", "repo")),
         source_url: None,
-        revision: Some(format!(
-            "main@sha1:{:040x}",
-            0x731f_7ead_dfb6_af01_u64 + i
-        )),
+        revision: Some(format!("main@sha1:{:040x}", 0x731f_7ead_dfb6_af01_u64 + i)),
         commit: Some(format!("{:040x}", 0x731f_7ead_dfb6_af01_u64 + i)),
         changes: Default::default(),
         outcome: "success".into(),
