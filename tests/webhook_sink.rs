@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fluxsight::sinks::config::{BodyFormat, HeaderValue, MaybeSecret, SecretRef, WebhookConfig};
+use fluxsight::sinks::SinkError;
 use fluxsight::sinks::{webhook, Delivery};
-use http_support::{audit, finding, run_worker, Receiver};
+use http_support::{audit, finding, run_worker, tls_fixture, Receiver};
 
 const KEY: &[u8] = b"s3cr3t-hmac-key";
 
@@ -204,4 +205,43 @@ async fn build_errors_do_not_leak_secrets() {
     cfg.url = MaybeSecret::Secret(SecretRef::Env("FLUXSIGHT_TEST_WH_UNSET".into()));
     let e = webhook::build(&cfg).err().expect("unset env");
     assert!(e.contains("FLUXSIGHT_TEST_WH_UNSET"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_custom_ca() {
+    let rx = Receiver::start_tls(Some(KEY)).await;
+    std::env::set_var(
+        "FLUXSIGHT_TEST_WH_TLS_KEY",
+        std::str::from_utf8(KEY).unwrap(),
+    );
+    let mut cfg = config("tls", rx.https_url("/secure"), BodyFormat::Native);
+    cfg.hmac_secret = Some(SecretRef::Env("FLUXSIGHT_TEST_WH_TLS_KEY".into()));
+
+    // Without the CA the receiver's certificate is unknown: a transport error, no request.
+    let mut untrusted = webhook::build(&cfg).unwrap();
+    let d = Delivery::Finding(Box::new(finding(1, "podinfo", "auth")));
+    match untrusted.send(std::slice::from_ref(&d)).await {
+        Err(SinkError::Retryable { message, .. }) => {
+            assert!(!message.contains("/secure"), "no URL in errors: {message}");
+        }
+        other => panic!("expected a TLS failure, got {other:?}"),
+    }
+    assert!(rx.seen().is_empty());
+
+    cfg.ca_file = Some(tls_fixture("ca.pem").display().to_string());
+    let sink = webhook::build(&cfg).unwrap();
+    let stats = run_worker(sink, vec![d.clone()], None, Duration::from_secs(10)).await;
+    assert_eq!(stats.sent, 1);
+    let seen = rx.accepted();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].signature_ok, Some(true));
+    assert_eq!(
+        seen[0].header("x-fluxsight-delivery-id"),
+        Some(d.delivery_id())
+    );
+
+    // A file that is not PEM is a build error naming the sink and field.
+    cfg.ca_file = Some(tls_fixture("README.md").display().to_string());
+    let e = webhook::build(&cfg).err().unwrap();
+    assert!(e.contains("sink 'tls': ca_file"), "{e}");
 }

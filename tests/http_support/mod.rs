@@ -89,6 +89,25 @@ impl Receiver {
 
     pub fn serve(listener: tokio::net::TcpListener, hmac_key: Option<&[u8]>) -> Receiver {
         let addr = listener.local_addr().unwrap();
+        Self::serve_on(listener, addr, hmac_key)
+    }
+
+    /// Starts an HTTPS receiver with the test certificate for 127.0.0.1 (signed by
+    /// `tests/fixtures/tls/ca.pem`).
+    pub async fn start_tls(hmac_key: Option<&[u8]>) -> Receiver {
+        let inner = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = inner.local_addr().unwrap();
+        let listener = TlsListener {
+            inner,
+            acceptor: tls_acceptor(),
+        };
+        Self::serve_on(listener, addr, hmac_key)
+    }
+
+    fn serve_on<L>(listener: L, addr: SocketAddr, hmac_key: Option<&[u8]>) -> Receiver
+    where
+        L: axum::serve::Listener<Addr = SocketAddr>,
+    {
         let shared = Arc::new(Shared {
             hmac_key: hmac_key.map(<[u8]>::to_vec),
             ..Shared::default()
@@ -110,6 +129,10 @@ impl Receiver {
             stop: Some(tx),
             started: Instant::now(),
         }
+    }
+
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.addr)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -253,6 +276,58 @@ async fn handle(State(st): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) 
             set_status(200);
             (StatusCode::OK, "ok").into_response()
         }
+    }
+}
+
+/// Path of a TLS fixture file.
+pub fn tls_fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
+}
+
+fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(tls_fixture("server.pem"))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key = PrivateKeyDer::from_pem_file(tls_fixture("server.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
+}
+
+/// A TCP listener that completes the TLS handshake before handing connections to axum.
+struct TlsListener {
+    inner: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (tcp, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+            // A client that rejects our certificate fails the handshake: keep serving.
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
     }
 }
 
