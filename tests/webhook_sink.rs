@@ -245,3 +245,36 @@ async fn https_with_custom_ca() {
     let e = webhook::build(&cfg).err().unwrap();
     assert!(e.contains("sink 'tls': ca_file"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_items_are_separate_requests_with_distinct_ids() {
+    let rx = Receiver::start(None).await;
+    let sink = webhook::build(&config("grp", rx.url("/"), BodyFormat::Native)).unwrap();
+    let g = Delivery::Group(Box::new(fluxsight::sinks::Group {
+        route: "r".into(),
+        key: "r/team-a".into(),
+        labels: [("tenant".to_string(), "team-a".to_string())].into(),
+        findings: (0..3).map(|i| finding(i, "app", "auth")).collect(),
+    }));
+    let stats = run_worker(sink, vec![g.clone()], None, Duration::from_secs(10)).await;
+    assert_eq!(stats.sent, 1);
+    let seen = rx.accepted();
+    assert_eq!(seen.len(), 3, "one request per finding of the group");
+    let ids: std::collections::BTreeSet<String> = seen
+        .iter()
+        .map(|s| s.header("x-fluxsight-delivery-id").unwrap())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        3,
+        "distinct ids: a de-duplicating receiver keeps all"
+    );
+    for s in &seen {
+        assert_eq!(s.header("x-fluxsight-group-id"), Some(g.delivery_id()));
+        assert_eq!(
+            s.header("idempotency-key"),
+            s.header("x-fluxsight-delivery-id")
+        );
+        assert_eq!(s.json()["type"], "finding");
+    }
+}

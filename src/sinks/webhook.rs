@@ -8,12 +8,15 @@
 //! for CloudEvents).
 //!
 //! Headers: `X-Signature: sha256=<hex HMAC-SHA256(body)>` when `hmac_secret` is set (Flux
-//! `generic-hmac` compatible: computed over the exact bytes sent);
-//! `X-Fluxsight-Delivery-Id` (the [`Delivery::delivery_id`]) and `Idempotency-Key` (the
-//! item's id, equal to the CloudEvents `id`) on single-item requests, so a receiver can
-//! drop the duplicates at-least-once delivery produces; for batches `Idempotency-Key` is
-//! a digest of the batch's ids and the per-item ids are in the bodies. Extra headers from
-//! the config, secret values resolved once at build.
+//! `generic-hmac` compatible: computed over the exact bytes sent). So that a receiver can
+//! drop the duplicates at-least-once delivery produces, every request carries a stable
+//! id, the same on every retry: on a single-item request `X-Fluxsight-Delivery-Id` and
+//! `Idempotency-Key` are the item's id (= [`Delivery::delivery_id`] of a finding or audit
+//! delivery = the CloudEvents `id`), and the items of a group delivery also carry
+//! `X-Fluxsight-Group-Id` (the group's delivery id); a batch request carries the delivery
+//! id when it holds one delivery, and an `Idempotency-Key` digest of its delivery ids
+//! (the per-item ids are in the bodies). Extra headers from the config, secret values
+//! resolved once at build.
 //!
 //! Invariant: secrets (URL, HMAC key, header values) are read at build only, marked
 //! sensitive, and never appear in errors or logs.
@@ -32,6 +35,8 @@ use super::{BoxFut, Delivery, Sink, SinkError};
 pub const SIGNATURE_HEADER: &str = "x-signature";
 /// Stable id of the delivery carried by a request.
 pub const DELIVERY_ID_HEADER: &str = "x-fluxsight-delivery-id";
+/// Delivery id of the group an item belongs to.
+pub const GROUP_ID_HEADER: &str = "x-fluxsight-group-id";
 /// Per-request idempotency key (IETF `Idempotency-Key` draft).
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
@@ -47,6 +52,7 @@ struct Request {
     body: Vec<u8>,
     content_type: &'static str,
     delivery_id: Option<String>,
+    group_id: Option<String>,
     idempotency_key: String,
 }
 
@@ -114,13 +120,15 @@ impl WebhookSink {
         if self.max_batch == 1 {
             let mut out = Vec::new();
             for d in batch {
-                let id = d.delivery_id();
+                let group_id = matches!(d, Delivery::Group(_)).then(|| d.delivery_id());
                 for item in items(d) {
+                    let id = ce_attributes(&item).id;
                     out.push(Request {
                         body: encode(&render_item(&item, self.format))?,
                         content_type: self.content_type(false),
                         delivery_id: Some(id.clone()),
-                        idempotency_key: ce_attributes(&item).id,
+                        group_id: group_id.clone(),
+                        idempotency_key: id,
                     });
                 }
             }
@@ -140,6 +148,7 @@ impl WebhookSink {
             body: encode(&Value::Array(docs))?,
             content_type: self.content_type(true),
             delivery_id: single.then(|| batch[0].delivery_id()),
+            group_id: None,
             idempotency_key: format!("batch-{}", &hex(&digest.finalize())[..32]),
         }])
     }
@@ -160,6 +169,9 @@ impl WebhookSink {
             .header(IDEMPOTENCY_HEADER, req.idempotency_key);
         if let Some(id) = req.delivery_id {
             rb = rb.header(DELIVERY_ID_HEADER, id);
+        }
+        if let Some(id) = req.group_id {
+            rb = rb.header(GROUP_ID_HEADER, id);
         }
         if let Some(sig) = self.signature(&req.body) {
             rb = rb.header(SIGNATURE_HEADER, sig);
