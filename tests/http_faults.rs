@@ -299,7 +299,9 @@ async fn sigkill_mid_delivery_then_drain_loses_nothing() {
 
     // 1. A slow receiver: kill fluxsight once a couple of deliveries got through.
     let rx = Receiver::start(None).await;
-    rx.set_steady(Some(Fault::Slow(Duration::from_millis(300))));
+    // 600 ms per request: 17 deliveries take ~10 s, far longer than the replay needs to
+    // spool them (1–4 s for a debug build on a busy machine).
+    rx.set_steady(Some(Fault::Slow(Duration::from_millis(600))));
     let dir = tempdir("slow");
     let pipeline = write_pipeline(&dir, &rx.url("/slow"));
     let mut child = Command::new(BIN)
