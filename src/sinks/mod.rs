@@ -17,6 +17,7 @@ pub mod body;
 pub mod build;
 pub mod config;
 pub mod file;
+pub mod http;
 pub mod kafka;
 pub mod retry;
 pub mod router;

@@ -228,8 +228,11 @@ async fn run(shared: Arc<Shared>, mut sink: Box<dyn Sink>, cfg: WorkerConfig) {
         }
         let deliveries: Vec<Delivery> = batch.iter().map(|(_, d)| d.clone()).collect();
         let last_pos = batch.last().map(|(p, _)| *p).unwrap_or_default();
+        let result = sink.send(&deliveries).await;
+        // Paced from the end of the previous send: the receiver then sees requests at
+        // least `min_interval` apart even when one took long to arrive (connect, TLS).
         last_send = Some(Instant::now());
-        match sink.send(&deliveries).await {
+        match result {
             Ok(()) => {
                 backoff.reset();
                 shared.unhealthy.store(false, Ordering::Relaxed);

@@ -1,0 +1,544 @@
+//! Slack Block Kit messages for findings, finding groups and audit records.
+//!
+//! Owns: the message shape (`text` fallback + `blocks`), mrkdwn escaping, and Block Kit
+//! limits. Does not send anything (see `sinks::slack`).
+//!
+//! Invariants:
+//! - every interpolated value goes through [`escape`] (`&` → `&amp;`, `<` → `&lt;`,
+//!   `>` → `&gt;`, mass mentions such as `@here` broken with a word joiner), so object
+//!   names, log messages, tenants and labels cannot forge links or mentions; the message
+//!   itself never emits `<…>` control syntax;
+//! - untrusted free text (log lines, object names, labels) sits in code spans/blocks with
+//!   backticks replaced, so it cannot close the span or add formatting;
+//! - limits hold for any input: ≤ [`MAX_BLOCKS`] blocks, section text ≤
+//!   [`MAX_SECTION_CHARS`], ≤ [`MAX_FIELDS`] fields of ≤ [`MAX_FIELD_CHARS`], header ≤
+//!   [`MAX_HEADER_CHARS`], block text in total ≤ [`MAX_BLOCK_TEXT_CHARS`], fallback text ≤
+//!   [`MAX_TEXT_CHARS`]; longer values are cut with an ellipsis, never inside an entity.
+
+use serde_json::{json, Value};
+
+use crate::classify::redact::redact;
+use crate::correlate::{AuditRecord, Finding, Status};
+use crate::parse::time::format_rfc3339_ms;
+use crate::record::{ObjectRef, Severity};
+use crate::sinks::{Delivery, Group};
+
+/// Blocks per message (Slack: 50).
+pub const MAX_BLOCKS: usize = 50;
+/// `section.text` (Slack: 3000).
+pub const MAX_SECTION_CHARS: usize = 3000;
+/// `section.fields` items (Slack: 10).
+pub const MAX_FIELDS: usize = 10;
+/// Each field's text (Slack: 2000).
+pub const MAX_FIELD_CHARS: usize = 2000;
+/// `header` plain text (Slack: 150).
+pub const MAX_HEADER_CHARS: usize = 150;
+/// Total text of all blocks: Slack rejects long messages (`msg_blocks_too_long`) somewhere
+/// around 12–13k characters; stay below.
+pub const MAX_BLOCK_TEXT_CHARS: usize = 11_000;
+/// Fallback `text` (Slack truncates at 40k; notifications show far less).
+pub const MAX_TEXT_CHARS: usize = 1_000;
+/// Findings listed in a group message; the rest are counted ("…and N more").
+pub const MAX_GROUP_FINDINGS: usize = 20;
+
+/// Longest code span (object names, tenants, labels).
+const SPAN_CHARS: usize = 200;
+/// Longest single log line in a code block.
+const LINE_CHARS: usize = 400;
+/// Per-finding section of a group message.
+const GROUP_ITEM_CHARS: usize = 450;
+const ELLIPSIS: char = '…';
+/// U+02CB MODIFIER LETTER GRAVE ACCENT, shown in place of input backticks.
+const BACKTICK_LOOKALIKE: char = '\u{2CB}';
+/// Breaks `@here` and friends without changing what a reader sees.
+const WORD_JOINER: char = '\u{2060}';
+const MASS_MENTIONS: [&str; 4] = ["here", "channel", "everyone", "group"];
+
+/// The escaped form of one input char (`&`, `<`, `>` as entities).
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        // No escape exists for a backtick: a look-alike keeps input from opening or
+        // closing code formatting.
+        '`' => out.push(BACKTICK_LOOKALIKE),
+        c => out.push(c),
+    }
+}
+
+/// Escapes text for mrkdwn (and plain_text, which Slack entity-decodes too), breaking
+/// mass mentions and replacing backticks. Secrets are redacted first.
+pub fn escape(s: &str) -> String {
+    escape_max(s, usize::MAX)
+}
+
+/// [`escape`], cut to at most `max` characters with an ellipsis; an entity is never split.
+pub fn escape_max(s: &str, max: usize) -> String {
+    let s = redact(s);
+    // Pieces: the escaped form of each input char (one entity = one piece).
+    let mut pieces: Vec<String> = Vec::new();
+    for (i, c) in s.char_indices() {
+        let mut p = String::new();
+        push_escaped(&mut p, c);
+        if c == '@' {
+            let rest = &s.as_bytes()[i + 1..];
+            let mention = MASS_MENTIONS.iter().any(|m| {
+                rest.get(..m.len())
+                    .is_some_and(|b| b.eq_ignore_ascii_case(m.as_bytes()))
+            });
+            if mention {
+                p.push(WORD_JOINER);
+            }
+        }
+        pieces.push(p);
+    }
+    let total: usize = pieces.iter().map(|p| p.chars().count()).sum();
+    if total <= max {
+        return pieces.concat();
+    }
+    let mut out = String::new();
+    let mut n = 0;
+    for p in &pieces {
+        let len = p.chars().count();
+        if n + len + 1 > max {
+            break;
+        }
+        out.push_str(p);
+        n += len;
+    }
+    if max > 0 {
+        out.push(ELLIPSIS);
+    }
+    out
+}
+
+/// Untrusted text as an inline code span: one line, backticks replaced, escaped, cut.
+pub fn code_span(s: &str, max: usize) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| match c {
+            '`' => BACKTICK_LOOKALIKE,
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect();
+    let flat = flat.trim();
+    if flat.is_empty() {
+        return "-".into();
+    }
+    format!("`{}`", escape_max(flat, max.saturating_sub(2).max(1)))
+}
+
+/// Untrusted lines as a code block (each line cut to `line_max`), at most `max` chars.
+pub fn code_block(lines: &[&str], line_max: usize, max: usize) -> String {
+    let budget = max.saturating_sub(8);
+    let mut body = String::new();
+    let mut used = 0;
+    for (i, l) in lines.iter().enumerate() {
+        let clean: String = l
+            .chars()
+            .map(|c| match c {
+                '`' => BACKTICK_LOOKALIKE,
+                '\n' | '\r' | '\t' => ' ',
+                c if c.is_control() => ' ',
+                c => c,
+            })
+            .collect();
+        let line = escape_max(clean.trim_end(), line_max);
+        let len = line.chars().count() + 1;
+        if used + len > budget {
+            if i > 0 {
+                body.push_str(&format!("\n{ELLIPSIS}"));
+            } else {
+                body.push_str(&escape_max(clean.trim_end(), budget.saturating_sub(1)));
+            }
+            break;
+        }
+        if i > 0 {
+            body.push('\n');
+        }
+        body.push_str(&line);
+        used += len;
+    }
+    if body.is_empty() {
+        body.push('-');
+    }
+    format!("```{body}```")
+}
+
+fn severity_emoji(s: Severity, status: Status) -> &'static str {
+    if status == Status::Resolved {
+        return ":white_check_mark:";
+    }
+    match s {
+        Severity::Critical => ":red_circle:",
+        Severity::Error => ":large_orange_circle:",
+        Severity::Warning => ":large_yellow_circle:",
+        Severity::Info => ":large_blue_circle:",
+    }
+}
+
+fn object(o: &ObjectRef) -> String {
+    if o.namespace.is_empty() {
+        format!("{}/{}", o.kind, o.name)
+    } else {
+        format!("{}/{}/{}", o.namespace, o.kind, o.name)
+    }
+}
+
+/// Collects blocks while keeping every Block Kit limit.
+struct Blocks {
+    blocks: Vec<Value>,
+    chars: usize,
+}
+
+impl Blocks {
+    fn new() -> Self {
+        Blocks {
+            blocks: Vec::new(),
+            chars: 0,
+        }
+    }
+
+    /// Room left for text, keeping `reserve` chars and one block for a closing context.
+    fn fits(&self, len: usize, reserve: usize) -> bool {
+        self.blocks.len() + 2 <= MAX_BLOCKS && self.chars + len + reserve <= MAX_BLOCK_TEXT_CHARS
+    }
+
+    fn header(&mut self, raw: &str) {
+        let text = escape_max(raw, MAX_HEADER_CHARS);
+        self.chars += text.chars().count();
+        self.blocks.push(json!({"type": "header",
+            "text": {"type": "plain_text", "text": text, "emoji": true}}));
+    }
+
+    /// Adds a section of already-escaped mrkdwn if it fits; returns whether it did.
+    fn section(&mut self, text: String, reserve: usize) -> bool {
+        let text = clip(text, MAX_SECTION_CHARS);
+        let len = text.chars().count();
+        if !self.fits(len, reserve) {
+            return false;
+        }
+        self.chars += len;
+        self.blocks
+            .push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
+        true
+    }
+
+    fn fields(&mut self, fields: Vec<String>) {
+        let fields: Vec<String> = fields
+            .into_iter()
+            .take(MAX_FIELDS)
+            .map(|f| clip(f, MAX_FIELD_CHARS))
+            .collect();
+        let len: usize = fields.iter().map(|f| f.chars().count()).sum();
+        if fields.is_empty() || !self.fits(len, 0) {
+            return;
+        }
+        self.chars += len;
+        let fields: Vec<Value> = fields
+            .into_iter()
+            .map(|t| json!({"type": "mrkdwn", "text": t}))
+            .collect();
+        self.blocks
+            .push(json!({"type": "section", "fields": fields}));
+    }
+
+    /// A context line; always fits (the other builders keep one block and some text
+    /// free for it).
+    fn context(&mut self, text: String) {
+        let room = MAX_BLOCK_TEXT_CHARS.saturating_sub(self.chars).min(300);
+        let text = clip(text, room.max(1));
+        if self.blocks.len() >= MAX_BLOCKS {
+            return;
+        }
+        self.chars += text.chars().count();
+        self.blocks.push(json!({"type": "context",
+            "elements": [{"type": "mrkdwn", "text": text}]}));
+    }
+}
+
+/// Safety net for already-escaped mrkdwn: cuts to `max` chars without splitting an
+/// entity or leaving a code span/block open.
+fn clip(s: String, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s;
+    }
+    let mut cut: String = s.chars().take(max.saturating_sub(4)).collect();
+    if let Some(amp) = cut.rfind('&') {
+        if !cut[amp..].contains(';') {
+            cut.truncate(amp);
+        }
+    }
+    let ticks = cut.matches('`').count();
+    cut.push(ELLIPSIS);
+    if ticks % 2 == 1 {
+        cut.push('`');
+    }
+    cut
+}
+
+/// The Slack message (`text` + `blocks`) of a delivery.
+pub fn message(d: &Delivery) -> Value {
+    match d {
+        Delivery::Finding(f) => finding_message(f),
+        Delivery::Group(g) => group_message(g),
+        Delivery::Audit(a) => audit_message(a),
+    }
+}
+
+fn fallback(f: &Finding) -> String {
+    format!(
+        "[{}] {}{}: {} on {}",
+        f.severity.as_str().to_uppercase(),
+        if f.status == Status::Resolved {
+            "resolved: "
+        } else {
+            ""
+        },
+        f.title,
+        object(&f.subject),
+        f.cluster
+    )
+}
+
+fn finding_message(f: &Finding) -> Value {
+    let mut b = Blocks::new();
+    let prefix = if f.status == Status::Resolved {
+        "Resolved: "
+    } else {
+        ""
+    };
+    b.header(&format!("{prefix}{}", f.title));
+    b.fields(vec![
+        format!("*Object*\n{}", code_span(&object(&f.subject), SPAN_CHARS)),
+        format!("*Cluster*\n{}", code_span(&f.cluster, SPAN_CHARS)),
+        format!("*Tenant*\n{}", code_span(&f.tenant, SPAN_CHARS)),
+        format!(
+            "*Severity*\n{} {}",
+            severity_emoji(f.severity, f.status),
+            f.severity.as_str()
+        ),
+        format!("*Status*\n{}", f.status.as_str()),
+        format!(
+            "*Count*\n{} since {}",
+            f.count,
+            format_rfc3339_ms(f.first_seen)
+        ),
+        format!("*Pattern*\n{}", code_span(&f.pattern, SPAN_CHARS)),
+    ]);
+    b.section(escape_max(&f.summary, 1500), 400);
+    if let Some(rc) = &f.root_cause {
+        b.section(
+            format!(
+                "*Root cause* {} ({})\n{}",
+                code_span(&object(&rc.object), SPAN_CHARS),
+                rc.class.as_str(),
+                code_block(&[rc.message.as_str()], 1200, 1300)
+            ),
+            400,
+        );
+    }
+    if !f.evidence.is_empty() {
+        let lines: Vec<&str> = f.evidence.iter().map(|e| e.message.as_str()).collect();
+        b.section(
+            format!("*Evidence*\n{}", code_block(&lines, LINE_CHARS, 2000)),
+            400,
+        );
+    }
+    if !f.impacted.is_empty() {
+        let names: Vec<String> = f
+            .impacted
+            .iter()
+            .take(10)
+            .map(|o| code_span(&object(o), 120))
+            .collect();
+        let more = f.impacted.len().saturating_sub(names.len());
+        let tail = if more > 0 {
+            format!(" {ELLIPSIS}and {more} more")
+        } else {
+            String::new()
+        };
+        b.section(format!("*Impacted*\n{}{tail}", names.join(" ")), 400);
+    }
+    if !f.remediation.is_empty() {
+        b.section(
+            format!("*Remediation*\n{}", escape_max(&f.remediation, 1500)),
+            300,
+        );
+    }
+    let labels: Vec<String> = f
+        .labels
+        .iter()
+        .take(8)
+        .map(|(k, v)| code_span(&format!("{k}={v}"), 80))
+        .collect();
+    b.context(format!(
+        "finding {} · {}{}",
+        code_span(&f.id, 80),
+        format_rfc3339_ms(f.last_seen),
+        if labels.is_empty() {
+            String::new()
+        } else {
+            format!(" · {}", labels.join(" "))
+        }
+    ));
+    json!({"text": escape_max(&fallback(f), MAX_TEXT_CHARS), "blocks": b.blocks})
+}
+
+fn group_message(g: &Group) -> Value {
+    let firing = g
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Firing)
+        .count();
+    let resolved = g.findings.len() - firing;
+    let worst = g
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Firing)
+        .map(|f| f.severity)
+        .max();
+    let labels: Vec<String> = g.labels.values().cloned().collect();
+    let mut b = Blocks::new();
+    let what = if labels.is_empty() {
+        g.route.clone()
+    } else {
+        labels.join(", ")
+    };
+    b.header(&format!(
+        "{firing} firing, {resolved} resolved finding{}: {what}",
+        if g.findings.len() == 1 { "" } else { "s" }
+    ));
+    b.fields(
+        g.labels
+            .iter()
+            .map(|(k, v)| format!("*{}*\n{}", escape_max(k, 100), code_span(v, SPAN_CHARS)))
+            .collect(),
+    );
+    let mut shown = 0;
+    for f in g.findings.iter().take(MAX_GROUP_FINDINGS) {
+        let text = clip(
+            format!(
+                "{} *{}* {}\n{} · {} · tenant {} · count {} · {}\n{}",
+                severity_emoji(f.severity, f.status),
+                f.severity.as_str(),
+                escape_max(&f.title, 150),
+                code_span(&object(&f.subject), 120),
+                code_span(&f.cluster, 40),
+                code_span(&f.tenant, 40),
+                f.count,
+                f.status.as_str(),
+                escape_max(&f.summary, 150),
+            ),
+            GROUP_ITEM_CHARS,
+        );
+        if !b.section(text, 200) {
+            break;
+        }
+        shown += 1;
+    }
+    let more = g.findings.len() - shown;
+    let tail = if more > 0 {
+        format!("{ELLIPSIS}and {more} more · ")
+    } else {
+        String::new()
+    };
+    b.context(format!(
+        "{tail}route {} · group {}",
+        code_span(&g.route, 60),
+        code_span(&g.key, 80)
+    ));
+    let text = format!(
+        "[{}] {} finding{} ({firing} firing): {what}",
+        worst
+            .map(|s| s.as_str())
+            .unwrap_or("resolved")
+            .to_uppercase(),
+        g.findings.len(),
+        if g.findings.len() == 1 { "" } else { "s" },
+    );
+    json!({"text": escape_max(&text, MAX_TEXT_CHARS), "blocks": b.blocks})
+}
+
+fn audit_message(a: &AuditRecord) -> Value {
+    let mut b = Blocks::new();
+    let action = a.action.replace('_', " ");
+    b.header(&format!("{action}: {}", object(&a.subject)));
+    let mut fields = vec![
+        format!("*Object*\n{}", code_span(&object(&a.subject), SPAN_CHARS)),
+        format!("*Cluster*\n{}", code_span(&a.cluster, SPAN_CHARS)),
+        format!("*Tenant*\n{}", code_span(&a.tenant, SPAN_CHARS)),
+        format!("*Outcome*\n{}", code_span(&a.outcome, 60)),
+    ];
+    if let Some(r) = &a.revision {
+        fields.push(format!("*Revision*\n{}", code_span(r, SPAN_CHARS)));
+    }
+    if let Some(c) = &a.controller {
+        fields.push(format!("*Controller*\n{}", code_span(c, 100)));
+    }
+    if let Some(s) = &a.source {
+        fields.push(format!("*Source*\n{}", code_span(&object(s), SPAN_CHARS)));
+    }
+    b.fields(fields);
+    if !a.message.is_empty() {
+        b.section(code_block(&[a.message.as_str()], 1500, 1600), 200);
+    }
+    b.context(format!("{} · {}", action, format_rfc3339_ms(a.ts)));
+    let text = format!(
+        "{action}: {} on {} ({})",
+        object(&a.subject),
+        a.cluster,
+        a.outcome
+    );
+    json!({"text": escape_max(&text, MAX_TEXT_CHARS), "blocks": b.blocks})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_the_three_characters_and_mentions() {
+        assert_eq!(escape("a & <b> c"), "a &amp; &lt;b&gt; c");
+        assert_eq!(escape("<!channel> x"), "&lt;!channel&gt; x");
+        let e = escape("hi @here and @Channel, mail@example.com");
+        assert!(
+            !e.contains("@here") && !e.to_lowercase().contains("@channel"),
+            "{e}"
+        );
+        assert!(e.contains("mail@example.com"));
+    }
+
+    #[test]
+    fn truncation_never_splits_an_entity() {
+        for max in 1..40 {
+            let e = escape_max("<<<<<<<<<<&&&&&&&&&&>>>>>>>>>>", max);
+            assert!(e.chars().count() <= max, "{max}: {e}");
+            let body = e.trim_end_matches(ELLIPSIS);
+            let stripped = body
+                .replace("&lt;", "")
+                .replace("&gt;", "")
+                .replace("&amp;", "");
+            assert!(stripped.is_empty(), "{max}: {e}");
+        }
+    }
+
+    #[test]
+    fn code_spans_cannot_be_closed() {
+        let s = code_span("a`b``c\nd", 100);
+        assert_eq!(s.matches('`').count(), 2, "{s}");
+        let b = code_block(&["x```y", "z"], 100, 100);
+        assert!(b.starts_with("```") && b.ends_with("```"));
+        assert_eq!(b.matches('`').count(), 6, "{b}");
+    }
+
+    #[test]
+    fn clip_keeps_spans_closed() {
+        let s = format!("`{}`", "a".repeat(100));
+        let c = clip(s, 50);
+        assert!(c.chars().count() <= 50, "{c}");
+        assert_eq!(c.matches('`').count() % 2, 0, "{c}");
+    }
+}

@@ -1,0 +1,118 @@
+//! HTTP plumbing shared by the HTTP sinks (webhook, Slack): client construction (timeout,
+//! extra CA certificates), secret-free error text, and response classification.
+//!
+//! Owns: turning a reqwest outcome into a [`SinkError`]. Does not own retrying (the
+//! worker does) or body formats (`body`, `render::slack`).
+//!
+//! Invariant: no error text produced here contains the request URL (Slack webhook URLs
+//! and many receiver URLs embed a token) or a header value; build errors name the sink
+//! and the field, never the secret.
+
+use std::time::Duration;
+
+use super::retry::parse_retry_after;
+use super::SinkError;
+use crate::parse::time::parse_go_duration_ms;
+
+/// Default request timeout of HTTP sinks.
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// Bytes of an error response body kept for the error message (dead letters, logs).
+const ERROR_BODY_BYTES: usize = 1024;
+/// `User-Agent` of every request.
+pub const USER_AGENT: &str = concat!("fluxsight/", env!("CARGO_PKG_VERSION"));
+
+/// Parses an optional duration field (already validated) with a default.
+pub fn duration_or(v: &Option<String>, default_ms: u64) -> Duration {
+    let ms = v
+        .as_deref()
+        .and_then(parse_go_duration_ms)
+        .unwrap_or(default_ms);
+    Duration::from_millis(ms)
+}
+
+/// Builds a client with `timeout` for the whole request and the extra CA certificates
+/// of `ca_file` (PEM, one or more certificates) trusted in addition to the built-in roots.
+pub fn client(
+    sink: &str,
+    timeout: Duration,
+    ca_file: Option<&str>,
+) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(USER_AGENT)
+        // Redirects could forward the signed body or secret headers elsewhere.
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("sink '{sink}': ca_file: cannot read {path}: {e}"))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("sink '{sink}': ca_file: {path}: not PEM certificates: {e}"))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "sink '{sink}': ca_file: {path}: no certificate found"
+            ));
+        }
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    b.build()
+        .map_err(|e| format!("sink '{sink}': cannot create http client: {e}"))
+}
+
+/// Parses a receiver URL. The error never repeats the URL (it may hold a token).
+pub fn parse_url(sink: &str, field: &str, url: &str) -> Result<reqwest::Url, String> {
+    let u = reqwest::Url::parse(url)
+        .map_err(|e| format!("sink '{sink}': {field}: not a valid URL ({e})"))?;
+    if u.scheme() != "http" && u.scheme() != "https" {
+        return Err(format!("sink '{sink}': {field}: not an http(s) URL"));
+    }
+    Ok(u)
+}
+
+/// A transport failure (connect, timeout, reset, body read): always retryable, and the
+/// text never includes the URL.
+pub fn transport_error(e: reqwest::Error) -> SinkError {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect error"
+    } else {
+        "transport error"
+    };
+    let e = e.without_url();
+    let mut msg = format!("{kind}: {e}");
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    SinkError::retryable(msg)
+}
+
+/// Classifies a response: 2xx is `Ok`, anything else becomes a [`SinkError`] carrying the
+/// start of the body (Slack puts its error code there) and `Retry-After`.
+pub async fn check_response(resp: reqwest::Response) -> Result<(), SinkError> {
+    let status = resp.status();
+    if status.is_success() {
+        // Read the body so the connection can be reused; its content does not matter.
+        let _ = resp.bytes().await;
+        return Ok(());
+    }
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    let body = match resp.bytes().await {
+        Ok(b) => String::from_utf8_lossy(&b[..b.len().min(ERROR_BODY_BYTES)]).into_owned(),
+        Err(_) => String::new(),
+    };
+    Err(SinkError::from_http_status(
+        status.as_u16(),
+        body.trim(),
+        retry_after,
+    ))
+}
