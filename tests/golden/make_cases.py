@@ -655,13 +655,14 @@ def guilty_tenant_near_miss():
     for tn, k in tenants:
         for i in range(k):
             c.ks(0, tn, "app-%d" % i, (tn, "repo"), interval="4m0s", applied=rev_of(tn))
+    # Objects of different tenants interleave within a round, as reconcile times do.
+    order = []
+    for i in range(max(k for _, k in tenants)):
+        order.extend((tn, i) for tn, k in tenants if i < k)
     for m in range(6):
         t = 60 + m * 240
-        off = 0
-        for tn, k in tenants:
-            for i in range(k):
-                c.ks_ok(t + off, tn, "app-%d" % i, rev_of(tn), dur=12.0, interval="4m0s")
-                off += 3
+        for off, (tn, i) in enumerate(order):
+            c.ks_ok(t + off * 3, tn, "app-%d" % i, rev_of(tn), dur=12.0, interval="4m0s")
     queue_series(c, 60, 1560, lambda t: 12 if t < 600 else 140 + (t // 30) % 7 * 9)
     return c
 
@@ -1300,7 +1301,7 @@ def mixed_envelopes():
     c.ks(0, "legacy", "infra", ("legacy", "fleet"), applied=rev_of("legacy"))
     err = ("failed to checkout and determine revision: unable to clone '%s': ssh: handshake failed: knownhosts: "
            "key mismatch" % url)
-    for k in range(5):
+    for k in range(18):
         t = 60 + k * 61
         if k % 2 == 0:
             line = dumps({"level": "error", "ts": iso_ms(t), "msg": "Reconciler error", "controller": "gitrepository",
