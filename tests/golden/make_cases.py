@@ -98,6 +98,27 @@ class Case:
         self.name = name
         self.lines = []  # (sec, seq, text)
         self.n = 0
+        self.present = []
+        self.absent = []
+
+    def expect(self, pattern, subject=None, tenant=None, impacted=None, status="firing", root_cause=None):
+        """A finding the case must end with (checked by tests/golden_replay.rs)."""
+        e = {"pattern": pattern, "status": status}
+        if subject:
+            e["subject"] = subject
+        if tenant:
+            e["tenant"] = tenant
+        if impacted:
+            e["impacted"] = impacted
+        if root_cause:
+            e["root_cause"] = root_cause
+        self.present.append(e)
+        return self
+
+    def forbid(self, pattern):
+        """A pattern the case must not produce at all."""
+        self.absent.append(pattern)
+        return self
 
     def add(self, sec, text):
         self.n += 1
@@ -310,6 +331,9 @@ class Case:
         with open(os.path.join(d, "input.log"), "w") as f:
             for _, _, text in ordered:
                 f.write(text + "\n")
+        with open(os.path.join(d, "assert.json"), "w") as f:
+            json.dump({"present": self.present, "absent": sorted(set(self.absent))}, f, indent=1, sort_keys=True)
+            f.write("\n")
 
 
 def fmt_value(v):
@@ -357,6 +381,7 @@ def git_auth_failure_fires():
            "Invalid username or token. Password authentication is not supported for Git operations." % BILLING_URL)
     for i, t in enumerate([92, 153, 214, 275, 336]):
         c.git_err(t, "payments", "billing", err, reason="AuthenticationFailed", event=(i % 2 == 0))
+    c.expect("git_auth_failure", "GitRepository/payments/billing", "payments", ["Kustomization/payments/billing-api", "Kustomization/payments/billing-worker"])
     return c
 
 
@@ -410,6 +435,7 @@ def rate_limit_exhaustion_fires():
             url = "https://github.com/acme-ml/model-%d" % i
             c.git_err(t + rnd * 60 + i * 3, "ml-research", "model-%d" % i, err_429(url), event=False)
     c.git_err(330, "storefront", "site-1", err_429("https://github.com/acme-web/site-1"))
+    c.expect("rate_limit_exhaustion", "Host//github.com", "ml-research")
     return c
 
 
@@ -450,6 +476,7 @@ def network_degradation_fires():
     for k in range(4):
         c.git_err(300 + k * 60, "platform", "infra", net_err(a), event=(k == 0))
         c.git_err(320 + k * 60, "data", "pipelines", net_err(b), event=(k == 0))
+    c.expect("network_degradation", "Host//%s" % CORP, None, ["GitRepository/platform/infra", "GitRepository/data/pipelines"])
     return c
 
 
@@ -502,6 +529,7 @@ def controller_oom_fires():
                     "Container image \"ghcr.io/fluxcd/kustomize-controller:v1.6.0\" already present on machine",
                     type_="Normal")
     c.setup(1808, "info", "starting manager", envelope_pod=PODS["kustomize-controller"])
+    c.expect("controller_oom", "Deployment/flux-system/kustomize-controller")
     return c
 
 
@@ -562,6 +590,7 @@ def oom_cascade_fires():
               reason="ArtifactFailed")
     c.ks_fail(1500, "alpha", "services", rev_of("alpha"), download_err("alpha", "monorepo", "a1"),
               reason="ArtifactFailed", event=False)
+    c.expect("oom_cascade", "Deployment/flux-system/source-controller", "alpha", ["Kustomization/alpha/services", "Kustomization/bravo/frontend", "Kustomization/alpha/jobs"])
     return c
 
 
@@ -579,6 +608,7 @@ def oom_cascade_near_miss():
     c.ks_fail(1320, "alpha", "jobs", rev_of("alpha"), download_err("alpha", "monorepo", "a1"),
               reason="ArtifactFailed")
     c.ks_ok(1500, "bravo", "frontend", rev_of("bravo"))
+    c.expect("controller_oom", "Deployment/flux-system/source-controller")
     return c
 
 
@@ -603,6 +633,7 @@ def controller_crashloop_fires():
     c.pod(0, "helm-controller", 0, {"running": {"startedAt": iso_s(0)}})
     for t, n in [(400, 1), (800, 2), (1300, 3), (1900, 4)]:
         crash(c, t, n)
+    c.expect("controller_crashloop", "Deployment/flux-system/helm-controller").forbid("controller_oom")
     return c
 
 
@@ -614,6 +645,7 @@ def controller_crashloop_near_miss():
     for t, n in [(400, 1), (1300, 2)]:
         crash(c, t, n)
     c.pod(2600, "helm-controller", 2, {"running": {"startedAt": iso_s(1330)}})
+    c.forbid("controller_oom")
     return c
 
 
@@ -644,6 +676,7 @@ def guilty_tenant_fires():
             c.ks_ok(t + 30, "smallco", "web", rev_of("smallco"), dur=1.9, interval="5m0s")
             c.ks_ok(t + 33, "smallco", "api", rev_of("smallco"), dur=2.4, interval="5m0s")
     queue_series(c, 60, 1560, lambda t: 12 if t < 600 else 140 + (t // 30) % 7 * 9)
+    c.expect("guilty_tenant", "Namespace//bigco", "bigco").expect("queue_backpressure", "Deployment/flux-system/kustomize-controller")
     return c
 
 
@@ -664,6 +697,7 @@ def guilty_tenant_near_miss():
         for off, (tn, i) in enumerate(order):
             c.ks_ok(t + off * 3, tn, "app-%d" % i, rev_of(tn), dur=12.0, interval="4m0s")
     queue_series(c, 60, 1560, lambda t: 12 if t < 600 else 140 + (t // 30) % 7 * 9)
+    c.expect("queue_backpressure", "Deployment/flux-system/kustomize-controller")
     return c
 
 
@@ -672,6 +706,7 @@ def queue_backpressure_fires():
     c = Case("queue_backpressure_fires")
     ks_background(c, "shop", ["web", "cart", "search"], 30, 1500, every=300)
     queue_series(c, 0, 1500, lambda t: 6 if t < 600 or t > 1200 else 160 + (t // 30) % 5 * 11)
+    c.expect("queue_backpressure", "Deployment/flux-system/kustomize-controller")
     return c
 
 
@@ -702,6 +737,7 @@ def reconcile_loop_fires():
     for t in (300, 600, 900, 1200):
         c.ssa(t, "shop", "frontend", rev, out)
         c.ks_ok(t + 2, "shop", "frontend", rev, dur=2.3, interval="5m0s")
+    c.expect("reconcile_loop", "Kustomization/shop/frontend", "shop", ["Deployment/shop/frontend"])
     return c
 
 
@@ -718,6 +754,7 @@ def reconcile_loop_near_miss():
         for u in range(t + 300, t + 1800, 300):
             c.ssa(u, "shop", "frontend", rev, {k2: "unchanged" for k2 in out})
             c.ks_ok(u + 2, "shop", "frontend", rev, dur=1.1, interval="5m0s")
+    c.expect("drift_detected", "Kustomization/shop/frontend")
     return c
 
 
@@ -734,6 +771,7 @@ def drift_detected_fires():
     c.ks_ok(661, "shop", "cart", rev)
     c.ssa(1260, "shop", "cart", rev, {"Deployment/shop/cart": "unchanged", "Service/shop/cart": "unchanged"})
     c.ks_ok(1261, "shop", "cart", rev)
+    c.expect("drift_detected", "Kustomization/shop/cart", "shop", ["Deployment/shop/cart"]).forbid("reconcile_loop")
     return c
 
 
@@ -752,6 +790,7 @@ def drift_detected_near_miss():
     c.ks_ok(606, "shop", "cart", new)
     c.ssa(1205, "shop", "cart", new, {"Deployment/shop/cart": "unchanged", "Service/shop/cart": "unchanged"})
     c.ks_ok(1206, "shop", "cart", new)
+    c.forbid("reconcile_loop")
     return c
 
 
@@ -780,6 +819,7 @@ def dependency_cycle_fires():
     for k in range(8):
         for j, (n, d) in enumerate(edges):
             waiting(c, 30 + k * 30 + j, n, d, event=(k % 4 == 0))
+    c.expect("dependency_cycle", "Kustomization/flux-system/crds", None, ["Kustomization/flux-system/ingress", "Kustomization/flux-system/monitoring"]).forbid("dependency_blocked").forbid("stalled_reconciliation")
     return c
 
 
@@ -802,6 +842,7 @@ def dependency_cycle_near_miss():
     for t, n in [(95, "infra"), (96, "config"), (130, "apps")]:
         c.zap(t - 1, "info", "All dependencies are ready, proceeding with reconciliation", "Kustomization", FS, n)
         c.ks_ok(t, FS, n, rev)
+    c.forbid("dependency_blocked").forbid("stalled_reconciliation")
     return c
 
 
@@ -827,6 +868,7 @@ def dependency_blocked_fires():
         c.ks_fail(t, FS, "crds", rev, BUILD_ERR, reason="BuildFailed", event=(k < 2))
         waiting(c, t + 20, "controllers", "crds", event=(k == 0))
         waiting(c, t + 40, "apps", "controllers", event=(k == 0))
+    c.expect("dependency_blocked", "Kustomization/flux-system/crds", "flux-system", ["Kustomization/flux-system/controllers", "Kustomization/flux-system/apps"], root_cause="build_failed").forbid("stalled_reconciliation")
     return c
 
 
@@ -847,6 +889,7 @@ def dependency_blocked_near_miss():
     c.ks_ok(88, FS, "crds", rev, dur=58.2)
     c.ks_ok(101, FS, "controllers", rev, dur=9.4)
     c.ks_ok(112, FS, "apps", rev, dur=3.1)
+    c.forbid("stalled_reconciliation")
     return c
 
 
@@ -874,6 +917,7 @@ def stalled_reconciliation_fires():
     for k in range(9):
         c.ks_fail(60 + k * 300, "analytics", "reports", rev, path_err(), interval="5m0s",
                   reason="ArtifactFailed", event=(k % 3 == 0))
+    c.expect("stalled_reconciliation", "Kustomization/analytics/reports", "analytics")
     return c
 
 
@@ -911,6 +955,7 @@ def warehouse(c, durations):
 def slow_reconciliation_fires():
     c = Case("slow_reconciliation_fires")
     warehouse(c, [21.3, 19.8, 22.4, 20.1, 23.9, 21.0, 372.4, 423.1])
+    c.expect("slow_reconciliation", "Kustomization/data/warehouse", "data")
     return c
 
 
@@ -942,6 +987,7 @@ def health_check_failure_fires():
         c.zap(t + 1, "info", "Running health checks for revision %s with a timeout of 5m0s" % rev,
               "Kustomization", "shop", "checkout")
         c.ks_fail(t + 301, "shop", "checkout", rev, hc_err(), dur=301.2, reason="HealthCheckFailed")
+    c.expect("health_check_failure", "Kustomization/shop/checkout", "shop")
     return c
 
 
@@ -958,6 +1004,7 @@ def health_check_failure_near_miss():
     c.event(1009, "Kustomization", "shop", "checkout", "Progressing", "Health check passed in 48.02s",
             annotations={"kustomize.toolkit.fluxcd.io/revision": rev})
     c.ks_ok(1010, "shop", "checkout", rev, dur=49.1)
+    c.forbid("stalled_reconciliation")
     return c
 
 
@@ -1001,6 +1048,7 @@ def helm_release_failure_fires():
                  "payments-api@3.2.0: " + HOOK_ERR),
           stalled=("RetriesExceeded", "Failed to upgrade after 3 attempt(s)"),
           status={"lastAttemptedRevision": "3.2.0", "upgradeFailures": 3, "failures": 3})
+    c.expect("helm_release_failure", "HelmRelease/payments/payments-api", "payments")
     return c
 
 
@@ -1036,6 +1084,7 @@ def build_failure_fires():
     for k in range(3):
         c.ks_fail(310 + k * 600, "platform", "ingress", bad, INGRESS_BUILD_ERR, reason="BuildFailed",
                   event=(k == 0))
+    c.expect("build_failure", "Kustomization/platform/ingress", "platform")
     return c
 
 
@@ -1069,6 +1118,7 @@ def decryption_failure_fires():
     c.ks(0, "apps", "secrets", ("apps", "apps-repo"), interval="10m0s", applied=rev_of("secrets-old"))
     for k in range(3):
         c.ks_fail(60 + k * 600, "apps", "secrets", rev, SOPS_ERR, reason="BuildFailed", event=(k == 0))
+    c.expect("decryption_failure", "Kustomization/apps/secrets", "apps")
     return c
 
 
@@ -1097,6 +1147,7 @@ def rbac_denied_fires():
          applied=rev_of("team-a-old"))
     c.ks_fail(60, "team-a", "tenant-apps", rev, RBAC_ERR)
     c.ks_fail(660, "team-a", "tenant-apps", rev, RBAC_ERR, event=False)
+    c.expect("rbac_denied", "Kustomization/team-a/tenant-apps", "team-a")
     return c
 
 
@@ -1117,6 +1168,7 @@ def rbac_denied_near_miss():
     c.ks(0, "team-a", "tenant-apps", ("team-a", "team-a-repo"), interval="10m0s", sa="team-a-reconciler",
          applied=rev_of("team-a"))
     c.ks_ok(120, "team-a", "tenant-apps", rev_of("team-a"))
+    c.forbid("git_auth_failure")
     return c
 
 
@@ -1131,6 +1183,7 @@ def apply_conflict_fires():
     c.ks(0, "shop", "web", ("shop", "shop-repo"), interval="10m0s", applied=rev_of("shop-web-old"))
     for k in range(3):
         c.ks_fail(60 + k * 600, "shop", "web", rev, CONFLICT_ERR, event=(k != 1))
+    c.expect("apply_conflict", "Kustomization/shop/web", "shop")
     return c
 
 
@@ -1171,6 +1224,7 @@ def notification_failure_fires():
         c.event(t, "Alert", "flux-system", "on-call", "NotificationDispatchFailed",
                 "failed to send notification for Kustomization/shop/web: " + SLACK_ERR, type_="Warning",
                 component="notification-controller")
+    c.expect("notification_failure", "Alert/flux-system/on-call")
     return c
 
 
@@ -1199,6 +1253,7 @@ def image_automation_failure_fires():
         c.zap(t, "error", IMG_ERR, "ImageRepository", "shop", "web", error="ReadOperationFailed")
         if k == 0:
             c.event(t, "ImageRepository", "shop", "web", "ReadOperationFailed", IMG_ERR, type_="Warning")
+    c.expect("image_automation_failure", "ImageRepository/shop/web", "shop")
     return c
 
 
@@ -1235,6 +1290,7 @@ def memory_growth_fires():
     memory_series(c, 30.0)
     for k in range(19):
         c.git_ok(30 + k * 600, "shop", "shop-repo", "https://github.com/acme/shop")
+    c.expect("memory_growth", "Deployment/flux-system/source-controller")
     return c
 
 
@@ -1273,6 +1329,7 @@ def root_cause_grouping():
         t = 30 + k * 150
         for j, (ns, n) in enumerate([("storefront", "frontend"), ("storefront", "backend"), ("marketing", "landing")]):
             c.zap(t + j * 4, "info", "Source artifact not found, retrying in 30s", "Kustomization", ns, n)
+    c.expect("git_auth_failure", "GitRepository/storefront/storefront", "storefront", ["Kustomization/storefront/frontend", "Kustomization/storefront/backend", "Kustomization/marketing/landing"]).forbid("stalled_reconciliation").forbid("network_degradation")
     return c
 
 
@@ -1343,6 +1400,7 @@ def mixed_envelopes():
         c.pod(t, "helm-controller", n, {"waiting": {"reason": "CrashLoopBackOff"}}, ready=False, image_tag="v0.22.1",
               last={"terminated": {"reason": "Error", "exitCode": 1, "startedAt": iso_s(t - 400),
                                    "finishedAt": iso_s(t - 58)}})
+    c.expect("git_auth_failure", "GitRepository/legacy/fleet", "legacy", ["Kustomization/legacy/apps", "Kustomization/legacy/infra"]).expect("build_failure", "Kustomization/legacy/infra").expect("controller_crashloop", "Deployment/flux-system/helm-controller")
     return c
 
 
@@ -1363,6 +1421,7 @@ def lifecycle_resolved():
     for t in (397, 458, 519):
         c.zap(t, "info", "no changes since last reconciliation: observed revision '%s'" % new,
               "GitRepository", "payments", "billing")
+    c.expect("git_auth_failure", "GitRepository/payments/billing", status="resolved")
     return c
 
 
@@ -1419,6 +1478,7 @@ def revision_applied_audit():
             "\"clusterroles\" in API group \"rbac.authorization.k8s.io\" at the cluster scope")
     c.ks(0, "shop", "rbac", ("shop", "shop-repo"), interval="10m0s", sa="shop-reconciler", applied=rev_of("shop-1"))
     c.ks_fail(720, "shop", "rbac", r3, rbac)
+    c.expect("rbac_denied", "Kustomization/shop/rbac", "shop")
     return c
 
 
@@ -1427,6 +1487,14 @@ def main():
     for fn in CASES:
         c = fn()
         assert c.name == fn.__name__, c.name
+        # Naming convention: <pattern>_fires must end with a firing finding of the
+        # pattern, <pattern>_near_miss must never produce one.
+        if c.name.endswith("_fires"):
+            p = c.name[: -len("_fires")]
+            if not any(e["pattern"] == p for e in c.present):
+                c.expect(p)
+        elif c.name.endswith("_near_miss"):
+            c.forbid(c.name[: -len("_near_miss")])
         names.add(c.name)
         c.write()
     # Remove inputs of cases that no longer exist (keep their expected files to review).
