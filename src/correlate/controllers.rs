@@ -596,8 +596,6 @@ impl Correlator {
             f.labels.insert("heaviest".into(), heaviest);
             f.labels.insert("active_tenants".into(), active.to_string());
             vars::fill_text(f, &pat);
-            let tc = active.to_string();
-            f.summary = f.summary.replace("{tenants_count}", &tc);
         }
     }
 

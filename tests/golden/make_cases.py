@@ -1482,8 +1482,176 @@ def revision_applied_audit():
     return c
 
 
+# ======================================================================================
+# Pattern examples (patterns/<pattern>.yaml `examples:`): the small golden cases as they
+# are, and smaller essences of the large ones. `fluxsight patterns test` runs them.
+# ======================================================================================
+def ex_guilty(quiet):
+    # Quiet: the same skewed work, but the controller is under no pressure.
+    c = Case("ex")
+    for m in range(22):
+        c.ks_ok(30 + m * 15, "bigco", "svc-%d" % (m % 4), rev_of("bigco"), dur=38.0, interval="1m0s")
+    c.ks_ok(40, "smallco", "web", rev_of("smallco"), dur=2.0, interval="5m0s")
+    c.ks_ok(340, "smallco", "web", rev_of("smallco"), dur=2.0, interval="5m0s")
+    queue_series(c, 0, 390, lambda t: 8 if quiet or t < 30 else 170)
+    return c
+
+
+def ex_queue(quiet):
+    c = Case("ex")
+    queue_series(c, 0, 420, lambda t: 6 if t < 30 else (150 if not quiet or t < 210 else 6))
+    return c
+
+
+def ex_rate_limit(quiet):
+    c = Case("ex")
+    for i in range(3):
+        c.gitrepo(0, "ml-research", "model-%d" % i, "https://github.com/acme-ml/model-%d" % i, interval="1m0s")
+    c.gitrepo(0, "storefront", "site-0", "https://github.com/acme-web/site-0", interval="10m0s")
+    hits = [(300, "ml-research", "model-0"), (303, "ml-research", "model-1"), (306, "ml-research", "model-2"),
+            (330, "storefront", "site-0"), (360, "ml-research", "model-0")]
+    for t, ns, n in hits[: 4 if quiet else 5]:
+        url = "https://github.com/%s/%s" % ("acme-ml" if ns == "ml-research" else "acme-web", n)
+        c.git_err(t, ns, n, err_429(url), event=False)
+    return c
+
+
+def ex_oom_cascade(quiet):
+    c = Case("ex")
+    c.gitrepo(0, "alpha", "monorepo", "https://github.com/alpha/monorepo", interval="1m0s", size=180 * MIB)
+    c.gitrepo(0, "bravo", "apps", "https://github.com/bravo/apps", interval="10m0s", size=2 * MIB)
+    c.pod(0, "source-controller", 0, {"running": {"startedAt": iso_s(0)}})
+    c.pod(1202, "source-controller", 1, {"running": {"startedAt": iso_s(1202)}},
+          last={"terminated": {"reason": "OOMKilled", "exitCode": 137, "startedAt": iso_s(0), "finishedAt": iso_s(1200)}})
+    c.ks_fail(1260, "alpha", "services", rev_of("alpha"), download_err("alpha", "monorepo", "a1"), event=False)
+    if quiet:
+        c.ks_fail(1290, "alpha", "jobs", rev_of("alpha"), download_err("alpha", "monorepo", "a1"), event=False)
+    else:
+        c.ks_fail(1290, "bravo", "frontend", rev_of("bravo"), download_err("bravo", "apps", "b1"), event=False)
+    c.git_ok(1400, "bravo", "apps", "https://github.com/bravo/apps")
+    return c
+
+
+def ex_controller_oom(quiet):
+    c = Case("ex")
+    c.pod(0, "kustomize-controller", 0, {"running": {"startedAt": iso_s(0)}})
+    c.pod(1805, "kustomize-controller", 1, {"running": {"startedAt": iso_s(1805)}},
+          last={"terminated": {"reason": "Error" if quiet else "OOMKilled", "exitCode": 2 if quiet else 137,
+                               "startedAt": iso_s(0), "finishedAt": iso_s(1790)}})
+    c.setup(1808, "info", "starting manager", envelope_pod=PODS["kustomize-controller"])
+    return c
+
+
+def ex_cycle(quiet):
+    # Quiet: a chain (ingress -> monitoring -> crds) that waits on crds, then proceeds.
+    c = Case("ex")
+    if quiet:
+        edges = [("monitoring", "crds"), ("ingress", "monitoring")]
+        c.ks(0, FS, "crds", FS_SRC)
+    else:
+        edges = [("crds", "ingress"), ("monitoring", "crds"), ("ingress", "monitoring")]
+    for n, d in edges:
+        c.ks(0, FS, n, FS_SRC, depends=[(FS, d)])
+    for k in range(3):
+        for j, (n, d) in enumerate(edges):
+            waiting(c, 30 + k * 30 + j, n, d, event=(k == 0))
+    if quiet:
+        c.ks_ok(100, FS, "crds", rev_of("fleet"))
+        for j, n in enumerate(("monitoring", "ingress")):
+            c.ks_ok(125 + j, FS, n, rev_of("fleet"))
+    return c
+
+
+def ex_memory(quiet):
+    c = Case("ex")
+    memory_series(c, 5.0 if quiet else 30.0, step=900)
+    return c
+
+
+def ex_stalled(quiet):
+    c = Case("ex")
+    reports_setup(c)
+    for k in range(5 if quiet else 8):
+        c.ks_fail(60 + k * 300, "analytics", "reports", rev_of("analytics"), path_err(), interval="5m0s", event=False)
+    if quiet:
+        c.ks_ok(1620, "analytics", "reports", rev_of("analytics-fixed"), interval="5m0s")
+        c.ks_ok(2220, "analytics", "reports", rev_of("analytics-fixed"), interval="5m0s")
+    return c
+
+
+def ex_loop(quiet):
+    # Quiet: a single drift correction is drift_detected, not a loop.
+    c = Case("ex")
+    rev = rev_of("shop-loop")
+    c.ks(0, "shop", "frontend", ("shop", "shop-repo"), interval="5m0s", applied=rev)
+    for t in (300,) if quiet else (300, 600, 900):
+        c.ssa(t, "shop", "frontend", rev, {"Deployment/shop/frontend": "configured"})
+    return c
+
+
+CUSTOM_EXAMPLES = {
+    "guilty_tenant": (ex_guilty, "bigco", "bigco"),
+    "queue_backpressure": (ex_queue, "kustomize-controller", None),
+    "rate_limit_exhaustion": (ex_rate_limit, "github.com", "ml-research"),
+    "oom_cascade": (ex_oom_cascade, "source-controller", "alpha"),
+    "controller_oom": (ex_controller_oom, "kustomize-controller", None),
+    "dependency_cycle": (ex_cycle, "crds", None),
+    "memory_growth": (ex_memory, "source-controller", None),
+    "stalled_reconciliation": (ex_stalled, "reports", "analytics"),
+    "reconcile_loop": (ex_loop, "frontend", "shop"),
+}
+EXAMPLE_MAX_LINES = 40
+
+
+def example_inputs(pattern, built):
+    """(fire input, quiet input, subject prefix, tenant) for one pattern."""
+    if pattern in CUSTOM_EXAMPLES:
+        fn, subject, tenant = CUSTOM_EXAMPLES[pattern]
+        return lines_of(fn(False)), lines_of(fn(True)), subject, tenant
+    fire, quiet = built[pattern + "_fires"], built[pattern + "_near_miss"]
+    e = next(e for e in fire.present if e["pattern"] == pattern)
+    subject = e.get("subject", "").rsplit("/", 1)[-1] or None
+    return lines_of(fire), lines_of(quiet), subject, e.get("tenant")
+
+
+def lines_of(c):
+    return [text for _, _, text in sorted(c.lines, key=lambda x: (x[0], x[1]))]
+
+
+def yaml_str(s):
+    return json.dumps(s)
+
+
+def write_examples(built):
+    pdir = os.path.join(HERE, "..", "..", "patterns")
+    for pattern in sorted({n.rsplit("_fires", 1)[0] for n in built if n.endswith("_fires")}):
+        fire, quiet, subject, tenant = example_inputs(pattern, built)
+        for which, lines in (("fire", fire), ("quiet", quiet)):
+            assert len(lines) <= EXAMPLE_MAX_LINES, "%s %s example has %d lines" % (pattern, which, len(lines))
+        out = ["examples:  # written by tests/golden/make_cases.py"]
+        for name, expect, lines in (("fires", "fire", fire), ("near miss", "quiet", quiet)):
+            out.append("  - name: %s" % yaml_str(name))
+            out.append("    expect: %s" % expect)
+            if expect == "fire" and subject:
+                out.append("    subject: %s" % yaml_str(subject))
+            if expect == "fire" and tenant:
+                out.append("    tenant: %s" % yaml_str(tenant))
+            out.append("    input: |")
+            out.extend("      " + l for l in lines)
+        path = os.path.join(pdir, pattern + ".yaml")
+        text = open(path).read()
+        i = text.find("\nexamples:")
+        if i >= 0:
+            text = text[: i + 1]
+        if not text.endswith("\n"):
+            text += "\n"
+        with open(path, "w") as f:
+            f.write(text + "\n".join(out) + "\n")
+
+
 def main():
     names = set()
+    built = {}
     for fn in CASES:
         c = fn()
         assert c.name == fn.__name__, c.name
@@ -1496,13 +1664,15 @@ def main():
         elif c.name.endswith("_near_miss"):
             c.forbid(c.name[: -len("_near_miss")])
         names.add(c.name)
+        built[c.name] = c
         c.write()
     # Remove inputs of cases that no longer exist (keep their expected files to review).
     for d in sorted(os.listdir(HERE)):
         p = os.path.join(HERE, d)
         if os.path.isdir(p) and d not in names and os.path.exists(os.path.join(p, "input.log")):
             shutil.rmtree(p)
-    print("wrote %d cases" % len(names))
+    write_examples(built)
+    print("wrote %d cases and pattern examples" % len(names))
 
 
 if __name__ == "__main__":
