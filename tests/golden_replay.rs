@@ -84,7 +84,10 @@ fn check_asserts(case: &Path, out: &str) -> Vec<String> {
                     .is_none_or(|s| s.as_str() == Some(obj_key(&f["subject"]).as_str()))
         });
         let Some(f) = found else {
-            errs.push(format!("missing {pattern} {}", e.get("subject").unwrap_or(&Value::Null)));
+            errs.push(format!(
+                "missing {pattern} {}",
+                e.get("subject").unwrap_or(&Value::Null)
+            ));
             continue;
         };
         if let Some(st) = e.get("status") {
@@ -113,7 +116,10 @@ fn check_asserts(case: &Path, out: &str) -> Vec<String> {
         }
         if let Some(rc) = e.get("root_cause") {
             if f["root_cause"]["class"] != *rc {
-                errs.push(format!("{pattern}: root_cause {} (want {rc})", f["root_cause"]));
+                errs.push(format!(
+                    "{pattern}: root_cause {} (want {rc})",
+                    f["root_cause"]
+                ));
             }
         }
     }
@@ -178,7 +184,11 @@ fn golden_replay_cases() {
     let bless = std::env::var_os("FLUXSIGHT_BLESS").is_some();
     let classifier = Classifier::builtin();
     let cases = cases();
-    assert!(cases.len() >= 46, "expected every pattern's cases, found {}", cases.len());
+    assert!(
+        cases.len() >= 46,
+        "expected every pattern's cases, found {}",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for case in &cases {
         let name = case.file_name().unwrap().to_string_lossy().to_string();
@@ -236,7 +246,10 @@ fn audit_only_where_asked() {
         let Ok(want) = fs::read_to_string(case.join("expected.jsonl")) else {
             continue;
         };
-        let audits = want.lines().filter(|l| l.contains("\"type\":\"audit\"")).count();
+        let audits = want
+            .lines()
+            .filter(|l| l.contains("\"type\":\"audit\""))
+            .count();
         if name.ends_with("_audit") {
             assert!(audits > 0, "{name}: no audit records");
         } else {

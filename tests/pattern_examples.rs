@@ -15,7 +15,11 @@ fn pattern_examples_pass() {
         .filter(|r| !r.ok)
         .map(|r| format!("{} / {}: {}", r.pattern, r.name, r.detail))
         .collect();
-    assert!(failed.is_empty(), "failing examples:\n{}", failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "failing examples:\n{}",
+        failed.join("\n")
+    );
 }
 
 #[test]

@@ -329,7 +329,13 @@ impl Correlator {
             let related = f.controller.as_deref() == Some(c)
                 || f.message.contains(&c_host)
                 || (c == "source-controller" && f.class == Class::SourceNotReady);
-            if related && seen.insert(f.object.clone()) {
+            // An object already failing before the controller's trouble is not its symptom.
+            let failing_before = self
+                .objects
+                .get(&f.object)
+                .and_then(|s| s.failing_since)
+                .is_some_and(|since| since < t0 - 60_000);
+            if related && !failing_before && seen.insert(f.object.clone()) {
                 impacted.push((f.ts, f.object.clone(), f.class, f.message.clone()));
             }
         }

@@ -499,5 +499,6 @@ fn is_remediation(rec: &Record) -> bool {
         return true;
     }
     let m = rec.msg.as_str();
-    m.starts_with("Helm rollback to previous release") || m.starts_with("Helm uninstall remediation")
+    m.starts_with("Helm rollback to previous release")
+        || m.starts_with("Helm uninstall remediation")
 }
