@@ -14,6 +14,11 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// Restart signals closer than this are one restart (Pod status, BackOff event and
 /// `starting manager` line of the same restart).
 const RESTART_DEDUPE_MS: i64 = 60_000;
+/// Longest kubelet crash back-off (5m): a `starting manager` line this soon after an
+/// exit signal is that restart's new container, not another restart.
+const MAX_CRASH_BACKOFF_MS: i64 = 300_000;
+/// Reason recorded for a restart known only from its `starting manager` line.
+const START_REASON: &str = "starting manager";
 
 fn deployment(name: &str, ns: &str) -> ObjectRef {
     ObjectRef::new("Deployment", ns, name)
@@ -154,6 +159,20 @@ impl Correlator {
         }
     }
 
+    /// A controller's `starting manager` line: a restart of its own, unless it is the
+    /// start of the new container after an exit already noted (crash back-off delays
+    /// the start by up to [`MAX_CRASH_BACKOFF_MS`]).
+    pub(super) fn note_start(&mut self, c: &str, ts: TsMs) {
+        let after_exit = self.ctrls.get(c).is_some_and(|cs| {
+            cs.restarts
+                .iter()
+                .any(|(t, _)| *t <= ts && ts - t <= MAX_CRASH_BACKOFF_MS)
+        });
+        if !after_exit {
+            self.note_restart(c, ts, false, START_REASON);
+        }
+    }
+
     /// Notes a restart (or OOM kill) of a controller and re-evaluates it.
     pub(super) fn note_restart(&mut self, c: &str, ts: TsMs, oom: bool, why: &str) {
         let cap = self.caps.history;
@@ -162,7 +181,13 @@ impl Correlator {
             if oom && !cs.ooms.iter().any(|t| (t - ts).abs() <= RESTART_DEDUPE_MS) {
                 push_capped(&mut cs.ooms, ts, cap);
             }
-            if !cs
+            // An exit noted after the start of the container that replaced it (a late
+            // Pod status): the start was this restart, keep the exit's reason.
+            if let Some(r) = cs.restarts.iter_mut().find(|(t, w)| {
+                w == START_REASON && *t > ts + RESTART_DEDUPE_MS && *t - ts <= MAX_CRASH_BACKOFF_MS
+            }) {
+                *r = (ts, why.to_string());
+            } else if !cs
                 .restarts
                 .iter()
                 .any(|(t, _)| (t - ts).abs() <= RESTART_DEDUPE_MS)
@@ -304,7 +329,13 @@ impl Correlator {
             let related = f.controller.as_deref() == Some(c)
                 || f.message.contains(&c_host)
                 || (c == "source-controller" && f.class == Class::SourceNotReady);
-            if related && seen.insert(f.object.clone()) {
+            // An object already failing before the controller's trouble is not its symptom.
+            let failing_before = self
+                .objects
+                .get(&f.object)
+                .and_then(|s| s.failing_since)
+                .is_some_and(|since| since < t0 - 60_000);
+            if related && !failing_before && seen.insert(f.object.clone()) {
                 impacted.push((f.ts, f.object.clone(), f.class, f.message.clone()));
             }
         }
@@ -571,8 +602,6 @@ impl Correlator {
             f.labels.insert("heaviest".into(), heaviest);
             f.labels.insert("active_tenants".into(), active.to_string());
             vars::fill_text(f, &pat);
-            let tc = active.to_string();
-            f.summary = f.summary.replace("{tenants_count}", &tc);
         }
     }
 

@@ -441,12 +441,13 @@ impl Correlator {
                 self.out.push(Output::Audit(Box::new(a)));
             }
         }
-        if !success {
+        if !success || is_remediation(rec) {
             return;
         }
-        if let Some(d) = rec.duration_ms {
-            self.track_duration(obj, d, ts);
-        }
+        // A slow run is a success, but not recovery from slowness.
+        let slow = rec
+            .duration_ms
+            .is_some_and(|d| self.track_duration(obj, d, ts));
         let was_failing = {
             let s = self.obj_mut(obj, ts);
             s.last_success = Some(ts);
@@ -463,6 +464,9 @@ impl Correlator {
             "git_auth_failure",
             "dependency_blocked",
         ]) {
+            if slow && p == "slow_reconciliation" {
+                continue;
+            }
             self.findings.resolve(p, obj, ts);
         }
     }
@@ -475,11 +479,26 @@ impl Correlator {
         let msg = rec.message();
         let lower = msg.to_ascii_lowercase();
         if rec.class == Class::Lifecycle && lower.starts_with("starting manager") {
-            self.note_restart(&c, ts, false, "starting manager");
+            self.note_start(&c, ts);
         } else if rec.class == Class::OomKilled {
             self.note_restart(&c, ts, true, &msg);
         } else if rec.class == Class::ControllerRestarted {
             self.note_restart(&c, ts, false, &msg);
         }
     }
+}
+
+/// A Helm remediation that succeeded (rollback, uninstall after a failed install): the
+/// release is back to its previous state, the desired one still fails, so this is not
+/// recovery.
+fn is_remediation(rec: &Record) -> bool {
+    if matches!(
+        rec.reason.as_deref(),
+        Some("RollbackSucceeded" | "UninstallSucceeded")
+    ) {
+        return true;
+    }
+    let m = rec.msg.as_str();
+    m.starts_with("Helm rollback to previous release")
+        || m.starts_with("Helm uninstall remediation")
 }

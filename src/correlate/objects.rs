@@ -120,6 +120,10 @@ fn labels_for(pattern: &str, msg: &str, rec: &Record) -> Vec<(&'static str, Stri
             out.push(("resource", res.to_string()));
             let ns = between(msg, "in the namespace \"", "\"")
                 .map(str::to_string)
+                .or_else(|| {
+                    msg.contains("at the cluster scope")
+                        .then(|| "(cluster scope)".to_string())
+                })
                 .or_else(|| rec.object.as_ref().map(|o| o.namespace.clone()))
                 .unwrap_or_default();
             out.push(("target_namespace", ns));
@@ -127,6 +131,14 @@ fn labels_for(pattern: &str, msg: &str, rec: &Record) -> Vec<(&'static str, Stri
         "apply_conflict" => {
             let m = between(msg, "conflict with \"", "\"").unwrap_or("another writer");
             out.push(("manager", m.to_string()));
+        }
+        "image_automation_failure" => {
+            if let Some(h) = super::sources::host_of(msg) {
+                out.push(("registry", h));
+            }
+            if let Some(o) = rec.object.as_ref().filter(|o| o.kind == "ImagePolicy") {
+                out.push(("policy", o.name.clone()));
+            }
         }
         "health_check_failure" => {
             let w = between(msg, "timeout waiting for: [", "]")
@@ -247,7 +259,7 @@ impl Correlator {
         if n < pat.n("min_attempts") && !special && !already {
             return;
         }
-        let revision = rec
+        let mut revision = rec
             .revision
             .clone()
             .or_else(|| s.last_revision.clone())
@@ -257,6 +269,20 @@ impl Correlator {
         let tenant = self.tenant_of(obj);
         let redacted = crate::classify::redact::redact(&msg).into_owned();
         let mut labels = labels_for(pattern, &redacted, rec);
+        // A HelmRelease's revision is its chart version; the failed action names the
+        // version that broke, while later records (a rollback) carry the previous one.
+        let failed_version = labels
+            .iter()
+            .find(|(k, _)| *k == "version")
+            .map(|(_, v)| v.clone())
+            .or_else(|| {
+                self.findings
+                    .get(pattern, obj)
+                    .and_then(|f| f.labels.get("version").cloned())
+            });
+        if let Some(v) = failed_version {
+            revision = v;
+        }
         if pattern == "rbac_denied" {
             if let Some(sa) = sa {
                 if !labels
@@ -326,8 +352,8 @@ impl Correlator {
         self.claim(obj, pattern, obj);
     }
 
-    /// Reconcile durations: `slow_reconciliation`.
-    pub(super) fn track_duration(&mut self, obj: &ObjectRef, d: u64, ts: TsMs) {
+    /// Reconcile durations: `slow_reconciliation`. True when this run was slow.
+    pub(super) fn track_duration(&mut self, obj: &ObjectRef, d: u64, ts: TsMs) -> bool {
         let pat = self.settings.patterns.get("slow_reconciliation").clone();
         let window = pat.ms("window");
         let (median, n, slow_count) = {
@@ -349,7 +375,7 @@ impl Correlator {
         };
         let _ = n;
         if slow_count < pat.n("min_slow") || self.claimed(obj) {
-            return;
+            return slow_count > 0;
         }
         let tenant = self.tenant_of(obj);
         let f = self.findings.upsert(
@@ -370,9 +396,7 @@ impl Correlator {
                 .unwrap_or_else(|| "unknown".into()),
         );
         vars::fill_text(f, &pat);
-        if let Some(c) = vars::controller_for_kind(&obj.kind) {
-            let _ = c;
-        }
+        true
     }
 
     /// Applies that changed objects: `reconcile_loop` and `drift_detected`.
@@ -461,7 +485,12 @@ impl Correlator {
         };
         let tenant = self.tenant_of(obj);
         let rev = rev.unwrap_or_else(|| "unknown".into());
-        let pattern = if drifts >= loop_pat.n("min_applies") {
+        // A loop is drift that keeps coming back: once it fires it carries the later
+        // corrections, and the single-drift finding it grew from is closed.
+        let pattern = if drifts >= loop_pat.n("min_applies")
+            || self.findings.is_firing("reconcile_loop", obj)
+        {
+            self.findings.resolve("drift_detected", obj, ts);
             "reconcile_loop"
         } else {
             "drift_detected"
