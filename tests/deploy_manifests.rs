@@ -65,7 +65,7 @@ fn dockerfile_entrypoint() -> Vec<String> {
 }
 
 fn duration_secs(s: &str) -> Option<u64> {
-    fluxsight::parse::time::parse_go_duration_ms(s).map(|ms| ms.div_ceil(1000) as u64)
+    fluxsight::parse::time::parse_go_duration_ms(s).map(|ms| ms.div_ceil(1000))
 }
 
 static TMP_SEQ: AtomicUsize = AtomicUsize::new(0);
@@ -76,7 +76,11 @@ fn validate_pipeline(text: &str, what: &str) -> Option<String> {
     let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("deploy-pipeline-{}-{n}.yaml", std::process::id()));
     std::fs::write(&path, text).unwrap();
-    let out = Command::new(BIN).arg("validate").arg(&path).output().unwrap();
+    let out = Command::new(BIN)
+        .arg("validate")
+        .arg(&path)
+        .output()
+        .unwrap();
     let _ = std::fs::remove_file(&path);
     (!out.status.success()).then(|| {
         format!(
@@ -88,15 +92,18 @@ fn validate_pipeline(text: &str, what: &str) -> Option<String> {
 
 /// The container's volume mount holding `path`, with the path inside the volume.
 fn mount_of<'a>(c: &'a Value, path: &str) -> Option<(&'a Value, String)> {
-    c.pointer("/volumeMounts")?.as_array()?.iter().find_map(|m| {
-        let mp = str_at(m, "/mountPath").trim_end_matches('/');
-        if path == mp {
-            Some((m, str_at(m, "/subPath").to_string()))
-        } else {
-            let rest = path.strip_prefix(mp)?.strip_prefix('/')?;
-            Some((m, rest.to_string()))
-        }
-    })
+    c.pointer("/volumeMounts")?
+        .as_array()?
+        .iter()
+        .find_map(|m| {
+            let mp = str_at(m, "/mountPath").trim_end_matches('/');
+            if path == mp {
+                Some((m, str_at(m, "/subPath").to_string()))
+            } else {
+                let rest = path.strip_prefix(mp)?.strip_prefix('/')?;
+                Some((m, rest.to_string()))
+            }
+        })
 }
 
 fn volume<'a>(pod: &'a Value, name: &str) -> Option<&'a Value> {
@@ -114,7 +121,11 @@ fn check_pipeline(objects: &[Value], fp: &FluxsightPod, entrypoint: &[String]) -
     let ns = str_at(fp.workload, "/metadata/namespace");
     let words = |ptr: &str| -> Option<Vec<String>> {
         let a = c.pointer(ptr)?.as_array()?;
-        Some(a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        Some(
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+        )
     };
     let mut argv = words("/command").unwrap_or_else(|| entrypoint.to_vec());
     argv.extend(words("/args").unwrap_or_default());
@@ -129,7 +140,10 @@ fn check_pipeline(objects: &[Value], fp: &FluxsightPod, entrypoint: &[String]) -
         return vec![format!("{config} is not on a mounted volume")];
     };
     let vol = volume(fp.pod, str_at(mount, "/name"));
-    let Some(cm_name) = vol.map(|v| str_at(v, "/configMap/name")).filter(|n| !n.is_empty()) else {
+    let Some(cm_name) = vol
+        .map(|v| str_at(v, "/configMap/name"))
+        .filter(|n| !n.is_empty())
+    else {
         return vec![format!("{config} is not mounted from a ConfigMap")];
     };
     let key = vol
@@ -146,7 +160,9 @@ fn check_pipeline(objects: &[Value], fp: &FluxsightPod, entrypoint: &[String]) -
         })
         .and_then(|cm| cm.pointer(&format!("/data/{key}"))?.as_str());
     let Some(text) = text else {
-        return vec![format!("ConfigMap {ns}/{cm_name} with key {key} is not in the build")];
+        return vec![format!(
+            "ConfigMap {ns}/{cm_name} with key {key} is not in the build"
+        )];
     };
     let mut errs: Vec<String> = validate_pipeline(text, &format!("ConfigMap {cm_name}"))
         .into_iter()
@@ -155,11 +171,19 @@ fn check_pipeline(objects: &[Value], fp: &FluxsightPod, entrypoint: &[String]) -
         return errs;
     };
     let pipeline = docs.pop().unwrap_or(Value::Null);
-    let listen = pipeline.get("listen").and_then(Value::as_str).unwrap_or("0.0.0.0:9797");
+    let listen = pipeline
+        .get("listen")
+        .and_then(Value::as_str)
+        .unwrap_or("0.0.0.0:9797");
     if !listen.ends_with(&format!(":{FLUXSIGHT_PORT}")) {
-        errs.push(format!("pipeline listens on {listen}, the pod exposes {FLUXSIGHT_PORT}"));
+        errs.push(format!(
+            "pipeline listens on {listen}, the pod exposes {FLUXSIGHT_PORT}"
+        ));
     }
-    match pipeline.pointer("/delivery/state_dir").and_then(Value::as_str) {
+    match pipeline
+        .pointer("/delivery/state_dir")
+        .and_then(Value::as_str)
+    {
         None => errs.push("pipeline has no delivery.state_dir (checkpoints, spools)".into()),
         Some(dir) => match mount_of(c, dir) {
             Some((m, _)) if m.get("readOnly") != Some(&Value::Bool(true)) => {
@@ -185,7 +209,10 @@ fn check_pipeline(objects: &[Value], fp: &FluxsightPod, entrypoint: &[String]) -
             "terminationGracePeriodSeconds {grace} is shorter than delivery.shutdown_timeout {shutdown}"
         ));
     }
-    if let Some(file) = pipeline.pointer("/receiver/hmac_secret/file").and_then(Value::as_str) {
+    if let Some(file) = pipeline
+        .pointer("/receiver/hmac_secret/file")
+        .and_then(Value::as_str)
+    {
         if mount_of(c, file).is_none() {
             errs.push(format!("receiver.hmac_secret file {file} is not mounted"));
         }
@@ -221,7 +248,12 @@ fn check_build(objects: &[Value], entrypoint: &[String]) -> Vec<String> {
             check_network_policy(objects, ns, labels),
             check_pipeline(objects, fp, entrypoint),
         ];
-        errs.extend(found.into_iter().flatten().map(|e| format!("Deployment {name}: {e}")));
+        errs.extend(
+            found
+                .into_iter()
+                .flatten()
+                .map(|e| format!("Deployment {name}: {e}")),
+        );
     }
     errs
 }
@@ -260,7 +292,10 @@ fn every_kustomization_under_deploy_renders_and_passes() {
             let k = str_at(o, "/kind");
             if matches!(k, "Role" | "ClusterRole") && o.pointer(PART_OF_PTR).is_some() {
                 let key = (k.to_string(), str_at(o, "/metadata/name").to_string());
-                roles.entry(key).or_default().push((case.clone(), o["rules"].clone()));
+                roles
+                    .entry(key)
+                    .or_default()
+                    .push((case.clone(), o["rules"].clone()));
             }
             if k == "ConfigMap" && str_at(o, "/metadata/name") == "fluxsight-pipeline" {
                 for text in o["data"].as_object().into_iter().flat_map(|d| d.values()) {
@@ -300,13 +335,19 @@ fn every_kustomization_under_deploy_renders_and_passes() {
     }
     if pipelines.windows(2).any(|w| w[0].1 != w[1].1) {
         let cases: Vec<&str> = pipelines.iter().map(|(c, _)| c.as_str()).collect();
-        failures.push(format!("the fluxsight-pipeline ConfigMaps differ between {cases:?}"));
+        failures.push(format!(
+            "the fluxsight-pipeline ConfigMaps differ between {cases:?}"
+        ));
     }
     assert!(
         builds >= 2 && !components.is_empty(),
         "expected the standalone base, the sidecar component and its example under deploy/, found {dirs:?}"
     );
-    assert!(failures.is_empty(), "deploy/ problems:\n  {}", failures.join("\n  "));
+    assert!(
+        failures.is_empty(),
+        "deploy/ problems:\n  {}",
+        failures.join("\n  ")
+    );
 }
 
 #[test]
@@ -325,15 +366,35 @@ fn dockerfile_builds_locked_and_runs_as_nonroot() {
     let text = std::fs::read_to_string(Path::new(DEPLOY).join("Dockerfile")).unwrap();
     let last_stage = text.rsplit("\nFROM ").next().unwrap();
     assert!(text.contains("cargo build --release --locked"));
-    assert!(last_stage.lines().any(|l| l.trim() == "USER 65532:65532" || l.trim() == "USER 65532"));
-    assert!(!last_stage.contains("RUN "), "the final stage runs nothing (no shell)");
+    assert!(last_stage
+        .lines()
+        .any(|l| l.trim() == "USER 65532:65532" || l.trim() == "USER 65532"));
+    assert!(
+        !last_stage.contains("RUN "),
+        "the final stage runs nothing (no shell)"
+    );
     assert_eq!(
         dockerfile_entrypoint(),
-        ["/fluxsight", "run", "--config", "/etc/fluxsight/pipeline.yaml"]
+        [
+            "/fluxsight",
+            "run",
+            "--config",
+            "/etc/fluxsight/pipeline.yaml"
+        ]
     );
-    let ignore = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.dockerignore")).unwrap();
-    for needed in ["!Cargo.lock", "!src/", "!patterns/", "!benches/", "!samples/demo/"] {
-        assert!(ignore.lines().any(|l| l.trim() == needed), ".dockerignore keeps {needed}");
+    let ignore =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.dockerignore")).unwrap();
+    for needed in [
+        "!Cargo.lock",
+        "!src/",
+        "!patterns/",
+        "!benches/",
+        "!samples/demo/",
+    ] {
+        assert!(
+            ignore.lines().any(|l| l.trim() == needed),
+            ".dockerignore keeps {needed}"
+        );
     }
 }
 
@@ -368,7 +429,10 @@ subjects: [{kind: ServiceAccount, name: fluxsight, namespace: flux-system}]
 fn rbac_check_flags_wildcards_and_write_verbs() {
     let errs = check_rbac_rules(&yaml(BAD_ROLE));
     let joined = errs.join("\n");
-    assert!(joined.contains("rules[0].apiGroups has a wildcard"), "{joined}");
+    assert!(
+        joined.contains("rules[0].apiGroups has a wildcard"),
+        "{joined}"
+    );
     assert!(joined.contains("grants verb `create`"), "{joined}");
     assert!(joined.contains("grants verb `delete`"), "{joined}");
     assert!(joined.contains("nonResourceURLs"), "{joined}");
@@ -425,7 +489,10 @@ fn container_check_flags_missing_security_resources_and_probes() {
     ] {
         assert!(errs.contains(want), "missing `{want}` in:\n{errs}");
     }
-    assert!(!errs.contains("runAsNonRoot"), "pod-level runAsNonRoot counts: {errs}");
+    assert!(
+        !errs.contains("runAsNonRoot"),
+        "pod-level runAsNonRoot counts: {errs}"
+    );
     let ports = check_ports(pods[0].pod, pods[0].container).join("\n");
     assert!(ports.contains("9090 is a Flux controller port"), "{ports}");
     assert!(ports.contains("used by two containers"), "{ports}");
@@ -460,7 +527,11 @@ metadata: {name: creds, namespace: flux-system, labels: {app.kubernetes.io/part-
     assert!(np.contains("egress does not allow port 53"), "{np}");
     let c = fluxsight_pods(&objs)[0].container.clone();
     assert_eq!(check_service(&objs, "flux-system", &labels, &c).len(), 1);
-    assert_eq!(check_kinds(&objs).len(), 1, "a Secret is not fluxsight's to ship");
+    assert_eq!(
+        check_kinds(&objs).len(),
+        1,
+        "a Secret is not fluxsight's to ship"
+    );
 
     // A pipeline that `fluxsight validate` refuses, a grace period shorter than the
     // drain, and a state dir that is not mounted.
@@ -506,19 +577,32 @@ fn renderer_merges_containers_by_name_and_rejects_what_it_does_not_know() {
     }}}});
     kustomize::strategic_merge(&mut base, &patch, "").unwrap();
     let spec = &base["spec"]["template"]["spec"];
-    assert_eq!(spec["containers"][0], json!({"name": "manager", "image": "a"}));
+    assert_eq!(
+        spec["containers"][0],
+        json!({"name": "manager", "image": "a"})
+    );
     assert_eq!(spec["containers"][1]["name"], "fluxsight");
     assert_eq!(spec["volumes"].as_array().unwrap().len(), 2);
     assert_eq!(spec["terminationGracePeriodSeconds"], 30);
     assert!(kustomize::strategic_merge(&mut base, &json!({"$patch": "delete"}), "").is_err());
-    assert_eq!(kustomize::image_name("ghcr.io/a/fluxsight:0.1.0"), "ghcr.io/a/fluxsight");
-    assert_eq!(kustomize::image_name("localhost:5000/fluxsight"), "localhost:5000/fluxsight");
+    assert_eq!(
+        kustomize::image_name("ghcr.io/a/fluxsight:0.1.0"),
+        "ghcr.io/a/fluxsight"
+    );
+    assert_eq!(
+        kustomize::image_name("localhost:5000/fluxsight"),
+        "localhost:5000/fluxsight"
+    );
 
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kust-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let write = |k: &str| std::fs::write(dir.join("kustomization.yaml"), k).unwrap();
-    write("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\ncommonLabels: {a: b}\n");
-    assert!(render(&dir).unwrap_err().contains("`commonLabels` is not supported"));
+    write(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\ncommonLabels: {a: b}\n",
+    );
+    assert!(render(&dir)
+        .unwrap_err()
+        .contains("`commonLabels` is not supported"));
     write(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\
          patches:\n  - patch: '[{\"op\": \"remove\", \"path\": \"/spec\"}]'\n    target: {kind: Deployment}\n",

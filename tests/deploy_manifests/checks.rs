@@ -51,7 +51,10 @@ pub const FLUXSIGHT_KINDS: &[&str] = &[
 pub const PART_OF_PTR: &str = "/metadata/labels/app.kubernetes.io~1part-of";
 
 fn list<'a>(v: &'a Value, ptr: &str) -> &'a [Value] {
-    v.pointer(ptr).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    v.pointer(ptr)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 fn strs<'a>(v: &'a Value, ptr: &str) -> Vec<&'a str> {
@@ -77,11 +80,17 @@ pub fn check_rbac_rules(objects: &[Value]) -> Vec<String> {
             continue;
         }
         if o.get("aggregationRule").is_some() {
-            errs.push(format!("{}: aggregationRule grants whatever is aggregated", id(o)));
+            errs.push(format!(
+                "{}: aggregationRule grants whatever is aggregated",
+                id(o)
+            ));
         }
         for (i, r) in list(o, "/rules").iter().enumerate() {
             for field in ["apiGroups", "resources", "verbs", "resourceNames"] {
-                if strs(r, &format!("/{field}")).iter().any(|s| s.contains('*')) {
+                if strs(r, &format!("/{field}"))
+                    .iter()
+                    .any(|s| s.contains('*'))
+                {
                     errs.push(format!("{}: rules[{i}].{field} has a wildcard", id(o)));
                 }
             }
@@ -127,7 +136,10 @@ pub fn check_grants(objects: &[Value], ns: &str, sa: &str) -> Vec<String> {
                     || str_at(r, "/metadata/namespace") == str_at(b, "/metadata/namespace"))
         });
         let Some(role) = role else {
-            errs.push(format!("{}: roleRef {ref_kind}/{ref_name} is not in the build", id(b)));
+            errs.push(format!(
+                "{}: roleRef {ref_kind}/{ref_name} is not in the build",
+                id(b)
+            ));
             continue;
         };
         for r in list(role, "/rules") {
@@ -145,11 +157,17 @@ pub fn check_grants(objects: &[Value], ns: &str, sa: &str) -> Vec<String> {
         .collect();
     for (g, r) in granted.keys() {
         if !expected.contains(&(g.clone(), r.clone())) {
-            errs.push(format!("{ns}/{sa} may read `{r}` in group `{g}`: not in the allowed list"));
+            errs.push(format!(
+                "{ns}/{sa} may read `{r}` in group `{g}`: not in the allowed list"
+            ));
         }
     }
     for (g, r) in &expected {
-        let needed: &[&str] = if r.contains('/') { &["get"] } else { READ_VERBS };
+        let needed: &[&str] = if r.contains('/') {
+            &["get"]
+        } else {
+            READ_VERBS
+        };
         match granted.get(&(g.clone(), r.clone())) {
             None => errs.push(format!("{ns}/{sa} cannot read `{r}` in group `{g}`")),
             Some(v) => {
@@ -179,11 +197,17 @@ pub fn is_fluxsight(c: &Value) -> bool {
 /// Every fluxsight container of every Deployment.
 pub fn fluxsight_pods(objects: &[Value]) -> Vec<FluxsightPod<'_>> {
     let mut out = Vec::new();
-    for w in objects.iter().filter(|o| str_at(o, "/kind") == "Deployment") {
+    for w in objects
+        .iter()
+        .filter(|o| str_at(o, "/kind") == "Deployment")
+    {
         let Some(pod) = w.pointer("/spec/template/spec") else {
             continue;
         };
-        for c in list(pod, "/containers").iter().chain(list(pod, "/initContainers")) {
+        for c in list(pod, "/containers")
+            .iter()
+            .chain(list(pod, "/initContainers"))
+        {
             if is_fluxsight(c) {
                 out.push(FluxsightPod {
                     workload: w,
@@ -211,7 +235,11 @@ pub fn check_container(pod: &Value, c: &Value) -> Vec<String> {
     let must = [
         ("/runAsNonRoot", Some(&t), "runAsNonRoot: true"),
         ("/runAsUser", Some(&Value::from(65532)), "runAsUser: 65532"),
-        ("/seccompProfile/type", Some(&Value::from("RuntimeDefault")), "seccompProfile RuntimeDefault"),
+        (
+            "/seccompProfile/type",
+            Some(&Value::from("RuntimeDefault")),
+            "seccompProfile RuntimeDefault",
+        ),
     ];
     for (ptr, want, what) in must {
         if effective(pod, c, ptr) != want {
@@ -219,8 +247,16 @@ pub fn check_container(pod: &Value, c: &Value) -> Vec<String> {
         }
     }
     let container_only = [
-        ("/readOnlyRootFilesystem", &t, "readOnlyRootFilesystem: true"),
-        ("/allowPrivilegeEscalation", &f, "allowPrivilegeEscalation: false"),
+        (
+            "/readOnlyRootFilesystem",
+            &t,
+            "readOnlyRootFilesystem: true",
+        ),
+        (
+            "/allowPrivilegeEscalation",
+            &f,
+            "allowPrivilegeEscalation: false",
+        ),
     ];
     for (ptr, want, what) in container_only {
         if c.pointer(&format!("/securityContext{ptr}")) != Some(want) {
@@ -236,7 +272,11 @@ pub fn check_container(pod: &Value, c: &Value) -> Vec<String> {
     if !list(c, "/securityContext/capabilities/add").is_empty() {
         errs.push(format!("{who}: adds capabilities"));
     }
-    for ptr in ["/resources/requests/cpu", "/resources/requests/memory", "/resources/limits/memory"] {
+    for ptr in [
+        "/resources/requests/cpu",
+        "/resources/requests/memory",
+        "/resources/limits/memory",
+    ] {
         if c.pointer(ptr).is_none() {
             errs.push(format!("{who}: needs {}", &ptr[1..].replace('/', ".")));
         }
@@ -268,9 +308,14 @@ pub fn resolve_port(c: &Value, port: &Value) -> Option<i64> {
 /// fluxsight listens on 9797, and no two containers of the pod share a port.
 pub fn check_ports(pod: &Value, c: &Value) -> Vec<String> {
     let mut errs = Vec::new();
-    let own: Vec<i64> = list(c, "/ports").iter().filter_map(|p| p.get("containerPort")?.as_i64()).collect();
+    let own: Vec<i64> = list(c, "/ports")
+        .iter()
+        .filter_map(|p| p.get("containerPort")?.as_i64())
+        .collect();
     if own != [FLUXSIGHT_PORT] {
-        errs.push(format!("fluxsight must expose exactly port {FLUXSIGHT_PORT}, has {own:?}"));
+        errs.push(format!(
+            "fluxsight must expose exactly port {FLUXSIGHT_PORT}, has {own:?}"
+        ));
     }
     for p in &own {
         if CONTROLLER_PORTS.contains(p) {
@@ -279,7 +324,10 @@ pub fn check_ports(pod: &Value, c: &Value) -> Vec<String> {
     }
     let mut seen = BTreeSet::new();
     for other in list(pod, "/containers") {
-        for p in list(other, "/ports").iter().filter_map(|p| p.get("containerPort")?.as_i64()) {
+        for p in list(other, "/ports")
+            .iter()
+            .filter_map(|p| p.get("containerPort")?.as_i64())
+        {
             if !seen.insert(p) {
                 errs.push(format!("port {p} is used by two containers of the pod"));
             }
@@ -309,12 +357,17 @@ pub fn check_service(objects: &[Value], ns: &str, labels: &Value, c: &Value) -> 
     if ok {
         Vec::new()
     } else {
-        vec![format!("no Service in {ns} selects the fluxsight pod on port {FLUXSIGHT_PORT}")]
+        vec![format!(
+            "no Service in {ns} selects the fluxsight pod on port {FLUXSIGHT_PORT}"
+        )]
     }
 }
 
 fn rule_port_numbers(rule: &Value) -> Vec<i64> {
-    list(rule, "/ports").iter().filter_map(|p| p.get("port")?.as_i64()).collect()
+    list(rule, "/ports")
+        .iter()
+        .filter_map(|p| p.get("port")?.as_i64())
+        .collect()
 }
 
 /// A NetworkPolicy selects the pod and admits 9797 only from selected namespaces; an
@@ -327,13 +380,16 @@ pub fn check_network_policy(objects: &[Value], ns: &str, labels: &Value) -> Vec<
             str_at(p, "/kind") == "NetworkPolicy"
                 && str_at(p, "/metadata/namespace") == ns
                 && labels_match(
-                    p.pointer("/spec/podSelector/matchLabels").unwrap_or(&Value::Null),
+                    p.pointer("/spec/podSelector/matchLabels")
+                        .unwrap_or(&Value::Null),
                     labels,
                 )
         })
         .collect();
     if policies.is_empty() {
-        return vec![format!("no NetworkPolicy in {ns} selects the fluxsight pod")];
+        return vec![format!(
+            "no NetworkPolicy in {ns} selects the fluxsight pod"
+        )];
     }
     let mut admits = false;
     for p in &policies {
@@ -357,11 +413,17 @@ pub fn check_network_policy(objects: &[Value], ns: &str, labels: &Value) -> Vec<
                             .is_some_and(|m| !m.is_empty())
                 });
             if !narrow {
-                errs.push(format!("{}: ingress[{i}] admits {FLUXSIGHT_PORT} from anywhere", id(p)));
+                errs.push(format!(
+                    "{}: ingress[{i}] admits {FLUXSIGHT_PORT} from anywhere",
+                    id(p)
+                ));
             }
         }
         if types.contains(&"Egress") {
-            let egress: Vec<i64> = list(p, "/spec/egress").iter().flat_map(rule_port_numbers).collect();
+            let egress: Vec<i64> = list(p, "/spec/egress")
+                .iter()
+                .flat_map(rule_port_numbers)
+                .collect();
             for needed in [53, 443] {
                 if !egress.contains(&needed) {
                     errs.push(format!("{}: egress does not allow port {needed}", id(p)));
@@ -370,7 +432,9 @@ pub fn check_network_policy(objects: &[Value], ns: &str, labels: &Value) -> Vec<
         }
     }
     if !admits {
-        errs.push(format!("no Ingress NetworkPolicy admits port {FLUXSIGHT_PORT} to fluxsight"));
+        errs.push(format!(
+            "no Ingress NetworkPolicy admits port {FLUXSIGHT_PORT} to fluxsight"
+        ));
     }
     errs
 }

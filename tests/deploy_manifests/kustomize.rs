@@ -104,7 +104,10 @@ pub fn load_kustomization(dir: &Path) -> Result<(KustKind, Value), String> {
         }
     }
     if kind == KustKind::Component && obj.contains_key("namespace") {
-        return Err(format!("{}: a Component has no `namespace`", path.display()));
+        return Err(format!(
+            "{}: a Component has no `namespace`",
+            path.display()
+        ));
     }
     Ok((kind, k))
 }
@@ -137,7 +140,9 @@ fn build_into(dir: &Path, k: &Value, out: &mut Rendered) -> Result<(), String> {
         let path = dir.join(&c);
         let (kind, ck) = load_kustomization(&path)?;
         if kind != KustKind::Component {
-            return Err(format!("{c}: listed under `components` but not a Component"));
+            return Err(format!(
+                "{c}: listed under `components` but not a Component"
+            ));
         }
         out.components
             .insert(path.canonicalize().map_err(|e| format!("{c}: {e}"))?);
@@ -284,8 +289,11 @@ fn apply_patches(dir: &Path, k: &Value, objects: &mut [Value]) -> Result<(), Str
     Ok(())
 }
 
-fn apply_one_patch(target: Option<&Value>, mut doc: Value, objects: &mut [Value]) -> Result<(), String> {
-    let mut hits = 0;
+fn apply_one_patch(
+    target: Option<&Value>,
+    mut doc: Value,
+    objects: &mut [Value],
+) -> Result<(), String> {
     match target {
         Some(t) => {
             // With a target, the patch's own identity is ignored (kustomize sets it to
@@ -301,12 +309,15 @@ fn apply_one_patch(target: Option<&Value>, mut doc: Value, objects: &mut [Value]
             for o in objects.iter_mut() {
                 if matches_target(o, t)? {
                     strategic_merge(o, &doc, "")?;
-                    hits += 1;
                 }
             }
         }
         None => {
-            let (kind, name) = (str_at(&doc, "/kind").to_string(), str_at(&doc, "/metadata/name").to_string());
+            let mut hits = 0;
+            let (kind, name) = (
+                str_at(&doc, "/kind").to_string(),
+                str_at(&doc, "/metadata/name").to_string(),
+            );
             for o in objects.iter_mut() {
                 if str_at(o, "/kind") == kind && str_at(o, "/metadata/name") == name {
                     strategic_merge(o, &doc, "")?;
@@ -318,7 +329,6 @@ fn apply_one_patch(target: Option<&Value>, mut doc: Value, objects: &mut [Value]
             }
         }
     }
-    let _ = hits;
     Ok(())
 }
 
@@ -341,7 +351,10 @@ pub fn strategic_merge(base: &mut Value, patch: &Value, field: &str) -> Result<(
             }
         }
         (Value::Array(b), Value::Array(p)) => {
-            let key = MERGE_KEYS.iter().find(|(f, _)| *f == field).map(|(_, k)| *k);
+            let key = MERGE_KEYS
+                .iter()
+                .find(|(f, _)| *f == field)
+                .map(|(_, k)| *k);
             let keyed = |v: &Value| key.and_then(|k| v.get(k)).cloned();
             match key {
                 Some(_) if p.iter().chain(b.iter()).all(|v| keyed(v).is_some()) => {
@@ -405,7 +418,11 @@ fn apply_images(k: &Value, objects: &mut [Value]) -> Result<(), String> {
 
 /// Calls `f` on every container and init container of a workload or Pod.
 pub fn for_each_container(o: &mut Value, f: &mut dyn FnMut(&mut Value)) {
-    for spec_ptr in ["/spec/template/spec", "/spec/jobTemplate/spec/template/spec", "/spec"] {
+    for spec_ptr in [
+        "/spec/template/spec",
+        "/spec/jobTemplate/spec/template/spec",
+        "/spec",
+    ] {
         if let Some(spec) = o.pointer_mut(spec_ptr) {
             for list in ["containers", "initContainers"] {
                 if let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) {
