@@ -1,0 +1,450 @@
+//! What a rendered `deploy/` build must satisfy. Each check returns the problems it
+//! found (empty = fine), so the negative tests can show that a bad manifest is caught.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::kustomize::{image_name, str_at};
+
+/// The only verbs fluxsight's roles may grant.
+pub const READ_VERBS: &[&str] = &["get", "list", "watch"];
+
+/// Exactly what fluxsight may read: (API group, resource).
+pub const EXPECTED_GRANTS: &[(&str, &str)] = &[
+    ("", "pods"),
+    ("", "pods/log"),
+    ("", "events"),
+    ("events.k8s.io", "events"),
+    ("source.toolkit.fluxcd.io", "gitrepositories"),
+    ("source.toolkit.fluxcd.io", "ocirepositories"),
+    ("source.toolkit.fluxcd.io", "helmrepositories"),
+    ("source.toolkit.fluxcd.io", "helmcharts"),
+    ("source.toolkit.fluxcd.io", "buckets"),
+    ("kustomize.toolkit.fluxcd.io", "kustomizations"),
+    ("helm.toolkit.fluxcd.io", "helmreleases"),
+    ("image.toolkit.fluxcd.io", "imagerepositories"),
+    ("image.toolkit.fluxcd.io", "imagepolicies"),
+    ("image.toolkit.fluxcd.io", "imageupdateautomations"),
+    ("notification.toolkit.fluxcd.io", "alerts"),
+    ("notification.toolkit.fluxcd.io", "providers"),
+    ("notification.toolkit.fluxcd.io", "receivers"),
+];
+
+/// fluxsight's listen port (metrics, probes, receiver).
+pub const FLUXSIGHT_PORT: i64 = 9797;
+/// Ports of the Flux controllers a sidecar must not take.
+pub const CONTROLLER_PORTS: &[i64] = &[8080, 9440, 9090, 9292];
+/// Kinds fluxsight's own objects (label `app.kubernetes.io/part-of: fluxsight`) may have.
+pub const FLUXSIGHT_KINDS: &[&str] = &[
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+    "ConfigMap",
+    "Service",
+    "NetworkPolicy",
+    "Deployment",
+];
+/// Where fluxsight's objects are labelled.
+pub const PART_OF_PTR: &str = "/metadata/labels/app.kubernetes.io~1part-of";
+
+fn list<'a>(v: &'a Value, ptr: &str) -> &'a [Value] {
+    v.pointer(ptr)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+fn strs<'a>(v: &'a Value, ptr: &str) -> Vec<&'a str> {
+    list(v, ptr).iter().filter_map(Value::as_str).collect()
+}
+
+fn id(o: &Value) -> String {
+    let ns = str_at(o, "/metadata/namespace");
+    let name = str_at(o, "/metadata/name");
+    if ns.is_empty() {
+        format!("{}/{name}", str_at(o, "/kind"))
+    } else {
+        format!("{}/{ns}/{name}", str_at(o, "/kind"))
+    }
+}
+
+/// Every Role and ClusterRole: no wildcard, no verb beyond get/list/watch, no
+/// non-resource URLs, no aggregation.
+pub fn check_rbac_rules(objects: &[Value]) -> Vec<String> {
+    let mut errs = Vec::new();
+    for o in objects {
+        if !matches!(str_at(o, "/kind"), "Role" | "ClusterRole") {
+            continue;
+        }
+        if o.get("aggregationRule").is_some() {
+            errs.push(format!(
+                "{}: aggregationRule grants whatever is aggregated",
+                id(o)
+            ));
+        }
+        for (i, r) in list(o, "/rules").iter().enumerate() {
+            for field in ["apiGroups", "resources", "verbs", "resourceNames"] {
+                if strs(r, &format!("/{field}"))
+                    .iter()
+                    .any(|s| s.contains('*'))
+                {
+                    errs.push(format!("{}: rules[{i}].{field} has a wildcard", id(o)));
+                }
+            }
+            if r.get("nonResourceURLs").is_some() {
+                errs.push(format!("{}: rules[{i}] grants nonResourceURLs", id(o)));
+            }
+            for v in strs(r, "/verbs") {
+                if !READ_VERBS.contains(&v) {
+                    errs.push(format!("{}: rules[{i}] grants verb `{v}`", id(o)));
+                }
+            }
+        }
+    }
+    errs
+}
+
+/// What the ServiceAccount `ns/sa` is granted by the bindings in `objects`: exactly
+/// [`EXPECTED_GRANTS`], each resource with get/list/watch (a subresource with get).
+pub fn check_grants(objects: &[Value], ns: &str, sa: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    let mut granted: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for b in objects {
+        let kind = str_at(b, "/kind");
+        if !matches!(kind, "RoleBinding" | "ClusterRoleBinding") {
+            continue;
+        }
+        let binds_sa = list(b, "/subjects").iter().any(|s| {
+            str_at(s, "/kind") == "ServiceAccount"
+                && str_at(s, "/name") == sa
+                && str_at(s, "/namespace") == ns
+        });
+        if !binds_sa {
+            continue;
+        }
+        if kind == "RoleBinding" && str_at(b, "/metadata/namespace") != ns {
+            errs.push(format!("{}: binds {ns}/{sa} outside its namespace", id(b)));
+        }
+        let (ref_kind, ref_name) = (str_at(b, "/roleRef/kind"), str_at(b, "/roleRef/name"));
+        let role = objects.iter().find(|r| {
+            str_at(r, "/kind") == ref_kind
+                && str_at(r, "/metadata/name") == ref_name
+                && (ref_kind == "ClusterRole"
+                    || str_at(r, "/metadata/namespace") == str_at(b, "/metadata/namespace"))
+        });
+        let Some(role) = role else {
+            errs.push(format!(
+                "{}: roleRef {ref_kind}/{ref_name} is not in the build",
+                id(b)
+            ));
+            continue;
+        };
+        for r in list(role, "/rules") {
+            for g in strs(r, "/apiGroups") {
+                for res in strs(r, "/resources") {
+                    let verbs = granted.entry((g.to_string(), res.to_string())).or_default();
+                    verbs.extend(strs(r, "/verbs").into_iter().map(str::to_string));
+                }
+            }
+        }
+    }
+    let expected: BTreeSet<(String, String)> = EXPECTED_GRANTS
+        .iter()
+        .map(|(g, r)| (g.to_string(), r.to_string()))
+        .collect();
+    for (g, r) in granted.keys() {
+        if !expected.contains(&(g.clone(), r.clone())) {
+            errs.push(format!(
+                "{ns}/{sa} may read `{r}` in group `{g}`: not in the allowed list"
+            ));
+        }
+    }
+    for (g, r) in &expected {
+        let needed: &[&str] = if r.contains('/') {
+            &["get"]
+        } else {
+            READ_VERBS
+        };
+        match granted.get(&(g.clone(), r.clone())) {
+            None => errs.push(format!("{ns}/{sa} cannot read `{r}` in group `{g}`")),
+            Some(v) => {
+                for n in needed {
+                    if !v.contains(*n) {
+                        errs.push(format!("{ns}/{sa} lacks `{n}` on `{r}` in group `{g}`"));
+                    }
+                }
+            }
+        }
+    }
+    errs
+}
+
+/// A fluxsight container found in a workload.
+pub struct FluxsightPod<'a> {
+    pub workload: &'a Value,
+    pub pod: &'a Value,
+    pub container: &'a Value,
+}
+
+/// Is this container fluxsight (by name or image)?
+pub fn is_fluxsight(c: &Value) -> bool {
+    str_at(c, "/name") == "fluxsight" || image_name(str_at(c, "/image")).ends_with("/fluxsight")
+}
+
+/// Every fluxsight container of every Deployment.
+pub fn fluxsight_pods(objects: &[Value]) -> Vec<FluxsightPod<'_>> {
+    let mut out = Vec::new();
+    for w in objects
+        .iter()
+        .filter(|o| str_at(o, "/kind") == "Deployment")
+    {
+        let Some(pod) = w.pointer("/spec/template/spec") else {
+            continue;
+        };
+        for c in list(pod, "/containers")
+            .iter()
+            .chain(list(pod, "/initContainers"))
+        {
+            if is_fluxsight(c) {
+                out.push(FluxsightPod {
+                    workload: w,
+                    pod,
+                    container: c,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A security setting from the container, else from the pod.
+fn effective<'a>(pod: &'a Value, c: &'a Value, ptr: &str) -> Option<&'a Value> {
+    c.pointer(&format!("/securityContext{ptr}"))
+        .or_else(|| pod.pointer(&format!("/securityContext{ptr}")))
+}
+
+/// Pod security of one fluxsight container, its resources and probes.
+pub fn check_container(pod: &Value, c: &Value) -> Vec<String> {
+    let mut errs = Vec::new();
+    let who = format!("container {}", str_at(c, "/name"));
+    let t = Value::Bool(true);
+    let f = Value::Bool(false);
+    let must = [
+        ("/runAsNonRoot", Some(&t), "runAsNonRoot: true"),
+        ("/runAsUser", Some(&Value::from(65532)), "runAsUser: 65532"),
+        (
+            "/seccompProfile/type",
+            Some(&Value::from("RuntimeDefault")),
+            "seccompProfile RuntimeDefault",
+        ),
+    ];
+    for (ptr, want, what) in must {
+        if effective(pod, c, ptr) != want {
+            errs.push(format!("{who}: needs {what} (container or pod)"));
+        }
+    }
+    let container_only = [
+        (
+            "/readOnlyRootFilesystem",
+            &t,
+            "readOnlyRootFilesystem: true",
+        ),
+        (
+            "/allowPrivilegeEscalation",
+            &f,
+            "allowPrivilegeEscalation: false",
+        ),
+    ];
+    for (ptr, want, what) in container_only {
+        if c.pointer(&format!("/securityContext{ptr}")) != Some(want) {
+            errs.push(format!("{who}: needs {what}"));
+        }
+    }
+    if c.pointer("/securityContext/privileged") == Some(&t) {
+        errs.push(format!("{who}: privileged"));
+    }
+    if strs(c, "/securityContext/capabilities/drop") != ["ALL"] {
+        errs.push(format!("{who}: needs capabilities.drop [ALL]"));
+    }
+    if !list(c, "/securityContext/capabilities/add").is_empty() {
+        errs.push(format!("{who}: adds capabilities"));
+    }
+    for ptr in [
+        "/resources/requests/cpu",
+        "/resources/requests/memory",
+        "/resources/limits/memory",
+    ] {
+        if c.pointer(ptr).is_none() {
+            errs.push(format!("{who}: needs {}", &ptr[1..].replace('/', ".")));
+        }
+    }
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        if str_at(c, &format!("/{probe}/httpGet/path")) != path {
+            errs.push(format!("{who}: {probe} must GET {path}"));
+        }
+        let port = c.pointer(&format!("/{probe}/httpGet/port"));
+        if port.and_then(|p| resolve_port(c, p)) != Some(FLUXSIGHT_PORT) {
+            errs.push(format!("{who}: {probe} must target port {FLUXSIGHT_PORT}"));
+        }
+    }
+    errs
+}
+
+/// A port number or a named port of `c`, as a number.
+pub fn resolve_port(c: &Value, port: &Value) -> Option<i64> {
+    match port {
+        Value::Number(n) => n.as_i64(),
+        Value::String(name) => list(c, "/ports")
+            .iter()
+            .find(|p| str_at(p, "/name") == name)
+            .and_then(|p| p.get("containerPort")?.as_i64()),
+        _ => None,
+    }
+}
+
+/// fluxsight listens on 9797, and no two containers of the pod share a port.
+pub fn check_ports(pod: &Value, c: &Value) -> Vec<String> {
+    let mut errs = Vec::new();
+    let own: Vec<i64> = list(c, "/ports")
+        .iter()
+        .filter_map(|p| p.get("containerPort")?.as_i64())
+        .collect();
+    if own != [FLUXSIGHT_PORT] {
+        errs.push(format!(
+            "fluxsight must expose exactly port {FLUXSIGHT_PORT}, has {own:?}"
+        ));
+    }
+    for p in &own {
+        if CONTROLLER_PORTS.contains(p) {
+            errs.push(format!("fluxsight port {p} is a Flux controller port"));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for other in list(pod, "/containers") {
+        for p in list(other, "/ports")
+            .iter()
+            .filter_map(|p| p.get("containerPort")?.as_i64())
+        {
+            if !seen.insert(p) {
+                errs.push(format!("port {p} is used by two containers of the pod"));
+            }
+        }
+    }
+    errs
+}
+
+fn labels_match(selector: &Value, labels: &Value) -> bool {
+    let Some(sel) = selector.as_object() else {
+        return false;
+    };
+    !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// A Service in the pod's namespace selects it and forwards to 9797.
+pub fn check_service(objects: &[Value], ns: &str, labels: &Value, c: &Value) -> Vec<String> {
+    let ok = objects.iter().any(|s| {
+        str_at(s, "/kind") == "Service"
+            && str_at(s, "/metadata/namespace") == ns
+            && labels_match(s.pointer("/spec/selector").unwrap_or(&Value::Null), labels)
+            && list(s, "/spec/ports").iter().any(|p| {
+                let target = p.get("targetPort").or_else(|| p.get("port"));
+                target.and_then(|t| resolve_port(c, t)) == Some(FLUXSIGHT_PORT)
+            })
+    });
+    if ok {
+        Vec::new()
+    } else {
+        vec![format!(
+            "no Service in {ns} selects the fluxsight pod on port {FLUXSIGHT_PORT}"
+        )]
+    }
+}
+
+fn rule_port_numbers(rule: &Value) -> Vec<i64> {
+    list(rule, "/ports")
+        .iter()
+        .filter_map(|p| p.get("port")?.as_i64())
+        .collect()
+}
+
+/// A NetworkPolicy selects the pod and admits 9797 only from selected namespaces; an
+/// egress policy leaves DNS and the API server reachable.
+pub fn check_network_policy(objects: &[Value], ns: &str, labels: &Value) -> Vec<String> {
+    let mut errs = Vec::new();
+    let policies: Vec<&Value> = objects
+        .iter()
+        .filter(|p| {
+            str_at(p, "/kind") == "NetworkPolicy"
+                && str_at(p, "/metadata/namespace") == ns
+                && labels_match(
+                    p.pointer("/spec/podSelector/matchLabels")
+                        .unwrap_or(&Value::Null),
+                    labels,
+                )
+        })
+        .collect();
+    if policies.is_empty() {
+        return vec![format!(
+            "no NetworkPolicy in {ns} selects the fluxsight pod"
+        )];
+    }
+    let mut admits = false;
+    for p in &policies {
+        let types = strs(p, "/spec/policyTypes");
+        for (i, rule) in list(p, "/spec/ingress").iter().enumerate() {
+            let ports = rule_port_numbers(rule);
+            if ports.is_empty() {
+                errs.push(format!("{}: ingress[{i}] admits every port", id(p)));
+            }
+            if !ports.contains(&FLUXSIGHT_PORT) {
+                continue;
+            }
+            admits |= types.contains(&"Ingress");
+            let from = list(rule, "/from");
+            let narrow = !from.is_empty()
+                && from.iter().all(|peer| {
+                    peer.get("ipBlock").is_none()
+                        && peer
+                            .pointer("/namespaceSelector/matchLabels")
+                            .and_then(Value::as_object)
+                            .is_some_and(|m| !m.is_empty())
+                });
+            if !narrow {
+                errs.push(format!(
+                    "{}: ingress[{i}] admits {FLUXSIGHT_PORT} from anywhere",
+                    id(p)
+                ));
+            }
+        }
+        if types.contains(&"Egress") {
+            let egress: Vec<i64> = list(p, "/spec/egress")
+                .iter()
+                .flat_map(rule_port_numbers)
+                .collect();
+            for needed in [53, 443] {
+                if !egress.contains(&needed) {
+                    errs.push(format!("{}: egress does not allow port {needed}", id(p)));
+                }
+            }
+        }
+    }
+    if !admits {
+        errs.push(format!(
+            "no Ingress NetworkPolicy admits port {FLUXSIGHT_PORT} to fluxsight"
+        ));
+    }
+    errs
+}
+
+/// Objects labelled as fluxsight's have only the expected kinds.
+pub fn check_kinds(objects: &[Value]) -> Vec<String> {
+    objects
+        .iter()
+        .filter(|o| o.pointer(PART_OF_PTR).and_then(Value::as_str) == Some("fluxsight"))
+        .filter(|o| !FLUXSIGHT_KINDS.contains(&str_at(o, "/kind")))
+        .map(|o| format!("{}: kind not expected in fluxsight's manifests", id(o)))
+        .collect()
+}
