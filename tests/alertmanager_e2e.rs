@@ -444,8 +444,7 @@ fn replay_groups_alerts_in_alertmanager_and_resolves_them() {
     let stalled_names = || -> BTreeSet<String> {
         rx.notes()
             .iter()
-            .filter(|n| s(n, "status") == "firing" && group_of(n) == stalled_key)
-            .last()
+            .rfind(|n| s(n, "status") == "firing" && group_of(n) == stalled_key)
             .map(|n| {
                 n["alerts"]
                     .as_array()

@@ -529,9 +529,19 @@ pub fn validate(
                 for (k, v) in &a.labels {
                     let field = format!("{base}.labels.{k}");
                     if !super::alertmanager::valid_label_name(k) || k.starts_with("__") {
-                        cx.err(&field, k, format!("'{k}' is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, no leading __)"));
+                        cx.err(
+                            &field,
+                            k,
+                            format!(
+                                "'{k}' is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, no leading __)"
+                            ),
+                        );
                     } else if super::alertmanager::label::RESERVED.contains(&k.as_str()) {
-                        cx.err(&field, k, format!("'{k}' is set by the sink from the finding"));
+                        cx.err(
+                            &field,
+                            k,
+                            format!("'{k}' is set by the sink from the finding"),
+                        );
                     } else if v.is_empty() {
                         cx.err(&field, k, "must not be empty");
                     }
