@@ -908,4 +908,29 @@ mod tests {
             "oldest firing next"
         );
     }
+
+    #[test]
+    fn config_validation_rejects_what_would_break_alerts() {
+        use crate::correlate::spec::{PatternSet, Settings};
+        let text = "sinks:\n  - type: alertmanager\n    name: am\n    url: http://am:9093\n    repost_interval: 5m\n    generator_url: ftp://x\n    labels:\n      severity: high\n      bad-name: z\n      team: platform\n";
+        let errs = Settings::pipeline_from_text(text, "p.yaml", PatternSet::builtin())
+            .err()
+            .expect("invalid");
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "sinks[0].repost_interval",
+                "sinks[0].labels.bad-name",
+                "sinks[0].labels.severity",
+                "sinks[0].generator_url"
+            ],
+            "{errs:?}"
+        );
+        let ok = text
+            .replace("5m", "30s")
+            .replace("ftp://x", "https://ui.example/{id}")
+            .replace("      severity: high\n      bad-name: z\n", "");
+        assert!(Settings::pipeline_from_text(&ok, "p.yaml", PatternSet::builtin()).is_ok());
+    }
 }
