@@ -913,9 +913,9 @@ mod tests {
     fn config_validation_rejects_what_would_break_alerts() {
         use crate::correlate::spec::{PatternSet, Settings};
         let text = "sinks:\n  - type: alertmanager\n    name: am\n    url: http://am:9093\n    repost_interval: 5m\n    generator_url: ftp://x\n    labels:\n      severity: high\n      bad-name: z\n      team: platform\n";
-        let errs = Settings::pipeline_from_text(text, "p.yaml", PatternSet::builtin())
-            .err()
-            .expect("invalid");
+        let Err(errs) = Settings::pipeline_from_text(text, "p.yaml", PatternSet::builtin()) else {
+            panic!("accepted an invalid alertmanager sink");
+        };
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
