@@ -152,27 +152,36 @@ pub struct SlackConfig {
     pub ca_file: Option<String>,
 }
 
-/// `type: alertmanager`: `POST /api/v2/alerts`.
+/// `type: alertmanager`: `POST /api/v2/alerts` (Alertmanager ≥ 0.16; API v1 is gone).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertmanagerConfig {
     pub name: String,
-    /// Base URL, e.g. `http://alertmanager.monitoring:9093`.
+    /// Base URL, e.g. `http://alertmanager.monitoring:9093` (`/api/v2/alerts` is appended
+    /// unless the URL already ends with it).
     pub url: MaybeSecret,
-    /// Re-post firing alerts this often, below Alertmanager's `resolve_timeout` (default `1m`).
+    /// Re-post firing alerts this often; must be below Alertmanager's `resolve_timeout`
+    /// (5m by default), else alerts resolve between posts (default `1m`). Resolved
+    /// alerts are re-posted at the same pace for 5 minutes.
     #[serde(default)]
     pub repost_interval: Option<String>,
-    /// Extra static labels on every alert (low cardinality).
+    /// Extra static labels on every alert (low cardinality; valid label names; the
+    /// sink's own labels `alertname`, `pattern`, `severity`, `cluster`, `tenant`,
+    /// `namespace`, `kind`, `name` cannot be overridden).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// Base of `generatorURL` (default none).
+    /// Base of `generatorURL`: `{id}` is replaced by the finding id, otherwise `/<id>`
+    /// is appended (default: no `generatorURL`).
     #[serde(default)]
     pub generator_url: Option<String>,
     /// Request timeout (default `10s`).
     #[serde(default)]
     pub timeout: Option<String>,
+    /// Extra request headers; credential headers (`Authorization`, …) must use
+    /// `{env: NAME}` or `{file: PATH}`.
     #[serde(default)]
     pub headers: BTreeMap<String, HeaderValue>,
+    /// PEM file of extra CA certificates to trust (default: system roots only).
     #[serde(default)]
     pub ca_file: Option<String>,
 }
@@ -504,12 +513,42 @@ pub fn validate(
                 cx.dur(&sl.timeout, &format!("{base}.timeout"), "timeout", 10_000);
             }
             SinkConfig::Alertmanager(a) => {
-                cx.dur(
+                let repost = cx.dur(
                     &a.repost_interval,
                     &format!("{base}.repost_interval"),
                     "repost_interval",
                     60_000,
                 );
+                if repost == 0 || repost >= super::alertmanager::AM_DEFAULT_RESOLVE_TIMEOUT_MS {
+                    cx.err(
+                        &format!("{base}.repost_interval"),
+                        "repost_interval",
+                        "must be above 0 and below Alertmanager's resolve_timeout (5m by default), or firing alerts resolve between posts",
+                    );
+                }
+                for (k, v) in &a.labels {
+                    let field = format!("{base}.labels.{k}");
+                    if !super::alertmanager::valid_label_name(k) || k.starts_with("__") {
+                        cx.err(
+                            &field,
+                            k,
+                            format!(
+                                "'{k}' is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, no leading __)"
+                            ),
+                        );
+                    } else if super::alertmanager::label::RESERVED.contains(&k.as_str()) {
+                        cx.err(
+                            &field,
+                            k,
+                            format!("'{k}' is set by the sink from the finding"),
+                        );
+                    } else if v.is_empty() {
+                        cx.err(&field, k, "must not be empty");
+                    }
+                }
+                if let Some(g) = &a.generator_url {
+                    check_url(&mut cx, g, &format!("{base}.generator_url"));
+                }
                 cx.dur(&a.timeout, &format!("{base}.timeout"), "timeout", 10_000);
                 if let MaybeSecret::Plain(u) = &a.url {
                     check_url(&mut cx, u, &format!("{base}.url"));
