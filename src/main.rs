@@ -317,8 +317,8 @@ fn replay_to_stdout<R: BufRead>(
 ) -> anyhow::Result<ExitCode> {
     let classifier = Classifier::builtin();
     let mut correlator = Correlator::new(settings);
-    let stdout = io::stdout();
-    let out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    // Not locked for the whole run: a `type: stdout` sink writes to stdout too.
+    let out = BufWriter::with_capacity(1 << 16, io::stdout());
     let lateness = opts.lateness_ms;
     let mut emitter = Emitter::new(out, opts);
     if let Some(d) = deliverer {
