@@ -29,6 +29,12 @@ use super::{LineTx, SourceLine, SourceTask};
 use logs::{FollowerSet, LogContext};
 use watch::{run_watch, WatchSpec};
 
+/// Telemetry name of the Flux API probe (ready once every served kind is watched).
+pub const FLUX_PROBE_SOURCE: &str = "watch/flux-kinds";
+
+/// Telemetry and checkpoint name of the Pod watch.
+pub const POD_WATCH: &str = "watch/Pod";
+
 /// Why no client could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
@@ -96,6 +102,9 @@ pub fn kube_source(client: Client, settings: KubeSettings, ckpt: Arc<Checkpoints
         Box::pin(async move {
             let settings = Arc::new(settings);
             let mut set = JoinSet::new();
+            // Registered before anything runs, so /readyz waits for each of them.
+            telemetry.source(FLUX_PROBE_SOURCE);
+            telemetry.source(POD_WATCH);
             // Pods: watch, and drive the log followers.
             let pods: Api<Pod> = Api::namespaced(client.clone(), &settings.namespace);
             let mut followers = FollowerSet::new(
@@ -117,7 +126,7 @@ pub fn kube_source(client: Client, settings: KubeSettings, ckpt: Arc<Checkpoints
                 pods,
                 pod_cfg,
                 WatchSpec {
-                    name: "watch/Pod".into(),
+                    name: POD_WATCH.into(),
                     api_version: "v1".into(),
                     kind: "Pod".into(),
                     skip_seen: false,
@@ -145,6 +154,7 @@ pub fn kube_source(client: Client, settings: KubeSettings, ckpt: Arc<Checkpoints
                     .collect()
             };
             for (name, api) in event_apis {
+                telemetry.source(&name);
                 set.spawn(run_watch(
                     api,
                     watch::config(),
@@ -170,6 +180,9 @@ pub fn kube_source(client: Client, settings: KubeSettings, ckpt: Arc<Checkpoints
                     telemetry.clone(),
                     ckpt.clone(),
                 );
+                // Not ready until every served kind's watch has listed: the probes run
+                // first, so hold readiness with a placeholder until the watches exist.
+                let probing = telemetry.source(FLUX_PROBE_SOURCE);
                 set.spawn(async move {
                     let mut kinds = JoinSet::new();
                     for k in watch::FLUX_KINDS {
@@ -178,12 +191,14 @@ pub fn kube_source(client: Client, settings: KubeSettings, ckpt: Arc<Checkpoints
                             ar = watch::served(&client, k) => ar,
                         };
                         let Some(ar) = ar else { continue };
+                        let name = format!("watch/{}", ar.kind);
+                        telemetry.source(&name);
                         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
                         kinds.spawn(run_watch(
                             api,
                             watch::config(),
                             WatchSpec {
-                                name: format!("watch/{}", ar.kind),
+                                name,
                                 api_version: ar.api_version.clone(),
                                 kind: ar.kind.clone(),
                                 skip_seen: false,
@@ -195,6 +210,9 @@ pub fn kube_source(client: Client, settings: KubeSettings, ckpt: Arc<Checkpoints
                             None,
                         ));
                     }
+                    probing
+                        .synced
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                     while kinds.join_next().await.is_some() {}
                 });
             }
