@@ -246,6 +246,30 @@ fn now_iso() -> String {
     format!("{:.3}", d.as_secs_f64())
 }
 
+fn rfc3339_now() -> String {
+    let s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let (days, rem) = (s.div_euclid(86_400), s.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 fn info_line(id: &str) -> String {
     format!(
         r#"{{"level":"info","ts":{},"msg":"{id} artifact up to date","controller":"gitrepository","controllerGroup":"source.toolkit.fluxcd.io","controllerKind":"GitRepository","GitRepository":{{"name":"podinfo","namespace":"default"}},"namespace":"default","name":"podinfo"}}"#,
@@ -266,7 +290,7 @@ fn failing_repo(name: &str, ns: &str) -> Value {
         "spec": {"url": format!("https://github.com/example/{name}"), "interval": "1m"},
         "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "GitOperationFailed",
             "message": "failed to checkout and determine revision: unable to clone: authentication required",
-            "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+            "lastTransitionTime": rfc3339_now()}]}
     })
 }
 

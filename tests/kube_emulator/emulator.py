@@ -50,6 +50,11 @@ SERVED = {
 SERVED[("source.toolkit.fluxcd.io", "v1beta2", "buckets")] = "Bucket"
 
 
+# Object timestamps near the present: a capture spanning months would make replay
+# walk its clock across all of it.
+STARTED = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def now_ns():
     with LOCK:
         t = max(time.time_ns(), STATE["last_ts"] + 1000)
@@ -117,7 +122,7 @@ def pod(name, app, restarts=0):
                     "restartCount": restarts,
                     "image": f"ghcr.io/fluxcd/{app}",
                     "imageID": "",
-                    "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}},
+                    "state": {"running": {"startedAt": STARTED}},
                 }
             ],
         },
@@ -138,7 +143,7 @@ def seed():
             "metadata": {"name": "payments-config", "namespace": "payments"},
             "spec": {"url": "https://github.com/example-payments/payments-config", "interval": "1m"},
             "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded",
-                                        "message": "stored artifact", "lastTransitionTime": "2026-01-01T00:00:00Z"}]},
+                                        "message": "stored artifact", "lastTransitionTime": STARTED}]},
         })
         for n in ("payments-app", "payments-infra"):
             apply(("kustomize.toolkit.fluxcd.io", "v1", "kustomizations"), {
@@ -146,7 +151,7 @@ def seed():
                 "spec": {"interval": "10m", "path": "./" + n, "prune": True,
                          "sourceRef": {"kind": "GitRepository", "name": "payments-config"}},
                 "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded",
-                                            "message": "Applied revision", "lastTransitionTime": "2026-01-01T00:00:00Z"}]},
+                                            "message": "Applied revision", "lastTransitionTime": STARTED}]},
             })
 
 
