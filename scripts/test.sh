@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The test command: builds everything and runs every test, pattern example and
-# pipeline validation. Needs only the Rust toolchain; installs nothing else yet.
+# pipeline validation. Needs the Rust toolchain and python3 (for the Kubernetes API
+# emulator), which the install script below provides.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/install-test-deps.sh
 cargo build --release --locked
 scripts/alertmanager.sh install
 cargo test --locked --all-targets

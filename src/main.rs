@@ -94,6 +94,28 @@ enum Command {
         /// Also write audit records on stdout.
         #[arg(long)]
         audit: bool,
+        /// Do not connect to the Kubernetes API (only `--input` files and the receiver).
+        #[arg(long)]
+        no_kube: bool,
+    },
+    /// Write the live input (controller logs, watch events, metrics, `--input` files) to
+    /// a file that `fluxsight replay` reads back; stops on SIGTERM/SIGINT.
+    Record {
+        /// Capture file to write.
+        #[arg(long)]
+        output: PathBuf,
+        /// Pipeline file (its `kubernetes:` section).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Files to follow (`-` = stdin), in addition to the cluster sources.
+        #[arg(long = "input")]
+        inputs: Vec<String>,
+        /// Read inputs to their end and stop instead of following them.
+        #[arg(long)]
+        no_follow: bool,
+        /// Do not connect to the Kubernetes API.
+        #[arg(long)]
+        no_kube: bool,
     },
     /// Deliver what is left in the sinks' spools (after a crash or kill) and exit.
     Drain {
@@ -159,6 +181,7 @@ fn main() -> ExitCode {
             listen,
             output,
             audit,
+            no_kube,
         } => run_live_cmd(
             config.as_deref(),
             inputs,
@@ -166,7 +189,15 @@ fn main() -> ExitCode {
             listen,
             &output,
             audit,
+            no_kube,
         ),
+        Command::Record {
+            output,
+            config,
+            inputs,
+            no_follow,
+            no_kube,
+        } => run_record(&output, config.as_deref(), inputs, !no_follow, no_kube),
         Command::Validate { patterns, files } => run_validate(patterns.as_deref(), &files),
         Command::Patterns { action, dir } => run_patterns(action, dir.as_deref()),
     };
@@ -356,6 +387,7 @@ fn run_live_cmd(
     listen: Option<String>,
     output: &str,
     audit: bool,
+    no_kube: bool,
 ) -> anyhow::Result<ExitCode> {
     use fluxsight::pipeline::live::{run_live, LiveOptions};
     use fluxsight::server::ReceiverConfig;
@@ -417,26 +449,18 @@ fn run_live_cmd(
         audit_to_stdout: audit,
         tick: std::time::Duration::from_secs(1),
     };
-    let sources: Vec<fluxsight::sources::SourceTask> = inputs
-        .into_iter()
-        .map(|p| fluxsight::sources::follow::file_source(p, follow))
-        .collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let sources = match live_sources(&rt, inputs, follow, no_kube, live.kubernetes) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
     let cancel = tokio_util::sync::CancellationToken::new();
     let telemetry = fluxsight::telemetry::Telemetry::new();
     let summary = rt.block_on(async {
-        let c = cancel.clone();
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            tracing::warn!("shutdown signal received; draining (a second signal forces exit)");
-            c.cancel();
-            wait_for_signal().await;
-            eprintln!("fluxsight: second signal: exiting now");
-            std::process::exit(1);
-        });
+        spawn_signal_handler(cancel.clone());
         run_live(settings, &plan, sources, opts, telemetry, cancel).await
     });
     match summary {
@@ -452,6 +476,119 @@ fn run_live_cmd(
         Err(e) => {
             eprintln!("fluxsight: {e}");
             Ok(ExitCode::from(2))
+        }
+    }
+}
+
+/// First signal: cancel (drain and exit); second signal: exit now.
+fn spawn_signal_handler(c: tokio_util::sync::CancellationToken) {
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::warn!("shutdown signal received; draining (a second signal forces exit)");
+        c.cancel();
+        wait_for_signal().await;
+        eprintln!("fluxsight: second signal: exiting now");
+        std::process::exit(1);
+    });
+}
+
+/// The sources of `run` and `record`: `--input` files, and the cluster unless
+/// `--no-kube`. Without a cluster configuration that is an error (exit 2), unless
+/// files were given: then a warning.
+fn live_sources(
+    rt: &tokio::runtime::Runtime,
+    inputs: Vec<String>,
+    follow: bool,
+    no_kube: bool,
+    kube: fluxsight::sources::kube::KubeSettings,
+) -> Result<Vec<fluxsight::sources::SourceTask>, ExitCode> {
+    use fluxsight::sources::kube::{client, cluster_config, kube_source, Checkpoints, KubeError};
+    let has_inputs = !inputs.is_empty();
+    let mut sources: Vec<fluxsight::sources::SourceTask> = inputs
+        .into_iter()
+        .map(|p| fluxsight::sources::follow::file_source(p, follow))
+        .collect();
+    if no_kube {
+        return Ok(sources);
+    }
+    let cfg = match rt.block_on(cluster_config()) {
+        Ok(c) => c,
+        Err(KubeError::NoConfig) if has_inputs => {
+            eprintln!("fluxsight: warning: no cluster configuration (KUBECONFIG or in-cluster); following --input only");
+            return Ok(sources);
+        }
+        Err(e) => {
+            eprintln!("fluxsight: {e}; run inside the cluster, set KUBECONFIG, or pass --no-kube");
+            return Err(ExitCode::from(2));
+        }
+    };
+    let client = match rt.block_on(async { client(cfg) }) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("fluxsight: {e}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    let ckpt = match &kube.checkpoint_dir {
+        None => Checkpoints::in_memory(),
+        Some(dir) => match Checkpoints::load(Path::new(dir)) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("fluxsight: {e}");
+                return Err(ExitCode::from(2));
+            }
+        },
+    };
+    sources.push(kube_source(client, kube, std::sync::Arc::new(ckpt)));
+    Ok(sources)
+}
+
+fn run_record(
+    output: &Path,
+    config: Option<&Path>,
+    inputs: Vec<String>,
+    follow: bool,
+    no_kube: bool,
+) -> anyhow::Result<ExitCode> {
+    let kube = match config {
+        None => Default::default(),
+        Some(path) => {
+            let file = path.display().to_string();
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("fluxsight: {file}: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            match Settings::pipeline_full(&text, &file, PatternSet::builtin()) {
+                Ok((_, _, live)) => live.kubernetes,
+                Err(e) => return Ok(config_error(&e)),
+            }
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let sources = match live_sources(&rt, inputs, follow, no_kube, kube) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let telemetry = fluxsight::telemetry::Telemetry::new();
+    let n = rt.block_on(async {
+        spawn_signal_handler(cancel.clone());
+        fluxsight::pipeline::capture::run_capture(sources, output, telemetry, cancel).await
+    });
+    match n {
+        Ok(n) => {
+            eprintln!("fluxsight: recorded {n} lines to {}", output.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("fluxsight: {}: {e}", output.display());
+            Ok(ExitCode::from(1))
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::sinks::stats::SinkStats;
 pub const M_LINES: &str = "fluxsight_source_lines";
 pub const M_LAG: &str = "fluxsight_source_lag_seconds";
 pub const M_SOURCE_ERRORS: &str = "fluxsight_source_errors";
+pub const M_SOURCE_RESTARTS: &str = "fluxsight_source_restarts";
 pub const M_RECORDS: &str = "fluxsight_records";
 pub const M_PARSE_FAILURES: &str = "fluxsight_parse_failures";
 pub const M_QUEUE_DEPTH: &str = "fluxsight_queue_depth";
@@ -40,6 +41,8 @@ pub const M_SINK_LATENCY_COUNT: &str = "fluxsight_sink_delivery_latency_seconds_
 pub struct SourceStats {
     pub lines: AtomicU64,
     pub errors: AtomicU64,
+    /// Reconnects and relists (a log stream re-opened, a watch listing again).
+    pub restarts: AtomicU64,
     /// Event time of the newest record, ms (for lag).
     pub newest_ms: AtomicI64,
     /// The source has listed / caught up at least once.
@@ -213,6 +216,16 @@ impl Collector for TelemetryCollector {
             M_SOURCE_ERRORS,
             "Source errors (reconnects, watch errors)",
             &errs,
+        )?;
+        let restarts: Vec<(Labels, u64)> = sources
+            .iter()
+            .map(|(n, s)| (l(&[("source", n)]), ld(&s.restarts)))
+            .collect();
+        counter(
+            &mut enc,
+            M_SOURCE_RESTARTS,
+            "Source reconnects and relists",
+            &restarts,
         )?;
         let lag: Vec<(Labels, f64)> = sources
             .iter()

@@ -36,6 +36,9 @@ use state::{push_capped, Attempt, Caps, CtrlState, Evictions, HostState, ObjStat
 /// How often time-driven checks run (stalled, graph, memory, queue, tenants), in ms.
 pub const TICK_MS: i64 = 30_000;
 
+/// Gaps longer than this many ticks are caught up with a single tick.
+const MAX_TICK_CATCH_UP: i64 = 20;
+
 /// Something the correlator emits.
 #[derive(Debug, Clone)]
 pub enum Output {
@@ -150,6 +153,13 @@ impl Correlator {
         let now = self.now.unwrap_or(now);
         while let Some(t) = self.next_tick {
             if t > now {
+                break;
+            }
+            if now - t > MAX_TICK_CATCH_UP * TICK_MS {
+                // A long silence (or a jump in record time): one check at `now` decides
+                // what every skipped tick would have, without looping over the gap.
+                self.tick(now);
+                self.next_tick = Some(now - now.rem_euclid(TICK_MS) + TICK_MS);
                 break;
             }
             self.tick(t);

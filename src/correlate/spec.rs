@@ -715,6 +715,10 @@ pub struct CorrelateConfig {
     /// `fluxsight run`: the Flux event receiver.
     #[serde(default)]
     pub receiver: Option<ReceiverSection>,
+    /// `fluxsight run` / `record`: the Kubernetes sources (namespace, selector, Event
+    /// namespaces, metrics scrape, checkpoint).
+    #[serde(default)]
+    pub kubernetes: Option<crate::sources::kube::KubernetesSection>,
 }
 
 /// The `receiver:` section.
@@ -735,6 +739,7 @@ pub struct ReceiverSection {
 pub struct LiveSection {
     pub listen: Option<String>,
     pub receiver: ReceiverSection,
+    pub kubernetes: crate::sources::kube::KubeSettings,
 }
 
 /// Compiled tenant mapping.
@@ -865,6 +870,16 @@ impl Settings {
                 });
             }
         }
+        let kubernetes = crate::sources::kube::KubeSettings::from_section(
+            &cfg.kubernetes.unwrap_or_default(),
+            plan.settings.state_dir.as_deref(),
+            file,
+            text,
+        )
+        .unwrap_or_else(|e| {
+            errs.extend(e);
+            Default::default()
+        });
         if !errs.is_empty() {
             return Err(errs);
         }
@@ -879,6 +894,7 @@ impl Settings {
             LiveSection {
                 listen: cfg.listen,
                 receiver: cfg.receiver.unwrap_or_default(),
+                kubernetes,
             },
         ))
     }

@@ -3,6 +3,7 @@
 //! Owns: the batch pipelines (`classify`, `replay`) and pattern example runs. Live
 //! wiring comes with the Kubernetes sources.
 
+pub mod capture;
 pub mod classify;
 pub mod deliver;
 pub mod examples;

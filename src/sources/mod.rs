@@ -11,6 +11,7 @@
 
 pub mod file;
 pub mod follow;
+pub mod kube;
 
 use std::sync::Arc;
 
