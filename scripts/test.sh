@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked
+./scripts/tansu.sh install
 cargo test --locked --all-targets
 echo "== pattern examples"
 ./target/release/fluxsight patterns test
