@@ -426,7 +426,10 @@ fn broker_stopped_mid_stream_and_restarted_loses_nothing() {
         Settings::pipeline_from_text(&text, &cfg.display().to_string(), PatternSet::builtin())
             .expect("pipeline is valid");
     let outs = outputs(settings);
-    let all: Vec<String> = outs.iter().flatten_ids();
+    let all: Vec<String> = outs
+        .iter()
+        .flat_map(|(o, _)| o.iter().map(delivery_id))
+        .collect();
     assert!(all.len() >= 4, "capture yields deliveries: {}", all.len());
     let half = outs.len() / 2;
     let first: usize = outs[..half].iter().map(|(o, _)| o.len()).sum();
@@ -477,14 +480,4 @@ fn broker_stopped_mid_stream_and_restarted_loses_nothing() {
     let expected: BTreeSet<&String> = all.iter().collect();
     assert!(received.keys().all(|k| expected.contains(k)));
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-trait FlattenIds {
-    fn flatten_ids(self) -> Vec<String>;
-}
-
-impl<'a, I: Iterator<Item = &'a (Vec<Output>, TsMs)>> FlattenIds for I {
-    fn flatten_ids(self) -> Vec<String> {
-        self.flat_map(|(o, _)| o.iter().map(delivery_id)).collect()
-    }
 }

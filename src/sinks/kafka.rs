@@ -288,8 +288,8 @@ impl KafkaSink {
             let mut waited = Duration::ZERO;
             loop {
                 let fr = FutureRecord::to(&r.topic)
-                    .key(&r.key)
-                    .payload(&r.value)
+                    .key(r.key.as_str())
+                    .payload(r.value.as_slice())
                     .headers(r.owned_headers());
                 match self.producer.send_result(fr) {
                     Ok(f) => {
@@ -348,7 +348,7 @@ pub fn is_permanent(e: &KafkaError) -> bool {
                 | RDKafkaErrorCode::InvalidMessageSize
                 | RDKafkaErrorCode::InvalidMessage
                 | RDKafkaErrorCode::InvalidRecord
-                | RDKafkaErrorCode::RecordListTooLarge
+                | RDKafkaErrorCode::MessageBatchTooLarge
                 | RDKafkaErrorCode::InvalidTopic
                 | RDKafkaErrorCode::BadMessage
                 | RDKafkaErrorCode::UnsupportedForMessageFormat

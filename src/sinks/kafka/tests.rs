@@ -115,7 +115,7 @@ fn a_group_maps_to_one_record_per_finding_with_key_headers_and_ocsf() {
         assert_eq!(header(r, H_SOURCE), "//fluxsight/prod-eu-1");
         let v: Value = serde_json::from_slice(&r.value).unwrap();
         assert_eq!(v["class_uid"], 2004);
-        assert_eq!(v["finding_info"]["uid"].as_str().unwrap().len() > 0, true);
+        assert!(!v["finding_info"]["uid"].as_str().unwrap().is_empty());
     }
     assert_eq!(header(&recs[0], H_TYPE), "io.fluxsight.finding.created.v1");
     assert_eq!(header(&recs[1], H_TYPE), "io.fluxsight.finding.updated.v1");
