@@ -262,10 +262,12 @@ async fn a_down_broker_is_retryable_and_an_oversized_record_permanent() {
     let mut cfg = config(&mock.bootstrap_servers());
     cfg.message_timeout = Some("500ms".into());
     cfg.properties
-        .insert("message.max.bytes".into(), "1000".into());
+        .insert("message.max.bytes".into(), "8000".into());
+    cfg.properties
+        .insert("reconnect.backoff.max.ms".into(), "200".into());
     let mut sink = KafkaSink::new(&cfg).unwrap();
     let mut big = finding("apps", 1);
-    big.summary = "x".repeat(5000);
+    big.summary = "x".repeat(20_000);
     let e = sink
         .send(&[Delivery::Finding(Box::new(big))])
         .await
@@ -279,7 +281,12 @@ async fn a_down_broker_is_retryable_and_an_oversized_record_permanent() {
         .unwrap_err();
     assert!(matches!(e, SinkError::Retryable { .. }), "{e}");
     mock.broker_up(1).unwrap();
-    sink.send(&[Delivery::Finding(Box::new(finding("apps", 2)))])
-        .await
-        .unwrap();
+    // What the worker does: retry the batch until the broker is back.
+    let batch = [Delivery::Finding(Box::new(finding("apps", 2)))];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Err(e) = sink.send(&batch).await {
+        assert!(matches!(e, SinkError::Retryable { .. }), "{e}");
+        assert!(Instant::now() < deadline, "no recovery: {e}");
+    }
+    sink.flush().await.unwrap();
 }
