@@ -107,7 +107,13 @@ impl Broker {
             .open(&self.log)
             .expect("broker log");
         let child = Command::new(tansu_bin())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "memory://tansu/"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -145,7 +151,11 @@ fn create_topics(bootstrap: &str) {
         .create()
         .expect("admin client");
     let topics = [
-        NewTopic::new(DEFAULT_FINDINGS_TOPIC, PARTITIONS, TopicReplication::Fixed(1)),
+        NewTopic::new(
+            DEFAULT_FINDINGS_TOPIC,
+            PARTITIONS,
+            TopicReplication::Fixed(1),
+        ),
         NewTopic::new(DEFAULT_AUDIT_TOPIC, PARTITIONS, TopicReplication::Fixed(1)),
     ];
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
@@ -191,7 +201,8 @@ fn consume(bootstrap: &str, topic: &str) -> Vec<Got> {
     for &p in &partitions {
         let (low, high) = c.fetch_watermarks(topic, p, t).expect("watermarks");
         want += (high - low).max(0) as usize;
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     c.assign(&tpl).expect("assign");
     let mut out = Vec::new();
@@ -270,11 +281,17 @@ fn check_ocsf_finding(v: &Value) {
     let activity = v["activity_id"].as_i64().expect("activity_id");
     assert!([1, 2, 3].contains(&activity));
     assert_eq!(v["type_uid"].as_i64(), Some(200400 + activity));
-    assert!(v["severity_id"].as_i64().is_some_and(|s| (0..=6).contains(&s) || s == 99));
+    assert!(v["severity_id"]
+        .as_i64()
+        .is_some_and(|s| (0..=6).contains(&s) || s == 99));
     assert!(v["time"].as_i64().is_some_and(|t| t > 0), "time");
-    assert!(ptr(v, "/metadata/version").as_str().is_some_and(|s| !s.is_empty()));
+    assert!(ptr(v, "/metadata/version")
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
     assert_eq!(ptr(v, "/metadata/product/name"), "fluxsight");
-    assert!(ptr(v, "/finding_info/uid").as_str().is_some_and(|s| !s.is_empty()));
+    assert!(ptr(v, "/finding_info/uid")
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
 }
 
 /// OCSF API Activity fields of an audit record (output-formats.md §1.5, §11).
@@ -342,8 +359,14 @@ fn replay_delivers_findings_and_audit_records_once_each() {
         .collect();
     let audits_out = lines.iter().filter(|v| v.get("action").is_some()).count();
     let findings_out = lines.len() - audits_out;
-    assert!(findings_out > 0 && audits_out > 0, "capture yields both: {stderr}");
-    assert!(stderr.contains("dead-lettered 0 dropped 0 backlog 0"), "{stderr}");
+    assert!(
+        findings_out > 0 && audits_out > 0,
+        "capture yields both: {stderr}"
+    );
+    assert!(
+        stderr.contains("dead-lettered 0 dropped 0 backlog 0"),
+        "{stderr}"
+    );
 
     let findings = consume(&broker.bootstrap(), DEFAULT_FINDINGS_TOPIC);
     let audits = consume(&broker.bootstrap(), DEFAULT_AUDIT_TOPIC);
@@ -450,14 +473,16 @@ fn broker_stopped_mid_stream_and_restarted_loses_nothing() {
     for (o, now) in &outs[half..] {
         d.deliver(o, *now);
     }
-    wait_until("failed attempts while the broker is down", Duration::from_secs(30), || {
-        d.stats()["siem"].retried >= 2
-    });
-    let down = d.stats()["siem"].clone();
+    wait_until(
+        "failed attempts while the broker is down",
+        Duration::from_secs(30),
+        || d.stats()["siem"].retried >= 2,
+    );
+    let down = d.stats()["siem"];
     assert!(down.backlog > 0, "deliveries wait in the spool: {down:?}");
     broker.restart();
     create_topics(&broker.bootstrap());
-    let stats = d.finish()["siem"].clone();
+    let stats = d.finish()["siem"];
     eprintln!("fault: delivered before the outage {before} records; sink stats {stats:?}");
     assert_eq!(stats.backlog, 0, "spool drained after recovery: {stats:?}");
     assert_eq!(stats.dead_lettered + stats.dropped, 0, "{stats:?}");
@@ -466,7 +491,10 @@ fn broker_stopped_mid_stream_and_restarted_loses_nothing() {
     got.extend(consume(&broker.bootstrap(), DEFAULT_FINDINGS_TOPIC));
     got.extend(consume(&broker.bootstrap(), DEFAULT_AUDIT_TOPIC));
     let received = count_by_id(&got);
-    let missing: Vec<&String> = all.iter().filter(|id| !received.contains_key(*id)).collect();
+    let missing: Vec<&String> = all
+        .iter()
+        .filter(|id| !received.contains_key(*id))
+        .collect();
     let dups = got.len() - received.len();
     eprintln!(
         "fault: {} deliveries ({first} before the outage, {rest} during it); received {} records, \

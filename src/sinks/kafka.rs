@@ -102,14 +102,15 @@ pub struct KafkaRecord {
 
 impl KafkaRecord {
     fn owned_headers(&self) -> OwnedHeaders {
-        self.headers
-            .iter()
-            .fold(OwnedHeaders::new_with_capacity(self.headers.len()), |h, (k, v)| {
+        self.headers.iter().fold(
+            OwnedHeaders::new_with_capacity(self.headers.len()),
+            |h, (k, v)| {
                 h.insert(Header {
                     key: k,
                     value: Some(v.as_bytes()),
                 })
-            })
+            },
+        )
     }
 }
 
@@ -130,12 +131,7 @@ pub fn records(
         .iter()
         .map(|item| {
             let (topic, cluster, subject, severity) = match item {
-                Item::Finding(f) => (
-                    findings_topic,
-                    &f.cluster,
-                    &f.subject,
-                    f.severity.as_str(),
-                ),
+                Item::Finding(f) => (findings_topic, &f.cluster, &f.subject, f.severity.as_str()),
                 Item::Audit(a) => (
                     audit_topic,
                     &a.cluster,
@@ -211,10 +207,18 @@ pub fn client_config(cfg: &KafkaConfig) -> Result<ClientConfig, String> {
         c.set("sasl.mechanism", m);
     }
     if let Some(u) = &cfg.sasl_username {
-        c.set("sasl.username", u.resolve().map_err(|e| err(format!("sasl_username: {e}")))?);
+        c.set(
+            "sasl.username",
+            u.resolve()
+                .map_err(|e| err(format!("sasl_username: {e}")))?,
+        );
     }
     if let Some(p) = &cfg.sasl_password {
-        c.set("sasl.password", p.resolve().map_err(|e| err(format!("sasl_password: {e}")))?);
+        c.set(
+            "sasl.password",
+            p.resolve()
+                .map_err(|e| err(format!("sasl_password: {e}")))?,
+        );
     }
     if let Some(ca) = &cfg.ssl_ca_location {
         c.set("ssl.ca.location", ca);
@@ -321,7 +325,8 @@ impl KafkaSink {
         if failures.is_empty() {
             return Ok(());
         }
-        if failures.iter().any(|(_, e)| is_fatal(e)) || self.producer.client().fatal_error().is_some()
+        if failures.iter().any(|(_, e)| is_fatal(e))
+            || self.producer.client().fatal_error().is_some()
         {
             // A fatal idempotence error (e.g. the broker lost the producer's state)
             // makes this producer unusable: start a new one for the retry.

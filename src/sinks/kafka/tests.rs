@@ -122,7 +122,10 @@ fn a_group_maps_to_one_record_per_finding_with_key_headers_and_ocsf() {
     assert_eq!(header(&recs[0], H_SUBJECT), "team-a/Kustomization/apps");
     assert_eq!(header(&recs[0], H_TIME), "2026-01-01T12:01:00.000Z");
     let v: Value = serde_json::from_slice(&recs[1].value).unwrap();
-    assert_eq!((v["activity_id"].clone(), v["type_uid"].clone()), (2.into(), 200402.into()));
+    assert_eq!(
+        (v["activity_id"].clone(), v["type_uid"].clone()),
+        (2.into(), 200402.into())
+    );
 }
 
 #[test]
@@ -134,7 +137,10 @@ fn audit_records_go_to_the_audit_topic_and_formats_are_selectable() {
     assert_eq!(header(r, H_ID), d.delivery_id());
     assert_eq!(header(r, H_SEVERITY), "info");
     let v: Value = serde_json::from_slice(&r.value).unwrap();
-    assert_eq!((v["class_uid"].clone(), v["type_uid"].clone()), (6003.into(), 600303.into()));
+    assert_eq!(
+        (v["class_uid"].clone(), v["type_uid"].clone()),
+        (6003.into(), 600303.into())
+    );
     let ecs: Value =
         serde_json::from_slice(&records(&d, BodyFormat::Ecs, "f", "a")[0].value).unwrap();
     assert!(ecs.get("ecs").is_some());
@@ -155,7 +161,10 @@ fn config_refuses_guarantee_overrides_and_names_missing_secrets() {
     c.sasl_mechanism = Some("PLAIN".into());
     c.sasl_username = Some(SecretRef::Env("FLUXSIGHT_TEST_KAFKA_USER_UNSET".into()));
     let e = client_config(&c).err().unwrap();
-    assert!(e.contains("sasl_username") && e.contains("FLUXSIGHT_TEST_KAFKA_USER_UNSET"), "{e}");
+    assert!(
+        e.contains("sasl_username") && e.contains("FLUXSIGHT_TEST_KAFKA_USER_UNSET"),
+        "{e}"
+    );
 
     if !cfg!(feature = "kafka-tls") {
         let mut c = config("127.0.0.1:9");
@@ -177,8 +186,11 @@ fn secrets_never_appear_in_errors_or_logs_of_the_config() {
     c.compression = Some("no-such-codec".into());
     let e = client_config(&c).and_then(|cc| create_producer("siem", &cc).map(|_| ()));
     let _ = std::fs::remove_file(&dir);
-    let e = e.err().expect("an unknown codec is refused");
-    assert!(e.contains("compression.codec") && !e.contains("s3cr3t"), "{e}");
+    let e = e.expect_err("an unknown codec is refused");
+    assert!(
+        e.contains("compression.codec") && !e.contains("s3cr3t"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -203,7 +215,8 @@ fn consume(bootstrap: &str, topic: &str, want: usize) -> Vec<(String, Vec<(Strin
         .create()
         .unwrap();
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
     c.assign(&tpl).unwrap();
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
