@@ -245,13 +245,14 @@ pub struct KafkaSink {
 }
 
 /// Builds the sink (build step: reads secrets, creates the producer; connecting is lazy).
-/// Must run inside a tokio runtime.
+/// `send` and `flush` run on a tokio runtime (the sink worker's).
 pub fn build(cfg: &KafkaConfig) -> Result<Box<dyn Sink>, String> {
     Ok(Box::new(KafkaSink::new(cfg)?))
 }
 
 fn create_producer(name: &str, c: &ClientConfig) -> Result<FutureProducer, String> {
-    // The error text of librdkafka names the property, never its value.
+    // librdkafka quotes a refused value, but the secrets (sasl.username/password)
+    // accept any string, so they never appear in this error.
     c.create()
         .map_err(|e| format!("sink '{name}': kafka producer: {e}"))
 }
