@@ -357,7 +357,7 @@ fn replay_delivers_findings_and_audit_records_once_each() {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
-    let audits_out = lines.iter().filter(|v| v.get("action").is_some()).count();
+    let audits_out = lines.iter().filter(|v| v["type"] == "audit").count();
     let findings_out = lines.len() - audits_out;
     assert!(
         findings_out > 0 && audits_out > 0,
