@@ -41,6 +41,12 @@ pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `message.timeout.ms` (5 minutes), the time librdkafka keeps retrying a record
 /// before it reports the record failed.
 pub const DEFAULT_MESSAGE_TIMEOUT_MS: u64 = 300_000;
+/// Consecutive failed batches after which the producer is replaced by a new one (new
+/// producer id, connections and metadata). An idempotent producer whose broker lost its
+/// producer state (seen with tansu's memory storage after a restart) otherwise times
+/// out every record forever; replacing it is safe because `send` has awaited every
+/// record of the failed batch, so the old producer holds nothing.
+pub const RECREATE_AFTER_FAILURES: u32 = 3;
 /// Default `compression.codec`.
 pub const DEFAULT_COMPRESSION: &str = "lz4";
 
@@ -242,6 +248,8 @@ pub struct KafkaSink {
     findings_topic: String,
     audit_topic: String,
     format: BodyFormat,
+    /// Batches failed in a row (reset by a delivered batch).
+    failed_in_row: u32,
 }
 
 /// Builds the sink (build step: reads secrets, creates the producer; connecting is lazy).
@@ -274,6 +282,7 @@ impl KafkaSink {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_AUDIT_TOPIC.into()),
             format: cfg.format.unwrap_or(BodyFormat::Ocsf),
+            failed_in_row: 0,
         };
         tracing::info!(sink = %s.name, brokers = %cfg.brokers, findings_topic = %s.findings_topic,
             audit_topic = %s.audit_topic, security_protocol = cfg.security_protocol.as_deref().unwrap_or("plaintext"),
@@ -324,16 +333,21 @@ impl KafkaSink {
             }
         }
         if failures.is_empty() {
+            self.failed_in_row = 0;
             return Ok(());
         }
-        if failures.iter().any(|(_, e)| is_fatal(e))
-            || self.producer.client().fatal_error().is_some()
-        {
-            // A fatal idempotence error (e.g. the broker lost the producer's state)
-            // makes this producer unusable: start a new one for the retry.
-            tracing::warn!(sink = %self.name, "kafka producer hit a fatal error; recreating it");
+        self.failed_in_row += 1;
+        let fatal = failures.iter().any(|(_, e)| is_fatal(e))
+            || self.producer.client().fatal_error().is_some();
+        if fatal || self.failed_in_row >= RECREATE_AFTER_FAILURES {
+            // A fatal idempotence error, or a producer stuck on state the broker lost:
+            // start a new producer for the retry.
+            tracing::warn!(sink = %self.name, fatal, failed_in_row = self.failed_in_row, "replacing the kafka producer");
             match create_producer(&self.name, &self.config) {
-                Ok(p) => self.producer = p,
+                Ok(p) => {
+                    self.producer = p;
+                    self.failed_in_row = 0;
+                }
                 Err(e) => return Err(SinkError::retryable(e)),
             }
         }
