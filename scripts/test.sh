@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# The test command: builds everything and runs every test, pattern example and
-# pipeline validation. Needs the Rust toolchain and python3 (for the Kubernetes API
-# emulator), which the install script below provides.
+# The test command: installs what the end-to-end tests need (python3 for the Kubernetes
+# API emulator, a real Prometheus Alertmanager, the tansu Kafka-compatible broker), then
+# builds and runs every test, pattern example, pipeline validation and the scenario
+# scoring. One build profile (debug) serves the tests and the checks below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
-cargo build --release --locked
 scripts/alertmanager.sh install
+./scripts/tansu.sh install
 cargo test --locked --all-targets
+BIN=target/debug/fluxsight
 echo "== pattern examples"
-./target/release/fluxsight patterns test
+"$BIN" patterns test
 echo "== pipeline and config files"
 for f in pipelines/*.yaml; do
   [ -e "$f" ] || continue
-  ./target/release/fluxsight validate "$f"
+  "$BIN" validate "$f"
 done
 if [ -d ../shared/samples/scenarios ]; then
   echo "== scenario scoring"
-  python3 ../shared/tools/score-scenarios.py --bin target/release/fluxsight --dir ../shared/samples/scenarios
+  python3 ../shared/tools/score-scenarios.py --bin "$BIN" --dir ../shared/samples/scenarios
 fi

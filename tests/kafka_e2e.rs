@@ -1,0 +1,532 @@
+//! The Kafka sink against a real Kafka-compatible broker (`tansu`, memory storage) on
+//! loopback: a replay of the demo capture delivered and read back by a consumer, and a
+//! broker stopped mid-stream and restarted.
+//!
+//! `tansu` is installed by `scripts/tansu.sh install` (run by `scripts/test.sh`). When it
+//! is missing, these tests fail under CI (`CI` set) and install it otherwise.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use fluxsight::classify::Classifier;
+use fluxsight::correlate::spec::PatternSet;
+use fluxsight::correlate::{Correlator, Output, Settings};
+use fluxsight::parse::LineDecoder;
+use fluxsight::pipeline::deliver::Deliverer;
+use fluxsight::record::TsMs;
+use fluxsight::sinks::kafka::{
+    DEFAULT_AUDIT_TOPIC, DEFAULT_FINDINGS_TOPIC, HEADERS, H_CLUSTER, H_ID, H_SUBJECT,
+};
+use fluxsight::sinks::Delivery;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::Value;
+
+const CAPTURE: &str = "samples/demo/incident.log";
+/// Partitions of the topics the tests create.
+const PARTITIONS: i32 = 2;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+static INSTALL: Mutex<()> = Mutex::new(());
+
+/// The tansu binary: found by `scripts/tansu.sh path`, installed when missing outside CI.
+fn tansu_bin() -> PathBuf {
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let script = root().join("scripts/tansu.sh");
+    let path = || {
+        let out = Command::new(&script).arg("path").output().ok()?;
+        out.status
+            .success()
+            .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    };
+    if let Some(p) = path() {
+        return p;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "tansu (Kafka-compatible broker) is not installed: CI must install it with \
+             `scripts/tansu.sh install` before `cargo test` (scripts/test.sh does)"
+        );
+    }
+    eprintln!("tansu missing: running scripts/tansu.sh install (a source build, several minutes)");
+    let ok = Command::new(&script)
+        .arg("install")
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "scripts/tansu.sh install failed");
+    path().expect("tansu installed but not found")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free loopback port")
+}
+
+/// A tansu broker on 127.0.0.1, killed on drop.
+struct Broker {
+    child: Option<Child>,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Broker {
+    fn start(port: u16, log: PathBuf) -> Broker {
+        let mut b = Broker {
+            child: None,
+            port,
+            log,
+        };
+        b.restart();
+        b
+    }
+
+    fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (again) on the same port; memory storage starts empty.
+    fn restart(&mut self) {
+        assert!(self.child.is_none(), "broker already running");
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("broker log");
+        let child = Command::new(tansu_bin())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start tansu");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("tansu exited at start ({st}); log {}", self.log.display());
+            }
+            assert!(Instant::now() < deadline, "tansu did not listen within 30s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn create_topics(bootstrap: &str) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let topics = [
+        NewTopic::new(
+            DEFAULT_FINDINGS_TOPIC,
+            PARTITIONS,
+            TopicReplication::Fixed(1),
+        ),
+        NewTopic::new(DEFAULT_AUDIT_TOPIC, PARTITIONS, TopicReplication::Fixed(1)),
+    ];
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let res = rt
+        .block_on(admin.create_topics(&topics, &opts))
+        .expect("create topics");
+    for r in res {
+        if let Err((t, e)) = r {
+            assert!(
+                e == rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists,
+                "create topic {t}: {e}"
+            );
+        }
+    }
+}
+
+/// One record read back.
+#[derive(Debug)]
+struct Got {
+    key: String,
+    headers: BTreeMap<String, String>,
+    value: Value,
+}
+
+/// Reads `topic` (all partitions, from the beginning) until at least `min` records
+/// arrived and the topic then stayed quiet for 2 s (so late duplicates are counted too),
+/// or 60 s passed. Watermarks are not used: tansu 0.6 reports a high watermark that
+/// counts record batches, not records.
+fn consume(bootstrap: &str, topic: &str, min: usize) -> Vec<Got> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "fluxsight-e2e")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut tpl = TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = Instant::now();
+    while Instant::now() < deadline && (out.len() < min || last.elapsed() < Duration::from_secs(2))
+    {
+        match c.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                last = Instant::now();
+                let headers = m
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| {
+                                let v = h.value.unwrap_or_default();
+                                (h.key.to_string(), String::from_utf8_lossy(v).into_owned())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(Got {
+                    key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                    headers,
+                    value: serde_json::from_slice(m.payload().unwrap_or_default())
+                        .expect("value is JSON"),
+                });
+            }
+            Some(Err(e)) => eprintln!("consumer: {e}"),
+            None => {}
+        }
+    }
+    out
+}
+
+fn ptr<'a>(v: &'a Value, path: &str) -> &'a Value {
+    v.pointer(path).unwrap_or(&Value::Null)
+}
+
+/// Every record: key `cluster/namespace/kind/name`, all `ce_*` and routing headers.
+fn check_envelope(g: &Got) {
+    for h in HEADERS {
+        assert!(
+            g.headers.get(h).is_some_and(|v| !v.is_empty()),
+            "header {h} missing on {g:?}"
+        );
+    }
+    assert_eq!(g.headers["ce_specversion"], "1.0");
+    assert_eq!(g.headers["content-type"], "application/json");
+    assert!(g.headers["ce_source"].starts_with("//fluxsight/"));
+    assert_eq!(
+        g.key,
+        format!("{}/{}", g.headers[H_CLUSTER], g.headers[H_SUBJECT]),
+        "key is cluster/namespace/kind/name"
+    );
+    assert_eq!(g.key.split('/').count(), 4, "key {}", g.key);
+    let r = ptr(&g.value, "/resources/0");
+    let (ns, kind, name) = (
+        r["namespace"].as_str().unwrap_or(""),
+        r["type"].as_str().unwrap_or(""),
+        r["name"].as_str().unwrap_or(""),
+    );
+    assert!(
+        g.key.ends_with(&format!("/{ns}/{kind}/{name}")),
+        "key {} names the OCSF resource {ns}/{kind}/{name}",
+        g.key
+    );
+}
+
+/// OCSF Detection Finding required fields (output-formats.md §1.2).
+fn check_ocsf_finding(v: &Value) {
+    assert_eq!(v["class_uid"], 2004, "{v}");
+    assert_eq!(v["category_uid"], 2);
+    let activity = v["activity_id"].as_i64().expect("activity_id");
+    assert!([1, 2, 3].contains(&activity));
+    assert_eq!(v["type_uid"].as_i64(), Some(200400 + activity));
+    assert!(v["severity_id"]
+        .as_i64()
+        .is_some_and(|s| (0..=6).contains(&s) || s == 99));
+    assert!(v["time"].as_i64().is_some_and(|t| t > 0), "time");
+    assert!(ptr(v, "/metadata/version")
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    assert_eq!(ptr(v, "/metadata/product/name"), "fluxsight");
+    assert!(ptr(v, "/finding_info/uid")
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+}
+
+/// OCSF API Activity fields of an audit record (output-formats.md §1.5, §11).
+fn check_ocsf_audit(v: &Value) {
+    assert_eq!(v["class_uid"], 6003, "{v}");
+    assert_eq!(v["category_uid"], 6);
+    assert_eq!(v["activity_id"], 3);
+    assert_eq!(v["type_uid"], 600303);
+    assert!(v["severity_id"].as_i64().is_some());
+    assert!(v["time"].as_i64().is_some_and(|t| t > 0));
+    assert!(ptr(v, "/metadata/version").as_str().is_some());
+    assert_eq!(ptr(v, "/metadata/product/name"), "fluxsight");
+    assert!(ptr(v, "/actor/app_name").as_str().is_some());
+    assert!(ptr(v, "/api/operation").as_str().is_some());
+    assert!(ptr(v, "/src_endpoint/name").as_str().is_some());
+    assert!(ptr(v, "/resources/0/name").as_str().is_some());
+}
+
+fn pipeline(dir: &Path, bootstrap: &str, delivery: &str) -> PathBuf {
+    // KAFKA_DEBUG=eos,msg,topic turns on librdkafka's debug contexts (with RUST_LOG).
+    let debug = std::env::var("KAFKA_DEBUG")
+        .map(|d| format!("      debug: \"{d}\"\n"))
+        .unwrap_or_default();
+    let text = format!(
+        "cluster: e2e\n\
+         sinks:\n  - name: siem\n    type: kafka\n    brokers: \"{bootstrap}\"\n    message_timeout: 2s\n    \
+         properties:\n      reconnect.backoff.max.ms: \"500\"\n      linger.ms: \"5\"\n{debug}\
+         routes:\n  - name: everything\n    sinks: [siem]\n\
+         {delivery}"
+    );
+    let p = dir.join("pipeline.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("fluxsight-kafka-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn count_by_id(got: &[Got]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for g in got {
+        *m.entry(g.headers[H_ID].clone()).or_insert(0) += 1;
+    }
+    m
+}
+
+/// `RUST_LOG=fluxsight=debug,rdkafka=info` shows the sink worker and librdkafka logs.
+fn trace() {
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+#[test]
+fn replay_delivers_findings_and_audit_records_once_each() {
+    let dir = tempdir("e2e");
+    let broker = Broker::start(free_port(), dir.join("tansu.log"));
+    create_topics(&broker.bootstrap());
+    let cfg = pipeline(&dir, &broker.bootstrap(), "");
+    let out = Command::new(env!("CARGO_BIN_EXE_fluxsight"))
+        .args(["replay", "--audit", "--config"])
+        .arg(&cfg)
+        .arg(root().join(CAPTURE))
+        .output()
+        .expect("run fluxsight replay");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "replay failed: {stderr}");
+    // stdout: one native JSON line per finding update and per audit record.
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let audits_out = lines.iter().filter(|v| v["type"] == "audit").count();
+    let findings_out = lines.len() - audits_out;
+    assert!(
+        findings_out > 0 && audits_out > 0,
+        "capture yields both: {stderr}"
+    );
+    assert!(
+        stderr.contains("dead-lettered 0 dropped 0 backlog 0"),
+        "{stderr}"
+    );
+
+    let findings = consume(&broker.bootstrap(), DEFAULT_FINDINGS_TOPIC, findings_out);
+    let audits = consume(&broker.bootstrap(), DEFAULT_AUDIT_TOPIC, audits_out);
+    eprintln!(
+        "e2e: replay emitted {findings_out} finding updates and {audits_out} audit records; \
+         consumed {} and {}",
+        findings.len(),
+        audits.len()
+    );
+    for g in &findings {
+        check_envelope(g);
+        check_ocsf_finding(&g.value);
+        assert!(g.headers["ce_type"].starts_with("io.fluxsight.finding."));
+    }
+    for g in &audits {
+        check_envelope(g);
+        check_ocsf_audit(&g.value);
+        assert!(g.headers["ce_type"].starts_with("io.fluxsight.audit."));
+    }
+    let by_id = count_by_id(&findings);
+    let dup: Vec<_> = by_id.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(dup.is_empty(), "finding updates not exactly once: {dup:?}");
+    assert_eq!(findings.len(), findings_out, "every finding update arrives");
+    assert_eq!(audits.len(), audits_out, "every audit record arrives");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The correlator's outputs for the capture, in order, with their record times.
+fn outputs(settings: Settings) -> Vec<(Vec<Output>, TsMs)> {
+    let classifier = Classifier::builtin();
+    let mut correlator = Correlator::new(settings);
+    let mut decoder = LineDecoder::new(None);
+    let f = std::fs::File::open(root().join(CAPTURE)).unwrap();
+    let mut v = Vec::new();
+    for line in BufReader::new(f).lines() {
+        for mut rec in decoder.decode(line.unwrap().as_bytes()) {
+            classifier.classify(&mut rec);
+            correlator.on_record(&rec);
+            let out = correlator.drain();
+            if let (false, Some(now)) = (out.is_empty(), correlator.now()) {
+                v.push((out, now));
+            }
+        }
+    }
+    correlator.finish();
+    let out = correlator.drain();
+    if let (false, Some(now)) = (out.is_empty(), correlator.now()) {
+        v.push((out, now));
+    }
+    v
+}
+
+fn delivery_id(o: &Output) -> String {
+    match o {
+        Output::Finding(f) => Delivery::Finding(f.clone()).delivery_id(),
+        Output::Audit(a) => Delivery::Audit(a.clone()).delivery_id(),
+    }
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn broker_stopped_mid_stream_and_restarted_loses_nothing() {
+    trace();
+    let dir = tempdir("fault");
+    let mut broker = Broker::start(free_port(), dir.join("tansu.log"));
+    create_topics(&broker.bootstrap());
+    let delivery = format!(
+        "delivery:\n  state_dir: \"{}\"\n  retry_initial: 50ms\n  retry_max: 1s\n  shutdown_timeout: 60s\n",
+        dir.join("state").display()
+    );
+    let cfg = pipeline(&dir, &broker.bootstrap(), &delivery);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let (settings, plan) =
+        Settings::pipeline_from_text(&text, &cfg.display().to_string(), PatternSet::builtin())
+            .expect("pipeline is valid");
+    let outs = outputs(settings);
+    let all: Vec<String> = outs
+        .iter()
+        .flat_map(|(o, _)| o.iter().map(delivery_id))
+        .collect();
+    assert!(all.len() >= 4, "capture yields deliveries: {}", all.len());
+    let half = outs.len() / 2;
+    let first: usize = outs[..half].iter().map(|(o, _)| o.len()).sum();
+    // (findings, audit records) in a slice of outputs: the least each topic must show.
+    let per_topic = |outs: &[(Vec<Output>, TsMs)]| {
+        let all = outs.iter().flat_map(|(o, _)| o);
+        let audits = all.filter(|o| matches!(o, Output::Audit(_))).count();
+        let total: usize = outs.iter().map(|(o, _)| o.len()).sum();
+        (total - audits, audits)
+    };
+
+    let mut d = Deliverer::start(&plan).expect("start delivery");
+    for (o, now) in &outs[..half] {
+        d.deliver(o, *now);
+    }
+    wait_until("first half sent", Duration::from_secs(30), || {
+        d.stats()["siem"].sent as usize >= first
+    });
+    // Memory storage: read what arrived before the broker goes away.
+    let (f1, a1) = per_topic(&outs[..half]);
+    let mut got = consume(&broker.bootstrap(), DEFAULT_FINDINGS_TOPIC, f1);
+    got.extend(consume(&broker.bootstrap(), DEFAULT_AUDIT_TOPIC, a1));
+    let before = got.len();
+
+    broker.kill();
+    for (o, now) in &outs[half..] {
+        d.deliver(o, *now);
+    }
+    wait_until(
+        "failed attempts while the broker is down",
+        Duration::from_secs(30),
+        || d.stats()["siem"].retried >= 2,
+    );
+    let down = d.stats()["siem"];
+    assert!(down.backlog > 0, "deliveries wait in the spool: {down:?}");
+    broker.restart();
+    create_topics(&broker.bootstrap());
+    let stats = d.finish()["siem"];
+    eprintln!("fault: delivered before the outage {before} records; sink stats {stats:?}");
+    assert_eq!(stats.backlog, 0, "spool drained after recovery: {stats:?}");
+    assert_eq!(stats.dead_lettered + stats.dropped, 0, "{stats:?}");
+
+    let rest = all.len() - first;
+    let (f2, a2) = per_topic(&outs[half..]);
+    got.extend(consume(&broker.bootstrap(), DEFAULT_FINDINGS_TOPIC, f2));
+    got.extend(consume(&broker.bootstrap(), DEFAULT_AUDIT_TOPIC, a2));
+    let received = count_by_id(&got);
+    let missing: Vec<&String> = all
+        .iter()
+        .filter(|id| !received.contains_key(*id))
+        .collect();
+    let dups = got.len() - received.len();
+    eprintln!(
+        "fault: {} deliveries ({first} before the outage, {rest} during it); received {} records, \
+         {} distinct, {dups} duplicates, {} missing",
+        all.len(),
+        got.len(),
+        received.len(),
+        missing.len()
+    );
+    assert!(missing.is_empty(), "lost deliveries: {missing:?}");
+    let expected: BTreeSet<&String> = all.iter().collect();
+    assert!(received.keys().all(|k| expected.contains(k)));
+    let _ = std::fs::remove_dir_all(&dir);
+}
