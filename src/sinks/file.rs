@@ -109,3 +109,60 @@ impl Sink for FileSink {
         256
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::correlate::AuditRecord;
+    use crate::record::{ChangeSet, ObjectRef};
+
+    fn audit(n: i64) -> Delivery {
+        Delivery::Audit(Box::new(AuditRecord {
+            ts: n,
+            cluster: "c".into(),
+            controller: Some("kustomize-controller".into()),
+            action: "revision_applied".into(),
+            subject: ObjectRef::new("Kustomization", "ns", format!("k{n}")),
+            tenant: "ns".into(),
+            source: None,
+            source_url: None,
+            revision: Some("main@sha1:0123456789abcdef0123456789abcdef01234567".into()),
+            commit: None,
+            changes: ChangeSet::default(),
+            outcome: "success".into(),
+            message: "x".repeat(200),
+        }))
+    }
+
+    #[test]
+    fn rotates_by_size_and_keeps_max_files() {
+        let dir = std::env::temp_dir().join(format!("fluxsight-filesink-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let path = dir.join("out.jsonl");
+        let mut sink = FileSink::new(&FileConfig {
+            name: "f".into(),
+            path: path.display().to_string(),
+            format: BodyFormat::Native,
+            max_bytes: Some(2048),
+            max_files: Some(2),
+        });
+        for i in 0..40 {
+            sink.write_batch(&[audit(i)]).unwrap();
+        }
+        let live = fs::read_to_string(&path).unwrap();
+        assert!(live.len() as u64 <= 2048, "current file within the limit");
+        for line in live.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["type"], "audit");
+        }
+        assert!(dir.join("out.jsonl.1").exists());
+        assert!(dir.join("out.jsonl.2").exists());
+        assert!(
+            !dir.join("out.jsonl.3").exists(),
+            "only max_files rotated files kept"
+        );
+        // The newest record is in the live file, the oldest ones were rotated away.
+        assert!(live.contains("\"k39\""));
+        let _ = fs::remove_dir_all(&dir);
+    }
+}
