@@ -326,6 +326,7 @@ fn run_gen(a: &GenArgs) -> anyhow::Result<ExitCode> {
         start_ms,
         span_ms: span_ms as i64,
         avg_bytes: a.avg_bytes,
+        sweep: false,
     };
     let stdout = io::stdout();
     let mut out = stdout.lock();

@@ -318,6 +318,32 @@ impl FindingTable {
         self.entries.len()
     }
 
+    /// Keeps the table at or under `cap` entries: when over, drops resolved findings
+    /// (oldest first), then firing ones seen least recently, until a tenth of room is
+    /// free. Returns how many were dropped. Ties break by id, so replay stays
+    /// deterministic.
+    pub fn enforce_cap(&mut self, cap: usize) -> u64 {
+        if self.entries.len() <= cap {
+            return 0;
+        }
+        let target = cap.saturating_sub(cap / 10);
+        let mut order: Vec<(bool, TsMs, &String)> = self
+            .entries
+            .iter()
+            .map(|(id, e)| (e.finding.status == Status::Firing, e.finding.last_seen, id))
+            .collect();
+        order.sort_unstable();
+        let drop: Vec<String> = order
+            .into_iter()
+            .take(self.entries.len() - target)
+            .map(|(_, _, id)| id.clone())
+            .collect();
+        for id in &drop {
+            self.entries.remove(id);
+        }
+        drop.len() as u64
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

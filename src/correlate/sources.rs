@@ -177,8 +177,7 @@ impl Correlator {
         }
         let pat = self.settings.patterns.get("rate_limit_exhaustion").clone();
         let window = pat.ms("window");
-        let h = self.hosts.entry(host.clone()).or_default();
-        h.last_seen = ts;
+        let h = self.host_mut(&host, ts);
         let new_attempt = h
             .rate_limited
             .iter()
@@ -272,8 +271,7 @@ impl Correlator {
         }
         let pat = self.settings.patterns.get("network_degradation").clone();
         let window = pat.ms("window");
-        let h: &mut HostState = self.hosts.entry(host.clone()).or_default();
-        h.last_seen = ts;
+        let h: &mut HostState = self.host_mut(&host, ts);
         let new_attempt = h
             .network
             .iter()

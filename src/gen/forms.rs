@@ -173,6 +173,8 @@ pub struct Ctx<'a> {
     /// Extra bytes the line may carry (see `Generator::pad_budget`).
     pub pad: usize,
     pub line_no: u64,
+    /// The next object of a sweep, when objects are visited in order.
+    pub sweep: Option<&'a mut u64>,
 }
 
 impl Ctx<'_> {
@@ -182,7 +184,15 @@ impl Ctx<'_> {
     }
 
     fn pick_obj(&mut self) -> usize {
-        self.rng.below(self.cluster.objs.len() as u64) as usize
+        let n = self.cluster.objs.len() as u64;
+        match self.sweep.as_deref_mut() {
+            Some(next) => {
+                let i = *next % n;
+                *next += 1;
+                i as usize
+            }
+            None => self.rng.below(n) as usize,
+        }
     }
 
     fn message(&mut self, i: usize) -> Msg {
@@ -681,7 +691,13 @@ fn pod(cx: &mut Ctx<'_>, out: &mut Vec<u8>) {
     clock::secs(out, cx.now - 86_400_000);
     let _ = write!(
         out,
-        "\"}},\"status\":{{\"phase\":\"Running\",\"containerStatuses\":[{{\"name\":\"manager\",\"ready\":true,\"restartCount\":{restarts},\"image\":\"ghcr.io/fluxcd/{ctrl}:v1.6.0\",\"state\":{{\"running\":{{\"startedAt\":\""
+        "\"}},\"status\":{{\"phase\":\"Running\",\"conditions\":[{{\"type\":\"Ready\",\"status\":\"True\",\"lastTransitionTime\":\""
+    );
+    // The snapshot is as of now: its newest instant is the line's time.
+    clock::secs(out, cx.now);
+    let _ = write!(
+        out,
+        "\"}}],\"containerStatuses\":[{{\"name\":\"manager\",\"ready\":true,\"restartCount\":{restarts},\"image\":\"ghcr.io/fluxcd/{ctrl}:v1.6.0\",\"state\":{{\"running\":{{\"startedAt\":\""
     );
     clock::secs(out, cx.now - 60_000);
     out.extend_from_slice(b"\"}}");

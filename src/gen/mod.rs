@@ -67,6 +67,9 @@ pub struct GenConfig {
     pub span_ms: i64,
     /// Target mean line length in bytes; long change sets make up for short lines.
     pub avg_bytes: usize,
+    /// Visit objects in order (each once per `objects` object lines) instead of at
+    /// random, so a stream of N ≥ M lines touches every object (memory tests).
+    pub sweep: bool,
 }
 
 impl Default for GenConfig {
@@ -82,6 +85,7 @@ impl Default for GenConfig {
             start_ms: 1_772_442_000_000,
             span_ms: 86_400_000,
             avg_bytes: 400,
+            sweep: false,
         }
     }
 }
@@ -133,6 +137,8 @@ pub struct Generator {
     cluster: model::Cluster,
     /// Physical lines written so far.
     written: u64,
+    /// Next object of a sweep.
+    next_obj: u64,
     /// Bytes the stream is short of `avg_bytes × lines` so far (negative when over).
     deficit: i64,
 }
@@ -146,6 +152,7 @@ impl Generator {
             rng,
             cluster,
             written: 0,
+            next_obj: 0,
             deficit: 0,
         }
     }
@@ -191,6 +198,7 @@ impl Generator {
                 now,
                 pad,
                 line_no: self.written,
+                sweep: self.cfg.sweep.then_some(&mut self.next_obj),
             },
             out,
         );
