@@ -300,16 +300,15 @@ impl Correlator {
         s
     }
 
-    /// The state of a provider host, evicting the least recently seen tenth when a new
-    /// host would exceed `caps.hosts`.
-    pub(crate) fn host_mut(&mut self, host: &str, ts: TsMs) -> &mut HostState {
+    /// Creates or refreshes a provider host's state, evicting the least recently seen
+    /// tenth when a new host would exceed `caps.hosts`.
+    pub(crate) fn touch_host(&mut self, host: &str, ts: TsMs) {
         if !self.hosts.contains_key(host) && self.hosts.len() >= self.caps.hosts {
             let cap = self.caps.hosts.saturating_sub(1);
             self.evictions.hosts += state::evict_oldest(&mut self.hosts, cap, |h| h.last_seen);
         }
         let h = self.hosts.entry(host.to_string()).or_default();
         h.last_seen = h.last_seen.max(ts);
-        h
     }
 
     fn ctrl_mut(&mut self, name: &str) -> &mut CtrlState {
