@@ -6,7 +6,7 @@
 //! about key `j % K` (its own kind, namespace `t<k % 500>`, name `o<k>`) at a time
 //! that advances 100 ms per record, so the state sees exactly K distinct objects. The
 //! loop includes one `ObjectRef` clone per record to set the key.
-//! `replay`: `pipeline::replay` over a 200k-line `--mix all` corpus into a sink
+//! `replay`: `pipeline::replay` over a 50k-line `--mix all` corpus into a sink
 //! (decode + classify + correlate + render), lines/s and bytes/s.
 
 use std::hint::black_box;
@@ -22,7 +22,7 @@ use fluxsight::pipeline::replay::{replay, Emitter, ReplayOptions};
 use fluxsight::record::{ObjectRef, Record};
 
 const TEMPLATES: u64 = 100_000;
-const REPLAY_LINES: u64 = 200_000;
+const REPLAY_LINES: u64 = 50_000;
 
 fn templates() -> Vec<Record> {
     let buf = mixed(&GenConfig {

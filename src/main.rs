@@ -314,7 +314,10 @@ fn run_gen(a: &GenArgs) -> anyhow::Result<ExitCode> {
         return usage(format!("--span: '{}' is not a duration", a.span));
     };
     if !(0.0..=1.0).contains(&a.failure_rate) {
-        return usage(format!("--failure-rate: {} is not in 0..=1", a.failure_rate));
+        return usage(format!(
+            "--failure-rate: {} is not in 0..=1",
+            a.failure_rate
+        ));
     }
     let cfg = GenConfig {
         lines: a.lines,

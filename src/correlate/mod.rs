@@ -142,7 +142,12 @@ impl Correlator {
             waiting: self.waiting.len(),
             recent_failures: self.recent_failures.len(),
             audit: self.audit.len(),
-            object_runs_max: self.ctrls.values().map(|c| c.object_runs.len()).max().unwrap_or(0),
+            object_runs_max: self
+                .ctrls
+                .values()
+                .map(|c| c.object_runs.len())
+                .max()
+                .unwrap_or(0),
             tenants_max: self
                 .ctrls
                 .values()
@@ -292,6 +297,11 @@ impl Correlator {
         if !self.objects.contains_key(o) && self.objects.len() >= self.caps.objects {
             let n = state::evict_oldest(&mut self.objects, self.caps.objects - 1, |s| s.last_seen);
             self.evictions.objects += n;
+            // Forget the evicted in the sets that point into `objects` now rather than at
+            // the next tick, so a flood between ticks cannot grow them.
+            let objects = &self.objects;
+            self.failing.retain(|o| objects.contains_key(o));
+            self.waiting.retain(|o| objects.contains_key(o));
         }
         let s = self.objects.entry(o.clone()).or_default();
         if ts > s.last_seen {

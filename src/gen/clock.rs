@@ -137,7 +137,10 @@ mod tests {
             s(|o| millis_offset(o, ts, 180)),
             "2026-03-02T12:00:00.123+0300"
         );
-        assert_eq!(s(|o| nanos(o, ts, 456_789)), "2026-03-02T09:00:00.123456789Z");
+        assert_eq!(
+            s(|o| nanos(o, ts, 456_789)),
+            "2026-03-02T09:00:00.123456789Z"
+        );
         assert_eq!(s(|o| klog(o, ts, 456)), "0302 09:00:00.123456");
         assert_eq!(s(|o| secs(o, ts)), "2026-03-02T09:00:00Z");
         // Leap day and year boundary.

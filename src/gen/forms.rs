@@ -246,7 +246,11 @@ fn obj_ref(out: &mut Vec<u8>, c: &Cluster, i: usize, full: bool) {
     if full {
         kv(out, "uid", &o.uid);
         kv(out, "apiVersion", o.kind.api_version());
-        kv(out, "resourceVersion", &(o.key % 90_000_000 + 1_000_000).to_string());
+        kv(
+            out,
+            "resourceVersion",
+            &(o.key % 90_000_000 + 1_000_000).to_string(),
+        );
     }
     out.push(b'}');
 }
@@ -596,7 +600,11 @@ fn event_meta(cx: &mut Ctx<'_>, i: usize, out: &mut Vec<u8>) {
     js(out, &format!("{}.{}", o.name, hex(cx.rng.next_u64(), 16)));
     kv(out, "namespace", &o.ns);
     kv(out, "uid", &uuid(cx.rng.next_u64()));
-    kv(out, "resourceVersion", &(cx.rng.below(90_000_000) + 1_000_000).to_string());
+    kv(
+        out,
+        "resourceVersion",
+        &(cx.rng.below(90_000_000) + 1_000_000).to_string(),
+    );
     out.extend_from_slice(b",\"creationTimestamp\":\"");
     clock::secs(out, cx.now);
     out.push(b'"');
@@ -617,7 +625,15 @@ fn event_v1(cx: &mut Ctx<'_>, i: usize, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(b"},\"involvedObject\":");
     obj_ref(out, cx.cluster, i, true);
-    kv(out, "reason", if m.reason.is_empty() { "Failed" } else { m.reason });
+    kv(
+        out,
+        "reason",
+        if m.reason.is_empty() {
+            "Failed"
+        } else {
+            m.reason
+        },
+    );
     kv(out, "message", &m.event_text);
     out.extend_from_slice(b",\"source\":{\"component\":");
     js(out, ctrl);
@@ -647,7 +663,15 @@ fn event_events_v1(cx: &mut Ctx<'_>, out: &mut Vec<u8>) {
     kv(out, "reportingController", CONTROLLERS[c]);
     kv(out, "reportingInstance", &cx.cluster.pods[c]);
     kv(out, "action", "reconcile");
-    kv(out, "reason", if m.reason.is_empty() { "Failed" } else { m.reason });
+    kv(
+        out,
+        "reason",
+        if m.reason.is_empty() {
+            "Failed"
+        } else {
+            m.reason
+        },
+    );
     out.extend_from_slice(b",\"regarding\":");
     obj_ref(out, cx.cluster, i, true);
     kv(out, "note", &m.event_text);
@@ -760,7 +784,11 @@ fn flux_object(cx: &mut Ctx<'_>, i: usize, out: &mut Vec<u8>) {
     js(out, &o.name);
     kv(out, "namespace", &o.ns);
     kv(out, "uid", &o.uid);
-    let _ = write!(out, ",\"generation\":{gen}}},\"spec\":{{\"interval\":\"{}m0s\"", o.interval_min);
+    let _ = write!(
+        out,
+        ",\"generation\":{gen}}},\"spec\":{{\"interval\":\"{}m0s\"",
+        o.interval_min
+    );
     match o.kind {
         Kind::GitRepository => {
             let _ = write!(out, ",\"url\":\"https://{}/{}\",\"ref\":{{\"branch\":\"main\"}},\"secretRef\":{{\"name\":\"deploy-key\"}}", o.host, o.repo);
@@ -772,7 +800,11 @@ fn flux_object(cx: &mut Ctx<'_>, i: usize, out: &mut Vec<u8>) {
             let _ = write!(out, ",\"url\":\"https://{}\"", o.host);
         }
         Kind::Bucket => {
-            let _ = write!(out, ",\"bucketName\":\"flux-{}\",\"endpoint\":\"{}\"", o.ns, o.host);
+            let _ = write!(
+                out,
+                ",\"bucketName\":\"flux-{}\",\"endpoint\":\"{}\"",
+                o.ns, o.host
+            );
         }
         Kind::Kustomization => {
             let _ = write!(out, ",\"path\":\"./{}\",\"prune\":true", o.name);
@@ -782,7 +814,11 @@ fn flux_object(cx: &mut Ctx<'_>, i: usize, out: &mut Vec<u8>) {
             }
         }
         Kind::HelmRelease => {
-            let _ = write!(out, ",\"chart\":{{\"spec\":{{\"chart\":\"{}\",\"version\":\"*\"", o.chart);
+            let _ = write!(
+                out,
+                ",\"chart\":{{\"spec\":{{\"chart\":\"{}\",\"version\":\"*\"",
+                o.chart
+            );
             if let Some(s) = o.source {
                 out.extend_from_slice(b",\"sourceRef\":");
                 source_ref(out, c, s);
@@ -801,11 +837,25 @@ fn flux_object(cx: &mut Ctx<'_>, i: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(b"},\"status\":{");
     let _ = write!(out, "\"observedGeneration\":{gen},\"conditions\":[");
     if m.warning || m.reason == "DependencyNotReady" {
-        condition(out, cx.now, "Ready", "False", if m.reason.is_empty() { "Failed" } else { m.reason }, &m.event_text);
+        condition(
+            out,
+            cx.now,
+            "Ready",
+            "False",
+            if m.reason.is_empty() {
+                "Failed"
+            } else {
+                m.reason
+            },
+            &m.event_text,
+        );
     } else {
         let msg = match o.kind {
             Kind::Kustomization => format!("Applied revision: {rev}"),
-            Kind::HelmRelease => format!("Helm upgrade succeeded for release {}/{}.v3 with chart {}@{rev}", o.ns, o.name, o.chart),
+            Kind::HelmRelease => format!(
+                "Helm upgrade succeeded for release {}/{}.v3 with chart {}@{rev}",
+                o.ns, o.name, o.chart
+            ),
             _ if !rev.is_empty() => format!("stored artifact for revision '{rev}'"),
             _ => "successful scan".to_string(),
         };
@@ -846,7 +896,15 @@ fn flux_event(cx: &mut Ctx<'_>, out: &mut Vec<u8>) {
     clock::secs(out, cx.now);
     out.push(b'"');
     kv(out, "message", &m.event_text);
-    kv(out, "reason", if m.reason.is_empty() { "Failed" } else { m.reason });
+    kv(
+        out,
+        "reason",
+        if m.reason.is_empty() {
+            "Failed"
+        } else {
+            m.reason
+        },
+    );
     out.extend_from_slice(b",\"metadata\":{");
     js(out, &format!("{}/revision", o.kind.group()));
     out.push(b':');
@@ -906,8 +964,17 @@ fn metric(cx: &mut Ctx<'_>, out: &mut Vec<u8>) {
             );
         }
         70..=84 => {
-            let ctrl = ["gitrepository", "kustomization", "helmrelease", "alert", "imagerepository", "imageupdateautomation"][c];
-            let result = *cx.rng.pick(&["success", "success", "requeue_after", "error"]);
+            let ctrl = [
+                "gitrepository",
+                "kustomization",
+                "helmrelease",
+                "alert",
+                "imagerepository",
+                "imageupdateautomation",
+            ][c];
+            let result = *cx
+                .rng
+                .pick(&["success", "success", "requeue_after", "error"]);
             let _ = write!(
                 out,
                 "controller_runtime_reconcile_total{{{base},controller=\"{ctrl}\",result=\"{result}\"}} {}",
@@ -915,7 +982,14 @@ fn metric(cx: &mut Ctx<'_>, out: &mut Vec<u8>) {
             );
         }
         85..=92 => {
-            let ctrl = ["gitrepository", "kustomization", "helmrelease", "alert", "imagerepository", "imageupdateautomation"][c];
+            let ctrl = [
+                "gitrepository",
+                "kustomization",
+                "helmrelease",
+                "alert",
+                "imagerepository",
+                "imageupdateautomation",
+            ][c];
             let _ = write!(
                 out,
                 "controller_runtime_reconcile_errors_total{{{base},controller=\"{ctrl}\"}} {}",

@@ -487,7 +487,6 @@ impl Msg {
             ..Default::default()
         }
     }
-
 }
 
 impl Cluster {
@@ -570,8 +569,12 @@ impl Cluster {
                     let mut m = Msg::info("server-side apply completed".into(), "Progressing");
                     let entries = (pad / 48).clamp(2, 300);
                     for k in 0..entries {
-                        let kind = ["Deployment", "Service", "ConfigMap", "HorizontalPodAutoscaler"]
-                            [k % 4];
+                        let kind = [
+                            "Deployment",
+                            "Service",
+                            "ConfigMap",
+                            "HorizontalPodAutoscaler",
+                        ][k % 4];
                         let act = if k == 0 { "configured" } else { "unchanged" };
                         m.output
                             .push((format!("{kind}/{}/{}-{k}", o.ns, o.name), act));
@@ -597,7 +600,10 @@ impl Cluster {
             Kind::HelmRelease => {
                 let r = rng.unit();
                 if r < 0.7 {
-                    Msg::info("release in-sync with desired state".into(), "InstallSucceeded")
+                    Msg::info(
+                        "release in-sync with desired state".into(),
+                        "InstallSucceeded",
+                    )
                 } else if r < 0.85 {
                     Msg::info(
                         "running 'upgrade' action with timeout of 5m0s".into(),
@@ -647,9 +653,10 @@ impl Cluster {
                 ),
                 "Succeeded",
             ),
-            Kind::ImageUpdateAutomation => {
-                Msg::info("no changes made in the source; no commit".into(), "Succeeded")
-            }
+            Kind::ImageUpdateAutomation => Msg::info(
+                "no changes made in the source; no commit".into(),
+                "Succeeded",
+            ),
             Kind::Alert => Msg::info("dispatching event".into(), "Succeeded"),
         };
         if matches!(o.kind, Kind::Kustomization | Kind::GitRepository) && !rev.is_empty() {
