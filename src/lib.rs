@@ -7,12 +7,14 @@
 //! - [`parse`]: one parser per input form; pure, no tokio.
 //! - [`classify`]: rule tables from `patterns/`, secret redaction.
 //! - [`correlate`]: sans-IO correlation into findings and audit records.
+//! - [`gen`]: deterministic generated Flux traffic for benches and load tests.
 //! - [`render`]: output rows and finding schemas.
 //! - [`sinks`]: delivery: stdout, file, webhook, Slack, Alertmanager, Kafka; spool, retry, routes.
 //! - [`pipeline`]: the wiring of each command.
 
 pub mod classify;
 pub mod correlate;
+pub mod gen;
 pub mod parse;
 pub mod pipeline;
 pub mod record;

@@ -131,6 +131,8 @@ enum Command {
         /// Config files to check.
         files: Vec<PathBuf>,
     },
+    /// Write deterministic generated Flux traffic (benches, load and memory tests).
+    Gen(GenArgs),
     /// List patterns, or run every pattern file's examples.
     Patterns {
         #[command(subcommand)]
@@ -139,6 +141,37 @@ enum Command {
         #[arg(long, global = true)]
         dir: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct GenArgs {
+    /// Lines to write.
+    #[arg(long, default_value_t = 100_000)]
+    lines: u64,
+    /// Tenants (namespaces).
+    #[arg(long, default_value_t = 20)]
+    tenants: u32,
+    /// Flux objects.
+    #[arg(long, default_value_t = 1_000)]
+    objects: u32,
+    /// PRNG seed; the same seed gives byte-identical output.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Fraction of objects in a failure mode (0..=1).
+    #[arg(long, default_value_t = 0.05)]
+    failure_rate: f64,
+    /// `current` (mostly current zap JSON) or `all` (every form and layout).
+    #[arg(long, default_value = "all")]
+    mix: String,
+    /// Time of the first line (RFC 3339).
+    #[arg(long, default_value = "2026-03-02T09:00:00Z")]
+    start: String,
+    /// Time covered by the lines (Go duration).
+    #[arg(long, default_value = "24h")]
+    span: String,
+    /// Target mean line length in bytes.
+    #[arg(long, default_value_t = 400)]
+    avg_bytes: usize,
 }
 
 #[derive(Subcommand)]
@@ -200,6 +233,7 @@ fn main() -> ExitCode {
         } => run_record(&output, config.as_deref(), inputs, !no_follow, no_kube),
         Command::Validate { patterns, files } => run_validate(patterns.as_deref(), &files),
         Command::Patterns { action, dir } => run_patterns(action, dir.as_deref()),
+        Command::Gen(args) => run_gen(&args),
     };
     match result {
         Ok(code) => code,
@@ -646,6 +680,49 @@ fn run_drain(config: &Path) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn run_gen(a: &GenArgs) -> anyhow::Result<ExitCode> {
+    use fluxsight::gen::{GenConfig, Generator, Mix};
+    let usage = |m: String| {
+        eprintln!("fluxsight: {m}");
+        Ok(ExitCode::from(2))
+    };
+    let Some(mix) = Mix::parse(&a.mix) else {
+        return usage(format!("--mix: '{}' is not one of current, all", a.mix));
+    };
+    let Some(start_ms) = fluxsight::parse::time::parse_ts(&a.start) else {
+        return usage(format!("--start: '{}' is not an RFC 3339 time", a.start));
+    };
+    let Some(span_ms) = fluxsight::parse::time::parse_go_duration_ms(&a.span) else {
+        return usage(format!("--span: '{}' is not a duration", a.span));
+    };
+    if !(0.0..=1.0).contains(&a.failure_rate) {
+        return usage(format!(
+            "--failure-rate: {} is not in 0..=1",
+            a.failure_rate
+        ));
+    }
+    let cfg = GenConfig {
+        lines: a.lines,
+        tenants: a.tenants.max(1),
+        objects: a.objects.max(1),
+        seed: a.seed,
+        failure_rate: a.failure_rate,
+        mix,
+        start_ms,
+        span_ms: span_ms as i64,
+        avg_bytes: a.avg_bytes,
+        sweep: false,
+    };
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match Generator::new(cfg).run(&mut out) {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        // A closed pipe (`| head`) is not an error.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn run_validate(patterns: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<ExitCode> {

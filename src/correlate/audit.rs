@@ -36,7 +36,13 @@ pub struct AuditRecord {
 pub struct AuditState {
     /// object → (revision, ts) of the last audit record.
     last: HashMap<ObjectRef, (Option<String>, TsMs, bool)>,
+    /// Entries dropped when the map was full (counted in `Evictions::audit`).
+    pub evicted: u64,
 }
+
+/// Most objects the audit de-duplication remembers; when full it starts over (a repeat
+/// after that only risks one duplicate audit record per object).
+pub const AUDIT_DEDUPE_CAP: usize = 200_000;
 
 /// The commit SHA inside a revision string (`main@sha1:abc…`, `main/abc…`).
 pub fn commit_of(rev: &str) -> Option<String> {
@@ -45,6 +51,15 @@ pub fn commit_of(rev: &str) -> Option<String> {
 }
 
 impl AuditState {
+    /// Objects remembered for de-duplication.
+    pub fn len(&self) -> usize {
+        self.last.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.last.is_empty()
+    }
+
     /// An audit record for a `revision_applied` record, unless it repeats the last one.
     pub fn on_applied(
         &mut self,
@@ -70,7 +85,8 @@ impl AuditState {
             _ => "revision_applied",
         };
         let has_changes = !changes.is_empty();
-        if self.last.len() > 200_000 {
+        if self.last.len() >= AUDIT_DEDUPE_CAP && !self.last.contains_key(obj) {
+            self.evicted += self.last.len() as u64;
             self.last.clear();
         }
         let prev = self.last.get(obj).cloned();

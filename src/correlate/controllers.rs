@@ -567,12 +567,22 @@ impl Correlator {
                             (t.clone(), x)
                         })
                         .collect();
-                    let objs: Vec<(f64, ObjectRef, String)> = cs
-                        .object_runs
-                        .iter()
-                        .map(|(o, w)| (w.runs, o.clone(), self.tenant_of(o)))
-                        .collect();
-                    shares_from(per, objs).top
+                    // Shares first: listing the heaviest objects walks every object of
+                    // the controller, so it is done only for a tenant over the bar.
+                    match shares_from(per.clone(), Vec::new()).top {
+                        Some((t, share, _)) if share >= pat.p("min_share") => {
+                            let objs: Vec<(f64, ObjectRef, String)> = cs
+                                .object_runs
+                                .iter()
+                                .filter_map(|(o, w)| {
+                                    let ot = self.tenant_of(o);
+                                    (ot == t).then(|| (w.runs, o.clone(), ot))
+                                })
+                                .collect();
+                            shares_from(per, objs).top
+                        }
+                        other => other,
+                    }
                 }
             };
             let Some((tenant, share, heaviest)) = top else {

@@ -5,7 +5,7 @@
 //! same across updates, replays and restarts. Iteration is over a `BTreeMap`, so output
 //! order never depends on hashing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sha2::{Digest, Sha256};
 
@@ -168,10 +168,23 @@ struct Entry {
     max_gap_ms: i64,
 }
 
+/// How long a resolved, announced finding is kept so a flapping subject keeps its id
+/// history cheap.
+const RESOLVED_KEEP_MS: i64 = 86_400_000;
+
 /// The open (and recently resolved) findings.
+///
+/// Per-record work is proportional to what changed, not to the table: `dirty` lists the
+/// entries touched since they were last emitted, and `subjects` lets a success resolve
+/// an object with no findings without hashing every pattern id.
 #[derive(Default)]
 pub struct FindingTable {
     entries: BTreeMap<String, Entry>,
+    /// Ids that may have something to emit (touched, or a count waiting for its repeat
+    /// interval). Sorted, so emission order is the id order as before.
+    dirty: BTreeSet<String>,
+    /// Subject → number of entries about it.
+    subjects: HashMap<ObjectRef, u32>,
     /// Re-emit a firing finding whose count changed after this long.
     pub repeat_interval_ms: u64,
     pub cluster: String,
@@ -181,6 +194,8 @@ impl FindingTable {
     pub fn new(cluster: &str, repeat_interval_ms: u64) -> Self {
         FindingTable {
             entries: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            subjects: HashMap::new(),
             repeat_interval_ms,
             cluster: cluster.to_string(),
         }
@@ -208,6 +223,10 @@ impl FindingTable {
     ) -> &mut Finding {
         let id = finding_id(pattern, subject);
         let cluster = self.cluster.clone();
+        if !self.entries.contains_key(&id) {
+            *self.subjects.entry(subject.clone()).or_default() += 1;
+        }
+        self.dirty.insert(id.clone());
         let e = self.entries.entry(id.clone()).or_insert_with(|| Entry {
             finding: Finding {
                 id,
@@ -258,23 +277,53 @@ impl FindingTable {
 
     /// Resolves a firing finding now (its subject succeeded).
     pub fn resolve(&mut self, pattern: &str, subject: &ObjectRef, ts: TsMs) {
-        if let Some(e) = self.entries.get_mut(&finding_id(pattern, subject)) {
+        if !self.subjects.contains_key(subject) {
+            return;
+        }
+        let id = finding_id(pattern, subject);
+        if let Some(e) = self.entries.get_mut(&id) {
             if e.finding.status == Status::Firing {
                 e.finding.status = Status::Resolved;
                 e.finding.last_seen = e.finding.last_seen.max(ts);
+                self.dirty.insert(id);
+            }
+        }
+    }
+
+    /// Removes an entry and its index references.
+    fn remove(&mut self, id: &str) {
+        if let Some(e) = self.entries.remove(id) {
+            self.dirty.remove(id);
+            let s = &e.finding.subject;
+            if let Some(n) = self.subjects.get_mut(s) {
+                *n -= 1;
+                if *n == 0 {
+                    self.subjects.remove(s);
+                }
             }
         }
     }
 
     /// Resolves every firing finding whose evidence is older than its resolve window.
+    /// Also forgets resolved, announced findings older than a day.
     pub fn expire(&mut self, now: TsMs) {
-        for e in self.entries.values_mut() {
+        let mut old = Vec::new();
+        for (id, e) in self.entries.iter_mut() {
             let window = (e.resolve_after_ms as i64).max(2 * e.max_gap_ms);
             if e.finding.status == Status::Firing
                 && now.saturating_sub(e.finding.last_seen) > window
             {
                 e.finding.status = Status::Resolved;
+                self.dirty.insert(id.clone());
+            } else if e.finding.status == Status::Resolved
+                && e.emitted_key.is_some()
+                && now - e.finding.last_seen > RESOLVED_KEEP_MS
+            {
+                old.push(id.clone());
             }
+        }
+        for id in old {
+            self.remove(&id);
         }
     }
 
@@ -284,13 +333,17 @@ impl FindingTable {
     pub fn take_changes(&mut self, now: TsMs, force: bool) -> Vec<Finding> {
         let mut out = Vec::new();
         let repeat = self.repeat_interval_ms as i64;
-        self.entries.retain(|_, e| {
-            // Keep resolved entries a day so a flapping subject keeps its id history cheap.
-            !(e.finding.status == Status::Resolved
-                && e.emitted_key.is_some()
-                && now - e.finding.last_seen > 86_400_000)
-        });
-        for e in self.entries.values_mut() {
+        // Untouched entries have nothing to emit: their material key and count are the
+        // ones last emitted. Only the dirty ones are looked at.
+        let dirty = std::mem::take(&mut self.dirty);
+        for id in dirty {
+            let Some(e) = self.entries.get_mut(&id) else {
+                continue;
+            };
+            if e.finding.count != e.emitted_count || e.emitted_key.is_none() {
+                // Still owed an emission after this pass unless it is emitted below.
+                self.dirty.insert(id.clone());
+            }
             let key = e.finding.material_key();
             let changed = e.emitted_key.as_deref() != Some(key.as_str());
             let counted = e.finding.count != e.emitted_count;
@@ -305,6 +358,7 @@ impl FindingTable {
                 e.emitted_count = e.finding.count;
                 e.emitted_at = Some(now);
                 e.finding.emission += 1;
+                self.dirty.remove(&id);
                 out.push(e.finding.clone());
             }
         }
@@ -324,6 +378,32 @@ impl FindingTable {
 
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Keeps the table at or under `cap` entries: when over, drops resolved findings
+    /// (oldest first), then firing ones seen least recently, until a tenth of room is
+    /// free. Returns how many were dropped. Ties break by id, so replay stays
+    /// deterministic.
+    pub fn enforce_cap(&mut self, cap: usize) -> u64 {
+        if self.entries.len() <= cap {
+            return 0;
+        }
+        let target = cap.saturating_sub(cap / 10);
+        let mut order: Vec<(bool, TsMs, &String)> = self
+            .entries
+            .iter()
+            .map(|(id, e)| (e.finding.status == Status::Firing, e.finding.last_seen, id))
+            .collect();
+        order.sort_unstable();
+        let drop: Vec<String> = order
+            .into_iter()
+            .take(self.entries.len() - target)
+            .map(|(_, _, id)| id.clone())
+            .collect();
+        for id in &drop {
+            self.remove(id);
+        }
+        drop.len() as u64
     }
 
     pub fn is_empty(&self) -> bool {

@@ -31,7 +31,7 @@ use crate::record::{Class, Detail, Format, ObjectRef, Record, TsMs};
 pub use audit::AuditRecord;
 pub use finding::{Finding, Status};
 pub use spec::Settings;
-use state::{push_capped, Attempt, Caps, CtrlState, Evictions, HostState, ObjState};
+use state::{push_capped, Attempt, Caps, CtrlState, Evictions, HostState, ObjState, StateCounts};
 
 /// How often time-driven checks run (stalled, graph, memory, queue, tenants), in ms.
 pub const TICK_MS: i64 = 30_000;
@@ -65,6 +65,8 @@ pub struct Correlator {
     objects: HashMap<ObjectRef, ObjState>,
     /// source → objects that consume it (from `spec.sourceRef`, chart sources).
     consumers: HashMap<ObjectRef, BTreeSet<ObjectRef>>,
+    /// Edges in `consumers`, kept so the cap check is O(1).
+    consumer_edges: usize,
     /// Objects failing now (for time-driven checks without scanning every object).
     failing: BTreeSet<ObjectRef>,
     waiting: BTreeSet<ObjectRef>,
@@ -93,6 +95,7 @@ impl Correlator {
             next_tick: None,
             objects: HashMap::new(),
             consumers: HashMap::new(),
+            consumer_edges: 0,
             failing: BTreeSet::new(),
             waiting: BTreeSet::new(),
             ctrls: BTreeMap::new(),
@@ -117,7 +120,44 @@ impl Correlator {
     }
 
     pub fn evictions(&self) -> Evictions {
-        self.evictions
+        Evictions {
+            audit: self.audit.evicted,
+            ..self.evictions
+        }
+    }
+
+    /// The caps this correlator enforces.
+    pub fn caps(&self) -> Caps {
+        self.caps
+    }
+
+    /// Entry counts of every keyed structure (for memory tests and metrics).
+    pub fn state_counts(&self) -> StateCounts {
+        StateCounts {
+            objects: self.objects.len(),
+            controllers: self.ctrls.len(),
+            hosts: self.hosts.len(),
+            findings: self.findings.len(),
+            consumer_sources: self.consumers.len(),
+            consumer_edges: self.consumers.values().map(BTreeSet::len).sum(),
+            claims: self.claims.len(),
+            failing: self.failing.len(),
+            waiting: self.waiting.len(),
+            recent_failures: self.recent_failures.len(),
+            audit: self.audit.len(),
+            object_runs_max: self
+                .ctrls
+                .values()
+                .map(|c| c.object_runs.len())
+                .max()
+                .unwrap_or(0),
+            tenants_max: self
+                .ctrls
+                .values()
+                .flat_map(|c| c.work.iter().map(|(_, m)| m.len()))
+                .max()
+                .unwrap_or(0),
+        }
     }
 
     /// Entry counts of the keyed state (objects, controllers, hosts, findings).
@@ -205,6 +245,10 @@ impl Correlator {
     }
 
     fn collect(&mut self, now: TsMs, force: bool) {
+        // Checked per record too: between ticks a flood could open many findings.
+        if self.findings.len() > self.caps.findings {
+            self.evictions.findings += self.findings.enforce_cap(self.caps.findings);
+        }
         for f in self.findings.take_changes(now, force) {
             if f.pattern == "rbac_denied" && f.status == Status::Firing {
                 if let Some(a) = self.audit.mirror_rbac(&f) {
@@ -217,6 +261,7 @@ impl Correlator {
 
     fn tick(&mut self, now: TsMs) {
         self.findings.expire(now);
+        self.evictions.findings += self.findings.enforce_cap(self.caps.findings);
         self.prune(now);
         self.check_controllers(now);
         self.check_graph(now);
@@ -262,12 +307,28 @@ impl Correlator {
         if !self.objects.contains_key(o) && self.objects.len() >= self.caps.objects {
             let n = state::evict_oldest(&mut self.objects, self.caps.objects - 1, |s| s.last_seen);
             self.evictions.objects += n;
+            // Forget the evicted in the sets that point into `objects` now rather than at
+            // the next tick, so a flood between ticks cannot grow them.
+            let objects = &self.objects;
+            self.failing.retain(|o| objects.contains_key(o));
+            self.waiting.retain(|o| objects.contains_key(o));
         }
         let s = self.objects.entry(o.clone()).or_default();
         if ts > s.last_seen {
             s.last_seen = ts;
         }
         s
+    }
+
+    /// Creates or refreshes a provider host's state, evicting the least recently seen
+    /// tenth when a new host would exceed `caps.hosts`.
+    pub(crate) fn touch_host(&mut self, host: &str, ts: TsMs) {
+        if !self.hosts.contains_key(host) && self.hosts.len() >= self.caps.hosts {
+            let cap = self.caps.hosts.saturating_sub(1);
+            self.evictions.hosts += state::evict_oldest(&mut self.hosts, cap, |h| h.last_seen);
+        }
+        let h = self.hosts.entry(host.to_string()).or_default();
+        h.last_seen = h.last_seen.max(ts);
     }
 
     fn ctrl_mut(&mut self, name: &str) -> &mut CtrlState {
@@ -287,8 +348,89 @@ impl Correlator {
 
     /// A claim by a root finding on a symptom object.
     fn claim(&mut self, o: &ObjectRef, pattern: &str, subject: &ObjectRef) {
+        if !self.claims.contains_key(o) && self.claims.len() >= self.caps.objects {
+            self.trim_claims();
+        }
         self.claims
             .insert(o.clone(), (pattern.to_string(), subject.clone()));
+    }
+
+    /// Claims whose root finding no longer fires explain nothing; drop those, then (if
+    /// still full) the highest-ordered tenth, so the map stays under `caps.objects`.
+    fn trim_claims(&mut self) {
+        let before = self.claims.len();
+        let findings = &self.findings;
+        self.claims.retain(|_, (p, s)| findings.is_firing(p, s));
+        let cap = self.caps.objects.max(1);
+        if self.claims.len() >= cap {
+            let mut keys: Vec<ObjectRef> = self.claims.keys().cloned().collect();
+            keys.sort_unstable();
+            let keep = cap - (cap / 10).max(1);
+            for k in keys.into_iter().skip(keep) {
+                self.claims.remove(&k);
+            }
+        }
+        self.evictions.claims += (before - self.claims.len()) as u64;
+    }
+
+    /// Records `obj` as a consumer of `src`, keeping both the number of sources and the
+    /// number of edges under `caps.objects`.
+    pub(crate) fn add_consumer(&mut self, src: &ObjectRef, obj: &ObjectRef) {
+        let cap = self.caps.objects.max(1);
+        if self.consumer_edges >= cap
+            || (!self.consumers.contains_key(src) && self.consumers.len() >= cap)
+        {
+            self.trim_consumers(cap);
+        }
+        let set = self.consumers.entry(src.clone()).or_default();
+        if set.len() < 10_000 && set.insert(obj.clone()) {
+            self.consumer_edges += 1;
+        }
+    }
+
+    pub(crate) fn remove_consumer(&mut self, src: &ObjectRef, obj: &ObjectRef) {
+        if let Some(set) = self.consumers.get_mut(src) {
+            if set.remove(obj) {
+                self.consumer_edges -= 1;
+            }
+            if set.is_empty() {
+                self.consumers.remove(src);
+            }
+        }
+    }
+
+    /// Drops edges of consumers whose state was evicted (their `sourceRef` is no longer
+    /// known), then the sources seen least recently, until a tenth of room is free.
+    fn trim_consumers(&mut self, cap: usize) {
+        let objects = &self.objects;
+        let mut dropped = 0u64;
+        for set in self.consumers.values_mut() {
+            let n = set.len();
+            set.retain(|c| objects.contains_key(c));
+            dropped += (n - set.len()) as u64;
+        }
+        self.consumers.retain(|_, set| !set.is_empty());
+        let room = cap - (cap / 10).max(1);
+        let mut edges: usize = self.consumers.values().map(BTreeSet::len).sum();
+        if self.consumers.len() > room || edges > room {
+            let mut ages: Vec<(TsMs, ObjectRef)> = self
+                .consumers
+                .keys()
+                .map(|k| (objects.get(k).map_or(TsMs::MIN, |s| s.last_seen), k.clone()))
+                .collect();
+            ages.sort_unstable();
+            for (_, k) in ages {
+                if self.consumers.len() <= room && edges <= room {
+                    break;
+                }
+                if let Some(set) = self.consumers.remove(&k) {
+                    edges -= set.len();
+                    dropped += set.len() as u64;
+                }
+            }
+        }
+        self.consumer_edges = edges;
+        self.evictions.consumers += dropped;
     }
 
     /// True when a firing root finding explains `o`.
@@ -358,11 +500,7 @@ impl Correlator {
                 let mut ev = self.evictions;
                 let cs = self.ctrl_mut(c);
                 cs.add_work(ts, &tenant, w, &caps, &mut ev);
-                let ow = cs.object_runs.entry(obj.clone()).or_default();
-                ow.add(&w);
-                if cs.object_runs.len() > caps.objects {
-                    cs.object_runs.clear();
-                }
+                cs.add_object_work(obj, &w, caps.objects, &mut ev);
                 self.evictions = ev;
                 let s = self.obj_mut(obj, ts);
                 push_capped(&mut s.runs, ts, history);

@@ -208,15 +208,10 @@ impl Correlator {
         }
         if old_source != info.source_ref {
             if let Some(o) = old_source {
-                if let Some(set) = self.consumers.get_mut(&o) {
-                    set.remove(&obj);
-                }
+                self.remove_consumer(&o, &obj);
             }
             if let Some(src) = &info.source_ref {
-                let set = self.consumers.entry(src.clone()).or_default();
-                if set.len() < 10_000 {
-                    set.insert(obj.clone());
-                }
+                self.add_consumer(src, &obj);
             }
         }
         let ready = info.condition("Ready");

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::finding::Evidence;
-use super::state::{push_capped, HostState, ATTEMPT_DEDUPE_MS};
+use super::state::{push_capped, ATTEMPT_DEDUPE_MS};
 use super::{vars, Correlator};
 use crate::record::{Class, ObjectRef, Record, TsMs};
 
@@ -177,8 +177,10 @@ impl Correlator {
         }
         let pat = self.settings.patterns.get("rate_limit_exhaustion").clone();
         let window = pat.ms("window");
-        let h = self.hosts.entry(host.clone()).or_default();
-        h.last_seen = ts;
+        self.touch_host(&host, ts);
+        let Some(h) = self.hosts.get_mut(&host) else {
+            return;
+        };
         let new_attempt = h
             .rate_limited
             .iter()
@@ -272,8 +274,10 @@ impl Correlator {
         }
         let pat = self.settings.patterns.get("network_degradation").clone();
         let window = pat.ms("window");
-        let h: &mut HostState = self.hosts.entry(host.clone()).or_default();
-        h.last_seen = ts;
+        self.touch_host(&host, ts);
+        let Some(h) = self.hosts.get_mut(&host) else {
+            return;
+        };
         let new_attempt = h
             .network
             .iter()

@@ -18,6 +18,8 @@ pub struct Caps {
     pub history: usize,
     /// Samples per metric series.
     pub samples: usize,
+    /// Findings kept (firing and recently resolved); resolved ones go first.
+    pub findings: usize,
 }
 
 impl Default for Caps {
@@ -29,6 +31,7 @@ impl Default for Caps {
             tenants_per_controller: 10_000,
             history: 64,
             samples: 1_024,
+            findings: 50_000,
         }
     }
 }
@@ -40,6 +43,39 @@ pub struct Evictions {
     pub hosts: u64,
     pub tenants: u64,
     pub controllers: u64,
+    /// Source → consumers entries (sources, or consumer edges of forgotten objects).
+    pub consumers: u64,
+    /// Root-cause claims on symptom objects.
+    pub claims: u64,
+    /// Per-controller per-object work entries (the lightest go first).
+    pub object_runs: u64,
+    /// Findings dropped from the table (resolved first, then the least recently seen).
+    pub findings: u64,
+    /// Audit de-duplication entries.
+    pub audit: u64,
+}
+
+/// Entry counts of every keyed structure of the correlator (see
+/// `Correlator::state_counts`); each stays at or under its cap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    pub objects: usize,
+    pub controllers: usize,
+    pub hosts: usize,
+    pub findings: usize,
+    /// Sources with a consumer set.
+    pub consumer_sources: usize,
+    /// Consumer edges over all sources.
+    pub consumer_edges: usize,
+    pub claims: usize,
+    pub failing: usize,
+    pub waiting: usize,
+    pub recent_failures: usize,
+    pub audit: usize,
+    /// Largest per-controller `object_runs` map.
+    pub object_runs_max: usize,
+    /// Largest tenant map of one work bucket.
+    pub tenants_max: usize,
 }
 
 /// A failure attempt of an object.
@@ -165,6 +201,32 @@ pub struct CtrlState {
 }
 
 impl CtrlState {
+    /// Adds `w` to `o`'s work, evicting the lightest tenth of the map when it is full:
+    /// the heaviest objects are the ones a guilty-tenant finding names.
+    pub fn add_object_work(&mut self, o: &ObjectRef, w: &Work, cap: usize, ev: &mut Evictions) {
+        if let Some(x) = self.object_runs.get_mut(o) {
+            x.add(w);
+            return;
+        }
+        if self.object_runs.len() >= cap.max(1) {
+            let drop_n = (cap / 10).max(1).min(self.object_runs.len());
+            let mut by_weight: Vec<(f64, &ObjectRef)> =
+                self.object_runs.iter().map(|(k, v)| (v.runs, k)).collect();
+            by_weight.select_nth_unstable_by(drop_n - 1, |a, b| {
+                a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1))
+            });
+            let victims: Vec<ObjectRef> = by_weight[..drop_n]
+                .iter()
+                .map(|(_, k)| (*k).clone())
+                .collect();
+            for k in victims {
+                self.object_runs.remove(&k);
+            }
+            ev.object_runs += drop_n as u64;
+        }
+        self.object_runs.insert(o.clone(), *w);
+    }
+
     pub fn add_work(&mut self, ts: TsMs, tenant: &str, w: Work, caps: &Caps, ev: &mut Evictions) {
         let b = ts - ts.rem_euclid(BUCKET_MS);
         if self.work.back().is_none_or(|(s, _)| *s < b) {
@@ -224,10 +286,13 @@ pub fn evict_oldest<K: Clone + Ord + std::hash::Hash, V>(
     if map.len() <= cap {
         return 0;
     }
-    let drop_n = (map.len() - cap).max(cap / 10).max(1);
-    let mut ages: Vec<(TsMs, K)> = map.iter().map(|(k, v)| (last_seen(v), k.clone())).collect();
-    ages.sort_unstable();
-    for (_, k) in ages.into_iter().take(drop_n) {
+    let drop_n = (map.len() - cap).max(cap / 10).max(1).min(map.len());
+    // Partition instead of sorting, and clone only the victims: with a million keys
+    // streaming through, this runs every `cap / 10` inserts.
+    let mut ages: Vec<(TsMs, &K)> = map.iter().map(|(k, v)| (last_seen(v), k)).collect();
+    ages.select_nth_unstable(drop_n - 1);
+    let victims: Vec<K> = ages[..drop_n].iter().map(|(_, k)| (*k).clone()).collect();
+    for k in victims {
         map.remove(&k);
     }
     drop_n as u64

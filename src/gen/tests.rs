@@ -1,0 +1,159 @@
+use super::*;
+use crate::parse::LineDecoder;
+use crate::record::{Envelope, Format};
+
+fn cfg(lines: u64) -> GenConfig {
+    GenConfig {
+        lines,
+        tenants: 7,
+        objects: 300,
+        seed: 42,
+        failure_rate: 0.3,
+        ..GenConfig::default()
+    }
+}
+
+#[test]
+fn same_seed_same_bytes() {
+    let a = mixed(&cfg(2_000));
+    let b = mixed(&cfg(2_000));
+    assert_eq!(a, b);
+    let c = mixed(&GenConfig {
+        seed: 43,
+        ..cfg(2_000)
+    });
+    assert_ne!(a, c);
+}
+
+#[test]
+fn writes_exactly_the_requested_lines() {
+    for mix in [Mix::All, Mix::Current] {
+        let out = mixed(&GenConfig { mix, ..cfg(1_001) });
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1_001);
+        assert_eq!(out.last(), Some(&b'\n'));
+    }
+}
+
+#[test]
+fn timestamps_never_decrease_and_span_the_window() {
+    let c = GenConfig {
+        mix: Mix::Current,
+        ..cfg(3_000)
+    };
+    let out = mixed(&c);
+    let mut d = LineDecoder::new(None);
+    let mut last = i64::MIN;
+    let mut first = None;
+    for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        for r in d.decode(line) {
+            // Event first/last timestamps and snapshots carry second precision.
+            if let Some(ts) = r.ts {
+                assert!(ts + 1_000 >= last, "{}", String::from_utf8_lossy(line));
+                last = last.max(ts);
+                first.get_or_insert(ts);
+            }
+        }
+    }
+    let first = first.unwrap();
+    assert!(first - c.start_ms < 2_000);
+    assert!(c.start_ms + c.span_ms - last < 120_000);
+}
+
+#[test]
+fn mean_line_length_near_target() {
+    let out = mixed(&GenConfig {
+        mix: Mix::Current,
+        ..cfg(5_000)
+    });
+    let mean = out.len() / 5_000;
+    assert!((300..=560).contains(&mean), "mean {mean}");
+}
+
+/// Every form is read back as the form it claims to be.
+#[test]
+fn every_form_decodes_as_itself() {
+    for &form in Form::ALL {
+        let out = corpus(form, 200, &cfg(0));
+        let mut d = LineDecoder::new(None);
+        let mut formats = std::collections::BTreeMap::new();
+        for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            for r in d.decode(line) {
+                *formats.entry(r.format.as_str()).or_insert(0) += 1;
+                let want = match form {
+                    Form::ZapCurrent
+                    | Form::ZapRequest
+                    | Form::ZapReconcilerKind
+                    | Form::ZapReconcilerKindSpaced
+                    | Form::ZapLowerCamel
+                    | Form::EnvTimestamps
+                    | Form::EnvPrefix
+                    | Form::EnvCri
+                    | Form::EnvDocker => Format::ZapJson,
+                    Form::EnvCriPartial if r.format == Format::Partial => Format::Partial,
+                    Form::EnvCriPartial => Format::ZapJson,
+                    Form::Console => Format::ZapConsole,
+                    Form::Klog => Format::Klog,
+                    Form::Logfmt => Format::Logfmt,
+                    Form::FluxCli => Format::FluxCli,
+                    Form::K8sEventV1 | Form::K8sEventEventsV1 => Format::K8sEvent,
+                    Form::WatchEvent => r.format,
+                    Form::PodSnapshot | Form::FluxObject => Format::K8sObject,
+                    Form::FluxEvent => Format::FluxEvent,
+                    Form::Metric => Format::Metric,
+                    Form::Text => Format::Text,
+                };
+                assert_eq!(
+                    r.format,
+                    want,
+                    "{}: {}",
+                    form.as_str(),
+                    String::from_utf8_lossy(line)
+                );
+                let env = match form {
+                    Form::EnvTimestamps => Some(Envelope::Timestamps),
+                    Form::EnvPrefix => Some(Envelope::Prefix),
+                    Form::EnvCri | Form::EnvCriPartial => Some(Envelope::Cri),
+                    Form::EnvDocker => Some(Envelope::Docker),
+                    _ => None,
+                };
+                assert_eq!(r.envelope, env, "{}", form.as_str());
+                if matches!(
+                    r.format,
+                    Format::ZapJson | Format::ZapConsole | Format::Logfmt | Format::FluxCli
+                ) {
+                    assert!(r.object.is_some(), "{}: no object", form.as_str());
+                }
+                if r.format == Format::ZapJson && form == Form::EnvPrefix {
+                    assert!(r.controller.is_some());
+                }
+            }
+        }
+        if form == Form::WatchEvent {
+            assert!(formats.contains_key("k8s_event") && formats.contains_key("k8s_object"));
+        }
+    }
+}
+
+#[test]
+fn failure_mix_follows_the_rate() {
+    let classifier = crate::classify::Classifier::builtin();
+    let count_failures = |rate: f64| {
+        let out = mixed(&GenConfig {
+            failure_rate: rate,
+            mix: Mix::Current,
+            ..cfg(4_000)
+        });
+        let mut d = LineDecoder::new(None);
+        let mut n = 0;
+        for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            for mut r in d.decode(line) {
+                classifier.classify(&mut r);
+                n += usize::from(r.class.is_failure());
+            }
+        }
+        n
+    };
+    assert_eq!(count_failures(0.0), 0);
+    let some = count_failures(0.3);
+    assert!(some > 400, "{some}");
+}
