@@ -331,7 +331,7 @@ fn live_run_against_emulator() {
     ];
     let mut fx = Fluxsight::start(&args, &kc);
     assert!(
-        wait_until(Duration::from_secs(30), || http_get(listen, "/readyz")
+        wait_until(Duration::from_secs(90), || http_get(listen, "/readyz")
             .is_some_and(|(c, _)| c == 200)),
         "fluxsight never became ready: {:?}",
         http_get(listen, "/readyz")
@@ -454,7 +454,7 @@ fn live_run_against_emulator() {
         "none",
     ];
     let _fx2 = Fluxsight::start(&args2, &kc);
-    assert!(wait_until(Duration::from_secs(30), || http_get(
+    assert!(wait_until(Duration::from_secs(90), || http_get(
         listen2, "/readyz"
     )
     .is_some_and(|(c, _)| c == 200)));
@@ -503,7 +503,7 @@ fn record_captures_each_line_once_and_replays() {
     ];
     let mut fx = Fluxsight::start(&args, &kc);
     let read = || std::fs::read_to_string(&cap).unwrap_or_default();
-    assert!(wait_until(Duration::from_secs(30), || read()
+    assert!(wait_until(Duration::from_secs(90), || read()
         .contains("payments-infra")
         && read().contains("workqueue_depth")));
     let ids: Vec<String> = (0..30).map(|i| format!("rec-line-{i:04}")).collect();
