@@ -86,6 +86,17 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// Counts an attempt against a provider host: a new finding starts from the
+    /// `attempts` in its window (first one at `first`); later only new attempts count.
+    pub fn note_host_attempt(&mut self, attempts: u64, first: TsMs, new_attempt: bool) {
+        if self.count == 0 {
+            self.count = attempts;
+            self.first_seen = self.first_seen.min(first);
+        } else if new_attempt {
+            self.count += 1;
+        }
+    }
+
     /// Counts one attempt at `ts`; a new finding starts from `initial` (the attempts
     /// that made it fire).
     pub fn note_attempt(&mut self, ts: TsMs, initial: u64) {

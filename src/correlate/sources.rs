@@ -214,12 +214,7 @@ impl Correlator {
             ts,
             pat.ms("resolve_after") as u64,
         );
-        if f.count == 0 {
-            f.count = attempts;
-            f.first_seen = f.first_seen.min(first);
-        } else if new_attempt {
-            f.count += 1;
-        }
+        f.note_host_attempt(attempts, first, new_attempt);
         for (o, t) in &tenant_of {
             f.add_impacted(o);
             f.add_tenant(t);
@@ -326,12 +321,7 @@ impl Correlator {
             ts,
             pat.ms("resolve_after") as u64,
         );
-        if f.count == 0 {
-            f.count = attempts;
-            f.first_seen = f.first_seen.min(first);
-        } else if new_attempt {
-            f.count += 1;
-        }
+        f.note_host_attempt(attempts, first, new_attempt);
         for o in &unexplained {
             f.add_impacted(o);
         }
