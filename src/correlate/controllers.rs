@@ -1,11 +1,11 @@
 //! Controller detectors: `controller_oom`, `controller_crashloop`, `oom_cascade`,
 //! `memory_growth`, `queue_backpressure`, `guilty_tenant`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::finding::{Evidence, RootCause};
-use super::sources::shares_from;
-use super::state::push_capped;
+use super::sources::{heaviest, shares_from};
+use super::state::{push_capped, ObjState};
 use super::{vars, Correlator};
 use crate::parse::message::controller_from_pod;
 use crate::record::{Class, ObjectRef, Record, TsMs};
@@ -410,25 +410,36 @@ impl Correlator {
     /// The tenant whose objects move the most artifact bytes through `c` (size ×
     /// polling rate), falling back to run counts.
     pub(super) fn memory_hog(&self, c: &str, now: TsMs) -> Option<(String, f64, String)> {
-        let mut per_tenant: BTreeMap<String, f64> = BTreeMap::new();
-        let mut per_obj = Vec::new();
+        // Summed per namespace first (no allocation per object), then per tenant.
+        let mut per_ns: HashMap<&str, f64> = HashMap::new();
+        let mut per_obj: Vec<(f64, &ObjectRef)> = Vec::new();
         for (o, s) in &self.objects {
-            if vars::controller_for_kind(&o.kind) != Some(c) {
+            if s.controller != Some(c) {
                 continue;
             }
-            let rate = match s.interval_ms {
-                Some(iv) if iv > 0 => 3_600_000.0 / iv as f64,
-                _ => s.runs.iter().filter(|t| now - **t <= 3_600_000).count() as f64,
-            };
-            let load = rate * s.artifact_size.map(|b| b as f64).unwrap_or(1.0);
+            let load = object_load(s, now);
             if load <= 0.0 {
                 continue;
             }
-            let t = self.tenant_of(o);
-            *per_tenant.entry(t.clone()).or_default() += load;
-            per_obj.push((load, o.clone(), t));
+            *per_ns.entry(o.namespace.as_str()).or_default() += load;
+            per_obj.push((load, o));
         }
-        shares_from(per_tenant, per_obj).top
+        let mut ns_tenant: HashMap<&str, String> = HashMap::with_capacity(per_ns.len());
+        let mut per_tenant: BTreeMap<String, f64> = BTreeMap::new();
+        for (ns, load) in per_ns {
+            let t = self.tenant_of_ns(ns);
+            *per_tenant.entry(t.clone()).or_default() += load;
+            ns_tenant.insert(ns, t);
+        }
+        // Only the top tenant's objects are listed, so only they are cloned.
+        let top = shares_from(per_tenant, Vec::new()).top?;
+        let mut objs: Vec<_> = per_obj
+            .into_iter()
+            .filter(|(_, o)| ns_tenant.get(o.namespace.as_str()) == Some(&top.0))
+            .map(|(x, o)| (x, o.clone(), top.0.clone()))
+            .collect();
+        let heaviest = heaviest(&mut objs, &top.0);
+        Some((top.0, top.1, heaviest))
     }
 
     fn detect_memory(&mut self, c: &str, now: TsMs) {
@@ -620,9 +631,7 @@ impl Correlator {
         let mut v: Vec<(f64, &ObjectRef, Option<u64>)> = self
             .objects
             .iter()
-            .filter(|(o, _)| {
-                vars::controller_for_kind(&o.kind) == Some(c) && self.tenant_of(o) == tenant
-            })
+            .filter(|(o, s)| s.controller == Some(c) && self.tenant_of(o) == tenant)
             .map(|(o, s)| {
                 let rate = s
                     .interval_ms
@@ -644,6 +653,16 @@ impl Correlator {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// Artifact bytes an object moves per hour (size × polling rate), falling back to runs
+/// in the last hour when the interval is unknown.
+fn object_load(s: &ObjState, now: TsMs) -> f64 {
+    let rate = match s.interval_ms {
+        Some(iv) if iv > 0 => 3_600_000.0 / iv as f64,
+        _ => s.runs.iter().filter(|t| now - **t <= 3_600_000).count() as f64,
+    };
+    rate * s.artifact_size.map(|b| b as f64).unwrap_or(1.0)
 }
 
 #[cfg(test)]

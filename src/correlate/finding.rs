@@ -140,16 +140,21 @@ impl Finding {
     /// What counts as a material change: status, severity, who is blamed and what is
     /// impacted. Counters, timestamps, texts and labels (which carry running figures such
     /// as durations) are refreshed by the repeat interval instead.
-    fn material_key(&self) -> String {
-        format!(
-            "{}|{}|{}|{}|{}|{:?}",
-            self.status.as_str(),
-            self.severity.as_str(),
-            self.tenant,
-            self.tenants.len(),
-            self.impacted.len(),
-            self.root_cause.as_ref().map(|r| (&r.object, r.class)),
-        )
+    fn material_key(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.status.as_str().hash(&mut h);
+        self.severity.as_str().hash(&mut h);
+        self.tenant.hash(&mut h);
+        self.tenants.len().hash(&mut h);
+        self.impacted.len().hash(&mut h);
+        if let Some(r) = &self.root_cause {
+            r.object.kind.hash(&mut h);
+            r.object.namespace.hash(&mut h);
+            r.object.name.hash(&mut h);
+            r.class.as_str().hash(&mut h);
+        }
+        h.finish()
     }
 }
 
@@ -169,7 +174,9 @@ pub fn finding_id(pattern: &str, subject: &ObjectRef) -> String {
 
 struct Entry {
     finding: Finding,
-    emitted_key: Option<String>,
+    /// Hash of the material key last emitted (SipHash with fixed keys: the same on
+    /// every run).
+    emitted_key: Option<u64>,
     emitted_count: u64,
     emitted_at: Option<TsMs>,
     /// Evidence older than this resolves the finding.
@@ -191,11 +198,17 @@ const RESOLVED_KEEP_MS: i64 = 86_400_000;
 #[derive(Default)]
 pub struct FindingTable {
     entries: BTreeMap<String, Entry>,
-    /// Ids that may have something to emit (touched, or a count waiting for its repeat
-    /// interval). Sorted, so emission order is the id order as before.
+    /// Ids touched since they were last looked at. Sorted, so emission order is the id
+    /// order.
     dirty: BTreeSet<String>,
+    /// Ids whose count changed but whose repeat interval had not elapsed; looked at
+    /// again only once the earliest of them is due (`owed_due`), so a firing finding
+    /// that keeps counting costs nothing per record.
+    owed: BTreeSet<String>,
+    owed_due: TsMs,
     /// Subject → number of entries about it.
-    subjects: HashMap<ObjectRef, u32>,
+    /// Subject → ids of the entries about it (a handful at most).
+    subjects: HashMap<ObjectRef, Vec<String>>,
     /// Re-emit a firing finding whose count changed after this long.
     pub repeat_interval_ms: u64,
     pub cluster: String,
@@ -206,6 +219,8 @@ impl FindingTable {
         FindingTable {
             entries: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            owed: BTreeSet::new(),
+            owed_due: TsMs::MAX,
             subjects: HashMap::new(),
             repeat_interval_ms,
             cluster: cluster.to_string(),
@@ -235,7 +250,10 @@ impl FindingTable {
         let id = finding_id(pattern, subject);
         let cluster = self.cluster.clone();
         if !self.entries.contains_key(&id) {
-            *self.subjects.entry(subject.clone()).or_default() += 1;
+            self.subjects
+                .entry(subject.clone())
+                .or_default()
+                .push(id.clone());
         }
         self.dirty.insert(id.clone());
         let e = self.entries.entry(id.clone()).or_insert_with(|| Entry {
@@ -288,15 +306,16 @@ impl FindingTable {
 
     /// Resolves a firing finding now (its subject succeeded).
     pub fn resolve(&mut self, pattern: &str, subject: &ObjectRef, ts: TsMs) {
-        if !self.subjects.contains_key(subject) {
+        let Some(ids) = self.subjects.get(subject) else {
             return;
-        }
-        let id = finding_id(pattern, subject);
-        if let Some(e) = self.entries.get_mut(&id) {
-            if e.finding.status == Status::Firing {
-                e.finding.status = Status::Resolved;
-                e.finding.last_seen = e.finding.last_seen.max(ts);
-                self.dirty.insert(id);
+        };
+        for id in ids {
+            if let Some(e) = self.entries.get_mut(id) {
+                if e.finding.pattern == pattern && e.finding.status == Status::Firing {
+                    e.finding.status = Status::Resolved;
+                    e.finding.last_seen = e.finding.last_seen.max(ts);
+                    self.dirty.insert(id.clone());
+                }
             }
         }
     }
@@ -305,10 +324,11 @@ impl FindingTable {
     fn remove(&mut self, id: &str) {
         if let Some(e) = self.entries.remove(id) {
             self.dirty.remove(id);
+            self.owed.remove(id);
             let s = &e.finding.subject;
-            if let Some(n) = self.subjects.get_mut(s) {
-                *n -= 1;
-                if *n == 0 {
+            if let Some(ids) = self.subjects.get_mut(s) {
+                ids.retain(|x| x != id);
+                if ids.is_empty() {
                     self.subjects.remove(s);
                 }
             }
@@ -345,18 +365,19 @@ impl FindingTable {
         let mut out = Vec::new();
         let repeat = self.repeat_interval_ms as i64;
         // Untouched entries have nothing to emit: their material key and count are the
-        // ones last emitted. Only the dirty ones are looked at.
-        let dirty = std::mem::take(&mut self.dirty);
-        for id in dirty {
+        // ones last emitted. Only the touched ones are looked at, plus the owed ones
+        // once one of them is due.
+        let mut todo = std::mem::take(&mut self.dirty);
+        if force || now >= self.owed_due {
+            todo.append(&mut self.owed);
+            self.owed_due = TsMs::MAX;
+        }
+        for id in todo {
             let Some(e) = self.entries.get_mut(&id) else {
                 continue;
             };
-            if e.finding.count != e.emitted_count || e.emitted_key.is_none() {
-                // Still owed an emission after this pass unless it is emitted below.
-                self.dirty.insert(id.clone());
-            }
             let key = e.finding.material_key();
-            let changed = e.emitted_key.as_deref() != Some(key.as_str());
+            let changed = e.emitted_key != Some(key);
             let counted = e.finding.count != e.emitted_count;
             let due = e.emitted_at.map(|t| now - t >= repeat).unwrap_or(true);
             if changed || (counted && (due || force)) {
@@ -369,8 +390,12 @@ impl FindingTable {
                 e.emitted_count = e.finding.count;
                 e.emitted_at = Some(now);
                 e.finding.emission += 1;
-                self.dirty.remove(&id);
                 out.push(e.finding.clone());
+            } else if counted {
+                // Still owed an emission: due when its repeat interval has elapsed.
+                let at = e.emitted_at.map_or(now, |t| t.saturating_add(repeat));
+                self.owed_due = self.owed_due.min(at);
+                self.owed.insert(id);
             }
         }
         out

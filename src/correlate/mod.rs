@@ -297,10 +297,14 @@ impl Correlator {
     }
 
     pub(crate) fn tenant_of(&self, o: &ObjectRef) -> String {
-        if o.namespace.is_empty() {
+        self.tenant_of_ns(&o.namespace)
+    }
+
+    pub(crate) fn tenant_of_ns(&self, namespace: &str) -> String {
+        if namespace.is_empty() {
             return String::new();
         }
-        self.settings.tenants.tenant(&o.namespace)
+        self.settings.tenants.tenant(namespace)
     }
 
     fn obj_mut(&mut self, o: &ObjectRef, ts: TsMs) -> &mut ObjState {
@@ -313,7 +317,10 @@ impl Correlator {
             self.failing.retain(|o| objects.contains_key(o));
             self.waiting.retain(|o| objects.contains_key(o));
         }
-        let s = self.objects.entry(o.clone()).or_default();
+        let s = self.objects.entry(o.clone()).or_insert_with(|| ObjState {
+            controller: vars::controller_for_kind(&o.kind),
+            ..Default::default()
+        });
         if ts > s.last_seen {
             s.last_seen = ts;
         }

@@ -369,18 +369,22 @@ pub(crate) fn shares_from(
         .map(|(t, s)| format!("{t}={}", share_pct(*s)))
         .collect::<Vec<_>>()
         .join(", ");
-    let top = v.first().map(|(t, s)| {
-        per_obj.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        let heaviest = per_obj
-            .iter()
-            .filter(|(_, _, ot)| ot == t)
-            .take(3)
-            .map(|(x, o, _)| format!("{o} ({x:.0}/h)"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        (t.clone(), *s, heaviest)
-    });
+    let top = v
+        .first()
+        .map(|(t, s)| (t.clone(), *s, heaviest(&mut per_obj, t)));
     Shares { top, rendered }
+}
+
+/// "Kind/ns/name (N/h), …" for the three heaviest of `tenant`'s objects.
+pub(crate) fn heaviest(per_obj: &mut [(f64, ObjectRef, String)], tenant: &str) -> String {
+    per_obj.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    per_obj
+        .iter()
+        .filter(|(_, _, ot)| ot == tenant)
+        .take(3)
+        .map(|(x, o, _)| format!("{o} ({x:.0}/h)"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn host_ref(host: &str) -> ObjectRef {

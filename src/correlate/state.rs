@@ -100,6 +100,8 @@ pub struct Apply {
 /// What we know about one Flux object.
 #[derive(Debug, Clone, Default)]
 pub struct ObjState {
+    /// The controller that reconciles the object's kind, looked up once.
+    pub controller: Option<&'static str>,
     pub last_seen: TsMs,
     pub interval_ms: Option<u64>,
     pub depends_on: Vec<ObjectRef>,

@@ -115,14 +115,20 @@ pub fn enrich(rec: &mut Record) {
     let msg = rec.msg.as_str();
     let err = rec.error.as_deref().unwrap_or("");
     let texts = [msg, err];
+    // One pass of a literal automaton per text tells which phrases occur at all; only
+    // those are searched for again (most lines contain none).
+    let hits = [phrase_hits(msg), phrase_hits(err)];
     if rec.duration_ms.is_none() {
-        rec.duration_ms = find_duration(&texts, DURATION_PHRASES);
+        rec.duration_ms = find_duration(&texts, &hits, DURATION_PHRASES);
     }
     if rec.interval_ms.is_none() {
-        rec.interval_ms = find_duration(&texts, INTERVAL_PHRASES);
+        rec.interval_ms = find_duration(&texts, &hits, INTERVAL_PHRASES);
     }
     if rec.revision.is_none() {
-        rec.revision = texts.iter().find_map(|t| find_revision(t));
+        rec.revision = texts
+            .iter()
+            .zip(hits)
+            .find_map(|(t, h)| find_revision(t, h));
     }
     let mut inferred_controller = None;
     if rec.object.is_none() {
@@ -171,9 +177,61 @@ const INTERVAL_PHRASES: &[&str] = &[
     "requeueing after ",
 ];
 
-fn find_duration(texts: &[&str], phrases: &[&str]) -> Option<u64> {
-    texts.iter().find_map(|t| {
-        phrases.iter().find_map(|p| {
+/// Every phrase [`enrich`] looks for, in one automaton; bit `i` of [`phrase_hits`] is
+/// `ALL_PHRASES[i]`.
+const ALL_PHRASE_LISTS: &[&[&str]] = &[
+    DURATION_PHRASES,
+    INTERVAL_PHRASES,
+    QUOTED_REVISION_PHRASES,
+    BARE_REVISION_PHRASES,
+];
+
+fn phrase_automaton() -> &'static (aho_corasick::AhoCorasick, Vec<&'static str>) {
+    static AC: std::sync::OnceLock<(aho_corasick::AhoCorasick, Vec<&'static str>)> =
+        std::sync::OnceLock::new();
+    AC.get_or_init(|| {
+        let all: Vec<&'static str> = ALL_PHRASE_LISTS
+            .iter()
+            .flat_map(|l| l.iter().copied())
+            .collect();
+        assert!(all.len() <= 64, "phrase bitmask holds 64 phrases");
+        let ac = aho_corasick::AhoCorasick::new(&all).expect("literal phrases build");
+        (ac, all)
+    })
+}
+
+/// Bitmask of the phrases that occur in `t`.
+fn phrase_hits(t: &str) -> u64 {
+    if t.is_empty() {
+        return 0;
+    }
+    let (ac, _) = phrase_automaton();
+    ac.find_overlapping_iter(t)
+        .fold(0, |m, h| m | 1 << h.pattern().as_usize())
+}
+
+/// Bits of `hits` that belong to `list` (one of [`ALL_PHRASE_LISTS`]), from bit 0.
+fn hits_of(hits: u64, list: &[&str]) -> u64 {
+    let mut base = 0;
+    for l in ALL_PHRASE_LISTS {
+        if std::ptr::eq(*l, list) {
+            return hits >> base;
+        }
+        base += l.len();
+    }
+    0
+}
+
+fn find_duration(texts: &[&str], hits: &[u64], phrases: &[&str]) -> Option<u64> {
+    texts.iter().zip(hits).find_map(|(t, h)| {
+        if *h == 0 {
+            return None;
+        }
+        let h = hits_of(*h, phrases);
+        phrases.iter().enumerate().find_map(|(i, p)| {
+            if h & (1 << i) == 0 {
+                return None;
+            }
             let rest = after(t, p)?;
             parse_go_duration_ms(duration_token(rest))
         })
@@ -198,8 +256,12 @@ const QUOTED_REVISION_PHRASES: &[&str] = &["revision '", "revision: '"];
 /// Phrases followed by a bare revision token.
 const BARE_REVISION_PHRASES: &[&str] = &["Applied revision: ", "for revision "];
 
-fn find_revision(t: &str) -> Option<String> {
-    for p in QUOTED_REVISION_PHRASES {
+fn find_revision(t: &str, hits: u64) -> Option<String> {
+    let quoted = hits_of(hits, QUOTED_REVISION_PHRASES);
+    for (i, p) in QUOTED_REVISION_PHRASES.iter().enumerate() {
+        if quoted & (1 << i) == 0 {
+            continue;
+        }
         if let Some(rest) = after(t, p) {
             if let Some(end) = rest.find('\'') {
                 let v = rest.get(..end).unwrap_or("").trim();
@@ -209,7 +271,11 @@ fn find_revision(t: &str) -> Option<String> {
             }
         }
     }
-    for p in BARE_REVISION_PHRASES {
+    let bare = hits_of(hits, BARE_REVISION_PHRASES);
+    for (i, p) in BARE_REVISION_PHRASES.iter().enumerate() {
+        if bare & (1 << i) == 0 {
+            continue;
+        }
         if let Some(rest) = after(t, p) {
             let end = rest
                 .find(|c: char| {
