@@ -8,8 +8,12 @@
 //! and many receiver URLs embed a token) or a header value; build errors name the sink
 //! and the field, never the secret.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue as HttpHeaderValue};
+
+use super::config::HeaderValue;
 use super::retry::parse_retry_after;
 use super::SinkError;
 use crate::parse::time::parse_go_duration_ms;
@@ -115,4 +119,73 @@ pub async fn check_response(resp: reqwest::Response) -> Result<(), SinkError> {
         body.trim(),
         retry_after,
     ))
+}
+
+/// Resolves the configured extra headers; secret values are marked sensitive (hidden
+/// from `Debug` output of the request).
+pub fn resolve_headers(
+    sink: &str,
+    cfg: &BTreeMap<String, HeaderValue>,
+) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    for (k, v) in cfg {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("sink '{sink}': headers.{k}: not a valid header name"))?;
+        let (text, secret) = match v {
+            HeaderValue::Plain(s) => (s.clone(), false),
+            HeaderValue::Secret(r) => (
+                r.resolve()
+                    .map_err(|e| format!("sink '{sink}': headers.{k}: {e}"))?,
+                true,
+            ),
+        };
+        let mut value = HttpHeaderValue::from_str(text.trim()).map_err(|_| {
+            format!("sink '{sink}': headers.{k}: the value is not a valid header value")
+        })?;
+        value.set_sensitive(secret);
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// Text made safe for an HTTP header value: `%` and every byte outside visible ASCII
+/// (CR, LF, NUL, space, non-ASCII) percent-encoded, as CloudEvents does for `ce-`
+/// headers. Visible ASCII passes unchanged, so ordinary ids are untouched.
+pub fn header_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (0x21..=0x7e).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_text_neutralises_line_breaks() {
+        assert_eq!(header_text("route/tenant=a-1-2"), "route/tenant=a-1-2");
+        let v = header_text("x\r\nSet-Cookie: a=b\u{0}é %");
+        assert_eq!(v, "x%0D%0ASet-Cookie:%20a=b%00%C3%A9%20%25");
+        assert!(HttpHeaderValue::from_str(&v).is_ok());
+    }
+
+    #[test]
+    fn configured_header_values_with_line_breaks_are_refused() {
+        let mut cfg = BTreeMap::new();
+        cfg.insert(
+            "X-Team".to_string(),
+            HeaderValue::Plain("a\r\nX-Injected: 1".into()),
+        );
+        let e = resolve_headers("s", &cfg).unwrap_err();
+        assert!(
+            e.contains("headers.X-Team") && !e.contains("Injected"),
+            "{e}"
+        );
+    }
 }
