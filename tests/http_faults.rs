@@ -27,6 +27,8 @@ fn config(url: String, timeout: &str) -> WebhookConfig {
         ca_file: None,
         timeout: Some(timeout.into()),
         max_batch: None,
+
+        allow_hosts: Vec::new(),
     }
 }
 

@@ -24,6 +24,8 @@ fn config(name: &str, url: String, format: BodyFormat) -> WebhookConfig {
         ca_file: None,
         timeout: Some("2s".into()),
         max_batch: None,
+
+        allow_hosts: Vec::new(),
     }
 }
 

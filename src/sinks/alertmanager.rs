@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 
 use super::config::AlertmanagerConfig;
 use super::http;
+use super::ssrf::Allow;
 use super::{BoxFut, Delivery, Sink, SinkError};
 use crate::classify::redact::redact;
 use crate::correlate::finding::{Finding, Status};
@@ -566,16 +567,18 @@ pub fn build(cfg: &AlertmanagerConfig) -> Result<Box<dyn Sink>, String> {
     let repost = dur(&cfg.repost_interval, "repost_interval", DEFAULT_REPOST_MS)?.max(100);
     let timeout = dur(&cfg.timeout, "timeout", DEFAULT_TIMEOUT_MS)?;
     let headers = http::resolve_headers(&cfg.name, &cfg.headers)?;
+    let allow = Allow::new(&cfg.allow_hosts);
     let client = http::client(
         &cfg.name,
         Duration::from_millis(timeout),
         cfg.ca_file.as_deref(),
+        &allow,
     )?;
     Ok(Box::new(AlertmanagerSink {
         name: cfg.name.clone(),
         client,
         headers,
-        endpoint: http::parse_url(&cfg.name, "url", &endpoint(url.trim()))?,
+        endpoint: http::parse_url(&cfg.name, "url", &endpoint(url.trim()), &allow)?,
         mapper: AlertMapper {
             static_labels: cfg.labels.clone(),
             generator_url: cfg.generator_url.clone(),

@@ -9,12 +9,14 @@
 //! and the field, never the secret.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue as HttpHeaderValue};
 
 use super::config::HeaderValue;
 use super::retry::parse_retry_after;
+use super::ssrf::{self, Allow, GuardedResolver};
 use super::SinkError;
 use crate::parse::time::parse_go_duration_ms;
 
@@ -36,12 +38,15 @@ pub fn duration_or(v: &Option<String>, default_ms: u64) -> Duration {
 
 /// Builds a client with `timeout` for the whole request and the extra CA certificates
 /// of `ca_file` (PEM, one or more certificates) trusted in addition to the built-in roots.
+/// Names resolve through the SSRF guard ([`GuardedResolver`]) with `allow` exempt.
 pub fn client(
     sink: &str,
     timeout: Duration,
     ca_file: Option<&str>,
+    allow: &Allow,
 ) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()
+        .dns_resolver(Arc::new(GuardedResolver::new(allow.clone())))
         .timeout(timeout)
         .connect_timeout(timeout)
         .user_agent(USER_AGENT)
@@ -65,13 +70,21 @@ pub fn client(
         .map_err(|e| format!("sink '{sink}': cannot create http client: {e}"))
 }
 
-/// Parses a receiver URL. The error never repeats the URL (it may hold a token).
-pub fn parse_url(sink: &str, field: &str, url: &str) -> Result<reqwest::Url, String> {
+/// Parses a receiver URL and checks its host against the SSRF guard. The error never
+/// repeats the URL (it may hold a token).
+pub fn parse_url(
+    sink: &str,
+    field: &str,
+    url: &str,
+    allow: &Allow,
+) -> Result<reqwest::Url, String> {
     let u = reqwest::Url::parse(url)
         .map_err(|e| format!("sink '{sink}': {field}: not a valid URL ({e})"))?;
     if u.scheme() != "http" && u.scheme() != "https" {
         return Err(format!("sink '{sink}': {field}: not an http(s) URL"));
     }
+    ssrf::check_url(&u, allow)
+        .map_err(|why| format!("sink '{sink}': {}", ssrf::refusal(field, why)))?;
     Ok(u)
 }
 

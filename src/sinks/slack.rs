@@ -16,6 +16,7 @@ use reqwest::header::CONTENT_TYPE;
 
 use super::config::SlackConfig;
 use super::http;
+use super::ssrf::Allow;
 use super::{BoxFut, Delivery, Sink, SinkError};
 use crate::render::slack::message;
 
@@ -40,10 +41,11 @@ impl SlackSink {
             .url
             .resolve()
             .map_err(|e| format!("sink '{name}': url: {e}"))?;
-        let url = http::parse_url(name, "url", url.trim())?;
+        let allow = Allow::new(&cfg.allow_hosts);
+        let url = http::parse_url(name, "url", url.trim(), &allow)?;
         let timeout = http::duration_or(&cfg.timeout, http::DEFAULT_TIMEOUT_MS);
         Ok(SlackSink {
-            client: http::client(name, timeout, cfg.ca_file.as_deref())?,
+            client: http::client(name, timeout, cfg.ca_file.as_deref(), &allow)?,
             url,
             min_interval: http::duration_or(&cfg.min_interval, DEFAULT_MIN_INTERVAL_MS),
         })

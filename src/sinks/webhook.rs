@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 use super::body::{ce_attributes, items, render_item};
 use super::config::{BodyFormat, WebhookConfig};
 use super::http;
+use super::ssrf::Allow;
 use super::{BoxFut, Delivery, Sink, SinkError};
 use crate::server::signature::{self, sign, sign_timestamped};
 
@@ -81,7 +82,8 @@ impl WebhookSink {
             .url
             .resolve()
             .map_err(|e| format!("sink '{name}': url: {e}"))?;
-        let url = http::parse_url(name, "url", url_text.trim())?;
+        let allow = Allow::new(&cfg.allow_hosts);
+        let url = http::parse_url(name, "url", url_text.trim(), &allow)?;
         let hmac_key = match &cfg.hmac_secret {
             None => None,
             Some(r) => {
@@ -96,7 +98,7 @@ impl WebhookSink {
         };
         let headers = http::resolve_headers(name, &cfg.headers)?;
         let timeout = http::duration_or(&cfg.timeout, http::DEFAULT_TIMEOUT_MS);
-        let client = http::client(name, timeout, cfg.ca_file.as_deref())?;
+        let client = http::client(name, timeout, cfg.ca_file.as_deref(), &allow)?;
         let max_batch = cfg.max_batch.unwrap_or(1).clamp(1, MAX_BATCH_LIMIT);
         Ok(WebhookSink {
             client,
@@ -231,6 +233,7 @@ mod tests {
             ca_file: None,
             timeout: None,
             max_batch: None,
+            allow_hosts: Vec::new(),
         }
     }
 
