@@ -201,10 +201,14 @@ pub fn label_value(s: &str) -> String {
     format!("{}~{tag}", prefix(&c, MAX_LABEL_VALUE - 9))
 }
 
-/// An annotation value: redacted, control characters removed (newlines kept), at most
-/// [`MAX_ANNOTATION`] bytes (cut on a char boundary, marked with `…`).
+/// An annotation value: redacted, control characters removed (newlines kept), every `<`
+/// followed by a word joiner, at most [`MAX_ANNOTATION`] bytes (cut on a char boundary,
+/// marked with `…`). Alertmanager's Slack templates paste annotations into mrkdwn
+/// unescaped, so a quoted `<!channel>` or `<http://evil|click>` would become a mention or
+/// a forged link there; the joiner breaks Slack's control syntax and stays invisible in
+/// every other receiver.
 pub fn annotation_value(s: &str) -> String {
-    let c = clean(&redact(s), true);
+    let c = clean(&redact(s), true).replace('<', "<\u{2060}");
     if c.len() <= MAX_ANNOTATION {
         return c;
     }

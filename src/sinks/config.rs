@@ -503,15 +503,7 @@ pub fn validate(
         }
         match s {
             SinkConfig::Webhook(w) => {
-                for (h, v) in &w.headers {
-                    if matches!(v, HeaderValue::Plain(_)) && is_credential_header(h) {
-                        cx.err(
-                            &format!("{base}.headers.{h}"),
-                            h,
-                            "credential headers must use {env: NAME} or {file: PATH}, not plain text",
-                        );
-                    }
-                }
+                check_headers(&mut cx, &base, &w.headers);
                 cx.dur(&w.timeout, &format!("{base}.timeout"), "timeout", 10_000);
                 if let MaybeSecret::Plain(u) = &w.url {
                     let allow = Allow::new(&w.allow_hosts);
@@ -577,15 +569,7 @@ pub fn validate(
                     let allow = Allow::new(&a.allow_hosts);
                     check_url(&mut cx, u, &format!("{base}.url"), Some(&allow));
                 }
-                for (h, v) in &a.headers {
-                    if matches!(v, HeaderValue::Plain(_)) && is_credential_header(h) {
-                        cx.err(
-                            &format!("{base}.headers.{h}"),
-                            h,
-                            "credential headers must use {env: NAME} or {file: PATH}",
-                        );
-                    }
-                }
+                check_headers(&mut cx, &base, &a.headers);
             }
             SinkConfig::Kafka(k) => {
                 if k.brokers.trim().is_empty() {
@@ -808,6 +792,27 @@ pub fn validate(
         })
     } else {
         Err(cx.errs)
+    }
+}
+
+/// Extra headers: credentials only by reference; plain values must be valid header
+/// values (a CR or LF would split the request: header injection).
+fn check_headers(cx: &mut Ctx<'_>, base: &str, headers: &BTreeMap<String, HeaderValue>) {
+    for (h, v) in headers {
+        let field = format!("{base}.headers.{h}");
+        match v {
+            HeaderValue::Plain(_) if is_credential_header(h) => cx.err(
+                &field,
+                h,
+                "credential headers must use {env: NAME} or {file: PATH}, not plain text",
+            ),
+            HeaderValue::Plain(p) if p.chars().any(|c| c.is_control() && c != '\t') => cx.err(
+                &field,
+                h,
+                "control characters (CR, LF, …) are not allowed in header values",
+            ),
+            _ => {}
+        }
     }
 }
 
