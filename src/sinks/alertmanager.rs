@@ -490,6 +490,18 @@ pub struct AlertmanagerSink {
     repost: Duration,
 }
 
+// Hand-written: the endpoint may embed credentials, headers may be secret.
+impl std::fmt::Debug for AlertmanagerSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertmanagerSink")
+            .field("name", &self.name)
+            .field("endpoint", &http::url_for_logs(&self.endpoint))
+            .field("headers", &self.headers)
+            .field("repost", &self.repost)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AlertmanagerSink {
     async fn post(&self, alerts: &[PostableAlert]) -> Result<(), SinkError> {
         for chunk in alerts.chunks(MAX_ALERTS_PER_POST) {

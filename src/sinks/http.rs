@@ -161,6 +161,17 @@ pub fn resolve_headers(
     Ok(map)
 }
 
+/// A destination as it may appear in `Debug` output or a log: scheme, host and port only
+/// (user info, path and query of receiver URLs carry tokens: Slack webhook paths,
+/// `?token=` parameters, `user:password@`).
+pub fn url_for_logs(u: &reqwest::Url) -> String {
+    match (u.host_str(), u.port()) {
+        (Some(h), Some(p)) => format!("{}://{h}:{p}/[REDACTED]", u.scheme()),
+        (Some(h), None) => format!("{}://{h}/[REDACTED]", u.scheme()),
+        _ => "[REDACTED]".into(),
+    }
+}
+
 /// Text made safe for an HTTP header value: `%` and every byte outside visible ASCII
 /// (CR, LF, NUL, space, non-ASCII) percent-encoded, as CloudEvents does for `ce-`
 /// headers. Visible ASCII passes unchanged, so ordinary ids are untouched.

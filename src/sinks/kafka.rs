@@ -280,6 +280,18 @@ pub struct KafkaSink {
     failed_in_row: u32,
 }
 
+// Hand-written: `config` holds `sasl.password`.
+impl std::fmt::Debug for KafkaSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSink")
+            .field("name", &self.name)
+            .field("findings_topic", &self.findings_topic)
+            .field("audit_topic", &self.audit_topic)
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Builds the sink (build step: reads secrets, creates the producer; connecting is lazy).
 /// `send` and `flush` run on a tokio runtime (the sink worker's).
 pub fn build(cfg: &KafkaConfig) -> Result<Box<dyn Sink>, String> {

@@ -29,6 +29,16 @@ pub struct SlackSink {
     min_interval: Duration,
 }
 
+// Hand-written: the webhook URL is the credential.
+impl std::fmt::Debug for SlackSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackSink")
+            .field("url", &http::url_for_logs(&self.url))
+            .field("min_interval", &self.min_interval)
+            .finish()
+    }
+}
+
 /// Builds the sink (build step: reads the webhook URL secret, prepares the client).
 pub fn build(cfg: &SlackConfig) -> Result<Box<dyn Sink>, String> {
     Ok(Box::new(SlackSink::new(cfg)?))

@@ -70,6 +70,20 @@ pub struct WebhookSink {
     max_batch: usize,
 }
 
+// Hand-written so a secret can never be printed by `{:?}`: the URL shows only its host,
+// the key only its presence, secret header values are marked sensitive.
+impl std::fmt::Debug for WebhookSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSink")
+            .field("url", &http::url_for_logs(&self.url))
+            .field("format", &self.format)
+            .field("hmac_key", &self.hmac_key.as_ref().map(|_| "[REDACTED]"))
+            .field("headers", &self.headers)
+            .field("max_batch", &self.max_batch)
+            .finish()
+    }
+}
+
 /// Builds the sink (build step: reads secrets, prepares the client).
 pub fn build(cfg: &WebhookConfig) -> Result<Box<dyn Sink>, String> {
     Ok(Box::new(WebhookSink::new(cfg)?))
