@@ -9,13 +9,11 @@ use std::time::Duration;
 use fluxsight::render::finding::{text_line, text_report};
 use fluxsight::render::slack::message;
 use fluxsight::sinks::alertmanager::AlertMapper;
-use fluxsight::sinks::config::{BodyFormat, MaybeSecret, WebhookConfig};
 use fluxsight::sinks::webhook::{WebhookSink, GROUP_ID_HEADER};
 use fluxsight::sinks::{Delivery, Group};
-use serde_json::Value;
 
 mod http_support;
-use http_support::{audit, finding, run_worker, Receiver};
+use http_support::{audit, finding, run_worker, strings, webhook_config, Receiver};
 
 /// Everything a tenant could try in one string.
 const HOSTILE: &str = "<!channel> <!here> <@U123> <#C999> <http://evil.example|click here> \
@@ -33,15 +31,6 @@ fn hostile_finding() -> fluxsight::correlate::Finding {
     f.impacted[0].name = HOSTILE.into();
     f.labels.insert("host".into(), HOSTILE.into());
     f
-}
-
-fn strings(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::String(s) => out.push(s.clone()),
-        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
-        Value::Object(o) => o.values().for_each(|x| strings(x, out)),
-        _ => {}
-    }
 }
 
 /// Slack control syntax cannot survive: no raw `<`/`>`, every `&` starts one of the three
@@ -165,18 +154,7 @@ fn header_values_with_line_breaks_fail_validation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn derived_header_values_cannot_split_a_request() {
     let rx = Receiver::start(None).await;
-    let sink = WebhookSink::new(&WebhookConfig {
-        name: "hook".into(),
-        url: MaybeSecret::Plain(rx.url("/hook")),
-        format: BodyFormat::Native,
-        hmac_secret: None,
-        headers: Default::default(),
-        ca_file: None,
-        timeout: Some("2s".into()),
-        max_batch: None,
-        allow_hosts: Vec::new(),
-    })
-    .unwrap();
+    let sink = WebhookSink::new(&webhook_config("hook", rx.url("/hook"))).unwrap();
     let group = Delivery::Group(Box::new(Group {
         route: "ops".into(),
         key: "ops/tenant=a\r\nX-Injected: 1".into(),

@@ -89,6 +89,23 @@ fn event(ts_ms: i64, message: &str) -> String {
     .to_string()
 }
 
+fn rates(
+    client_rate: f64,
+    client_burst: f64,
+    global_rate: f64,
+    global_burst: f64,
+) -> ReceiverConfig {
+    ReceiverConfig {
+        rates: Rates {
+            client_rate,
+            client_burst,
+            global_rate,
+            global_burst,
+        },
+        ..Default::default()
+    }
+}
+
 fn signed() -> ReceiverConfig {
     ReceiverConfig {
         hmac_key: Some(KEY.to_vec()),
@@ -190,16 +207,7 @@ async fn oversized_bodies_get_413() {
 
 #[tokio::test]
 async fn rate_limit_answers_429_with_retry_after() {
-    let mut r = Receiver::start(ReceiverConfig {
-        rates: Rates {
-            client_rate: 0.5,
-            client_burst: 3.0,
-            global_rate: 1000.0,
-            global_burst: 1000.0,
-        },
-        ..Default::default()
-    })
-    .await;
+    let mut r = Receiver::start(rates(0.5, 3.0, 1000.0, 1000.0)).await;
     let body = event(now_ms(), "x");
     for _ in 0..3 {
         assert_eq!(r.post(&body, &[]).await.status().as_u16(), 202);
@@ -225,16 +233,7 @@ async fn rate_limit_answers_429_with_retry_after() {
 
 #[tokio::test]
 async fn global_rate_limit_spans_clients() {
-    let r = Receiver::start(ReceiverConfig {
-        rates: Rates {
-            client_rate: 1000.0,
-            client_burst: 1000.0,
-            global_rate: 0.1,
-            global_burst: 2.0,
-        },
-        ..Default::default()
-    })
-    .await;
+    let r = Receiver::start(rates(1000.0, 1000.0, 0.1, 2.0)).await;
     let body = event(now_ms(), "x");
     let mut codes = Vec::new();
     for _ in 0..3 {

@@ -17,7 +17,7 @@ use reqwest::dns::{Name, Resolve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod http_support;
-use http_support::finding;
+use http_support::{finding, webhook_config};
 
 /// Runs `fluxsight validate` on `text`; (exit code, stderr).
 fn validate(text: &str) -> (i32, String) {
@@ -100,15 +100,8 @@ fn urls_from_secrets_are_checked_at_build() {
         "http://169.254.169.254/latest?token=abc",
     );
     let cfg = WebhookConfig {
-        name: "w".into(),
         url: MaybeSecret::Secret(SecretRef::Env("FLUXSIGHT_SSRF_HOOK".into())),
-        format: Default::default(),
-        hmac_secret: None,
-        headers: Default::default(),
-        ca_file: None,
-        timeout: None,
-        max_batch: None,
-        allow_hosts: Vec::new(),
+        ..webhook_config("w", String::new())
     };
     let e = WebhookSink::new(&cfg).err().unwrap();
     assert!(
@@ -184,18 +177,7 @@ async fn redirects_are_not_followed() {
             let _ = s.write_all(resp.as_bytes()).await;
         }
     });
-    let mut sink = WebhookSink::new(&WebhookConfig {
-        name: "w".into(),
-        url: MaybeSecret::Plain(url),
-        format: Default::default(),
-        hmac_secret: None,
-        headers: Default::default(),
-        ca_file: None,
-        timeout: Some("2s".into()),
-        max_batch: None,
-        allow_hosts: Vec::new(),
-    })
-    .unwrap();
+    let mut sink = WebhookSink::new(&webhook_config("w", url)).unwrap();
     let batch = [Delivery::Finding(Box::new(finding(1, "app", "x")))];
     let r = sink.send(&batch).await;
     assert!(r.is_err(), "a 307 is not a delivery");

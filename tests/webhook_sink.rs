@@ -4,28 +4,19 @@
 
 mod http_support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fluxsight::sinks::config::{BodyFormat, HeaderValue, MaybeSecret, SecretRef, WebhookConfig};
 use fluxsight::sinks::SinkError;
 use fluxsight::sinks::{webhook, Delivery};
-use http_support::{audit, finding, run_worker, tls_fixture, Receiver};
+use http_support::{audit, finding, run_worker, tls_fixture, webhook_config, Receiver};
 
 const KEY: &[u8] = b"s3cr3t-hmac-key";
 
 fn config(name: &str, url: String, format: BodyFormat) -> WebhookConfig {
     WebhookConfig {
-        name: name.into(),
-        url: MaybeSecret::Plain(url),
         format,
-        hmac_secret: None,
-        headers: BTreeMap::new(),
-        ca_file: None,
-        timeout: Some("2s".into()),
-        max_batch: None,
-
-        allow_hosts: Vec::new(),
+        ..webhook_config(name, url)
     }
 }
 
