@@ -432,7 +432,8 @@ pub async fn serve_on(
     cfg: ReceiverConfig,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    let max = cfg.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    // u32: the shutdown wait takes all permits at once.
+    let max = cfg.max_connections.clamp(1, u32::MAX as usize);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(cfg.read_timeout);

@@ -118,7 +118,7 @@ pub fn verify_timestamped(
 
 /// Whether `ts_ms` lies within `window` of `now_ms`.
 pub fn within(ts_ms: u64, now_ms: u64, window: Duration) -> bool {
-    ts_ms.abs_diff(now_ms) <= window.as_millis() as u64
+    u128::from(ts_ms.abs_diff(now_ms)) <= window.as_millis()
 }
 
 /// Signatures accepted recently, so a captured request replayed inside the window is
@@ -264,6 +264,15 @@ mod tests {
             BODY,
             now,
             w
+        ));
+        let far = now + 10_000_000;
+        assert!(verify_timestamped(
+            KEY,
+            Some(&ts),
+            Some(&sig),
+            BODY,
+            far,
+            Duration::MAX
         ));
     }
 
