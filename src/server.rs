@@ -424,7 +424,7 @@ pub async fn serve(
 }
 
 /// Serves on a bound listener until `cancel` fires, then lets open connections finish
-/// their request (at most [`SHUTDOWN_GRACE`]).
+/// their request (at most 5 s).
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     telemetry: Arc<Telemetry>,
