@@ -62,6 +62,19 @@ async fn cloudevents_signed_with_secret_headers() {
     for (s, id) in seen.iter().zip(&ids) {
         assert_eq!(s.signature_ok, Some(true), "HMAC verified receiver-side");
         assert!(s.header("x-signature").unwrap().starts_with("sha256="));
+        // The timestamped signature binds the body to the time of the attempt.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(fluxsight::server::signature::verify_timestamped(
+            KEY,
+            s.header("x-fluxsight-timestamp").as_deref(),
+            s.header("x-fluxsight-signature").as_deref(),
+            &s.body,
+            now,
+            Duration::from_secs(300),
+        ));
         assert_eq!(
             s.header("content-type").as_deref(),
             Some("application/cloudevents+json; charset=UTF-8")
