@@ -424,7 +424,6 @@ fn run_live_cmd(
     no_kube: bool,
 ) -> anyhow::Result<ExitCode> {
     use fluxsight::pipeline::live::{run_live, LiveOptions};
-    use fluxsight::server::ReceiverConfig;
     let stdout = match output {
         "none" => None,
         o => match OutputFormat::parse(o) {
@@ -475,10 +474,7 @@ fn run_live_cmd(
     };
     let opts = LiveOptions {
         listen: Some(addr),
-        receiver: ReceiverConfig {
-            hmac_key,
-            body_limit: live.receiver.body_limit.unwrap_or(0),
-        },
+        receiver: live.receiver.settings(hmac_key),
         stdout,
         audit_to_stdout: audit,
         tick: std::time::Duration::from_secs(1),

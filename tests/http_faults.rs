@@ -6,27 +6,21 @@
 
 mod http_support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fluxsight::sinks::config::{BodyFormat, MaybeSecret, WebhookConfig};
+use fluxsight::sinks::config::WebhookConfig;
 use fluxsight::sinks::{webhook, Delivery};
-use http_support::{audit, finding, run_worker, Fault, Receiver};
+use http_support::{audit, finding, run_worker, webhook_config, Fault, Receiver};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fluxsight");
 
 fn config(url: String, timeout: &str) -> WebhookConfig {
     WebhookConfig {
-        name: "hook".into(),
-        url: MaybeSecret::Plain(url),
-        format: BodyFormat::Native,
-        hmac_secret: None,
-        headers: BTreeMap::new(),
-        ca_file: None,
         timeout: Some(timeout.into()),
-        max_batch: None,
+        ..webhook_config("hook", url)
     }
 }
 

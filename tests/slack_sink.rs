@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use fluxsight::correlate::Status;
 use fluxsight::sinks::config::{SecretRef, SlackConfig};
 use fluxsight::sinks::{slack, Delivery, Group};
-use http_support::{audit, finding, run_worker, Fault, Receiver};
+use http_support::{audit, finding, run_worker, strings, Fault, Receiver};
 use serde_json::Value;
 
 /// A Slack config whose URL comes from a (test-unique) environment variable.
@@ -21,15 +21,8 @@ fn config(var: &str, url: &str, min_interval: Option<&str>) -> SlackConfig {
         min_interval: min_interval.map(str::to_string),
         timeout: Some("2s".into()),
         ca_file: None,
-    }
-}
 
-fn strings(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::String(s) => out.push(s.clone()),
-        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
-        Value::Object(o) => o.values().for_each(|x| strings(x, out)),
-        _ => {}
+        allow_hosts: Vec::new(),
     }
 }
 

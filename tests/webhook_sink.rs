@@ -4,26 +4,19 @@
 
 mod http_support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fluxsight::sinks::config::{BodyFormat, HeaderValue, MaybeSecret, SecretRef, WebhookConfig};
 use fluxsight::sinks::SinkError;
 use fluxsight::sinks::{webhook, Delivery};
-use http_support::{audit, finding, run_worker, tls_fixture, Receiver};
+use http_support::{audit, finding, run_worker, tls_fixture, webhook_config, Receiver};
 
 const KEY: &[u8] = b"s3cr3t-hmac-key";
 
 fn config(name: &str, url: String, format: BodyFormat) -> WebhookConfig {
     WebhookConfig {
-        name: name.into(),
-        url: MaybeSecret::Plain(url),
         format,
-        hmac_secret: None,
-        headers: BTreeMap::new(),
-        ca_file: None,
-        timeout: Some("2s".into()),
-        max_batch: None,
+        ..webhook_config(name, url)
     }
 }
 
@@ -69,6 +62,19 @@ async fn cloudevents_signed_with_secret_headers() {
     for (s, id) in seen.iter().zip(&ids) {
         assert_eq!(s.signature_ok, Some(true), "HMAC verified receiver-side");
         assert!(s.header("x-signature").unwrap().starts_with("sha256="));
+        // The timestamped signature binds the body to the time of the attempt.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(fluxsight::server::signature::verify_timestamped(
+            KEY,
+            s.header("x-fluxsight-timestamp").as_deref(),
+            s.header("x-fluxsight-signature").as_deref(),
+            &s.body,
+            now,
+            Duration::from_secs(300),
+        ));
         assert_eq!(
             s.header("content-type").as_deref(),
             Some("application/cloudevents+json; charset=UTF-8")

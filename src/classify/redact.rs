@@ -10,7 +10,9 @@
 //! Recognised: URL credentials (`https://user:token@host`; user-only userinfo too, except
 //! for ssh/git URLs where `git@` is a user name, not a secret), `Authorization:` headers,
 //! bare `Bearer <token>` / `Basic <base64>`, `password|passwd|token|secret|api_key|apikey|
-//! access_key` pairs (`=`, `:`, JSON), PEM private-key blocks, GitHub (`ghp_`, `gho_`,
+//! access_key|AccountKey|SharedAccessKey|sig|client-key-data|private_key` pairs (`=`, `:`,
+//! JSON; Azure connection strings and SAS tokens, kubeconfig keys, service-account
+//! JSON), PEM private-key blocks, GitHub (`ghp_`, `gho_`,
 //! `ghu_`, `ghs_`, `ghr_`, `github_pat_`), GitLab `glpat-`, Slack tokens and webhook URLs,
 //! AWS access key ids, JWTs, age secret keys, Google API keys.
 //!
@@ -114,11 +116,29 @@ const TRIGGERS: &[(&str, &[Family])] = &[
         "access-key",
         &[Family::JsonPair, Family::KeyEquals, Family::KeyColon],
     ),
+    // Azure storage / Service Bus connection strings, SAS tokens.
+    (
+        "accountkey",
+        &[Family::JsonPair, Family::KeyEquals, Family::KeyColon],
+    ),
+    (
+        "sharedaccesskey",
+        &[Family::JsonPair, Family::KeyEquals, Family::KeyColon],
+    ),
+    ("sig=", &[Family::KeyEquals]),
+    // kubeconfig `client-key-data`, service-account JSON `private_key`.
+    (
+        "key-data",
+        &[Family::JsonPair, Family::KeyEquals, Family::KeyColon],
+    ),
+    (
+        "private_key",
+        &[Family::JsonPair, Family::KeyEquals, Family::KeyColon],
+    ),
 ];
 
 /// Key names whose values are secrets (suffix match: `client_secret`, `access_token`).
-const KEY: &str =
-    r"[A-Za-z0-9_.-]*?(?:password|passwd|token|secret|api[_-]?key|apikey|access[_-]?key)";
+const KEY: &str = r"[A-Za-z0-9_.-]*?(?:password|passwd|token|secret|api[_-]?key|apikey|access[_-]?key|accountkey|sharedaccesskey|client-key-data|private_key|sig)";
 
 /// URL schemes whose user-only userinfo is an account name, not a credential.
 const USER_NAME_SCHEMES: &[&str] = &["ssh", "git", "git+ssh", "ssh+git", "sftp"];

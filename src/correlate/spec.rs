@@ -721,18 +721,8 @@ pub struct CorrelateConfig {
     pub kubernetes: Option<crate::sources::kube::KubernetesSection>,
 }
 
-/// The `receiver:` section.
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct ReceiverSection {
-    /// HMAC key of the `generic-hmac` Provider (`{env: …}` or `{file: …}`); without it
-    /// unsigned payloads are accepted.
-    #[serde(default)]
-    pub hmac_secret: Option<crate::sinks::config::SecretRef>,
-    /// Largest accepted body in bytes (default 3 MiB).
-    #[serde(default)]
-    pub body_limit: Option<usize>,
-}
+/// The `receiver:` section (owned by the server).
+pub use crate::server::ReceiverSection;
 
 /// Live-mode settings of a pipeline file.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -870,6 +860,8 @@ impl Settings {
                 });
             }
         }
+        let receiver = cfg.receiver.unwrap_or_default();
+        errs.extend(receiver.check(file, text));
         let kubernetes = crate::sources::kube::KubeSettings::from_section(
             &cfg.kubernetes.unwrap_or_default(),
             plan.settings.state_dir.as_deref(),
@@ -893,7 +885,7 @@ impl Settings {
             plan,
             LiveSection {
                 listen: cfg.listen,
-                receiver: cfg.receiver.unwrap_or_default(),
+                receiver,
                 kubernetes,
             },
         ))

@@ -44,6 +44,16 @@ fn r(s: &str) -> String {
     redact(s).into_owned()
 }
 
+/// Text for a terminal (`--output text`): redacted, and every control character (ESC of
+/// ANSI/OSC sequences that could rewrite the screen, set the clipboard or forge links,
+/// CR that could overwrite a line, newlines) replaced by a space.
+fn term(s: &str) -> String {
+    redact(s)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 fn obj_json(o: &ObjectRef) -> Value {
     json!({"kind": o.kind, "namespace": o.namespace, "name": o.name})
 }
@@ -266,10 +276,10 @@ pub fn text_line(f: &Finding) -> String {
         f.status.as_str().to_uppercase(),
         f.severity.as_str(),
         f.pattern,
-        r(&f.title)
+        term(&f.title)
     );
     if !f.tenant.is_empty() {
-        s.push_str(&format!("  (tenant {})", f.tenant));
+        s.push_str(&format!("  (tenant {})", term(&f.tenant)));
     }
     s
 }
@@ -299,16 +309,21 @@ pub fn text_report(findings: &[Finding]) -> String {
             format_rfc3339_ms(f.last_seen),
             f.count
         ));
-        out.push_str(&format!("    {}\n", r(&f.summary)));
+        out.push_str(&format!("    {}\n", term(&f.summary)));
         if let Some(rc) = &f.root_cause {
             out.push_str(&format!(
                 "    root cause: {} ({})\n",
-                rc.object,
+                term(&rc.object.to_string()),
                 rc.class.as_str()
             ));
         }
         if !f.impacted.is_empty() {
-            let names: Vec<String> = f.impacted.iter().take(8).map(|o| o.to_string()).collect();
+            let names: Vec<String> = f
+                .impacted
+                .iter()
+                .take(8)
+                .map(|o| term(&o.to_string()))
+                .collect();
             let more = f.impacted.len().saturating_sub(8);
             out.push_str(&format!(
                 "    impacted: {}{}\n",
@@ -320,7 +335,7 @@ pub fn text_report(findings: &[Finding]) -> String {
                 }
             ));
         }
-        out.push_str(&format!("    next step: {}\n", r(&f.remediation)));
+        out.push_str(&format!("    next step: {}\n", term(&f.remediation)));
     }
     out
 }

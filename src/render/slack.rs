@@ -113,6 +113,36 @@ pub fn escape_max(s: &str, max: usize) -> String {
     out
 }
 
+/// Look-alikes of mrkdwn's formatting characters (`*bold*`, `_italic_`, `~strike~`),
+/// which have no escape.
+const FORMAT_LOOKALIKES: [(char, char); 3] = [
+    ('*', '\u{2217}'), // ASTERISK OPERATOR
+    ('_', '\u{02CD}'), // MODIFIER LETTER LOW MACRON
+    ('~', '\u{223C}'), // TILDE OPERATOR
+];
+
+/// Prose that may quote tenant text, outside code spans (summary, remediation, titles,
+/// the notification `text`): [`escape_max`], control characters as spaces, formatting
+/// characters replaced by
+/// look-alikes so input cannot bold, italicise or strike, and `://` broken with a word
+/// joiner so a quoted URL is not turned into a link. (Slack may still link a bare domain
+/// name; untrusted identifiers therefore also appear in code spans, where it never links.)
+pub fn prose(s: &str, max: usize) -> String {
+    // Redact before the replacements hide the shapes redaction looks for.
+    let plain: String = redact(s)
+        .chars()
+        .map(
+            |c| match FORMAT_LOOKALIKES.iter().find(|(from, _)| *from == c) {
+                Some((_, to)) => *to,
+                None if c.is_control() => ' ',
+                None => c,
+            },
+        )
+        .collect();
+    let plain = plain.replace("://", ":\u{2060}//");
+    escape_max(&plain, max)
+}
+
 /// Untrusted text as an inline code span: one line, backticks replaced, escaped, cut.
 pub fn code_span(s: &str, max: usize) -> String {
     let flat: String = s
@@ -328,7 +358,7 @@ fn finding_message(f: &Finding) -> Value {
         ),
         format!("*Pattern*\n{}", code_span(&f.pattern, SPAN_CHARS)),
     ]);
-    b.section(escape_max(&f.summary, 1500), 400);
+    b.section(prose(&f.summary, 1500), 400);
     if let Some(rc) = &f.root_cause {
         b.section(
             format!(
@@ -364,7 +394,7 @@ fn finding_message(f: &Finding) -> Value {
     }
     if !f.remediation.is_empty() {
         b.section(
-            format!("*Remediation*\n{}", escape_max(&f.remediation, 1500)),
+            format!("*Remediation*\n{}", prose(&f.remediation, 1500)),
             300,
         );
     }
@@ -384,7 +414,7 @@ fn finding_message(f: &Finding) -> Value {
             format!(" · {}", labels.join(" "))
         }
     ));
-    json!({"text": escape_max(&fallback(f), MAX_TEXT_CHARS), "blocks": b.blocks})
+    json!({"text": prose(&fallback(f), MAX_TEXT_CHARS), "blocks": b.blocks})
 }
 
 fn group_message(g: &Group) -> Value {
@@ -424,13 +454,13 @@ fn group_message(g: &Group) -> Value {
                 "{} *{}* {}\n{} · {} · tenant {} · count {} · {}\n{}",
                 severity_emoji(f.severity, f.status),
                 f.severity.as_str(),
-                escape_max(&f.title, 150),
+                prose(&f.title, 150),
                 code_span(&object(&f.subject), 120),
                 code_span(&f.cluster, 40),
                 code_span(&f.tenant, 40),
                 f.count,
                 f.status.as_str(),
-                escape_max(&f.summary, 150),
+                prose(&f.summary, 150),
             ),
             GROUP_ITEM_CHARS,
         );
@@ -459,7 +489,7 @@ fn group_message(g: &Group) -> Value {
         g.findings.len(),
         if g.findings.len() == 1 { "" } else { "s" },
     );
-    json!({"text": escape_max(&text, MAX_TEXT_CHARS), "blocks": b.blocks})
+    json!({"text": prose(&text, MAX_TEXT_CHARS), "blocks": b.blocks})
 }
 
 fn audit_message(a: &AuditRecord) -> Value {
@@ -492,7 +522,7 @@ fn audit_message(a: &AuditRecord) -> Value {
         a.cluster,
         a.outcome
     );
-    json!({"text": escape_max(&text, MAX_TEXT_CHARS), "blocks": b.blocks})
+    json!({"text": prose(&text, MAX_TEXT_CHARS), "blocks": b.blocks})
 }
 
 #[cfg(test)]

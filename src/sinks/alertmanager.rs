@@ -25,12 +25,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue as HttpHeaderValue, CONTENT_TYPE};
+use reqwest::header::HeaderMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::config::{AlertmanagerConfig, HeaderValue};
-use super::retry::parse_retry_after;
+use super::config::AlertmanagerConfig;
+use super::http;
+use super::ssrf::Allow;
 use super::{BoxFut, Delivery, Sink, SinkError};
 use crate::classify::redact::redact;
 use crate::correlate::finding::{Finding, Status};
@@ -200,10 +201,14 @@ pub fn label_value(s: &str) -> String {
     format!("{}~{tag}", prefix(&c, MAX_LABEL_VALUE - 9))
 }
 
-/// An annotation value: redacted, control characters removed (newlines kept), at most
-/// [`MAX_ANNOTATION`] bytes (cut on a char boundary, marked with `…`).
+/// An annotation value: redacted, control characters removed (newlines kept), every `<`
+/// followed by a word joiner, at most [`MAX_ANNOTATION`] bytes (cut on a char boundary,
+/// marked with `…`). Alertmanager's Slack templates paste annotations into mrkdwn
+/// unescaped, so a quoted `<!channel>` or `<http://evil|click>` would become a mention or
+/// a forged link there; the joiner breaks Slack's control syntax and stays invisible in
+/// every other receiver.
 pub fn annotation_value(s: &str) -> String {
-    let c = clean(&redact(s), true);
+    let c = clean(&redact(s), true).replace('<', "<\u{2060}");
     if c.len() <= MAX_ANNOTATION {
         return c;
     }
@@ -477,10 +482,24 @@ fn now_ms() -> TsMs {
 pub struct AlertmanagerSink {
     name: String,
     client: reqwest::Client,
-    endpoint: String,
+    headers: HeaderMap,
+    /// May embed credentials (from `{env}`/`{file}`): never part of an error or log.
+    endpoint: reqwest::Url,
     mapper: AlertMapper,
     set: AlertSet,
     repost: Duration,
+}
+
+// Hand-written: the endpoint may embed credentials, headers may be secret.
+impl std::fmt::Debug for AlertmanagerSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertmanagerSink")
+            .field("name", &self.name)
+            .field("endpoint", &http::url_for_logs(&self.endpoint))
+            .field("headers", &self.headers)
+            .field("repost", &self.repost)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AlertmanagerSink {
@@ -488,27 +507,13 @@ impl AlertmanagerSink {
         for chunk in alerts.chunks(MAX_ALERTS_PER_POST) {
             let resp = self
                 .client
-                .post(&self.endpoint)
+                .post(self.endpoint.clone())
+                .headers(self.headers.clone())
                 .json(chunk)
                 .send()
                 .await
-                .map_err(|e| {
-                    SinkError::retryable(format!("alertmanager {}: {e}", self.endpoint))
-                })?;
-            let status = resp.status();
-            if !status.is_success() {
-                let retry_after = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_retry_after);
-                let body = resp.text().await.unwrap_or_default();
-                return Err(SinkError::from_http_status(
-                    status.as_u16(),
-                    &body,
-                    retry_after,
-                ));
-            }
+                .map_err(http::transport_error)?;
+            http::check_response(resp).await?;
         }
         Ok(())
     }
@@ -577,44 +582,19 @@ pub fn build(cfg: &AlertmanagerConfig) -> Result<Box<dyn Sink>, String> {
     };
     let repost = dur(&cfg.repost_interval, "repost_interval", DEFAULT_REPOST_MS)?.max(100);
     let timeout = dur(&cfg.timeout, "timeout", DEFAULT_TIMEOUT_MS)?;
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        CONTENT_TYPE,
-        HttpHeaderValue::from_static("application/json"),
-    );
-    for (k, v) in &cfg.headers {
-        let value = match v {
-            HeaderValue::Plain(s) => s.clone(),
-            HeaderValue::Secret(r) => r.resolve().map_err(|e| err(format!("headers.{k}: {e}")))?,
-        };
-        let name = HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| err(format!("headers.{k}: not a valid header name")))?;
-        let mut value = HttpHeaderValue::from_str(&value)
-            .map_err(|_| err(format!("headers.{k}: not a valid header value")))?;
-        if matches!(v, HeaderValue::Secret(_)) {
-            value.set_sensitive(true);
-        }
-        headers.insert(name, value);
-    }
-    let mut builder = reqwest::Client::builder()
-        .timeout(Duration::from_millis(timeout))
-        .default_headers(headers)
-        .user_agent(concat!("fluxsight/", env!("CARGO_PKG_VERSION")));
-    if let Some(ca) = &cfg.ca_file {
-        let pem = std::fs::read(ca).map_err(|e| err(format!("ca_file {ca}: {e}")))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| err(format!("ca_file {ca}: {e}")))?;
-        for c in certs {
-            builder = builder.add_root_certificate(c);
-        }
-    }
-    let client = builder
-        .build()
-        .map_err(|e| err(format!("http client: {e}")))?;
+    let headers = http::resolve_headers(&cfg.name, &cfg.headers)?;
+    let allow = Allow::new(&cfg.allow_hosts);
+    let client = http::client(
+        &cfg.name,
+        Duration::from_millis(timeout),
+        cfg.ca_file.as_deref(),
+        &allow,
+    )?;
     Ok(Box::new(AlertmanagerSink {
         name: cfg.name.clone(),
         client,
-        endpoint: endpoint(&url),
+        headers,
+        endpoint: http::parse_url(&cfg.name, "url", &endpoint(url.trim()), &allow)?,
         mapper: AlertMapper {
             static_labels: cfg.labels.clone(),
             generator_url: cfg.generator_url.clone(),

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
+use super::ssrf::{self, Allow};
 use crate::correlate::spec::{locate, SpecError};
 use crate::parse::time::parse_go_duration_ms;
 use crate::record::Severity;
@@ -132,6 +133,11 @@ pub struct WebhookConfig {
     /// Deliveries per request (default 1; >1 sends a JSON array).
     #[serde(default)]
     pub max_batch: Option<usize>,
+    /// Host names or IP literals exempt from the SSRF guard (link-local, cloud metadata,
+    /// unspecified and multicast destinations are refused otherwise; loopback and private
+    /// ranges are always allowed). Default none.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
 }
 
 /// `type: slack`: incoming webhook with Block Kit messages.
@@ -150,6 +156,11 @@ pub struct SlackConfig {
     /// PEM file of extra CA certificates to trust (tests, proxies).
     #[serde(default)]
     pub ca_file: Option<String>,
+    /// Host names or IP literals exempt from the SSRF guard (link-local, cloud metadata,
+    /// unspecified and multicast destinations are refused otherwise; loopback and private
+    /// ranges are always allowed). Default none.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
 }
 
 /// `type: alertmanager`: `POST /api/v2/alerts` (Alertmanager ≥ 0.16; API v1 is gone).
@@ -184,6 +195,11 @@ pub struct AlertmanagerConfig {
     /// PEM file of extra CA certificates to trust (default: system roots only).
     #[serde(default)]
     pub ca_file: Option<String>,
+    /// Host names or IP literals exempt from the SSRF guard (link-local, cloud metadata,
+    /// unspecified and multicast destinations are refused otherwise; loopback and private
+    /// ranges are always allowed). Default none.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
 }
 
 /// `type: kafka`: idempotent producer, CloudEvents binary mode.
@@ -224,6 +240,11 @@ pub struct KafkaConfig {
     /// Extra librdkafka properties (non-secret).
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    /// Host names or IP literals exempt from the SSRF guard (link-local, cloud metadata,
+    /// unspecified and multicast destinations are refused otherwise; loopback and private
+    /// ranges are always allowed). Default none.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
 }
 
 /// One sink, by `type`.
@@ -482,18 +503,11 @@ pub fn validate(
         }
         match s {
             SinkConfig::Webhook(w) => {
-                for (h, v) in &w.headers {
-                    if matches!(v, HeaderValue::Plain(_)) && is_credential_header(h) {
-                        cx.err(
-                            &format!("{base}.headers.{h}"),
-                            h,
-                            "credential headers must use {env: NAME} or {file: PATH}, not plain text",
-                        );
-                    }
-                }
+                check_headers(&mut cx, &base, &w.headers);
                 cx.dur(&w.timeout, &format!("{base}.timeout"), "timeout", 10_000);
                 if let MaybeSecret::Plain(u) = &w.url {
-                    check_url(&mut cx, u, &format!("{base}.url"));
+                    let allow = Allow::new(&w.allow_hosts);
+                    check_url(&mut cx, u, &format!("{base}.url"), Some(&allow));
                 }
                 if w.format == BodyFormat::Text {
                     cx.err(
@@ -547,25 +561,24 @@ pub fn validate(
                     }
                 }
                 if let Some(g) = &a.generator_url {
-                    check_url(&mut cx, g, &format!("{base}.generator_url"));
+                    // A link for people to follow; fluxsight never fetches it.
+                    check_url(&mut cx, g, &format!("{base}.generator_url"), None);
                 }
                 cx.dur(&a.timeout, &format!("{base}.timeout"), "timeout", 10_000);
                 if let MaybeSecret::Plain(u) = &a.url {
-                    check_url(&mut cx, u, &format!("{base}.url"));
+                    let allow = Allow::new(&a.allow_hosts);
+                    check_url(&mut cx, u, &format!("{base}.url"), Some(&allow));
                 }
-                for (h, v) in &a.headers {
-                    if matches!(v, HeaderValue::Plain(_)) && is_credential_header(h) {
-                        cx.err(
-                            &format!("{base}.headers.{h}"),
-                            h,
-                            "credential headers must use {env: NAME} or {file: PATH}",
-                        );
-                    }
-                }
+                check_headers(&mut cx, &base, &a.headers);
             }
             SinkConfig::Kafka(k) => {
                 if k.brokers.trim().is_empty() {
                     cx.err(&format!("{base}.brokers"), "brokers", "must not be empty");
+                } else if let Err(why) =
+                    ssrf::check_brokers(&k.brokers, &Allow::new(&k.allow_hosts))
+                {
+                    let field = format!("{base}.brokers");
+                    cx.err(&field, "brokers", ssrf::refusal("brokers", why));
                 }
                 if let Some(p) = &k.security_protocol {
                     if !matches!(
@@ -782,10 +795,39 @@ pub fn validate(
     }
 }
 
-fn check_url(cx: &mut Ctx<'_>, u: &str, field: &str) {
+/// Extra headers: credentials only by reference; plain values must be valid header
+/// values (a CR or LF would split the request: header injection).
+fn check_headers(cx: &mut Ctx<'_>, base: &str, headers: &BTreeMap<String, HeaderValue>) {
+    for (h, v) in headers {
+        let field = format!("{base}.headers.{h}");
+        match v {
+            HeaderValue::Plain(_) if is_credential_header(h) => cx.err(
+                &field,
+                h,
+                "credential headers must use {env: NAME} or {file: PATH}, not plain text",
+            ),
+            HeaderValue::Plain(p) if p.chars().any(|c| c.is_control() && c != '\t') => cx.err(
+                &field,
+                h,
+                "control characters (CR, LF, …) are not allowed in header values",
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// Checks a URL written in the file; with `guard`, also its host against the SSRF guard
+/// (names and IP literals as written; resolution is checked again at connect time).
+fn check_url(cx: &mut Ctx<'_>, u: &str, field: &str, guard: Option<&Allow>) {
     let lower = u.to_ascii_lowercase();
     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
         cx.err(field, "url", format!("'{u}' is not an http(s) URL"));
+    } else if let Some(why) = guard.and_then(|allow| {
+        let url = reqwest::Url::parse(u).ok()?;
+        ssrf::check_url(&url, allow).err()
+    }) {
+        let key = field.rsplit('.').next().unwrap_or(field);
+        cx.err(field, "url", ssrf::refusal(key, why));
     } else if u.contains('@')
         && u.split("://")
             .nth(1)

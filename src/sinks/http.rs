@@ -8,9 +8,15 @@
 //! and many receiver URLs embed a token) or a header value; build errors name the sink
 //! and the field, never the secret.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue as HttpHeaderValue};
+
+use super::config::HeaderValue;
 use super::retry::parse_retry_after;
+use super::ssrf::{self, Allow, GuardedResolver};
 use super::SinkError;
 use crate::parse::time::parse_go_duration_ms;
 
@@ -32,12 +38,15 @@ pub fn duration_or(v: &Option<String>, default_ms: u64) -> Duration {
 
 /// Builds a client with `timeout` for the whole request and the extra CA certificates
 /// of `ca_file` (PEM, one or more certificates) trusted in addition to the built-in roots.
+/// Names resolve through the SSRF guard ([`GuardedResolver`]) with `allow` exempt.
 pub fn client(
     sink: &str,
     timeout: Duration,
     ca_file: Option<&str>,
+    allow: &Allow,
 ) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()
+        .dns_resolver(Arc::new(GuardedResolver::new(allow.clone())))
         .timeout(timeout)
         .connect_timeout(timeout)
         .user_agent(USER_AGENT)
@@ -61,13 +70,21 @@ pub fn client(
         .map_err(|e| format!("sink '{sink}': cannot create http client: {e}"))
 }
 
-/// Parses a receiver URL. The error never repeats the URL (it may hold a token).
-pub fn parse_url(sink: &str, field: &str, url: &str) -> Result<reqwest::Url, String> {
+/// Parses a receiver URL and checks its host against the SSRF guard. The error never
+/// repeats the URL (it may hold a token).
+pub fn parse_url(
+    sink: &str,
+    field: &str,
+    url: &str,
+    allow: &Allow,
+) -> Result<reqwest::Url, String> {
     let u = reqwest::Url::parse(url)
         .map_err(|e| format!("sink '{sink}': {field}: not a valid URL ({e})"))?;
     if u.scheme() != "http" && u.scheme() != "https" {
         return Err(format!("sink '{sink}': {field}: not an http(s) URL"));
     }
+    ssrf::check_url(&u, allow)
+        .map_err(|why| format!("sink '{sink}': {}", ssrf::refusal(field, why)))?;
     Ok(u)
 }
 
@@ -115,4 +132,84 @@ pub async fn check_response(resp: reqwest::Response) -> Result<(), SinkError> {
         body.trim(),
         retry_after,
     ))
+}
+
+/// Resolves the configured extra headers; secret values are marked sensitive (hidden
+/// from `Debug` output of the request).
+pub fn resolve_headers(
+    sink: &str,
+    cfg: &BTreeMap<String, HeaderValue>,
+) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    for (k, v) in cfg {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("sink '{sink}': headers.{k}: not a valid header name"))?;
+        let (text, secret) = match v {
+            HeaderValue::Plain(s) => (s.clone(), false),
+            HeaderValue::Secret(r) => (
+                r.resolve()
+                    .map_err(|e| format!("sink '{sink}': headers.{k}: {e}"))?,
+                true,
+            ),
+        };
+        let mut value = HttpHeaderValue::from_str(text.trim()).map_err(|_| {
+            format!("sink '{sink}': headers.{k}: the value is not a valid header value")
+        })?;
+        value.set_sensitive(secret);
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// A destination as it may appear in `Debug` output or a log: scheme, host and port only
+/// (user info, path and query of receiver URLs carry tokens: Slack webhook paths,
+/// `?token=` parameters, `user:password@`).
+pub fn url_for_logs(u: &reqwest::Url) -> String {
+    match (u.host_str(), u.port()) {
+        (Some(h), Some(p)) => format!("{}://{h}:{p}/[REDACTED]", u.scheme()),
+        (Some(h), None) => format!("{}://{h}/[REDACTED]", u.scheme()),
+        _ => "[REDACTED]".into(),
+    }
+}
+
+/// Text made safe for an HTTP header value: `%` and every byte outside visible ASCII
+/// (CR, LF, NUL, space, non-ASCII) percent-encoded, as CloudEvents does for `ce-`
+/// headers. Visible ASCII passes unchanged, so ordinary ids are untouched.
+pub fn header_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (0x21..=0x7e).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_text_neutralises_line_breaks() {
+        assert_eq!(header_text("route/tenant=a-1-2"), "route/tenant=a-1-2");
+        let v = header_text("x\r\nSet-Cookie: a=b\u{0}é %");
+        assert_eq!(v, "x%0D%0ASet-Cookie:%20a=b%00%C3%A9%20%25");
+        assert!(HttpHeaderValue::from_str(&v).is_ok());
+    }
+
+    #[test]
+    fn configured_header_values_with_line_breaks_are_refused() {
+        let mut cfg = BTreeMap::new();
+        cfg.insert(
+            "X-Team".to_string(),
+            HeaderValue::Plain("a\r\nX-Injected: 1".into()),
+        );
+        let e = resolve_headers("s", &cfg).unwrap_err();
+        assert!(
+            e.contains("headers.X-Team") && !e.contains("Injected"),
+            "{e}"
+        );
+    }
 }

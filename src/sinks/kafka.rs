@@ -25,6 +25,7 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
 use super::body::{ce_attributes, items, render_item, Item};
 use super::config::{BodyFormat, KafkaConfig};
+use super::ssrf::{self, Allow};
 use super::{BoxFut, Delivery, Sink, SinkError};
 use crate::parse::time::parse_go_duration_ms;
 use crate::record::ObjectRef;
@@ -166,8 +167,33 @@ pub fn records(
                     (H_TENANT, ce.tenant),
                     (H_CLUSTER, cluster.clone()),
                     (H_SEVERITY, severity.to_string()),
-                ],
+                ]
+                .into_iter()
+                .map(|(k, v)| (k, header_value(v)))
+                .collect(),
                 value,
+            }
+        })
+        .collect()
+}
+
+/// A `ce_*` header value without control characters: consumers that copy Kafka headers
+/// into HTTP headers or log lines must not receive a CR/LF from tenant-influenced text
+/// (subjects, tenants). Each control character becomes `%XX`.
+pub fn header_value(v: String) -> String {
+    if !v.chars().any(char::is_control) {
+        return v;
+    }
+    v.chars()
+        .map(|c| {
+            if c.is_control() {
+                let mut b = [0u8; 4];
+                c.encode_utf8(&mut b)
+                    .bytes()
+                    .map(|x| format!("%{x:02X}"))
+                    .collect()
+            } else {
+                c.to_string()
             }
         })
         .collect()
@@ -187,6 +213,8 @@ pub fn client_config(cfg: &KafkaConfig) -> Result<ClientConfig, String> {
             .ok_or_else(|| err(format!("message_timeout: '{s}' is not a duration")))?,
         None => DEFAULT_MESSAGE_TIMEOUT_MS,
     };
+    ssrf::check_brokers(&cfg.brokers, &Allow::new(&cfg.allow_hosts))
+        .map_err(|why| err(ssrf::refusal("brokers", why)))?;
     let protocol = cfg.security_protocol.as_deref().unwrap_or("plaintext");
     let mechanism = cfg.sasl_mechanism.as_deref();
     if !cfg!(feature = "kafka-tls")
@@ -250,6 +278,18 @@ pub struct KafkaSink {
     format: BodyFormat,
     /// Batches failed in a row (reset by a delivered batch).
     failed_in_row: u32,
+}
+
+// Hand-written: `config` holds `sasl.password`.
+impl std::fmt::Debug for KafkaSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSink")
+            .field("name", &self.name)
+            .field("findings_topic", &self.findings_topic)
+            .field("audit_topic", &self.audit_topic)
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Builds the sink (build step: reads secrets, creates the producer; connecting is lazy).

@@ -23,6 +23,7 @@ pub mod retry;
 pub mod router;
 pub mod slack;
 pub mod spool;
+pub mod ssrf;
 pub mod stats;
 pub mod stdout;
 pub mod webhook;

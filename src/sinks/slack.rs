@@ -16,6 +16,7 @@ use reqwest::header::CONTENT_TYPE;
 
 use super::config::SlackConfig;
 use super::http;
+use super::ssrf::Allow;
 use super::{BoxFut, Delivery, Sink, SinkError};
 use crate::render::slack::message;
 
@@ -26,6 +27,16 @@ pub struct SlackSink {
     client: reqwest::Client,
     url: reqwest::Url,
     min_interval: Duration,
+}
+
+// Hand-written: the webhook URL is the credential.
+impl std::fmt::Debug for SlackSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackSink")
+            .field("url", &http::url_for_logs(&self.url))
+            .field("min_interval", &self.min_interval)
+            .finish()
+    }
 }
 
 /// Builds the sink (build step: reads the webhook URL secret, prepares the client).
@@ -40,10 +51,11 @@ impl SlackSink {
             .url
             .resolve()
             .map_err(|e| format!("sink '{name}': url: {e}"))?;
-        let url = http::parse_url(name, "url", url.trim())?;
+        let allow = Allow::new(&cfg.allow_hosts);
+        let url = http::parse_url(name, "url", url.trim(), &allow)?;
         let timeout = http::duration_or(&cfg.timeout, http::DEFAULT_TIMEOUT_MS);
         Ok(SlackSink {
-            client: http::client(name, timeout, cfg.ca_file.as_deref())?,
+            client: http::client(name, timeout, cfg.ca_file.as_deref(), &allow)?,
             url,
             min_interval: http::duration_or(&cfg.min_interval, DEFAULT_MIN_INTERVAL_MS),
         })

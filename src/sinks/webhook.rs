@@ -8,7 +8,11 @@
 //! for CloudEvents).
 //!
 //! Headers: `X-Signature: sha256=<hex HMAC-SHA256(body)>` when `hmac_secret` is set (Flux
-//! `generic-hmac` compatible: computed over the exact bytes sent). So that a receiver can
+//! `generic-hmac` compatible: computed over the exact bytes sent), and with it
+//! `X-Fluxsight-Timestamp: <unix seconds>` and `X-Fluxsight-Signature: sha256=<hex
+//! HMAC-SHA256("<timestamp>.<body>")>`, which a receiver can use to refuse replays
+//! (`server::signature::verify_timestamped`; the timestamp is of the attempt, so a retry
+//! is signed anew). So that a receiver can
 //! drop the duplicates at-least-once delivery produces, every request carries a stable
 //! id, the same on every retry: on a single-item request `X-Fluxsight-Delivery-Id` and
 //! `Idempotency-Key` are the item's id (= [`Delivery::delivery_id`] of a finding or audit
@@ -21,18 +25,19 @@
 //! Invariant: secrets (URL, HMAC key, header values) are read at build only, marked
 //! sensitive, and never appear in errors or logs.
 
-use hmac::{Hmac, Mac};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue as HttpHeaderValue, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::body::{ce_attributes, items, render_item};
-use super::config::{BodyFormat, HeaderValue, WebhookConfig};
+use super::config::{BodyFormat, WebhookConfig};
 use super::http;
+use super::ssrf::Allow;
 use super::{BoxFut, Delivery, Sink, SinkError};
+use crate::server::signature::{self, sign, sign_timestamped};
 
 /// Signature header (Flux `generic-hmac`).
-pub const SIGNATURE_HEADER: &str = "x-signature";
+pub const SIGNATURE_HEADER: &str = signature::SIGNATURE_HEADER;
 /// Stable id of the delivery carried by a request.
 pub const DELIVERY_ID_HEADER: &str = "x-fluxsight-delivery-id";
 /// Delivery id of the group an item belongs to.
@@ -65,6 +70,20 @@ pub struct WebhookSink {
     max_batch: usize,
 }
 
+// Hand-written so a secret can never be printed by `{:?}`: the URL shows only its host,
+// the key only its presence, secret header values are marked sensitive.
+impl std::fmt::Debug for WebhookSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSink")
+            .field("url", &http::url_for_logs(&self.url))
+            .field("format", &self.format)
+            .field("hmac_key", &self.hmac_key.as_ref().map(|_| "[REDACTED]"))
+            .field("headers", &self.headers)
+            .field("max_batch", &self.max_batch)
+            .finish()
+    }
+}
+
 /// Builds the sink (build step: reads secrets, prepares the client).
 pub fn build(cfg: &WebhookConfig) -> Result<Box<dyn Sink>, String> {
     Ok(Box::new(WebhookSink::new(cfg)?))
@@ -77,7 +96,8 @@ impl WebhookSink {
             .url
             .resolve()
             .map_err(|e| format!("sink '{name}': url: {e}"))?;
-        let url = http::parse_url(name, "url", url_text.trim())?;
+        let allow = Allow::new(&cfg.allow_hosts);
+        let url = http::parse_url(name, "url", url_text.trim(), &allow)?;
         let hmac_key = match &cfg.hmac_secret {
             None => None,
             Some(r) => {
@@ -90,9 +110,9 @@ impl WebhookSink {
                 Some(k.into_bytes())
             }
         };
-        let headers = resolve_headers(name, &cfg.headers)?;
+        let headers = http::resolve_headers(name, &cfg.headers)?;
         let timeout = http::duration_or(&cfg.timeout, http::DEFAULT_TIMEOUT_MS);
-        let client = http::client(name, timeout, cfg.ca_file.as_deref())?;
+        let client = http::client(name, timeout, cfg.ca_file.as_deref(), &allow)?;
         let max_batch = cfg.max_batch.unwrap_or(1).clamp(1, MAX_BATCH_LIMIT);
         Ok(WebhookSink {
             client,
@@ -154,10 +174,7 @@ impl WebhookSink {
     }
 
     fn signature(&self, body: &[u8]) -> Option<String> {
-        let key = self.hmac_key.as_ref()?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
-        mac.update(body);
-        Some(format!("sha256={}", hex(&mac.finalize().into_bytes())))
+        Some(sign(self.hmac_key.as_ref()?, &[body]))
     }
 
     async fn post(&self, req: Request) -> Result<(), SinkError> {
@@ -166,15 +183,26 @@ impl WebhookSink {
             .post(self.url.clone())
             .headers(self.headers.clone())
             .header(CONTENT_TYPE, req.content_type)
-            .header(IDEMPOTENCY_HEADER, req.idempotency_key);
+            .header(IDEMPOTENCY_HEADER, http::header_text(&req.idempotency_key));
+        // Ids embed group keys and tenants (tenant-influenced text): header_text keeps
+        // CR/LF and other bytes that are not visible ASCII out of the header.
         if let Some(id) = req.delivery_id {
-            rb = rb.header(DELIVERY_ID_HEADER, id);
+            rb = rb.header(DELIVERY_ID_HEADER, http::header_text(&id));
         }
         if let Some(id) = req.group_id {
-            rb = rb.header(GROUP_ID_HEADER, id);
+            rb = rb.header(GROUP_ID_HEADER, http::header_text(&id));
         }
-        if let Some(sig) = self.signature(&req.body) {
-            rb = rb.header(SIGNATURE_HEADER, sig);
+        if let (Some(sig), Some(key)) = (self.signature(&req.body), &self.hmac_key) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            rb = rb
+                .header(SIGNATURE_HEADER, sig)
+                .header(signature::TIMESTAMP_HEADER, now)
+                .header(
+                    signature::TIMESTAMPED_SIGNATURE_HEADER,
+                    sign_timestamped(key, now, &req.body),
+                );
         }
         let resp = rb
             .body(req.body)
@@ -202,48 +230,12 @@ impl Sink for WebhookSink {
     }
 }
 
-/// Resolves the configured extra headers; secret values are marked sensitive (hidden
-/// from `Debug` output of the request).
-fn resolve_headers(
-    sink: &str,
-    cfg: &std::collections::BTreeMap<String, HeaderValue>,
-) -> Result<HeaderMap, String> {
-    let mut map = HeaderMap::new();
-    for (k, v) in cfg {
-        let name = HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| format!("sink '{sink}': headers.{k}: not a valid header name"))?;
-        let (text, secret) = match v {
-            HeaderValue::Plain(s) => (s.clone(), false),
-            HeaderValue::Secret(r) => (
-                r.resolve()
-                    .map_err(|e| format!("sink '{sink}': headers.{k}: {e}"))?,
-                true,
-            ),
-        };
-        let mut value = HttpHeaderValue::from_str(text.trim()).map_err(|_| {
-            format!("sink '{sink}': headers.{k}: the value is not a valid header value")
-        })?;
-        value.set_sensitive(secret);
-        map.append(name, value);
-    }
-    Ok(map)
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    s
-}
+pub use signature::hex;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sinks::config::{MaybeSecret, SecretRef};
+    use crate::sinks::config::{HeaderValue, MaybeSecret, SecretRef};
 
     fn cfg() -> WebhookConfig {
         WebhookConfig {
@@ -255,6 +247,7 @@ mod tests {
             ca_file: None,
             timeout: None,
             max_batch: None,
+            allow_hosts: Vec::new(),
         }
     }
 

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use fluxsight::correlate::finding::{Evidence, RootCause};
 use fluxsight::correlate::{AuditRecord, Finding, Status};
 use fluxsight::record::{Class, ObjectRef, Severity};
+use fluxsight::sinks::config::{BodyFormat, MaybeSecret, WebhookConfig};
 use fluxsight::sinks::spool::{MemQueue, Queue};
 use fluxsight::sinks::stats::StatsSnapshot;
 use fluxsight::sinks::worker::{spawn, WorkerConfig};
@@ -409,4 +410,30 @@ pub async fn run_worker(
         panic!("worker did not drain within {limit:?}");
     }
     h.stats().snapshot()
+}
+
+/// A webhook sink config: native bodies, a 2 s timeout, nothing else set.
+pub fn webhook_config(name: &str, url: String) -> WebhookConfig {
+    WebhookConfig {
+        name: name.into(),
+        url: MaybeSecret::Plain(url),
+        format: BodyFormat::Native,
+        hmac_secret: None,
+        headers: BTreeMap::new(),
+        ca_file: None,
+        timeout: Some("2s".into()),
+        max_batch: None,
+        allow_hosts: Vec::new(),
+    }
+}
+
+/// Every string inside a JSON value (Slack payload checks).
+pub fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
 }

@@ -32,6 +32,18 @@ fn fixed_cases() {
             "https://hooks.slack.com/services/T000/B000/XXXXXXXX",
             "https://hooks.slack.com/services/[REDACTED]",
         ),
+        (
+            "AccountName=a;AccountKey=k3y+/abc==;EndpointSuffix=core.windows.net",
+            "AccountName=a;AccountKey=[REDACTED];EndpointSuffix=core.windows.net",
+        ),
+        (
+            "https://a.blob.core.windows.net/c?sv=2022-11-02&sig=abc%2Bdef%3D&se=1",
+            "https://a.blob.core.windows.net/c?sv=2022-11-02&sig=[REDACTED]&se=1",
+        ),
+        (
+            "client-key-data: LS0tLS1CRUdJTi",
+            "client-key-data: [REDACTED]",
+        ),
     ];
     for (input, want) in cases {
         assert_eq!(redact(input), *want, "input {input}");
@@ -142,6 +154,21 @@ fn credential() -> impl Strategy<Value = (String, String)> {
             .prop_map(|(a, b, c)| (format!("eyJ{a}.eyJ{b}.{c}"), format!("{b}.{c}"))),
         upper_body(58).prop_map(|t| (format!("AGE-SECRET-KEY-1{t}"), t)),
         body(35, 35).prop_map(|t| (format!("AIza{t}"), t)),
+        body(40, 86).prop_map(|t| (
+            format!("DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={t}==;EndpointSuffix=core.windows.net"),
+            t
+        )),
+        body(30, 44).prop_map(|t| (
+            format!("Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey={t}="),
+            t
+        )),
+        body(30, 44).prop_map(|t| (
+            format!("https://acct.blob.core.windows.net/c?sv=2022-11-02&sp=r&sig={t}%3D&se=2026"),
+            t
+        )),
+        body(40, 80).prop_map(|t| (format!("    client-key-data: LS0t{t}"), t)),
+        body(20, 60).prop_map(|t| (format!("{{\"private_key\": \"{t}\"}}"), t)),
+        body(8, 30).prop_map(|t| (format!("https://registry.example.com/v2/?user=bob&password={t}&x=1"), t)),
     ]
 }
 

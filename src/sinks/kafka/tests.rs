@@ -94,7 +94,36 @@ fn config(brokers: &str) -> KafkaConfig {
         compression: None,
         message_timeout: Some("2s".into()),
         properties: BTreeMap::new(),
+        allow_hosts: Vec::new(),
     }
+}
+
+#[test]
+fn control_characters_never_reach_a_header() {
+    let mut g = group();
+    if let Delivery::Group(g) = &mut g {
+        g.findings[0].tenant = "team-a\r\nX-Injected: 1".into();
+    }
+    let recs = records(&g, BodyFormat::Ocsf, "f.v1", "a.v1");
+    let t = header(&recs[0], H_TENANT);
+    assert_eq!(t, "team-a%0D%0AX-Injected: 1");
+    for r in &recs {
+        assert!(r
+            .headers
+            .iter()
+            .all(|(_, v)| !v.chars().any(char::is_control)));
+    }
+}
+
+#[test]
+fn metadata_brokers_are_refused_unless_allowed() {
+    let e = client_config(&config("169.254.169.254:9092"))
+        .err()
+        .unwrap();
+    assert!(e.contains("brokers") && e.contains("metadata"), "{e}");
+    let mut c = config("169.254.169.254:9092");
+    c.allow_hosts = vec!["169.254.169.254".into()];
+    assert!(client_config(&c).is_ok());
 }
 
 #[test]
