@@ -14,6 +14,9 @@
 
 pub mod classify;
 pub mod correlate;
+/// Fuzz harnesses for `fuzz/` and `tests/fuzz_regressions.rs`; not a stable API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gen;
 pub mod parse;
 pub mod pipeline;

@@ -515,7 +515,7 @@ fn audit_message(a: &AuditRecord) -> Value {
     if !a.message.is_empty() {
         b.section(code_block(&[a.message.as_str()], 1500, 1600), 200);
     }
-    b.context(format!("{} · {}", action, format_rfc3339_ms(a.ts)));
+    b.context(format!("{} · {}", escape(&action), format_rfc3339_ms(a.ts)));
     let text = format!(
         "{action}: {} on {} ({})",
         object(&a.subject),
