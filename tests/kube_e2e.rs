@@ -349,9 +349,9 @@ fn live_run_against_emulator() {
         .wait_stdout("\"controller_oom\"", Duration::from_secs(10))
         .expect("no controller_oom finding after an OOMKilled restart");
     assert!(oom.contains("source-controller"), "{oom}");
-    for _ in 0..3 {
-        emu.cmd(json!({"op": "restart_container", "pod": KC_POD, "reason": "Error"}));
-        std::thread::sleep(Duration::from_millis(300));
+    // Exits two minutes apart (restarts closer than a minute count as one).
+    for ago in [240, 120, 0] {
+        emu.cmd(json!({"op": "restart_container", "pod": KC_POD, "reason": "Error", "ago_s": ago}));
     }
     let (_, crash) = fx
         .wait_stdout("\"controller_crashloop\"", Duration::from_secs(10))
