@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     auth_line, free_port, incident_log, info_line, metric, source_lines, spool_ids, tempdir,
-    wait_until, BIN,
+    wait_until, write_pipeline, BIN,
 };
 use fluxsight::sinks::config::{
     AlertmanagerConfig, BodyFormat, FsyncPolicy, MaybeSecret, SecretRef, SlackConfig, WebhookConfig,
@@ -133,22 +133,14 @@ async fn slack_and_alertmanager_retry_5xx_429_and_hangs() {
 
 // ---- DNS failure: spooled, retried, drained once the name resolves ----
 
-/// A pipeline with a webhook, a Slack and an Alertmanager sink; `{base}` in each URL.
+/// A pipeline with a webhook, a Slack (URL from the environment) and an Alertmanager sink.
 fn http_pipeline(dir: &Path, hook: &str, am: &str, shutdown: &str) -> PathBuf {
-    let p = dir.join("pipeline.yaml");
-    std::fs::write(
-        &p,
-        format!(
-            "cluster: dns-test\n\
-             sinks:\n  - name: hook\n    type: webhook\n    url: {hook}\n    timeout: 2s\n\
-             \x20 - name: chat\n    type: slack\n    url: {{env: FLUXSIGHT_FAULT_SLACK_URL}}\n    timeout: 2s\n    min_interval: 10ms\n\
-             \x20 - name: am\n    type: alertmanager\n    url: {am}\n    timeout: 2s\n\
-             delivery:\n  state_dir: {}\n  retry_initial: 50ms\n  retry_max: 500ms\n  shutdown_timeout: {shutdown}\n",
-            dir.join("state").display()
-        ),
-    )
-    .unwrap();
-    p
+    let sinks = format!(
+        "  - name: hook\n    type: webhook\n    url: {hook}\n    timeout: 2s\n\
+         \x20 - name: chat\n    type: slack\n    url: {{env: FLUXSIGHT_FAULT_SLACK_URL}}\n    timeout: 2s\n    min_interval: 10ms\n\
+         \x20 - name: am\n    type: alertmanager\n    url: {am}\n    timeout: 2s\n"
+    );
+    write_pipeline(dir, "dns-test", &sinks, shutdown)
 }
 
 fn fluxsight(args: &[&str], slack_url: &str) -> std::process::Output {
@@ -382,18 +374,12 @@ fn run_sigkilled_and_restarted_resumes_file_and_spool() {
     let input = dir.join("source-controller.log");
     let out = dir.join("findings.jsonl");
     let hook_port = free_port(); // nothing listens during the first run
-    let cfg = dir.join("pipeline.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "sinks:\n  - name: file\n    type: file\n    path: {}\n\
-             \x20 - name: hook\n    type: webhook\n    url: http://127.0.0.1:{hook_port}/in\n    timeout: 1s\n\
-             delivery:\n  state_dir: {}\n  retry_initial: 50ms\n  retry_max: 300ms\n  shutdown_timeout: 10s\n",
-            out.display(),
-            dir.join("state").display()
-        ),
-    )
-    .unwrap();
+    let sinks = format!(
+        "  - name: file\n    type: file\n    path: {}\n\
+         \x20 - name: hook\n    type: webhook\n    url: http://127.0.0.1:{hook_port}/in\n    timeout: 1s\n",
+        out.display()
+    );
+    let cfg = write_pipeline(&dir, "kill-test", &sinks, "10s");
     let stream = format!("file:{}", input.display());
     std::fs::write(&input, "").unwrap();
 

@@ -172,18 +172,8 @@ async fn permanent_rejection_is_dead_lettered_once() {
 
 /// A pipeline delivering everything to one webhook with a disk spool.
 fn write_pipeline(dir: &Path, url: &str) -> PathBuf {
-    let p = dir.join("pipeline.yaml");
-    std::fs::write(
-        &p,
-        format!(
-            "cluster: kill-test\n\
-             sinks:\n  - name: hook\n    type: webhook\n    url: {url}\n    timeout: 2s\n\
-             delivery:\n  state_dir: {}\n  retry_initial: 50ms\n  retry_max: 500ms\n  shutdown_timeout: 30s\n",
-            dir.join("state").display()
-        ),
-    )
-    .unwrap();
-    p
+    let hook = format!("  - name: hook\n    type: webhook\n    url: {url}\n    timeout: 2s\n");
+    common::write_pipeline(dir, "kill-test", &hook, "30s")
 }
 
 async fn run(args: Vec<String>) -> std::process::Output {

@@ -95,6 +95,22 @@ pub fn auth_line(repo: &str, ns: &str, attempt: u32) -> String {
     )
 }
 
+/// Writes `<dir>/pipeline.yaml`: `sinks` (YAML list items, two-space indented) with a
+/// disk spool in `<dir>/state`, fast retries and `shutdown` as the shutdown timeout.
+pub fn write_pipeline(dir: &Path, cluster: &str, sinks: &str, shutdown: &str) -> PathBuf {
+    let p = dir.join("pipeline.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "cluster: {cluster}\nsinks:\n{sinks}\
+             delivery:\n  state_dir: {}\n  retry_initial: 50ms\n  retry_max: 500ms\n  shutdown_timeout: {shutdown}\n",
+            dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
 /// The bundled incident capture.
 pub fn incident_log() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/demo/incident.log")
