@@ -203,9 +203,11 @@ if len(xs) > 1:
 else:
     slope = 0.0
 fds = [r["fds"] for r in after]
-span = end["t_s"] - rows[0]["t_s"] or 1
-fed_rate = (end["fed"] - rows[0]["fed"]) / span
-done_rate = (end["lines"] - rows[0]["lines"]) / span
+span = end["t_s"] or 1
+fed_rate, done_rate = end["fed"] / span, end["lines"] / span
+# Steady state: after the warm-up only.
+a0 = after[0]
+steady = (end["lines"] - a0["lines"]) / ((end["t_s"] - a0["t_s"]) or 1)
 rss_ok = mib(end["rss_kib"]) <= mib(warm_max) * 1.1
 fd_ok = max(fds) - min(fds) <= 5
 print(f"soak summary ({int(end['t_s'])} s, target {int(rate)} lines/s, warm-up {int(warmup)} s)")
@@ -216,7 +218,7 @@ print(f"  queues: channel depth max {int(max(r['queue_depth'] for r in rows))}, 
       f"sink backlog max {int(max(r['backlog'] for r in rows))}, "
       f"spool bytes max {int(max(r['spool_bytes'] for r in rows))}")
 print(f"  input: fed {int(end['fed'])} lines ({fed_rate:.0f}/s), read {int(end['lines'])} "
-      f"({done_rate:.0f}/s), records {int(end['records'])}; lag at end {int(end['fed'] - end['lines'])} lines"
+      f"({done_rate:.0f}/s; {steady:.0f}/s after warm-up), records {int(end['records'])}; lag at end {int(end['fed'] - end['lines'])} lines"
       f" -> {'keeps up' if end['fed'] - end['lines'] <= rate * 2 else 'does NOT keep up'}")
 print(f"  delivered: {int(end['sent'])} deliveries over all sinks, webhook requests {int(end['webhook_requests'])}")
 verdict = "PASS" if rss_ok and fd_ok else "FAIL"
