@@ -18,7 +18,8 @@
 #
 # Settings (environment): DURATION (s, 1800), RATE (lines/s, 50000), WARMUP (s, 120),
 # SAMPLE (s, 10), ROTATE_MB (256), KAFKA (1), BIN (default: target/release/fluxsight,
-# built when missing), OUT (default: target/soak/<UTC time>).
+# built when missing), OUT (default: target/soak/<UTC time>); SUMMARY=<csv> only prints
+# the summary of an earlier run's samples.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +31,53 @@ ROTATE_MB="${ROTATE_MB:-256}"
 KAFKA="${KAFKA:-1}"
 OUT="${OUT:-target/soak/$(date -u +%Y%m%dT%H%M%SZ)}"
 BIN="${BIN:-target/release/fluxsight}"
+# The summary of a samples file (also: `SUMMARY=path/to/soak.csv bash scripts/soak.sh`).
+summarize() {
+python3 - "$1" "$WARMUP" "$RATE" <<'PY'
+import csv, sys
+rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(open(sys.argv[1]))]
+warmup, rate = float(sys.argv[2]), float(sys.argv[3])
+warm = [r for r in rows if r["t_s"] <= warmup] or rows[:1]
+after = [r for r in rows if r["t_s"] > warmup] or rows[-1:]
+mib = lambda k: k / 1024
+warm_max = max(r["rss_kib"] for r in warm)
+end = rows[-1]
+xs = [r["t_s"] / 60 for r in after]; ys = [mib(r["rss_kib"]) for r in after]
+if len(xs) > 1:
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
+else:
+    slope = 0.0
+fds = [r["fds"] for r in after]
+span = end["t_s"] or 1
+fed_rate, done_rate = end["fed"] / span, end["lines"] / span
+# Steady state: after the warm-up only.
+a0 = after[0]
+steady = (end["lines"] - a0["lines"]) / ((end["t_s"] - a0["t_s"]) or 1)
+rss_ok = mib(end["rss_kib"]) <= mib(warm_max) * 1.1
+fd_ok = max(fds) - min(fds) <= 5
+print(f"soak summary ({int(end['t_s'])} s, target {int(rate)} lines/s, warm-up {int(warmup)} s)")
+print(f"  RSS: warm-up max {mib(warm_max):.1f} MiB, end {mib(end['rss_kib']):.1f} MiB, "
+      f"max after warm-up {max(ys):.1f} MiB, slope after warm-up {slope:+.2f} MiB/min")
+print(f"  fds: min {int(min(fds))} max {int(max(fds))} after warm-up")
+print(f"  queues: channel depth max {int(max(r['queue_depth'] for r in rows))}, "
+      f"sink backlog max {int(max(r['backlog'] for r in rows))}, "
+      f"spool bytes max {int(max(r['spool_bytes'] for r in rows))}")
+print(f"  input: fed {int(end['fed'])} lines ({fed_rate:.0f}/s), read {int(end['lines'])} "
+      f"({done_rate:.0f}/s; {steady:.0f}/s after warm-up), records {int(end['records'])}; lag at end {int(end['fed'] - end['lines'])} lines"
+      f" -> {'keeps up' if end['fed'] - end['lines'] <= rate * 2 else 'does NOT keep up'}")
+print(f"  delivered: {int(end['sent'])} deliveries over all sinks, webhook requests {int(end['webhook_requests'])}")
+verdict = "PASS" if rss_ok and fd_ok else "FAIL"
+print(f"  no growth after warm-up (RSS end <= 1.1 x warm-up max, fds within 5): {verdict}")
+sys.exit(0 if verdict == "PASS" else 1)
+PY
+}
+if [ -n "${SUMMARY:-}" ]; then
+  summarize "$SUMMARY"
+  exit
+fi
+
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 
@@ -110,6 +158,7 @@ sinks:
   - name: hook
     type: webhook
     url: http://127.0.0.1:$HOOK_PORT/in
+    max_batch: 100
 $KAFKA_SINK
 delivery:
   state_dir: $OUT/state
@@ -186,42 +235,4 @@ wait "$FX" 2>/dev/null || true
 grep "sink" "$OUT/fluxsight.log" | tail -5 || true
 
 # 7. Summary.
-python3 - "$CSV" "$WARMUP" "$RATE" <<'PY'
-import csv, sys
-rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(open(sys.argv[1]))]
-warmup, rate = float(sys.argv[2]), float(sys.argv[3])
-warm = [r for r in rows if r["t_s"] <= warmup] or rows[:1]
-after = [r for r in rows if r["t_s"] > warmup] or rows[-1:]
-mib = lambda k: k / 1024
-warm_max = max(r["rss_kib"] for r in warm)
-end = rows[-1]
-xs = [r["t_s"] / 60 for r in after]; ys = [mib(r["rss_kib"]) for r in after]
-if len(xs) > 1:
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    den = sum((x - mx) ** 2 for x in xs)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
-else:
-    slope = 0.0
-fds = [r["fds"] for r in after]
-span = end["t_s"] or 1
-fed_rate, done_rate = end["fed"] / span, end["lines"] / span
-# Steady state: after the warm-up only.
-a0 = after[0]
-steady = (end["lines"] - a0["lines"]) / ((end["t_s"] - a0["t_s"]) or 1)
-rss_ok = mib(end["rss_kib"]) <= mib(warm_max) * 1.1
-fd_ok = max(fds) - min(fds) <= 5
-print(f"soak summary ({int(end['t_s'])} s, target {int(rate)} lines/s, warm-up {int(warmup)} s)")
-print(f"  RSS: warm-up max {mib(warm_max):.1f} MiB, end {mib(end['rss_kib']):.1f} MiB, "
-      f"max after warm-up {max(ys):.1f} MiB, slope after warm-up {slope:+.2f} MiB/min")
-print(f"  fds: min {int(min(fds))} max {int(max(fds))} after warm-up")
-print(f"  queues: channel depth max {int(max(r['queue_depth'] for r in rows))}, "
-      f"sink backlog max {int(max(r['backlog'] for r in rows))}, "
-      f"spool bytes max {int(max(r['spool_bytes'] for r in rows))}")
-print(f"  input: fed {int(end['fed'])} lines ({fed_rate:.0f}/s), read {int(end['lines'])} "
-      f"({done_rate:.0f}/s; {steady:.0f}/s after warm-up), records {int(end['records'])}; lag at end {int(end['fed'] - end['lines'])} lines"
-      f" -> {'keeps up' if end['fed'] - end['lines'] <= rate * 2 else 'does NOT keep up'}")
-print(f"  delivered: {int(end['sent'])} deliveries over all sinks, webhook requests {int(end['webhook_requests'])}")
-verdict = "PASS" if rss_ok and fd_ok else "FAIL"
-print(f"  no growth after warm-up (RSS end <= 1.1 x warm-up max, fds within 5): {verdict}")
-sys.exit(0 if verdict == "PASS" else 1)
-PY
+summarize "$CSV"
