@@ -17,7 +17,7 @@
 # growth after warm-up" (RSS at the end ≤ 1.1 × the warm-up maximum, fds within ±5).
 #
 # Settings (environment): DURATION (s, 1800), RATE (lines/s, 50000), WARMUP (s, 120),
-# SAMPLE (s, 10), ROTATE_MB (256), KAFKA (1), BIN (default: target/release/fluxsight,
+# SAMPLE (s, 10), ROTATE_MB (256), KAFKA (1), KEEP (0: delete the fed files at the end), BIN (default: target/release/fluxsight,
 # built when missing), OUT (default: target/soak/<UTC time>); SUMMARY=<csv> only prints
 # the summary of an earlier run's samples.
 set -euo pipefail
@@ -49,6 +49,14 @@ if len(xs) > 1:
     slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
 else:
     slope = 0.0
+def slope_of(rs):
+    xs = [r["t_s"] / 60 for r in rs]; ys = [mib(r["rss_kib"]) for r in rs]
+    if len(xs) < 2:
+        return 0.0
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
+last_third = slope_of(rows[len(rows) * 2 // 3:])
 fds = [r["fds"] for r in after]
 span = end["t_s"] or 1
 fed_rate, done_rate = end["fed"] / span, end["lines"] / span
@@ -59,7 +67,8 @@ rss_ok = mib(end["rss_kib"]) <= mib(warm_max) * 1.1
 fd_ok = max(fds) - min(fds) <= 5
 print(f"soak summary ({int(end['t_s'])} s, target {int(rate)} lines/s, warm-up {int(warmup)} s)")
 print(f"  RSS: warm-up max {mib(warm_max):.1f} MiB, end {mib(end['rss_kib']):.1f} MiB, "
-      f"max after warm-up {max(ys):.1f} MiB, slope after warm-up {slope:+.2f} MiB/min")
+      f"max after warm-up {max(ys):.1f} MiB, slope after warm-up {slope:+.2f} MiB/min, "
+      f"over the last third {last_third:+.2f} MiB/min")
 print(f"  fds: min {int(min(fds))} max {int(max(fds))} after warm-up")
 print(f"  queues: channel depth max {int(max(r['queue_depth'] for r in rows))}, "
       f"sink backlog max {int(max(r['backlog'] for r in rows))}, "
@@ -93,6 +102,8 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # The fed files and spools are large; the samples and logs stay (KEEP=1 keeps all).
+  [ "${KEEP:-0}" = 1 ] || rm -rf "$OUT/feed" "$OUT/corpus.log" "$OUT/state"
 }
 trap cleanup EXIT
 
