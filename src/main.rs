@@ -536,7 +536,10 @@ fn live_sources(
     let has_inputs = !inputs.is_empty();
     let mut sources: Vec<fluxsight::sources::SourceTask> = inputs
         .into_iter()
-        .map(|p| fluxsight::sources::follow::file_source(p, follow))
+        .map(|p| {
+            let positions = kube.checkpoint_dir.as_ref().map(PathBuf::from);
+            fluxsight::sources::follow::file_source(p, follow, positions)
+        })
         .collect();
     if no_kube {
         return Ok(sources);

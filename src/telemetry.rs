@@ -33,6 +33,8 @@ pub const M_SINK_SPOOLED: &str = "fluxsight_sink_spooled";
 pub const M_SINK_DEAD: &str = "fluxsight_sink_dead_lettered";
 pub const M_SINK_DROPPED: &str = "fluxsight_sink_dropped";
 pub const M_SINK_BACKLOG: &str = "fluxsight_sink_backlog";
+pub const M_SINK_BLOCKED: &str = "fluxsight_sink_blocked";
+pub const M_SINK_SPOOL_BYTES: &str = "fluxsight_sink_spool_bytes";
 pub const M_SINK_LATENCY_SUM: &str = "fluxsight_sink_delivery_latency_seconds_sum";
 pub const M_SINK_LATENCY_COUNT: &str = "fluxsight_sink_delivery_latency_seconds_count";
 
@@ -265,8 +267,13 @@ impl Collector for TelemetryCollector {
             ),
             (
                 M_SINK_DROPPED,
-                "Deliveries lost (spool full)",
+                "Deliveries lost (unencodable, or abandoned at the shutdown deadline)",
                 |s: &SinkStats| s.dropped.load(Ordering::Relaxed),
+            ),
+            (
+                M_SINK_BLOCKED,
+                "Times the pipeline waited for room in the sink's queue",
+                |s: &SinkStats| s.blocked.load(Ordering::Relaxed),
             ),
             (
                 M_SINK_LATENCY_COUNT,
@@ -300,16 +307,24 @@ impl Collector for TelemetryCollector {
             "Sum of delivery latencies (enqueue to accepted)",
             &sum,
         )?;
-        let backlog: Vec<(Labels, f64)> = sinks
-            .iter()
-            .map(|(n, s)| (l(&[("sink", n)]), s.backlog.load(Ordering::Relaxed) as f64))
-            .collect();
-        gauge(
-            &mut enc,
-            M_SINK_BACKLOG,
-            "Deliveries waiting per sink",
-            &backlog,
-        )?;
+        for (name, help, f) in [
+            (
+                M_SINK_BACKLOG,
+                "Deliveries waiting per sink",
+                (|s: &SinkStats| s.backlog.load(Ordering::Relaxed)) as fn(&SinkStats) -> u64,
+            ),
+            (
+                M_SINK_SPOOL_BYTES,
+                "Bytes of undelivered records in the sink's disk spool",
+                |s: &SinkStats| s.spool_bytes.load(Ordering::Relaxed),
+            ),
+        ] {
+            let series: Vec<(Labels, f64)> = sinks
+                .iter()
+                .map(|(n, s)| (l(&[("sink", n)]), f(s) as f64))
+                .collect();
+            gauge(&mut enc, name, help, &series)?;
+        }
         let firing: Vec<(Labels, f64)> = t
             .firing
             .lock()

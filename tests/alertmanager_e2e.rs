@@ -23,6 +23,9 @@ use axum::routing::post;
 use axum::Json;
 use serde_json::Value;
 
+mod common;
+use common::wait_until;
+
 use fluxsight::correlate::finding::{finding_id, Finding, Status};
 use fluxsight::correlate::spec::{PatternSet, Settings};
 use fluxsight::correlate::Output;
@@ -241,17 +244,6 @@ impl Drop for Alertmanager {
     }
 }
 
-fn wait_for(timeout: Duration, mut ok: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    ok()
-}
-
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v[k].as_str().unwrap_or("")
 }
@@ -377,7 +369,7 @@ fn replay_groups_alerts_in_alertmanager_and_resolves_them() {
     .iter()
     .map(|(a, t)| (a.to_string(), t.to_string()))
     .collect();
-    let got_all = wait_for(Duration::from_secs(30), || {
+    let got_all = wait_until(Duration::from_secs(30), || {
         let seen: BTreeSet<_> = rx
             .notes()
             .iter()
@@ -430,7 +422,7 @@ fn replay_groups_alerts_in_alertmanager_and_resolves_them() {
         })
     };
     assert!(
-        wait_for(Duration::from_secs(30), || resolved().is_some()),
+        wait_until(Duration::from_secs(30), || resolved().is_some()),
         "no resolved notification; got {:#?}\nalertmanager log:\n{}",
         rx.notes(),
         am.log()
@@ -460,7 +452,7 @@ fn replay_groups_alerts_in_alertmanager_and_resolves_them() {
         .map(|x| x.to_string())
         .collect();
     assert!(
-        wait_for(Duration::from_secs(30), || stalled_names() == want),
+        wait_until(Duration::from_secs(30), || stalled_names() == want),
         "stalled group: {:?}; notes {:#?}",
         stalled_names(),
         rx.notes()
@@ -544,7 +536,7 @@ fn reposting_keeps_a_firing_alert_past_resolve_timeout() {
     let f = live_finding("tenant-repo", Status::Firing, now - 60_000, now);
     d.deliver(&[Output::Finding(Box::new(f))], now);
     assert!(
-        wait_for(Duration::from_secs(20), || rx
+        wait_until(Duration::from_secs(20), || rx
             .notes()
             .iter()
             .any(|n| s(n, "status") == "firing")),
@@ -579,7 +571,7 @@ fn reposting_keeps_a_firing_alert_past_resolve_timeout() {
     assert_eq!(stats["am"].dead_lettered, 0);
     let stopped = Instant::now();
     assert!(
-        wait_for(Duration::from_secs(30), || rx
+        wait_until(Duration::from_secs(30), || rx
             .notes()
             .iter()
             .any(|n| s(n, "status") == "resolved")),

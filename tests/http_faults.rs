@@ -4,6 +4,7 @@
 //! permanent 400 (dead letter, no endless retries), and fluxsight killed with SIGKILL
 //! mid-delivery, then `fluxsight drain`.
 
+mod common;
 mod http_support;
 
 use std::collections::BTreeSet;
@@ -11,11 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{incident_log, spool_ids, tempdir, BIN};
 use fluxsight::sinks::config::WebhookConfig;
 use fluxsight::sinks::{webhook, Delivery};
 use http_support::{audit, finding, run_worker, webhook_config, Fault, Receiver};
-
-const BIN: &str = env!("CARGO_BIN_EXE_fluxsight");
 
 fn config(url: String, timeout: &str) -> WebhookConfig {
     WebhookConfig {
@@ -135,7 +135,7 @@ async fn hanging_receiver_times_out_and_is_retried() {
 async fn permanent_rejection_is_dead_lettered_once() {
     let rx = Receiver::start(None).await;
     rx.set_steady(Some(Fault::Status(400, "invalid_payload")));
-    let dir = tempdir("dl");
+    let dir = tempdir("http-faults-dl");
     let dl = dir.join("dead-letter").join("hook.jsonl");
     let sink = webhook::build(&config(rx.url("/"), "2s")).unwrap();
     let ds = deliveries(2);
@@ -164,34 +164,10 @@ async fn permanent_rejection_is_dead_lettered_once() {
 
 // ---- SIGKILL of the real binary mid-delivery, then `fluxsight drain` ----
 
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "fluxsight-http-faults-{tag}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn incident_log() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/demo/incident.log")
-}
-
 /// A pipeline delivering everything to one webhook with a disk spool.
 fn write_pipeline(dir: &Path, url: &str) -> PathBuf {
-    let p = dir.join("pipeline.yaml");
-    std::fs::write(
-        &p,
-        format!(
-            "cluster: kill-test\n\
-             sinks:\n  - name: hook\n    type: webhook\n    url: {url}\n    timeout: 2s\n\
-             delivery:\n  state_dir: {}\n  retry_initial: 50ms\n  retry_max: 500ms\n  shutdown_timeout: 30s\n",
-            dir.join("state").display()
-        ),
-    )
-    .unwrap();
-    p
+    let hook = format!("  - name: hook\n    type: webhook\n    url: {url}\n    timeout: 2s\n");
+    common::write_pipeline(dir, "kill-test", &hook, "30s")
 }
 
 async fn run(args: Vec<String>) -> std::process::Output {
@@ -210,39 +186,11 @@ fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
-/// Delivery ids of every record in a sink's spool segments (acknowledged or not).
-fn spool_ids(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    let mut segs: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    segs.sort();
-    for seg in segs {
-        let b = std::fs::read(seg).unwrap();
-        let mut i = 0;
-        while i + 8 <= b.len() {
-            let len = u32::from_le_bytes(b[i..i + 4].try_into().unwrap()) as usize;
-            let Some(payload) = b.get(i + 8..i + 8 + len) else {
-                break; // torn tail
-            };
-            if let Ok(d) = serde_json::from_slice::<Delivery>(payload) {
-                out.push(d.delivery_id());
-            }
-            i += 8 + len;
-        }
-    }
-    out
-}
-
 /// Ids a clean replay of the incident delivers, checked against the count of findings
 /// and audit records `fluxsight replay --audit` prints.
 async fn reference_ids(tag: &str) -> BTreeSet<String> {
     let rx = Receiver::start(None).await;
-    let dir = tempdir(&format!("ref-{tag}"));
+    let dir = tempdir(&format!("http-faults-ref-{tag}"));
     let pipeline = write_pipeline(&dir, &rx.url("/ref"));
     let out = run(vec![
         "replay".into(),
@@ -296,7 +244,7 @@ async fn sigkill_mid_delivery_then_drain_loses_nothing() {
     // 600 ms per request: 17 deliveries take ~10 s, far longer than the replay needs to
     // spool them (1–4 s for a debug build on a busy machine).
     rx.set_steady(Some(Fault::Slow(Duration::from_millis(600))));
-    let dir = tempdir("slow");
+    let dir = tempdir("http-faults-slow");
     let pipeline = write_pipeline(&dir, &rx.url("/slow"));
     let mut child = Command::new(BIN)
         .args(["replay", "--config", &s(&pipeline), &s(&incident_log())])
@@ -349,7 +297,7 @@ async fn sigkill_while_receiver_down_then_drain_loses_nothing() {
         .local_addr()
         .unwrap()
         .port();
-    let dir = tempdir("down");
+    let dir = tempdir("http-faults-down");
     let url = format!("http://127.0.0.1:{port}/down");
     let pipeline = write_pipeline(&dir, &url);
     let mut child = Command::new(BIN)

@@ -1,6 +1,7 @@
 //! The Kafka sink against a real Kafka-compatible broker (`tansu`, memory storage) on
 //! loopback: a replay of the demo capture delivered and read back by a consumer, and a
-//! broker stopped mid-stream and restarted.
+//! broker stopped mid-stream and restarted, a broker down from the start, and a bootstrap
+//! name that does not resolve.
 //!
 //! `tansu` is installed by `scripts/tansu.sh install` (run by `scripts/test.sh`). When it
 //! is missing, these tests fail under CI (`CI` set) and install it otherwise.
@@ -19,6 +20,7 @@ use fluxsight::correlate::{Correlator, Output, Settings};
 use fluxsight::parse::LineDecoder;
 use fluxsight::pipeline::deliver::Deliverer;
 use fluxsight::record::TsMs;
+use fluxsight::sinks::config::DeliveryPlan;
 use fluxsight::sinks::kafka::{
     DEFAULT_AUDIT_TOPIC, DEFAULT_FINDINGS_TOPIC, HEADERS, H_CLUSTER, H_ID, H_SUBJECT,
 };
@@ -529,4 +531,99 @@ fn broker_stopped_mid_stream_and_restarted_loses_nothing() {
     let expected: BTreeSet<&String> = all.iter().collect();
     assert!(received.keys().all(|k| expected.contains(k)));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Delivers every output of the capture through a fresh [`Deliverer`] for `plan` and
+/// waits until the sink has failed at least twice (the broker cannot be reached).
+fn deliver_while_unreachable(plan: &DeliveryPlan, outs: &[(Vec<Output>, TsMs)]) -> Deliverer {
+    let mut d = Deliverer::start(plan).expect("start delivery");
+    for (o, now) in outs {
+        d.deliver(o, *now);
+    }
+    wait_until(
+        "failed attempts while the broker is unreachable",
+        Duration::from_secs(60),
+        || d.stats()["siem"].retried >= 2,
+    );
+    let st = d.stats()["siem"];
+    assert_eq!(st.sent, 0, "{st:?}");
+    assert_eq!(st.dropped, 0, "{st:?}");
+    d
+}
+
+fn plan_for(dir: &Path, bootstrap: &str, shutdown: &str) -> DeliveryPlan {
+    let delivery = format!(
+        "delivery:\n  state_dir: \"{}\"\n  retry_initial: 50ms\n  retry_max: 1s\n  shutdown_timeout: {shutdown}\n",
+        dir.join("state").display()
+    );
+    let cfg = pipeline(dir, bootstrap, &delivery);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    Settings::pipeline_from_text(&text, &cfg.display().to_string(), PatternSet::builtin())
+        .expect("pipeline is valid")
+        .1
+}
+
+/// Fault-matrix cells "Kafka broker down" (from the start, not only restarted) and
+/// "DNS failure" (an unresolvable bootstrap name): everything waits in the spool and
+/// arrives once the broker is reachable (down: same run; DNS: the next start, pointed at
+/// a name that resolves, as `fluxsight drain` does).
+#[test]
+fn broker_down_from_start_and_unresolvable_bootstrap_lose_nothing() {
+    trace();
+    let (settings, _) =
+        Settings::pipeline_from_text("cluster: e2e\n", "p", PatternSet::builtin()).expect("valid");
+    let outs = outputs(settings);
+    let all: BTreeSet<String> = outs
+        .iter()
+        .flat_map(|(o, _)| o.iter().map(delivery_id))
+        .collect();
+    let total: usize = outs.iter().map(|(o, _)| o.len()).sum();
+
+    // 1. Nothing listens on the port until the deliveries have failed a while.
+    let dir = tempdir("down-from-start");
+    let port = free_port();
+    let plan = plan_for(&dir, &format!("127.0.0.1:{port}"), "60s");
+    let d = deliver_while_unreachable(&plan, &outs);
+    assert_eq!(d.stats()["siem"].backlog as usize, total);
+    let broker = Broker::start(port, dir.join("tansu.log"));
+    create_topics(&broker.bootstrap());
+    let stats = d.finish()["siem"];
+    eprintln!("down from start: {stats:?}");
+    assert_eq!(stats.backlog, 0, "spool drained once the broker is up");
+    assert_eq!(stats.sent as usize, total);
+
+    // 2. The bootstrap name does not resolve: kept in the spool across the shutdown.
+    let dir2 = tempdir("dns");
+    let plan = plan_for(&dir2, "kafka.x.invalid:9092", "2s");
+    let d = deliver_while_unreachable(&plan, &outs);
+    let stats = d.finish()["siem"];
+    eprintln!("unresolvable bootstrap, at shutdown: {stats:?}");
+    assert_eq!(
+        stats.backlog as usize, total,
+        "left in the spool: {stats:?}"
+    );
+    let plan = plan_for(&dir2, &broker.bootstrap(), "60s");
+    let stats = Deliverer::start(&plan).expect("restart").finish()["siem"];
+    eprintln!("unresolvable bootstrap, next start: {stats:?}");
+    assert_eq!(stats.backlog, 0);
+    assert_eq!(stats.sent as usize, total);
+
+    // Both rounds arrived: every delivery id at least twice.
+    let (f, a) = outs
+        .iter()
+        .flat_map(|(o, _)| o)
+        .fold((0, 0), |(f, a), o| match o {
+            Output::Audit(_) => (f, a + 1),
+            Output::Finding(_) => (f + 1, a),
+        });
+    let mut got = consume(&broker.bootstrap(), DEFAULT_FINDINGS_TOPIC, 2 * f);
+    got.extend(consume(&broker.bootstrap(), DEFAULT_AUDIT_TOPIC, 2 * a));
+    let received = count_by_id(&got);
+    let short: Vec<_> = all
+        .iter()
+        .filter(|id| received.get(*id).copied().unwrap_or(0) < 2)
+        .collect();
+    assert!(short.is_empty(), "lost deliveries: {short:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&dir2);
 }

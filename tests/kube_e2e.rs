@@ -5,14 +5,14 @@
 //! Checks: a `git_auth_failure` finding on stdout within 2 s of the triggering log line;
 //! cutting the log stream and the watches mid-run loses and duplicates nothing (counted
 //! per injected line id); a 410 Gone on a watch leads to a new LIST; a restart resumes
-//! from the checkpoint without re-reading; SIGTERM with a finding in flight flushes the
+//! from the checkpoint without re-reading; controller container restarts (OOMKilled, then
+//! repeated errors) become controller_oom and controller_crashloop findings; SIGTERM with a finding in flight flushes the
 //! file sink before exit, within the shutdown timeout; a capture replays.
 //!
 //! Without `python3` the tests are skipped, except under `CI`, where they fail.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
@@ -20,8 +20,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_fluxsight");
+mod common;
+use common::{
+    auth_line, free_port, http_get, info_line, metric, source_lines, tempdir, wait_until, BIN,
+};
+
 const SC_POD: &str = "source-controller-6d5c8b7f9-abcde";
+const KC_POD: &str = "kustomize-controller-7f8d9c6b5-fghij";
 const SC_STREAM: &str = "pod/flux-system/source-controller-6d5c8b7f9-abcde/manager";
 const GITREPO: [&str; 3] = ["source.toolkit.fluxcd.io", "v1", "gitrepositories"];
 /// The correlator counts records closer than 2 s as one attempt.
@@ -189,63 +194,6 @@ impl Drop for Fluxsight {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf.split_once("\r\n\r\n").map(|x| x.1.to_string())?;
-    Some((code, body))
-}
-
-/// Value of `fluxsight_source_lines_total{source="<source>"}` (0 when absent).
-fn source_lines(port: u16, source: &str) -> u64 {
-    metric(
-        port,
-        &format!("fluxsight_source_lines_total{{source=\"{source}\"}}"),
-    )
-}
-
-fn metric(port: u16, series: &str) -> u64 {
-    let Some((_, body)) = http_get(port, "/metrics") else {
-        return 0;
-    };
-    body.lines()
-        .find_map(|l| l.strip_prefix(series))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|v| v as u64)
-        .unwrap_or(0)
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
-}
-
-fn now_iso() -> String {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    // Good enough for zap's `ts`: epoch seconds are accepted too.
-    format!("{:.3}", d.as_secs_f64())
-}
-
 fn rfc3339_now() -> String {
     let s = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -270,20 +218,6 @@ fn rfc3339_now() -> String {
     )
 }
 
-fn info_line(id: &str) -> String {
-    format!(
-        r#"{{"level":"info","ts":{},"msg":"{id} artifact up to date","controller":"gitrepository","controllerGroup":"source.toolkit.fluxcd.io","controllerKind":"GitRepository","GitRepository":{{"name":"podinfo","namespace":"default"}},"namespace":"default","name":"podinfo"}}"#,
-        now_iso()
-    )
-}
-
-fn auth_line(repo: &str, ns: &str, attempt: u32) -> String {
-    format!(
-        r#"{{"level":"error","ts":{},"msg":"Reconciler error","controller":"gitrepository","controllerGroup":"source.toolkit.fluxcd.io","controllerKind":"GitRepository","GitRepository":{{"name":"{repo}","namespace":"{ns}"}},"namespace":"{ns}","name":"{repo}","reconcileID":"e2e-{repo}-{attempt}","error":"failed to checkout and determine revision: unable to clone 'https://github.com/example/{repo}': authentication required: Invalid username or password"}}"#,
-        now_iso()
-    )
-}
-
 fn failing_repo(name: &str, ns: &str) -> Value {
     json!({
         "metadata": {"name": name, "namespace": ns},
@@ -294,19 +228,12 @@ fn failing_repo(name: &str, ns: &str) -> Value {
     })
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("fluxsight-e2e-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn live_run_against_emulator() {
     let Some(mut emu) = Emulator::start() else {
         return;
     };
-    let dir = tempdir("run");
+    let dir = tempdir("e2e-run");
     let kc = emu.kubeconfig(&dir);
     let findings = dir.join("findings.jsonl");
     let pipeline = dir.join("pipeline.yaml");
@@ -414,6 +341,23 @@ fn live_run_against_emulator() {
         "no relist after 410 Gone"
     );
 
+    // Controller container restarts (restartCount bump on the Pod watch, lastState
+    // terminated): OOMKilled → controller_oom; three restarts with exit errors →
+    // controller_crashloop.
+    emu.cmd(json!({"op": "restart_container", "pod": SC_POD}));
+    let (_, oom) = fx
+        .wait_stdout("\"controller_oom\"", Duration::from_secs(10))
+        .expect("no controller_oom finding after an OOMKilled restart");
+    assert!(oom.contains("source-controller"), "{oom}");
+    // Exits two minutes apart (restarts closer than a minute count as one).
+    for ago in [240, 120, 0] {
+        emu.cmd(json!({"op": "restart_container", "pod": KC_POD, "reason": "Error", "ago_s": ago}));
+    }
+    let (_, crash) = fx
+        .wait_stdout("\"controller_crashloop\"", Duration::from_secs(10))
+        .expect("no controller_crashloop finding after three restarts");
+    assert!(crash.contains("kustomize-controller"), "{crash}");
+
     // SIGTERM with a finding in flight: flushed to the file sink before exit.
     emu.cmd(
         json!({"op": "apply", "key": GITREPO, "object": failing_repo("infra-config", "infra")}),
@@ -482,7 +426,7 @@ fn record_captures_each_line_once_and_replays() {
     let Some(mut emu) = Emulator::start() else {
         return;
     };
-    let dir = tempdir("record");
+    let dir = tempdir("e2e-record");
     let kc = emu.kubeconfig(&dir);
     let cap = dir.join("capture.log");
     let pipeline = dir.join("pipeline.yaml");

@@ -29,6 +29,8 @@ use crate::telemetry::Telemetry;
 
 /// Most per-stream decoders kept (one per pod/container log stream).
 const MAX_STREAMS: usize = 10_000;
+/// Most queued lines taken into one batch (bounds the time between two emissions).
+const BATCH_LINES: usize = 512;
 
 /// Options of the live pipeline.
 pub struct LiveOptions {
@@ -95,9 +97,11 @@ pub async fn run_live(
     }
     drop(tx);
 
-    let classifier = Classifier::builtin();
+    let mut ingest = Ingest {
+        classifier: Classifier::builtin(),
+        decoders: HashMap::new(),
+    };
     let mut correlator = Correlator::new(settings);
-    let mut decoders: HashMap<Arc<str>, LineDecoder> = HashMap::new();
     let mut summary = LiveSummary::default();
     let mut ticker = tokio::time::interval(opts.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -106,32 +110,17 @@ pub async fn run_live(
         tokio::select! {
             line = rx.recv() => {
                 let Some(line) = line else { break };
-                summary.lines += 1;
+                // Live: the clock is the wall clock, read once per batch; a record never
+                // moves it back.
+                correlator.on_time(wall_ms());
+                ingest.line(line, &mut correlator, &telemetry, &mut summary);
+                // Lines already queued join this batch, so that collecting and routing
+                // what changed runs once per batch instead of once per line.
+                for _ in 1..BATCH_LINES {
+                    let Ok(line) = rx.try_recv() else { break };
+                    ingest.line(line, &mut correlator, &telemetry, &mut summary);
+                }
                 telemetry.queue_depth.store(rx.len() as u64, Ordering::Relaxed);
-                if !decoders.contains_key(&line.stream) && decoders.len() >= MAX_STREAMS {
-                    decoders.clear();
-                }
-                let dec = decoders
-                    .entry(line.stream.clone())
-                    .or_insert_with(|| LineDecoder::new(line.controller.clone()));
-                let stats = telemetry.source(&line.stream);
-                for mut rec in dec.decode(&line.bytes) {
-                    if rec.format == Format::Partial {
-                        continue;
-                    }
-                    if rec.format == Format::Text {
-                        telemetry.parse_failures.fetch_add(1, Ordering::Relaxed);
-                    }
-                    classifier.classify(&mut rec);
-                    summary.records += 1;
-                    telemetry.records.fetch_add(1, Ordering::Relaxed);
-                    if let Some(ts) = rec.ts {
-                        stats.newest_ms.fetch_max(ts, Ordering::Relaxed);
-                    }
-                    // Live: the clock is the wall clock; a record never moves it back.
-                    correlator.on_time(wall_ms());
-                    correlator.on_record(&rec);
-                }
                 let out = correlator.drain();
                 if !out.is_empty() {
                     emit(&out, &opts, &stdout, &mut summary, &telemetry, &correlator);
@@ -163,6 +152,48 @@ pub async fn run_live(
     }
     summary.sinks = sinks.finish(false).await;
     Ok(summary)
+}
+
+/// Decoding and classification, one decoder per stream.
+struct Ingest {
+    classifier: Classifier,
+    decoders: HashMap<Arc<str>, LineDecoder>,
+}
+
+impl Ingest {
+    /// Decodes, classifies and correlates one source line.
+    fn line(
+        &mut self,
+        line: SourceLine,
+        correlator: &mut Correlator,
+        telemetry: &Telemetry,
+        summary: &mut LiveSummary,
+    ) {
+        summary.lines += 1;
+        if !self.decoders.contains_key(&line.stream) && self.decoders.len() >= MAX_STREAMS {
+            self.decoders.clear();
+        }
+        let dec = self
+            .decoders
+            .entry(line.stream.clone())
+            .or_insert_with(|| LineDecoder::new(line.controller.clone()));
+        let stats = telemetry.source(&line.stream);
+        for mut rec in dec.decode(&line.bytes) {
+            if rec.format == Format::Partial {
+                continue;
+            }
+            if rec.format == Format::Text {
+                telemetry.parse_failures.fetch_add(1, Ordering::Relaxed);
+            }
+            self.classifier.classify(&mut rec);
+            summary.records += 1;
+            telemetry.records.fetch_add(1, Ordering::Relaxed);
+            if let Some(ts) = rec.ts {
+                stats.newest_ms.fetch_max(ts, Ordering::Relaxed);
+            }
+            correlator.on_record(&rec);
+        }
+    }
 }
 
 fn emit(

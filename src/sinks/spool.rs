@@ -13,7 +13,10 @@
 //!
 //! Invariant: a record is removed only by `ack` after delivery; on open, everything after
 //! the cursor is delivered again (at least once). A torn record at a segment's tail (crash
-//! mid-write) is detected by length/CRC, counted and truncated away.
+//! mid-write) is detected by length/CRC, counted and truncated away. A failed append
+//! (ENOSPC, EDQUOT) is cut back to the last whole record at once, and the caller waits
+//! for room instead of dropping (see `worker::SinkHandle::submit`): once the sink drains
+//! the spool, the segment is replaced by an empty one and the space is free again.
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
@@ -28,6 +31,9 @@ use super::Delivery;
 pub const SEGMENT_BYTES: u64 = 16 << 20;
 /// Largest accepted record.
 pub const MAX_RECORD_BYTES: u32 = 16 << 20;
+/// A drained spool whose segment grew past this starts a fresh segment, so acknowledged
+/// bytes go back to the file system without waiting for the 16 MiB roll.
+pub const RECLAIM_BYTES: u64 = 1 << 20;
 
 /// Position just after a record: acknowledging it moves the cursor here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -177,6 +183,10 @@ pub struct DiskSpool {
     fsync: FsyncPolicy,
     last_sync: Instant,
     dirty: bool,
+    /// An append failed since the last reclaim: reclaim as soon as the spool is drained.
+    starved: bool,
+    /// The segment at `write_pos` could not be created by a reclaim: create it first.
+    reopen: bool,
     counters: SpoolCounters,
 }
 
@@ -241,10 +251,15 @@ impl DiskSpool {
     ) -> Result<Self, SpoolError> {
         fs::create_dir_all(dir)?;
         let segs = list_segments(dir)?;
-        let cursor = read_cursor(dir).unwrap_or(Pos {
+        let mut cursor = read_cursor(dir).unwrap_or(Pos {
             segment: segs.first().copied().unwrap_or(1),
             offset: 0,
         });
+        if !segs.contains(&cursor.segment) {
+            // Only delivered segments are deleted: a missing one held nothing pending
+            // (a reclaim interrupted before its cursor was written).
+            cursor.offset = 0;
+        }
         let mut counters = SpoolCounters::default();
         // Validate every segment from the cursor on; truncate a torn tail.
         let mut pending = 0usize;
@@ -307,6 +322,8 @@ impl DiskSpool {
             fsync,
             last_sync: Instant::now(),
             dirty: false,
+            starved: false,
+            reopen: false,
             counters,
         })
     }
@@ -323,13 +340,14 @@ impl DiskSpool {
         if self.counters.bytes + sz > self.max_bytes {
             return Err(SpoolError::Full(self.max_bytes));
         }
+        if self.reopen {
+            self.writer = self.open_segment(self.write_pos.segment)?;
+            self.reopen = false;
+        }
         if self.write_pos.offset + sz > SEGMENT_BYTES && self.write_pos.offset > 0 {
             self.writer.sync_data()?;
             let next = self.write_pos.segment + 1;
-            self.writer = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(seg_path(&self.dir, next))?;
+            self.writer = self.open_segment(next)?;
             self.write_pos = Pos {
                 segment: next,
                 offset: 0,
@@ -339,7 +357,15 @@ impl DiskSpool {
         buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         buf.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         buf.extend_from_slice(&payload);
-        self.writer.write_all(&buf)?;
+        if let Err(e) = self.writer.write_all(&buf) {
+            // A short write leaves part of a record: cut it off so that the next append
+            // starts on a record boundary and the reader is not stuck on a torn record.
+            self.starved = true;
+            if let Err(t) = self.writer.set_len(self.write_pos.offset) {
+                tracing::error!(dir = %self.dir.display(), error = %t, "spool: cannot cut a failed append back; the next start truncates it");
+            }
+            return Err(e.into());
+        }
         self.write_pos.offset += sz;
         self.pending += 1;
         self.counters.appended += 1;
@@ -448,6 +474,9 @@ impl DiskSpool {
             self.counters.acked += 1;
         }
         self.counters.bytes = self.counters.bytes.saturating_sub(freed);
+        if let Err(e) = self.reclaim_if_drained() {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "spool: delivered segment not removed");
+        }
         let tmp = self.dir.join("cursor.tmp");
         {
             let mut f = File::create(&tmp)?;
@@ -473,6 +502,52 @@ impl DiskSpool {
             }
         }
         Ok(())
+    }
+
+    /// Replaces a fully acknowledged segment by an empty next one (positions stay
+    /// monotonic), so its blocks go back to the file system.
+    fn reclaim_if_drained(&mut self) -> Result<(), SpoolError> {
+        let drained = self.pending == 0
+            && self.ahead.is_empty()
+            && self.cursor == self.write_pos
+            && self.read_pos == self.write_pos;
+        if !drained
+            || self.write_pos.offset == 0
+            || !(self.starved || self.write_pos.offset >= RECLAIM_BYTES)
+        {
+            return Ok(());
+        }
+        let old = self.write_pos.segment;
+        let next = Pos {
+            segment: old + 1,
+            offset: 0,
+        };
+        let created = self.open_segment(next.segment);
+        // On a full disk the old segment's blocks may be what creating the next needs.
+        let removed = fs::remove_file(seg_path(&self.dir, old));
+        let created = created.or_else(|_| self.open_segment(next.segment));
+        self.write_pos = next;
+        self.read_pos = next;
+        self.cursor = next;
+        self.counters.bytes = 0;
+        self.starved = false;
+        self.dirty = false;
+        match created {
+            Ok(f) => {
+                self.writer = f;
+                self.reopen = false;
+            }
+            // Never append to the deleted file: the next append creates the segment.
+            Err(_) => self.reopen = true,
+        }
+        removed.map_err(SpoolError::from)
+    }
+
+    fn open_segment(&self, n: u64) -> io::Result<File> {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(seg_path(&self.dir, n))
     }
 }
 
@@ -578,6 +653,32 @@ mod tests {
         let b = s.peek(100).unwrap();
         s.ack(b.last().unwrap().0).unwrap();
         assert!(s.push(&audit(100)).is_ok(), "acking frees space");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn drained_spool_starts_a_fresh_segment() {
+        let dir = tmpdir("reclaim");
+        let mut s = Queue::Disk(DiskSpool::open(&dir, 1 << 30, FsyncPolicy::Never, 64).unwrap());
+        let mut n = 0;
+        while !fs::metadata(seg_path(&dir, 1)).is_ok_and(|m| m.len() >= RECLAIM_BYTES) {
+            s.push(&audit(n)).unwrap();
+            n += 1;
+        }
+        loop {
+            let b = s.peek(64).unwrap();
+            let Some((last, _)) = b.last() else { break };
+            s.ack(*last).unwrap();
+        }
+        assert!(!seg_path(&dir, 1).exists(), "the delivered segment is gone");
+        assert_eq!(fs::metadata(seg_path(&dir, 2)).unwrap().len(), 0);
+        assert_eq!(s.counters().bytes, 0);
+        s.push(&audit(1000)).unwrap();
+        drop(s);
+        let mut s = Queue::Disk(DiskSpool::open(&dir, 1 << 30, FsyncPolicy::Never, 64).unwrap());
+        let b = s.peek(10).unwrap();
+        assert_eq!(b.len(), 1, "only the record after the reclaim is pending");
+        assert!(matches!(&b[0].1, Delivery::Audit(a) if a.ts == 1000));
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::spool::Queue;
+
 /// Upper bounds (ms) of the delivery-latency histogram buckets.
 pub const LATENCY_BUCKETS_MS: [u64; 10] = [5, 10, 25, 50, 100, 250, 1000, 5000, 30_000, 300_000];
 
@@ -16,10 +18,15 @@ pub struct SinkStats {
     pub spooled: AtomicU64,
     /// Deliveries the receiver rejected permanently (written to the dead-letter file).
     pub dead_lettered: AtomicU64,
-    /// Deliveries lost: spool full or unencodable.
+    /// Deliveries lost: unencodable, or abandoned at a shutdown deadline while waiting
+    /// for room in the queue.
     pub dropped: AtomicU64,
+    /// Times the pipeline had to wait for room in this sink's queue (back-pressure).
+    pub blocked: AtomicU64,
     /// Deliveries waiting now.
     pub backlog: AtomicU64,
+    /// Bytes of unacknowledged records in the disk spool now (0 for a memory queue).
+    pub spool_bytes: AtomicU64,
     /// Latency histogram (enqueue → accepted): counts per bucket, then +Inf.
     pub latency_buckets: [AtomicU64; LATENCY_BUCKETS_MS.len() + 1],
     pub latency_sum_ms: AtomicU64,
@@ -33,10 +40,18 @@ pub struct StatsSnapshot {
     pub spooled: u64,
     pub dead_lettered: u64,
     pub dropped: u64,
+    pub blocked: u64,
     pub backlog: u64,
 }
 
 impl SinkStats {
+    /// Updates the gauges from the queue.
+    pub fn set_queue(&self, q: &Queue) {
+        self.backlog.store(q.len() as u64, Ordering::Relaxed);
+        self.spool_bytes
+            .store(q.counters().bytes, Ordering::Relaxed);
+    }
+
     pub fn observe_latency(&self, ms: u64) {
         let i = LATENCY_BUCKETS_MS
             .iter()
@@ -53,6 +68,7 @@ impl SinkStats {
             spooled: self.spooled.load(Ordering::Relaxed),
             dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
+            blocked: self.blocked.load(Ordering::Relaxed),
             backlog: self.backlog.load(Ordering::Relaxed),
         }
     }

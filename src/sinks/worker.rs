@@ -54,7 +54,8 @@ pub struct SinkHandle {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Submitted {
     Queued,
-    /// Spool full or record unencodable: counted in `dropped`.
+    /// Record unencodable, or shutdown aborted while waiting for room: counted in
+    /// `dropped`.
     Dropped,
 }
 
@@ -67,25 +68,23 @@ impl SinkHandle {
         self.shared.stats.clone()
     }
 
-    /// Queues a delivery. With a memory queue this waits for room (back-pressure on the
-    /// pipeline); with a disk spool it appends at once and fails only when the spool is
-    /// full.
+    /// Queues a delivery. When the queue cannot take it (memory queue at capacity, disk
+    /// spool at `spool_max_bytes`, or the disk itself full) this waits for the worker to
+    /// make room: back-pressure on the pipeline and, through its bounded channel, on the
+    /// sources, rather than a lost delivery. Only an unencodable record, or a shutdown
+    /// deadline passing while waiting, drops (counted in `dropped`).
     pub async fn submit(&self, d: Delivery) -> Submitted {
+        let mut waited = false;
         loop {
             let res = {
                 let mut q = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
                 let behind = !q.is_empty() || self.shared.unhealthy.load(Ordering::Relaxed);
                 let r = q.push(&d);
-                if r.is_ok() {
-                    if behind {
-                        self.shared.stats.spooled.fetch_add(1, Ordering::Relaxed);
-                    }
-                    self.shared
-                        .stats
-                        .backlog
-                        .store(q.len() as u64, Ordering::Relaxed);
+                if r.is_ok() && behind {
+                    self.shared.stats.spooled.fetch_add(1, Ordering::Relaxed);
                 }
-                (r, matches!(&*q, Queue::Memory(_)))
+                self.shared.stats.set_queue(&q);
+                (r, matches!(&*q, Queue::Disk(_)))
             };
             match res {
                 (Ok(pos), _) => {
@@ -99,10 +98,22 @@ impl SinkHandle {
                     }
                     drop(e);
                     self.shared.data.notify_one();
+                    if waited {
+                        tracing::info!(sink = %self.shared.name, "queue has room again");
+                    }
                     return Submitted::Queued;
                 }
-                (Err(SpoolError::Full(_)), true) if !self.shared.abort.load(Ordering::Relaxed) => {
-                    // Memory queue full: wait for the worker to make room.
+                (Err(e @ (SpoolError::Full(_) | SpoolError::Io(_))), disk)
+                    if !self.shared.abort.load(Ordering::Relaxed) =>
+                {
+                    if !waited {
+                        waited = true;
+                        self.shared.stats.blocked.fetch_add(1, Ordering::Relaxed);
+                        if disk {
+                            tracing::error!(sink = %self.shared.name, error = %e, "spool cannot take more; the pipeline waits until the sink drains it");
+                        }
+                    }
+                    self.shared.data.notify_one();
                     let notified = self.shared.space.notified();
                     tokio::select! {
                         _ = notified => {}
@@ -145,7 +156,8 @@ pub fn spawn(
     queue: Queue,
     cfg: WorkerConfig,
 ) -> (SinkHandle, JoinHandle<()>) {
-    let backlog = queue.len() as u64;
+    let stats = Arc::new(SinkStats::default());
+    stats.set_queue(&queue);
     let shared = Arc::new(Shared {
         name: name.to_string(),
         queue: Mutex::new(queue),
@@ -154,10 +166,9 @@ pub fn spawn(
         closing: AtomicBool::new(false),
         abort: AtomicBool::new(false),
         unhealthy: AtomicBool::new(false),
-        stats: Arc::new(SinkStats::default()),
+        stats,
         enqueued: Mutex::new(VecDeque::new()),
     });
-    shared.stats.backlog.store(backlog, Ordering::Relaxed);
     let handle = SinkHandle {
         shared: shared.clone(),
     };
@@ -288,10 +299,7 @@ fn acknowledge(shared: &Shared, pos: Pos, n: u64, sent: bool) {
     if let Err(e) = q.ack(pos) {
         tracing::error!(sink = %shared.name, error = %e, "spool cursor update failed");
     }
-    shared
-        .stats
-        .backlog
-        .store(q.len() as u64, Ordering::Relaxed);
+    shared.stats.set_queue(&q);
     drop(q);
     if sent {
         shared.stats.sent.fetch_add(n, Ordering::Relaxed);

@@ -11,7 +11,7 @@ Serves on 127.0.0.1 (random port, printed as {"port": N} on stdout):
 
 Controlled through stdin, one JSON command per line; each gets one JSON reply line on
 stdout. Commands: log, previous_log, apply, event, cut_logs, cut_watches, gone, stats,
-restart_container.
+restart_container (`reason`: OOMKilled unless given; `ago_s`: exit time in the past).
 """
 import json
 import sys
@@ -378,7 +378,14 @@ def command(c):
             p = json.loads(json.dumps(res(("", "v1", "pods"))["objs"][("flux-system", c["pod"])]))
             st = p["status"]["containerStatuses"][0]
             st["restartCount"] += 1
-            st["lastState"] = {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
+            reason = c.get("reason", "OOMKilled")
+            # `ago_s`: the exit happened that many seconds ago (restarts spread in time).
+            exit_ns = time.time_ns() - int(c.get("ago_s", 0) * 1e9)
+            finished = rfc3339(exit_ns)
+            st["state"] = {"running": {"startedAt": rfc3339(exit_ns + 1_000_000_000)}}
+            st["lastState"] = {"terminated": {
+                "reason": reason, "exitCode": 137 if reason == "OOMKilled" else 1,
+                "finishedAt": finished}}
             return {"ok": True, "rv": apply(("", "v1", "pods"), p)}
         if op == "apply":
             key = tuple(c["key"])

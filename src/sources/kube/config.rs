@@ -45,8 +45,9 @@ pub struct KubernetesSection {
     /// Lines read from a restarted container's previous instance (default 200).
     #[serde(default)]
     pub previous_tail_lines: Option<i64>,
-    /// Directory of the source checkpoint (default: `delivery.state_dir`; none = no
-    /// checkpoint).
+    /// Directory of the source checkpoints (default: `delivery.state_dir`; none = no
+    /// checkpoint): the Kubernetes sources' positions and those of followed `--input`
+    /// files (`file-<hash>.pos`, written every second).
     #[serde(default)]
     pub checkpoint_dir: Option<String>,
     /// How often the checkpoint is written (default `5s`); also written at shutdown.
