@@ -56,7 +56,10 @@ fn parse_args() -> Args {
         let [k, v] = pair else {
             usage(&format!("{} needs a value", pair[0]))
         };
-        let num = || v.parse::<u64>().unwrap_or_else(|_| usage(&format!("bad {k}")));
+        let num = || {
+            v.parse::<u64>()
+                .unwrap_or_else(|_| usage(&format!("bad {k}")))
+        };
         match k.as_str() {
             "--target" => a.target = v.clone(),
             "--listen" => a.listen = v.parse().unwrap_or_else(|_| usage("bad --listen")),

@@ -15,8 +15,8 @@
 # in production. Prints achieved rate, p50/p90/p99/max and triggers without a finding.
 #
 # Settings (environment): RATE (10000), SECONDS_ (30), WARMUP (5), TRIGGER_EVERY (100),
-# CONNECTIONS (16), OBJECTS (1000), SPOOL (1), BIN (target/release/fluxsight, built when
-# missing), CPU (unset: no pinning; e.g. CPU=0 pins fluxsight to one core and the load
+# CONNECTIONS (16), OBJECTS (1000), SPOOL (1), BIN (target/release/fluxsight) and LOAD
+# (target/release/examples/latency_load), each built when missing, CPU (unset: no pinning; e.g. CPU=0 pins fluxsight to one core and the load
 # generator to the other).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,8 +33,10 @@ BIN="${BIN:-target/release/fluxsight}"
 if [ ! -x "$BIN" ]; then
   cargo build --release --locked --bin fluxsight
 fi
-cargo build --release --locked --quiet --example latency_load
-LOAD=target/release/examples/latency_load
+LOAD="${LOAD:-target/release/examples/latency_load}"
+if [ ! -x "$LOAD" ]; then
+  cargo build --release --locked --quiet --example latency_load
+fi
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -71,7 +73,7 @@ $STATE
 EOF
 "$BIN" validate "$WORK/pipeline.yaml" >/dev/null
 
-pin() { if [ -n "${CPU:-}" ]; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
+pin() { if [ -n "${CPU:-}" ]; then exec taskset -c "$1" "${@:2}"; else exec "${@:2}"; fi; }
 OTHER_CPU=$(( ${CPU:-0} == 0 ? 1 : 0 ))
 
 pin "${CPU:-0}" "$BIN" run --no-kube --config "$WORK/pipeline.yaml" --listen "127.0.0.1:$PORT" \
