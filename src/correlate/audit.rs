@@ -5,7 +5,7 @@
 //! Invariant: one audit record per apply (the log line and the Event of the same apply
 //! produce one record), and one per new revision even when nothing changed.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use super::finding::Finding;
 use super::spec::Settings;
@@ -35,7 +35,7 @@ pub struct AuditRecord {
 #[derive(Debug, Default)]
 pub struct AuditState {
     /// object → (revision, ts) of the last audit record.
-    last: HashMap<ObjectRef, (Option<String>, TsMs, bool)>,
+    last: FxHashMap<ObjectRef, (Option<String>, TsMs, bool)>,
     /// Entries dropped when the map was full (counted in `Evictions::audit`).
     pub evicted: u64,
 }

@@ -1,7 +1,9 @@
 //! Controller detectors: `controller_oom`, `controller_crashloop`, `oom_cascade`,
 //! `memory_growth`, `queue_backpressure`, `guilty_tenant`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap;
 
 use super::finding::{Evidence, RootCause};
 use super::sources::{heaviest, shares_from};
@@ -210,8 +212,8 @@ impl Correlator {
     fn detect_controller(&mut self, c: &str, now: TsMs) {
         let Some(cs) = self.ctrls.get(c) else { return };
         let subject = deployment(c, &cs.namespace);
-        let oom_pat = self.settings.patterns.get("controller_oom").clone();
-        let crash_pat = self.settings.patterns.get("controller_crashloop").clone();
+        let oom_pat = self.settings.patterns.shared("controller_oom");
+        let crash_pat = self.settings.patterns.shared("controller_crashloop");
         let window = crash_pat.ms("window");
         let ooms: Vec<TsMs> = cs
             .ooms
@@ -290,7 +292,7 @@ impl Correlator {
     /// Failures after a controller OOM / crash loop, across tenants, become symptoms of
     /// one `oom_cascade` finding.
     fn detect_cascade(&mut self, c: &str, now: TsMs) {
-        let pat = self.settings.patterns.get("oom_cascade").clone();
+        let pat = self.settings.patterns.shared("oom_cascade");
         let window = pat.ms("window");
         let Some(cs) = self.ctrls.get(c) else { return };
         let crash_min = self
@@ -411,7 +413,7 @@ impl Correlator {
     /// polling rate), falling back to run counts.
     pub(super) fn memory_hog(&self, c: &str, now: TsMs) -> Option<(String, f64, String)> {
         // Summed per namespace first (no allocation per object), then per tenant.
-        let mut per_ns: HashMap<&str, f64> = HashMap::new();
+        let mut per_ns: FxHashMap<&str, f64> = FxHashMap::default();
         let mut per_obj: Vec<(f64, &ObjectRef)> = Vec::new();
         for (o, s) in &self.objects {
             if s.controller != Some(c) {
@@ -424,7 +426,8 @@ impl Correlator {
             *per_ns.entry(o.namespace.as_str()).or_default() += load;
             per_obj.push((load, o));
         }
-        let mut ns_tenant: HashMap<&str, String> = HashMap::with_capacity(per_ns.len());
+        let mut ns_tenant: FxHashMap<&str, String> =
+            FxHashMap::with_capacity_and_hasher(per_ns.len(), Default::default());
         let mut per_tenant: BTreeMap<String, f64> = BTreeMap::new();
         for (ns, load) in per_ns {
             let t = self.tenant_of_ns(ns);
@@ -443,7 +446,7 @@ impl Correlator {
     }
 
     fn detect_memory(&mut self, c: &str, now: TsMs) {
-        let pat = self.settings.patterns.get("memory_growth").clone();
+        let pat = self.settings.patterns.shared("memory_growth");
         let Some(cs) = self.ctrls.get(c) else { return };
         // Use the series since the last big drop (a restart resets memory).
         let mut start = 0;
@@ -491,7 +494,7 @@ impl Correlator {
     }
 
     fn detect_queue(&mut self, c: &str, now: TsMs) {
-        let pat = self.settings.patterns.get("queue_backpressure").clone();
+        let pat = self.settings.patterns.shared("queue_backpressure");
         let Some(cs) = self.ctrls.get(c) else { return };
         let min_depth = pat.p("min_depth");
         // Length of the current run of samples above the threshold.
@@ -511,8 +514,8 @@ impl Correlator {
         let depth = cs.queue.back().map(|x| x.1).unwrap_or(0.0);
         let subject = deployment(c, &cs.namespace);
         let work = cs.work_since(now, 3_600_000);
-        let mut per: Vec<(String, f64)> = work.into_iter().map(|(t, w)| (t, w.runs)).collect();
-        per.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mut per: Vec<(&str, f64)> = work.into_iter().map(|(t, w)| (t, w.runs)).collect();
+        per.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         let f = self.findings.upsert(
             "queue_backpressure",
             &subject,
@@ -523,7 +526,7 @@ impl Correlator {
         f.count += 1;
         f.tenant = per
             .first()
-            .map(|x| x.0.clone())
+            .map(|x| x.0.to_string())
             .unwrap_or_else(|| subject.namespace.clone());
         for (t, _) in per.iter().take(3) {
             f.add_tenant(t);
@@ -537,7 +540,7 @@ impl Correlator {
 
     /// Guilty tenant: per controller under pressure, the tenant with most of its work.
     pub(super) fn check_tenants(&mut self, now: TsMs) {
-        let pat = self.settings.patterns.get("guilty_tenant").clone();
+        let pat = self.settings.patterns.shared("guilty_tenant");
         let window = pat.ms("window");
         let names: Vec<String> = self.ctrls.keys().cloned().collect();
         for c in names {
@@ -575,7 +578,7 @@ impl Correlator {
                             } else {
                                 w.runs
                             };
-                            (t.clone(), x)
+                            (t.to_string(), x)
                         })
                         .collect();
                     // Shares first: listing the heaviest objects walks every object of

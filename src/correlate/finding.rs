@@ -5,7 +5,9 @@
 //! same across updates, replays and restarts. Iteration is over a `BTreeMap`, so output
 //! order never depends on hashing.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap;
 
 use sha2::{Digest, Sha256};
 
@@ -208,7 +210,7 @@ pub struct FindingTable {
     owed_due: TsMs,
     /// Subject → number of entries about it.
     /// Subject → ids of the entries about it (a handful at most).
-    subjects: HashMap<ObjectRef, Vec<String>>,
+    subjects: FxHashMap<ObjectRef, Vec<String>>,
     /// Re-emit a firing finding whose count changed after this long.
     pub repeat_interval_ms: u64,
     pub cluster: String,
@@ -221,7 +223,7 @@ impl FindingTable {
             dirty: BTreeSet::new(),
             owed: BTreeSet::new(),
             owed_due: TsMs::MAX,
-            subjects: HashMap::new(),
+            subjects: FxHashMap::default(),
             repeat_interval_ms,
             cluster: cluster.to_string(),
         }
@@ -306,12 +308,18 @@ impl FindingTable {
 
     /// Resolves a firing finding now (its subject succeeded).
     pub fn resolve(&mut self, pattern: &str, subject: &ObjectRef, ts: TsMs) {
+        self.resolve_where(subject, ts, |p| p == pattern);
+    }
+
+    /// Resolves now every firing finding about `subject` whose pattern `pred` accepts:
+    /// one index lookup however many patterns a success clears.
+    pub fn resolve_where(&mut self, subject: &ObjectRef, ts: TsMs, pred: impl Fn(&str) -> bool) {
         let Some(ids) = self.subjects.get(subject) else {
             return;
         };
         for id in ids {
             if let Some(e) = self.entries.get_mut(id) {
-                if e.finding.pattern == pattern && e.finding.status == Status::Firing {
+                if e.finding.status == Status::Firing && pred(&e.finding.pattern) {
                     e.finding.status = Status::Resolved;
                     e.finding.last_seen = e.finding.last_seen.max(ts);
                     self.dirty.insert(id.clone());

@@ -82,7 +82,7 @@ impl Correlator {
         if self.waiting.is_empty() {
             return;
         }
-        let cyc_pat = self.settings.patterns.get("dependency_cycle").clone();
+        let cyc_pat = self.settings.patterns.shared("dependency_cycle");
         let cycles = self.find_cycles();
         let mut in_cycle: BTreeSet<ObjectRef> = BTreeSet::new();
         for c in &cycles {
@@ -125,7 +125,7 @@ impl Correlator {
         }
         // Blocked chains: waiting objects whose chain ends at an object failing for
         // another reason.
-        let blk_pat = self.settings.patterns.get("dependency_blocked").clone();
+        let blk_pat = self.settings.patterns.shared("dependency_blocked");
         let mut by_root: BTreeMap<ObjectRef, Vec<ObjectRef>> = BTreeMap::new();
         for w in &self.waiting {
             if in_cycle.contains(w) {

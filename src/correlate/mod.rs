@@ -24,7 +24,9 @@ pub mod spec;
 pub mod state;
 pub mod vars;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use rustc_hash::FxHashMap;
 
 use crate::record::{Class, Detail, Format, ObjectRef, Record, TsMs};
 
@@ -62,19 +64,19 @@ pub struct Correlator {
     caps: Caps,
     now: Option<TsMs>,
     next_tick: Option<TsMs>,
-    objects: HashMap<ObjectRef, ObjState>,
+    objects: FxHashMap<ObjectRef, ObjState>,
     /// source → objects that consume it (from `spec.sourceRef`, chart sources).
-    consumers: HashMap<ObjectRef, BTreeSet<ObjectRef>>,
+    consumers: FxHashMap<ObjectRef, BTreeSet<ObjectRef>>,
     /// Edges in `consumers`, kept so the cap check is O(1).
     consumer_edges: usize,
     /// Objects failing now (for time-driven checks without scanning every object).
     failing: BTreeSet<ObjectRef>,
     waiting: BTreeSet<ObjectRef>,
     ctrls: BTreeMap<String, CtrlState>,
-    hosts: HashMap<String, HostState>,
+    hosts: FxHashMap<String, HostState>,
     recent_failures: VecDeque<RecentFailure>,
     /// object → (pattern, subject) of the root finding that explains it.
-    claims: HashMap<ObjectRef, (String, ObjectRef)>,
+    claims: FxHashMap<ObjectRef, (String, ObjectRef)>,
     findings: finding::FindingTable,
     audit: audit::AuditState,
     evictions: Evictions,
@@ -93,15 +95,15 @@ impl Correlator {
             caps,
             now: None,
             next_tick: None,
-            objects: HashMap::new(),
-            consumers: HashMap::new(),
+            objects: FxHashMap::default(),
+            consumers: FxHashMap::default(),
             consumer_edges: 0,
             failing: BTreeSet::new(),
             waiting: BTreeSet::new(),
             ctrls: BTreeMap::new(),
-            hosts: HashMap::new(),
+            hosts: FxHashMap::default(),
             recent_failures: VecDeque::new(),
-            claims: HashMap::new(),
+            claims: FxHashMap::default(),
             findings,
             audit: audit::AuditState::default(),
             evictions: Evictions::default(),
@@ -308,19 +310,29 @@ impl Correlator {
     }
 
     fn obj_mut(&mut self, o: &ObjectRef, ts: TsMs) -> &mut ObjState {
-        if !self.objects.contains_key(o) && self.objects.len() >= self.caps.objects {
-            let n = state::evict_oldest(&mut self.objects, self.caps.objects - 1, |s| s.last_seen);
-            self.evictions.objects += n;
-            // Forget the evicted in the sets that point into `objects` now rather than at
-            // the next tick, so a flood between ticks cannot grow them.
-            let objects = &self.objects;
-            self.failing.retain(|o| objects.contains_key(o));
-            self.waiting.retain(|o| objects.contains_key(o));
+        // Looked up before inserting so a known object (almost every call) costs no
+        // clone of its reference.
+        if !self.objects.contains_key(o) {
+            if self.objects.len() >= self.caps.objects {
+                let cap = self.caps.objects - 1;
+                let n = state::evict_oldest(&mut self.objects, cap, |s| s.last_seen);
+                self.evictions.objects += n;
+                // Forget the evicted in the sets that point into `objects` now rather
+                // than at the next tick, so a flood between ticks cannot grow them.
+                let objects = &self.objects;
+                self.failing.retain(|o| objects.contains_key(o));
+                self.waiting.retain(|o| objects.contains_key(o));
+            }
+            let fresh = ObjState {
+                controller: vars::controller_for_kind(&o.kind),
+                ..Default::default()
+            };
+            self.objects.insert(o.clone(), fresh);
         }
-        let s = self.objects.entry(o.clone()).or_insert_with(|| ObjState {
-            controller: vars::controller_for_kind(&o.kind),
-            ..Default::default()
-        });
+        let s = self
+            .objects
+            .get_mut(o)
+            .expect("object state inserted above");
         if ts > s.last_seen {
             s.last_seen = ts;
         }
@@ -614,16 +626,16 @@ impl Correlator {
         if was_failing {
             self.failing.remove(obj);
         }
-        for p in objects::OBJECT_PATTERNS.iter().copied().chain([
-            "stalled_reconciliation",
-            "git_auth_failure",
-            "dependency_blocked",
-        ]) {
-            if slow && p == "slow_reconciliation" {
-                continue;
+        self.findings.resolve_where(obj, ts, |p| {
+            if p == "slow_reconciliation" {
+                return !slow;
             }
-            self.findings.resolve(p, obj, ts);
-        }
+            objects::OBJECT_PATTERNS.contains(&p)
+                || matches!(
+                    p,
+                    "stalled_reconciliation" | "git_auth_failure" | "dependency_blocked"
+                )
+        });
     }
 
     /// A controller's own lines without an object (start-up, leader election, klog).

@@ -231,7 +231,7 @@ impl Correlator {
         let Some(pattern) = pattern_for(rec.class) else {
             return;
         };
-        let pat = self.settings.patterns.get(pattern).clone();
+        let pat = self.settings.patterns.shared(pattern);
         let Some(s) = self.objects.get(obj) else {
             return;
         };
@@ -349,7 +349,7 @@ impl Correlator {
 
     /// Reconcile durations: `slow_reconciliation`. True when this run was slow.
     pub(super) fn track_duration(&mut self, obj: &ObjectRef, d: u64, ts: TsMs) -> bool {
-        let pat = self.settings.patterns.get("slow_reconciliation").clone();
+        let pat = self.settings.patterns.shared("slow_reconciliation");
         let window = pat.ms("window");
         let (median, n, slow_count) = {
             let s = self.obj_mut(obj, ts);
@@ -414,7 +414,7 @@ impl Correlator {
                 .map(str::to_string)
                 .collect(),
         };
-        let loop_pat = self.settings.patterns.get("reconcile_loop").clone();
+        let loop_pat = self.settings.patterns.shared("reconcile_loop");
         let dedupe = loop_pat.ms("dedupe");
         let window = loop_pat.ms("window");
         let revision = rec.revision.clone();
@@ -490,7 +490,7 @@ impl Correlator {
         } else {
             "drift_detected"
         };
-        let pat = self.settings.patterns.get(pattern).clone();
+        let pat = self.settings.patterns.shared(pattern);
         let f = self.findings.upsert(
             pattern,
             obj,
@@ -514,7 +514,7 @@ impl Correlator {
 
     /// `stalled_reconciliation`: failing for long, or Stalled=True.
     pub(super) fn check_stalled(&mut self, now: TsMs) {
-        let pat = self.settings.patterns.get("stalled_reconciliation").clone();
+        let pat = self.settings.patterns.shared("stalled_reconciliation");
         let candidates: Vec<ObjectRef> = self.failing.iter().cloned().collect();
         for o in candidates {
             let Some(s) = self.objects.get(&o) else {

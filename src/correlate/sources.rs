@@ -103,7 +103,7 @@ impl Correlator {
     }
 
     pub(super) fn detect_auth(&mut self, obj: &ObjectRef, ts: TsMs) {
-        let pat = self.settings.patterns.get("git_auth_failure").clone();
+        let pat = self.settings.patterns.shared("git_auth_failure");
         let Some(s) = self.objects.get(obj) else {
             return;
         };
@@ -175,7 +175,7 @@ impl Correlator {
                 self.obj_mut(obj, ts).url = Some(u);
             }
         }
-        let pat = self.settings.patterns.get("rate_limit_exhaustion").clone();
+        let pat = self.settings.patterns.shared("rate_limit_exhaustion");
         let window = pat.ms("window");
         self.touch_host(&host, ts);
         let Some(h) = self.hosts.get_mut(&host) else {
@@ -267,7 +267,7 @@ impl Correlator {
         if is_internal(&host) {
             return;
         }
-        let pat = self.settings.patterns.get("network_degradation").clone();
+        let pat = self.settings.patterns.shared("network_degradation");
         let window = pat.ms("window");
         self.touch_host(&host, ts);
         let Some(h) = self.hosts.get_mut(&host) else {

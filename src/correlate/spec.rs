@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use regex::Regex;
 use serde::Deserialize;
@@ -552,9 +553,12 @@ builtin!(
 );
 
 /// All patterns by id.
+///
+/// Patterns are shared (`Arc`) so a detector can hold its pattern while it updates
+/// correlator state, without copying templates and parameters per record.
 #[derive(Debug, Clone)]
 pub struct PatternSet {
-    by_id: BTreeMap<String, Pattern>,
+    by_id: BTreeMap<String, Arc<Pattern>>,
 }
 
 impl PatternSet {
@@ -565,7 +569,7 @@ impl PatternSet {
         for (id, text) in BUILTIN_PATTERNS {
             let p = load_pattern(text, &format!("patterns/{id}.yaml"))
                 .unwrap_or_else(|e| panic!("built-in pattern {id} invalid: {e:?}"));
-            by_id.insert(id.to_string(), p);
+            by_id.insert(id.to_string(), Arc::new(p));
         }
         PatternSet { by_id }
     }
@@ -595,7 +599,7 @@ impl PatternSet {
             match std::fs::read_to_string(&p) {
                 Ok(text) => match load_pattern(&text, &file) {
                     Ok(pat) => {
-                        set.by_id.insert(pat.spec.id.clone(), pat);
+                        set.by_id.insert(pat.spec.id.clone(), Arc::new(pat));
                     }
                     Err(e) => errs.extend(e),
                 },
@@ -615,13 +619,22 @@ impl PatternSet {
     }
 
     pub fn get(&self, id: &str) -> &Pattern {
+        self.shared_ref(id)
+    }
+
+    /// The pattern `id`, as a handle that does not borrow the set.
+    pub fn shared(&self, id: &str) -> Arc<Pattern> {
+        Arc::clone(self.shared_ref(id))
+    }
+
+    fn shared_ref(&self, id: &str) -> &Arc<Pattern> {
         self.by_id
             .get(id)
             .unwrap_or_else(|| panic!("pattern {id} missing from set"))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Pattern> {
-        self.by_id.values()
+        self.by_id.values().map(|p| &**p)
     }
 
     /// Applies `--config` threshold overrides.
@@ -633,7 +646,7 @@ impl PatternSet {
     ) -> Result<(), Vec<SpecError>> {
         let mut errs = Vec::new();
         for (id, params) in overrides {
-            let Some(pat) = self.by_id.get_mut(id) else {
+            let Some(pat) = self.by_id.get_mut(id).map(Arc::make_mut) else {
                 errs.push(SpecError {
                     file: file.into(),
                     line: line_of(text, id),

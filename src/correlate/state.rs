@@ -4,6 +4,9 @@
 //! stays bounded whatever the input; evictions are counted in [`Caps`].
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
+
+use rustc_hash::FxHashMap;
 
 use crate::record::{Class, ObjectRef, TsMs};
 
@@ -197,9 +200,9 @@ pub struct CtrlState {
     pub queue: VecDeque<(TsMs, f64)>,
     pub rate_limited_at: Option<TsMs>,
     /// Tenant work in time buckets: (bucket start, tenant → work).
-    pub work: VecDeque<(TsMs, HashMap<String, Work>)>,
+    pub work: VecDeque<(TsMs, FxHashMap<String, Work>)>,
     /// Per object work (for "heaviest objects").
-    pub object_runs: HashMap<ObjectRef, Work>,
+    pub object_runs: FxHashMap<ObjectRef, Work>,
 }
 
 impl CtrlState {
@@ -232,7 +235,7 @@ impl CtrlState {
     pub fn add_work(&mut self, ts: TsMs, tenant: &str, w: Work, caps: &Caps, ev: &mut Evictions) {
         let b = ts - ts.rem_euclid(BUCKET_MS);
         if self.work.back().is_none_or(|(s, _)| *s < b) {
-            self.work.push_back((b, HashMap::new()));
+            self.work.push_back((b, FxHashMap::default()));
             while self.work.len() > 48 {
                 self.work.pop_front();
             }
@@ -249,12 +252,12 @@ impl CtrlState {
     }
 
     /// Tenant work summed over buckets newer than `now - window`.
-    pub fn work_since(&self, now: TsMs, window: i64) -> HashMap<String, Work> {
-        let mut out: HashMap<String, Work> = HashMap::new();
+    pub fn work_since(&self, now: TsMs, window: i64) -> FxHashMap<&str, Work> {
+        let mut out: FxHashMap<&str, Work> = FxHashMap::default();
         for (b, m) in &self.work {
             if *b + BUCKET_MS > now - window {
                 for (t, w) in m {
-                    out.entry(t.clone()).or_default().add(w);
+                    out.entry(t.as_str()).or_default().add(w);
                 }
             }
         }
@@ -280,8 +283,8 @@ pub fn push_capped<T>(q: &mut VecDeque<T>, v: T, cap: usize) {
 
 /// Evicts the least recently seen tenth of `map` when it exceeds `cap`.
 /// Ties are broken by key so eviction is deterministic.
-pub fn evict_oldest<K: Clone + Ord + std::hash::Hash, V>(
-    map: &mut HashMap<K, V>,
+pub fn evict_oldest<K: Clone + Ord + std::hash::Hash, V, S: BuildHasher>(
+    map: &mut HashMap<K, V, S>,
     cap: usize,
     last_seen: impl Fn(&V) -> TsMs,
 ) -> u64 {

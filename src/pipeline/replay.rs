@@ -183,7 +183,10 @@ impl<W: Write> Emitter<W> {
                         serde_json::to_writer(&mut self.out, &v)?;
                         self.out.write_all(b"\n")?;
                     }
-                    self.last.insert(f.id.clone(), *f);
+                    // Only the text report reads the last state of each finding.
+                    if self.opts.format == OutputFormat::Text {
+                        self.last.insert(f.id.clone(), *f);
+                    }
                 }
                 Output::Audit(a) => {
                     if !self.opts.audit {
