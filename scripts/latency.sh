@@ -86,8 +86,8 @@ done
 curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null || { echo "latency: fluxsight not ready" >&2; cat "$WORK/fluxsight.log" >&2; exit 1; }
 
 echo "latency: $RATE records/s for $SECS s (+$WARMUP s warm-up), a trigger every $TRIGGER_EVERY records, spool $SPOOL"
-pin "$OTHER_CPU" "$LOAD" --target "http://127.0.0.1:$PORT/events" --listen "127.0.0.1:$HOOK" \
+( pin "$OTHER_CPU" "$LOAD" --target "http://127.0.0.1:$PORT/events" --listen "127.0.0.1:$HOOK" \
   --rate "$RATE" --seconds "$SECS" --warmup "$WARMUP" --trigger-every "$TRIGGER_EVERY" \
-  --connections "$CONNECTIONS" --objects "$OBJECTS"
+  --connections "$CONNECTIONS" --objects "$OBJECTS" )
 RSS=$(awk '/VmHWM/ {print $2}' "/proc/${PIDS[0]}/status" 2>/dev/null || echo 0)
 echo "fluxsight peak RSS: $((RSS / 1024)) MiB"
