@@ -85,6 +85,31 @@ pub struct Finding {
     /// Create/Update follows from it.
     #[serde(default)]
     pub emission: u64,
+    /// Templates to render before the next emission (not rendered, not stored).
+    #[serde(skip)]
+    pub text_pending: PendingText,
+}
+
+/// The pattern whose title, summary and remediation templates a finding still has to
+/// be rendered with. `vars::fill_text` only records it; the text is rendered once when
+/// the finding is emitted (`FindingTable::take_changes`), not on every update, since
+/// the templates read nothing but the finding itself. Compares equal to every other.
+#[derive(Clone, Default)]
+pub struct PendingText(pub(crate) Option<std::sync::Arc<super::spec::Pattern>>);
+
+impl PartialEq for PendingText {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for PendingText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(p) => write!(f, "PendingText({})", p.spec.id),
+            None => f.write_str("PendingText(None)"),
+        }
+    }
 }
 
 impl Finding {
@@ -280,6 +305,7 @@ impl FindingTable {
                 remediation: String::new(),
                 last_counted: ts,
                 emission: 0,
+                text_pending: PendingText::default(),
             },
             emitted_key: None,
             emitted_count: 0,
@@ -398,6 +424,7 @@ impl FindingTable {
                 e.emitted_count = e.finding.count;
                 e.emitted_at = Some(now);
                 e.finding.emission += 1;
+                super::vars::render_pending(&mut e.finding);
                 out.push(e.finding.clone());
             } else if counted {
                 // Still owed an emission: due when its repeat interval has elapsed.

@@ -188,8 +188,8 @@ impl Correlator {
             }
             s.depends_on = info.depends_on.clone();
             s.source_ref = info.source_ref.clone();
-            if info.url.is_some() {
-                s.url = info.url.clone();
+            if let Some(u) = &info.url {
+                s.set_url(u);
             }
             s.service_account = info.service_account.clone();
             if info.artifact_size.is_some() {

@@ -172,7 +172,7 @@ impl Correlator {
         }
         if url.is_none() {
             if let Some(u) = first_url(&msg) {
-                self.obj_mut(obj, ts).url = Some(u);
+                self.obj_mut(obj, ts).set_url(&u);
             }
         }
         let pat = self.settings.patterns.shared("rate_limit_exhaustion");
@@ -242,8 +242,7 @@ impl Correlator {
         let mut per_tenant: BTreeMap<String, f64> = BTreeMap::new();
         let mut per_obj: Vec<(f64, ObjectRef, String)> = Vec::new();
         for (o, s) in &self.objects {
-            let on_host =
-                s.url.as_deref().and_then(host_of).as_deref() == Some(host) || limited.contains(o);
+            let on_host = s.url_host.as_deref() == Some(host) || limited.contains(o);
             if !on_host {
                 continue;
             }

@@ -109,7 +109,11 @@ pub struct ObjState {
     pub interval_ms: Option<u64>,
     pub depends_on: Vec<ObjectRef>,
     pub source_ref: Option<ObjectRef>,
+    /// Set with [`ObjState::set_url`], which keeps `url_host` in step.
     pub url: Option<String>,
+    /// The provider host `url` names (`host_of`), looked up once when the URL is set
+    /// instead of once per object on every rate-limit check.
+    pub url_host: Option<String>,
     pub service_account: Option<String>,
     pub artifact_size: Option<u64>,
     pub chart: Option<String>,
@@ -131,6 +135,14 @@ pub struct ObjState {
 }
 
 impl ObjState {
+    /// Sets the source URL and the host it names.
+    pub fn set_url(&mut self, url: &str) {
+        if self.url.as_deref() != Some(url) {
+            self.url_host = super::sources::host_of(url);
+            self.url = Some(url.to_string());
+        }
+    }
+
     /// The last failure attempt, if the object is failing now.
     pub fn current_failure(&self) -> Option<&Attempt> {
         self.failing_since?;

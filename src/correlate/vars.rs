@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::finding::Finding;
+use std::sync::Arc;
+
+use super::finding::{Finding, PendingText};
 use super::spec::{render_template, Pattern};
 use crate::parse::time::format_rfc3339_ms;
 
@@ -18,9 +20,23 @@ pub fn human_ms(ms: i64) -> String {
     }
 }
 
+/// Marks title, summary and remediation to be filled from the pattern's templates,
+/// the finding's own facts and its labels when the finding is next emitted
+/// ([`render_pending`]).
+pub fn fill_text(f: &mut Finding, pattern: &Arc<Pattern>) {
+    f.text_pending = PendingText(Some(Arc::clone(pattern)));
+}
+
+/// Renders the text [`fill_text`] deferred, if any.
+pub fn render_pending(f: &mut Finding) {
+    if let Some(p) = f.text_pending.0.take() {
+        render_text(f, &p);
+    }
+}
+
 /// Fills title, summary and remediation from the pattern's templates, the finding's
 /// own facts and its labels.
-pub fn fill_text(f: &mut Finding, pattern: &Pattern) {
+pub fn render_text(f: &mut Finding, pattern: &Pattern) {
     let mut v: BTreeMap<String, String> = BTreeMap::new();
     v.insert("subject".into(), f.subject.to_string());
     v.insert("kind".into(), f.subject.kind.clone());

@@ -129,6 +129,7 @@ pub fn finding(i: &mut Input) -> Finding {
         remediation: i.free_text(),
         last_counted: first_seen,
         emission: i.u64() % 4,
+        text_pending: Default::default(),
     }
 }
 

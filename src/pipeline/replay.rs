@@ -70,14 +70,13 @@ impl Ord for Item {
     }
 }
 
-/// FNV-1a: a stable, cheap tie-breaker from line content.
-fn fnv1a(b: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &x in b {
-        h ^= u64::from(x);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+/// A stable tie-breaker from line content: FxHash, which reads the line a word at a
+/// time (FNV-1a, a multiply per byte, was 4.6 % of a replay).
+fn content_key(b: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(b);
+    h.finish()
 }
 
 /// One input: its lines decoded and classified, in file order.
@@ -114,7 +113,7 @@ impl<R: BufRead> RecordStream<R> {
                 return Ok(None);
             };
             self.lines_read += 1;
-            let key = fnv1a(line.bytes);
+            let key = content_key(line.bytes);
             for mut rec in self.decoder.decode(line.bytes) {
                 classifier.classify(&mut rec);
                 self.pending.push_back((key, rec));

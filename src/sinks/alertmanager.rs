@@ -640,6 +640,7 @@ mod tests {
             remediation: "Rotate the deploy key in secret flux-system/podinfo-auth".into(),
             last_counted: T0 + 600_000,
             emission: 1,
+            text_pending: Default::default(),
         }
     }
 

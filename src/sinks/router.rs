@@ -272,6 +272,7 @@ mod tests {
             remediation: String::new(),
             last_counted: 0,
             emission: 1,
+            text_pending: Default::default(),
         }))
     }
 

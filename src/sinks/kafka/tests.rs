@@ -41,6 +41,7 @@ fn finding(name: &str, emission: u64) -> Finding {
         remediation: String::new(),
         last_counted: 0,
         emission,
+        text_pending: Default::default(),
     }
 }
 
