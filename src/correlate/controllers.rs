@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rustc_hash::FxHashMap;
 
 use super::finding::{Evidence, RootCause};
-use super::sources::{heaviest, shares_from};
+use super::sources::{heaviest_of, shares_from};
 use super::state::{push_capped, ObjState};
 use super::{vars, Correlator};
 use crate::parse::message::controller_from_pod;
@@ -436,12 +436,11 @@ impl Correlator {
         }
         // Only the top tenant's objects are listed, so only they are cloned.
         let top = shares_from(per_tenant, Vec::new()).top?;
-        let mut objs: Vec<_> = per_obj
+        let mut objs: Vec<(f64, &ObjectRef)> = per_obj
             .into_iter()
             .filter(|(_, o)| ns_tenant.get(o.namespace.as_str()) == Some(&top.0))
-            .map(|(x, o)| (x, o.clone(), top.0.clone()))
             .collect();
-        let heaviest = heaviest(&mut objs, &top.0);
+        let heaviest = heaviest_of(&mut objs);
         Some((top.0, top.1, heaviest))
     }
 

@@ -169,7 +169,8 @@ impl Finding {
     /// as durations) are refreshed by the repeat interval instead.
     fn material_key(&self) -> u64 {
         use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        // In-process comparison only (never stored), so FxHash is enough.
+        let mut h = rustc_hash::FxHasher::default();
         self.status.as_str().hash(&mut h);
         self.severity.as_str().hash(&mut h);
         self.tenant.hash(&mut h);
@@ -196,7 +197,13 @@ pub fn finding_id(pattern: &str, subject: &ObjectRef) -> String {
     h.update([0]);
     h.update(subject.name.as_bytes());
     let d = h.finalize();
-    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(16);
+    for b in &d[..8] {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    id
 }
 
 struct Entry {
@@ -255,9 +262,18 @@ impl FindingTable {
     }
 
     pub fn get(&self, pattern: &str, subject: &ObjectRef) -> Option<&Finding> {
-        self.entries
-            .get(&finding_id(pattern, subject))
-            .map(|e| &e.finding)
+        let id = self.id_of(pattern, subject)?;
+        self.entries.get(id).map(|e| &e.finding)
+    }
+
+    /// The id of the entry of (pattern, subject), through the subject index: no
+    /// fingerprint is computed for a lookup.
+    fn id_of(&self, pattern: &str, subject: &ObjectRef) -> Option<&String> {
+        self.subjects.get(subject)?.iter().find(|id| {
+            self.entries
+                .get(*id)
+                .is_some_and(|e| e.finding.pattern == pattern)
+        })
     }
 
     pub fn is_firing(&self, pattern: &str, subject: &ObjectRef) -> bool {
@@ -274,15 +290,19 @@ impl FindingTable {
         ts: TsMs,
         resolve_after_ms: u64,
     ) -> &mut Finding {
-        let id = finding_id(pattern, subject);
-        let cluster = self.cluster.clone();
-        if !self.entries.contains_key(&id) {
-            self.subjects
-                .entry(subject.clone())
-                .or_default()
-                .push(id.clone());
-        }
+        let id = match self.id_of(pattern, subject) {
+            Some(id) => id.clone(),
+            None => {
+                let id = finding_id(pattern, subject);
+                self.subjects
+                    .entry(subject.clone())
+                    .or_default()
+                    .push(id.clone());
+                id
+            }
+        };
         self.dirty.insert(id.clone());
+        let cluster = &self.cluster;
         let e = self.entries.entry(id.clone()).or_insert_with(|| Entry {
             finding: Finding {
                 id,
@@ -291,7 +311,7 @@ impl FindingTable {
                 severity,
                 title: String::new(),
                 summary: String::new(),
-                cluster,
+                cluster: cluster.clone(),
                 tenant: String::new(),
                 tenants: Vec::new(),
                 subject: subject.clone(),

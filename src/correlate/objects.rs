@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use super::finding::Evidence;
-use super::state::{push_capped, Apply};
+use super::state::{push_capped, Apply, ObjState};
 use super::{vars, Correlator};
 use crate::record::{Class, ObjectRef, Record, TsMs};
 
@@ -515,7 +515,22 @@ impl Correlator {
     /// `stalled_reconciliation`: failing for long, or Stalled=True.
     pub(super) fn check_stalled(&mut self, now: TsMs) {
         let pat = self.settings.patterns.shared("stalled_reconciliation");
-        let candidates: Vec<ObjectRef> = self.failing.iter().cloned().collect();
+        let (recent, min_failing) = (pat.ms("recent"), pat.ms("min_failing"));
+        let min_intervals = pat.p("min_intervals") as i64;
+        // Only objects past the time checks are cloned out of the failing set.
+        let due = |s: &ObjState| {
+            let (Some(since), Some(last)) = (s.failing_since, s.attempts.back()) else {
+                return false;
+            };
+            let need = min_failing.max(min_intervals * s.interval_ms.unwrap_or(0) as i64);
+            !s.suspended && now - last.ts <= recent && (now - since >= need || s.stalled)
+        };
+        let candidates: Vec<ObjectRef> = self
+            .failing
+            .iter()
+            .filter(|o| self.objects.get(*o).is_some_and(due))
+            .cloned()
+            .collect();
         for o in candidates {
             let Some(s) = self.objects.get(&o) else {
                 continue;
@@ -523,16 +538,6 @@ impl Correlator {
             let (Some(since), Some(last)) = (s.failing_since, s.attempts.back()) else {
                 continue;
             };
-            if s.suspended || now - last.ts > pat.ms("recent") {
-                continue;
-            }
-            let iv = s.interval_ms.unwrap_or(0) as i64;
-            let need = pat
-                .ms("min_failing")
-                .max(pat.p("min_intervals") as i64 * iv);
-            if now - since < need && !s.stalled {
-                continue;
-            }
             if self.claimed(&o)
                 || pattern_for(last.class).is_some_and(|p| self.findings.is_firing(p, &o))
             {

@@ -376,12 +376,28 @@ pub(crate) fn shares_from(
 
 /// "Kind/ns/name (N/h), …" for the three heaviest of `tenant`'s objects.
 pub(crate) fn heaviest(per_obj: &mut [(f64, ObjectRef, String)], tenant: &str) -> String {
-    per_obj.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    per_obj
+    let mut objs: Vec<(f64, &ObjectRef)> = per_obj
         .iter()
         .filter(|(_, _, ot)| ot == tenant)
-        .take(3)
-        .map(|(x, o, _)| format!("{o} ({x:.0}/h)"))
+        .map(|(x, o, _)| (*x, o))
+        .collect();
+    heaviest_of(&mut objs)
+}
+
+/// "Kind/ns/name (N/h), …" for the three heaviest of `objs` (load first, then the
+/// reference, so ties are deterministic). Selects the three without sorting the rest.
+pub(crate) fn heaviest_of(objs: &mut [(f64, &ObjectRef)]) -> String {
+    let order = |a: &(f64, &ObjectRef), b: &(f64, &ObjectRef)| {
+        b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1))
+    };
+    let n = objs.len().min(3);
+    if objs.len() > n {
+        objs.select_nth_unstable_by(n, order);
+    }
+    let top = &mut objs[..n];
+    top.sort_by(order);
+    top.iter()
+        .map(|(x, o)| format!("{o} ({x:.0}/h)"))
         .collect::<Vec<_>>()
         .join(", ")
 }
