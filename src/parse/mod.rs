@@ -237,6 +237,11 @@ fn parse_text_forms(line: &str, ctx: &ParseContext) -> Result<Vec<Record>, Parse
 /// True when brackets nest deeper than `max` (strings are skipped). serde_json itself
 /// stops at 128; checking first keeps deep garbage cheap.
 pub fn json_depth_exceeds(b: &[u8], max: usize) -> bool {
+    // Depth can only exceed `max` with more than `max` opening brackets: count them
+    // with the SIMD searcher first and run the exact scan only for bracket-heavy lines.
+    if memchr::memchr2_iter(b'{', b'[', b).nth(max).is_none() {
+        return false;
+    }
     let mut depth = 0usize;
     let mut in_str = false;
     let mut esc = false;
