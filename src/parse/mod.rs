@@ -203,6 +203,16 @@ fn parse_json_line(line: &str, ctx: &ParseContext) -> Result<Vec<Record>, ParseE
     if json_depth_exceeds(line.as_bytes(), MAX_JSON_DEPTH) {
         return Err(ParseError::Malformed("json nesting too deep"));
     }
+    // zap log lines (most JSON lines) go straight into `LogFields` without a `Value` tree;
+    // Kubernetes documents and the rare odd shapes take the `Value` path below.
+    if !zap::fast::may_be_k8s(line) {
+        match zap::fast::parse(line) {
+            Err(()) => return Err(ParseError::Malformed("json")),
+            Ok(zap::fast::Fast::Record(r)) => return Ok(vec![r]),
+            Ok(zap::fast::Fast::NotLogLine) => return Err(ParseError::NotThisFormat),
+            Ok(zap::fast::Fast::Fallback) => {}
+        }
+    }
     let value: serde_json::Value =
         serde_json::from_str(line).map_err(|_| ParseError::Malformed("json"))?;
     let obj = value.as_object().ok_or(ParseError::NotThisFormat)?;
