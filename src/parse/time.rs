@@ -160,6 +160,48 @@ pub fn format_rfc3339_ms(ts: TsMs) -> String {
     )
 }
 
+/// [`format_rfc3339_ms`] appended to a byte buffer, without `core::fmt` for years
+/// 0..=9999 (the same bytes; other years go through `format_rfc3339_ms`).
+pub fn write_rfc3339_ms(out: &mut Vec<u8>, ts: TsMs) {
+    let secs = ts.div_euclid(1000);
+    let ms = ts.rem_euclid(1000);
+    let days = secs.div_euclid(86400);
+    let sod = secs.rem_euclid(86400);
+    let (y, m, d) = civil_from_days(days);
+    if !(0..=9999).contains(&y) {
+        out.extend_from_slice(format_rfc3339_ms(ts).as_bytes());
+        return;
+    }
+    let dig = |v: i64| b'0' + v.rem_euclid(10) as u8;
+    let (h, mi, s) = (sod / 3600, (sod / 60) % 60, sod % 60);
+    out.extend_from_slice(&[
+        dig(y / 1000),
+        dig(y / 100),
+        dig(y / 10),
+        dig(y),
+        b'-',
+        dig(m / 10),
+        dig(m),
+        b'-',
+        dig(d / 10),
+        dig(d),
+        b'T',
+        dig(h / 10),
+        dig(h),
+        b':',
+        dig(mi / 10),
+        dig(mi),
+        b':',
+        dig(s / 10),
+        dig(s),
+        b'.',
+        dig(ms / 100),
+        dig(ms / 10),
+        dig(ms),
+        b'Z',
+    ]);
+}
+
 /// Year of an instant (for klog lines, which print none).
 pub fn year_of(ts: TsMs) -> i64 {
     civil_from_days(ts.div_euclid(1000).div_euclid(86400)).0
@@ -210,6 +252,38 @@ pub fn parse_go_duration_ms(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_matches_format() {
+        let mut cases = vec![
+            0,
+            -1,
+            999,
+            1000,
+            -62_167_219_200_000,
+            -62_167_219_200_001,
+            253_402_300_799_999,
+            253_402_300_800_000,
+            1_762_783_200_123,
+            i64::MIN,
+            i64::MAX,
+        ];
+        let mut x: i64 = 0x1234_5678_9abc;
+        for _ in 0..2000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            cases.push(x % 400_000_000_000_000);
+            cases.push(x);
+        }
+        for ts in cases {
+            let mut out = Vec::new();
+            write_rfc3339_ms(&mut out, ts);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format_rfc3339_ms(ts),
+                "{ts}"
+            );
+        }
+    }
 
     #[test]
     fn iso_forms() {
