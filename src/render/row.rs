@@ -27,10 +27,33 @@ fn non_empty(s: &str) -> Option<&str> {
 #[derive(Debug, Default)]
 pub struct RowScratch {
     message: String,
+    /// The file name of the last row and its escaped JSON string.
+    file: String,
+    file_json: Vec<u8>,
+}
+
+/// True for the bytes serde_json escapes in strings: control characters, `"` and `\`.
+fn needs_escape(b: &[u8]) -> bool {
+    let bad = |x: u8| (x < 0x20) | (x == b'"') | (x == b'\\');
+    let mut chunks = b.chunks_exact(16);
+    for c in &mut chunks {
+        // no early exit inside a chunk, so the check vectorises
+        if c.iter().fold(false, |acc, &x| acc | bad(x)) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&x| bad(x))
 }
 
 /// A JSON string, escaped as serde_json does.
 fn push_str(out: &mut Vec<u8>, s: &str) {
+    if !needs_escape(s.as_bytes()) {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // serializing a `&str` into a `Vec` cannot fail
     let _ = serde_json::to_writer(&mut *out, s);
 }
@@ -73,7 +96,13 @@ pub fn render_row_into(
 ) {
     let obj = rec.object.as_ref();
     out.extend_from_slice(b"{\"file\":");
-    push_str(out, file);
+    if scratch.file != file || scratch.file_json.is_empty() {
+        scratch.file.clear();
+        scratch.file.push_str(file);
+        scratch.file_json.clear();
+        push_str(&mut scratch.file_json, file);
+    }
+    out.extend_from_slice(&scratch.file_json);
     push_key(out, "line");
     push_u64(out, line);
     push_key(out, "format");
@@ -207,6 +236,9 @@ mod tests {
         for line in [
             r#"{"level":"error","ts":"2025-01-01T00:00:00.5Z","msg":"Reconciler error","controllerKind":"GitRepository","name":"a\"b","namespace":"n\u0001s","error":"auth: password=hunter2 token: ghp_abcdefghijklmnopqrstuvwxyz0123"}"#,
             "plain text \u{7f} \u{e9} \t tab \\ back \"quote\" \u{1b}[0m",
+            "a string well over sixteen bytes long with a \"quote\" in its second chunk",
+            "a string well over sixteen bytes long with a control \u{1f} near its end.",
+            "a string well over sixteen bytes long with nothing to escape at all, none",
             "",
             "2026-01-01T00:00:00.000000001Z stdout F {\"level\":\"info\",\"msg\":\"Reconciliation finished in 2.31s, next run in 10m0s\",\"duration\":0.5}",
         ] {

@@ -40,10 +40,17 @@ const K8S_KEYS: [&str; 3] = ["apiVersion", "involvedObject", "object"];
 /// Cheap pre-check on the raw line: false when none of the [`K8S_KEYS`] can be a key.
 /// (A key spelled with escapes is still caught after unescaping, see `parse`.)
 pub fn may_be_k8s(line: &str) -> bool {
+    static FINDERS: std::sync::OnceLock<[memchr::memmem::Finder<'static>; 3]> =
+        std::sync::OnceLock::new();
+    let finders = FINDERS.get_or_init(|| {
+        [
+            memchr::memmem::Finder::new(b"\"apiVersion\""),
+            memchr::memmem::Finder::new(b"\"involvedObject\""),
+            memchr::memmem::Finder::new(b"\"object\""),
+        ]
+    });
     let b = line.as_bytes();
-    memchr::memmem::find(b, b"\"apiVersion\"").is_some()
-        || memchr::memmem::find(b, b"\"involvedObject\"").is_some()
-        || memchr::memmem::find(b, b"\"object\"").is_some()
+    finders.iter().any(|f| f.find(b).is_some())
 }
 
 /// Parses one JSON line. `Err(())` when the JSON is malformed (the `Value` parse would
