@@ -211,7 +211,11 @@ struct DockerLine {
 
 fn docker(line: &[u8]) -> Option<Layer> {
     // cheap refusal of zap and Kubernetes JSON before a full parse
-    memchr::memmem::find(line, b"\"log\"")?;
+    static LOG_KEY: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+        std::sync::OnceLock::new();
+    LOG_KEY
+        .get_or_init(|| memchr::memmem::Finder::new(b"\"log\""))
+        .find(line)?;
     if super::json_depth_exceeds(line, super::MAX_JSON_DEPTH) {
         return None;
     }

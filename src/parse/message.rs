@@ -317,6 +317,10 @@ fn is_hex(s: &str, min: usize) -> bool {
 /// `ref@sha1:<hex>`, `sha256:<hex>` or legacy `ref/<40|64 hex>`; image references
 /// (`ghcr.io/org/app@sha256:…`) and URLs are not revisions.
 pub fn is_revision_token(tok: &str) -> bool {
+    // Shortest forms: `sha1:` + 7 hex (12 bytes) and `r/` + 40 hex; both need `:` or `/`.
+    if tok.len() < 12 || memchr::memchr2(b':', b'/', tok.as_bytes()).is_none() {
+        return false;
+    }
     let (reference, digest) = match tok.rfind('@') {
         Some(i) => (tok.get(..i).unwrap_or(""), tok.get(i + 1..).unwrap_or("")),
         None => ("", tok),

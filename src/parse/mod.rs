@@ -203,6 +203,16 @@ fn parse_json_line(line: &str, ctx: &ParseContext) -> Result<Vec<Record>, ParseE
     if json_depth_exceeds(line.as_bytes(), MAX_JSON_DEPTH) {
         return Err(ParseError::Malformed("json nesting too deep"));
     }
+    // zap log lines (most JSON lines) go straight into `LogFields` without a `Value` tree;
+    // Kubernetes documents and the rare odd shapes take the `Value` path below.
+    if !zap::fast::may_be_k8s(line) {
+        match zap::fast::parse(line) {
+            Err(()) => return Err(ParseError::Malformed("json")),
+            Ok(zap::fast::Fast::Record(r)) => return Ok(vec![r]),
+            Ok(zap::fast::Fast::NotLogLine) => return Err(ParseError::NotThisFormat),
+            Ok(zap::fast::Fast::Fallback) => {}
+        }
+    }
     let value: serde_json::Value =
         serde_json::from_str(line).map_err(|_| ParseError::Malformed("json"))?;
     let obj = value.as_object().ok_or(ParseError::NotThisFormat)?;
@@ -237,6 +247,11 @@ fn parse_text_forms(line: &str, ctx: &ParseContext) -> Result<Vec<Record>, Parse
 /// True when brackets nest deeper than `max` (strings are skipped). serde_json itself
 /// stops at 128; checking first keeps deep garbage cheap.
 pub fn json_depth_exceeds(b: &[u8], max: usize) -> bool {
+    // Depth can only exceed `max` with more than `max` opening brackets: count them
+    // with the SIMD searcher first and run the exact scan only for bracket-heavy lines.
+    if memchr::memchr2_iter(b'{', b'[', b).nth(max).is_none() {
+        return false;
+    }
     let mut depth = 0usize;
     let mut in_str = false;
     let mut esc = false;

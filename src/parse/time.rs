@@ -75,6 +75,9 @@ fn offset(i: &str) -> IResult<&str, i64> {
 /// Grammar: `YYYY-MM-DD ('T'|'t'|' ') hh:mm[:ss[(.|,)frac]] [Z|±hh[:]mm|±hh]`.
 /// Returns the remaining input and the instant in ms; offset absent = UTC.
 pub fn iso8601(i: &str) -> IResult<&str, TsMs> {
+    if let Some(r) = iso8601_common(i) {
+        return Ok(r);
+    }
     let (i, (y, _, mo, _, d, _, h, _, mi)) = tuple((
         digits_n(4),
         char('-'),
@@ -103,6 +106,51 @@ pub fn iso8601(i: &str) -> IResult<&str, TsMs> {
     let days = days_from_civil(y, mo, d);
     let secs = days * 86400 + h * 3600 + mi * 60 + s - off.unwrap_or(0);
     Ok((i, secs * 1000 + ms))
+}
+
+/// [`iso8601`] without nom for the shape almost every log line prints,
+/// `YYYY-MM-DD(T|t| )hh:mm:ss[(.|,)digits][Z|z]` with valid fields: the same remaining
+/// input and instant. `None` for anything else (numeric offsets, no seconds, invalid
+/// fields), which the grammar then handles.
+fn iso8601_common(i: &str) -> Option<(&str, TsMs)> {
+    let b = i.as_bytes();
+    let d2 = |p: usize| -> Option<i64> {
+        match (b.get(p), b.get(p + 1)) {
+            (Some(x @ b'0'..=b'9'), Some(y @ b'0'..=b'9')) => {
+                Some(i64::from(x - b'0') * 10 + i64::from(y - b'0'))
+            }
+            _ => None,
+        }
+    };
+    let y = d2(0)? * 100 + d2(2)?;
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || b.get(13) != Some(&b':') {
+        return None;
+    }
+    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) || b.get(16) != Some(&b':') {
+        return None;
+    }
+    let (mo, d, h, mi, s) = (d2(5)?, d2(8)?, d2(11)?, d2(14)?, d2(17)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 24 || mi > 59 {
+        return None;
+    }
+    let mut p = 19;
+    let mut ms = 0;
+    if matches!(b.get(p), Some(b'.' | b',')) {
+        p += 1;
+        let start = p;
+        while b.get(p).is_some_and(u8::is_ascii_digit) {
+            p += 1;
+        }
+        ms = fraction_ms(i.get(start..p)?);
+    }
+    match b.get(p) {
+        Some(b'Z' | b'z') => p += 1,
+        Some(b'+' | b'-') => return None,
+        _ => {}
+    }
+    let days = days_from_civil(y, mo, d);
+    let secs = days * 86400 + h * 3600 + mi * 60 + s;
+    Some((i.get(p..)?, secs * 1000 + ms))
 }
 
 /// Parses a whole timestamp string: ISO-8601 (any offset) or epoch seconds
@@ -160,6 +208,48 @@ pub fn format_rfc3339_ms(ts: TsMs) -> String {
     )
 }
 
+/// [`format_rfc3339_ms`] appended to a byte buffer, without `core::fmt` for years
+/// 0..=9999 (the same bytes; other years go through `format_rfc3339_ms`).
+pub fn write_rfc3339_ms(out: &mut Vec<u8>, ts: TsMs) {
+    let secs = ts.div_euclid(1000);
+    let ms = ts.rem_euclid(1000);
+    let days = secs.div_euclid(86400);
+    let sod = secs.rem_euclid(86400);
+    let (y, m, d) = civil_from_days(days);
+    if !(0..=9999).contains(&y) {
+        out.extend_from_slice(format_rfc3339_ms(ts).as_bytes());
+        return;
+    }
+    let dig = |v: i64| b'0' + v.rem_euclid(10) as u8;
+    let (h, mi, s) = (sod / 3600, (sod / 60) % 60, sod % 60);
+    out.extend_from_slice(&[
+        dig(y / 1000),
+        dig(y / 100),
+        dig(y / 10),
+        dig(y),
+        b'-',
+        dig(m / 10),
+        dig(m),
+        b'-',
+        dig(d / 10),
+        dig(d),
+        b'T',
+        dig(h / 10),
+        dig(h),
+        b':',
+        dig(mi / 10),
+        dig(mi),
+        b':',
+        dig(s / 10),
+        dig(s),
+        b'.',
+        dig(ms / 100),
+        dig(ms / 10),
+        dig(ms),
+        b'Z',
+    ]);
+}
+
 /// Year of an instant (for klog lines, which print none).
 pub fn year_of(ts: TsMs) -> i64 {
     civil_from_days(ts.div_euclid(1000).div_euclid(86400)).0
@@ -210,6 +300,103 @@ pub fn parse_go_duration_ms(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The grammar alone (without the common-shape shortcut).
+    fn iso8601_nom(i: &str) -> IResult<&str, TsMs> {
+        let (i, (y, _, mo, _, d, _, h, _, mi)) = tuple((
+            digits_n(4),
+            char('-'),
+            digits_n(2),
+            char('-'),
+            digits_n(2),
+            one_of("Tt "),
+            digits_n(2),
+            char(':'),
+            digits_n(2),
+        ))(i)?;
+        let (i, sec) = opt(tuple((char(':'), digits_n(2))))(i)?;
+        let (i, frac) = opt(tuple((
+            one_of(".,"),
+            take_while(|c: char| c.is_ascii_digit()),
+        )))(i)?;
+        let (i, off) = opt(offset)(i)?;
+        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 24 || mi > 59 {
+            return Err(nom::Err::Error(nom::error::Error::new(
+                i,
+                nom::error::ErrorKind::Verify,
+            )));
+        }
+        let s = sec.map(|(_, s)| s).unwrap_or(0);
+        let ms = frac.map(|(_, f)| fraction_ms(f)).unwrap_or(0);
+        let days = days_from_civil(y, mo, d);
+        let secs = days * 86400 + h * 3600 + mi * 60 + s - off.unwrap_or(0);
+        Ok((i, secs * 1000 + ms))
+    }
+
+    #[test]
+    fn common_shape_matches_grammar() {
+        for s in [
+            "2025-11-10T14:00:00.123Z",
+            "2025-11-10T14:00:00.123456789Z rest",
+            "2025-11-10t14:00:00,5z",
+            "2025-11-10 14:00:00",
+            "2025-11-10T14:00:00.Z",
+            "2025-11-10T14:00:00.123+03:00",
+            "2025-11-10T14:00:00-0300",
+            "2025-11-10T14:00Z",
+            "2025-13-10T14:00:00Z",
+            "2025-00-10T14:00:00Z",
+            "2025-11-32T14:00:00Z",
+            "2025-11-10T25:00:00Z",
+            "2025-11-10T24:60:00Z",
+            "2025-11-10T24:59:99Z",
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999Zjunk",
+            "2025-11-10T14:00:00.1é",
+            "2025-11-10T14:00:00é",
+            "2025-1-10T14:00:00Z",
+            "２025-11-10T14:00:00Z",
+            "",
+            "2025-11-10T14:00:0",
+        ] {
+            assert_eq!(iso8601(s).ok(), iso8601_nom(s).ok(), "{s}");
+            if let Some(r) = iso8601_common(s) {
+                assert_eq!(Ok(r), iso8601_nom(s), "{s}");
+            }
+        }
+    }
+
+    #[test]
+    fn write_matches_format() {
+        let mut cases = vec![
+            0,
+            -1,
+            999,
+            1000,
+            -62_167_219_200_000,
+            -62_167_219_200_001,
+            253_402_300_799_999,
+            253_402_300_800_000,
+            1_762_783_200_123,
+            i64::MIN,
+            i64::MAX,
+        ];
+        let mut x: i64 = 0x1234_5678_9abc;
+        for _ in 0..2000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            cases.push(x % 400_000_000_000_000);
+            cases.push(x);
+        }
+        for ts in cases {
+            let mut out = Vec::new();
+            write_rfc3339_ms(&mut out, ts);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format_rfc3339_ms(ts),
+                "{ts}"
+            );
+        }
+    }
 
     #[test]
     fn iso_forms() {

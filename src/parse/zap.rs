@@ -21,6 +21,8 @@
 
 use serde_json::{Map, Value};
 
+pub mod fast;
+
 use super::message::{canonical_kind, controller_for_kind, kind_for_logger};
 use super::time::{epoch_f64, parse_go_duration_ms, parse_ts};
 use super::{ParseContext, ParseError};

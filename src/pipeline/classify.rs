@@ -4,7 +4,7 @@ use std::io::{self, BufRead, Write};
 
 use crate::classify::Classifier;
 use crate::parse::{message, LineDecoder, MAX_LINE_BYTES};
-use crate::render::row::render_row;
+use crate::render::row::{render_row_into, RowScratch};
 use crate::sources::file::BoundedLines;
 
 /// Controller hint from a file name such as `source-controller.log` or
@@ -24,13 +24,17 @@ pub fn classify_reader<R: BufRead, W: Write>(
     let mut lines = BoundedLines::new(input, MAX_LINE_BYTES + 1);
     let mut decoder = LineDecoder::new(controller_hint_from_path(file));
     let mut n = 0;
+    let mut row = Vec::with_capacity(1024);
+    let mut scratch = RowScratch::default();
     while let Some(line) = lines.next_line()? {
         n += 1;
         let number = line.number;
         for mut rec in decoder.decode(line.bytes) {
             classifier.classify(&mut rec);
-            out.write_all(render_row(file, number, &rec).as_bytes())?;
-            out.write_all(b"\n")?;
+            row.clear();
+            render_row_into(&mut row, &mut scratch, file, number, &rec);
+            row.push(b'\n');
+            out.write_all(&row)?;
         }
     }
     Ok(n)
