@@ -78,6 +78,11 @@ pub fn iso8601(i: &str) -> IResult<&str, TsMs> {
     if let Some(r) = iso8601_common(i) {
         return Ok(r);
     }
+    iso8601_grammar(i)
+}
+
+/// [`iso8601`] by the nom grammar alone, without the common-shape shortcut.
+fn iso8601_grammar(i: &str) -> IResult<&str, TsMs> {
     let (i, (y, _, mo, _, d, _, h, _, mi)) = tuple((
         digits_n(4),
         char('-'),
@@ -301,37 +306,7 @@ pub fn parse_go_duration_ms(s: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
-    /// The grammar alone (without the common-shape shortcut).
-    fn iso8601_nom(i: &str) -> IResult<&str, TsMs> {
-        let (i, (y, _, mo, _, d, _, h, _, mi)) = tuple((
-            digits_n(4),
-            char('-'),
-            digits_n(2),
-            char('-'),
-            digits_n(2),
-            one_of("Tt "),
-            digits_n(2),
-            char(':'),
-            digits_n(2),
-        ))(i)?;
-        let (i, sec) = opt(tuple((char(':'), digits_n(2))))(i)?;
-        let (i, frac) = opt(tuple((
-            one_of(".,"),
-            take_while(|c: char| c.is_ascii_digit()),
-        )))(i)?;
-        let (i, off) = opt(offset)(i)?;
-        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 24 || mi > 59 {
-            return Err(nom::Err::Error(nom::error::Error::new(
-                i,
-                nom::error::ErrorKind::Verify,
-            )));
-        }
-        let s = sec.map(|(_, s)| s).unwrap_or(0);
-        let ms = frac.map(|(_, f)| fraction_ms(f)).unwrap_or(0);
-        let days = days_from_civil(y, mo, d);
-        let secs = days * 86400 + h * 3600 + mi * 60 + s - off.unwrap_or(0);
-        Ok((i, secs * 1000 + ms))
-    }
+    use super::iso8601_grammar as iso8601_nom;
 
     #[test]
     fn common_shape_matches_grammar() {
