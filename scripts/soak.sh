@@ -5,9 +5,9 @@
 #   DURATION=1800 RATE=50000 bash scripts/soak.sh          # the issue's 30 min at 50k/s
 #   DURATION=120 RATE=10000 bash scripts/soak.sh           # a short check
 #
-# What runs: `fluxsight run --no-kube` follows a file that a paced appender feeds at RATE
-# lines/s (lines of `fluxsight gen`, cycled; the file is rotated by rename every
-# ROTATE_MB, as logrotate would), with four outputs: findings on stdout (to /dev/null), a
+# What runs: `fluxsight run --no-kube` follows a file that `fluxsight gen --rate` feeds
+# at RATE lines/s in real time (each line stamped with the time it is written; the file
+# is rotated by rename every ROTATE_MB, as logrotate would), with four outputs: findings on stdout (to /dev/null), a
 # file sink, a webhook sink (a local Python server that counts what it receives) and a
 # Kafka sink (tansu from scripts/tansu.sh; skipped with a note when not installed or
 # KAFKA=0). Every SAMPLE s it records RSS, open fds, the /metrics counters and gauges
@@ -17,7 +17,7 @@
 # growth after warm-up" (RSS at the end ≤ 1.1 × the warm-up maximum, fds within ±5).
 #
 # Settings (environment): DURATION (s, 1800), RATE (lines/s, 50000), WARMUP (s, 120),
-# SAMPLE (s, 10), ROTATE_MB (256), KAFKA (1), KEEP (0: delete the fed files at the end), BIN (default: target/release/fluxsight,
+# SAMPLE (s, 10), ROTATE_MB (256), OBJECTS (1000), TENANTS (20), KAFKA (1), KEEP (0: delete the fed files at the end), BIN (default: target/release/fluxsight,
 # built when missing), OUT (default: target/soak/<UTC time>); SUMMARY=<csv> only prints
 # the summary of an earlier run's samples.
 set -euo pipefail
@@ -103,14 +103,16 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   # The fed files and spools are large; the samples and logs stay (KEEP=1 keeps all).
-  [ "${KEEP:-0}" = 1 ] || rm -rf "$OUT/feed" "$OUT/corpus.log" "$OUT/state"
+  [ "${KEEP:-0}" = 1 ] || rm -rf "$OUT/feed" "$OUT/state"
 }
 trap cleanup EXIT
 
-# 1. Deterministic traffic: 200k generated lines, cycled by the appender.
-CORPUS="$OUT/corpus.log"
-"$BIN" gen --lines 200000 --mix current --seed 7 > "$CORPUS"
-echo "soak: corpus $(wc -l < "$CORPUS") lines, $(du -h "$CORPUS" | cut -f1)"
+# 1. Traffic: `fluxsight gen --rate` writes RATE lines/s in real time, each line stamped
+#    with the time it is written (so the correlator sees a live cluster: windows,
+#    resolution and repeats run on real time), OBJECTS Flux objects in TENANTS tenants.
+OBJECTS="${OBJECTS:-1000}"
+TENANTS="${TENANTS:-20}"
+echo "soak: traffic: $OBJECTS objects, $TENANTS tenants, mix current, seed 7, stamped in real time"
 
 # 2. Webhook receiver: answers 200 and counts requests and bytes (GET /count).
 HOOK_PORT=$(free_port)
@@ -185,37 +187,32 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-# 5. The paced appender: RATE lines/s in 100 ms slices; writes its total to fed.count.
-python3 - "$CORPUS" "$FEED" "$RATE" "$DURATION" "$ROTATE_MB" "$OUT/fed.count" <<'PY' &
-import os, sys, time
-corpus, feed, rate, duration, rotate_mb, count_file = sys.argv[1:]
-rate, duration, rotate = int(rate), float(duration), int(rotate_mb) << 20
-lines = open(corpus, "rb").read().splitlines(keepends=True)
-n, i, fed, size = len(lines), 0, 0, 0
-out = open(feed, "ab", buffering=1 << 20)
-start = time.monotonic()
+# 5. The feed: the paced generator's output appended to the followed file, which is
+#    rotated by rename every ROTATE_MB as logrotate would; the appender writes its line
+#    total to fed.count. A pipeline that falls behind never slows the generator: the
+#    lag shows as fed minus read.
+"$BIN" gen --rate "$RATE" --lines $(( RATE * DURATION )) --mix current --seed 7 \
+  --objects "$OBJECTS" --tenants "$TENANTS" 2> "$OUT/gen.log" | \
+python3 -c '
+import os, sys
+feed, rotate, count_file = sys.argv[1], int(sys.argv[2]) << 20, sys.argv[3]
+src = sys.stdin.buffer
+out = open(feed, "ab", buffering=0)
+fed = size = 0
 while True:
-    now = time.monotonic() - start
-    if now >= duration:
+    b = src.read1(1 << 20)
+    if not b:
         break
-    due = int(rate * min(now + 0.1, duration)) - fed
-    if due > 0:
-        chunk = []
-        for _ in range(due):
-            chunk.append(lines[i]); i = (i + 1) % n
-        b = b"".join(chunk)
-        out.write(b); out.flush()
-        fed += due; size += len(b)
-        if size >= rotate:
-            out.close()
-            os.replace(feed, feed + ".1")
-            out = open(feed, "ab", buffering=1 << 20); size = 0
-        with open(count_file + ".tmp", "w") as c:
-            c.write(str(fed))
-        os.replace(count_file + ".tmp", count_file)
-    time.sleep(max(0.0, 0.1 - ((time.monotonic() - start) - now)))
+    out.write(b)
+    fed += b.count(b"\n"); size += len(b)
+    if size >= rotate and b.endswith(b"\n"):
+        out.close(); os.replace(feed, feed + ".1")
+        out = open(feed, "ab", buffering=0); size = 0
+    with open(count_file + ".tmp", "w") as c:
+        c.write(str(fed))
+    os.replace(count_file + ".tmp", count_file)
 out.close()
-PY
+' "$FEED" "$ROTATE_MB" "$OUT/fed.count" &
 GEN=$!
 PIDS+=($GEN)
 

@@ -163,12 +163,16 @@ struct GenArgs {
     /// `current` (mostly current zap JSON) or `all` (every form and layout).
     #[arg(long, default_value = "all")]
     mix: String,
-    /// Time of the first line (RFC 3339).
-    #[arg(long, default_value = "2026-03-02T09:00:00Z")]
-    start: String,
-    /// Time covered by the lines (Go duration).
-    #[arg(long, default_value = "24h")]
-    span: String,
+    /// Time of the first line (RFC 3339); with --rate, now.
+    #[arg(long)]
+    start: Option<String>,
+    /// Time covered by the lines (Go duration); with --rate, lines / rate.
+    #[arg(long)]
+    span: Option<String>,
+    /// Write in real time at this many lines/s, each line stamped with the time it is
+    /// written (a live load for `run`: `gen --rate 50000 | fluxsight run --input -`).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Target mean line length in bytes.
     #[arg(long, default_value_t = 400)]
     avg_bytes: usize,
@@ -690,11 +694,32 @@ fn run_gen(a: &GenArgs) -> anyhow::Result<ExitCode> {
     let Some(mix) = Mix::parse(&a.mix) else {
         return usage(format!("--mix: '{}' is not one of current, all", a.mix));
     };
-    let Some(start_ms) = fluxsight::parse::time::parse_ts(&a.start) else {
-        return usage(format!("--start: '{}' is not an RFC 3339 time", a.start));
+    let wall_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
     };
-    let Some(span_ms) = fluxsight::parse::time::parse_go_duration_ms(&a.span) else {
-        return usage(format!("--span: '{}' is not a duration", a.span));
+    if let Some(r) = a.rate {
+        if !(r.is_finite() && r > 0.0) {
+            return usage(format!("--rate: {r} is not a positive number of lines/s"));
+        }
+    }
+    let start_ms = match (&a.start, a.rate) {
+        (Some(s), _) => match fluxsight::parse::time::parse_ts(s) {
+            Some(t) => t,
+            None => return usage(format!("--start: '{s}' is not an RFC 3339 time")),
+        },
+        (None, Some(_)) => wall_ms(),
+        (None, None) => fluxsight::parse::time::parse_ts("2026-03-02T09:00:00Z").unwrap_or(0),
+    };
+    let span_ms = match (&a.span, a.rate) {
+        (Some(s), _) => match fluxsight::parse::time::parse_go_duration_ms(s) {
+            Some(d) => d as i64,
+            None => return usage(format!("--span: '{s}' is not a duration")),
+        },
+        (None, Some(r)) => (a.lines as f64 * 1000.0 / r) as i64,
+        (None, None) => 24 * 3_600_000,
     };
     if !(0.0..=1.0).contains(&a.failure_rate) {
         return usage(format!(
@@ -710,13 +735,20 @@ fn run_gen(a: &GenArgs) -> anyhow::Result<ExitCode> {
         failure_rate: a.failure_rate,
         mix,
         start_ms,
-        span_ms: span_ms as i64,
+        span_ms,
         avg_bytes: a.avg_bytes,
         sweep: false,
     };
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    match Generator::new(cfg).run(&mut out) {
+    let generator = Generator::new(cfg);
+    let written = match a.rate {
+        Some(_) => generator.run_paced(&mut out, wall_ms, |ms| {
+            std::thread::sleep(std::time::Duration::from_millis(ms))
+        }),
+        None => generator.run(&mut out),
+    };
+    match written {
         Ok(_) => Ok(ExitCode::SUCCESS),
         // A closed pipe (`| head`) is not an error.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),

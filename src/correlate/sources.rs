@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::finding::Evidence;
-use super::state::{push_capped, ATTEMPT_DEDUPE_MS};
 use super::{vars, Correlator};
 use crate::record::{Class, ObjectRef, Record, TsMs};
 
@@ -181,27 +180,27 @@ impl Correlator {
         let Some(h) = self.hosts.get_mut(&host) else {
             return;
         };
-        let new_attempt = h
-            .rate_limited
-            .iter()
-            .rev()
-            .find(|(_, o)| o == obj)
-            .is_none_or(|(t, _)| ts - t > ATTEMPT_DEDUPE_MS);
-        push_capped(&mut h.rate_limited, (ts, obj.clone()), 4096);
-        while h.rate_limited.front().is_some_and(|(t, _)| ts - t > window) {
-            h.rate_limited.pop_front();
-        }
-        let attempts = distinct_attempts(h.rate_limited.iter().map(|(t, o)| (*t, o)));
-        let first = h.rate_limited.front().map(|(t, _)| *t).unwrap_or(ts);
-        let sources: BTreeSet<ObjectRef> = h.rate_limited.iter().map(|(_, o)| o.clone()).collect();
-        let already = self
-            .findings
-            .is_firing("rate_limit_exhaustion", &host_ref(&host));
+        let new_attempt = h.rate_limited.push(ts, obj, window);
+        let attempts = h.rate_limited.attempts();
+        let first = h.rate_limited.first().unwrap_or(ts);
+        let generation = h.rate_limited.generation();
+        let subject = host_ref(&host);
+        let already = self.findings.is_firing("rate_limit_exhaustion", &subject);
         if attempts < pat.n("min_attempts") && !already {
             return;
         }
-        let shares = self.request_shares(&host, &sources);
-        let subject = host_ref(&host);
+        // Sources, tenants, shares and claims change only when the set of sources does
+        // (or slowly, with polling intervals): recomputed then, and every
+        // FULL_REFRESH_MS; in between a failure only counts and adds evidence.
+        let h = self.hosts.get_mut(&host).expect("touched above");
+        let full = !already || needs_full(h.rate_full, generation, ts);
+        let sources: BTreeSet<ObjectRef> = if full {
+            h.rate_full = Some((generation, ts));
+            h.rate_limited.sources().cloned().collect()
+        } else {
+            BTreeSet::new()
+        };
+        let shares = full.then(|| self.request_shares(&host, &sources));
         let evidence = self.evidence_of(obj, 1);
         let tenant_of: Vec<(ObjectRef, String)> = sources
             .iter()
@@ -219,14 +218,16 @@ impl Correlator {
             f.add_impacted(o);
             f.add_tenant(t);
         }
-        f.labels.insert("host".into(), host.clone());
-        if let Some((t, share, heaviest)) = shares.top {
-            f.tenant = t;
-            f.labels.insert("share".into(), format!("{share:.2}"));
-            f.labels.insert("share_pct".into(), share_pct(share));
-            f.labels.insert("heaviest".into(), heaviest);
+        if let Some(shares) = shares {
+            f.labels.insert("host".into(), host.clone());
+            if let Some((t, share, heaviest)) = shares.top {
+                f.tenant = t;
+                f.labels.insert("share".into(), format!("{share:.2}"));
+                f.labels.insert("share_pct".into(), share_pct(share));
+                f.labels.insert("heaviest".into(), heaviest);
+            }
+            f.labels.insert("tenant_shares".into(), shares.rendered);
         }
-        f.labels.insert("tenant_shares".into(), shares.rendered);
         for e in evidence {
             f.add_evidence(e);
         }
@@ -272,44 +273,46 @@ impl Correlator {
         let Some(h) = self.hosts.get_mut(&host) else {
             return;
         };
-        let new_attempt = h
-            .network
-            .iter()
-            .rev()
-            .find(|(_, o, _)| o == obj)
-            .is_none_or(|(t, _, _)| ts - t > ATTEMPT_DEDUPE_MS);
-        push_capped(&mut h.network, (ts, obj.clone(), msg.clone()), 4096);
-        while h.network.front().is_some_and(|(t, _, _)| ts - t > window) {
-            h.network.pop_front();
-        }
-        let attempts = distinct_attempts(h.network.iter().map(|(t, o, _)| (*t, o)));
-        let first = h.network.front().map(|(t, _, _)| *t).unwrap_or(ts);
-        let sources: BTreeSet<ObjectRef> = h.network.iter().map(|(_, o, _)| o.clone()).collect();
+        let new_attempt = h.network.push(ts, obj, window);
+        let attempts = h.network.attempts();
+        let first = h.network.first().unwrap_or(ts);
+        let generation = h.network.generation();
         let subject = host_ref(&host);
         let already = self.findings.is_firing("network_degradation", &subject);
-        let persisting = sources.iter().any(|o| {
-            let s = self.objects.get(o);
-            let iv = s.and_then(|s| s.interval_ms).unwrap_or(60_000) as i64;
-            let first = h
-                .network
-                .iter()
-                .find(|(_, x, _)| x == o)
-                .map(|(t, _, _)| *t);
-            first.is_some_and(|f| ts - f >= pat.p("min_intervals") as i64 * iv)
-        });
-        let fire = attempts >= pat.n("min_attempts")
-            && (sources.len() as u64 >= pat.n("min_sources") || persisting);
-        if !fire && !already {
+        if !already {
+            let h = &self.hosts[&host];
+            let persisting = || {
+                h.network.sources().any(|o| {
+                    let iv = self.objects.get(o).and_then(|s| s.interval_ms);
+                    let iv = iv.unwrap_or(60_000) as i64;
+                    h.network
+                        .first_of(o)
+                        .is_some_and(|f| ts - f >= pat.p("min_intervals") as i64 * iv)
+                })
+            };
+            let fire = attempts >= pat.n("min_attempts")
+                && (h.network.source_count() as u64 >= pat.n("min_sources") || persisting());
+            if !fire {
+                return;
+            }
+        }
+        // As for rate limits: the sources' part is recomputed when the set changes.
+        let h = self.hosts.get_mut(&host).expect("touched above");
+        let full = !already || needs_full(h.network_full, generation, ts);
+        // Sources already explained by another root (auth, rate limit, cascade) don't count.
+        let unexplained: Vec<ObjectRef> = if full {
+            let sources: Vec<ObjectRef> = h.network.sources().cloned().collect();
+            sources.into_iter().filter(|o| !self.claimed(o)).collect()
+        } else {
+            Vec::new()
+        };
+        if full && unexplained.is_empty() && !already {
             return;
         }
-        // Sources already explained by another root (auth, rate limit, cascade) don't count.
-        let unexplained: Vec<ObjectRef> = sources
-            .iter()
-            .filter(|o| !self.claimed(o))
-            .cloned()
-            .collect();
-        if unexplained.is_empty() && !already {
-            return;
+        if full {
+            if let Some(h) = self.hosts.get_mut(&host) {
+                h.network_full = Some((generation, ts));
+            }
         }
         let tenants: Vec<String> = unexplained.iter().map(|o| self.tenant_of(o)).collect();
         let evidence = self.evidence_of(obj, 1);
@@ -417,20 +420,15 @@ fn first_url(msg: &str) -> Option<String> {
     None
 }
 
-/// Attempts counted once per object per dedupe window.
-fn distinct_attempts<'a>(it: impl Iterator<Item = (TsMs, &'a ObjectRef)>) -> u64 {
-    let mut last: BTreeMap<&ObjectRef, TsMs> = BTreeMap::new();
-    let mut n = 0;
-    for (t, o) in it {
-        match last.get(o) {
-            Some(l) if t - l <= ATTEMPT_DEDUPE_MS => {}
-            _ => {
-                n += 1;
-                last.insert(o, t);
-            }
-        }
-    }
-    n
+/// How often a firing host finding's sources, tenants and shares are recomputed when
+/// its set of sources has not changed (record time).
+pub const FULL_REFRESH_MS: i64 = 30_000;
+
+/// Whether a host finding last fully updated at `last` (window generation, time) needs
+/// a full update now: the sources changed, the refresh interval passed, or time went
+/// back (a late record).
+fn needs_full(last: Option<(u64, TsMs)>, generation: u64, ts: TsMs) -> bool {
+    last.is_none_or(|(g, t)| g != generation || ts < t || ts - t >= FULL_REFRESH_MS)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! Invariant: every map has a hard cap and every per-key deque a length cap, so memory
 //! stays bounded whatever the input; evictions are counted in [`Caps`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::BuildHasher;
 
 use rustc_hash::FxHashMap;
@@ -281,8 +281,131 @@ impl CtrlState {
 #[derive(Debug, Clone, Default)]
 pub struct HostState {
     pub last_seen: TsMs,
-    pub rate_limited: VecDeque<(TsMs, ObjectRef)>,
-    pub network: VecDeque<(TsMs, ObjectRef, String)>,
+    pub rate_limited: HostWindow,
+    pub network: HostWindow,
+    /// (window generation, record time) of the last full update of this host's
+    /// rate-limit / network finding (sources, tenants, shares, claims).
+    pub rate_full: Option<(u64, TsMs)>,
+    pub network_full: Option<(u64, TsMs)>,
+}
+
+/// Most failures a host window holds; the oldest go first beyond it.
+pub const HOST_WINDOW_CAP: usize = 4096;
+
+/// Failures of many objects against one host inside a sliding window, kept
+/// incrementally: a failure costs a few ordered-map steps, however full the window, where
+/// a walk over the window per failure made a rate-limit storm cost O(window) per line.
+#[derive(Debug, Clone, Default)]
+pub struct HostWindow {
+    /// (time, object, counted as a distinct attempt) in arrival order.
+    entries: VecDeque<(TsMs, ObjectRef, bool)>,
+    /// The sources in the window, in order: their entries' times and the time of their
+    /// last counted attempt.
+    sources: BTreeMap<ObjectRef, SourceTimes>,
+    attempts: u64,
+    /// Bumped whenever a source joins or leaves the window.
+    generation: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct SourceTimes {
+    times: VecDeque<TsMs>,
+    counted: TsMs,
+}
+
+impl HostWindow {
+    /// Adds a failure of `obj` at `ts`, then drops entries older than `window` before
+    /// `ts` and the oldest beyond [`HOST_WINDOW_CAP`]. Returns whether it begins a new
+    /// attempt: the object's previous failure is more than [`ATTEMPT_DEDUPE_MS`] old.
+    ///
+    /// An entry counts as a distinct attempt when the object's last counted one is
+    /// more than [`ATTEMPT_DEDUPE_MS`] older (decided when it arrives).
+    pub fn push(&mut self, ts: TsMs, obj: &ObjectRef, window: i64) -> bool {
+        let (new_attempt, counted) = match self.sources.get_mut(obj) {
+            Some(s) => {
+                let new = s.times.back().is_none_or(|t| ts - t > ATTEMPT_DEDUPE_MS);
+                let counted = ts - s.counted > ATTEMPT_DEDUPE_MS;
+                if counted {
+                    s.counted = ts;
+                }
+                s.times.push_back(ts);
+                (new, counted)
+            }
+            None => {
+                self.sources.insert(
+                    obj.clone(),
+                    SourceTimes {
+                        times: VecDeque::from([ts]),
+                        counted: ts,
+                    },
+                );
+                self.generation += 1;
+                (true, true)
+            }
+        };
+        self.attempts += counted as u64;
+        self.entries.push_back((ts, obj.clone(), counted));
+        while self.entries.len() > HOST_WINDOW_CAP
+            || self
+                .entries
+                .front()
+                .is_some_and(|(t, _, _)| ts - t > window)
+        {
+            self.pop_front();
+        }
+        new_attempt
+    }
+
+    fn pop_front(&mut self) {
+        let Some((_, obj, counted)) = self.entries.pop_front() else {
+            return;
+        };
+        self.attempts -= counted as u64;
+        if let Some(s) = self.sources.get_mut(&obj) {
+            s.times.pop_front();
+            if s.times.is_empty() {
+                self.sources.remove(&obj);
+                self.generation += 1;
+            }
+        }
+    }
+
+    /// Distinct attempts in the window.
+    pub fn attempts(&self) -> u64 {
+        self.attempts
+    }
+
+    /// Time of the oldest failure in the window.
+    pub fn first(&self) -> Option<TsMs> {
+        self.entries.front().map(|(t, _, _)| *t)
+    }
+
+    /// The objects with a failure in the window, in order.
+    pub fn sources(&self) -> impl Iterator<Item = &ObjectRef> {
+        self.sources.keys()
+    }
+
+    pub fn source_count(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// Time of `obj`'s oldest failure in the window.
+    pub fn first_of(&self, obj: &ObjectRef) -> Option<TsMs> {
+        self.sources.get(obj).and_then(|s| s.times.front().copied())
+    }
+
+    /// Changes whenever the set of sources changes.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
 }
 
 /// Pushes onto a deque, dropping the oldest beyond `cap`.
@@ -313,4 +436,74 @@ pub fn evict_oldest<K: Clone + Ord + std::hash::Hash, V, S: BuildHasher>(
         map.remove(&k);
     }
     drop_n as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The incremental window agrees with a recomputation over the whole history:
+        /// the entries within `window` of the newest, their distinct sources, each
+        /// source's oldest time, and the attempts (an entry counts when its object's
+        /// previous counted entry is more than ATTEMPT_DEDUPE_MS older).
+        #[test]
+        fn host_window_matches_a_recomputation(
+            steps in proptest::collection::vec((0i64..3_000, 0usize..6), 1..400),
+        ) {
+            let window = 20_000;
+            let objs: Vec<ObjectRef> = (0..6)
+                .map(|i| ObjectRef::new("GitRepository", "t", format!("o{i}")))
+                .collect();
+            let mut w = HostWindow::default();
+            let mut hist: Vec<(TsMs, usize, bool)> = Vec::new();
+            let mut last_counted: Vec<Option<TsMs>> = vec![None; 6];
+            let mut ts = 0;
+            let mut gen_seen = w.generation();
+            let mut sources_before: Vec<ObjectRef> = Vec::new();
+            for (gap, o) in steps {
+                ts += gap;
+                let prev = hist.iter().rev().find(|(_, x, _)| *x == o).map(|(t, _, _)| *t);
+                let counted = last_counted[o].is_none_or(|l| ts - l > ATTEMPT_DEDUPE_MS);
+                if counted {
+                    last_counted[o] = Some(ts);
+                }
+                hist.push((ts, o, counted));
+                let new = w.push(ts, &objs[o], window);
+                prop_assert_eq!(new, prev.is_none_or(|p| ts - p > ATTEMPT_DEDUPE_MS));
+                let live: Vec<&(TsMs, usize, bool)> =
+                    hist.iter().filter(|(t, _, _)| ts - t <= window).collect();
+                prop_assert_eq!(w.len(), live.len());
+                prop_assert_eq!(w.attempts(), live.iter().filter(|e| e.2).count() as u64);
+                prop_assert_eq!(w.first(), live.first().map(|e| e.0));
+                let mut srcs: Vec<usize> = live.iter().map(|e| e.1).collect();
+                srcs.sort();
+                srcs.dedup();
+                let got: Vec<ObjectRef> = w.sources().cloned().collect();
+                let want: Vec<ObjectRef> = srcs.iter().map(|&i| objs[i].clone()).collect();
+                prop_assert_eq!(&got, &want);
+                for &i in &srcs {
+                    let f = live.iter().find(|e| e.1 == i).map(|e| e.0);
+                    prop_assert_eq!(w.first_of(&objs[i]), f);
+                }
+                // The generation moves exactly when the set of sources does.
+                prop_assert_eq!(w.generation() != gen_seen, got != sources_before);
+                gen_seen = w.generation();
+                sources_before = got;
+            }
+        }
+    }
+
+    #[test]
+    fn host_window_keeps_at_most_its_cap() {
+        let mut w = HostWindow::default();
+        let o = ObjectRef::new("GitRepository", "t", "o");
+        for i in 0..(HOST_WINDOW_CAP as i64 + 100) {
+            w.push(i, &o, i64::MAX / 2);
+        }
+        assert_eq!(w.len(), HOST_WINDOW_CAP);
+        assert_eq!(w.first(), Some(100));
+        assert_eq!(w.first_of(&o), Some(100));
+    }
 }

@@ -228,6 +228,44 @@ impl Generator {
     }
 }
 
+impl Generator {
+    /// Writes the whole stream at the pace of its own timestamps: a line is written once
+    /// `clock()` (ms since the epoch) has reached its time, so a stream started at now
+    /// with `span = lines / rate` arrives at `rate` lines/s, stamped with the time it is
+    /// written. A writer that falls behind (a full pipe) only delays lines: when it
+    /// catches up, the lines that are due go out at once. `clock` and `sleep` are the
+    /// caller's, so the generator itself never reads a clock and what it writes is
+    /// still a pure function of the config. Returns the lines written.
+    pub fn run_paced<W: Write>(
+        mut self,
+        w: &mut W,
+        mut clock: impl FnMut() -> TsMs,
+        mut sleep: impl FnMut(u64),
+    ) -> io::Result<u64> {
+        let mut buf = Vec::with_capacity(1 << 17);
+        while !self.done() {
+            let now = clock();
+            // Everything due by now, in one write.
+            while !self.done() && self.now() <= now && buf.len() < 1 << 20 {
+                self.write_next(&mut buf);
+            }
+            if !buf.is_empty() {
+                w.write_all(&buf)?;
+                w.flush()?;
+                buf.clear();
+            }
+            if !self.done() {
+                let ahead = self.now() - clock();
+                if ahead > 0 {
+                    sleep(ahead.min(20) as u64);
+                }
+            }
+        }
+        w.flush()?;
+        Ok(self.written)
+    }
+}
+
 /// `n` lines of one form (a CRI partial pair counts two), as one newline-separated
 /// buffer: the corpus the benches decode.
 pub fn corpus(form: Form, n: u64, cfg: &GenConfig) -> Vec<u8> {

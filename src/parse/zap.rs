@@ -147,8 +147,37 @@ impl LogFields {
         }
     }
 
+    /// The plain scalar slot a key fills (the first scalar value wins), for the keys
+    /// that fill one; both the `Value` path ([`push`](LogFields::push)) and the fast
+    /// path (`fast.rs`) read this one table.
+    pub(super) fn scalar_slot(&mut self, k: &str) -> Option<&mut Option<String>> {
+        Some(match k {
+            key::MSG => &mut self.msg,
+            key::MESSAGE => &mut self.message,
+            key::LOGGER => &mut self.rec.logger,
+            key::CONTROLLER => &mut self.controller,
+            key::CONTROLLER_KIND => &mut self.controller_kind,
+            key::RECONCILER_KIND | key::RECONCILER_KIND_SPACED => &mut self.reconciler_kind,
+            key::NAME => &mut self.name,
+            key::NAMESPACE => &mut self.namespace,
+            key::REQUEST => &mut self.request,
+            key::RECONCILE_ID => &mut self.rec.reconcile_id,
+            key::REVISION => &mut self.rec.revision,
+            key::REASON => &mut self.reason,
+            _ => return None,
+        })
+    }
+
     /// Reads one key/value.
     pub fn push(&mut self, k: &str, v: &Value) {
+        if let Some(slot) = self.scalar_slot(k) {
+            if !Self::keep(slot, v) {
+                if let Some(s) = scalar(v) {
+                    self.rec.fields.push((k.to_string(), s));
+                }
+            }
+            return;
+        }
         let used = match k {
             key::LEVEL | key::LVL => match v.as_str().and_then(Level::from_loose) {
                 Some(l) if self.rec.level.is_none() => {
@@ -171,8 +200,6 @@ impl LogFields {
                     _ => false,
                 }
             }
-            key::MSG => Self::keep(&mut self.msg, v),
-            key::MESSAGE => Self::keep(&mut self.message, v),
             key::ERROR | key::ERR => match v {
                 Value::Null => true,
                 Value::String(_) | Value::Number(_) | Value::Bool(_) => {
@@ -184,18 +211,6 @@ impl LogFields {
                 }
                 _ => false,
             },
-            key::LOGGER => Self::keep(&mut self.rec.logger, v),
-            key::CONTROLLER => Self::keep(&mut self.controller, v),
-            key::CONTROLLER_KIND => Self::keep(&mut self.controller_kind, v),
-            key::RECONCILER_KIND | key::RECONCILER_KIND_SPACED => {
-                Self::keep(&mut self.reconciler_kind, v)
-            }
-            key::NAME => Self::keep(&mut self.name, v),
-            key::NAMESPACE => Self::keep(&mut self.namespace, v),
-            key::REQUEST => Self::keep(&mut self.request, v),
-            key::RECONCILE_ID => Self::keep(&mut self.rec.reconcile_id, v),
-            key::REVISION => Self::keep(&mut self.rec.revision, v),
-            key::REASON => Self::keep(&mut self.reason, v),
             key::DURATION => {
                 self.duration_ms = match v {
                     // zap's production encoder writes durations as float seconds

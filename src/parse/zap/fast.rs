@@ -159,8 +159,15 @@ impl LogFields {
         }
     }
 
-    /// [`push`](LogFields::push) for a fast value; same arms, same order.
+    /// [`push`](LogFields::push) for a fast value: the scalar slots from the shared
+    /// `scalar_slot` table, then the same arms in the same order.
     fn push_fast(&mut self, k: Cow<'_, str>, v: TopVal<'_>) {
+        if let Some(slot) = self.scalar_slot(&k) {
+            if let Some(s) = Self::keep_fast(slot, v).and_then(TopVal::scalar) {
+                self.rec.fields.push((k.into_owned(), s));
+            }
+            return;
+        }
         let unused: Option<TopVal<'_>> = match k.as_ref() {
             key::LEVEL | key::LVL => {
                 let level = match &v {
@@ -189,25 +196,11 @@ impl LogFields {
                     _ => Some(v),
                 }
             }
-            key::MSG => Self::keep_fast(&mut self.msg, v),
-            key::MESSAGE => Self::keep_fast(&mut self.message, v),
             key::ERROR | key::ERR => match v {
                 TopVal::Null => None,
                 // non-scalar errors took the `Value` path (see `parse`)
                 v => Self::keep_fast(&mut self.error, v),
             },
-            key::LOGGER => Self::keep_fast(&mut self.rec.logger, v),
-            key::CONTROLLER => Self::keep_fast(&mut self.controller, v),
-            key::CONTROLLER_KIND => Self::keep_fast(&mut self.controller_kind, v),
-            key::RECONCILER_KIND | key::RECONCILER_KIND_SPACED => {
-                Self::keep_fast(&mut self.reconciler_kind, v)
-            }
-            key::NAME => Self::keep_fast(&mut self.name, v),
-            key::NAMESPACE => Self::keep_fast(&mut self.namespace, v),
-            key::REQUEST => Self::keep_fast(&mut self.request, v),
-            key::RECONCILE_ID => Self::keep_fast(&mut self.rec.reconcile_id, v),
-            key::REVISION => Self::keep_fast(&mut self.rec.revision, v),
-            key::REASON => Self::keep_fast(&mut self.reason, v),
             key::DURATION => {
                 self.duration_ms = match &v {
                     TopVal::Num(n) => n.as_f64().and_then(|s| {
