@@ -7,25 +7,29 @@
 #
 # What runs: `fluxsight run --no-kube` follows a file that `fluxsight gen --rate` feeds
 # at RATE lines/s in real time (each line stamped with the time it is written; the file
-# is rotated by rename every ROTATE_MB, as logrotate would), with four outputs: findings on stdout (to /dev/null), a
-# file sink, a webhook sink (a local Python server that counts what it receives) and a
-# Kafka sink (tansu from scripts/tansu.sh; skipped with a note when not installed or
-# KAFKA=0). Every SAMPLE s it records RSS, open fds, the /metrics counters and gauges
-# (lines read, records, channel depth, per-sink backlog and spool bytes, sent) and the
-# lines fed, into $OUT/soak.csv, then prints a summary: RSS after warm-up vs at the end
-# and its slope, fd range, deepest queues, fed vs processed rates, and PASS/FAIL on "no
-# growth after warm-up" (RSS at the end ≤ 1.1 × the warm-up maximum, fds within ±5).
+# is rotated by rename every ROTATE_MB, as logrotate would), with four outputs: findings
+# on stdout (to /dev/null), a file sink, a webhook sink (a local Python server that
+# counts what it receives) and a Kafka sink (tansu from scripts/tansu.sh; skipped with a
+# note when not installed or KAFKA=0). Every SAMPLE s it records RSS, open fds, the
+# /metrics counters and gauges (lines read, records, channel depth, per-sink backlog and
+# spool bytes, sent, the correlator's state entries and findings) and the lines fed,
+# into $OUT/soak.csv, then prints a summary: RSS after warm-up vs at the end and its
+# slope, fd range, state entries, deepest queues, fed vs processed rates, and PASS/FAIL
+# on "no growth after warm-up" (RSS at the end <= 1.1 x the warm-up maximum, fds within
+# +-5).
 #
-# Settings (environment): DURATION (s, 1800), RATE (lines/s, 50000), WARMUP (s, 120),
-# SAMPLE (s, 10), ROTATE_MB (256), OBJECTS (1000), TENANTS (20), KAFKA (1), KEEP (0: delete the fed files at the end), BIN (default: target/release/fluxsight,
-# built when missing), OUT (default: target/soak/<UTC time>); SUMMARY=<csv> only prints
-# the summary of an earlier run's samples.
+# Settings (environment): DURATION (s, 1800), RATE (lines/s, 50000), WARMUP (s, 300: at
+# 50k/s over 1,000 objects the per-object histories are full after ~3.5 min), SAMPLE
+# (s, 10), ROTATE_MB (256), OBJECTS (1000), TENANTS (20), KAFKA (1), KEEP (0: delete the
+# fed files at the end), BIN (default: target/release/fluxsight, built when missing),
+# OUT (default: target/soak/<UTC time>); SUMMARY=<csv> only prints the summary of an
+# earlier run's samples.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION="${DURATION:-1800}"
 RATE="${RATE:-50000}"
-WARMUP="${WARMUP:-120}"
+WARMUP="${WARMUP:-300}"
 SAMPLE="${SAMPLE:-10}"
 ROTATE_MB="${ROTATE_MB:-256}"
 KAFKA="${KAFKA:-1}"
@@ -70,6 +74,10 @@ print(f"  RSS: warm-up max {mib(warm_max):.1f} MiB, end {mib(end['rss_kib']):.1f
       f"max after warm-up {max(ys):.1f} MiB, slope after warm-up {slope:+.2f} MiB/min, "
       f"over the last third {last_third:+.2f} MiB/min")
 print(f"  fds: min {int(min(fds))} max {int(max(fds))} after warm-up")
+if "state_entries" in after[0]:
+    st = [r["state_entries"] for r in after]; fi = [r["findings"] for r in after]
+    print(f"  correlator state after warm-up: entries {int(min(st))}..{int(max(st))}, "
+          f"findings {int(min(fi))}..{int(max(fi))}")
 print(f"  queues: channel depth max {int(max(r['queue_depth'] for r in rows))}, "
       f"sink backlog max {int(max(r['backlog'] for r in rows))}, "
       f"spool bytes max {int(max(r['spool_bytes'] for r in rows))}")
@@ -218,9 +226,12 @@ PIDS+=($GEN)
 
 # 6. Sampling.
 CSV="$OUT/soak.csv"
-echo "t_s,rss_kib,fds,fed,lines,records,queue_depth,backlog,spool_bytes,sent,webhook_requests" > "$CSV"
+echo "t_s,rss_kib,fds,fed,lines,records,queue_depth,backlog,spool_bytes,sent,webhook_requests,state_entries,findings" > "$CSV"
 metric_sum() { # sum of every series of a metric name in $M
   awk -v m="$1" '$1 ~ "^"m"({|$)" { s += $2 } END { printf "%d", s }' <<< "$M"
+}
+metric_of() { # one series, by its exact name and labels
+  awk -v m="$1" '$1 == m { v = $2 } END { printf "%d", v }' <<< "$M"
 }
 T0=$(date +%s)
 echo "soak: feeding $RATE lines/s for ${DURATION}s (pid $FX, metrics :$PORT, output $OUT)"
@@ -233,7 +244,7 @@ while :; do
   M=$(curl -sf "http://127.0.0.1:$PORT/metrics" || true)
   FED=$(cat "$OUT/fed.count" 2>/dev/null || echo 0)
   HOOK=$(curl -sf "http://127.0.0.1:$HOOK_PORT/count" | cut -d' ' -f1 || echo 0)
-  echo "$T,$RSS,$FDS,$FED,$(metric_sum fluxsight_source_lines_total),$(metric_sum fluxsight_records_total),$(metric_sum fluxsight_queue_depth),$(metric_sum fluxsight_sink_backlog),$(metric_sum fluxsight_sink_spool_bytes),$(metric_sum fluxsight_sink_sent_total),${HOOK:-0}" >> "$CSV"
+  echo "$T,$RSS,$FDS,$FED,$(metric_sum fluxsight_source_lines_total),$(metric_sum fluxsight_records_total),$(metric_sum fluxsight_queue_depth),$(metric_sum fluxsight_sink_backlog),$(metric_sum fluxsight_sink_spool_bytes),$(metric_sum fluxsight_sink_sent_total),${HOOK:-0},$(metric_sum fluxsight_state_entries),$(metric_of 'fluxsight_state_entries{map="findings"}')" >> "$CSV"
   tail -1 "$CSV"
   [ "$T" -ge "$DURATION" ] && break
 done

@@ -27,6 +27,8 @@ pub const M_QUEUE_DEPTH: &str = "fluxsight_queue_depth";
 pub const M_DROPPED: &str = "fluxsight_dropped";
 pub const M_FIRING: &str = "fluxsight_findings_firing";
 pub const M_FINDINGS_EMITTED: &str = "fluxsight_findings_emitted";
+pub const M_STATE_ENTRIES: &str = "fluxsight_state_entries";
+pub const M_STATE_EVICTIONS: &str = "fluxsight_state_evictions";
 pub const M_SINK_SENT: &str = "fluxsight_sink_sent";
 pub const M_SINK_RETRIED: &str = "fluxsight_sink_retried";
 pub const M_SINK_SPOOLED: &str = "fluxsight_sink_spooled";
@@ -37,6 +39,9 @@ pub const M_SINK_BLOCKED: &str = "fluxsight_sink_blocked";
 pub const M_SINK_SPOOL_BYTES: &str = "fluxsight_sink_spool_bytes";
 pub const M_SINK_LATENCY_SUM: &str = "fluxsight_sink_delivery_latency_seconds_sum";
 pub const M_SINK_LATENCY_COUNT: &str = "fluxsight_sink_delivery_latency_seconds_count";
+
+/// Counts by name (the `map` label of the state gauges).
+type NamedCounts = Vec<(&'static str, u64)>;
 
 /// Counters of one source (a log stream family, a watch, the receiver, …).
 #[derive(Debug, Default)]
@@ -63,6 +68,8 @@ pub struct Telemetry {
     sinks: Mutex<BTreeMap<String, Arc<SinkStats>>>,
     /// (pattern, tenant) → firing count.
     firing: Mutex<BTreeMap<(String, String), u64>>,
+    /// The correlator's keyed state: (map, entries) and (map, evictions so far).
+    state: Mutex<(NamedCounts, NamedCounts)>,
 }
 
 impl Telemetry {
@@ -81,6 +88,12 @@ impl Telemetry {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name.to_string(), stats);
+    }
+
+    /// Publishes the correlator's state sizes and eviction counts.
+    pub fn set_state(&self, entries: &[(&'static str, u64)], evictions: &[(&'static str, u64)]) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) =
+            (entries.to_vec(), evictions.to_vec());
     }
 
     pub fn set_firing(&self, firing: BTreeMap<(String, String), u64>) {
@@ -338,6 +351,27 @@ impl Collector for TelemetryCollector {
             "Findings firing by pattern and tenant",
             &firing,
         )?;
+        let (entries, evictions) = t.state.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let entries: Vec<(Labels, f64)> = entries
+            .iter()
+            .map(|(m, n)| (l(&[("map", m)]), *n as f64))
+            .collect();
+        gauge(
+            &mut enc,
+            M_STATE_ENTRIES,
+            "Entries of the correlator's keyed state per map (each map is capped)",
+            &entries,
+        )?;
+        let evictions: Vec<(Labels, u64)> = evictions
+            .iter()
+            .map(|(m, n)| (l(&[("map", m)]), *n))
+            .collect();
+        counter(
+            &mut enc,
+            M_STATE_EVICTIONS,
+            "Entries evicted from the correlator's keyed state at its caps",
+            &evictions,
+        )?;
         Ok(())
     }
 }
@@ -354,6 +388,7 @@ mod tests {
         let s = Arc::new(SinkStats::default());
         s.sent.fetch_add(2, Ordering::Relaxed);
         t.register_sink("hook", s);
+        t.set_state(&[("objects", 7)], &[("objects", 2)]);
         let mut f = BTreeMap::new();
         f.insert(("git_auth_failure".to_string(), "payments".to_string()), 1);
         t.set_firing(f);
@@ -371,6 +406,14 @@ mod tests {
             text.contains(
                 "fluxsight_findings_firing{pattern=\"git_auth_failure\",tenant=\"payments\"} 1"
             ),
+            "{text}"
+        );
+        assert!(
+            text.contains("fluxsight_state_entries{map=\"objects\"} 7"),
+            "{text}"
+        );
+        assert!(
+            text.contains("fluxsight_state_evictions_total{map=\"objects\"} 2"),
             "{text}"
         );
         assert_eq!(t.unsynced(), vec!["logs".to_string()]);

@@ -183,8 +183,8 @@ impl Correlator {
     }
 
     /// Every finding currently firing.
-    pub fn firing(&self) -> Vec<Finding> {
-        self.findings.firing().cloned().collect()
+    pub fn firing(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.firing()
     }
 
     /// Advances the clock to `now` and runs time-driven checks when due.

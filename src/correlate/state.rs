@@ -81,6 +81,44 @@ pub struct StateCounts {
     pub tenants_max: usize,
 }
 
+impl StateCounts {
+    /// Each count with its name (the `map` label of `fluxsight_state_entries`).
+    pub fn named(&self) -> [(&'static str, u64); 13] {
+        [
+            ("objects", self.objects as u64),
+            ("controllers", self.controllers as u64),
+            ("hosts", self.hosts as u64),
+            ("findings", self.findings as u64),
+            ("consumer_sources", self.consumer_sources as u64),
+            ("consumer_edges", self.consumer_edges as u64),
+            ("claims", self.claims as u64),
+            ("failing", self.failing as u64),
+            ("waiting", self.waiting as u64),
+            ("recent_failures", self.recent_failures as u64),
+            ("audit", self.audit as u64),
+            ("object_runs_max", self.object_runs_max as u64),
+            ("tenants_max", self.tenants_max as u64),
+        ]
+    }
+}
+
+impl Evictions {
+    /// Each count with its name (the `map` label of `fluxsight_state_evictions_total`).
+    pub fn named(&self) -> [(&'static str, u64); 9] {
+        [
+            ("objects", self.objects),
+            ("hosts", self.hosts),
+            ("tenants", self.tenants),
+            ("controllers", self.controllers),
+            ("consumers", self.consumers),
+            ("claims", self.claims),
+            ("object_runs", self.object_runs),
+            ("findings", self.findings),
+            ("audit", self.audit),
+        ]
+    }
+}
+
 /// A failure attempt of an object.
 #[derive(Debug, Clone)]
 pub struct Attempt {

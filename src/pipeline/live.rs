@@ -25,7 +25,7 @@ use crate::server::{self, ReceiverConfig};
 use crate::sinks::config::DeliveryPlan;
 use crate::sinks::stats::StatsSnapshot;
 use crate::sources::{SourceLine, SourceTask, LINE_CHANNEL};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{SourceStats, Telemetry};
 
 /// Most per-stream decoders kept (one per pod/container log stream).
 const MAX_STREAMS: usize = 10_000;
@@ -123,7 +123,7 @@ pub async fn run_live(
                 telemetry.queue_depth.store(rx.len() as u64, Ordering::Relaxed);
                 let out = correlator.drain();
                 if !out.is_empty() {
-                    emit(&out, &opts, &stdout, &mut summary, &telemetry, &correlator);
+                    emit(&out, &opts, &stdout, &mut summary, &telemetry);
                     sinks.deliver(&out, wall_ms()).await;
                 }
             }
@@ -132,9 +132,10 @@ pub async fn run_live(
                 correlator.on_time(now);
                 let out = correlator.drain();
                 if !out.is_empty() {
-                    emit(&out, &opts, &stdout, &mut summary, &telemetry, &correlator);
+                    emit(&out, &opts, &stdout, &mut summary, &telemetry);
                     sinks.deliver(&out, now).await;
                 }
+                publish_gauges(&telemetry, &correlator);
                 sinks.tick(now).await;
             }
         }
@@ -144,9 +145,10 @@ pub async fn run_live(
     correlator.on_time(now);
     let out = correlator.drain();
     if !out.is_empty() {
-        emit(&out, &opts, &stdout, &mut summary, &telemetry, &correlator);
+        emit(&out, &opts, &stdout, &mut summary, &telemetry);
         sinks.deliver(&out, now).await;
     }
+    publish_gauges(&telemetry, &correlator);
     for t in tasks {
         let _ = t.await;
     }
@@ -157,7 +159,7 @@ pub async fn run_live(
 /// Decoding and classification, one decoder per stream.
 struct Ingest {
     classifier: Classifier,
-    decoders: HashMap<Arc<str>, LineDecoder>,
+    decoders: HashMap<Arc<str>, (LineDecoder, Arc<SourceStats>)>,
 }
 
 impl Ingest {
@@ -173,11 +175,13 @@ impl Ingest {
         if !self.decoders.contains_key(&line.stream) && self.decoders.len() >= MAX_STREAMS {
             self.decoders.clear();
         }
-        let dec = self
-            .decoders
-            .entry(line.stream.clone())
-            .or_insert_with(|| LineDecoder::new(line.controller.clone()));
-        let stats = telemetry.source(&line.stream);
+        // The stream's decoder and its telemetry entry, looked up once per stream.
+        let (dec, stats) = self.decoders.entry(line.stream.clone()).or_insert_with(|| {
+            (
+                LineDecoder::new(line.controller.clone()),
+                telemetry.source(&line.stream),
+            )
+        });
         for mut rec in dec.decode(&line.bytes) {
             if rec.format == Format::Partial {
                 continue;
@@ -202,7 +206,6 @@ fn emit(
     stdout: &std::io::Stdout,
     summary: &mut LiveSummary,
     telemetry: &Telemetry,
-    correlator: &Correlator,
 ) {
     let mut lock = stdout.lock();
     for o in out {
@@ -229,13 +232,26 @@ fn emit(
         }
     }
     let _ = lock.flush();
-    let mut firing: BTreeMap<(String, String), u64> = BTreeMap::new();
+}
+
+/// The firing-findings gauge (per pattern and tenant) and the state sizes, set once per
+/// tick: they are scraped every few seconds, and counting on every batch walked every
+/// finding.
+fn publish_gauges(telemetry: &Telemetry, correlator: &Correlator) {
+    telemetry.set_state(
+        &correlator.state_counts().named(),
+        &correlator.evictions().named(),
+    );
+    let mut firing: BTreeMap<(&str, &str), u64> = BTreeMap::new();
     for f in correlator.firing() {
         if f.status == Status::Firing {
-            *firing
-                .entry((f.pattern.clone(), f.tenant.clone()))
-                .or_default() += 1;
+            *firing.entry((&f.pattern, &f.tenant)).or_default() += 1;
         }
     }
-    telemetry.set_firing(firing);
+    telemetry.set_firing(
+        firing
+            .into_iter()
+            .map(|((p, t), n)| ((p.to_string(), t.to_string()), n))
+            .collect(),
+    );
 }
