@@ -1,9 +1,12 @@
-//! `fluxsight run`: the live pipeline. Sources → bounded channel → one pipeline task
-//! (decode per stream, classify, correlate on wall-clock time) → stdout and the sinks.
+//! `fluxsight run`: the live pipeline. Sources → bounded line channel → the decode task
+//! (decode per stream, classify; batches of the lines queued) → bounded batch channel →
+//! the pipeline loop (correlate on wall-clock time) → stdout and the sinks. The two
+//! stages run on different cores; each keeps the order of what it is given.
 //!
 //! Shutdown flows downstream with the data: the cancellation token stops the sources
-//! and the HTTP server; when every sender is gone the pipeline task drains the channel,
-//! emits what changed, and the sinks drain and flush under the shutdown timeout.
+//! and the HTTP server; when every sender is gone the decode task drains the line
+//! channel and ends, the pipeline loop drains the batches, emits what changed, and the
+//! sinks drain and flush under the shutdown timeout.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -19,7 +22,7 @@ use crate::classify::Classifier;
 use crate::correlate::{Correlator, Output, Settings, Status};
 use crate::parse::LineDecoder;
 use crate::pipeline::deliver::{DeliverError, SinkSet};
-use crate::record::{Format, TsMs};
+use crate::record::{Format, Record, TsMs};
 use crate::render::finding::{self, OutputFormat};
 use crate::server::{self, ReceiverConfig};
 use crate::sinks::config::DeliveryPlan;
@@ -31,6 +34,15 @@ use crate::telemetry::{SourceStats, Telemetry};
 const MAX_STREAMS: usize = 10_000;
 /// Most queued lines taken into one batch (bounds the time between two emissions).
 const BATCH_LINES: usize = 512;
+/// Decoded batches in flight between the decode stage and the correlator.
+const BATCH_CHANNEL: usize = 16;
+
+/// The decode stage's output: the records of up to [`BATCH_LINES`] lines, in order.
+#[derive(Default)]
+struct Batch {
+    lines: u64,
+    records: Vec<Record>,
+}
 
 /// Options of the live pipeline.
 pub struct LiveOptions {
@@ -97,10 +109,34 @@ pub async fn run_live(
     }
     drop(tx);
 
-    let mut ingest = Ingest {
-        classifier: Classifier::builtin(),
-        decoders: HashMap::new(),
-    };
+    // Stage 1, its own task (so on another core than the correlator): decoding and
+    // classification, in batches of the lines already queued. Order is kept: one task,
+    // one channel. Both channels are bounded, so a slow correlator slows the sources.
+    let (btx, mut brx) = mpsc::channel::<Batch>(BATCH_CHANNEL);
+    let decode_telemetry = telemetry.clone();
+    let decode = tokio::spawn(async move {
+        let telemetry = decode_telemetry;
+        let mut ingest = Ingest {
+            classifier: Classifier::builtin(),
+            decoders: HashMap::new(),
+        };
+        while let Some(line) = rx.recv().await {
+            let mut batch = Batch::default();
+            ingest.line(line, &telemetry, &mut batch);
+            for _ in 1..BATCH_LINES {
+                let Ok(line) = rx.try_recv() else { break };
+                ingest.line(line, &telemetry, &mut batch);
+            }
+            telemetry
+                .queue_depth
+                .store(rx.len() as u64, Ordering::Relaxed);
+            if btx.send(batch).await.is_err() {
+                break;
+            }
+        }
+    });
+
+    // Stage 2, here: correlation, emission and delivery.
     let mut correlator = Correlator::new(settings);
     let mut summary = LiveSummary::default();
     let mut ticker = tokio::time::interval(opts.tick);
@@ -108,19 +144,17 @@ pub async fn run_live(
     let stdout = std::io::stdout();
     loop {
         tokio::select! {
-            line = rx.recv() => {
-                let Some(line) = line else { break };
+            batch = brx.recv() => {
+                let Some(batch) = batch else { break };
                 // Live: the clock is the wall clock, read once per batch; a record never
-                // moves it back.
+                // moves it back. Collecting and routing what changed runs once per
+                // batch instead of once per line.
                 correlator.on_time(wall_ms());
-                ingest.line(line, &mut correlator, &telemetry, &mut summary);
-                // Lines already queued join this batch, so that collecting and routing
-                // what changed runs once per batch instead of once per line.
-                for _ in 1..BATCH_LINES {
-                    let Ok(line) = rx.try_recv() else { break };
-                    ingest.line(line, &mut correlator, &telemetry, &mut summary);
+                summary.lines += batch.lines;
+                summary.records += batch.records.len() as u64;
+                for rec in &batch.records {
+                    correlator.on_record(rec);
                 }
-                telemetry.queue_depth.store(rx.len() as u64, Ordering::Relaxed);
                 let out = correlator.drain();
                 if !out.is_empty() {
                     emit(&out, &opts, &stdout, &mut summary, &telemetry);
@@ -149,6 +183,7 @@ pub async fn run_live(
         sinks.deliver(&out, now).await;
     }
     publish_gauges(&telemetry, &correlator);
+    let _ = decode.await;
     for t in tasks {
         let _ = t.await;
     }
@@ -163,15 +198,9 @@ struct Ingest {
 }
 
 impl Ingest {
-    /// Decodes, classifies and correlates one source line.
-    fn line(
-        &mut self,
-        line: SourceLine,
-        correlator: &mut Correlator,
-        telemetry: &Telemetry,
-        summary: &mut LiveSummary,
-    ) {
-        summary.lines += 1;
+    /// Decodes and classifies one source line into `batch`.
+    fn line(&mut self, line: SourceLine, telemetry: &Telemetry, batch: &mut Batch) {
+        batch.lines += 1;
         if !self.decoders.contains_key(&line.stream) && self.decoders.len() >= MAX_STREAMS {
             self.decoders.clear();
         }
@@ -190,12 +219,11 @@ impl Ingest {
                 telemetry.parse_failures.fetch_add(1, Ordering::Relaxed);
             }
             self.classifier.classify(&mut rec);
-            summary.records += 1;
             telemetry.records.fetch_add(1, Ordering::Relaxed);
             if let Some(ts) = rec.ts {
                 stats.newest_ms.fetch_max(ts, Ordering::Relaxed);
             }
-            correlator.on_record(&rec);
+            batch.records.push(rec);
         }
     }
 }
