@@ -97,6 +97,14 @@ enum Command {
         /// Do not connect to the Kubernetes API (only `--input` files and the receiver).
         #[arg(long)]
         no_kube: bool,
+        /// Clock of the correlator: `wall` (live cluster) or `record` (the records' own
+        /// time, as `replay`: recorded files fed through the live path).
+        #[arg(long, default_value = "wall")]
+        clock: String,
+        /// Event time re-read after a restart to rebuild correlation state (Go duration;
+        /// default: the longest window or resolve time of any pattern, at most 6h).
+        #[arg(long)]
+        rebuild_lookback: Option<String>,
     },
     /// Write the live input (controller logs, watch events, metrics, `--input` files) to
     /// a file that `fluxsight replay` reads back; stops on SIGTERM/SIGINT.
@@ -219,14 +227,20 @@ fn main() -> ExitCode {
             output,
             audit,
             no_kube,
+            clock,
+            rebuild_lookback,
         } => run_live_cmd(
             config.as_deref(),
-            inputs,
-            !no_follow,
+            LiveInputs {
+                inputs,
+                follow: !no_follow,
+                no_kube,
+            },
             listen,
             &output,
             audit,
-            no_kube,
+            &clock,
+            rebuild_lookback.as_deref(),
         ),
         Command::Record {
             output,
@@ -418,16 +432,33 @@ fn run_demo(output: &str, audit: bool) -> anyhow::Result<ExitCode> {
     replay_to_stdout(inputs, Settings::default(), opts, None)
 }
 
-fn run_live_cmd(
-    config: Option<&Path>,
+/// What `run` reads.
+struct LiveInputs {
     inputs: Vec<String>,
     follow: bool,
+    no_kube: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_live_cmd(
+    config: Option<&Path>,
+    inputs: LiveInputs,
     listen: Option<String>,
     output: &str,
     audit: bool,
-    no_kube: bool,
+    clock: &str,
+    rebuild_lookback: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    use fluxsight::pipeline::live::{run_live, LiveOptions};
+    use fluxsight::pipeline::live::{rebuild_lookback_ms, run_live, Clock, LiveOptions};
+    let LiveInputs {
+        inputs,
+        follow,
+        no_kube,
+    } = inputs;
+    let Some(clock) = Clock::parse(clock) else {
+        eprintln!("fluxsight: --clock: '{clock}' is not one of wall, record");
+        return Ok(ExitCode::from(2));
+    };
     let stdout = match output {
         "none" => None,
         o => match OutputFormat::parse(o) {
@@ -476,18 +507,35 @@ fn run_live_cmd(
             }
         },
     };
+    let lookback_ms = match rebuild_lookback {
+        None => rebuild_lookback_ms(&settings),
+        Some(s) => match fluxsight::parse::time::parse_go_duration_ms(s) {
+            Some(d) => d as i64,
+            None => {
+                eprintln!("fluxsight: --rebuild-lookback: '{s}' is not a duration");
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
     let opts = LiveOptions {
         listen: Some(addr),
         receiver: live.receiver.settings(hmac_key),
         stdout,
         audit_to_stdout: audit,
         tick: std::time::Duration::from_secs(1),
+        clock,
+        stop_when_inputs_end: !follow,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let sources = match live_sources(&rt, inputs, follow, no_kube, live.kubernetes) {
+    let inputs = LiveInputs {
+        inputs,
+        follow,
+        no_kube,
+    };
+    let sources = match live_sources(&rt, inputs, lookback_ms, live.kubernetes) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
@@ -497,6 +545,8 @@ fn run_live_cmd(
         spawn_signal_handler(cancel.clone());
         run_live(settings, &plan, sources, opts, telemetry, cancel).await
     });
+    // A sink stuck in blocking I/O must not hold the exit past the shutdown deadline.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
     match summary {
         Ok(s) => {
             for (sink, st) in &s.sinks {
@@ -505,11 +555,22 @@ fn run_live_cmd(
                     st.sent, st.retried, st.spooled, st.dead_lettered, st.dropped, st.backlog
                 );
             }
+            if s.suppressed > 0 || s.withheld > 0 {
+                eprintln!(
+                    "fluxsight: rebuild outputs not re-sent {}; batches left unacknowledged {}",
+                    s.suppressed, s.withheld
+                );
+            }
             Ok(ExitCode::SUCCESS)
+        }
+        // Another process holds the state directory: a usage error (exit 2).
+        Err(e @ fluxsight::pipeline::deliver::DeliverError::Locked(_)) => {
+            eprintln!("fluxsight: {e}");
+            Ok(ExitCode::from(2))
         }
         Err(e) => {
             eprintln!("fluxsight: {e}");
-            Ok(ExitCode::from(2))
+            Ok(ExitCode::from(1))
         }
     }
 }
@@ -531,18 +592,27 @@ fn spawn_signal_handler(c: tokio_util::sync::CancellationToken) {
 /// files were given: then a warning.
 fn live_sources(
     rt: &tokio::runtime::Runtime,
-    inputs: Vec<String>,
-    follow: bool,
-    no_kube: bool,
+    inputs: LiveInputs,
+    lookback_ms: i64,
     kube: fluxsight::sources::kube::KubeSettings,
 ) -> Result<Vec<fluxsight::sources::SourceTask>, ExitCode> {
+    use fluxsight::sources::follow::{file_source, FileOptions};
     use fluxsight::sources::kube::{client, cluster_config, kube_source, Checkpoints, KubeError};
+    let LiveInputs {
+        inputs,
+        follow,
+        no_kube,
+    } = inputs;
     let has_inputs = !inputs.is_empty();
     let mut sources: Vec<fluxsight::sources::SourceTask> = inputs
         .into_iter()
         .map(|p| {
-            let positions = kube.checkpoint_dir.as_ref().map(PathBuf::from);
-            fluxsight::sources::follow::file_source(p, follow, positions)
+            let opts = FileOptions {
+                follow,
+                positions: kube.checkpoint_dir.as_ref().map(PathBuf::from),
+                lookback_ms,
+            };
+            file_source(p, opts)
         })
         .collect();
     if no_kube {
@@ -608,7 +678,14 @@ fn run_record(
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let sources = match live_sources(&rt, inputs, follow, no_kube, kube) {
+    let inputs = LiveInputs {
+        inputs,
+        follow,
+        no_kube,
+    };
+    // `record` writes every line as read: no pipeline commits them, so no checkpoint
+    // lookback applies (positions advance only when committed; see sources::ack).
+    let sources = match live_sources(&rt, inputs, 0, kube) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };

@@ -379,6 +379,7 @@ async fn receive(State(st): State<AppState>, request: Request) -> Response {
             stream: Arc::from(RECEIVER_SOURCE),
             bytes: line,
             controller: None,
+            ack: None,
         })
         .await;
     if sent.is_err() {

@@ -21,6 +21,9 @@ pub const M_LINES: &str = "fluxsight_source_lines";
 pub const M_LAG: &str = "fluxsight_source_lag_seconds";
 pub const M_SOURCE_ERRORS: &str = "fluxsight_source_errors";
 pub const M_SOURCE_RESTARTS: &str = "fluxsight_source_restarts";
+pub const M_SOURCE_TRUNCATIONS: &str = "fluxsight_source_truncations";
+pub const M_REBUILD_SUPPRESSED: &str = "fluxsight_rebuild_outputs_suppressed";
+pub const M_ACK_PENDING: &str = "fluxsight_ack_uncommitted_batches";
 pub const M_RECORDS: &str = "fluxsight_records";
 pub const M_PARSE_FAILURES: &str = "fluxsight_parse_failures";
 pub const M_QUEUE_DEPTH: &str = "fluxsight_queue_depth";
@@ -50,6 +53,8 @@ pub struct SourceStats {
     pub errors: AtomicU64,
     /// Reconnects and relists (a log stream re-opened, a watch listing again).
     pub restarts: AtomicU64,
+    /// Followed files found truncated (copytruncate).
+    pub truncations: AtomicU64,
     /// Event time of the newest record, ms (for lag).
     pub newest_ms: AtomicI64,
     /// The source has listed / caught up at least once.
@@ -64,6 +69,12 @@ pub struct Telemetry {
     pub dropped: AtomicU64,
     pub queue_depth: AtomicU64,
     pub findings_emitted: AtomicU64,
+    /// Outputs of lines re-read after a restart to rebuild state (delivered before the
+    /// restart, so not sent again).
+    pub rebuild_suppressed: AtomicU64,
+    /// Batches whose outputs could not be made safe (shutdown deadline): their lines
+    /// were not acknowledged and are read again at the next start.
+    pub ack_withheld: AtomicU64,
     sources: Mutex<BTreeMap<String, Arc<SourceStats>>>,
     sinks: Mutex<BTreeMap<String, Arc<SinkStats>>>,
     /// (pattern, tenant) → firing count.
@@ -241,6 +252,28 @@ impl Collector for TelemetryCollector {
             M_SOURCE_RESTARTS,
             "Source reconnects and relists",
             &restarts,
+        )?;
+        let truncs: Vec<(Labels, u64)> = sources
+            .iter()
+            .map(|(n, s)| (l(&[("source", n)]), ld(&s.truncations)))
+            .collect();
+        counter(
+            &mut enc,
+            M_SOURCE_TRUNCATIONS,
+            "Followed files found truncated in place (copytruncate)",
+            &truncs,
+        )?;
+        counter(
+            &mut enc,
+            M_REBUILD_SUPPRESSED,
+            "Outputs of lines re-read at start-up to rebuild correlation state, not sent again",
+            &[(vec![], ld(&t.rebuild_suppressed))],
+        )?;
+        counter(
+            &mut enc,
+            M_ACK_PENDING,
+            "Batches not acknowledged to their sources (outputs not safe by the shutdown deadline)",
+            &[(vec![], ld(&t.ack_withheld))],
         )?;
         let lag: Vec<(Labels, f64)> = sources
             .iter()

@@ -54,15 +54,22 @@ pub async fn run_capture(
     }
     drop(tx);
     let mut n = 0u64;
-    while let Some(line) = rx.recv().await {
+    // Lines are acknowledged to their sources once flushed to the capture file.
+    let mut acks = crate::sources::ack::BatchAcks::default();
+    while let Some(mut line) = rx.recv().await {
         out.write_all(&capture_line(&line))?;
         out.write_all(b"\n")?;
         n += 1;
+        if let Some(a) = line.ack.take() {
+            acks.add(a, None);
+        }
         if rx.is_empty() {
             out.flush()?;
+            std::mem::take(&mut acks).commit();
         }
     }
     out.flush()?;
+    acks.commit();
     for t in tasks {
         let _ = t.await;
     }
@@ -79,6 +86,7 @@ mod tests {
             stream: Arc::from("pod/flux-system/source-controller-7d9f8c6b5-x2x7k/manager"),
             bytes: b"2026-03-02T10:20:38.829Z {\"level\":\"info\"}\n".to_vec(),
             controller: None,
+            ack: None,
         };
         assert_eq!(
             String::from_utf8(capture_line(&l)).unwrap(),
@@ -88,6 +96,7 @@ mod tests {
             stream: Arc::from("watch/Event"),
             bytes: b"{\"type\":\"ADDED\"}".to_vec(),
             controller: None,
+            ack: None,
         };
         assert_eq!(capture_line(&w), b"{\"type\":\"ADDED\"}");
     }

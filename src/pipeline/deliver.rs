@@ -4,9 +4,14 @@
 //! Shutdown flows downstream: `finish` flushes pending groups, closes every sink worker
 //! (each drains its queue, then flushes), and waits up to the shutdown timeout; past it,
 //! workers are aborted and what is left stays in the disk spool for the next start.
+//!
+//! Durability: with a `state_dir`, the router's storm-control groups are persisted to
+//! `<state_dir>/router.json` ([`SinkSet::persist_router`]) before the pipeline
+//! acknowledges the lines that fed them, and taken back at the next start (or by
+//! `drain`, which flushes them into the spools and delivers them).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
@@ -15,10 +20,10 @@ use tokio::task::JoinHandle;
 use crate::correlate::Output;
 use crate::record::TsMs;
 use crate::sinks::config::DeliveryPlan;
-use crate::sinks::router::{Addressed, Router};
+use crate::sinks::router::{Addressed, Router, RouterSnapshot};
 use crate::sinks::spool::{DiskSpool, MemQueue, Queue};
 use crate::sinks::stats::StatsSnapshot;
-use crate::sinks::worker::{spawn, SinkHandle, WorkerConfig};
+use crate::sinks::worker::{spawn, SinkHandle, Submitted, WorkerConfig};
 
 /// Failure to start delivery (building a sink, opening a spool).
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +34,14 @@ pub enum DeliverError {
     Spool { sink: String, error: String },
     #[error("runtime: {0}")]
     Runtime(String),
+    #[error("{0}")]
+    Locked(#[from] crate::sinks::lock::LockError),
+    #[error("router state {path}: {error}")]
+    RouterState { path: String, error: String },
 }
+
+/// File of the persisted router groups inside the state directory.
+pub const ROUTER_STATE_FILE: &str = "router.json";
 
 /// The running sinks of a pipeline and its router (async; needs a tokio runtime).
 pub struct SinkSet {
@@ -37,12 +49,21 @@ pub struct SinkSet {
     handles: BTreeMap<String, SinkHandle>,
     joins: Vec<JoinHandle<()>>,
     shutdown_timeout: Duration,
+    /// `<state_dir>/router.json` (`None`: groups live in memory only).
+    router_state: Option<PathBuf>,
+    router_state_failing: bool,
+    /// Held for the life of the set: one process per state directory.
+    _lock: Option<crate::sinks::lock::StateDirLock>,
 }
 
 impl SinkSet {
     /// Builds every sink of `plan` and starts its worker on the current runtime.
     pub fn start(plan: &DeliveryPlan) -> Result<Self, DeliverError> {
         let s = &plan.settings;
+        let lock = match &s.state_dir {
+            Some(d) => Some(crate::sinks::lock::StateDirLock::acquire(Path::new(d))?),
+            None => None,
+        };
         let mut handles = BTreeMap::new();
         let mut joins = Vec::new();
         for cfg in &plan.sinks {
@@ -77,12 +98,71 @@ impl SinkSet {
             handles.insert(name, h);
             joins.push(j);
         }
+        let mut router = Router::new(plan.routes.clone());
+        let router_state = s
+            .state_dir
+            .as_ref()
+            .map(|d| PathBuf::from(d).join(ROUTER_STATE_FILE));
+        if let Some(path) = &router_state {
+            let snap = load_router_state(path)?;
+            let held = snap.findings();
+            let lost = router.restore(snap);
+            if lost > 0 {
+                tracing::warn!(count = lost, "findings held in storm-control groups of routes no longer configured were not restored");
+            }
+            if held > 0 {
+                tracing::info!(findings = held - lost, "storm-control groups restored");
+            }
+        }
         Ok(SinkSet {
-            router: Router::new(plan.routes.clone()),
+            router,
             handles,
             joins,
             shutdown_timeout: Duration::from_millis(s.shutdown_timeout_ms),
+            router_state,
+            router_state_failing: false,
+            _lock: lock,
         })
+    }
+
+    /// The shutdown timeout of the pipeline file.
+    pub fn shutdown_timeout(&self) -> Duration {
+        self.shutdown_timeout
+    }
+
+    /// Writes the router's groups when they changed (temporary file, fsync, rename,
+    /// directory fsync). `false` when they could not be written: the caller must then
+    /// not acknowledge the lines that fed them.
+    pub fn persist_router(&mut self) -> bool {
+        let Some(path) = self.router_state.clone() else {
+            return true;
+        };
+        let Some(snap) = self.router.take_snapshot() else {
+            return !self.router_state_failing;
+        };
+        match write_atomically(&path, &snap) {
+            Ok(()) => {
+                if self.router_state_failing {
+                    tracing::info!(path = %path.display(), "router state written again");
+                }
+                self.router_state_failing = false;
+                true
+            }
+            Err(e) => {
+                if !self.router_state_failing {
+                    tracing::error!(path = %path.display(), error = %e, "router state not written; lines feeding storm-control groups stay unacknowledged");
+                }
+                self.router_state_failing = true;
+                // Try again at the next call even when nothing else changes.
+                self.router.mark_dirty();
+                false
+            }
+        }
+    }
+
+    /// Sink handles to abort from elsewhere (the shutdown deadline).
+    pub fn abort_handles(&self) -> Vec<SinkHandle> {
+        self.handles.values().cloned().collect()
     }
 
     /// The sink handles (for stats and metrics).
@@ -90,30 +170,36 @@ impl SinkSet {
         &self.handles
     }
 
-    async fn submit_all(&mut self, due: Vec<Addressed>) {
+    /// Queues every delivery; `false` when one could not be queued (dropped at the
+    /// shutdown deadline, or unencodable).
+    async fn submit_all(&mut self, due: Vec<Addressed>) -> bool {
+        let mut all = true;
         for (sink, d) in due {
             if let Some(h) = self.handles.get(&sink) {
-                h.submit(d).await;
+                all &= h.submit(d).await == Submitted::Queued;
             }
         }
+        all
     }
 
-    /// Routes correlator outputs emitted at `now`.
-    pub async fn deliver(&mut self, outputs: &[Output], now: TsMs) {
+    /// Routes correlator outputs emitted at `now`; `true` when everything they gave is
+    /// queued in the sinks' spools (or held in the router's groups).
+    pub async fn deliver(&mut self, outputs: &[Output], now: TsMs) -> bool {
         let mut due = Vec::new();
         for o in outputs {
             due.extend(self.router.on_output(o, now));
         }
         due.extend(self.router.on_time(now));
-        self.submit_all(due).await;
+        self.submit_all(due).await
     }
 
-    /// Advances storm-control timers.
-    pub async fn tick(&mut self, now: TsMs) {
+    /// Advances storm-control timers; `false` as for [`SinkSet::deliver`].
+    pub async fn tick(&mut self, now: TsMs) -> bool {
         if self.router.next_deadline().is_some_and(|t| t <= now) {
             let due = self.router.on_time(now);
-            self.submit_all(due).await;
+            return self.submit_all(due).await;
         }
+        true
     }
 
     pub fn stats(&self) -> BTreeMap<String, StatsSnapshot> {
@@ -125,17 +211,31 @@ impl SinkSet {
 
     /// Flushes pending groups, drains and closes every sink within the shutdown timeout;
     /// past it, workers are aborted and the rest stays in their spools.
-    pub async fn finish(mut self, flush_groups: bool) -> BTreeMap<String, StatsSnapshot> {
+    pub async fn finish(self, flush_groups: bool) -> BTreeMap<String, StatsSnapshot> {
+        let by = std::time::Instant::now() + self.shutdown_timeout;
+        self.finish_by(flush_groups, by).await
+    }
+
+    /// [`SinkSet::finish`] with the deadline given: past `by`, workers are aborted.
+    pub async fn finish_by(
+        mut self,
+        flush_groups: bool,
+        by: std::time::Instant,
+    ) -> BTreeMap<String, StatsSnapshot> {
         if flush_groups {
             let due = self.router.flush();
-            self.submit_all(due).await;
+            if self.submit_all(due).await {
+                // Flushed into the spools: the groups' state (last sent) goes with them.
+                self.persist_router();
+            }
         }
         for h in self.handles.values() {
             h.close();
         }
         let joins = std::mem::take(&mut self.joins);
         let timeout = self.shutdown_timeout;
-        if tokio::time::timeout(timeout, futures_join_all(joins))
+        let left = by.saturating_duration_since(std::time::Instant::now());
+        if tokio::time::timeout(left, futures_join_all(joins))
             .await
             .is_err()
         {
@@ -183,6 +283,11 @@ impl Deliverer {
         self.rt.block_on(self.set.tick(now));
     }
 
+    /// Persists the router's groups (see [`SinkSet::persist_router`]).
+    pub fn persist_router(&mut self) -> bool {
+        self.set.persist_router()
+    }
+
     pub fn stats(&self) -> BTreeMap<String, StatsSnapshot> {
         self.set.stats()
     }
@@ -194,6 +299,33 @@ impl Deliverer {
         rt.shutdown_timeout(Duration::from_secs(2));
         stats
     }
+}
+
+fn load_router_state(path: &Path) -> Result<RouterSnapshot, DeliverError> {
+    let err = |e: String| DeliverError::RouterState {
+        path: path.display().to_string(),
+        error: e,
+    };
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| err(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RouterSnapshot::default()),
+        Err(e) => Err(err(e.to_string())),
+    }
+}
+
+/// Writes `v` as JSON to `path`: temporary file, fsync, rename, directory fsync.
+pub fn write_atomically<T: serde::Serialize>(path: &Path, v: &T) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec(v).map_err(std::io::Error::other)?)?;
+        f.sync_data()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 async fn futures_join_all(joins: Vec<JoinHandle<()>>) {

@@ -5,15 +5,30 @@
 //!
 //! Shutdown flows downstream with the data: the cancellation token stops the sources
 //! and the HTTP server; when every sender is gone the decode task drains the line
-//! channel and ends, the pipeline loop drains the batches, emits what changed, and the
-//! sinks drain and flush under the shutdown timeout.
+//! channel and ends, the pipeline loop drains the batches, emits what changed, flushes
+//! the router's pending groups into the spools, and the sinks drain and flush. The
+//! whole shutdown ends by `shutdown_timeout` after the signal, whatever a sink or the
+//! disk is doing: past it, the sinks are aborted, the rest stays in their spools, and
+//! lines whose outputs were not safe are not acknowledged (read again at the next
+//! start). With `stop_when_inputs_end` (`--no-follow`) the run ends, receiver included,
+//! once every input has been read.
+//!
+//! End-to-end acknowledgement (see [`crate::sources::ack`]): after a batch's outputs are
+//! queued in every sink's spool and the router's groups are persisted, the batch's lines
+//! are committed to their sources, which only then checkpoint past them. Lines re-read
+//! after a restart to rebuild the correlator's windows (`Ack::rebuild`) feed the
+//! correlator but what they produce is not delivered again.
+//!
+//! Clock: `Clock::Wall` (default) drives time-driven checks with the wall clock;
+//! `Clock::Record` uses the records' own time, as `replay` does, for recorded input fed
+//! through the live path (post-mortems with checkpoints and sinks).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +42,7 @@ use crate::render::finding::{self, OutputFormat};
 use crate::server::{self, ReceiverConfig};
 use crate::sinks::config::DeliveryPlan;
 use crate::sinks::stats::StatsSnapshot;
+use crate::sources::ack::BatchAcks;
 use crate::sources::{SourceLine, SourceTask, LINE_CHANNEL};
 use crate::telemetry::{SourceStats, Telemetry};
 
@@ -42,7 +58,57 @@ const BATCH_CHANNEL: usize = 16;
 struct Batch {
     lines: u64,
     records: Vec<Record>,
+    /// Per record: it comes from a line re-read only to rebuild state.
+    rebuild: Vec<bool>,
+    /// The batch's lines to acknowledge once its outputs are safe.
+    acks: BatchAcks,
 }
+
+/// What drives the correlator's clock in live mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// The wall clock (following a live cluster).
+    #[default]
+    Wall,
+    /// The records' own timestamps (recorded input, like `replay`).
+    Record,
+}
+
+impl Clock {
+    pub fn parse(s: &str) -> Option<Clock> {
+        match s {
+            "wall" => Some(Clock::Wall),
+            "record" => Some(Clock::Record),
+            _ => None,
+        }
+    }
+}
+
+/// Event time re-read after a restart to rebuild the correlator's windows: the longest
+/// window or resolve time of any pattern (a finding open at the crash is then known
+/// again, and resolved, by the next run), capped at [`MAX_LOOKBACK_MS`].
+pub fn rebuild_lookback_ms(settings: &Settings) -> TsMs {
+    const KEYS: [&str; 8] = [
+        "window",
+        "resolve_after",
+        "min_span",
+        "min_duration",
+        "min_failing",
+        "waiting_within",
+        "recent",
+        "dedupe",
+    ];
+    settings
+        .patterns
+        .iter()
+        .flat_map(|p| KEYS.iter().map(move |k| p.ms(k)))
+        .max()
+        .unwrap_or(0)
+        .clamp(0, MAX_LOOKBACK_MS)
+}
+
+/// Longest rebuild lookback (a restart re-reads at most this much event time).
+pub const MAX_LOOKBACK_MS: TsMs = 6 * 3_600_000;
 
 /// Options of the live pipeline.
 pub struct LiveOptions {
@@ -54,6 +120,10 @@ pub struct LiveOptions {
     pub audit_to_stdout: bool,
     /// How often time-driven checks run.
     pub tick: Duration,
+    /// What drives the correlator's clock.
+    pub clock: Clock,
+    /// End the run (receiver included) once every source has ended (`--no-follow`).
+    pub stop_when_inputs_end: bool,
 }
 
 /// What a live run did.
@@ -62,6 +132,10 @@ pub struct LiveSummary {
     pub lines: u64,
     pub records: u64,
     pub findings: u64,
+    /// Outputs of rebuild lines, not delivered again.
+    pub suppressed: u64,
+    /// Batches not acknowledged (their outputs were not safe by the shutdown deadline).
+    pub withheld: u64,
     pub sinks: BTreeMap<String, StatsSnapshot>,
 }
 
@@ -85,15 +159,34 @@ pub async fn run_live(
     for (name, h) in sinks.handles() {
         telemetry.register_sink(name, h.stats());
     }
-    let (tx, mut rx) = mpsc::channel::<SourceLine>(LINE_CHANNEL);
-    let mut tasks = Vec::new();
-    for s in sources {
-        tasks.push(tokio::spawn(s(
-            tx.clone(),
-            cancel.clone(),
-            telemetry.clone(),
-        )));
+    // The shutdown deadline: `shutdown_timeout` after the signal, the sinks are aborted
+    // (a wait for room in a full spool gives up) and the loop below stops.
+    let hard_stop = CancellationToken::new();
+    let deadline = Arc::new(std::sync::Mutex::new(None::<Instant>));
+    {
+        let (cancel, hard_stop, deadline) = (cancel.clone(), hard_stop.clone(), deadline.clone());
+        let (handles, timeout) = (sinks.abort_handles(), sinks.shutdown_timeout());
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            let at = Instant::now() + timeout;
+            *deadline.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
+            tokio::time::sleep_until(at.into()).await;
+            tracing::error!(
+                timeout_ms = timeout.as_millis() as u64,
+                "shutdown timeout reached; aborting delivery, the rest stays in the spools"
+            );
+            for h in &handles {
+                h.abort();
+            }
+            hard_stop.cancel();
+        });
     }
+    let (tx, mut rx) = mpsc::channel::<SourceLine>(LINE_CHANNEL);
+    let mut source_tasks = tokio::task::JoinSet::new();
+    for s in sources {
+        source_tasks.spawn(s(tx.clone(), cancel.clone(), telemetry.clone()));
+    }
+    let mut tasks = Vec::new();
     if let Some(addr) = opts.listen {
         let (t, c, cfg, tx2) = (
             telemetry.clone(),
@@ -108,6 +201,17 @@ pub async fn run_live(
         }));
     }
     drop(tx);
+    // `--no-follow`: when every input has been read, the run ends (the receiver would
+    // otherwise keep the line channel open for ever).
+    if opts.stop_when_inputs_end && !source_tasks.is_empty() {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            while source_tasks.join_next().await.is_some() {}
+            cancel.cancel();
+        });
+    } else {
+        tokio::spawn(async move { while source_tasks.join_next().await.is_some() {} });
+    }
 
     // Stage 1, its own task (so on another core than the correlator): decoding and
     // classification, in batches of the lines already queued. Order is kept: one task,
@@ -142,28 +246,57 @@ pub async fn run_live(
     let mut ticker = tokio::time::interval(opts.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stdout = std::io::stdout();
+    // Once a batch's outputs could not be made safe, no later batch is acknowledged
+    // either (acknowledging a later line would pass over the unsafe one).
+    let mut withholding = false;
+    let mut input_ended = false;
     loop {
         tokio::select! {
             batch = brx.recv() => {
-                let Some(batch) = batch else { break };
+                let Some(batch) = batch else {
+                    input_ended = true;
+                    break;
+                };
                 // Live: the clock is the wall clock, read once per batch; a record never
                 // moves it back. Collecting and routing what changed runs once per
                 // batch instead of once per line.
-                correlator.on_time(wall_ms());
+                if opts.clock == Clock::Wall {
+                    correlator.on_time(wall_ms());
+                }
                 summary.lines += batch.lines;
                 summary.records += batch.records.len() as u64;
-                for rec in &batch.records {
+                for (rec, rebuild) in batch.records.iter().zip(&batch.rebuild) {
                     correlator.on_record(rec);
+                    if *rebuild {
+                        let n = correlator.drain().len() as u64;
+                        summary.suppressed += n;
+                        telemetry.rebuild_suppressed.fetch_add(n, Ordering::Relaxed);
+                    }
                 }
                 let out = correlator.drain();
+                let mut safe = true;
                 if !out.is_empty() {
                     emit(&out, &opts, &stdout, &mut summary, &telemetry);
-                    sinks.deliver(&out, wall_ms()).await;
+                    safe = sinks.deliver(&out, clock_now(&opts, &correlator)).await;
+                }
+                safe &= sinks.persist_router();
+                withholding |= !safe;
+                if withholding {
+                    summary.withheld += 1;
+                    telemetry.ack_withheld.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    batch.acks.commit();
                 }
             }
             _ = ticker.tick() => {
-                let now = wall_ms();
-                correlator.on_time(now);
+                let now = match opts.clock {
+                    Clock::Wall => {
+                        let now = wall_ms();
+                        correlator.on_time(now);
+                        now
+                    }
+                    Clock::Record => clock_now(&opts, &correlator),
+                };
                 let out = correlator.drain();
                 if !out.is_empty() {
                     emit(&out, &opts, &stdout, &mut summary, &telemetry);
@@ -171,24 +304,53 @@ pub async fn run_live(
                 }
                 publish_gauges(&telemetry, &correlator);
                 sinks.tick(now).await;
+                sinks.persist_router();
             }
+            _ = hard_stop.cancelled() => break,
         }
     }
-    // Input closed: sources are done. Emit what changed, then drain the sinks.
-    let now = wall_ms();
-    correlator.on_time(now);
-    let out = correlator.drain();
-    if !out.is_empty() {
-        emit(&out, &opts, &stdout, &mut summary, &telemetry);
-        sinks.deliver(&out, now).await;
+    // Input closed (sources are done), or the shutdown deadline passed. Emit what
+    // changed, then drain the sinks.
+    drop(brx);
+    decode.abort();
+    if !hard_stop.is_cancelled() {
+        if opts.clock == Clock::Record {
+            if input_ended {
+                correlator.finish();
+            }
+        } else {
+            correlator.on_time(wall_ms());
+        }
+        let out = correlator.drain();
+        if !out.is_empty() {
+            emit(&out, &opts, &stdout, &mut summary, &telemetry);
+            sinks.deliver(&out, clock_now(&opts, &correlator)).await;
+        }
     }
     publish_gauges(&telemetry, &correlator);
-    let _ = decode.await;
+    // Sources save their last checkpoint once the pipeline is gone; the server ends
+    // within its grace. Neither may hold the exit past the deadline.
+    let by = deadline
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(|| Instant::now() + sinks.shutdown_timeout());
     for t in tasks {
-        let _ = t.await;
+        let left = by.saturating_duration_since(Instant::now());
+        let abort = t.abort_handle();
+        if tokio::time::timeout(left, t).await.is_err() {
+            abort.abort();
+        }
     }
-    summary.sinks = sinks.finish(false).await;
+    summary.sinks = sinks.finish_by(true, by).await;
     Ok(summary)
+}
+
+/// The router's time: the wall clock, or the correlator's record time.
+fn clock_now(opts: &LiveOptions, correlator: &Correlator) -> TsMs {
+    match opts.clock {
+        Clock::Wall => wall_ms(),
+        Clock::Record => correlator.now().unwrap_or_else(wall_ms),
+    }
 }
 
 /// Decoding and classification, one decoder per stream.
@@ -201,6 +363,8 @@ impl Ingest {
     /// Decodes and classifies one source line into `batch`.
     fn line(&mut self, line: SourceLine, telemetry: &Telemetry, batch: &mut Batch) {
         batch.lines += 1;
+        let rebuild = line.ack.as_ref().is_some_and(|a| a.rebuild);
+        let mut newest: Option<TsMs> = None;
         if !self.decoders.contains_key(&line.stream) && self.decoders.len() >= MAX_STREAMS {
             self.decoders.clear();
         }
@@ -222,8 +386,13 @@ impl Ingest {
             telemetry.records.fetch_add(1, Ordering::Relaxed);
             if let Some(ts) = rec.ts {
                 stats.newest_ms.fetch_max(ts, Ordering::Relaxed);
+                newest = Some(newest.map_or(ts, |n| n.max(ts)));
             }
             batch.records.push(rec);
+            batch.rebuild.push(rebuild);
+        }
+        if let Some(a) = line.ack {
+            batch.acks.add(a, newest);
         }
     }
 }

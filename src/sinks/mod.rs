@@ -19,6 +19,7 @@ pub mod config;
 pub mod file;
 pub mod http;
 pub mod kafka;
+pub mod lock;
 pub mod retry;
 pub mod router;
 pub mod slack;

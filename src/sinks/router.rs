@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use super::config::Route;
 use super::{Delivery, Group};
 use crate::correlate::{Finding, Output, Status};
@@ -19,6 +21,7 @@ use crate::record::TsMs;
 /// A delivery addressed to one sink.
 pub type Addressed = (String, Delivery);
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct GroupState {
     labels: BTreeMap<String, String>,
     findings: BTreeMap<String, Finding>,
@@ -34,6 +37,23 @@ pub struct Router {
     /// Most groups kept per route; beyond it new groups are notified ungrouped.
     max_groups: usize,
     pub overflowed: u64,
+    /// Groups changed since the last [`Router::take_snapshot`].
+    dirty: bool,
+}
+
+/// The router's groups as persisted (`<state_dir>/router.json`): storm control's
+/// pending notifications survive a restart. Routes are named, so an edited pipeline
+/// file keeps the groups of the routes it still has.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RouterSnapshot {
+    groups: Vec<(String, String, GroupState)>,
+}
+
+impl RouterSnapshot {
+    /// Findings held in groups.
+    pub fn findings(&self) -> usize {
+        self.groups.iter().map(|(_, _, g)| g.findings.len()).sum()
+    }
 }
 
 fn group_value(f: &Finding, field: &str) -> String {
@@ -67,7 +87,43 @@ impl Router {
             groups: BTreeMap::new(),
             max_groups: 10_000,
             overflowed: 0,
+            dirty: false,
         }
+    }
+
+    /// The groups to persist, when they changed since the last call.
+    pub fn take_snapshot(&mut self) -> Option<RouterSnapshot> {
+        if !self.dirty {
+            return None;
+        }
+        self.dirty = false;
+        Some(RouterSnapshot {
+            groups: self
+                .groups
+                .iter()
+                .map(|((ri, key), g)| (self.routes[*ri].name.clone(), key.clone(), g.clone()))
+                .collect(),
+        })
+    }
+
+    /// Makes the next [`Router::take_snapshot`] return the groups (a write failed).
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Takes back persisted groups; returns how many findings were held for routes no
+    /// longer configured (the caller counts and logs them: never dropped silently).
+    pub fn restore(&mut self, snap: RouterSnapshot) -> usize {
+        let mut lost = 0;
+        for (route, key, g) in snap.groups {
+            match self.routes.iter().position(|r| r.name == route) {
+                Some(i) => {
+                    self.groups.insert((i, key), g);
+                }
+                None => lost += g.findings.len(),
+            }
+        }
+        lost
     }
 
     fn matches_finding(r: &Route, f: &Finding) -> bool {
@@ -134,6 +190,7 @@ impl Router {
                     });
                     g.findings.insert(f.id.clone(), (**f).clone());
                     g.changed = true;
+                    self.dirty = true;
                     if g.next_send.is_none() {
                         let at = g
                             .last_sent
@@ -184,6 +241,7 @@ impl Router {
             }
             g.last_sent = Some(now);
             g.changed = false;
+            self.dirty = true;
             g.next_send = None;
             // Resolved findings were announced once: forget them.
             g.findings.retain(|_, f| f.status == Status::Firing);

@@ -9,6 +9,7 @@
 //! their input closes. The channel into the pipeline is bounded: when it is full,
 //! sources wait (back-pressure), so nothing is dropped between source and correlator.
 
+pub mod ack;
 pub mod file;
 pub mod follow;
 pub mod kube;
@@ -29,6 +30,9 @@ pub struct SourceLine {
     pub bytes: Vec<u8>,
     /// Controller known from where the line came from (pod name, file name).
     pub controller: Option<String>,
+    /// End-to-end acknowledgement: sources that checkpoint positions advance them only
+    /// when the pipeline commits this (see [`ack`]). `None`: nothing to checkpoint.
+    pub ack: Option<ack::Ack>,
 }
 
 /// The sending side of the pipeline's input channel.

@@ -8,15 +8,22 @@
 //! content not seen yet. A restarted container's previous instance is read once; its
 //! lines are admitted when their hash is not among the recently seen lines.
 //!
-//! Invariant: a position only advances after the line was handed to the pipeline, so a
-//! restart re-reads at most what was not yet checkpointed (at-least-once, never a gap
-//! the API could still serve).
+//! Two views: the read cursors (deduplication while running) advance as lines are read;
+//! what is saved is the committed view, which advances only when the pipeline commits a
+//! line end to end (its records consumed, its outputs safe in every sink's spool; see
+//! [`crate::sources::ack`]), one tracker per log stream and per watch.
+//!
+//! Invariant: a saved position never passes a line whose outputs are not safe, so a
+//! restart re-reads at most what was not yet committed (at-least-once, never a gap the
+//! API could still serve).
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
+
+use crate::sources::ack::{Ack, Tracker};
 
 /// File name of the checkpoint inside its directory.
 pub const CHECKPOINT_FILE: &str = "kube-checkpoint.json";
@@ -138,12 +145,56 @@ struct Stored {
     watches: BTreeMap<String, String>,
 }
 
+/// The committed position of one log stream.
+#[derive(Debug, Default)]
+struct AckedStream {
+    /// Per line handed over: its timestamp and hash (`None`: no timestamp).
+    tracker: Tracker<Option<(Nanos, u64)>>,
+    last: Option<Nanos>,
+    at_last: HashSet<u64>,
+}
+
+impl AckedStream {
+    fn apply(&mut self) {
+        for (ts, h) in self.tracker.take_committed().into_iter().flatten() {
+            match self.last {
+                Some(l) if ts < l => {}
+                Some(l) if ts == l => {
+                    if self.at_last.len() < SAME_TS {
+                        self.at_last.insert(h);
+                    }
+                }
+                _ => {
+                    self.last = Some(ts);
+                    self.at_last.clear();
+                    self.at_last.insert(h);
+                }
+            }
+        }
+    }
+}
+
+/// The committed resourceVersion of one watch.
+#[derive(Debug, Default)]
+struct AckedWatch {
+    tracker: Tracker<String>,
+    rv: Option<String>,
+}
+
+/// The committed view (what is saved).
+#[derive(Debug, Default)]
+struct Acked {
+    streams: BTreeMap<String, AckedStream>,
+    watches: BTreeMap<String, AckedWatch>,
+}
+
 /// All source positions, shared by the Kubernetes sources.
 #[derive(Debug, Default)]
 pub struct Checkpoints {
     path: Option<PathBuf>,
     streams: Mutex<BTreeMap<String, LogCursor>>,
     watches: Mutex<BTreeMap<String, String>>,
+    acked: Mutex<Acked>,
 }
 
 /// Errors reading or writing the checkpoint.
@@ -181,6 +232,7 @@ impl Checkpoints {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Stored::default(),
             Err(source) => return Err(CheckpointError::Io { path: p, source }),
         };
+        let mut acked = Acked::default();
         let streams = stored
             .streams
             .into_iter()
@@ -189,17 +241,35 @@ impl Checkpoints {
                     last: s.last_ns.parse().ok(),
                     ..LogCursor::default()
                 };
-                for h in s.hashes {
+                for &h in &s.hashes {
                     c.at_last.insert(h);
                     c.remember(h);
                 }
+                acked.streams.insert(
+                    k.clone(),
+                    AckedStream {
+                        last: c.last,
+                        at_last: s.hashes.into_iter().collect(),
+                        ..AckedStream::default()
+                    },
+                );
                 (k, c)
             })
             .collect();
+        for (k, rv) in &stored.watches {
+            acked.watches.insert(
+                k.clone(),
+                AckedWatch {
+                    rv: Some(rv.clone()),
+                    ..AckedWatch::default()
+                },
+            );
+        }
         Ok(Checkpoints {
             path: Some(path),
             streams: Mutex::new(streams),
             watches: Mutex::new(stored.watches),
+            acked: Mutex::new(acked),
         })
     }
 
@@ -213,6 +283,59 @@ impl Checkpoints {
             }
         }
         f(m.entry(stream.to_string()).or_default())
+    }
+
+    /// The ack of a log line of `stream` handed to the pipeline (`None` when positions
+    /// are kept in memory only: nothing to commit).
+    pub fn ack_log(&self, stream: &str, line: &[u8]) -> Option<Ack> {
+        self.path.as_ref()?;
+        let pos = split_timestamp(line).map(|(ts, _)| (ts, line_hash(line)));
+        let mut a = self.acked.lock().unwrap_or_else(|e| e.into_inner());
+        if !a.streams.contains_key(stream) && a.streams.len() >= MAX_STREAMS {
+            // Forget an idle stream that has been quiet longest.
+            if let Some(k) = a
+                .streams
+                .iter()
+                .filter(|(_, s)| s.tracker.in_flight() == 0)
+                .min_by_key(|(_, s)| s.last)
+                .map(|(k, _)| k.clone())
+            {
+                a.streams.remove(&k);
+            }
+        }
+        Some(
+            a.streams
+                .entry(stream.to_string())
+                .or_default()
+                .tracker
+                .issue(pos),
+        )
+    }
+
+    /// The ack of a watch event at resourceVersion `rv` handed to the pipeline.
+    pub fn ack_watch(&self, name: &str, rv: &str) -> Option<Ack> {
+        self.path.as_ref()?;
+        let mut a = self.acked.lock().unwrap_or_else(|e| e.into_inner());
+        Some(
+            a.watches
+                .entry(name.to_string())
+                .or_default()
+                .tracker
+                .issue(rv.to_string()),
+        )
+    }
+
+    /// Lines handed over and not committed yet, over every stream and watch.
+    pub fn in_flight(&self) -> usize {
+        let a = self.acked.lock().unwrap_or_else(|e| e.into_inner());
+        a.streams
+            .values()
+            .map(|s| s.tracker.in_flight())
+            .sum::<usize>()
+            + a.watches
+                .values()
+                .map(|w| w.tracker.in_flight())
+                .sum::<usize>()
     }
 
     /// The newest resourceVersion of watch `name`.
@@ -236,27 +359,36 @@ impl Checkpoints {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let stored = Stored {
-            streams: self
-                .streams
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .filter_map(|(k, c)| {
-                    Some((
-                        k.clone(),
-                        StoredStream {
-                            last_ns: c.last?.to_string(),
-                            hashes: c.at_last.iter().copied().collect(),
-                        },
-                    ))
-                })
-                .collect(),
-            watches: self
-                .watches
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+        let stored = {
+            let mut a = self.acked.lock().unwrap_or_else(|e| e.into_inner());
+            for s in a.streams.values_mut() {
+                s.apply();
+            }
+            for w in a.watches.values_mut() {
+                if let Some(rv) = w.tracker.take_committed().pop() {
+                    w.rv = Some(rv);
+                }
+            }
+            Stored {
+                streams: a
+                    .streams
+                    .iter()
+                    .filter_map(|(k, c)| {
+                        Some((
+                            k.clone(),
+                            StoredStream {
+                                last_ns: c.last?.to_string(),
+                                hashes: c.at_last.iter().copied().collect(),
+                            },
+                        ))
+                    })
+                    .collect(),
+                watches: a
+                    .watches
+                    .iter()
+                    .filter_map(|(k, w)| Some((k.clone(), w.rv.clone()?)))
+                    .collect(),
+            }
         };
         let p = path.display().to_string();
         let bytes = serde_json::to_vec(&stored).map_err(|source| CheckpointError::Json {
@@ -313,12 +445,57 @@ mod tests {
     }
 
     #[test]
+    fn saved_positions_are_the_committed_ones_not_the_read_ones() {
+        let dir = std::env::temp_dir().join(format!("fluxsight-ckpt-ack-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let c = Checkpoints::load(&dir).unwrap();
+        let l1 = b"2026-03-02T10:20:38Z one";
+        let l2 = b"2026-03-02T10:20:40Z two";
+        assert!(c.with_stream("s", |x| x.admit(l1)));
+        let a1 = c.ack_log("s", l1).unwrap();
+        assert!(c.with_stream("s", |x| x.admit(l2)));
+        let _a2 = c.ack_log("s", l2).unwrap();
+        let w = c.ack_watch("watch/Event", "7").unwrap();
+        c.set_watch_rv("watch/Event", "7");
+        // Read but not committed: nothing saved yet.
+        c.save().unwrap();
+        let r = Checkpoints::load(&dir).unwrap();
+        assert!(r.with_stream("s", |x| x.since()).is_none());
+        assert_eq!(r.watch_rv("watch/Event"), None);
+        // The pipeline commits the first line and the watch event.
+        a1.cell.commit(a1.seq, None);
+        w.cell.commit(w.seq, None);
+        c.save().unwrap();
+        let r = Checkpoints::load(&dir).unwrap();
+        assert_eq!(
+            r.with_stream("s", |x| x.since()).unwrap().to_rfc3339(),
+            "2026-03-02T10:20:38+00:00"
+        );
+        assert!(
+            !r.with_stream("s", |x| x.admit(l1)),
+            "committed line not re-sent"
+        );
+        assert!(
+            r.with_stream("s", |x| x.admit(l2)),
+            "uncommitted line read again"
+        );
+        assert_eq!(r.watch_rv("watch/Event").as_deref(), Some("7"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn saved_and_loaded() {
         let dir = std::env::temp_dir().join(format!("fluxsight-ckpt-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let c = Checkpoints::load(&dir).unwrap();
         c.with_stream("pod/ns/p/c", |c| c.admit(b"2026-03-02T10:20:38.5Z x"));
+        let a = c
+            .ack_log("pod/ns/p/c", b"2026-03-02T10:20:38.5Z x")
+            .unwrap();
+        a.cell.commit(a.seq, None);
         c.set_watch_rv("watch/Event", "42");
+        let w = c.ack_watch("watch/Event", "42").unwrap();
+        w.cell.commit(w.seq, None);
         c.save().unwrap();
         let c2 = Checkpoints::load(&dir).unwrap();
         assert!(!c2.with_stream("pod/ns/p/c", |c| c.admit(b"2026-03-02T10:20:38.5Z x")));

@@ -214,7 +214,8 @@ async fn follow(
                             }
                             delivered = true;
                             stats.lines.fetch_add(1, Ordering::Relaxed);
-                            if !send_line(&cx.tx, &stream, buf.clone(), hint.clone()).await {
+                            let ack = cx.ckpt.ack_log(&id, &buf);
+                            if !send_line(&cx.tx, &stream, buf.clone(), hint.clone(), ack).await {
                                 return;
                             }
                         }
@@ -285,7 +286,8 @@ async fn read_previous(
                     continue;
                 }
                 stats.lines.fetch_add(1, Ordering::Relaxed);
-                if !send_line(&cx.tx, &stream, buf.clone(), hint.clone()).await {
+                let ack = cx.ckpt.ack_log(&id, &buf);
+                if !send_line(&cx.tx, &stream, buf.clone(), hint.clone(), ack).await {
                     return;
                 }
             }

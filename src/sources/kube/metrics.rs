@@ -125,7 +125,7 @@ pub async fn scrape_loop(
             for l in body.lines() {
                 if let Some(out) = rewrite(l, &pod, now) {
                     stats.lines.fetch_add(1, Ordering::Relaxed);
-                    if !send_line(&tx, &stream, out.into_bytes(), hint.clone()).await {
+                    if !send_line(&tx, &stream, out.into_bytes(), hint.clone(), None).await {
                         return;
                     }
                 }

@@ -73,11 +73,13 @@ pub(crate) async fn send_line(
     stream: &Arc<str>,
     bytes: Vec<u8>,
     controller: Option<String>,
+    ack: Option<crate::sources::ack::Ack>,
 ) -> bool {
     tx.send(SourceLine {
         stream: stream.clone(),
         bytes,
         controller,
+        ack,
     })
     .await
     .is_ok()
@@ -236,6 +238,13 @@ pub fn kube_source(client: Client, settings: KubeSettings, ckpt: Arc<Checkpoints
                 }
             }
             while set.join_next().await.is_some() {}
+            // Lines still in the pipeline are committed while it drains: wait for them
+            // (bounded) so the last checkpoint includes them.
+            let until = std::time::Instant::now() + Duration::from_secs(2);
+            while ckpt.in_flight() > 0 && std::time::Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                save(&ckpt);
+            }
             save(&ckpt);
         })
     })

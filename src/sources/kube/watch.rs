@@ -238,7 +238,10 @@ pub async fn run_watch<K>(
         }
         let line = serde_json::json!({"type": wt, "object": v}).to_string();
         stats.lines.fetch_add(1, Ordering::Relaxed);
-        if !send_line(&tx, &stream, line.into_bytes(), None).await {
+        let ack = (!rv.is_empty())
+            .then(|| ckpt.ack_watch(&spec.name, &rv))
+            .flatten();
+        if !send_line(&tx, &stream, line.into_bytes(), None, ack).await {
             return;
         }
         if !rv.is_empty() {
