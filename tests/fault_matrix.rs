@@ -9,8 +9,13 @@
 //!   the pipeline waits, nothing is dropped, everything arrives once the sink recovers;
 //! - SIGKILL of `fluxsight run` following a file, then a restart: the file is resumed at
 //!   its checkpoint and the spool left behind is delivered by the new run;
-//! - rotation of a followed file by rename and by copytruncate.
+//! - rotation of a followed file by rename and by copytruncate;
+//! - end-to-end acknowledgement (`ack`): kills under backlog, SIGTERM inside
+//!   `group_wait`, `--no-follow` with the receiver, a second instance, SIGTERM on a full
+//!   disk, copytruncate while writing.
 
+#[path = "fault_matrix/ack.rs"]
+mod ack;
 mod common;
 mod http_support;
 
@@ -437,10 +442,16 @@ fn run_sigkilled_and_restarted_resumes_file_and_spool() {
         "the spool left by the killed run was not delivered"
     );
     std::thread::sleep(Duration::from_millis(1000));
+    // The restart re-reads the lookback before the checkpoint (all 203 lines here: they
+    // are minutes old) to rebuild the correlator's windows, then the 50 new lines.
     assert_eq!(
         source_lines(port2, &stream),
-        50,
-        "the restart resumed at the checkpoint (no re-read of the 203 lines before)"
+        253,
+        "the restart resumed at the checkpoint's rebuild point"
+    );
+    assert!(
+        metric(port2, "fluxsight_rebuild_outputs_suppressed_total") >= 1,
+        "the finding rebuilt from the re-read lines is not delivered again"
     );
     assert_eq!(
         metric(port2, "fluxsight_sink_dropped_total{sink=\"hook\"}"),
@@ -516,11 +527,16 @@ fn followed_file_rotation_by_rename_and_copytruncate() {
         )
     };
     let (ra, rb) = (restarts(&sa), restarts(&sb));
+    let truncs = metric(
+        port,
+        &format!("fluxsight_source_truncations_total{{source=\"{sb}\"}}"),
+    );
     let _ = run.kill();
     let _ = run.wait();
     assert!(ok, "rename: {a} of 150 lines; copytruncate: {b} of 130");
     assert_eq!(a, 150, "rename: every line once (old file drained first)");
     assert_eq!(b, 130, "copytruncate: every line once");
     assert!(ra >= 1 && rb >= 1, "rotations counted: {ra} {rb}");
+    assert_eq!(truncs, 1, "the copytruncate counted as a truncation");
     let _ = std::fs::remove_dir_all(&dir);
 }
