@@ -29,6 +29,9 @@ pub enum DeliverError {
     Spool { sink: String, error: String },
     #[error("runtime: {0}")]
     Runtime(String),
+    /// A listen address of `fluxsight run` could not be bound.
+    #[error(transparent)]
+    Listen(#[from] crate::server::ServerError),
 }
 
 /// The running sinks of a pipeline and its router (async; needs a tokio runtime).
