@@ -689,6 +689,44 @@ mod tests {
     }
 
     #[test]
+    fn new_limits_are_checked_and_applied() {
+        let s = ReceiverSection {
+            header_timeout: Some("later".into()),
+            max_connections_per_ip: Some(0),
+            ..Default::default()
+        };
+        let fields: Vec<String> = s.check("p", "").into_iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            ["receiver.header_timeout", "receiver.max_connections_per_ip"]
+        );
+        let d = ReceiverSection::default().settings(None);
+        assert_eq!(d.max_connections_per_ip, DEFAULT_MAX_CONNECTIONS_PER_IP);
+        assert_eq!(d.header_timeout, Duration::from_secs(5));
+        let set = ReceiverSection {
+            header_timeout: Some("2s".into()),
+            max_connections_per_ip: Some(4),
+            ..Default::default()
+        }
+        .settings(None);
+        assert_eq!(
+            (set.header_timeout, set.max_connections_per_ip),
+            (Duration::from_secs(2), 4)
+        );
+    }
+
+    #[test]
+    fn health_listen_none_or_empty_turns_it_off() {
+        assert_eq!(parse_optional_listen(LISTEN_NONE), Ok(None));
+        assert_eq!(parse_optional_listen(" "), Ok(None));
+        assert_eq!(
+            parse_optional_listen(DEFAULT_HEALTH_LISTEN),
+            Ok(Some(SocketAddr::from(([0, 0, 0, 0], 9440))))
+        );
+        assert!(parse_optional_listen("9440").is_err());
+    }
+
+    #[test]
     fn settings_apply_defaults_and_overrides() {
         let s = ReceiverSection {
             replay_window: Some("0s".into()),
