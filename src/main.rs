@@ -85,9 +85,14 @@ enum Command {
         /// Read inputs to their end and stop instead of following them.
         #[arg(long)]
         no_follow: bool,
-        /// Listen address (overrides the pipeline file; default 0.0.0.0:9797).
+        /// Receiver listen address, also serving /metrics, /healthz, /readyz (overrides
+        /// the pipeline file; default 0.0.0.0:9797).
         #[arg(long)]
         listen: Option<String>,
+        /// Address of /healthz, /readyz and /metrics alone, for the probes (overrides the
+        /// pipeline file; default 0.0.0.0:9440; `none` turns it off).
+        #[arg(long)]
+        health_listen: Option<String>,
         /// Findings on stdout: native, ocsf, ecs, text or none.
         #[arg(long, default_value = "native")]
         output: String,
@@ -224,6 +229,7 @@ fn main() -> ExitCode {
             inputs,
             no_follow,
             listen,
+            health_listen,
             output,
             audit,
             no_kube,
@@ -236,7 +242,7 @@ fn main() -> ExitCode {
                 follow: !no_follow,
                 no_kube,
             },
-            listen,
+            (listen, health_listen),
             &output,
             audit,
             &clock,
@@ -443,7 +449,7 @@ struct LiveInputs {
 fn run_live_cmd(
     config: Option<&Path>,
     inputs: LiveInputs,
-    listen: Option<String>,
+    (listen, health_listen): (Option<String>, Option<String>),
     output: &str,
     audit: bool,
     clock: &str,
@@ -492,9 +498,18 @@ fn run_live_cmd(
     };
     let listen = listen
         .or(live.listen)
-        .unwrap_or_else(|| "0.0.0.0:9797".into());
+        .unwrap_or_else(|| fluxsight::server::DEFAULT_LISTEN.into());
     let Ok(addr) = listen.parse() else {
         eprintln!("fluxsight: --listen: '{listen}' is not an address such as 0.0.0.0:9797");
+        return Ok(ExitCode::from(2));
+    };
+    let health_listen = health_listen
+        .or(live.health_listen)
+        .unwrap_or_else(|| fluxsight::server::DEFAULT_HEALTH_LISTEN.into());
+    let Ok(health_addr) = fluxsight::server::parse_optional_listen(&health_listen) else {
+        eprintln!(
+            "fluxsight: --health-listen: '{health_listen}' is not an address such as 0.0.0.0:9440, nor none"
+        );
         return Ok(ExitCode::from(2));
     };
     let hmac_key = match &live.receiver.hmac_secret {
@@ -519,6 +534,7 @@ fn run_live_cmd(
     };
     let opts = LiveOptions {
         listen: Some(addr),
+        health_listen: health_addr,
         receiver: live.receiver.settings(hmac_key),
         stdout,
         audit_to_stdout: audit,
@@ -570,6 +586,8 @@ fn run_live_cmd(
         }
         Err(e) => {
             eprintln!("fluxsight: {e}");
+            // Runtime failures (a listen address that cannot be bound, a spool that
+            // cannot be opened) exit 1; 2 is for usage and configuration errors.
             Ok(ExitCode::from(1))
         }
     }

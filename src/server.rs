@@ -1,13 +1,24 @@
-//! The HTTP endpoint of `fluxsight run`: `/metrics`, `/healthz`, `/readyz`, and the
-//! receiver of Flux event payloads (`POST /events`, also `/`), so a notification-controller
-//! `generic` / `generic-hmac` Provider can feed fluxsight directly.
+//! The HTTP endpoints of `fluxsight run`: the receiver of Flux event payloads
+//! (`POST /events`, also `/`), so a notification-controller `generic` / `generic-hmac`
+//! Provider can feed fluxsight directly, and `/metrics`, `/healthz`, `/readyz`.
 //!
-//! Owns: the accept loop (HTTP/1.1 only), the receiver's limits and its signature check.
-//! Does not own: parsing the payload (it enters the pipeline as one line, like any source).
+//! Two listeners, as the Flux controllers have: the main one (`listen`, 9797) serves the
+//! receiver and, for compatibility, the probes and metrics; the health one
+//! (`health_listen`, 9440) serves only the probes and metrics, with its own accept loop,
+//! connection cap and header timeout, so clients of the receiver can never starve the
+//! liveness probe (which would get the pod restarted).
 //!
-//! Invariants (each defended here, tested in `tests/security_receiver.rs`):
-//! - at most `max_connections` connections at once (more are closed at accept); request
-//!   headers must arrive within `read_timeout`, and so must the whole body (slowloris);
+//! Owns: binding both listeners ([`bind`]: a failure is fatal for the caller), the accept
+//! loops (HTTP/1.1 only), the receiver's limits and its signature check. Does not own:
+//! parsing the payload (it enters the pipeline as one line, like any source).
+//!
+//! Invariants (each defended here, tested in `tests/security_receiver.rs` and
+//! `tests/probe_isolation.rs`):
+//! - the health listener shares no connection slot, task or cap with the receiver;
+//! - at most `max_connections` connections at once, and at most `max_connections_per_ip`
+//!   from one client address (more are closed at accept and counted in
+//!   `fluxsight_connections_refused_total`); request headers must arrive within
+//!   `header_timeout`, and the whole body within `read_timeout` (slowloris);
 //! - `POST` rate: a token bucket per client address and a global one; a refused request
 //!   gets 429 with `Retry-After` before its body is read;
 //! - bodies are size-limited (default 3 MiB, Flux's own limit) → 413;
@@ -35,6 +46,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Deserialize;
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -42,8 +54,8 @@ use crate::correlate::spec::{locate, SpecError};
 use crate::parse::time::{parse_go_duration_ms, parse_ts};
 use crate::sinks::config::SecretRef;
 use crate::sources::{LineTx, SourceLine};
-use crate::telemetry::{SourceStats, Telemetry};
-use limit::{retry_after_secs, RateLimiter, Rates};
+use crate::telemetry::{Refusal, SourceStats, Telemetry};
+use limit::{retry_after_secs, ConnectionsPerIp, RateLimiter, Rates};
 use signature::{
     verify_signature, verify_timestamped, ReplayCache, SIGNATURE_HEADER,
     TIMESTAMPED_SIGNATURE_HEADER, TIMESTAMP_HEADER,
@@ -53,10 +65,25 @@ use signature::{
 pub const RECEIVER_SOURCE: &str = "receiver";
 /// Default body limit (notification-controller's own).
 pub const DEFAULT_BODY_LIMIT: usize = 3 << 20;
-/// Default time allowed for a request's headers, and again for its body.
+/// Default address of the receiver (and, for compatibility, the probes and metrics).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:9797";
+/// Default address of the probes and metrics: the Flux controllers' health port.
+pub const DEFAULT_HEALTH_LISTEN: &str = "0.0.0.0:9440";
+/// `health_listen` value (as is an empty one) that turns the health listener off.
+pub const LISTEN_NONE: &str = "none";
+/// Default time allowed for a request's body.
 pub const DEFAULT_READ_TIMEOUT_MS: u64 = 10_000;
+/// Default time allowed for a request's headers (an idle connection is closed after it).
+pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 5_000;
 /// Default cap on open connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Default cap on open connections from one client address: Flux's notification-controller
+/// keeps a few; one client cannot take the whole `max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 32;
+/// Connections the health listener serves at once: kubelet probes and a scraper or two.
+const HEALTH_MAX_CONNECTIONS: usize = 16;
+/// Header timeout of the health listener: probes send their request at once.
+const HEALTH_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default replay window of signed payloads.
 pub const DEFAULT_REPLAY_WINDOW_MS: u64 = 15 * 60_000;
 /// Default rates: Flux sends one request per event; a storm of a few hundred objects
@@ -103,7 +130,15 @@ pub struct ReceiverSection {
     /// Open connections at most (default 256); more are closed at once.
     #[serde(default)]
     pub max_connections: Option<usize>,
-    /// Time allowed for a request's headers, and again for its body (default `10s`).
+    /// Open connections at most from one client address (default 32); more are closed
+    /// at once.
+    #[serde(default)]
+    pub max_connections_per_ip: Option<usize>,
+    /// Time allowed for a request's headers; an idle connection is closed after it
+    /// (default `5s`).
+    #[serde(default)]
+    pub header_timeout: Option<String>,
+    /// Time allowed for a request's body (default `10s`).
     #[serde(default)]
     pub read_timeout: Option<String>,
 }
@@ -124,6 +159,7 @@ impl ReceiverSection {
         for (key, v) in [
             ("replay_window", &self.replay_window),
             ("read_timeout", &self.read_timeout),
+            ("header_timeout", &self.header_timeout),
         ] {
             if let Some(s) = v {
                 if parse_go_duration_ms(s).is_none() {
@@ -146,6 +182,7 @@ impl ReceiverSection {
             ("client_burst", self.client_burst.map(|b| b as usize)),
             ("global_burst", self.global_burst.map(|b| b as usize)),
             ("max_connections", self.max_connections),
+            ("max_connections_per_ip", self.max_connections_per_ip),
             ("body_limit", self.body_limit),
         ] {
             if v == Some(0) {
@@ -176,6 +213,10 @@ impl ReceiverSection {
                 global_burst: self.global_burst.map_or(d.rates.global_burst, f64::from),
             },
             max_connections: self.max_connections.unwrap_or(d.max_connections),
+            max_connections_per_ip: self
+                .max_connections_per_ip
+                .unwrap_or(d.max_connections_per_ip),
+            header_timeout: ms(&self.header_timeout, DEFAULT_HEADER_TIMEOUT_MS),
             read_timeout: ms(&self.read_timeout, DEFAULT_READ_TIMEOUT_MS),
         }
     }
@@ -191,6 +232,10 @@ pub struct ReceiverConfig {
     pub replay_window: Duration,
     pub rates: Rates,
     pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// For a request's headers (and an idle connection).
+    pub header_timeout: Duration,
+    /// For a request's body.
     pub read_timeout: Duration,
 }
 
@@ -202,6 +247,8 @@ impl Default for ReceiverConfig {
             replay_window: Duration::from_millis(DEFAULT_REPLAY_WINDOW_MS),
             rates: DEFAULT_RATES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            header_timeout: Duration::from_millis(DEFAULT_HEADER_TIMEOUT_MS),
             read_timeout: Duration::from_millis(DEFAULT_READ_TIMEOUT_MS),
         }
     }
@@ -215,6 +262,8 @@ impl std::fmt::Debug for ReceiverConfig {
             .field("replay_window", &self.replay_window)
             .field("rates", &self.rates)
             .field("max_connections", &self.max_connections)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
+            .field("header_timeout", &self.header_timeout)
             .field("read_timeout", &self.read_timeout)
             .finish()
     }
@@ -229,10 +278,10 @@ struct AppState {
     replays: Arc<Mutex<ReplayCache>>,
 }
 
-async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(telemetry): State<Arc<Telemetry>>) -> impl IntoResponse {
     (
         [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
-        st.telemetry.encode(),
+        telemetry.encode(),
     )
 }
 
@@ -240,8 +289,8 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
-    let pending = st.telemetry.unsynced();
+async fn readyz(State(telemetry): State<Arc<Telemetry>>) -> impl IntoResponse {
+    let pending = telemetry.unsynced();
     if pending.is_empty() {
         (StatusCode::OK, "ready\n".to_string())
     } else {
@@ -388,8 +437,17 @@ async fn receive(State(st): State<AppState>, request: Request) -> Response {
     (StatusCode::ACCEPTED, "accepted\n").into_response()
 }
 
-/// The router (exposed for tests). The per-client rate limit keys on the
-/// [`ConnectInfo`] extension [`serve_on`] sets.
+/// `/metrics`, `/healthz` and `/readyz`: what both listeners serve.
+fn probe_router(telemetry: Arc<Telemetry>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(telemetry)
+}
+
+/// The main listener's router: the receiver and the probes (exposed for tests). The
+/// per-client rate limit keys on the [`ConnectInfo`] extension [`serve_on`] sets.
 pub fn router(telemetry: Arc<Telemetry>, tx: LineTx, cfg: ReceiverConfig) -> Router {
     telemetry
         .source(RECEIVER_SOURCE)
@@ -398,48 +456,157 @@ pub fn router(telemetry: Arc<Telemetry>, tx: LineTx, cfg: ReceiverConfig) -> Rou
     let limiter = RateLimiter::new(cfg.rates, Instant::now());
     let replays = ReplayCache::new(cfg.replay_window, REPLAY_CACHE_CAP);
     Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
         .route("/events", post(receive))
         .route("/", post(receive))
         .with_state(AppState {
-            telemetry,
+            telemetry: telemetry.clone(),
             tx,
             cfg: Arc::new(cfg),
             limiter: Arc::new(Mutex::new(limiter)),
             replays: Arc::new(Mutex::new(replays)),
         })
+        .merge(probe_router(telemetry))
 }
 
-/// Serves until `cancel` fires.
-pub async fn serve(
-    addr: SocketAddr,
+/// `health_listen` as written in a pipeline file or on the command line: `none` or empty
+/// turns the health listener off.
+pub fn parse_optional_listen(s: &str) -> Result<Option<SocketAddr>, std::net::AddrParseError> {
+    let s = s.trim();
+    if s.is_empty() || s == LISTEN_NONE {
+        return Ok(None);
+    }
+    s.parse().map(Some)
+}
+
+/// Errors of the HTTP endpoints.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// An address could not be bound (in use, not local, no permission).
+    #[error("cannot listen on {addr} ({role}): {error}")]
+    Bind {
+        addr: SocketAddr,
+        /// Which listener: [`RECEIVER_ROLE`] or [`HEALTH_ROLE`].
+        role: &'static str,
+        error: std::io::Error,
+    },
+}
+
+/// Names of the two listeners in errors and logs.
+pub const RECEIVER_ROLE: &str = "receiver";
+pub const HEALTH_ROLE: &str = "health";
+
+/// Both listeners, bound; [`serve_bound`] serves them.
+#[derive(Debug)]
+pub struct Bound {
+    main: TcpListener,
+    health: Option<TcpListener>,
+}
+
+impl Bound {
+    /// The main listener's address (the port the OS chose for port 0).
+    pub fn main_addr(&self) -> std::io::Result<SocketAddr> {
+        self.main.local_addr()
+    }
+
+    /// The health listener's address, if there is one.
+    pub fn health_addr(&self) -> Option<std::io::Result<SocketAddr>> {
+        self.health.as_ref().map(TcpListener::local_addr)
+    }
+}
+
+async fn bind_one(addr: SocketAddr, role: &'static str) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|error| ServerError::Bind { addr, role, error })
+}
+
+/// Binds the main listener and the health one. Done before the pipeline starts: a
+/// process that cannot serve its probes or receiver must fail, not run on without them.
+pub async fn bind(main: SocketAddr, health: Option<SocketAddr>) -> Result<Bound, ServerError> {
+    let main = bind_one(main, RECEIVER_ROLE).await?;
+    let health = match health {
+        Some(addr) => Some(bind_one(addr, HEALTH_ROLE).await?),
+        None => None,
+    };
+    Ok(Bound { main, health })
+}
+
+/// Serves both listeners until `cancel` fires (see [`serve_on`] for the shutdown).
+pub async fn serve_bound(
+    bound: Bound,
     telemetry: Arc<Telemetry>,
     tx: LineTx,
     cfg: ReceiverConfig,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    serve_on(listener, telemetry, tx, cfg, cancel).await
+    // Its own task: the probes never wait behind the receiver's accept loop.
+    let health = bound
+        .health
+        .map(|listener| tokio::spawn(serve_health(listener, telemetry.clone(), cancel.clone())));
+    let served = serve_on(bound.main, telemetry, tx, cfg, cancel).await;
+    if let Some(task) = health {
+        task.await.map_err(std::io::Error::other)??;
+    }
+    served
 }
 
-/// Serves on a bound listener until `cancel` fires, then lets open connections finish
-/// their request (at most 5 s).
+/// Serves `/metrics`, `/healthz` and `/readyz` on the health listener until `cancel`
+/// fires, under its own small cap.
+pub async fn serve_health(
+    listener: TcpListener,
+    telemetry: Arc<Telemetry>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    let limits = Limits {
+        max: HEALTH_MAX_CONNECTIONS,
+        per_ip: None,
+        header_timeout: HEALTH_HEADER_TIMEOUT,
+        full: Refusal::HealthFull,
+    };
+    let app = probe_router(telemetry.clone());
+    accept_loop(listener, app, limits, telemetry, cancel).await
+}
+
+/// Serves the receiver (and the probes) on a bound listener until `cancel` fires, then
+/// lets open connections finish their request (at most 5 s).
 pub async fn serve_on(
-    listener: tokio::net::TcpListener,
+    listener: TcpListener,
     telemetry: Arc<Telemetry>,
     tx: LineTx,
     cfg: ReceiverConfig,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    let limits = Limits {
+        max: cfg.max_connections,
+        per_ip: Some(ConnectionsPerIp::new(cfg.max_connections_per_ip)),
+        header_timeout: cfg.header_timeout,
+        full: Refusal::ReceiverFull,
+    };
+    let app = router(telemetry.clone(), tx, cfg);
+    accept_loop(listener, app, limits, telemetry, cancel).await
+}
+
+/// The caps of one accept loop.
+struct Limits {
+    max: usize,
+    per_ip: Option<Arc<ConnectionsPerIp>>,
+    header_timeout: Duration,
+    /// Counted when all `max` slots are taken.
+    full: Refusal,
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    telemetry: Arc<Telemetry>,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
     // u32: the shutdown wait takes all permits at once.
-    let max = cfg.max_connections.clamp(1, u32::MAX as usize);
+    let max = limits.max.clamp(1, u32::MAX as usize);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(cfg.read_timeout);
-    let stats = telemetry.source(RECEIVER_SOURCE);
-    let app = router(telemetry, tx, cfg);
+        .header_read_timeout(limits.header_timeout);
     let slots = Arc::new(Semaphore::new(max));
     loop {
         let (stream, peer) = tokio::select! {
@@ -453,9 +620,20 @@ pub async fn serve_on(
                 }
             },
         };
+        // Per address first: one client's surplus is refused as such and never takes
+        // a global slot. Dropping the stream closes it at once.
+        let ip_slot = match &limits.per_ip {
+            None => None,
+            Some(table) => match table.try_open(peer.ip()) {
+                Some(s) => Some(s),
+                None => {
+                    telemetry.refuse(Refusal::ReceiverPerIp);
+                    continue;
+                }
+            },
+        };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            stats.errors.fetch_add(1, Ordering::Relaxed);
-            drop(stream);
+            telemetry.refuse(limits.full);
             continue;
         };
         let app = app.clone();
@@ -467,8 +645,9 @@ pub async fn serve_on(
         let conn = http.serve_connection(TokioIo::new(stream), svc);
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            let _slot = slot;
+            let _slots = (slot, ip_slot);
             let mut conn = std::pin::pin!(conn);
+            // A connection's own error (reset, timeout) concerns only that client.
             tokio::select! {
                 _ = conn.as_mut() => {}
                 _ = cancel.cancelled() => {
@@ -478,6 +657,7 @@ pub async fn serve_on(
             }
         });
     }
+    // Not an error: the grace period only bounds how long shutdown waits.
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(max as u32)).await;
     Ok(())
 }
@@ -507,6 +687,44 @@ mod tests {
         );
         assert_eq!(errs[0].line, 2);
         assert!(ReceiverSection::default().check("p", "").is_empty());
+    }
+
+    #[test]
+    fn new_limits_are_checked_and_applied() {
+        let s = ReceiverSection {
+            header_timeout: Some("later".into()),
+            max_connections_per_ip: Some(0),
+            ..Default::default()
+        };
+        let fields: Vec<String> = s.check("p", "").into_iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            ["receiver.header_timeout", "receiver.max_connections_per_ip"]
+        );
+        let d = ReceiverSection::default().settings(None);
+        assert_eq!(d.max_connections_per_ip, DEFAULT_MAX_CONNECTIONS_PER_IP);
+        assert_eq!(d.header_timeout, Duration::from_secs(5));
+        let set = ReceiverSection {
+            header_timeout: Some("2s".into()),
+            max_connections_per_ip: Some(4),
+            ..Default::default()
+        }
+        .settings(None);
+        assert_eq!(
+            (set.header_timeout, set.max_connections_per_ip),
+            (Duration::from_secs(2), 4)
+        );
+    }
+
+    #[test]
+    fn health_listen_none_or_empty_turns_it_off() {
+        assert_eq!(parse_optional_listen(LISTEN_NONE), Ok(None));
+        assert_eq!(parse_optional_listen(" "), Ok(None));
+        assert_eq!(
+            parse_optional_listen(DEFAULT_HEALTH_LISTEN),
+            Ok(Some(SocketAddr::from(([0, 0, 0, 0], 9440))))
+        );
+        assert!(parse_optional_listen("9440").is_err());
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub const M_FIRING: &str = "fluxsight_findings_firing";
 pub const M_FINDINGS_EMITTED: &str = "fluxsight_findings_emitted";
 pub const M_STATE_ENTRIES: &str = "fluxsight_state_entries";
 pub const M_STATE_EVICTIONS: &str = "fluxsight_state_evictions";
+pub const M_CONNECTIONS_REFUSED: &str = "fluxsight_connections_refused";
 pub const M_SINK_SENT: &str = "fluxsight_sink_sent";
 pub const M_SINK_RETRIED: &str = "fluxsight_sink_retried";
 pub const M_SINK_SPOOLED: &str = "fluxsight_sink_spooled";
@@ -75,6 +76,8 @@ pub struct Telemetry {
     /// Batches whose outputs could not be made safe (shutdown deadline): their lines
     /// were not acknowledged and are read again at the next start.
     pub ack_withheld: AtomicU64,
+    /// Connections closed at accept, per listener and reason (see [`Refusal`]).
+    pub refused: [AtomicU64; Refusal::ALL.len()],
     sources: Mutex<BTreeMap<String, Arc<SourceStats>>>,
     sinks: Mutex<BTreeMap<String, Arc<SinkStats>>>,
     /// (pattern, tenant) → firing count.
@@ -134,6 +137,46 @@ impl Telemetry {
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry());
         out
+    }
+}
+
+/// Why a connection was closed at accept, and on which listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The receiver's `max_connections` were all open.
+    ReceiverFull,
+    /// The client address had `max_connections_per_ip` open on the receiver.
+    ReceiverPerIp,
+    /// The health listener's own small cap was reached.
+    HealthFull,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 3] = [
+        Refusal::ReceiverFull,
+        Refusal::ReceiverPerIp,
+        Refusal::HealthFull,
+    ];
+
+    /// `(listener, reason)` labels of the metric.
+    pub fn labels(self) -> (&'static str, &'static str) {
+        match self {
+            Refusal::ReceiverFull => ("receiver", "max_connections"),
+            Refusal::ReceiverPerIp => ("receiver", "max_connections_per_ip"),
+            Refusal::HealthFull => ("health", "max_connections"),
+        }
+    }
+}
+
+impl Telemetry {
+    /// Counts one connection closed at accept.
+    pub fn refuse(&self, why: Refusal) {
+        self.refused[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections closed at accept for this reason so far.
+    pub fn refused(&self, why: Refusal) -> u64 {
+        self.refused[why as usize].load(Ordering::Relaxed)
     }
 }
 
@@ -210,6 +253,22 @@ impl Collector for TelemetryCollector {
             M_FINDINGS_EMITTED,
             "Finding updates emitted",
             &[(vec![], ld(&t.findings_emitted))],
+        )?;
+        let refused: Vec<(Labels, u64)> = Refusal::ALL
+            .iter()
+            .map(|r| {
+                let (listener, reason) = r.labels();
+                (
+                    l(&[("listener", listener), ("reason", reason)]),
+                    t.refused(*r),
+                )
+            })
+            .collect();
+        counter(
+            &mut enc,
+            M_CONNECTIONS_REFUSED,
+            "Connections closed at accept (connection caps)",
+            &refused,
         )?;
         gauge(
             &mut enc,
@@ -425,7 +484,12 @@ mod tests {
         let mut f = BTreeMap::new();
         f.insert(("git_auth_failure".to_string(), "payments".to_string()), 1);
         t.set_firing(f);
+        t.refuse(Refusal::ReceiverPerIp);
         let text = t.encode();
+        assert!(
+            text.contains("fluxsight_connections_refused_total{listener=\"receiver\",reason=\"max_connections_per_ip\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("fluxsight_records_total 5"), "{text}");
         assert!(
             text.contains("fluxsight_source_lines_total{source=\"logs\"} 3"),

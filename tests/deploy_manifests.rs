@@ -114,8 +114,10 @@ fn volume<'a>(pod: &'a Value, name: &str) -> Option<&'a Value> {
 }
 
 /// The pipeline the container is started with: its ConfigMap text passes
-/// `fluxsight validate`, listens on 9797, keeps state on a writable volume, drains
-/// within the grace period, and any secret file it names is mounted.
+/// `fluxsight validate`, listens on 9797, serves its health port where the probes
+/// look (`--health-listen` before the pipeline's `health_listen`), keeps state on a
+/// writable volume, drains within the grace period, and any secret file it names is
+/// mounted.
 fn check_pipeline(objects: &[Value], fp: &FluxsightPod, entrypoint: &[String]) -> Vec<String> {
     let c = fp.container;
     let ns = str_at(fp.workload, "/metadata/namespace");
@@ -179,6 +181,20 @@ fn check_pipeline(objects: &[Value], fp: &FluxsightPod, entrypoint: &[String]) -
         errs.push(format!(
             "pipeline listens on {listen}, the pod exposes {FLUXSIGHT_PORT}"
         ));
+    }
+    let flag = argv.iter().enumerate().find_map(|(i, a)| {
+        a.strip_prefix("--health-listen=")
+            .map(str::to_string)
+            .or_else(|| (a == "--health-listen").then(|| argv.get(i + 1).cloned())?)
+    });
+    let health = flag
+        .or_else(|| Some(pipeline.get("health_listen")?.as_str()?.to_string()))
+        .unwrap_or_else(|| fluxsight::server::DEFAULT_HEALTH_LISTEN.to_string());
+    match health_port(c) {
+        Some(port) if health.ends_with(&format!(":{port}")) => {}
+        port => errs.push(format!(
+            "fluxsight serves its health port on '{health}', the probes target {port:?}"
+        )),
     }
     match pipeline
         .pointer("/delivery/state_dir")
@@ -485,7 +501,7 @@ fn container_check_flags_missing_security_resources_and_probes() {
         "resources.limits.memory",
         "livenessProbe must GET /healthz",
         "readinessProbe must GET /readyz",
-        "livenessProbe must target port 9797",
+        "livenessProbe must target the health port",
     ] {
         assert!(errs.contains(want), "missing `{want}` in:\n{errs}");
     }

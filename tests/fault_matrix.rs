@@ -334,6 +334,8 @@ impl Run {
             .arg("--input")
             .arg(input)
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            // Several runs at once: the default health port would be bound twice.
+            .args(["--health-listen", "none"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -487,6 +489,7 @@ fn followed_file_rotation_by_rename_and_copytruncate() {
         .arg("--input")
         .arg(&truncated)
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--health-listen", "none"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()

@@ -255,6 +255,8 @@ fn live_run_against_emulator() {
         pipeline.to_str().unwrap(),
         "--listen",
         &addr,
+        "--health-listen",
+        "none",
     ];
     let mut fx = Fluxsight::start(&args, &kc);
     assert!(
@@ -394,6 +396,8 @@ fn live_run_against_emulator() {
         pipeline.to_str().unwrap(),
         "--listen",
         &addr2,
+        "--health-listen",
+        "none",
         "--output",
         "none",
     ];

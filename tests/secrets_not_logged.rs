@@ -105,7 +105,15 @@ fn a_run_with_every_secret_configured_prints_none() {
     let logs = dir.join("source-controller.log");
     std::fs::write(&logs, input()).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_fluxsight"))
-        .args(["run", "--no-kube", "--no-follow", "--audit", "--config"])
+        // Any free port, no health port: a fixed one may be taken (binding is fatal).
+        .args(["run", "--no-kube", "--no-follow", "--audit"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--health-listen",
+            "none",
+            "--config",
+        ])
         .arg(&config)
         .arg("--input")
         .arg(&logs)

@@ -1,6 +1,7 @@
 //! The event receiver (`POST /events`) against hostile clients, over real loopback TCP:
 //! HMAC (good, bad, missing, truncated, timestamped), replay window, body size limit,
-//! rate limits with `Retry-After`, slow headers and bodies (slowloris), connection cap.
+//! rate limits with `Retry-After`, slow headers and bodies (slowloris), connection caps
+//! (global and per client address).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use fluxsight::server::limit::Rates;
 use fluxsight::server::signature::{self, sign, sign_timestamped};
 use fluxsight::server::{serve_on, ReceiverConfig};
 use fluxsight::sources::SourceLine;
-use fluxsight::telemetry::Telemetry;
+use fluxsight::telemetry::{Refusal, Telemetry};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -24,6 +25,7 @@ struct Receiver {
     lines: mpsc::Receiver<SourceLine>,
     cancel: CancellationToken,
     client: reqwest::Client,
+    telemetry: Arc<Telemetry>,
 }
 
 impl Drop for Receiver {
@@ -38,9 +40,10 @@ impl Receiver {
         let addr = listener.local_addr().unwrap();
         let (tx, lines) = mpsc::channel(64);
         let cancel = CancellationToken::new();
+        let telemetry = Telemetry::new();
         tokio::spawn(serve_on(
             listener,
-            Telemetry::new(),
+            telemetry.clone(),
             tx,
             cfg,
             cancel.clone(),
@@ -50,6 +53,7 @@ impl Receiver {
             lines,
             cancel,
             client: reqwest::Client::new(),
+            telemetry,
         }
     }
 
@@ -253,6 +257,7 @@ async fn global_rate_limit_spans_clients() {
 fn quick() -> ReceiverConfig {
     ReceiverConfig {
         read_timeout: Duration::from_millis(500),
+        header_timeout: Duration::from_millis(500),
         ..Default::default()
     }
 }
@@ -323,5 +328,44 @@ async fn connections_beyond_the_cap_are_closed() {
         ok.status().as_u16(),
         200,
         "a slot frees when a connection closes"
+    );
+}
+
+#[tokio::test]
+async fn connections_beyond_the_per_ip_cap_are_closed_and_counted() {
+    let r = Receiver::start(ReceiverConfig {
+        max_connections_per_ip: 3,
+        header_timeout: Duration::from_secs(30),
+        ..Default::default()
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(r.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut fourth = TcpStream::connect(r.addr).await.unwrap();
+    let _ = fourth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let (resp, took) = read_to_close(&mut fourth, Duration::from_secs(5)).await;
+    assert!(resp.is_empty(), "served beyond the per-address cap: {resp}");
+    assert!(took < Duration::from_secs(2), "closed after {took:?}");
+    assert_eq!(r.telemetry.refused(Refusal::ReceiverPerIp), 1);
+    assert_eq!(r.telemetry.refused(Refusal::ReceiverFull), 0);
+    // The counter is on /metrics once a place is free again.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let text = reqwest::get(format!("http://{}/metrics", r.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            "fluxsight_connections_refused_total{listener=\"receiver\",reason=\"max_connections_per_ip\"} 1"
+        ),
+        "{text}"
     );
 }

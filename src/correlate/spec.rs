@@ -721,10 +721,16 @@ pub struct CorrelateConfig {
     /// Spool, fsync, retry and shutdown settings.
     #[serde(default)]
     pub delivery: Option<crate::sinks::config::DeliveryConfig>,
-    /// `fluxsight run`: address of `/metrics`, `/healthz`, `/readyz` and the event
-    /// receiver (default `0.0.0.0:9797`; Flux controllers use 8080, 9440 and 9090).
+    /// `fluxsight run`: address of the event receiver, also serving `/metrics`,
+    /// `/healthz` and `/readyz` (default `0.0.0.0:9797`; Flux controllers use 8080, 9440
+    /// and 9090).
     #[serde(default)]
     pub listen: Option<String>,
+    /// `fluxsight run`: address of `/healthz`, `/readyz` and `/metrics` alone, with their
+    /// own connection cap, for the probes (default `0.0.0.0:9440`; `none` or empty
+    /// turns it off).
+    #[serde(default)]
+    pub health_listen: Option<String>,
     /// `fluxsight run`: the Flux event receiver.
     #[serde(default)]
     pub receiver: Option<ReceiverSection>,
@@ -741,6 +747,7 @@ pub use crate::server::ReceiverSection;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LiveSection {
     pub listen: Option<String>,
+    pub health_listen: Option<String>,
     pub receiver: ReceiverSection,
     pub kubernetes: crate::sources::kube::KubeSettings,
 }
@@ -873,6 +880,16 @@ impl Settings {
                 });
             }
         }
+        if let Some(l) = &cfg.health_listen {
+            if crate::server::parse_optional_listen(l).is_err() {
+                errs.push(SpecError {
+                    file: file.into(),
+                    line: line_of(text, "health_listen"),
+                    field: "health_listen".into(),
+                    message: format!("'{l}' is not an address such as 0.0.0.0:9440, nor none"),
+                });
+            }
+        }
         let receiver = cfg.receiver.unwrap_or_default();
         errs.extend(receiver.check(file, text));
         let kubernetes = crate::sources::kube::KubeSettings::from_section(
@@ -898,6 +915,7 @@ impl Settings {
             plan,
             LiveSection {
                 listen: cfg.listen,
+                health_listen: cfg.health_listen,
                 receiver,
                 kubernetes,
             },

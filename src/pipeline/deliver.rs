@@ -38,6 +38,9 @@ pub enum DeliverError {
     Locked(#[from] crate::sinks::lock::LockError),
     #[error("router state {path}: {error}")]
     RouterState { path: String, error: String },
+    /// A listen address of `fluxsight run` could not be bound.
+    #[error(transparent)]
+    Listen(#[from] crate::server::ServerError),
 }
 
 /// File of the persisted router groups inside the state directory.

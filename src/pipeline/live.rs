@@ -112,8 +112,10 @@ pub const MAX_LOOKBACK_MS: TsMs = 6 * 3_600_000;
 
 /// Options of the live pipeline.
 pub struct LiveOptions {
-    /// Where `/metrics`, `/healthz`, `/readyz` and the event receiver listen.
+    /// Where the event receiver listens (it also serves `/metrics`, `/healthz`, `/readyz`).
     pub listen: Option<SocketAddr>,
+    /// Where `/healthz`, `/readyz` and `/metrics` alone listen (`None` = not served apart).
+    pub health_listen: Option<SocketAddr>,
     pub receiver: ReceiverConfig,
     /// Findings on stdout (`None` = quiet).
     pub stdout: Option<OutputFormat>,
@@ -155,7 +157,13 @@ pub async fn run_live(
     telemetry: Arc<Telemetry>,
     cancel: CancellationToken,
 ) -> Result<LiveSummary, DeliverError> {
+    // The state directory's lock first (a second instance is told who holds it), then
+    // the listeners, before anything starts: an address that cannot be bound is fatal.
     let mut sinks = SinkSet::start(plan)?;
+    let bound = match opts.listen {
+        Some(addr) => Some(server::bind(addr, opts.health_listen).await?),
+        None => None,
+    };
     for (name, h) in sinks.handles() {
         telemetry.register_sink(name, h.stats());
     }
@@ -187,7 +195,7 @@ pub async fn run_live(
         source_tasks.spawn(s(tx.clone(), cancel.clone(), telemetry.clone()));
     }
     let mut tasks = Vec::new();
-    if let Some(addr) = opts.listen {
+    if let Some(bound) = bound {
         let (t, c, cfg, tx2) = (
             telemetry.clone(),
             cancel.clone(),
@@ -195,8 +203,8 @@ pub async fn run_live(
             tx.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = server::serve(addr, t, tx2, cfg, c).await {
-                tracing::error!(%addr, error = %e, "http server failed");
+            if let Err(e) = server::serve_bound(bound, t, tx2, cfg, c).await {
+                tracing::error!(error = %e, "http server failed");
             }
         }));
     }

@@ -1,15 +1,19 @@
-//! Request rate limits of the event receiver: one token bucket per client address and
-//! one global bucket.
+//! Limits of the event receiver: request rates (one token bucket per client address and
+//! one global bucket) and open connections per client address.
 //!
-//! Owns: the buckets (sans-IO: the caller passes the time). Does not own: the HTTP
-//! answer (the receiver turns a refusal into 429 with `Retry-After`).
+//! Owns: the buckets (sans-IO: the caller passes the time) and the per-address connection
+//! table. Does not own: the HTTP answer (the receiver turns a rate refusal into 429 with
+//! `Retry-After`) nor closing a refused connection (the accept loop does).
 //!
-//! Invariant: memory is bounded: at most [`MAX_CLIENTS`] buckets; when full, buckets that
-//! have refilled (idle clients) are dropped first, and if every client is active the
-//! table starts over (each forgotten client gets a fresh burst, counted in `resets`).
+//! Invariants: memory is bounded. At most [`MAX_CLIENTS`] buckets; when full, buckets
+//! that have refilled (idle clients) are dropped first, and if every client is active the
+//! table starts over (each forgotten client gets a fresh burst, counted in `resets`). The
+//! connection table holds only addresses with an open connection (an entry goes with its
+//! last [`IpSlot`]), so it never outgrows the connection cap.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Most client buckets kept.
@@ -112,6 +116,70 @@ impl RateLimiter {
     }
 }
 
+/// Open connections per client address, at most `max` each.
+#[derive(Debug)]
+pub struct ConnectionsPerIp {
+    max: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One open connection of a client address; dropping it frees the place.
+#[derive(Debug)]
+pub struct IpSlot {
+    table: Arc<ConnectionsPerIp>,
+    ip: IpAddr,
+}
+
+impl ConnectionsPerIp {
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(ConnectionsPerIp {
+            max,
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        // A panic while holding the lock cannot leave a count half-updated.
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A place for one more connection from `ip`, or `None` if it has `max` open.
+    pub fn try_open(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let mut open = self.table();
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            table: self.clone(),
+            ip,
+        })
+    }
+
+    /// Connections `ip` has open.
+    pub fn open(&self, ip: IpAddr) -> usize {
+        self.table().get(&ip).copied().unwrap_or(0)
+    }
+
+    /// Addresses with at least one open connection.
+    pub fn clients(&self) -> usize {
+        self.table().len()
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut open = self.table.table();
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// `Retry-After` seconds for a wait (at least 1: the header has whole seconds).
 pub fn retry_after_secs(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
@@ -175,6 +243,28 @@ mod tests {
         }
         assert!(l.clients() <= MAX_CLIENTS);
         assert_eq!(l.resets, 1);
+    }
+
+    #[test]
+    fn connections_per_ip_are_capped_and_freed() {
+        let table = ConnectionsPerIp::new(2);
+        let a = table.try_open(ip(1)).unwrap();
+        let _b = table.try_open(ip(1)).unwrap();
+        assert!(table.try_open(ip(1)).is_none(), "third from one address");
+        let _other = table
+            .try_open(ip(2))
+            .expect("another address has its own count");
+        drop(a);
+        assert_eq!(table.open(ip(1)), 1);
+        let _c = table
+            .try_open(ip(1))
+            .expect("a closed connection frees its place");
+        drop(_other);
+        assert_eq!(
+            table.clients(),
+            1,
+            "an address without connections is forgotten"
+        );
     }
 
     #[test]

@@ -31,8 +31,11 @@ pub const EXPECTED_GRANTS: &[(&str, &str)] = &[
     ("notification.toolkit.fluxcd.io", "receivers"),
 ];
 
-/// fluxsight's listen port (metrics, probes, receiver).
+/// fluxsight's listen port (receiver, also metrics and probes).
 pub const FLUXSIGHT_PORT: i64 = 9797;
+/// Name of fluxsight's health port (`health_listen`), which the probes must target: on
+/// the receiver's port, its clients could starve them.
+pub const HEALTH_PORT_NAME: &str = "healthz";
 /// Ports of the Flux controllers a sidecar must not take.
 pub const CONTROLLER_PORTS: &[i64] = &[8080, 9440, 9090, 9292];
 /// Kinds fluxsight's own objects (label `app.kubernetes.io/part-of: fluxsight`) may have.
@@ -281,16 +284,25 @@ pub fn check_container(pod: &Value, c: &Value) -> Vec<String> {
             errs.push(format!("{who}: needs {}", &ptr[1..].replace('/', ".")));
         }
     }
+    let health = health_port(c);
     for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
         if str_at(c, &format!("/{probe}/httpGet/path")) != path {
             errs.push(format!("{who}: {probe} must GET {path}"));
         }
         let port = c.pointer(&format!("/{probe}/httpGet/port"));
-        if port.and_then(|p| resolve_port(c, p)) != Some(FLUXSIGHT_PORT) {
-            errs.push(format!("{who}: {probe} must target port {FLUXSIGHT_PORT}"));
+        let target = port.and_then(|p| resolve_port(c, p));
+        if health.is_none() || target != health || target == Some(FLUXSIGHT_PORT) {
+            errs.push(format!(
+                "{who}: {probe} must target the health port (named {HEALTH_PORT_NAME}), not {target:?}"
+            ));
         }
     }
     errs
+}
+
+/// The container's port named [`HEALTH_PORT_NAME`].
+pub fn health_port(c: &Value) -> Option<i64> {
+    resolve_port(c, &Value::from(HEALTH_PORT_NAME))
 }
 
 /// A port number or a named port of `c`, as a number.
@@ -305,19 +317,25 @@ pub fn resolve_port(c: &Value, port: &Value) -> Option<i64> {
     }
 }
 
-/// fluxsight listens on 9797, and no two containers of the pod share a port.
+/// fluxsight exposes 9797 and its health port, a sidecar takes no Flux controller
+/// port, and no two containers of the pod share a port.
 pub fn check_ports(pod: &Value, c: &Value) -> Vec<String> {
     let mut errs = Vec::new();
     let own: Vec<i64> = list(c, "/ports")
         .iter()
         .filter_map(|p| p.get("containerPort")?.as_i64())
         .collect();
-    if own != [FLUXSIGHT_PORT] {
+    let expected: Vec<i64> = [Some(FLUXSIGHT_PORT), health_port(c)]
+        .into_iter()
+        .flatten()
+        .collect();
+    if own != expected || expected.len() != 2 {
         errs.push(format!(
-            "fluxsight must expose exactly port {FLUXSIGHT_PORT}, has {own:?}"
+            "fluxsight must expose exactly port {FLUXSIGHT_PORT} and a health port named {HEALTH_PORT_NAME}, has {own:?}"
         ));
     }
-    for p in &own {
+    let sidecar = list(pod, "/containers").len() > 1;
+    for p in own.iter().filter(|_| sidecar) {
         if CONTROLLER_PORTS.contains(p) {
             errs.push(format!("fluxsight port {p} is a Flux controller port"));
         }
