@@ -29,7 +29,7 @@
 //! Heuristic limit: an unquoted `key: value` pair (colon and space) is redacted only when
 //! the value contains a digit or is at least 16 characters long, so prose such as
 //! `failed to get token: context deadline exceeded` keeps its meaning. Header names that
-//! are never prose ([`HEADER_KEYS`]: `X-Api-Key`, `Ocp-Apim-Subscription-Key`, the
+//! are never prose (`HEADER_KEYS`: `X-Api-Key`, `Ocp-Apim-Subscription-Key`, the
 //! `X-Amz-*` ones) are redacted whatever their value looks like.
 
 use std::borrow::Cow;
