@@ -304,6 +304,7 @@ fn load_pipeline(
                 vec![SpecError {
                     file: file.clone(),
                     line: 0,
+                    column: 0,
                     field: "(file)".into(),
                     message: e.to_string(),
                 }]
@@ -874,6 +875,7 @@ fn run_validate(patterns: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<Ex
             Err(e) => errs.push(SpecError {
                 file,
                 line: 0,
+                column: 0,
                 field: "(file)".into(),
                 message: e.to_string(),
             }),

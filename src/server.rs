@@ -50,7 +50,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::correlate::spec::{locate, SpecError};
+use crate::correlate::spec::SpecError;
 use crate::parse::time::{parse_go_duration_ms, parse_ts};
 use crate::sinks::config::SecretRef;
 use crate::sources::{LineTx, SourceLine};
@@ -148,13 +148,12 @@ impl ReceiverSection {
     pub fn check(&self, file: &str, text: &str) -> Vec<SpecError> {
         let mut errs = Vec::new();
         let mut err = |key: &str, message: String| {
-            let field = format!("receiver.{key}");
-            errs.push(SpecError {
-                file: file.into(),
-                line: locate(text, &field),
-                field,
+            errs.push(SpecError::at(
+                file,
+                text,
+                &format!("receiver.{key}"),
                 message,
-            });
+            ));
         };
         for (key, v) in [
             ("replay_window", &self.replay_window),

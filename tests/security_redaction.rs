@@ -88,8 +88,49 @@ fn credential() -> impl Strategy<Value = (String, String)> {
         body(20, 60).prop_map(|t| (format!("users:\n- name: ci\n  user:\n    token: {t}"), t)),
         // age / SOPS.
         upper(58).prop_map(|t| (format!("AGE-SECRET-KEY-1{t}"), t)),
+        // API-key headers, Stripe, Azure and AWS shapes (issue 19).
+        prop_oneof![
+            (prop::sample::select(API_KEY_FORMS.to_vec()), body(8, 40))
+                .prop_map(|(form, t)| (form.replace(SECRET, &t), t)),
+            (prop::sample::select(STRIPE_PREFIXES.to_vec()), body(24, 99))
+                .prop_map(|(p, t)| (format!("charge failed for key {p}{t}"), t)),
+            (prop::sample::select(CLOUD_FORMS.to_vec()), body(30, 64))
+                .prop_map(|(form, t)| (form.replace(SECRET, &t), t)),
+            (upper(16), body(8, 8)).prop_map(|(k, d)| (
+                format!("https://b.s3.amazonaws.com/o?X-Amz-Credential=ASIA{k}%2F{d}%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=1"),
+                format!("{k}%2F{d}")
+            )),
+        ],
     ]
 }
+
+/// Where [`API_KEY_FORMS`] and [`CLOUD_FORMS`] put the generated secret.
+const SECRET: &str = "{SECRET}";
+
+/// `X-Api-Key` / `api-key` headers in any case, `:` or `=`, quoted or not.
+const API_KEY_FORMS: &[&str] = &[
+    "X-Api-Key: {SECRET}",
+    "x-api-key={SECRET}",
+    "X-API-KEY:{SECRET}",
+    "api-key: {SECRET}",
+    "apikey = {SECRET}",
+    "X-Api-Key: \"{SECRET}\"",
+    "{\"x-api-key\": \"{SECRET}\"}",
+    "{'X-Api-Key': '{SECRET}'}",
+    "header map[Accept:[*/*] X-Api-Key:[{SECRET}]]",
+];
+
+const STRIPE_PREFIXES: &[&str] = &["sk_live_", "sk_test_", "rk_live_", "pk_live_"];
+
+/// Azure and AWS credential shapes beyond the ones listed above.
+const CLOUD_FORMS: &[&str] = &[
+    "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey={SECRET}=",
+    "Ocp-Apim-Subscription-Key: {SECRET}",
+    "aws_secret_access_key={SECRET}",
+    "https://b.s3.amazonaws.com/o?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature={SECRET}&X-Amz-Date=1",
+    "https://b.s3.amazonaws.com/o?X-Amz-Security-Token={SECRET}&X-Amz-Date=1",
+    "X-Amz-Security-Token: {SECRET}",
+];
 
 /// Flux output that carries `cred` in every place a tenant's text can reach: a
 /// source-controller error log line (repeated until git_auth_failure fires), a Warning
@@ -261,6 +302,35 @@ proptest! {
                 .unwrap_or("")
         );
         let _ = out.audits;
+    }
+}
+
+/// Each issue-19 shape once, with a fixed secret, through the whole pipeline: the
+/// property above samples shapes, this makes sure none is skipped.
+#[test]
+fn every_new_shape_is_redacted_end_to_end() {
+    let secret = "9Zq4Wv7Xk2Lm8Np3Rs6Tu1Vw5Yx0Ab";
+    let mut shapes: Vec<String> = API_KEY_FORMS
+        .iter()
+        .chain(CLOUD_FORMS)
+        .map(|f| f.replace(SECRET, secret))
+        .collect();
+    shapes.extend(
+        STRIPE_PREFIXES
+            .iter()
+            .map(|p| format!("stripe {p}{secret}")),
+    );
+    for cred in shapes {
+        let out = run(&input(&cred));
+        assert!(
+            out.findings.iter().any(|f| f.pattern == "git_auth_failure"),
+            "no finding for {cred:?}"
+        );
+        assert!(!out.text.contains(secret), "{cred:?} leaked");
+        assert!(
+            !out.text.contains("[REDACTED]]") || cred.contains("map["),
+            "stray bracket for {cred:?}"
+        );
     }
 }
 

@@ -10,15 +10,27 @@
 //! Recognised: URL credentials (`https://user:token@host`; user-only userinfo too, except
 //! for ssh/git URLs where `git@` is a user name, not a secret), `Authorization:` headers,
 //! bare `Bearer <token>` / `Basic <base64>`, `password|passwd|token|secret|api_key|apikey|
-//! access_key|AccountKey|SharedAccessKey|sig|client-key-data|private_key` pairs (`=`, `:`,
-//! JSON; Azure connection strings and SAS tokens, kubeconfig keys, service-account
-//! JSON), PEM private-key blocks, GitHub (`ghp_`, `gho_`,
-//! `ghu_`, `ghs_`, `ghr_`, `github_pat_`), GitLab `glpat-`, Slack tokens and webhook URLs,
-//! AWS access key ids, JWTs, age secret keys, Google API keys.
+//! api-key|access_key|AccountKey|SharedAccessKey|subscription-key|sig|amz-signature|
+//! amz-credential|client-key-data|private_key` pairs (`=`, `:`, JSON and Python-dict
+//! quoting; this covers `X-Api-Key` headers, Azure connection strings, SAS tokens and
+//! `Ocp-Apim-Subscription-Key`, AWS `aws_secret_access_key` and presigned-URL
+//! `X-Amz-Signature`/`X-Amz-Credential`/`X-Amz-Security-Token`, kubeconfig keys,
+//! service-account JSON), PEM private-key blocks, GitHub (`ghp_`, `gho_`, `ghu_`, `ghs_`,
+//! `ghr_`, `github_pat_`), GitLab `glpat-`, Slack tokens and webhook URLs, Stripe keys
+//! (`sk_`/`rk_`/`pk_` + `live_`/`test_`) anywhere in text, AWS access key ids
+//! (`AKIA`/`ASIA`), JWTs, age secret keys, Google API keys.
+//!
+//! A bare (unquoted) value runs to a delimiter; a bracketed value (`[abc]`, Go's
+//! `map[X-Api-Key:[abc]]`) is taken whole, and a closing bracket ends a value only when
+//! a delimiter or the end follows it. So redaction is idempotent (`[REDACTED]` is
+//! recognised as a value and kept) and leaves neither a stray bracket nor a secret's
+//! tail after a `]` inside it.
 //!
 //! Heuristic limit: an unquoted `key: value` pair (colon and space) is redacted only when
 //! the value contains a digit or is at least 16 characters long, so prose such as
-//! `failed to get token: context deadline exceeded` keeps its meaning.
+//! `failed to get token: context deadline exceeded` keeps its meaning. Header names that
+//! are never prose (`HEADER_KEYS`: `X-Api-Key`, `Ocp-Apim-Subscription-Key`, the
+//! `X-Amz-*` ones) are redacted whatever their value looks like.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -44,6 +56,7 @@ enum Family {
     Jwt,
     Age,
     Google,
+    Stripe,
     AuthHeader,
     Bearer,
     Basic,
@@ -52,7 +65,7 @@ enum Family {
     KeyColon,
 }
 
-const FAMILIES: usize = 16;
+const FAMILIES: usize = 17;
 
 /// Trigger literal → families it enables. Matched ASCII-case-insensitively.
 const TRIGGERS: &[(&str, &[Family])] = &[
@@ -77,6 +90,12 @@ const TRIGGERS: &[(&str, &[Family])] = &[
     ("eyj", &[Family::Jwt]),
     ("age-secret-key-1", &[Family::Age]),
     ("aiza", &[Family::Google]),
+    ("sk_live_", &[Family::Stripe]),
+    ("sk_test_", &[Family::Stripe]),
+    ("rk_live_", &[Family::Stripe]),
+    ("rk_test_", &[Family::Stripe]),
+    ("pk_live_", &[Family::Stripe]),
+    ("pk_test_", &[Family::Stripe]),
     ("authorization", &[Family::AuthHeader]),
     ("bearer", &[Family::Bearer]),
     ("basic", &[Family::Basic]),
@@ -126,6 +145,20 @@ const TRIGGERS: &[(&str, &[Family])] = &[
         &[Family::JsonPair, Family::KeyEquals, Family::KeyColon],
     ),
     ("sig=", &[Family::KeyEquals]),
+    // Azure API Management `Ocp-Apim-Subscription-Key`.
+    (
+        "subscription-key",
+        &[Family::JsonPair, Family::KeyEquals, Family::KeyColon],
+    ),
+    // AWS SigV4 presigned URLs and headers (`X-Amz-Security-Token` is a `token`).
+    (
+        "amz-signature",
+        &[Family::JsonPair, Family::KeyEquals, Family::KeyColon],
+    ),
+    (
+        "amz-credential",
+        &[Family::JsonPair, Family::KeyEquals, Family::KeyColon],
+    ),
     // kubeconfig `client-key-data`, service-account JSON `private_key`.
     (
         "key-data",
@@ -138,7 +171,23 @@ const TRIGGERS: &[(&str, &[Family])] = &[
 ];
 
 /// Key names whose values are secrets (suffix match: `client_secret`, `access_token`).
-const KEY: &str = r"[A-Za-z0-9_.-]*?(?:password|passwd|token|secret|api[_-]?key|apikey|access[_-]?key|accountkey|sharedaccesskey|client-key-data|private_key|sig)";
+const KEY: &str = r"[A-Za-z0-9_.-]*?(?:password|passwd|token|secret|api[_-]?key|apikey|access[_-]?key|accountkey|sharedaccesskey|subscription-key|amz-signature|amz-credential|client-key-data|private_key|sig)";
+
+/// Header names (lower case, suffix match) whose `Name: value` is a credential even
+/// when the value looks like a word: they never occur in prose, unlike `token:`.
+const HEADER_KEYS: &[&str] = &[
+    "x-api-key",
+    "subscription-key",
+    "amz-signature",
+    "amz-credential",
+    "amz-security-token",
+];
+
+/// An unquoted value: value characters or whole bracketed groups, and closing brackets
+/// only between them. `token=abc]def` is one value (no tail left); in `map[token:abc]`
+/// the `]` closes the map; `[REDACTED]` and `[abc]` are one value each (no stray `]`).
+const BARE: &str =
+    r#"(?:\[[^\]\s]*\]|[^\s"',;&}\])])+(?:[\])}]+(?:\[[^\]\s]*\]|[^\s"',;&}\])])+)*"#;
 
 /// URL schemes whose user-only userinfo is an account name, not a credential.
 const USER_NAME_SCHEMES: &[&str] = &["ssh", "git", "git+ssh", "ssh+git", "sftp"];
@@ -173,12 +222,15 @@ fn redactor() -> &'static Redactor {
             r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*".into(),
             r"\bAGE-SECRET-KEY-1[0-9A-Z]{20,}".into(),
             r"\bAIza[0-9A-Za-z_-]{30,}".into(),
-            r#"(?i)(authorization\s*[:=]\s*"?)(?:(bearer|basic|token|bot|digest)\s+)?([^\s",;]+)"#.into(),
+            r"\b[spr]k_(?:live|test)_[0-9A-Za-z]{8,}".into(),
+            // 2: already redacted; 3: `[` of Go's `map[Authorization:[Bearer x]]`;
+            // 4: scheme; 5: credential (a `]` ends it unless more credential follows).
+            r#"(?i)(authorization\s*[:=]\s*"?)(?:(\[REDACTED\])|(\[)?(?:(bearer|basic|token|bot|digest)\s+)?(\[REDACTED\]|[^\s",;\]]+(?:\]+[^\s",;\]]+)*))"#.into(),
             r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/-]{16,}=*".into(),
             r"(?i)\b(basic)\s+([A-Za-z0-9+/]{12,}={0,2})".into(),
-            format!(r#"(?i)(\\?"{KEY}\\?"\s*:\s*)(\\?"(?:[^"\\]|\\[^"])*\\?"|[^\s,}}\]]+)"#),
-            format!(r#"(?i)\b({KEY}\s*=\s*)("[^"]*"|'[^']*'|[^\s"',;&}}\])]+)"#),
-            format!(r#"(?i)\b({KEY}\s*:\s*)("[^"]*"|'[^']*'|[^\s"',;&}}\])]+)"#),
+            format!(r#"(?i)(\\?["']{KEY}\\?["']\s*:\s*)(\\?"(?:[^"\\]|\\[^"])*\\?"|'(?:[^'\\]|\\.)*'|{BARE})"#),
+            format!(r#"(?i)\b({KEY}\s*=\s*)("[^"]*"|'[^']*'|{BARE})"#),
+            format!(r#"(?i)\b({KEY}\s*:\s*)("[^"]*"|'[^']*'|{BARE})"#),
         ];
         let regexes = src
             .iter()
@@ -237,12 +289,12 @@ fn replacement(family: usize, c: &Captures<'_>) -> String {
         }
         f if f == Family::SlackWebhook as usize => format!("{}{REDACTED}", g(1)),
         f if f == Family::AuthHeader as usize => {
-            if g(3) == REDACTED {
+            if c.get(2).is_some() || is_redacted(g(5)) {
                 return whole();
             }
-            match c.get(2) {
-                Some(scheme) => format!("{}{} {REDACTED}", g(1), scheme.as_str()),
-                None => format!("{}{REDACTED}", g(1)),
+            match c.get(4) {
+                Some(scheme) => format!("{}{}{} {REDACTED}", g(1), g(3), scheme.as_str()),
+                None => format!("{}{}{REDACTED}", g(1), g(3)),
             }
         }
         f if f == Family::Bearer as usize => format!("{} {REDACTED}", g(1)),
@@ -265,13 +317,15 @@ fn replacement(family: usize, c: &Captures<'_>) -> String {
                 "\\\""
             } else if v.starts_with('"') {
                 "\""
+            } else if v.starts_with('\'') {
+                "'"
             } else {
                 ""
             };
             format!("{}{q}{REDACTED}{q}", g(1))
         }
         f if f == Family::KeyEquals as usize => {
-            if g(2) == REDACTED {
+            if is_redacted(g(2)) {
                 return whole();
             }
             format!("{}{REDACTED}", g(1))
@@ -282,13 +336,31 @@ fn replacement(family: usize, c: &Captures<'_>) -> String {
             let looks_secret = quoted || v.bytes().any(|b| b.is_ascii_digit()) || v.len() >= 16;
             // `key:value` without a space is a pair; `key: word` is usually prose.
             let tight = !g(1).ends_with(char::is_whitespace);
-            if v == REDACTED || v.starts_with("//") || !(looks_secret || tight) {
+            if is_redacted(v) || v.starts_with("//") || !(looks_secret || tight || is_header(g(1)))
+            {
                 return whole();
             }
             format!("{}{REDACTED}", g(1))
         }
         _ => REDACTED.to_string(),
     }
+}
+
+/// Whether a matched value is an earlier redaction: `[REDACTED]`, or it inside a
+/// bracketed list (`[[REDACTED]` of Go's `map[X-Api-Key:[[REDACTED]]]` after the Stripe
+/// family ran). Replacing it again would leave its closing bracket behind.
+fn is_redacted(v: &str) -> bool {
+    let inner = &REDACTED[1..REDACTED.len() - 1];
+    v.trim_start_matches('[').trim_end_matches(']') == inner && v.contains(REDACTED)
+}
+
+/// Whether the `Name:` prefix of a KeyColon match names a [`HEADER_KEYS`] header.
+fn is_header(prefix: &str) -> bool {
+    let name = prefix.trim_end_matches(|c: char| c == ':' || c.is_whitespace());
+    HEADER_KEYS.iter().any(|h| {
+        name.len() >= h.len()
+            && name.as_bytes()[name.len() - h.len()..].eq_ignore_ascii_case(h.as_bytes())
+    })
 }
 
 fn redact_in_place(s: &mut String) {

@@ -1,8 +1,9 @@
 //! Pattern files (`patterns/<pattern>.yaml`) and the correlation config (`--config`).
 //!
 //! Owns: loading raw YAML (serde, `deny_unknown_fields`), validating it (pure, every
-//! error with file, line and field), and exposing thresholds to detectors. The built-in
-//! set is compiled in from `patterns/`.
+//! error with file, the field's own line and column, and its path; see [`position`]),
+//! and exposing thresholds to detectors. The built-in set is compiled in from
+//! `patterns/`.
 //!
 //! Invariant: every parameter a detector reads is declared in [`KNOWN_PARAMS`] with its
 //! default, so a pattern file can only name parameters that exist.
@@ -17,14 +18,45 @@ use serde::Deserialize;
 use crate::parse::time::parse_go_duration_ms;
 use crate::record::Severity;
 
-/// A configuration problem, naming file, line and field.
+mod position;
+
+pub use position::{Position, PositionIndex};
+
+/// A configuration problem, naming file, line, column and field:
+/// `file:line:column: field: message`, or `file:line: field: message` when the column
+/// is unknown (0).
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
-#[error("{file}:{line}: {field}: {message}")]
+#[error("{file}:{line}{}: {field}: {message}", column_suffix(.column))]
 pub struct SpecError {
     pub file: String,
+    /// 1-based; 0 when the error is about the whole file.
     pub line: usize,
+    /// 1-based; 0 when unknown.
+    pub column: usize,
     pub field: String,
     pub message: String,
+}
+
+fn column_suffix(column: &usize) -> String {
+    match column {
+        0 => String::new(),
+        c => format!(":{c}"),
+    }
+}
+
+impl SpecError {
+    /// An error about the field at `field` (a path such as `sinks[0].url`), placed at
+    /// that field's value in `text` (see [`position`]).
+    pub fn at(file: &str, text: &str, field: &str, message: impl Into<String>) -> Self {
+        let pos = position(text, field);
+        SpecError {
+            file: file.to_string(),
+            line: pos.line,
+            column: pos.column,
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
 }
 
 /// A scalar parameter value: a number or a duration / string.
@@ -303,10 +335,44 @@ impl Pattern {
     }
 }
 
-/// Line of a field path such as `routes[1].match.severity_min` or `sinks[0].url`:
-/// walks to the section, then its n-th list item, then each key in turn. Falls back to
-/// [`line_of`] on the last key.
+/// Line of a field path such as `routes[1].match.severity_min` or `sinks[0].url`
+/// (see [`position`]).
 pub fn locate(text: &str, path: &str) -> usize {
+    position(text, path).line
+}
+
+/// Line and column of a field path such as `routes[1].match.severity_min`: of its value
+/// when the value starts on the key's line (`url: ftp://x` points at `ftp://x`), else of
+/// its key (a block section or list); of the nearest enclosing field that exists when
+/// the field itself is absent (a missing key). When `text` is not YAML, the line from
+/// indentation alone and column 0.
+pub fn position(text: &str, path: &str) -> Position {
+    let Some(index) = PositionIndex::new(text) else {
+        return Position {
+            line: locate_by_indent(text, path),
+            column: 0,
+        };
+    };
+    let mut p = path;
+    loop {
+        if let Some(pos) = index.field(p) {
+            return pos;
+        }
+        match p.rfind(['.', '[']) {
+            Some(i) => p = &p[..i],
+            None => {
+                return Position {
+                    line: line_of(text, path.rsplit('.').next().unwrap_or(path)),
+                    column: 0,
+                }
+            }
+        }
+    }
+}
+
+/// The line of `path` from indentation: walks to the section, then its n-th list item,
+/// then each key in turn. Falls back to [`line_of`] on the last key.
+fn locate_by_indent(text: &str, path: &str) -> usize {
     let lines: Vec<&str> = text.lines().collect();
     let indent = |l: &str| l.len() - l.trim_start().len();
     let mut start = 0usize;
@@ -383,35 +449,43 @@ fn yaml_error_line(msg: &str) -> usize {
         .unwrap_or(1)
 }
 
-/// A YAML/serde error as a [`SpecError`]: the field it names (unknown or missing
-/// field) and its line.
+/// A YAML/serde error as a [`SpecError`] at the field's own line and column, with the
+/// field's path (`sinks[0].max_batch`).
+///
+/// serde-saphyr's location is exact for a plain struct field (the offending value, or
+/// an unknown key); inside a `sinks:` item (an internally tagged enum, buffered by
+/// serde) it is the item's first key, and [`PositionIndex::error_field`] finds the
+/// field within the item: the unknown key, or the value the message quotes (`"ten"` of
+/// `max_batch: "ten"`: the column is the value's, since the value is what is wrong).
 pub fn yaml_error(e: &serde_saphyr::Error, file: &str, text: &str) -> SpecError {
-    let m = e.to_string();
-    let first = m.lines().next().unwrap_or("invalid yaml").to_string();
-    let named = |marker: &str| {
-        m.find(marker).and_then(|i| {
-            let rest = &m[i + marker.len()..];
+    use serde_saphyr::MessageFormatter;
+    let message: String = serde_saphyr::DefaultMessageFormatter
+        .format_message(e)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let at = e
+        .location()
+        .and_then(Position::of)
+        .unwrap_or_else(|| Position {
+            line: yaml_error_line(&e.to_string()),
+            column: 0,
+        });
+    let found = PositionIndex::new(text).and_then(|index| index.error_field(at, &message));
+    let (field, pos) = found.unwrap_or_else(|| {
+        let named = |marker: &str| {
+            let rest = &message[message.find(marker)? + marker.len()..];
             rest.find('`').map(|j| rest[..j].to_string())
-        })
-    };
-    let mut line = yaml_error_line(&m);
-    let field = match named("unknown field `").or_else(|| named("missing field `")) {
-        Some(f) => {
-            if m.contains("unknown field") {
-                line = line_of(text, &f).max(1);
-            }
-            f
+        };
+        match named("unknown field `").or_else(|| named("missing field `")) {
+            Some(f) => (f, at),
+            None => ("(document)".into(), at),
         }
-        None => "(document)".into(),
-    };
-    let message = first
-        .split_once(": ")
-        .filter(|(a, _)| a.starts_with("error"))
-        .map(|(_, b)| b.to_string())
-        .unwrap_or(first);
+    });
     SpecError {
         file: file.to_string(),
-        line,
+        line: pos.line,
+        column: pos.column,
         field,
         message,
     }
@@ -426,12 +500,7 @@ pub fn load_pattern(text: &str, file: &str) -> Result<Pattern, Vec<SpecError>> {
 
 fn validate_pattern(spec: PatternSpec, text: &str, file: &str) -> Result<Pattern, Vec<SpecError>> {
     let mut errs = Vec::new();
-    let err = |field: &str, message: String| SpecError {
-        file: file.to_string(),
-        line: line_of(text, field.rsplit('.').next().unwrap_or(field)),
-        field: field.to_string(),
-        message,
-    };
+    let err = |field: &str, message: String| SpecError::at(file, text, field, message);
     let known = KNOWN_PARAMS.iter().find(|(id, _)| *id == spec.id);
     if known.is_none() {
         errs.push(err("id", format!("unknown pattern '{}'", spec.id)));
@@ -582,6 +651,7 @@ impl PatternSet {
             vec![SpecError {
                 file: dir.display().to_string(),
                 line: 0,
+                column: 0,
                 field: "(directory)".into(),
                 message: e.to_string(),
             }]
@@ -606,6 +676,7 @@ impl PatternSet {
                 Err(e) => errs.push(SpecError {
                     file,
                     line: 0,
+                    column: 0,
                     field: "(file)".into(),
                     message: e.to_string(),
                 }),
@@ -647,34 +718,31 @@ impl PatternSet {
         let mut errs = Vec::new();
         for (id, params) in overrides {
             let Some(pat) = self.by_id.get_mut(id).map(Arc::make_mut) else {
-                errs.push(SpecError {
-                    file: file.into(),
-                    line: line_of(text, id),
-                    field: format!("patterns.{id}"),
-                    message: "unknown pattern".into(),
-                });
+                errs.push(SpecError::at(
+                    file,
+                    text,
+                    &format!("patterns.{id}"),
+                    "unknown pattern",
+                ));
                 continue;
             };
             for (k, v) in params {
                 if !pat.params.contains_key(k) {
-                    errs.push(SpecError {
-                        file: file.into(),
-                        line: line_of(text, k),
-                        field: format!("patterns.{id}.{k}"),
-                        message: "unknown parameter".into(),
-                    });
+                    errs.push(SpecError::at(
+                        file,
+                        text,
+                        &format!("patterns.{id}.{k}"),
+                        "unknown parameter",
+                    ));
                     continue;
                 }
                 match parse_param(k, v) {
                     Ok(x) => {
                         pat.params.insert(k.clone(), x);
                     }
-                    Err(m) => errs.push(SpecError {
-                        file: file.into(),
-                        line: line_of(text, k),
-                        field: format!("patterns.{id}.{k}"),
-                        message: m,
-                    }),
+                    Err(m) => {
+                        errs.push(SpecError::at(file, text, &format!("patterns.{id}.{k}"), m))
+                    }
                 }
             }
         }
@@ -765,17 +833,12 @@ impl TenantMap {
         for (i, r) in rules.iter().enumerate() {
             match Regex::new(&format!("^(?:{})$", r.namespace)) {
                 Ok(re) => out.push((re, r.tenant.clone())),
-                Err(e) => errs.push(SpecError {
-                    file: file.into(),
-                    line: line_of(text, "namespace"),
-                    field: format!("tenants[{i}].namespace"),
-                    message: e
-                        .to_string()
-                        .lines()
-                        .last()
-                        .unwrap_or("bad regex")
-                        .to_string(),
-                }),
+                Err(e) => errs.push(SpecError::at(
+                    file,
+                    text,
+                    &format!("tenants[{i}].namespace"),
+                    e.to_string().lines().last().unwrap_or("bad regex"),
+                )),
             }
         }
         if errs.is_empty() {
@@ -856,12 +919,12 @@ impl Settings {
         let repeat_interval_ms = match &cfg.repeat_interval {
             None => 3_600_000,
             Some(s) => parse_go_duration_ms(s).unwrap_or_else(|| {
-                errs.push(SpecError {
-                    file: file.into(),
-                    line: line_of(text, "repeat_interval"),
-                    field: "repeat_interval".into(),
-                    message: format!("'{s}' is not a duration"),
-                });
+                errs.push(SpecError::at(
+                    file,
+                    text,
+                    "repeat_interval",
+                    format!("'{s}' is not a duration"),
+                ));
                 3_600_000
             }),
         };
@@ -872,22 +935,22 @@ impl Settings {
             });
         if let Some(l) = &cfg.listen {
             if l.parse::<std::net::SocketAddr>().is_err() {
-                errs.push(SpecError {
-                    file: file.into(),
-                    line: line_of(text, "listen"),
-                    field: "listen".into(),
-                    message: format!("'{l}' is not an address such as 0.0.0.0:9797"),
-                });
+                errs.push(SpecError::at(
+                    file,
+                    text,
+                    "listen",
+                    format!("'{l}' is not an address such as 0.0.0.0:9797"),
+                ));
             }
         }
         if let Some(l) = &cfg.health_listen {
             if crate::server::parse_optional_listen(l).is_err() {
-                errs.push(SpecError {
-                    file: file.into(),
-                    line: line_of(text, "health_listen"),
-                    field: "health_listen".into(),
-                    message: format!("'{l}' is not an address such as 0.0.0.0:9440, nor none"),
-                });
+                errs.push(SpecError::at(
+                    file,
+                    text,
+                    "health_listen",
+                    format!("'{l}' is not an address such as 0.0.0.0:9440, nor none"),
+                ));
             }
         }
         let receiver = cfg.receiver.unwrap_or_default();
@@ -997,6 +1060,94 @@ mod tests {
         let bad = "cluster: prod\nclustr: x\n";
         let e = Settings::from_config_text(bad, "c.yaml", PatternSet::builtin()).unwrap_err();
         assert!(e[0].message.contains("clustr") || e[0].field == "(document)");
+    }
+
+    fn pipeline_errors(text: &str) -> Vec<SpecError> {
+        Settings::pipeline_full(text, "p.yaml", PatternSet::builtin()).unwrap_err()
+    }
+
+    /// The issue-19 example: a type error inside a `sinks:` item (an internally tagged
+    /// enum, which serde-saphyr can only place at the item's first key, 2:5) is
+    /// reported at the offending value `"ten"`, 5:16, and names the field.
+    #[test]
+    fn type_error_in_a_list_item_points_at_the_value() {
+        let text = "sinks:\n  - name: hook\n    type: webhook\n    url: http://127.0.0.1:1/x\n    max_batch: \"ten\"\n";
+        let e = pipeline_errors(text);
+        assert_eq!((e[0].line, e[0].column), (5, 16), "{e:?}");
+        assert_eq!(e[0].field, "sinks[0].max_batch");
+        assert!(e[0].message.contains("invalid type"), "{e:?}");
+        assert_eq!(
+            e[0].to_string(),
+            format!("p.yaml:5:16: sinks[0].max_batch: {}", e[0].message)
+        );
+    }
+
+    /// An unknown key in the second item, whose name is a valid key of the first:
+    /// searching the text for `url:` found the first item's line.
+    #[test]
+    fn unknown_field_in_a_list_item_points_at_its_key() {
+        let text = "sinks:\n  - name: hook\n    type: webhook\n    url: http://127.0.0.1:1/x\n  - name: out\n    type: stdout\n    url: http://127.0.0.1:1/y\n";
+        let e = pipeline_errors(text);
+        assert_eq!((e[0].line, e[0].column), (7, 5), "{e:?}");
+        assert_eq!(e[0].field, "sinks[1].url");
+        assert!(e[0].message.contains("unknown field `url`"), "{e:?}");
+    }
+
+    /// A type error in a nested route field (a plain struct, located by serde-saphyr)
+    /// names the field; a semantic error there points at the value's column.
+    #[test]
+    fn nested_route_fields_are_named_and_placed() {
+        let route = |m: &str| {
+            format!("sinks:\n  - name: out\n    type: stdout\nroutes:\n  - name: a\n    sinks: [out]\n  - name: b\n    sinks: [out]\n    match:\n      {m}\n")
+        };
+        let e = pipeline_errors(&route("kinds: finding"));
+        assert_eq!((e[0].line, e[0].column), (10, 14), "{e:?}");
+        assert_eq!(e[0].field, "routes[1].match.kinds");
+        let e = pipeline_errors(&route("severity_min: loud"));
+        assert_eq!((e[0].line, e[0].column), (10, 21), "{e:?}");
+        assert_eq!(e[0].field, "routes[1].match.severity_min");
+    }
+
+    /// A bad duration in `delivery:` (checked after deserialisation) points at the value.
+    #[test]
+    fn bad_delivery_duration_points_at_the_value() {
+        let text = "cluster: c\ndelivery:\n  retry_initial: 1s\n  retry_max: soon\n";
+        let e = pipeline_errors(text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!((e[0].line, e[0].column), (4, 14), "{e:?}");
+        assert_eq!(e[0].field, "delivery.retry_max");
+        assert!(e[0]
+            .to_string()
+            .starts_with("p.yaml:4:14: delivery.retry_max: "));
+    }
+
+    /// A tenant rule's bad regex is placed at its own item, not the first `namespace:`.
+    #[test]
+    fn tenant_regex_error_points_at_its_item() {
+        let text = "tenants:\n  - namespace: 'a-(.*)'\n    tenant: '$1'\n  - namespace: 'b-(('\n    tenant: b\n";
+        let e = pipeline_errors(text);
+        assert_eq!((e[0].line, e[0].column), (4, 16), "{e:?}");
+        assert_eq!(e[0].field, "tenants[1].namespace");
+    }
+
+    /// Without a column, the text keeps the old `file:line: field: message` form; an
+    /// absent field is placed at its nearest enclosing field.
+    #[test]
+    fn display_without_column_and_absent_fields() {
+        let e = SpecError {
+            file: "f.yaml".into(),
+            line: 3,
+            column: 0,
+            field: "x".into(),
+            message: "bad".into(),
+        };
+        assert_eq!(e.to_string(), "f.yaml:3: x: bad");
+        let text = "sinks:\n  - name: a\n    type: stdout\n";
+        assert_eq!(
+            position(text, "sinks[0].path"),
+            Position { line: 2, column: 5 }
+        );
+        assert_eq!(position("a: [1\n", "a").column, 0);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 
 use super::ssrf::{self, Allow};
-use crate::correlate::spec::{locate, SpecError};
+use crate::correlate::spec::SpecError;
 use crate::parse::time::parse_go_duration_ms;
 use crate::record::Severity;
 
@@ -453,12 +453,8 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&mut self, field: &str, _key: &str, message: impl Into<String>) {
-        self.errs.push(SpecError {
-            file: self.file.to_string(),
-            line: locate(self.text, field),
-            field: field.to_string(),
-            message: message.into(),
-        });
+        self.errs
+            .push(SpecError::at(self.file, self.text, field, message));
     }
 
     fn dur(&mut self, v: &Option<String>, field: &str, key: &str, default: u64) -> u64 {

@@ -50,6 +50,87 @@ fn fixed_cases() {
     }
 }
 
+/// API-key headers, Stripe keys, and the Azure and AWS shapes, in the forms they
+/// take in logs: header lines, `key=value` pairs, JSON and Python-dict reprs, URLs.
+#[test]
+fn api_key_cloud_and_stripe_shapes() {
+    let cases: &[(&str, &str)] = &[
+        ("X-Api-Key: abcdefghij", "X-Api-Key: [REDACTED]"),
+        ("x-api-key=abcdefghij&page=2", "x-api-key=[REDACTED]&page=2"),
+        (
+            r#"{"X-Api-Key": "sk_live_4eC39HqLyjWDarjtT1zdp7dc"}"#,
+            r#"{"X-Api-Key": "[REDACTED]"}"#,
+        ),
+        (
+            "{'x-api-key': 'abcdefghij'}",
+            "{'x-api-key': '[REDACTED]'}",
+        ),
+        (
+            "apikey sk_live_4eC39HqLyjWDarjtT1zdp7dc rejected",
+            "apikey [REDACTED] rejected",
+        ),
+        ("charge with sk_test_abcdefghijkl", "charge with [REDACTED]"),
+        ("rk_live_abcdefghijkl and pk_live_abcdefghijkl", "[REDACTED] and [REDACTED]"),
+        (
+            "Ocp-Apim-Subscription-Key: abcdefabcdef",
+            "Ocp-Apim-Subscription-Key: [REDACTED]",
+        ),
+        (
+            "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey=abc+def=",
+            "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey=[REDACTED]",
+        ),
+        (
+            "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024&X-Amz-Security-Token=FQoGZXIvYXdzEPT",
+            "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=[REDACTED]&X-Amz-Signature=[REDACTED]&X-Amz-Security-Token=[REDACTED]",
+        ),
+        (
+            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "aws_secret_access_key = [REDACTED]",
+        ),
+    ];
+    for (input, want) in cases {
+        assert_eq!(redact(input), *want, "input {input}");
+    }
+}
+
+/// The stray-bracket bug: a bare value stopped at `]` but not at `[`, so `[REDACTED]`
+/// (or any bracketed value, as in Go's `map[Header:[value]]`) was cut to `[REDACTED`
+/// and replaced, leaving its `]` behind (`private_token=[REDACTED]]`), and a value with
+/// a `]` inside left its tail (`token=abc]def` → `token=[REDACTED]]def`).
+#[test]
+fn bracketed_values_leave_no_stray_bracket() {
+    let cases: &[(&str, &str)] = &[
+        ("private_token=[REDACTED]", "private_token=[REDACTED]"),
+        ("private_token=[abc123]", "private_token=[REDACTED]"),
+        ("token=abc]def x", "token=[REDACTED] x"),
+        (
+            "map[X-Api-Key:[abcdef] Accept:[*/*]]",
+            "map[X-Api-Key:[REDACTED] Accept:[*/*]]",
+        ),
+        // The Stripe family redacts the list item first; the header's value is then the
+        // list `[[REDACTED]]`, kept whole.
+        (
+            "map[X-Api-Key:[sk_live_4eC39HqLyjWDarjtT1zdp7dc] Accept:[*/*]]",
+            "map[X-Api-Key:[[REDACTED]] Accept:[*/*]]",
+        ),
+        (
+            "map[token:abc123 user:bob]",
+            "map[token:[REDACTED] user:bob]",
+        ),
+        (
+            "map[Authorization:[Bearer abc] Accept:[*/*]]",
+            "map[Authorization:[Bearer [REDACTED]] Accept:[*/*]]",
+        ),
+        (r#"{"token": [REDACTED]}"#, r#"{"token": [REDACTED]}"#),
+        ("Authorization: [REDACTED]", "Authorization: [REDACTED]"),
+    ];
+    for (input, want) in cases {
+        let once = redact(input);
+        assert_eq!(once, *want, "input {input}");
+        assert_eq!(redact(&once), once, "not idempotent on {input}");
+    }
+}
+
 #[test]
 fn benign_texts_are_borrowed() {
     let benign = [
@@ -169,6 +250,27 @@ fn credential() -> impl Strategy<Value = (String, String)> {
         body(40, 80).prop_map(|t| (format!("    client-key-data: LS0t{t}"), t)),
         body(20, 60).prop_map(|t| (format!("{{\"private_key\": \"{t}\"}}"), t)),
         body(8, 30).prop_map(|t| (format!("https://registry.example.com/v2/?user=bob&password={t}&x=1"), t)),
+        (
+            prop::sample::select(vec!["X-Api-Key: ", "x-api-key=", "API-KEY:", "apikey = "]),
+            body(8, 40)
+        )
+            .prop_map(|(k, t)| (format!("{k}{t}"), t)),
+        body(8, 40).prop_map(|t| (format!("{{\"x-api-key\": \"{t}\"}}"), t)),
+        body(8, 40).prop_map(|t| (format!("map[X-Api-Key:[{t}] Accept:[*/*]]"), t)),
+        body(8, 40).prop_map(|t| (format!("Ocp-Apim-Subscription-Key: {t}"), t)),
+        (
+            prop::sample::select(vec!["sk_live_", "sk_test_", "rk_live_", "pk_live_"]),
+            body(24, 99)
+        )
+            .prop_map(|(p, t)| (format!("{p}{t}"), t)),
+        body(40, 40).prop_map(|t| (format!("aws_secret_access_key = {t}"), t)),
+        body(64, 64).prop_map(|t| (format!("&X-Amz-Signature={t}&x=1"), t)),
+        body(40, 200).prop_map(|t| (format!("?X-Amz-Security-Token={t}"), t)),
+        (upper_body(16), body(8, 8)).prop_map(|(k, d)| (
+            format!("X-Amz-Credential=ASIA{k}%2F{d}%2Fus-east-1%2Fs3%2Faws4_request"),
+            format!("{k}%2F{d}")
+        )),
+        body(6, 30).prop_map(|t| (format!("private_token=[{t}]"), t)),
     ]
 }
 
@@ -179,6 +281,14 @@ proptest! {
         let out = redact(&text);
         prop_assert!(!out.contains(&secret), "leaked {secret:?} in {out:?}");
         prop_assert!(out.contains(REDACTED));
+    }
+
+    #[test]
+    fn redaction_is_idempotent((cred, _) in credential(), pre in filler(), post in filler()) {
+        let text = format!("{pre} {cred} {post}");
+        let once = redact(&text).into_owned();
+        prop_assert_eq!(redact(&once), once.as_str());
+        prop_assert!(!once.contains("[REDACTED]]") || text.contains("]]"), "stray bracket in {:?}", once);
     }
 
     #[test]

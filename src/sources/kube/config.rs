@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::correlate::spec::{line_of, SpecError};
+use crate::correlate::spec::SpecError;
 use crate::parse::time::parse_go_duration_ms;
 
 /// The Flux controllers whose pods are followed when no selector is configured.
@@ -100,12 +100,12 @@ impl KubeSettings {
             Some(v) => match parse_go_duration_ms(v) {
                 Some(ms) => Duration::from_millis(ms),
                 None => {
-                    errs.push(SpecError {
-                        file: file.into(),
-                        line: line_of(text, field),
-                        field: format!("kubernetes.{field}"),
-                        message: format!("'{v}' is not a duration"),
-                    });
+                    errs.push(SpecError::at(
+                        file,
+                        text,
+                        &format!("kubernetes.{field}"),
+                        format!("'{v}' is not a duration"),
+                    ));
                     def
                 }
             },
@@ -122,12 +122,12 @@ impl KubeSettings {
         );
         if let Some(n) = s.previous_tail_lines {
             if n < 0 {
-                errs.push(SpecError {
-                    file: file.into(),
-                    line: line_of(text, "previous_tail_lines"),
-                    field: "kubernetes.previous_tail_lines".into(),
-                    message: "must not be negative".into(),
-                });
+                errs.push(SpecError::at(
+                    file,
+                    text,
+                    "kubernetes.previous_tail_lines",
+                    "must not be negative",
+                ));
             }
         }
         if !errs.is_empty() {
