@@ -16,7 +16,8 @@
 //!   lose the last interval of appends not yet delivered. The data behind the cursor is
 //!   fsynced before the cursor moves past it, and new segments and the cursor rename are
 //!   followed by a directory fsync, so the cursor never points past data a power cut lost.
-//! - `never`: no fsync at all; the OS decides. After a power cut anything may be missing.
+//! - `never`: no fsync (except of a full segment when the next one starts); the OS
+//!   decides. After a power cut anything not yet written back may be missing.
 //!
 //! An fsync that fails stops progress instead of being ignored: the append is cut back and
 //! reported (the caller waits, as for a full disk), and `ack` acknowledges nothing (the
