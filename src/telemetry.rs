@@ -37,6 +37,7 @@ pub const M_SINK_SENT: &str = "fluxsight_sink_sent";
 pub const M_SINK_RETRIED: &str = "fluxsight_sink_retried";
 pub const M_SINK_SPOOLED: &str = "fluxsight_sink_spooled";
 pub const M_SINK_DEAD: &str = "fluxsight_sink_dead_lettered";
+pub const M_SINK_DEAD_FAILED: &str = "fluxsight_sink_dead_letter_failed";
 pub const M_SINK_DROPPED: &str = "fluxsight_sink_dropped";
 pub const M_SINK_BACKLOG: &str = "fluxsight_sink_backlog";
 pub const M_SINK_BLOCKED: &str = "fluxsight_sink_blocked";
@@ -371,6 +372,11 @@ impl Collector for TelemetryCollector {
                 |s: &SinkStats| s.dead_lettered.load(Ordering::Relaxed),
             ),
             (
+                M_SINK_DEAD_FAILED,
+                "Rejected deliveries whose dead-letter write failed, per attempt (kept in the spool and retried)",
+                |s: &SinkStats| s.dead_letter_failed.load(Ordering::Relaxed),
+            ),
+            (
                 M_SINK_DROPPED,
                 "Deliveries lost (unencodable, or abandoned at the shutdown deadline)",
                 |s: &SinkStats| s.dropped.load(Ordering::Relaxed),
@@ -479,6 +485,7 @@ mod tests {
         t.source("logs").lines.fetch_add(3, Ordering::Relaxed);
         let s = Arc::new(SinkStats::default());
         s.sent.fetch_add(2, Ordering::Relaxed);
+        s.dead_letter_failed.fetch_add(4, Ordering::Relaxed);
         t.register_sink("hook", s);
         t.set_state(&[("objects", 7)], &[("objects", 2)]);
         let mut f = BTreeMap::new();
@@ -497,6 +504,10 @@ mod tests {
         );
         assert!(
             text.contains("fluxsight_sink_sent_total{sink=\"hook\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("fluxsight_sink_dead_letter_failed_total{sink=\"hook\"} 4"),
             "{text}"
         );
         assert!(

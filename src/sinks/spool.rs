@@ -6,10 +6,23 @@
 //! `<segment> <offset>` of the first unacknowledged record, replaced atomically
 //! (write + rename).
 //!
-//! fsync policy: `always` syncs each append (a power cut loses nothing acknowledged to the
-//! producer); `interval` (default, 1s) syncs at most that often (a power cut can lose the
-//! last interval of appends; a crash or SIGKILL of fluxsight alone loses nothing, the data
-//! is in the page cache); `never` leaves it to the OS.
+//! What each fsync policy guarantees (a crash or SIGKILL of fluxsight alone loses nothing
+//! under any of them: the data is in the page cache):
+//! - `always`: an append returns only once the record is fsynced; a new segment file, the
+//!   cursor rename and the removal of delivered segments are followed by an fsync of the
+//!   spool directory. A power cut loses nothing the producer was told is queued, and
+//!   re-sends nothing acknowledged.
+//! - `interval` (default, 1s): appends are fsynced at most that often, so a power cut can
+//!   lose the last interval of appends not yet delivered. The data behind the cursor is
+//!   fsynced before the cursor moves past it, and new segments and the cursor rename are
+//!   followed by a directory fsync, so the cursor never points past data a power cut lost.
+//! - `never`: no fsync (except of a full segment when the next one starts); the OS
+//!   decides. After a power cut anything not yet written back may be missing.
+//!
+//! An fsync that fails stops progress instead of being ignored: the append is cut back and
+//! reported (the caller waits, as for a full disk), and `ack` acknowledges nothing (the
+//! worker retries). A cursor that cannot be written only means a restart re-sends what was
+//! delivered since ([`SpoolError::Cursor`]); nothing pending is lost by it.
 //!
 //! Invariant: a record is removed only by `ack` after delivery; on open, everything after
 //! the cursor is delivered again (at least once). A torn record at a segment's tail (crash
@@ -22,6 +35,10 @@ use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+#[cfg(test)]
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(test)]
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::config::FsyncPolicy;
@@ -31,6 +48,9 @@ use super::Delivery;
 pub const SEGMENT_BYTES: u64 = 16 << 20;
 /// Largest accepted record.
 pub const MAX_RECORD_BYTES: u32 = 16 << 20;
+/// File holding the cursor, and its temporary name while it is replaced.
+const CURSOR_FILE: &str = "cursor";
+const CURSOR_TMP: &str = "cursor.tmp";
 /// A drained spool whose segment grew past this starts a fresh segment, so acknowledged
 /// bytes go back to the file system without waiting for the 16 MiB roll.
 pub const RECLAIM_BYTES: u64 = 1 << 20;
@@ -51,6 +71,10 @@ pub enum SpoolError {
     Io(#[from] io::Error),
     #[error("encode: {0}")]
     Encode(String),
+    /// `ack` took effect in memory but the cursor file could not be written: nothing is
+    /// lost, a restart re-sends what was acknowledged since the last cursor written.
+    #[error("spool cursor not written (a restart re-sends what was delivered since): {0}")]
+    Cursor(io::Error),
 }
 
 /// Counters of a queue.
@@ -111,6 +135,14 @@ impl Queue {
         match self {
             Queue::Memory(q) => q.counters,
             Queue::Disk(s) => s.counters,
+        }
+    }
+
+    /// The fsync policy (a memory queue has nothing to sync).
+    pub fn fsync_policy(&self) -> FsyncPolicy {
+        match self {
+            Queue::Memory(_) => FsyncPolicy::Never,
+            Queue::Disk(s) => s.fsync,
         }
     }
 
@@ -176,18 +208,39 @@ pub struct DiskSpool {
     /// Read position (next record to load into `ahead`).
     read_pos: Pos,
     cursor: Pos,
+    /// The cursor last written to the cursor file.
+    persisted: Pos,
+    /// Everything before this position is fsynced.
+    synced: Pos,
     ahead: VecDeque<(Pos, Delivery)>,
     read_ahead: usize,
     pending: usize,
     max_bytes: u64,
     fsync: FsyncPolicy,
     last_sync: Instant,
+    /// When the cursor file was last written (`interval` writes it at most that often).
+    last_cursor_write: Instant,
     dirty: bool,
     /// An append failed since the last reclaim: reclaim as soon as the spool is drained.
     starved: bool,
     /// The segment at `write_pos` could not be created by a reclaim: create it first.
     reopen: bool,
     counters: SpoolCounters,
+    #[cfg(test)]
+    probe: Arc<SyncProbe>,
+}
+
+/// Test seam: refuses fsyncs on demand and counts directory syncs, so the unit tests can
+/// prove what an fsync failure stops and that directories are synced.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct SyncProbe {
+    /// Every fsync fails (EIO-like) while set.
+    pub fail: AtomicBool,
+    /// fsyncs refused so far.
+    pub refused: AtomicU64,
+    /// Directory fsyncs done so far.
+    pub dir_syncs: AtomicU64,
 }
 
 fn seg_path(dir: &Path, n: u64) -> PathBuf {
@@ -206,8 +259,31 @@ fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
     Ok(v)
 }
 
+/// Makes the entries of `dir` (new files, renames, removals) durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Creates `dir` and its missing parents, then syncs the parent of each directory created,
+/// so that the new entries survive a power cut.
+pub(crate) fn create_dir_synced(dir: &Path) -> io::Result<()> {
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .filter(|d| !d.as_os_str().is_empty())
+        .take_while(|d| !d.exists())
+        .collect();
+    fs::create_dir_all(dir)?;
+    for d in missing {
+        match d.parent() {
+            Some(p) if !p.as_os_str().is_empty() => sync_dir(p)?,
+            _ => sync_dir(Path::new("."))?,
+        }
+    }
+    Ok(())
+}
+
 fn read_cursor(dir: &Path) -> Option<Pos> {
-    let s = fs::read_to_string(dir.join("cursor")).ok()?;
+    let s = fs::read_to_string(dir.join(CURSOR_FILE)).ok()?;
     let mut it = s.split_whitespace();
     Some(Pos {
         segment: it.next()?.parse().ok()?,
@@ -249,7 +325,12 @@ impl DiskSpool {
         fsync: FsyncPolicy,
         read_ahead: usize,
     ) -> Result<Self, SpoolError> {
-        fs::create_dir_all(dir)?;
+        let syncs = fsync != FsyncPolicy::Never;
+        if syncs {
+            create_dir_synced(dir)?;
+        } else {
+            fs::create_dir_all(dir)?;
+        }
         let segs = list_segments(dir)?;
         let mut cursor = read_cursor(dir).unwrap_or(Pos {
             segment: segs.first().copied().unwrap_or(1),
@@ -302,12 +383,20 @@ impl DiskSpool {
         }
         // Segments wholly before the cursor were delivered.
         for &n in segs.iter().filter(|&&n| n < cursor.segment) {
-            let _ = fs::remove_file(seg_path(dir, n));
+            if let Err(e) = fs::remove_file(seg_path(dir, n)) {
+                tracing::warn!(dir = %dir.display(), segment = n, error = %e, "spool: delivered segment not removed");
+            }
         }
         let writer = OpenOptions::new()
             .create(true)
             .append(true)
             .open(seg_path(dir, last.segment))?;
+        if syncs {
+            // What a crashed run left may still be only in the page cache: make it durable
+            // before acks rely on it, with the segment's directory entry.
+            writer.sync_data()?;
+            sync_dir(dir)?;
+        }
         counters.bytes = bytes;
         Ok(DiskSpool {
             dir: dir.to_path_buf(),
@@ -315,16 +404,21 @@ impl DiskSpool {
             write_pos: last,
             read_pos: cursor,
             cursor,
+            persisted: cursor,
+            synced: last,
             ahead: VecDeque::new(),
             read_ahead: read_ahead.max(1),
             pending,
             max_bytes,
             fsync,
             last_sync: Instant::now(),
+            last_cursor_write: Instant::now(),
             dirty: false,
             starved: false,
             reopen: false,
             counters,
+            #[cfg(test)]
+            probe: Arc::default(),
         })
     }
 
@@ -345,13 +439,14 @@ impl DiskSpool {
             self.reopen = false;
         }
         if self.write_pos.offset + sz > SEGMENT_BYTES && self.write_pos.offset > 0 {
-            self.writer.sync_data()?;
+            self.fsync(&self.writer)?;
             let next = self.write_pos.segment + 1;
             self.writer = self.open_segment(next)?;
             self.write_pos = Pos {
                 segment: next,
                 offset: 0,
             };
+            self.synced = self.write_pos;
         }
         let mut buf = Vec::with_capacity(sz as usize);
         buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -371,24 +466,61 @@ impl DiskSpool {
         self.counters.appended += 1;
         self.counters.bytes += sz;
         self.dirty = true;
-        self.sync(false)?;
+        if let Err(e) = self.sync(false) {
+            // Not durable, so not accepted: the caller waits and retries (as for a full
+            // disk), and the record is cut off so that the retry does not store it twice.
+            self.write_pos.offset -= sz;
+            self.pending -= 1;
+            self.counters.appended -= 1;
+            self.counters.bytes -= sz;
+            if let Err(t) = self.writer.set_len(self.write_pos.offset) {
+                tracing::error!(dir = %self.dir.display(), error = %t, "spool: cannot cut an unsynced append back; it may be delivered twice");
+            }
+            return Err(e);
+        }
         Ok(self.write_pos)
     }
 
     fn sync(&mut self, force: bool) -> Result<(), SpoolError> {
-        if !self.dirty {
-            return Ok(());
+        if self.dirty {
+            let due = match self.fsync {
+                FsyncPolicy::Always => true,
+                FsyncPolicy::Interval(ms) => {
+                    force || self.last_sync.elapsed().as_millis() as u64 >= ms
+                }
+                FsyncPolicy::Never => false,
+            };
+            if due {
+                self.sync_now()?;
+            }
         }
-        let due = match self.fsync {
-            FsyncPolicy::Always => true,
-            FsyncPolicy::Interval(ms) => force || self.last_sync.elapsed().as_millis() as u64 >= ms,
-            FsyncPolicy::Never => false,
-        };
-        if due {
-            self.writer.sync_data()?;
-            self.last_sync = Instant::now();
-            self.dirty = false;
+        // A cursor left in memory by a lazy ack (`interval`) is written once due.
+        if self.cursor != self.persisted && (force || !self.cursor_lazy()) {
+            if self.fsync != FsyncPolicy::Never && self.cursor > self.synced {
+                self.sync_now()?;
+            }
+            self.write_cursor().map_err(SpoolError::Cursor)?;
+            self.remove_delivered();
         }
+        Ok(())
+    }
+
+    /// Under `interval`, the cursor is written at most once per interval (each write is
+    /// a data fsync, a file fsync and a directory fsync): an ack in between only moves
+    /// it in memory. A crash then re-delivers at most the last interval of acknowledged
+    /// deliveries (at least once); nothing is lost.
+    fn cursor_lazy(&self) -> bool {
+        match self.fsync {
+            FsyncPolicy::Interval(ms) => (self.last_cursor_write.elapsed().as_millis() as u64) < ms,
+            _ => false,
+        }
+    }
+
+    fn sync_now(&mut self) -> Result<(), SpoolError> {
+        self.fsync(&self.writer)?;
+        self.last_sync = Instant::now();
+        self.dirty = false;
+        self.synced = self.write_pos;
         Ok(())
     }
 
@@ -457,51 +589,110 @@ impl DiskSpool {
     }
 
     fn ack(&mut self, pos: Pos) -> Result<(), SpoolError> {
-        let mut freed = 0u64;
-        while let Some((p, _)) = self.ahead.front() {
-            if *p > pos {
-                break;
-            }
-            let prev = if p.segment == self.cursor.segment {
-                self.cursor.offset
+        // What the ack covers, worked out before anything changes: a failed fsync below
+        // must leave all of it pending.
+        let (mut covered, mut cursor, mut freed) = (0usize, self.cursor, 0u64);
+        for (p, _) in self.ahead.iter().take_while(|(p, _)| *p <= pos) {
+            let prev = if p.segment == cursor.segment {
+                cursor.offset
             } else {
                 0
             };
             freed += p.offset.saturating_sub(prev);
-            self.cursor = *p;
-            self.ahead.pop_front();
-            self.pending = self.pending.saturating_sub(1);
-            self.counters.acked += 1;
+            cursor = *p;
+            covered += 1;
         }
+        // A durable cursor past data that is not durable would skip that data after a
+        // power cut. A lazy ack (see `cursor_lazy`) writes no cursor, so needs no sync.
+        let lazy = self.cursor_lazy() && cursor.segment == self.persisted.segment;
+        if !lazy && self.fsync != FsyncPolicy::Never && cursor > self.synced {
+            self.sync_now()?;
+        }
+        self.ahead.drain(..covered);
+        self.cursor = cursor;
+        self.pending = self.pending.saturating_sub(covered);
+        self.counters.acked += covered as u64;
         self.counters.bytes = self.counters.bytes.saturating_sub(freed);
         if let Err(e) = self.reclaim_if_drained() {
             tracing::warn!(dir = %self.dir.display(), error = %e, "spool: delivered segment not removed");
         }
-        let tmp = self.dir.join("cursor.tmp");
+        // A reclaimed segment moves the cursor to the next one: always written.
+        let must = !lazy || self.cursor.segment != self.persisted.segment;
+        if self.cursor != self.persisted && must {
+            if lazy && self.fsync != FsyncPolicy::Never && self.cursor > self.synced {
+                self.sync_now()?;
+            }
+            self.write_cursor().map_err(SpoolError::Cursor)?;
+        }
+        self.remove_delivered();
+        Ok(())
+    }
+
+    /// Replaces the cursor file atomically (write, fsync, rename, directory fsync).
+    fn write_cursor(&mut self) -> io::Result<()> {
+        let syncs = self.fsync != FsyncPolicy::Never;
+        let tmp = self.dir.join(CURSOR_TMP);
         {
             let mut f = File::create(&tmp)?;
             write!(f, "{} {}", self.cursor.segment, self.cursor.offset)?;
-            if !matches!(self.fsync, FsyncPolicy::Never) {
-                f.sync_data()?;
+            if syncs {
+                self.fsync(&f)?;
             }
         }
-        fs::rename(&tmp, self.dir.join("cursor"))?;
-        // Delete segments that are fully delivered.
-        if self.cursor.segment < self.write_pos.segment {
-            for n in list_segments(&self.dir)? {
-                if n < self.cursor.segment {
-                    let _ = fs::remove_file(seg_path(&self.dir, n));
+        fs::rename(&tmp, self.dir.join(CURSOR_FILE))?;
+        if syncs {
+            self.fsync_dir()?;
+        }
+        self.persisted = self.cursor;
+        self.last_cursor_write = Instant::now();
+        Ok(())
+    }
+
+    /// Removes segments the written cursor has passed. Best effort: they hold nothing
+    /// pending, and a leftover is removed by a later ack or the next start.
+    fn remove_delivered(&mut self) {
+        if self.persisted.segment >= self.write_pos.segment {
+            return;
+        }
+        let mut doomed = match list_segments(&self.dir) {
+            Ok(segs) => segs
+                .into_iter()
+                .filter(|&n| n < self.persisted.segment)
+                .collect(),
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "spool: cannot list segments");
+                Vec::new()
+            }
+        };
+        if self.persisted.offset > 0
+            && self.read_pos.segment > self.persisted.segment
+            && self.ahead.is_empty()
+        {
+            // Everything in the cursor's segment is acknowledged.
+            doomed.push(self.persisted.segment);
+        }
+        let mut removed = false;
+        for n in doomed {
+            match fs::remove_file(seg_path(&self.dir, n)) {
+                Ok(()) => removed = true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(dir = %self.dir.display(), segment = n, error = %e, "spool: delivered segment not removed");
                 }
             }
-            if self.cursor.offset > 0
-                && self.read_pos.segment > self.cursor.segment
-                && self.ahead.is_empty()
-            {
-                // Everything in the cursor's segment is acknowledged.
-                let _ = fs::remove_file(seg_path(&self.dir, self.cursor.segment));
+        }
+        if removed {
+            self.sync_dir_after_removal();
+        }
+    }
+
+    /// Under `always`, a removed segment must stay removed after a power cut.
+    fn sync_dir_after_removal(&self) {
+        if self.fsync == FsyncPolicy::Always {
+            if let Err(e) = self.fsync_dir() {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "spool: directory fsync after a removal failed; a power cut may bring a delivered segment back (nothing is re-sent: the cursor is past it)");
             }
         }
-        Ok(())
     }
 
     /// Replaces a fully acknowledged segment by an empty next one (positions stay
@@ -525,10 +716,14 @@ impl DiskSpool {
         let created = self.open_segment(next.segment);
         // On a full disk the old segment's blocks may be what creating the next needs.
         let removed = fs::remove_file(seg_path(&self.dir, old));
+        if removed.is_ok() {
+            self.sync_dir_after_removal();
+        }
         let created = created.or_else(|_| self.open_segment(next.segment));
         self.write_pos = next;
         self.read_pos = next;
         self.cursor = next;
+        self.synced = next;
         self.counters.bytes = 0;
         self.starved = false;
         self.dirty = false;
@@ -543,11 +738,44 @@ impl DiskSpool {
         removed.map_err(SpoolError::from)
     }
 
+    /// Every fsync of the spool goes through here (the test seam).
+    fn fsync(&self, f: &File) -> io::Result<()> {
+        #[cfg(test)]
+        if self.probe.fail.load(Ordering::SeqCst) {
+            self.probe.refused.fetch_add(1, Ordering::SeqCst);
+            return Err(io::Error::other("injected fsync failure"));
+        }
+        f.sync_data()
+    }
+
+    /// The probe of this spool (unit tests).
+    #[cfg(test)]
+    pub(crate) fn probe(&self) -> Arc<SyncProbe> {
+        self.probe.clone()
+    }
+
+    /// Opens (creating) segment `n`; its directory entry is synced unless `never`.
     fn open_segment(&self, n: u64) -> io::Result<File> {
-        OpenOptions::new()
+        let f = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(seg_path(&self.dir, n))
+            .open(seg_path(&self.dir, n))?;
+        if self.fsync != FsyncPolicy::Never {
+            self.fsync_dir()?;
+        }
+        Ok(f)
+    }
+
+    fn fsync_dir(&self) -> io::Result<()> {
+        #[cfg(test)]
+        {
+            self.probe.dir_syncs.fetch_add(1, Ordering::SeqCst);
+            if self.probe.fail.load(Ordering::SeqCst) {
+                self.probe.refused.fetch_add(1, Ordering::SeqCst);
+                return Err(io::Error::other("injected fsync failure"));
+            }
+        }
+        sync_dir(&self.dir)
     }
 }
 
@@ -680,6 +908,122 @@ mod tests {
         assert_eq!(b.len(), 1, "only the record after the reclaim is pending");
         assert!(matches!(&b[0].1, Delivery::Audit(a) if a.ts == 1000));
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    fn ts_of(q: &mut Queue) -> Vec<i64> {
+        q.peek(1000)
+            .unwrap()
+            .iter()
+            .filter_map(|(_, d)| match d {
+                Delivery::Audit(a) => Some(a.ts),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn failed_append_fsync_is_reported_and_cut_back() {
+        let dir = tmpdir("append-fsync");
+        let spool = DiskSpool::open(&dir, 1 << 20, FsyncPolicy::Always, 16).unwrap();
+        let probe = spool.probe();
+        let mut s = Queue::Disk(spool);
+        s.push(&audit(0)).unwrap();
+        let len = fs::metadata(seg_path(&dir, 1)).unwrap().len();
+        probe.fail.store(true, Ordering::SeqCst);
+        assert!(
+            matches!(s.push(&audit(1)), Err(SpoolError::Io(_))),
+            "an append that cannot be synced is refused"
+        );
+        assert_eq!(s.len(), 1, "the refused append is not pending");
+        assert_eq!(
+            fs::metadata(seg_path(&dir, 1)).unwrap().len(),
+            len,
+            "the unsynced record is cut back, so the caller's retry does not duplicate it"
+        );
+        probe.fail.store(false, Ordering::SeqCst);
+        s.push(&audit(2)).unwrap();
+        drop(s);
+        let mut s = Queue::Disk(DiskSpool::open(&dir, 1 << 20, FsyncPolicy::Always, 16).unwrap());
+        assert_eq!(ts_of(&mut s), vec![0, 2]);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn ack_never_moves_the_cursor_past_unsynced_data() {
+        let dir = tmpdir("ack-fsync");
+        // An interval so long that appends are never synced on their own, and acks are
+        // lazy: the cursor moves in memory and is written once due (here: forced).
+        let spool = DiskSpool::open(&dir, 1 << 20, FsyncPolicy::Interval(3_600_000), 16).unwrap();
+        let probe = spool.probe();
+        let mut s = Queue::Disk(spool);
+        for i in 0..3 {
+            s.push(&audit(i)).unwrap();
+        }
+        probe.fail.store(true, Ordering::SeqCst);
+        let b = s.peek(3).unwrap();
+        s.ack(b[2].0).unwrap();
+        assert_eq!(s.len(), 0, "acknowledged in memory");
+        assert!(
+            !dir.join("cursor").exists(),
+            "no cursor written by a lazy ack"
+        );
+        assert!(
+            s.sync(true).is_err(),
+            "writing the cursor reports the failed fsync"
+        );
+        assert!(!dir.join("cursor").exists(), "no cursor past unsynced data");
+        probe.fail.store(false, Ordering::SeqCst);
+        s.sync(true).unwrap();
+        drop(s);
+        let s = Queue::Disk(DiskSpool::open(&dir, 1 << 20, FsyncPolicy::Always, 16).unwrap());
+        assert_eq!(
+            s.len(),
+            0,
+            "the cursor was written once the data was synced"
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn always_syncs_the_directory_after_renames_and_removals() {
+        for (policy, name) in [
+            (FsyncPolicy::Always, "always"),
+            (FsyncPolicy::Never, "never"),
+        ] {
+            let dir = tmpdir(&format!("dirsync-{name}"));
+            // Filled without fsyncs (fast), then reopened under the policy tested: past
+            // RECLAIM_BYTES, the ack that drains the spool also creates the next segment
+            // and removes the delivered one.
+            let mut s = Queue::Disk(DiskSpool::open(&dir, 1 << 30, FsyncPolicy::Never, 1).unwrap());
+            let mut n = 0;
+            while !fs::metadata(seg_path(&dir, 1)).is_ok_and(|m| m.len() >= RECLAIM_BYTES) {
+                s.push(&audit(n)).unwrap();
+                n += 1;
+            }
+            drop(s);
+            let spool = DiskSpool::open(&dir, 1 << 30, policy, 100_000).unwrap();
+            let probe = spool.probe();
+            let dir_syncs = || probe.dir_syncs.load(Ordering::SeqCst);
+            let mut s = Queue::Disk(spool);
+            let b = s.peek(1).unwrap();
+            s.ack(b[0].0).unwrap();
+            let plain_ack = dir_syncs();
+            let b = s.peek(100_000).unwrap();
+            assert_eq!(b.len() as i64, n - 1);
+            s.ack(b.last().unwrap().0).unwrap();
+            let reclaiming_ack = dir_syncs() - plain_ack;
+            assert!(!seg_path(&dir, 1).exists(), "the delivered segment is gone");
+            if policy == FsyncPolicy::Always {
+                assert_eq!(plain_ack, 1, "the cursor rename is synced");
+                assert!(
+                    reclaiming_ack >= 3,
+                    "new segment, removal and cursor synced: {reclaiming_ack}"
+                );
+            } else {
+                assert_eq!((plain_ack, reclaiming_ack), (0, 0), "never: the OS decides");
+            }
+            let _ = fs::remove_dir_all(&dir);
+        }
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub struct SinkStats {
     pub spooled: AtomicU64,
     /// Deliveries the receiver rejected permanently (written to the dead-letter file).
     pub dead_lettered: AtomicU64,
+    /// Rejected deliveries whose dead-letter write failed, counted per attempt: they stay
+    /// in the spool, unacknowledged, and the write is retried with back-off.
+    pub dead_letter_failed: AtomicU64,
     /// Deliveries lost: unencodable, or abandoned at a shutdown deadline while waiting
     /// for room in the queue.
     pub dropped: AtomicU64,
@@ -39,6 +42,7 @@ pub struct StatsSnapshot {
     pub retried: u64,
     pub spooled: u64,
     pub dead_lettered: u64,
+    pub dead_letter_failed: u64,
     pub dropped: u64,
     pub blocked: u64,
     pub backlog: u64,
@@ -67,6 +71,7 @@ impl SinkStats {
             retried: self.retried.load(Ordering::Relaxed),
             spooled: self.spooled.load(Ordering::Relaxed),
             dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            dead_letter_failed: self.dead_letter_failed.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             blocked: self.blocked.load(Ordering::Relaxed),
             backlog: self.backlog.load(Ordering::Relaxed),

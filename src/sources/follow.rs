@@ -479,6 +479,7 @@ impl Followed {
 
     /// Reads and sends every whole line up to the current end of the file.
     async fn read_to_end(&mut self, out: &Out, cancel: &CancellationToken) -> Step {
+        let mut sent = 0u64;
         loop {
             let Some(o) = self.open.as_mut() else {
                 return Step::Idle;
@@ -500,6 +501,12 @@ impl Followed {
                     let ack = self.ack(pos);
                     if !out.send(std::mem::take(&mut self.line), ack).await {
                         return Step::Stop;
+                    }
+                    // A long backlog (a restart, a big file) checkpoints as it goes, not
+                    // only once caught up.
+                    sent += 1;
+                    if sent % 256 == 0 && self.last_save.elapsed() >= SAVE_EVERY {
+                        self.save();
                     }
                 }
                 Err(_) => {
