@@ -416,13 +416,20 @@ fn replay_to_stdout<R: BufRead>(
     }
     replay(inputs, &classifier, &mut correlator, &mut emitter, lateness)?;
     let stats = emitter.finish_with_sinks()?;
+    print_sink_stats(&stats);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The per-sink summary every delivering command prints on exit.
+fn print_sink_stats(
+    stats: &std::collections::BTreeMap<String, fluxsight::sinks::stats::StatsSnapshot>,
+) {
     for (sink, s) in stats {
         eprintln!(
-            "fluxsight: sink {sink}: sent {} retried {} spooled {} dead-lettered {} dropped {} backlog {}",
-            s.sent, s.retried, s.spooled, s.dead_lettered, s.dropped, s.backlog
+            "fluxsight: sink {sink}: sent {} retried {} spooled {} dead-lettered {} dropped {} backlog {} dead-letter-failed {}",
+            s.sent, s.retried, s.spooled, s.dead_lettered, s.dropped, s.backlog, s.dead_letter_failed
         );
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn run_demo(output: &str, audit: bool) -> anyhow::Result<ExitCode> {
@@ -566,12 +573,7 @@ fn run_live_cmd(
     rt.shutdown_timeout(std::time::Duration::from_millis(500));
     match summary {
         Ok(s) => {
-            for (sink, st) in &s.sinks {
-                eprintln!(
-                    "fluxsight: sink {sink}: sent {} retried {} spooled {} dead-lettered {} dropped {} backlog {}",
-                    st.sent, st.retried, st.spooled, st.dead_lettered, st.dropped, st.backlog
-                );
-            }
+            print_sink_stats(&s.sinks);
             if s.suppressed > 0 || s.withheld > 0 {
                 eprintln!(
                     "fluxsight: rebuild outputs not re-sent {}; batches left unacknowledged {}",
@@ -766,14 +768,8 @@ fn run_drain(config: &Path) -> anyhow::Result<ExitCode> {
         }
     };
     let stats = d.finish();
-    let mut left = 0;
-    for (sink, s) in &stats {
-        left += s.backlog;
-        eprintln!(
-            "fluxsight: sink {sink}: sent {} retried {} dead-lettered {} backlog {}",
-            s.sent, s.retried, s.dead_lettered, s.backlog
-        );
-    }
+    let left: u64 = stats.values().map(|s| s.backlog).sum();
+    print_sink_stats(&stats);
     Ok(if left == 0 {
         ExitCode::SUCCESS
     } else {

@@ -15,7 +15,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use crate::sinks::stats::SinkStats;
+use crate::sinks::stats::{DropReason, SinkStats};
 
 pub const M_LINES: &str = "fluxsight_source_lines";
 pub const M_LAG: &str = "fluxsight_source_lag_seconds";
@@ -39,6 +39,7 @@ pub const M_SINK_SPOOLED: &str = "fluxsight_sink_spooled";
 pub const M_SINK_DEAD: &str = "fluxsight_sink_dead_lettered";
 pub const M_SINK_DEAD_FAILED: &str = "fluxsight_sink_dead_letter_failed";
 pub const M_SINK_DROPPED: &str = "fluxsight_sink_dropped";
+pub const M_SINK_DROPPED_REASON: &str = "fluxsight_sink_dropped_reason";
 pub const M_SINK_BACKLOG: &str = "fluxsight_sink_backlog";
 pub const M_SINK_BLOCKED: &str = "fluxsight_sink_blocked";
 pub const M_SINK_SPOOL_BYTES: &str = "fluxsight_sink_spool_bytes";
@@ -403,6 +404,23 @@ impl Collector for TelemetryCollector {
                 .collect();
             counter(&mut enc, name, help, &series)?;
         }
+        let by_reason: Vec<(Labels, u64)> = sinks
+            .iter()
+            .flat_map(|(n, s)| {
+                DropReason::ALL.iter().map(move |r| {
+                    (
+                        l(&[("sink", n), ("reason", r.as_str())]),
+                        s.dropped_by[*r as usize].load(Ordering::Relaxed),
+                    )
+                })
+            })
+            .collect();
+        counter(
+            &mut enc,
+            M_SINK_DROPPED_REASON,
+            "Deliveries dropped, by reason (shutdown_deadline: in run, produced again at the next start)",
+            &by_reason,
+        )?;
         let sum: Vec<(Labels, f64)> = sinks
             .iter()
             .map(|(n, s)| {

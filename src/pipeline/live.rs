@@ -190,11 +190,20 @@ pub async fn run_live(
         });
     }
     let (tx, mut rx) = mpsc::channel::<SourceLine>(LINE_CHANNEL);
-    let mut source_tasks = tokio::task::JoinSet::new();
-    for s in sources {
-        source_tasks.spawn(s(tx.clone(), cancel.clone(), telemetry.clone()));
-    }
     let mut tasks = Vec::new();
+    // `--no-follow`: when every input has been read, the run ends (the receiver would
+    // otherwise keep the line channel open for ever).
+    let running = Arc::new(std::sync::atomic::AtomicUsize::new(sources.len()));
+    for s in sources {
+        let fut = s(tx.clone(), cancel.clone(), telemetry.clone());
+        let (running, cancel, stop) = (running.clone(), cancel.clone(), opts.stop_when_inputs_end);
+        tasks.push(tokio::spawn(async move {
+            fut.await;
+            if running.fetch_sub(1, Ordering::SeqCst) == 1 && stop {
+                cancel.cancel();
+            }
+        }));
+    }
     if let Some(bound) = bound {
         let (t, c, cfg, tx2) = (
             telemetry.clone(),
@@ -209,17 +218,6 @@ pub async fn run_live(
         }));
     }
     drop(tx);
-    // `--no-follow`: when every input has been read, the run ends (the receiver would
-    // otherwise keep the line channel open for ever).
-    if opts.stop_when_inputs_end && !source_tasks.is_empty() {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            while source_tasks.join_next().await.is_some() {}
-            cancel.cancel();
-        });
-    } else {
-        tokio::spawn(async move { while source_tasks.join_next().await.is_some() {} });
-    }
 
     // Stage 1, its own task (so on another core than the correlator): decoding and
     // classification, in batches of the lines already queued. Order is kept: one task,

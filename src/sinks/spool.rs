@@ -220,6 +220,8 @@ pub struct DiskSpool {
     last_sync: Instant,
     /// When the cursor file was last written (`interval` writes it at most that often).
     last_cursor_write: Instant,
+    /// The last cursor write failed (retried a second later).
+    cursor_failing: bool,
     dirty: bool,
     /// An append failed since the last reclaim: reclaim as soon as the spool is drained.
     starved: bool,
@@ -413,6 +415,7 @@ impl DiskSpool {
             fsync,
             last_sync: Instant::now(),
             last_cursor_write: Instant::now(),
+            cursor_failing: false,
             dirty: false,
             starved: false,
             reopen: false,
@@ -499,8 +502,20 @@ impl DiskSpool {
             if self.fsync != FsyncPolicy::Never && self.cursor > self.synced {
                 self.sync_now()?;
             }
-            self.write_cursor().map_err(SpoolError::Cursor)?;
-            self.remove_delivered();
+            match self.write_cursor() {
+                Ok(()) => self.remove_delivered(),
+                // Only the restart point lags (a restart re-sends what it passed); the
+                // spool goes on, so a full disk can still drain and free space. Tried
+                // again an interval later.
+                Err(e) if !force => {
+                    self.last_cursor_write = Instant::now();
+                    if !self.cursor_failing {
+                        tracing::warn!(dir = %self.dir.display(), error = %e, "spool cursor not written; a restart re-sends what was acknowledged since the last one");
+                    }
+                    self.cursor_failing = true;
+                }
+                Err(e) => return Err(SpoolError::Cursor(e)),
+            }
         }
         Ok(())
     }
@@ -645,6 +660,7 @@ impl DiskSpool {
         }
         self.persisted = self.cursor;
         self.last_cursor_write = Instant::now();
+        self.cursor_failing = false;
         Ok(())
     }
 

@@ -7,6 +7,34 @@ use super::spool::Queue;
 /// Upper bounds (ms) of the delivery-latency histogram buckets.
 pub const LATENCY_BUCKETS_MS: [u64; 10] = [5, 10, 25, 50, 100, 250, 1000, 5000, 30_000, 300_000];
 
+/// Why a delivery was dropped (the `reason` label of `fluxsight_sink_dropped_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// The record could not be encoded for the spool.
+    Unencodable,
+    /// Abandoned at the shutdown deadline while waiting for room. In `run` its lines are
+    /// not acknowledged, so the next start produces it again.
+    ShutdownDeadline,
+    /// Left in a memory queue (no `state_dir`) at shutdown.
+    MemoryQueueAtShutdown,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 3] = [
+        DropReason::Unencodable,
+        DropReason::ShutdownDeadline,
+        DropReason::MemoryQueueAtShutdown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Unencodable => "unencodable",
+            DropReason::ShutdownDeadline => "shutdown_deadline",
+            DropReason::MemoryQueueAtShutdown => "memory_queue_at_shutdown",
+        }
+    }
+}
+
 /// Counters of one sink. All monotonic except `backlog`.
 #[derive(Debug, Default)]
 pub struct SinkStats {
@@ -24,6 +52,8 @@ pub struct SinkStats {
     /// Deliveries lost: unencodable, or abandoned at a shutdown deadline while waiting
     /// for room in the queue.
     pub dropped: AtomicU64,
+    /// `dropped` by [`DropReason`] (same order as `DropReason::ALL`).
+    pub dropped_by: [AtomicU64; DropReason::ALL.len()],
     /// Times the pipeline had to wait for room in this sink's queue (back-pressure).
     pub blocked: AtomicU64,
     /// Deliveries waiting now.
@@ -49,6 +79,12 @@ pub struct StatsSnapshot {
 }
 
 impl SinkStats {
+    /// Counts `n` deliveries dropped for `reason`.
+    pub fn drop_for(&self, reason: DropReason, n: u64) {
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+        self.dropped_by[reason as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Updates the gauges from the queue.
     pub fn set_queue(&self, q: &Queue) {
         self.backlog.store(q.len() as u64, Ordering::Relaxed);

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use super::config::FsyncPolicy;
 use super::retry::Backoff;
 use super::spool::{create_dir_synced, Pos, Queue, SpoolError};
-use super::stats::SinkStats;
+use super::stats::{DropReason, SinkStats};
 use super::{Delivery, Sink, SinkError};
 
 /// Worker settings.
@@ -137,8 +137,15 @@ impl SinkHandle {
                     }
                 }
                 (Err(e), _) => {
-                    self.shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(sink = %self.shared.name, error = %e, "delivery dropped");
+                    let reason = if self.shared.abort.load(Ordering::Relaxed)
+                        && matches!(e, SpoolError::Full(_) | SpoolError::Io(_))
+                    {
+                        DropReason::ShutdownDeadline
+                    } else {
+                        DropReason::Unencodable
+                    };
+                    self.shared.stats.drop_for(reason, 1);
+                    tracing::error!(sink = %self.shared.name, error = %e, reason = reason.as_str(), "delivery dropped");
                     return Submitted::Dropped;
                 }
             }
@@ -470,7 +477,9 @@ async fn finish(shared: &Shared, sink: &mut dyn Sink, settler: &Settler) {
     if let Queue::Memory(_) = &*q {
         let left = q.len() as u64;
         if left > 0 {
-            shared.stats.dropped.fetch_add(left, Ordering::Relaxed);
+            shared
+                .stats
+                .drop_for(DropReason::MemoryQueueAtShutdown, left);
             tracing::error!(sink = %shared.name, count = left, "undelivered deliveries lost at shutdown (no state_dir)");
         }
     }

@@ -351,6 +351,8 @@ struct Followed {
     committed: Committed,
     /// After a restart: lines ending at or before this position only rebuild state.
     rebuild_until: Option<Position>,
+    /// When the rebuild re-read started, and its lines so far (logged once done).
+    rebuild_started: Option<(Instant, u64)>,
     /// The start-up checkpoint was looked at (it applies to the first open only).
     resumed: bool,
 }
@@ -381,6 +383,7 @@ impl Followed {
                 lookback_ms,
             },
             rebuild_until: None,
+            rebuild_started: None,
             resumed: false,
         }
     }
@@ -418,6 +421,19 @@ impl Followed {
         let rebuild = self
             .rebuild_until
             .is_some_and(|r| r.same_content(&pos) && pos.offset <= r.offset);
+        match (&mut self.rebuild_started, rebuild) {
+            (Some((_, n)), true) => *n += 1,
+            (Some((t, n)), false) => {
+                tracing::info!(
+                    path = %self.path.display(),
+                    lines = *n,
+                    ms = t.elapsed().as_millis() as u64,
+                    "state rebuilt from the lookback; resuming after the checkpoint"
+                );
+                self.rebuild_started = None;
+            }
+            (None, _) => {}
+        }
         let mut a = self.committed.tracker.issue(pos);
         a.rebuild = rebuild;
         Some(a)
@@ -449,6 +465,15 @@ impl Followed {
                 offset = s.rebuild_from.unwrap_or(s.pos.offset).min(s.pos.offset);
                 gen = s.pos.gen;
                 self.rebuild_until = Some(s.pos);
+                if offset < s.pos.offset {
+                    tracing::info!(
+                        path = %self.path.display(),
+                        checkpoint = s.pos.offset,
+                        from = offset,
+                        "resuming: re-reading the lookback before the checkpoint to rebuild state"
+                    );
+                    self.rebuild_started = Some((Instant::now(), 0));
+                }
             } else if s.pos.offset > 0 {
                 if s.pos.inode == inode {
                     gen = s.pos.gen.wrapping_add(1);
