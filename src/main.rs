@@ -106,8 +106,11 @@ enum Command {
         /// time, as `replay`: recorded files fed through the live path).
         #[arg(long, default_value = "wall")]
         clock: String,
-        /// Event time re-read after a restart to rebuild correlation state (Go duration;
-        /// default: the longest window or resolve time of any pattern, at most 6h).
+        /// Event time re-read after a restart to rebuild correlation state: a Go
+        /// duration or `all` (from the start of the file). Default with `--clock wall`:
+        /// the longest window or resolve time of any pattern (2h built in); with
+        /// `--clock record`: `all`, so a restarted post-mortem gives the same findings
+        /// as an uninterrupted one.
         #[arg(long)]
         rebuild_lookback: Option<String>,
     },
@@ -531,7 +534,11 @@ fn run_live_cmd(
         },
     };
     let lookback_ms = match rebuild_lookback {
+        // A recording is finite and must give the same answer every time: its state is
+        // rebuilt from the start of the file. Live, the patterns' windows suffice.
+        None if clock == Clock::Record => i64::MAX,
         None => rebuild_lookback_ms(&settings),
+        Some("all") => i64::MAX,
         Some(s) => match fluxsight::parse::time::parse_go_duration_ms(s) {
             Some(d) => d as i64,
             None => {

@@ -16,11 +16,10 @@ mod http_support;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::tempdir;
+use common::{tempdir, Tmpfs};
 use fluxsight::sinks::config::FsyncPolicy;
 use fluxsight::sinks::spool::{DiskSpool, Queue};
 use fluxsight::sinks::worker::{spawn, SinkHandle, Submitted, WorkerConfig};
@@ -37,19 +36,8 @@ const CHUNK: u64 = 40;
 const FAILS_BEFORE_FREEING: u64 = 8;
 /// Space held back on the tmpfs, freed when the spool alone fills the disk.
 const RESERVE_BYTES: usize = 64 << 10;
-const TMPFS_SIZE: &str = "size=256k";
+const TMPFS_SIZE: &str = "256k";
 const LIMIT: Duration = Duration::from_secs(120);
-
-struct Unmount(PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        // Lazy: detaches even while a failed test still holds files open.
-        if let Err(e) = Command::new("umount").arg("-l").arg(&self.0).status() {
-            eprintln!("umount {}: {e}", self.0.display());
-        }
-    }
-}
 
 /// The tmpfs and what the operator does to it.
 struct Disk {
@@ -147,20 +135,13 @@ fn dead_letter_ids(path: &Path) -> Vec<String> {
 async fn dead_letters_on_a_full_disk_lose_nothing() {
     let dir = tempdir("fault-deadletter");
     let state = dir.join("state");
-    std::fs::create_dir_all(&state).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", TMPFS_SIZE, "tmpfs"])
-        .arg(&state)
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!(
-            "SKIPPED dead_letters_on_a_full_disk_lose_nothing: cannot mount a tmpfs (needs root)"
-        );
+    let Some(guard) = Tmpfs::mount(
+        &state,
+        TMPFS_SIZE,
+        "dead_letters_on_a_full_disk_lose_nothing",
+    ) else {
         return;
-    }
-    let guard = Unmount(state.clone());
+    };
 
     let rx = Receiver::start(None).await;
     rx.set_steady(Some(Fault::Status(400, "bad request")));

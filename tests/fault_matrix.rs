@@ -301,24 +301,9 @@ async fn spool_at_its_size_cap_blocks_then_delivers_everything() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spool_on_a_full_disk_blocks_then_delivers_everything() {
     let dir = tempdir("fault-enospc");
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
-        .arg(&dir)
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("SKIPPED spool_on_a_full_disk: cannot mount a tmpfs (needs root); the size-cap cell still runs");
+    let Some(_disk) = common::Tmpfs::mount(&dir, "64k", "spool_on_a_full_disk") else {
         return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let _guard = Unmount(dir.clone());
+    };
     spool_full_case(&dir, 1 << 30, 150).await;
 }
 

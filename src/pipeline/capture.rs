@@ -57,9 +57,13 @@ pub async fn run_capture(
     // Lines are acknowledged to their sources once flushed to the capture file.
     let mut acks = crate::sources::ack::BatchAcks::default();
     while let Some(mut line) = rx.recv().await {
-        out.write_all(&capture_line(&line))?;
-        out.write_all(b"\n")?;
-        n += 1;
+        // Re-listed after a restart and seen before: captured by the earlier run.
+        let seen = line.ack.as_ref().is_some_and(|a| a.rebuild);
+        if !seen {
+            out.write_all(&capture_line(&line))?;
+            out.write_all(b"\n")?;
+            n += 1;
+        }
         if let Some(a) = line.ack.take() {
             acks.add(a, None);
         }

@@ -796,12 +796,13 @@ impl DiskSpool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::correlate::AuditRecord;
     use crate::record::{ChangeSet, ObjectRef};
 
-    fn audit(n: i64) -> Delivery {
+    /// A delivery with a distinct timestamp (shared with the worker's tests).
+    pub(crate) fn audit(n: i64) -> Delivery {
         Delivery::Audit(Box::new(AuditRecord {
             ts: n,
             cluster: "c".into(),

@@ -591,33 +591,14 @@ fn dead_letter_lines(sink: &str, reason: &str, deliveries: &[Delivery]) -> Vec<u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::AuditRecord;
-    use crate::record::{ChangeSet, ObjectRef};
     use crate::sinks::config::FsyncPolicy;
+    use crate::sinks::spool::tests::audit;
     use crate::sinks::spool::DiskSpool;
     use crate::sinks::BoxFut;
 
     /// Long enough for any retry loop here to make progress on a loaded CI machine; the
     /// tests wait for events, this only bounds a hang.
     const LIMIT: Duration = Duration::from_secs(30);
-
-    fn audit(n: i64) -> Delivery {
-        Delivery::Audit(Box::new(AuditRecord {
-            ts: n,
-            cluster: "c".into(),
-            controller: None,
-            action: "revision_applied".into(),
-            subject: ObjectRef::new("Kustomization", "ns", format!("k{n}")),
-            tenant: "ns".into(),
-            source: None,
-            source_url: None,
-            revision: None,
-            commit: None,
-            changes: ChangeSet::default(),
-            outcome: "success".into(),
-            message: String::new(),
-        }))
-    }
 
     fn tmpdir(name: &str) -> PathBuf {
         let d =

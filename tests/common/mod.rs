@@ -143,3 +143,38 @@ pub fn spool_ids(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+/// A tmpfs mounted on a directory for the life of the value (a real full disk).
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (e.g. `64k`) on `dir`; `None` (after printing why the
+    /// test is skipped) when it cannot be mounted: that needs root, which CI has.
+    pub fn mount(dir: &Path, size: &str, test: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("SKIPPED {test}: cannot mount a tmpfs (needs root)");
+            return None;
+        }
+        Some(Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazy: detaches even while a failed test still holds files open.
+        if let Err(e) = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status()
+        {
+            eprintln!("umount {}: {e}", self.0.display());
+        }
+    }
+}

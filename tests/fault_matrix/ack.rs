@@ -92,10 +92,10 @@ fn gen(path: &Path, lines: u64, seed: u64) {
 
 /// Defect: a file's checkpoint advanced when a line was handed to the pipeline, so a
 /// SIGKILL under backlog lost what was queued (3,526 lines and 232 findings in one
-/// probe). Now: killed at 20 random points while replaying 100k lines through
+/// probe). Now: killed at 20 random lines while replaying 100k lines through
 /// `run --no-kube --input` (record clock) into a webhook that is down for the first ten
-/// runs, the findings delivered after the restarts are those one uninterrupted `replay`
-/// finds. Duplicates are allowed and counted; loss is not.
+/// runs, the findings delivered after the restarts are exactly those one uninterrupted
+/// `replay` finds. Duplicates are allowed and counted; loss is not, nor extra findings.
 #[test]
 fn run_killed_at_20_points_under_backlog_delivers_what_one_replay_finds() {
     let lines: u64 = std::env::var("FLUXSIGHT_KILL_LINES")
@@ -116,6 +116,8 @@ fn run_killed_at_20_points_under_backlog_delivers_what_one_replay_finds() {
     // spool (one request per delivery).
     let cfg = write_pipeline(&dir, "kill20", &sinks, "120s");
     let log = dir.join("runs.log");
+    // `--clock record` rebuilds state from the start of the file after a restart, so the
+    // findings are those of one uninterrupted pass.
     let args = ["--no-follow", "--clock", "record", "--input"];
     let input_s = s(&input);
     let mut run_args: Vec<&str> = args.to_vec();
@@ -123,11 +125,25 @@ fn run_killed_at_20_points_under_backlog_delivers_what_one_replay_finds() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut hook: Option<Receiver> = None;
-    // xorshift: the same kill points every run of the test.
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    // 20 random kill points (line numbers), ascending so that every run gets past the
+    // previous one's checkpoint; xorshift, FLUXSIGHT_KILL_SEED to vary them.
+    let mut x: u64 = std::env::var("FLUXSIGHT_KILL_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x9e37_79b9_7f4a_7c15);
+    let mut points: Vec<u64> = (0..20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            lines / 50 + x % (lines - lines / 25)
+        })
+        .collect();
+    points.sort_unstable();
+    let stream = format!("file:{}", input.display());
     let (mut kills, mut finished_early) = (0, 0);
     let started = Instant::now();
-    for i in 0..20 {
+    for (i, &point) in points.iter().enumerate() {
         if i == 10 {
             hook = Some(rt.block_on(async {
                 let l = tokio::net::TcpListener::bind(("127.0.0.1", hook_port))
@@ -136,17 +152,19 @@ fn run_killed_at_20_points_under_backlog_delivers_what_one_replay_finds() {
                 Receiver::serve(l, None)
             }));
         }
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let delay = Duration::from_millis(500 + x % 2500);
-        let mut c = spawn_run(&cfg, &run_args, free_port(), &log);
-        std::thread::sleep(delay);
+        let port = free_port();
+        let mut c = spawn_run(&cfg, &run_args, port, &log);
+        // Lines read by this run (the rebuild re-reads from the start of the file, so
+        // this is also the position in the file).
+        let reached = wait_until(Duration::from_secs(600), || {
+            c.try_wait().unwrap().is_some() || source_lines(port, &stream) >= point
+        });
+        assert!(reached, "run {i} never reached line {point}");
         if c.try_wait().unwrap().is_some() {
             finished_early += 1;
             continue;
         }
-        c.kill().unwrap(); // SIGKILL, mid-file
+        c.kill().unwrap(); // SIGKILL, mid-file, at about line `point`
         c.wait().unwrap();
         kills += 1;
     }
@@ -181,9 +199,36 @@ fn run_killed_at_20_points_under_backlog_delivers_what_one_replay_finds() {
         hook.accepted().len(),
         started.elapsed().as_secs_f64()
     );
+    // What the extra findings are (pattern and subject), for the failure message.
+    let describe = |ids: &[&String]| -> Vec<String> {
+        let mut out = Vec::new();
+        for seen in hook.accepted() {
+            let v = seen.json();
+            let f = if v["data"].is_object() {
+                &v["data"]
+            } else {
+                &v
+            };
+            if let Some(id) = f["id"].as_str() {
+                if ids.iter().any(|x| x.as_str() == id) {
+                    out.push(format!(
+                        "{id} {} {} {}",
+                        f["pattern"], f["subject"], f["status"]
+                    ));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    };
     assert!(kills >= 15, "most kills must land mid-file: {kills}");
     assert!(missing.is_empty(), "findings lost: {missing:?}");
-    assert!(extra.is_empty(), "findings replay does not have: {extra:?}");
+    assert!(
+        extra.is_empty(),
+        "findings replay does not have: {:#?}",
+        describe(&extra)
+    );
     drop(rt);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -369,24 +414,9 @@ fn second_instance_on_one_state_dir_exits_2() {
 fn sigterm_with_the_disk_full_exits_by_the_shutdown_timeout() {
     let dir = tempdir("fault-diskfull-term");
     let state = dir.join("state");
-    std::fs::create_dir_all(&state).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
-        .arg(&state)
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("SKIPPED sigterm_with_the_disk_full: cannot mount a tmpfs (needs root)");
+    let Some(_disk) = common::Tmpfs::mount(&state, "64k", "sigterm_with_the_disk_full") else {
         return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _guard = Unmount(state.clone());
+    };
     let input = dir.join("flux.log");
     gen(&input, 20_000, 3);
     let hook_port = free_port(); // down: everything stays in the spool

@@ -365,8 +365,11 @@ impl Checkpoints {
                 s.apply();
             }
             for w in a.watches.values_mut() {
-                if let Some(rv) = w.tracker.take_committed().pop() {
-                    w.rv = Some(rv);
+                // Listed objects come in no particular order: keep the newest.
+                for rv in w.tracker.take_committed() {
+                    if w.rv.as_ref().is_none_or(|old| !rv_not_newer(&rv, old)) {
+                        w.rv = Some(rv);
+                    }
                 }
             }
             Stored {

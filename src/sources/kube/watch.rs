@@ -222,13 +222,11 @@ pub async fn run_watch<K>(
             Event::Delete(o) => ("DELETED", o),
         };
         let rv = obj.meta().resource_version.clone().unwrap_or_default();
-        if wt == "ADDED" {
-            if let Some(seen) = &seen_rv {
-                if rv_not_newer(&rv, seen) {
-                    continue;
-                }
-            }
-        }
+        // Listed again after a restart and not newer than the checkpoint: processed
+        // before, so it only rebuilds the correlator's windows (its outputs were
+        // delivered then and are not sent again).
+        let seen_before =
+            wt == "ADDED" && seen_rv.as_ref().is_some_and(|seen| rv_not_newer(&rv, seen));
         let Ok(mut v) = serde_json::to_value(obj) else {
             continue;
         };
@@ -240,7 +238,11 @@ pub async fn run_watch<K>(
         stats.lines.fetch_add(1, Ordering::Relaxed);
         let ack = (!rv.is_empty())
             .then(|| ckpt.ack_watch(&spec.name, &rv))
-            .flatten();
+            .flatten()
+            .map(|mut a| {
+                a.rebuild = seen_before;
+                a
+            });
         if !send_line(&tx, &stream, line.into_bytes(), None, ack).await {
             return;
         }
