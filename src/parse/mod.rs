@@ -15,6 +15,7 @@
 
 pub mod console;
 pub mod envelope;
+pub mod export;
 pub mod flux_cli;
 pub mod k8s;
 pub mod klog;
