@@ -31,6 +31,8 @@ const HEADS: &[&str] = &[
     "{\"@message\":\"{\\\"log\\\":\\\"",
     "{\"@logStream\":\"containers.a_b_c-1.log\",\"@message\":",
     "{\"tags\":[\"pod_name:a\"],\"message\":\"",
+    "2026-08-01 10:00:00.000,\"",
+    "2026-08-01 10:00:00.000\t",
     "{\"type\":\"log\",\"attributes\":{\"attributes\":{\"level\":1},\"message\":\"",
 ];
 const KPOD: &str = "kustomize-controller-5f7b9c4d8-h2k9q";

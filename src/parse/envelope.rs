@@ -134,6 +134,7 @@ fn peel(line: &[u8]) -> Option<Layer> {
         b'{' => super::export::json(line).or_else(|| docker(line)),
         b'[' => prefix(line),
         b'0'..=b'9' => super::export::loki_text(line)
+            .or_else(|| super::export::cloudwatch_row(line))
             .or_else(|| cri(line))
             .or_else(|| timestamps(line)),
         _ => None,

@@ -29,6 +29,8 @@
 //!                   [ "@timestamp" | "time" ] … '}'
 //! cloudwatch    = '{' … "@message": (string | object) [ "@timestamp" ]
 //!                   [ "@logStream": … "containers." pod '_' ns '_' container '-' id ".log" ] … '}'
+//! cloudwatch_row = cw_ts (',' | '\t') message [(',' | '\t') log_stream …]   -- CSV/TSV download
+//! cw_ts         = YYYY-MM-DD ' ' hh:mm:ss.mmm                          -- UTC, fixed width
 //! datadog       = '{' … "message": string, ("tags": (["k:v", …] | "k:v,k:v") | "attributes": object)
 //!                   [ "timestamp" | "date" ] … '}'      -- no zap "msg" key
 //!               | '{' … "attributes": datadog … '}'     -- logs API v2 event
@@ -242,6 +244,70 @@ fn tags(v: Option<&Value>) -> Vec<(&str, &str)> {
     }
 }
 
+/// Separators of the CloudWatch Logs Insights table downloads (CSV and TSV).
+const CW_SEPARATORS: [u8; 2] = [b',', b'\t'];
+/// `YYYY-MM-DD hh:mm:ss.mmm`, the only time layout Logs Insights prints.
+const CW_TS_LEN: usize = 23;
+
+/// A Logs Insights CSV/TSV row: `@timestamp sep @message [sep @logStream [sep …]]`, with
+/// `@timestamp` first as the default query (`fields @timestamp, @message, @logStream`)
+/// puts it. CSV fields may be quoted (`""` inside); TSV fields never are. The header row
+/// (`@timestamp,@message`) is text and stays so.
+pub(super) fn cloudwatch_row(line: &[u8]) -> Option<Layer> {
+    // cheap refusal: the fixed-width time, then a separator (a zap console line has a
+    // `T` and an offset, so it never matches)
+    let sep = *line.get(CW_TS_LEN)?;
+    if !CW_SEPARATORS.contains(&sep) || line.get(10) != Some(&b' ') {
+        return None;
+    }
+    let ts_text = std::str::from_utf8(&line[..CW_TS_LEN]).ok()?;
+    if !ts_text
+        .bytes()
+        .all(|c| c.is_ascii_digit() || b"-: .".contains(&c))
+    {
+        return None;
+    }
+    let ts = parse_ts(ts_text)?;
+    let mut rest = &line[CW_TS_LEN + 1..];
+    let (message, used) = csv_field(rest, sep)?;
+    rest = rest.get(used + 1..).unwrap_or_default();
+    let stream = csv_field(rest, sep).map(|(f, _)| f);
+    let mut l = Layer::new(Envelope::Cloudwatch, Inner::Owned(message));
+    l.ts = Some(ts);
+    if let Some((pod, ns, container)) = stream
+        .as_deref()
+        .and_then(|s| std::str::from_utf8(s).ok())
+        .and_then(container_log_name)
+    {
+        (l.pod, l.namespace, l.container) = (Some(pod), Some(ns), Some(container));
+    }
+    Some(l)
+}
+
+/// One CSV/TSV field at the start of `b`: its text and the bytes used (separator not
+/// included). `None` for an unterminated quoted field.
+fn csv_field(b: &[u8], sep: u8) -> Option<(Vec<u8>, usize)> {
+    if sep == b',' && b.first() == Some(&b'"') {
+        let mut out = Vec::new();
+        let mut i = 1;
+        loop {
+            match (b.get(i)?, b.get(i + 1)) {
+                (b'"', Some(b'"')) => {
+                    out.push(b'"');
+                    i += 2;
+                }
+                (b'"', _) => return Some((out, i + 1)),
+                (c, _) => {
+                    out.push(*c);
+                    i += 1;
+                }
+            }
+        }
+    }
+    let end = memchr::memchr(sep, b).unwrap_or(b.len());
+    Some((b[..end].to_vec(), end))
+}
+
 /// logcli's default output: `<ts> {label="v", …} <line>`.
 pub(super) fn loki_text(line: &[u8]) -> Option<Layer> {
     // cheap refusal: the labels open right after the first space
@@ -438,6 +504,41 @@ mod tests {
             want(Envelope::Cloudwatch, "2026-08-01T10:01:00.500Z")
         );
         assert_eq!(&*s.inner, ZAP.as_bytes());
+    }
+
+    #[test]
+    fn cloudwatch_csv_and_tsv_rows() {
+        let stream = format!("ip-10-0-1-17.internal-application.var.log.containers.{POD}_flux-system_manager-0123abcd.log");
+        let csv = format!(
+            "2026-08-01 10:01:00.500,\"{}\",{stream}",
+            ZAP.replace('"', "\"\"")
+        );
+        let s = strip(csv.as_bytes());
+        assert_eq!(
+            facts(&s),
+            want(Envelope::Cloudwatch, "2026-08-01T10:01:00.500Z")
+        );
+        assert_eq!(&*s.inner, ZAP.as_bytes());
+        let tsv = format!("2026-08-01 10:01:00.500\t{ZAP}\t{stream}");
+        let s = strip(tsv.as_bytes());
+        assert_eq!(
+            facts(&s),
+            want(Envelope::Cloudwatch, "2026-08-01T10:01:00.500Z")
+        );
+        assert_eq!(&*s.inner, ZAP.as_bytes());
+        // header row, unterminated quote and zap console lines are not rows
+        for line in [
+            "@timestamp,@message",
+            "2026-08-01 10:01:00.500,\"{\"\"level",
+            "2026-08-01T10:01:00.500Z\tINFO\tReconciliation finished in 2.3s",
+            "2020-06-18T10:04:48.756+0200\tERROR\tcontroller-runtime.controller",
+        ] {
+            assert_ne!(
+                strip(line.as_bytes()).envelope,
+                Some(Envelope::Cloudwatch),
+                "{line}"
+            );
+        }
     }
 
     #[test]
