@@ -61,6 +61,16 @@ pub enum Envelope {
     Cri,
     /// docker json-file: `{"log":"…","stream":"…","time":"…"}`.
     Docker,
+    /// Google Cloud Logging entry: `jsonPayload` / `textPayload`, `resource.labels`.
+    CloudLogging,
+    /// Loki: logcli `<ts> {labels} <line>` or its JSON `{"labels":…,"line":…}`.
+    Loki,
+    /// Elasticsearch/OpenSearch hit or `_source` document (Fluent Bit, Filebeat/ECS).
+    Elasticsearch,
+    /// CloudWatch Logs Insights row: `{"@timestamp":…,"@message":…,"@logStream":…}`.
+    Cloudwatch,
+    /// Datadog log export: `message`, `timestamp`/`date`, `tags`, `attributes`.
+    Datadog,
 }
 
 impl Envelope {
@@ -70,6 +80,11 @@ impl Envelope {
             Envelope::Prefix => "prefix",
             Envelope::Cri => "cri",
             Envelope::Docker => "docker",
+            Envelope::CloudLogging => "cloud_logging",
+            Envelope::Loki => "loki",
+            Envelope::Elasticsearch => "elasticsearch",
+            Envelope::Cloudwatch => "cloudwatch",
+            Envelope::Datadog => "datadog",
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Envelopes around log lines: `kubectl logs --timestamps`, `kubectl logs --prefix`, CRI
-//! and docker json-file. Removed (possibly stacked) before the inner line is parsed.
+//! and docker json-file, and the log-store exports of [`super::export`] (Cloud Logging,
+//! Loki, Elasticsearch, CloudWatch, Datadog). Removed (possibly stacked) before the inner
+//! line is parsed.
 //!
 //! Owns: recognising and removing wrappers, and the facts they carry (time, pod,
-//! container, stream, CRI partial flag). Does not own: joining CRI partial chunks (the
+//! namespace, container, stream, CRI partial flag). Does not own: joining CRI partial chunks (the
 //! decoder keeps that state) or parsing the inner line.
 //!
 //! Invariant: [`strip`] never fails and never panics; a line that is not wrapped comes back
@@ -26,8 +28,9 @@ use serde::Deserialize;
 use super::time::iso8601;
 use crate::record::{Envelope, TsMs};
 
-/// Most envelopes removed from one line (`[pod/…] <ts> {docker json}` is three).
-const MAX_STACK: usize = 4;
+/// Most envelopes removed from one line (`[pod/…] <ts> {docker json}` is three; an export
+/// around those, or CloudWatch around a Container Insights document, adds two).
+const MAX_STACK: usize = 6;
 
 /// A line with its envelopes removed.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -38,8 +41,11 @@ pub struct Stripped<'a> {
     pub envelope: Option<Envelope>,
     /// Time the envelope carried.
     pub ts: Option<TsMs>,
-    /// Pod named by `--prefix`.
+    /// Pod named by `--prefix` or an export's labels.
     pub pod: Option<String>,
+    /// The pod's namespace, from an export's labels (not the namespace of the object a
+    /// controller line is about).
+    pub namespace: Option<String>,
     pub container: Option<String>,
     /// `stdout` / `stderr` (CRI, docker).
     pub stream: Option<String>,
@@ -48,28 +54,30 @@ pub struct Stripped<'a> {
 }
 
 /// One removed envelope.
-struct Layer {
-    kind: Envelope,
-    ts: Option<TsMs>,
-    pod: Option<String>,
-    container: Option<String>,
-    stream: Option<String>,
-    partial: bool,
-    inner: Inner,
+pub(super) struct Layer {
+    pub(super) kind: Envelope,
+    pub(super) ts: Option<TsMs>,
+    pub(super) pod: Option<String>,
+    pub(super) namespace: Option<String>,
+    pub(super) container: Option<String>,
+    pub(super) stream: Option<String>,
+    pub(super) partial: bool,
+    pub(super) inner: Inner,
 }
 
-/// Where the inner line is: a sub-range of the input, or decoded text (docker).
-enum Inner {
+/// Where the inner line is: a sub-range of the input, or decoded text (docker, exports).
+pub(super) enum Inner {
     Range(Range<usize>),
     Owned(Vec<u8>),
 }
 
 impl Layer {
-    fn new(kind: Envelope, inner: Inner) -> Self {
+    pub(super) fn new(kind: Envelope, inner: Inner) -> Self {
         Layer {
             kind,
             ts: None,
             pod: None,
+            namespace: None,
             container: None,
             stream: None,
             partial: false,
@@ -82,6 +90,8 @@ impl Layer {
 ///
 /// Grammar (tried in this order at each level, up to [`MAX_STACK`] levels):
 /// ```text
+/// export     = see `super::export` (Cloud Logging, Loki, Elasticsearch, CloudWatch,
+///              Datadog); tried before docker and before cri
 /// docker     = '{' … '"log":' string … ('"stream"' | '"time"') … '}'   (serde, not nom)
 /// prefix     = "[pod/" pod '/' container ']' [' '] line
 /// cri        = rfc3339 ' ' ("stdout" | "stderr") ' ' ('F' | 'P') (' ' line | EOF)
@@ -100,6 +110,7 @@ pub fn strip(line: &[u8]) -> Stripped<'_> {
         out.envelope = out.envelope.or(Some(layer.kind));
         out.ts = out.ts.or(layer.ts);
         out.pod = out.pod.or(layer.pod);
+        out.namespace = out.namespace.or(layer.namespace);
         out.container = out.container.or(layer.container);
         out.stream = out.stream.or(layer.stream);
         out.partial |= layer.partial;
@@ -119,20 +130,24 @@ pub fn strip(line: &[u8]) -> Stripped<'_> {
 /// Removes the outermost envelope of `line`, if any.
 fn peel(line: &[u8]) -> Option<Layer> {
     match line.first()? {
-        b'{' => docker(line),
+        // exports first: a Fluent Bit document has the docker keys too, plus its labels
+        b'{' => super::export::json(line).or_else(|| docker(line)),
         b'[' => prefix(line),
-        b'0'..=b'9' => cri(line).or_else(|| timestamps(line)),
+        b'0'..=b'9' => super::export::loki_text(line)
+            .or_else(|| super::export::cloudwatch_row(line))
+            .or_else(|| cri(line))
+            .or_else(|| timestamps(line)),
         _ => None,
     }
 }
 
-fn offset_of(line: &[u8], rest: &[u8]) -> Range<usize> {
+pub(super) fn offset_of(line: &[u8], rest: &[u8]) -> Range<usize> {
     line.len().saturating_sub(rest.len())..line.len()
 }
 
 /// An RFC 3339 timestamp token with a `T` and an explicit offset, as kubectl and CRI
 /// print them.
-fn rfc3339(i: &[u8]) -> IResult<&[u8], TsMs> {
+pub(super) fn rfc3339(i: &[u8]) -> IResult<&[u8], TsMs> {
     map_opt(take_till1(|c| c == b' ' || c == b'\t'), |tok: &[u8]| {
         let s = std::str::from_utf8(tok).ok()?;
         let has_t = s

@@ -7,14 +7,16 @@
 //! Invariant: [`LineDecoder::decode`] never panics and returns at least one record for
 //! every input line (bad input becomes a `text` record), so no line is ever lost.
 //!
-//! Layout: `envelope` (kubectl/CRI/docker wrappers), `zap` (JSON, all layouts since 2020),
-//! `console` (zap console), `klog`, `logfmt`, `flux_cli`, `k8s` (Events, objects, Pods,
-//! watch events, Lists, Flux event payloads), `metric` (Prometheus samples), `text`
-//! (bare text), `message` (facts inside message text: durations, revisions, object
-//! references, controller names), `time`.
+//! Layout: `envelope` (kubectl/CRI/docker wrappers), `export` (log-store exports: Cloud
+//! Logging, Loki, Elasticsearch, CloudWatch, Datadog; layers of `envelope`), `zap` (JSON,
+//! all layouts since 2020), `console` (zap console), `klog`, `logfmt`, `flux_cli`, `k8s`
+//! (Events, objects, Pods, watch events, Lists, Flux event payloads), `metric`
+//! (Prometheus samples), `text` (bare text), `message` (facts inside message text:
+//! durations, revisions, object references, controller names), `time`.
 
 pub mod console;
 pub mod envelope;
+pub mod export;
 pub mod flux_cli;
 pub mod k8s;
 pub mod klog;
