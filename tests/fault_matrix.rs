@@ -337,6 +337,16 @@ impl Drop for Run {
     }
 }
 
+/// A receiver on `port` (a webhook sink's URL that was down until now).
+fn serve_hook(rt: &tokio::runtime::Runtime, port: u16) -> Receiver {
+    rt.block_on(async {
+        let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        Receiver::serve(l, None)
+    })
+}
+
 fn append(path: &Path, lines: &[String]) {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new()
@@ -408,12 +418,7 @@ fn run_sigkilled_and_restarted_resumes_file_and_spool() {
     // Written while fluxsight is down, then a restart with the webhook up.
     append(&input, &infos("after", 50));
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let hook = rt.block_on(async {
-        let l = tokio::net::TcpListener::bind(("127.0.0.1", hook_port))
-            .await
-            .unwrap();
-        Receiver::serve(l, None)
-    });
+    let hook = serve_hook(&rt, hook_port);
     let port2 = free_port();
     let mut run2 = Run::start(&cfg, &input, port2);
     assert!(
