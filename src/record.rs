@@ -29,6 +29,21 @@ pub enum Format {
     Blank,
     /// A CRI `P` chunk whose text is carried into the next line's record.
     Partial,
+    /// A row of a `kubectl get <kind>` / `flux get <kind>|all` table.
+    Table,
+    /// A row of a `kubectl get events` table or `flux events` output.
+    EventsTable,
+    /// A header line of a table (column names).
+    TableHeader,
+    /// A `kubectl describe` block: the object, its conditions and its Events rows.
+    Describe,
+    /// Flux CLI progress output (`►`, `✔`, `✗`, `◎`).
+    FluxProgress,
+    /// A command line pasted above its output (`$ kubectl get hr -A`).
+    Command,
+    /// A line that only continues the record carried by another line
+    /// (`Record::carrier_line`): the rest of a document, a wrapped table cell.
+    Continuation,
 }
 
 impl Format {
@@ -46,6 +61,13 @@ impl Format {
             Format::Text => "text",
             Format::Blank => "blank",
             Format::Partial => "partial",
+            Format::Table => "table",
+            Format::EventsTable => "events_table",
+            Format::TableHeader => "table_header",
+            Format::Describe => "describe",
+            Format::FluxProgress => "flux_progress",
+            Format::Command => "command",
+            Format::Continuation => "continuation",
         }
     }
 }
@@ -512,6 +534,11 @@ pub struct Record {
     pub fields: Vec<(String, String)>,
     pub class: Class,
     pub severity: Severity,
+    /// Line (of the decoder's input, 1-based) this record belongs to when that is an
+    /// earlier line than the one whose decoding returned it (an assembled document).
+    pub at_line: Option<u64>,
+    /// For a `continuation` record: the line that carries the record it continues.
+    pub carrier_line: Option<u64>,
 }
 
 impl Record {

@@ -105,6 +105,13 @@ impl Classifier {
         if matches!(rec.detail, Detail::Metric(_)) || rec.format == Format::Metric {
             return Class::Metric;
         }
+        // Lines that carry no record of their own: their words are not a message.
+        if matches!(
+            rec.format,
+            Format::Continuation | Format::TableHeader | Format::Command
+        ) {
+            return Class::InfoOther;
+        }
         match &rec.detail {
             Detail::Object(o) => return snapshot::object_class(self, rec, o),
             Detail::Pod(p) => return snapshot::pod_class(self, rec, p),

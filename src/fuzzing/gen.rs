@@ -286,5 +286,7 @@ pub fn record(i: &mut Input, now: &mut TsMs) -> Record {
         fields: i.vec(3, |i| (i.text(), i.text())),
         class,
         severity: class.default_severity().max(severity(i)),
+        at_line: None,
+        carrier_line: None,
     }
 }

@@ -14,6 +14,7 @@
 //! (Prometheus samples), `text` (bare text), `message` (facts inside message text:
 //! durations, revisions, object references, controller names), `time`.
 
+pub mod block;
 pub mod console;
 pub mod envelope;
 pub mod export;
@@ -64,6 +65,10 @@ pub struct LineDecoder {
     /// Text of CRI `P` chunks waiting for their `F` line.
     partial: Vec<u8>,
     stats: DecodeStats,
+    /// The multi-line form being assembled (a document, table or describe block).
+    block: Option<Box<dyn block::Block>>,
+    /// What earlier lines said that later ones need (the last command line).
+    block_ctx: block::Context,
 }
 
 /// Counters a decoder keeps (exported as metrics by live sources).
@@ -93,9 +98,13 @@ impl LineDecoder {
     }
 
     /// Decodes one line (without its trailing newline). Returns one record per line,
-    /// or several for a `List` document.
+    /// or several for a `List` document. Lines of a multi-line form (a document, a
+    /// table row, a describe block) return a `continuation` record, and the form's
+    /// records arrive with the line that completes it, `at_line` naming the line they
+    /// belong to.
     pub fn decode(&mut self, raw: &[u8]) -> Vec<Record> {
         self.stats.lines += 1;
+        let no = self.stats.lines;
         let mut raw = raw;
         while let [rest @ .., b'\r' | b'\n'] = raw {
             raw = rest;
@@ -138,27 +147,55 @@ impl LineDecoder {
         let mut recs = if truncated {
             vec![text::parse(&text, &self.ctx)]
         } else {
-            self.parse_inner(&text)
+            self.parse_inner(&text, no)
         };
         for rec in &mut recs {
             rec.envelope = stripped.envelope.or(rec.envelope);
-            if rec.ts.is_none() {
+            if rec.ts.is_none() && rec.at_line.is_none() {
                 rec.ts = stripped.ts;
             }
             self.apply_envelope_facts(rec, &stripped);
-            message::enrich(rec);
-            if rec.controller.is_none() {
-                rec.controller = self.ctx.controller_hint.clone();
-            }
-            match rec.format {
-                Format::Text | Format::Blank => self.stats.text += 1,
-                _ => self.stats.structured += 1,
-            }
+            self.complete(rec);
         }
         if let Some(ts) = recs.iter().filter_map(|r| r.ts).next_back() {
             self.ctx.year_hint = Some(time::year_of(ts));
         }
         recs
+    }
+
+    /// The input ended: returns the records of a multi-line form still being
+    /// assembled (a document cut off at the end of a file, the last table row).
+    pub fn finish(&mut self) -> Vec<Record> {
+        let mut out = Vec::new();
+        if let Some(mut b) = self.block.take() {
+            b.finish(&self.block_ctx, &mut out);
+        }
+        for rec in &mut out {
+            self.complete(rec);
+        }
+        out
+    }
+
+    /// First line whose records are still being assembled: a caller that prints one
+    /// row per line in order holds rows from this line on.
+    pub fn held_from(&self) -> Option<u64> {
+        self.block.as_ref().and_then(|b| b.held_from())
+    }
+
+    /// Facts every record gets whatever its form: message facts, the controller hint,
+    /// counters.
+    fn complete(&mut self, rec: &mut Record) {
+        if rec.format == Format::Continuation {
+            return;
+        }
+        message::enrich(rec);
+        if rec.controller.is_none() {
+            rec.controller = self.ctx.controller_hint.clone();
+        }
+        match rec.format {
+            Format::Text | Format::Blank => self.stats.text += 1,
+            _ => self.stats.structured += 1,
+        }
     }
 
     fn apply_envelope_facts(&self, rec: &mut Record, s: &envelope::Stripped<'_>) {
@@ -172,12 +209,63 @@ impl LineDecoder {
         }
     }
 
-    /// Detects the form of an envelope-free line and parses it.
-    fn parse_inner(&mut self, line: &str) -> Vec<Record> {
+    /// Offers an envelope-free line to the multi-line form being assembled, then to
+    /// the forms that start on it.
+    fn parse_inner(&mut self, line: &str, no: u64) -> Vec<Record> {
+        let mut out = Vec::new();
+        if let Some(b) = self.block.take() {
+            if self.feed_block(b, line, no, &mut out) {
+                return out;
+            }
+        }
+        if !line.trim().is_empty() {
+            if let Some(b) = block::start(line, no, &self.block_ctx) {
+                if self.feed_block(b, line, no, &mut out) {
+                    return out;
+                }
+            }
+        }
+        out.extend(self.parse_line_form(line));
+        out
+    }
+
+    /// Feeds `line` to `b`; true when the block took it (the line's record is in
+    /// `out`). An unfinished block is kept for the next line.
+    fn feed_block(
+        &mut self,
+        mut b: Box<dyn block::Block>,
+        line: &str,
+        no: u64,
+        out: &mut Vec<Record>,
+    ) -> bool {
+        match b.feed(line, no, &self.block_ctx, out) {
+            block::Step::Took { carrier, done } => {
+                if let Some(c) = carrier {
+                    out.push(block::continuation(c));
+                }
+                if !done {
+                    self.block = Some(b);
+                }
+                true
+            }
+            block::Step::Ended => false,
+        }
+    }
+
+    /// Detects the form of a one-line record and parses it.
+    fn parse_line_form(&mut self, line: &str) -> Vec<Record> {
         let trimmed = line.trim();
         if trimmed.is_empty() {
             return vec![Record {
                 format: Format::Blank,
+                ..Default::default()
+            }];
+        }
+        if let Some(cmd) = block::command::parse(trimmed) {
+            self.block_ctx.command = Some(cmd);
+            return vec![Record {
+                format: Format::Command,
+                msg: trimmed.to_string(),
                 ..Default::default()
             }];
         }

@@ -382,7 +382,7 @@ impl Ingest {
             )
         });
         for mut rec in dec.decode(&line.bytes) {
-            if rec.format == Format::Partial {
+            if matches!(rec.format, Format::Partial | Format::Continuation) {
                 continue;
             }
             if rec.format == Format::Text {

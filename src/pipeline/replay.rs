@@ -14,7 +14,7 @@ use crate::correlate::{Correlator, Finding, Output};
 use crate::parse::{LineDecoder, MAX_LINE_BYTES};
 use crate::pipeline::classify::controller_hint_from_path;
 use crate::pipeline::deliver::Deliverer;
-use crate::record::{Record, TsMs};
+use crate::record::{Format, Record, TsMs};
 use crate::render::finding::{self, OutputFormat};
 use crate::sources::file::BoundedLines;
 
@@ -86,6 +86,8 @@ pub struct RecordStream<R> {
     pending: std::collections::VecDeque<(u64, Record)>,
     last_ts: Option<TsMs>,
     pub lines_read: u64,
+    /// The decoder's held form was drained at the end of input.
+    finished: bool,
 }
 
 impl<R: BufRead> RecordStream<R> {
@@ -96,6 +98,7 @@ impl<R: BufRead> RecordStream<R> {
             pending: Default::default(),
             last_ts: None,
             lines_read: 0,
+            finished: false,
         }
     }
 
@@ -110,11 +113,24 @@ impl<R: BufRead> RecordStream<R> {
                 return Ok(Some((ts, key, rec)));
             }
             let Some(line) = self.lines.next_line()? else {
-                return Ok(None);
+                if self.finished {
+                    return Ok(None);
+                }
+                // A document or table row still being assembled at the end of input.
+                self.finished = true;
+                let key = self.lines_read;
+                for mut rec in self.decoder.finish() {
+                    classifier.classify(&mut rec);
+                    self.pending.push_back((key, rec));
+                }
+                continue;
             };
             self.lines_read += 1;
             let key = content_key(line.bytes);
             for mut rec in self.decoder.decode(line.bytes) {
+                if rec.format == Format::Continuation {
+                    continue;
+                }
                 classifier.classify(&mut rec);
                 self.pending.push_back((key, rec));
             }

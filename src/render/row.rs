@@ -142,6 +142,10 @@ pub fn render_row_into(
     push_str(out, rec.class.as_str());
     push_key(out, "severity");
     push_str(out, rec.severity.as_str());
+    if let Some(c) = rec.carrier_line {
+        push_key(out, "carrier_line");
+        push_u64(out, c);
+    }
     if let Some(d) = rec.duration_ms {
         push_key(out, "duration_ms");
         push_u64(out, d);

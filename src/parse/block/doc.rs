@@ -1,0 +1,326 @@
+//! Multi-line documents: YAML (`kubectl get -o yaml`, `---` streams, `kind: List`) and
+//! pretty-printed JSON (`kubectl get -o json`, `jq`) of Flux objects, Events, Pods and
+//! Lists, assembled across lines and read by `k8s` exactly as their one-line JSON forms.
+//!
+//! Owns: where a document starts and ends, and reading a cut-off one as far as it goes.
+//! The document's records belong to its first line; its other lines are continuations.
+//!
+//! Boundaries:
+//! - YAML starts at a column-0 `apiVersion:` / `kind:` line or a `---` line; it goes on
+//!   over indented lines, `- ` items, blank lines, comments and column-0 `key:` lines,
+//!   and ends before `---`, `...`, a code fence or any other column-0 line.
+//! - JSON starts at a line that opens more brackets than it closes (outside strings);
+//!   it ends on the line that closes them, or before a column-0 line that cannot
+//!   continue a pretty-printed document (a cut-off document).
+
+use serde_json::{Map, Value};
+
+use super::{attribute, Block, Context, Step, MAX_BLOCK_BYTES, MAX_BLOCK_LINES};
+use crate::parse::{json_depth_exceeds, k8s, zap, ParseContext, MAX_JSON_DEPTH};
+use crate::record::{Format, Record};
+
+/// How many trailing lines a cut-off document may lose while it is read as far as it goes.
+const MAX_REPAIR_DROP: usize = 8;
+
+/// Starts a document at `line` when one begins there.
+pub fn start(line: &str, no: u64, _ctx: &Context) -> Option<Box<dyn Block>> {
+    if yaml_starts(line) {
+        return Some(Box::new(Doc::new(Syntax::Yaml, no)));
+    }
+    // A pretty-printed document's first line opens a bracket and ends with one open
+    // (`{`, `[`, `[{`); a log line cut off mid-way ends inside a string or a value.
+    let t = line.trim();
+    if (t.starts_with('{') || t.starts_with('['))
+        && t.ends_with(['{', '['])
+        && !json_depth_exceeds(t.as_bytes(), MAX_JSON_DEPTH)
+        && JsonScan::default().scan(t).open > 0
+    {
+        return Some(Box::new(Doc::new(Syntax::Json, no)));
+    }
+    None
+}
+
+fn yaml_starts(line: &str) -> bool {
+    line.trim_end() == "---"
+        || line.starts_with("apiVersion:")
+        || (line.starts_with("kind:") && line.len() > 5)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Syntax {
+    Yaml,
+    Json,
+}
+
+/// Bracket state carried across the lines of a JSON document.
+#[derive(Debug, Default, Clone, Copy)]
+struct JsonScan {
+    open: usize,
+    in_str: bool,
+    esc: bool,
+}
+
+impl JsonScan {
+    fn scan(mut self, s: &str) -> Self {
+        for c in s.bytes() {
+            if self.in_str {
+                if self.esc {
+                    self.esc = false;
+                } else if c == b'\\' {
+                    self.esc = true;
+                } else if c == b'"' {
+                    self.in_str = false;
+                }
+                continue;
+            }
+            match c {
+                b'"' => self.in_str = true,
+                b'{' | b'[' => self.open += 1,
+                b'}' | b']' => self.open = self.open.saturating_sub(1),
+                _ => {}
+            }
+        }
+        self
+    }
+}
+
+#[derive(Debug)]
+struct Doc {
+    syntax: Syntax,
+    first: u64,
+    lines: u64,
+    text: String,
+    json: JsonScan,
+}
+
+impl Doc {
+    fn new(syntax: Syntax, first: u64) -> Self {
+        Doc {
+            syntax,
+            first,
+            lines: 0,
+            text: String::new(),
+            json: JsonScan::default(),
+        }
+    }
+
+    fn take(&mut self, line: &str) {
+        self.lines += 1;
+        if self.text.len() + line.len() < MAX_BLOCK_BYTES {
+            self.text.push_str(line);
+            self.text.push('\n');
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.text.len() + 1 >= MAX_BLOCK_BYTES || self.lines >= MAX_BLOCK_LINES
+    }
+
+    fn yaml_continues(&self, line: &str) -> bool {
+        let t = line.trim_end();
+        if t == "---" {
+            // `---` opens this document when it is the first line; later it ends it.
+            return self.lines == 0;
+        }
+        if t == "..." || t.starts_with("```") {
+            return false;
+        }
+        if t.is_empty() || line.starts_with([' ', '\t', '#']) || t == "-" || t.starts_with("- ") {
+            return true;
+        }
+        column0_key(t)
+    }
+
+    fn json_continues(&self, line: &str) -> bool {
+        // A pretty-printed document indents everything but its closing bracket; a
+        // column-0 line that is neither ends a cut-off document.
+        line.is_empty() || line.starts_with([' ', '\t', '}', ']']) || self.lines == 0
+    }
+
+    /// Records of the document, read as far as it goes.
+    fn records(&mut self) -> Vec<Record> {
+        let text = std::mem::take(&mut self.text);
+        let value = match self.syntax {
+            Syntax::Yaml => read_yaml(&text),
+            Syntax::Json => read_json(&text),
+        };
+        let mut recs = value.map(|v| value_records(&v)).unwrap_or_default();
+        if recs.is_empty() {
+            recs.push(fallback(&text));
+        }
+        recs
+    }
+}
+
+/// `key:` or `key: value` at column 0 (a YAML mapping key, not prose).
+fn column0_key(t: &str) -> bool {
+    let Some((key, rest)) = t.split_once(':') else {
+        return false;
+    };
+    !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+        && (rest.is_empty() || rest.starts_with(' '))
+}
+
+impl Block for Doc {
+    fn feed(&mut self, line: &str, no: u64, _ctx: &Context, out: &mut Vec<Record>) -> Step {
+        let continues = match self.syntax {
+            Syntax::Yaml => self.yaml_continues(line),
+            Syntax::Json => self.json_continues(line),
+        };
+        if !continues || self.full() {
+            self.finish(_ctx, out);
+            return Step::Ended;
+        }
+        self.take(line);
+        if self.syntax == Syntax::Json {
+            // JSON strings never span lines: a line ending inside one was cut.
+            self.json.in_str = false;
+            self.json.esc = false;
+            self.json = self.json.scan(line);
+            if self.json.open == 0 && !self.json.in_str {
+                // Complete: the last line of the document carries no record of its own.
+                self.emit(no, out);
+                return Step::Took {
+                    carrier: Some(self.first),
+                    done: true,
+                };
+            }
+        }
+        Step::Took {
+            carrier: Some(self.first),
+            done: false,
+        }
+    }
+
+    fn finish(&mut self, _ctx: &Context, out: &mut Vec<Record>) {
+        if self.lines > 0 {
+            self.emit(u64::MAX, out);
+        }
+    }
+
+    fn held_from(&self) -> Option<u64> {
+        (self.lines > 0).then_some(self.first)
+    }
+}
+
+impl Doc {
+    /// Pushes the document's records, attributed to its first line; `current` is the
+    /// line being decoded (`u64::MAX` when none is).
+    fn emit(&mut self, current: u64, out: &mut Vec<Record>) {
+        let mut recs = self.records();
+        attribute(&mut recs, self.first, current);
+        out.extend(recs);
+        self.lines = 0;
+    }
+}
+
+fn read_yaml(text: &str) -> Option<Value> {
+    let lines: Vec<&str> = text.lines().collect();
+    // A cut-off document: drop trailing lines until the rest is valid YAML.
+    for drop in 0..=MAX_REPAIR_DROP.min(lines.len().saturating_sub(1)) {
+        let body = lines[..lines.len() - drop].join("\n");
+        match serde_saphyr::from_str::<Value>(&body) {
+            Ok(Value::Null) => return None,
+            Ok(v) => return Some(v),
+            Err(_) => continue,
+        }
+    }
+    None
+}
+
+fn read_json(text: &str) -> Option<Value> {
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        return Some(v);
+    }
+    // A cut-off document: drop trailing lines, then close what is open.
+    let lines: Vec<&str> = text.lines().collect();
+    for drop in 0..=MAX_REPAIR_DROP.min(lines.len().saturating_sub(1)) {
+        let mut body = lines[..lines.len() - drop].join("\n");
+        if body
+            .lines()
+            .next_back()
+            .is_some_and(|l| JsonScan::default().scan(l).in_str)
+        {
+            continue;
+        }
+        while body.ends_with([',', ' ', '\n', '\t', ':']) {
+            body.pop();
+        }
+        let closers = closers_for(&body);
+        body.push_str(&closers);
+        if let Ok(v) = serde_json::from_str::<Value>(&body) {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The brackets that close what `s` leaves open, innermost first.
+fn closers_for(s: &str) -> String {
+    let mut stack = Vec::new();
+    let mut in_str = false;
+    let mut esc = false;
+    for c in s.bytes() {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if c == b'\\' {
+                esc = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_str = true,
+            b'{' => stack.push('}'),
+            b'[' => stack.push(']'),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    stack.iter().rev().collect()
+}
+
+/// Records of a document value: a Kubernetes document (object, Event, List, watch
+/// event), a JSON array of them, or a zap log line printed over several lines.
+fn value_records(v: &Value) -> Vec<Record> {
+    let ctx = ParseContext::default();
+    match v {
+        Value::Array(items) => items
+            .iter()
+            .take(k8s::MAX_LIST_ITEMS)
+            .flat_map(value_records)
+            .collect(),
+        Value::Object(obj) => object_records(obj, &ctx),
+        _ => Vec::new(),
+    }
+}
+
+fn object_records(obj: &Map<String, Value>, ctx: &ParseContext) -> Vec<Record> {
+    if k8s::looks_like(obj) {
+        return k8s::from_json(obj, ctx).unwrap_or_default();
+    }
+    zap::from_json(obj, ctx)
+        .map(|r| vec![r])
+        .unwrap_or_default()
+}
+
+/// A document that is not one fluxsight reads: its first line, as text.
+fn fallback(text: &str) -> Record {
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && *l != "---")
+        .unwrap_or("");
+    let mut r = crate::parse::text::parse(first, &ParseContext::default());
+    if r.format == Format::Blank {
+        r.format = Format::Text;
+    }
+    r
+}

@@ -1,0 +1,150 @@
+//! Multi-line forms through the decoder: every line gets exactly one row, the form's
+//! record lands on its carrier line, cut-off forms are read as far as they go.
+
+use crate::classify::Classifier;
+use crate::pipeline::classify::classify_reader;
+use crate::record::Class;
+use serde_json::Value;
+
+/// `fluxsight classify` rows of `text`, as JSON values.
+pub(crate) fn rows(text: &str) -> Vec<Value> {
+    let classifier = Classifier::builtin();
+    let mut out = Vec::new();
+    classify_reader("paste", text.as_bytes(), &classifier, &mut out).expect("classify");
+    String::from_utf8(out)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("row is JSON"))
+        .collect()
+}
+
+/// Asserts one row per line (line numbers 1..=n in order) and returns the rows.
+pub(crate) fn one_row_per_line(text: &str) -> Vec<Value> {
+    let rows = rows(text);
+    let numbers: Vec<u64> = rows.iter().map(|r| r["line"].as_u64().unwrap()).collect();
+    let expected: Vec<u64> = (1..=text.lines().count() as u64).collect();
+    assert_eq!(numbers, expected, "one row per line for:\n{text}");
+    rows
+}
+
+fn s<'a>(r: &'a Value, k: &str) -> &'a str {
+    r[k].as_str().unwrap_or("")
+}
+
+const KS_YAML: &str = "\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: podinfo
+  namespace: apps
+status:
+  conditions:
+  - lastTransitionTime: \"2024-03-01T10:00:00Z\"
+    message: 'Health check failed after 5m0s: timeout waiting for: [Deployment/apps/podinfo status: ''InProgress'']'
+    reason: HealthCheckFailed
+    status: \"False\"
+    type: Ready
+";
+
+#[test]
+fn yaml_document_is_read_like_its_json_form() {
+    let rows = one_row_per_line(KS_YAML);
+    assert_eq!(s(&rows[0], "format"), "k8s_object");
+    assert_eq!(s(&rows[0], "kind"), "Kustomization");
+    assert_eq!(s(&rows[0], "namespace"), "apps");
+    assert_eq!(s(&rows[0], "class"), Class::HealthCheckFailed.as_str());
+    for r in &rows[1..] {
+        assert_eq!(s(r, "format"), "continuation");
+        assert_eq!(r["carrier_line"], 1);
+    }
+}
+
+#[test]
+fn multi_document_stream_and_list() {
+    let text = format!(
+        "---\n{KS_YAML}---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: source.toolkit.fluxcd.io/v1\n  kind: GitRepository\n  metadata:\n    name: a\n    namespace: flux-system\n- apiVersion: source.toolkit.fluxcd.io/v1\n  kind: GitRepository\n  metadata:\n    name: b\n    namespace: flux-system\n"
+    );
+    let rows = rows(&text);
+    let carriers: Vec<(u64, &str, &str)> = rows
+        .iter()
+        .filter(|r| s(r, "format") != "continuation")
+        .map(|r| (r["line"].as_u64().unwrap(), s(r, "kind"), s(r, "name")))
+        .collect();
+    let second = 1 + KS_YAML.lines().count() as u64 + 1;
+    assert_eq!(
+        carriers,
+        vec![
+            (1, "Kustomization", "podinfo"),
+            (second, "GitRepository", "a"),
+            (second, "GitRepository", "b"),
+        ]
+    );
+}
+
+#[test]
+fn pretty_json_event_and_following_log_line() {
+    let text = r#"{
+  "apiVersion": "v1",
+  "kind": "Event",
+  "involvedObject": {
+    "kind": "GitRepository",
+    "name": "flux-system",
+    "namespace": "flux-system"
+  },
+  "reason": "GitOperationFailed",
+  "message": "failed to checkout and determine revision: unable to clone 'https://github.com/org/repo': authentication required",
+  "type": "Warning"
+}
+{"level":"info","ts":"2024-03-01T10:05:00.000Z","msg":"Reconciliation finished in 1s, next run in 10m0s","controller":"kustomization","name":"x","namespace":"y"}
+"#;
+    let rows = one_row_per_line(text);
+    assert_eq!(s(&rows[0], "format"), "k8s_event");
+    assert_eq!(s(&rows[0], "class"), "git_auth_failed");
+    assert_eq!(rows[11]["carrier_line"], 1);
+    assert_eq!(s(&rows[12], "format"), "zap_json");
+}
+
+#[test]
+fn cut_off_documents_are_read_as_far_as_they_go() {
+    let json = "[\n  {\n    \"apiVersion\": \"v1\",\n    \"kind\": \"Event\",\n    \"involvedObject\": {\"kind\": \"HelmRelease\", \"name\": \"web\", \"namespace\": \"apps\"},\n    \"reason\": \"UpgradeFailed\",\n    \"message\": \"Helm upgrade failed: another operation (install/upgrade/rollback) is in progress\",\n    \"type\": \"Warning\",\n    \"lastTimestamp\": \"2024-03-01T1";
+    let rows = one_row_per_line(json);
+    assert_eq!(s(&rows[0], "name"), "web");
+    assert_eq!(s(&rows[0], "class"), "helm_release_failed");
+
+    let yaml = KS_YAML.replace(
+        "    type: Ready\n",
+        "    type: Ready\n    observedGeneration: \"3\n",
+    );
+    let rows = one_row_per_line(&yaml);
+    assert_eq!(s(&rows[0], "class"), "health_check_failed");
+}
+
+#[test]
+fn a_cut_log_line_does_not_swallow_the_lines_after_it() {
+    let text = "{\"level\":\"error\",\"msg\":\"trunc\n{\"level\":\"info\",\"ts\":\"2024-03-01T10:05:00.000Z\",\"msg\":\"Reconciliation finished in 1s, next run in 10m0s\"}\n";
+    let rows = one_row_per_line(text);
+    assert_eq!(s(&rows[1], "format"), "zap_json");
+    // A cut pretty document ends at the next column-0 line that cannot continue it.
+    let text = "{\n  \"kind\": \"Event\",\nI0720 17:12:45.512169       1 leaderelection.go:243] attempting to acquire leader lease flux-system/source-controller-leader-election...\n";
+    let rows = one_row_per_line(text);
+    assert_eq!(s(&rows[1], "format"), "continuation");
+    assert_eq!(s(&rows[2], "format"), "klog");
+}
+
+#[test]
+fn yaml_ends_at_a_line_that_is_not_yaml() {
+    let text = format!(
+        "{KS_YAML}2024-03-01T10:05:00.000Z info Kustomization/podinfo.apps - Reconciliation finished in 1s, next run in 10m0s\n"
+    );
+    let rows = one_row_per_line(&text);
+    let last = rows.last().unwrap();
+    assert_eq!(s(last, "format"), "flux_cli");
+    assert_eq!(s(&rows[0], "kind"), "Kustomization");
+}
+
+#[test]
+fn yaml_that_is_not_a_kubernetes_document_is_text_on_its_first_line() {
+    let rows = one_row_per_line("kind: values\nreplicas: 2\nimage:\n  tag: 1.2.3\n");
+    assert_eq!(s(&rows[0], "format"), "text");
+    assert_eq!(s(&rows[1], "format"), "continuation");
+}
