@@ -67,12 +67,20 @@ const KNOWN_WRONG: &[(&str, &str)] = &[
         "awaiting CLI progress parser (as text, `rate limiter` reads as a provider quota)",
     ),
     (
+        "cli-logs-container-name-required",
+        "awaiting CLI progress parser",
+    ),
+    (
         "desc-alert-events-dispatch-deadline",
         "awaiting describe parser (Reason NotificationDispatchFailed; as text the network fragment wins)",
     ),
     (
         "desc-iua-events-unknown-remote",
         "awaiting describe parser (From image-automation-controller)",
+    ),
+    (
+        "desc-imagepolicy-events-k9s-frame",
+        "awaiting describe parser (Events table inside a k9s border)",
     ),
     (
         "ev-user-formatted-unhealthy-probe",
@@ -119,12 +127,32 @@ const KNOWN_WRONG: &[(&str, &str)] = &[
         "awaiting table parser (STATUS CrashLoopBackOff)",
     ),
     (
+        "tbl-kubectl-pods-helm-source-crashloop",
+        "awaiting table parser (STATUS CrashLoopBackOff)",
+    ),
+    (
         "klog-nc-failed-update-lock-eof",
         "misclassified: leader lease `Failed to update lock` reads as a network error",
     ),
     (
+        "text-hr-chart-oci-anonymous-403",
+        "misclassified: `HelmChart … is not ready` wins over the `403 Forbidden` it wraps",
+    ),
+    (
+        "text-hr-last-helm-logs-upgrade-timeout",
+        "misclassified: Helm's `Upgrade \"…\" failed:` in `Last Helm logs:` has no rule",
+    ),
+    (
+        "text-imagerepo-gcr-auth-not-configured",
+        "misclassified: `authentication failed` has no rule",
+    ),
+    (
         "yaml-ks-condition-build-tls-timeout",
         "awaiting YAML parser (reason BuildFailed vs the TLS timeout it wraps)",
+    ),
+    (
+        "yaml-hr-status-source-not-ready",
+        "awaiting YAML parser (reason SourceNotReady)",
     ),
     (
         "zap-2023-iua-unknown-error-remote",
@@ -137,6 +165,18 @@ const KNOWN_WRONG: &[(&str, &str)] = &[
     (
         "zap-2021-ks-health-check-timed-out",
         "misclassified: legacy `Health check timed out for [` has no rule",
+    ),
+    (
+        "zap-2020-ks-apply-failed-empty-wrapped",
+        "misclassified: `apply failed: ` with no cause is taken as validation",
+    ),
+    (
+        "zap-2022-imagepolicy-version-list-empty",
+        "misclassified: `Cannot determine latest tag for policy` has no rule",
+    ),
+    (
+        "zap-2022-imagepolicy-backtick-lines",
+        "misclassified: `Cannot determine latest tag for policy` has no rule",
     ),
 ];
 
