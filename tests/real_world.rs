@@ -71,6 +71,10 @@ const KNOWN_WRONG: &[(&str, &str)] = &[
         "awaiting CLI progress parser",
     ),
     (
+        "cli-check-no-crds-no-controllers",
+        "awaiting CLI progress parser",
+    ),
+    (
         "desc-alert-events-dispatch-deadline",
         "awaiting describe parser (Reason NotificationDispatchFailed; as text the network fragment wins)",
     ),
@@ -131,6 +135,10 @@ const KNOWN_WRONG: &[(&str, &str)] = &[
         "awaiting table parser (STATUS CrashLoopBackOff)",
     ),
     (
+        "tbl-flux-helm-source-index-404",
+        "misclassified: legacy `failed to fetch <url> : 404 Not Found` has no rule",
+    ),
+    (
         "klog-nc-failed-update-lock-eof",
         "misclassified: leader lease `Failed to update lock` reads as a network error",
     ),
@@ -145,6 +153,10 @@ const KNOWN_WRONG: &[(&str, &str)] = &[
     (
         "text-imagerepo-gcr-auth-not-configured",
         "misclassified: `authentication failed` has no rule",
+    ),
+    (
+        "text-helmchart-no-chart-name-found",
+        "misclassified: `no chart name found` has no rule",
     ),
     (
         "yaml-ks-condition-build-tls-timeout",
