@@ -241,8 +241,15 @@ pub async fn run_live(
                 .queue_depth
                 .store(rx.len() as u64, Ordering::Relaxed);
             if btx.send(batch).await.is_err() {
-                break;
+                return;
             }
+        }
+        // Every source ended (`--no-follow`, stdin closed): documents and table rows still
+        // being assembled are complete now.
+        let mut batch = Batch::default();
+        ingest.finish(&telemetry, &mut batch);
+        if !batch.records.is_empty() && btx.send(batch).await.is_err() {
+            tracing::debug!("correlator gone before the last assembled records");
         }
     });
 
@@ -399,6 +406,18 @@ impl Ingest {
         }
         if let Some(a) = line.ack {
             batch.acks.add(a, newest);
+        }
+    }
+
+    /// The input ended: the records every stream's decoder still assembles.
+    fn finish(&mut self, telemetry: &Telemetry, batch: &mut Batch) {
+        for (dec, _) in self.decoders.values_mut() {
+            for mut rec in dec.finish() {
+                self.classifier.classify(&mut rec);
+                telemetry.records.fetch_add(1, Ordering::Relaxed);
+                batch.records.push(rec);
+                batch.rebuild.push(false);
+            }
         }
     }
 }
