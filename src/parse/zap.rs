@@ -355,7 +355,19 @@ impl LogFields {
         }
         let kind = self.kind();
         if let Some(k) = &kind {
-            self.rec.controller = controller_for_kind(k).map(str::to_string);
+            // notification-controller's event and receiver servers log the kind of the
+            // object an event is about, not their own (`"logger":"event-server",
+            // "reconciler kind":"Kustomization"`): the logger names who spoke.
+            self.rec.controller = if self
+                .rec
+                .logger
+                .as_deref()
+                .is_some_and(is_notification_server)
+            {
+                Some(super::message::NOTIFICATION_CONTROLLER.into())
+            } else {
+                controller_for_kind(k).map(str::to_string)
+            };
             if let Some((ns, name)) = self.namespace_name(k) {
                 self.rec.object = Some(ObjectRef::new(k.clone(), ns, name));
             }
@@ -387,6 +399,11 @@ impl LogFields {
         }
         self.rec
     }
+}
+
+/// Loggers of notification-controller's HTTP servers (events in, webhooks in).
+fn is_notification_server(logger: &str) -> bool {
+    matches!(logger, "event-server" | "receiver-server")
 }
 
 #[cfg(test)]
@@ -599,6 +616,12 @@ mod tests {
         );
         assert_eq!(r.object, None);
         assert_eq!(r.controller.as_deref(), Some("kustomize-controller"));
+        // notification-controller's event server names the involved object's kind
+        let r = parse(
+            r#"{"level":"error","ts":"2023-03-09T17:39:57.859Z","logger":"event-server","msg":"failed to send notification","reconciler kind":"Kustomization","name":"flux-system","namespace":"flux-system","error":"postMessage failed: failed to execute request: context deadline exceeded"}"#,
+        );
+        assert_eq!(obj(&r), "Kustomization/flux-system/flux-system");
+        assert_eq!(r.controller.as_deref(), Some("notification-controller"));
     }
 
     #[test]
