@@ -16,7 +16,7 @@
 use serde_json::{Map, Value};
 
 use super::{attribute, Block, Context, Step, MAX_BLOCK_BYTES, MAX_BLOCK_LINES};
-use crate::parse::{json_depth_exceeds, k8s, zap, ParseContext, MAX_JSON_DEPTH};
+use crate::parse::{json_depth_exceeds, k8s, LineDecoder, ParseContext, MAX_JSON_DEPTH};
 use crate::record::{Format, Record};
 
 /// How many trailing lines a cut-off document may lose while it is read as far as it goes.
@@ -144,7 +144,7 @@ impl Doc {
             Syntax::Yaml => read_yaml(&text),
             Syntax::Json => read_json(&text),
         };
-        let mut recs = value.map(|v| value_records(&v)).unwrap_or_default();
+        let mut recs = value.map(|v| value_records(&v, 0)).unwrap_or_default();
         if recs.is_empty() {
             recs.push(fallback(&text));
         }
@@ -288,27 +288,68 @@ fn closers_for(s: &str) -> String {
 }
 
 /// Records of a document value: a Kubernetes document (object, Event, List, watch
-/// event), a JSON array of them, or a zap log line printed over several lines.
-fn value_records(v: &Value) -> Vec<Record> {
-    let ctx = ParseContext::default();
+/// event), a JSON array of them, a log-store export (entries, or the search response that
+/// holds them), or a zap log line printed over several lines.
+fn value_records(v: &Value, depth: usize) -> Vec<Record> {
+    if depth > MAX_CONTAINER_DEPTH {
+        return Vec::new();
+    }
     match v {
         Value::Array(items) => items
             .iter()
             .take(k8s::MAX_LIST_ITEMS)
-            .flat_map(value_records)
+            .flat_map(|i| value_records(i, depth + 1))
             .collect(),
-        Value::Object(obj) => object_records(obj, &ctx),
+        Value::Object(obj) => object_records(obj, depth),
         _ => Vec::new(),
     }
 }
 
-fn object_records(obj: &Map<String, Value>, ctx: &ParseContext) -> Vec<Record> {
+/// How deep exported entries may sit in a search response (`hits.hits[]`, `data.result[]`).
+const MAX_CONTAINER_DEPTH: usize = 4;
+
+fn object_records(obj: &Map<String, Value>, depth: usize) -> Vec<Record> {
     if k8s::looks_like(obj) {
-        return k8s::from_json(obj, ctx).unwrap_or_default();
+        return k8s::from_json(obj, &ParseContext::default()).unwrap_or_default();
     }
-    zap::from_json(obj, ctx)
-        .map(|r| vec![r])
-        .unwrap_or_default()
+    // Search responses that hold exported entries: Elasticsearch/OpenSearch
+    // `hits.hits[]`, the Loki query API's `data.result[]` streams, Datadog's `data[]`.
+    if let Some(hits) = obj.get("hits").and_then(|h| h.get("hits")) {
+        return value_records(hits, depth + 1);
+    }
+    if let Some(Value::Array(streams)) = obj.get("data").and_then(|d| d.get("result")) {
+        return streams
+            .iter()
+            .take(k8s::MAX_LIST_ITEMS)
+            .flat_map(loki_stream)
+            .collect();
+    }
+    if let Some(data @ Value::Array(_)) = obj.get("data") {
+        return value_records(data, depth + 1);
+    }
+    // Anything else reads as its one-line form: a zap line, an export entry (Cloud
+    // Logging, Loki, Elasticsearch hit, CloudWatch, Datadog) with the line inside it.
+    let line = serde_json::to_string(obj).unwrap_or_default();
+    LineDecoder::new(None).decode(line.as_bytes())
+}
+
+/// One Loki query-API stream: `{"stream": {labels}, "values": [[ts_ns, line], …]}` →
+/// the records of each line, as logcli's JSON form `{"labels", "line", "timestamp"}`.
+fn loki_stream(stream: &Value) -> Vec<Record> {
+    let labels = stream.get("stream").cloned().unwrap_or(Value::Null);
+    let Some(values) = stream.get("values").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for pair in values.iter().take(k8s::MAX_LIST_ITEMS) {
+        let (Some(ts), Some(line)) = (pair.get(0), pair.get(1)) else {
+            continue;
+        };
+        let entry = serde_json::json!({"labels": labels, "line": line, "timestamp": ts});
+        let text = serde_json::to_string(&entry).unwrap_or_default();
+        out.extend(LineDecoder::new(None).decode(text.as_bytes()));
+    }
+    out
 }
 
 /// A document that is not one fluxsight reads: its first line, as text.
