@@ -148,3 +148,27 @@ fn yaml_that_is_not_a_kubernetes_document_is_text_on_its_first_line() {
     assert_eq!(s(&rows[0], "format"), "text");
     assert_eq!(s(&rows[1], "format"), "continuation");
 }
+
+#[test]
+fn pretty_printed_exports_unwrap_their_controller_lines() {
+    let zap = r#"{"level":"error","ts":"2026-12-06T09:12:04.318Z","msg":"Reconciler error","controller":"gitrepository","controllerKind":"GitRepository","GitRepository":{"name":"shop","namespace":"team-a"},"namespace":"team-a","name":"shop","error":"unable to clone 'https://github.com/acme/shop.git': authentication required"}"#;
+    let cloud = format!(
+        "[\n  {{\n    \"jsonPayload\": {zap},\n    \"resource\": {{\"labels\": {{\"namespace_name\": \"flux-system\", \"pod_name\": \"source-controller-6c8f9d7b54-q2wzx\", \"container_name\": \"manager\"}}}},\n    \"timestamp\": \"2026-12-06T09:12:04.318422Z\"\n  }}\n]\n"
+    );
+    let es = format!(
+        "{{\n  \"took\": 3,\n  \"hits\": {{\n    \"hits\": [\n      {{\"_index\": \"logs\", \"_source\": {{\"log\": {}, \"kubernetes\": {{\"namespace_name\": \"flux-system\", \"pod_name\": \"source-controller-6c8f9d7b54-q2wzx\", \"container_name\": \"manager\"}}}}}}\n    ]\n  }}\n}}\n",
+        serde_json::to_string(zap).unwrap()
+    );
+    let loki = format!(
+        "{{\n  \"status\": \"success\",\n  \"data\": {{\n    \"resultType\": \"streams\",\n    \"result\": [\n      {{\"stream\": {{\"namespace\": \"flux-system\", \"pod\": \"source-controller-6c8f9d7b54-q2wzx\", \"container\": \"manager\"}}, \"values\": [[\"1796548324318000000\", {}]]}}\n    ]\n  }}\n}}\n",
+        serde_json::to_string(zap).unwrap()
+    );
+    for (name, text) in [("cloud", cloud), ("es", es), ("loki", loki)] {
+        let rows = one_row_per_line(&text);
+        let r = &rows[0];
+        assert_eq!(s(r, "class"), "git_auth_failed", "{name}: {r}");
+        assert_eq!(s(r, "controller"), "source-controller", "{name}");
+        assert_eq!(s(r, "name"), "shop", "{name}");
+        assert!(!s(r, "envelope").is_empty(), "{name}: envelope named");
+    }
+}
