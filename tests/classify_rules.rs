@@ -421,6 +421,104 @@ fn user_rule_files_report_file_line_and_field() {
     assert_eq!(rec.class, Class::RateLimited);
 }
 
+/// A record logged by `speaker` (a zap `logger` name) about an object of `kind`.
+fn spoken(logger: &str, controller: &str, kind: &str, msg: &str, error: Option<&str>) -> Record {
+    Record {
+        logger: (!logger.is_empty()).then(|| logger.into()),
+        controller: Some(controller.into()),
+        ..log(Level::Error, kind, msg, error)
+    }
+}
+
+/// Who spoke (controller, object kind, logger, reason, call-site message) decides the
+/// family before generic words such as `timeout`, `401` or `context deadline exceeded` do.
+/// Shapes from fluxcd/notification-controller#489, #740, #965, #1227, flux2#718, #836,
+/// #2067, #2309, #2132, kustomize-controller#785, flux2#1193, kustomize-controller#701/#709.
+fn who_spoke_cases() -> Vec<(Class, &'static str, Record)> {
+    use Class::*;
+    const NC: &str = "notification-controller";
+    const KC: &str = "kustomize-controller";
+    vec![
+        // ------------------------------------------------ notification dispatch
+        (NotificationFailed, "NC 2023, involved object as reconciler kind", spoken("event-server", KC, "Kustomization", "failed to send notification", Some("postMessage failed: failed to execute request: context deadline exceeded"))),
+        (NotificationFailed, "NC 2024, alert object", spoken("event-server", NC, "Alert", "failed to send notification", Some("postMessage failed: failed to execute request: context deadline exceeded"))),
+        (NotificationFailed, "Alert event", event("Warning", "NotificationDispatchFailed", "Alert", "failed to send notification for Kustomization/tenant/apps: postMessage failed: failed to execute request: context deadline exceeded")),
+        (NotificationFailed, "slack webhook i/o timeout", spoken("event-server", NC, "Alert", "failed to send notification", Some("failed to post to slack: Post \"https://hooks.slack.com/services/T0000/B0000/XXXXXXXX\": dial tcp 54.163.235.119:443: i/o timeout"))),
+        (NotificationFailed, "only transport words, Provider object", spoken("", NC, "Provider", "Post \"https://hooks.slack.com/services/T0000/B0000/XXXXXXXX\": dial tcp 54.163.235.119:443: i/o timeout", None)),
+        (NotificationFailed, "alertmanager giving up", spoken("event-server", NC, "Alert", "failed to send notification", Some("postMessage failed: failed to execute request: POST http://prometheus-stack-kube-prom-alertmanager.monitoring:9093/api/v2/alerts/ giving up after 1 attempt(s): context deadline exceeded"))),
+        (NotificationFailed, "provider 401 is not a Git auth failure", event("Warning", "NotificationDispatchFailed", "Alert", "failed to send notification for Kustomization/apps/web: request failed with status code 401: invalid_auth")),
+        (NotificationFailed, "sender side, notification-controller unreachable", spoken("", KC, "Kustomization", "unable to record event", Some("POST http://notification-controller.flux-system.svc.cluster.local./ giving up after 5 attempt(s): Post \"http://notification-controller.flux-system.svc.cluster.local./\": dial tcp 10.96.12.7:80: connect: connection refused"))),
+        (RateLimited, "provider quota stays a rate limit", event("Warning", "NotificationDispatchFailed", "Alert", "failed to send notification for Kustomization/apps/web: request failed with status code 429: slow down")),
+        (NetworkError, "NC leader lease is not a dispatch", spoken("runtime", NC, "", "error retrieving resource lock flux-system/notification-controller-leader-election: Get \"https://10.96.0.1:443/apis/coordination.k8s.io/v1/namespaces/flux-system/leases/notification-controller-leader-election\": context deadline exceeded", None)),
+        (NetworkError, "source fetch timeout stays network", logf(Level::Error, "GitRepository", "failed to checkout and determine revision: unable to clone 'https://github.com/org/repo': Get \"https://github.com/org/repo/info/refs?service=git-upload-pack\": dial tcp 140.82.121.4:443: i/o timeout", "GitOperationFailed")),
+        // ------------------------------------------- artifact download from source-controller
+        (SourceNotReady, "kustomize v0.x typo, 404", log(Level::Error, "Kustomization", "Reconciliation failed after 80.57592ms, next try in 5m0s", Some("faild to download artifact from http://source-controller.flux-system.svc.k8s-prod.local./gitrepository/flux-system/k8s-prod/687b5930bbe44638b9c5e377ac50e33afbb542b9.tar.gz, status: 404 Not Found"))),
+        (SourceNotReady, "kustomize v0.x, i/o timeout", log(Level::Error, "Kustomization", "Reconciliation failed after 30.1s, next try in 10m0s", Some("failed to download artifact from http://source-controller.flux-system.svc.cluster.local./gitrepository/flux-system/flux-system/c1de637b168d45b34eb10bf67ec516403be5b82a.tar.gz, error: Get \"http://source-controller.flux-system.svc.cluster.local./gitrepository/flux-system/flux-system/c1de637b168d45b34eb10bf67ec516403be5b82a.tar.gz\": dial tcp 10.0.186.186:80: i/o timeout"))),
+        (SourceNotReady, "kustomize v0.2x, retries exhausted", event("Warning", "error", "Kustomization", "failed to download artifact, error: GET http://source-controller.flux-system.svc.cluster.local./gitrepository/flux-system/flux-system/437f3d5915f678979e0f607f30c88e3d353a1456.tar.gz giving up after 10 attempt(s): Get \"http://source-controller.flux-system.svc.cluster.local./gitrepository/flux-system/flux-system/437f3d5915f678979e0f607f30c88e3d353a1456.tar.gz\": dial tcp 10.100.47.29:80: connect: connection refused")),
+        (SourceNotReady, "helm ≤ v0.36", log(Level::Error, "HelmRelease", "reconciliation failed", Some("artifact 'http://source-controller.flux-system.svc.cluster.local./helmchart/flux-system/apps-podinfo/podinfo-6.0.0.tgz' download failed (status code: 404 Not Found)"))),
+        (SourceNotReady, "cannot fetch artifact", log(Level::Error, "HelmRelease", "Reconciler error", Some("cannot fetch artifact 'http://source-controller.flux-system.svc.cluster.local./helmchart/apps/apps-web/web-1.2.3.tgz': context deadline exceeded"))),
+        // --------------------------------------------- Secret rejected by the API server
+        (ValidationFailed, "kustomize v0.18 badrequest", log(Level::Error, "Kustomization", "Reconciliation failed after 1.2s, next try in 10m0s", Some("Secret/kubernetes-dashboard/kubernetes-dashboard-csrf badrequest, error: data values must be of type string"))),
+        (ValidationFailed, "kustomize 2023 internalerror", log(Level::Error, "Kustomization", "Reconciliation failed after 2.1s, next try in 10m0s", Some("Secret/chart-museum/chartmuseum internalerror, error: data values must be of type string"))),
+        (ValidationFailed, "ssa Secret is invalid", event("Warning", "ReconciliationFailed", "Kustomization", "Secret/apps/registry dry-run failed (Invalid): Secret \"registry\" is invalid: data[.dockerconfigjson]: Invalid value: \"<secret contents redacted>\": invalid character 'a' looking for beginning of value")),
+        // -------------------------------------------------- health checks, every version
+        (HealthCheckFailed, "2021 wording", log(Level::Error, "Kustomization", "Reconciliation failed after 1m9.694610129s, next try in 1m0s", Some("Health check timed out for [deployments.apps 'keycloak-operator/keycloak-operator']"))),
+        (HealthCheckFailed, "2022 wording", log(Level::Error, "Kustomization", "Reconciliation failed after 2m0.013489487s, next try in 10m0s", Some("Health check failed after 2m0.013489487s, timeout waiting for: [HelmRelease/wpb-services/httpbin status: 'InProgress']"))),
+        (HealthCheckFailed, "current wording", event("Warning", "HealthCheckFailed", "Kustomization", "Health check failed after 5m0s: timeout waiting for: [Deployment/apps/web status: 'InProgress']")),
+        (HealthCheckFailed, "reason only, transport words", event("Warning", "HealthCheckFailed", "Kustomization", "context deadline exceeded")),
+        (HealthCheckFailed, "waiting to become ready, as an error", log(Level::Error, "Kustomization", "Reconciliation failed after 5m0.1s, next try in 5m0s", Some("timed out waiting for Deployment/apps/web to become ready"))),
+        (Progressing, "kustomize v0.x status", log(Level::Info, "Kustomization", "running health checks with a timeout of 9m30s", None)),
+        (Progressing, "flux CLI waiting line", log(Level::Info, "Kustomization", "waiting for Kustomization reconciliation", None)),
+        (Progressing, "health checks in progress", log(Level::Info, "Kustomization", "health checks in progress", None)),
+    ]
+}
+
+#[test]
+fn who_spoke_decides_before_generic_words() {
+    let mut failures = Vec::new();
+    for (want, what, rec) in who_spoke_cases() {
+        let got = classified(rec.clone());
+        if got.class != want {
+            failures.push(format!(
+                "{want} / {what}: got {} for {:?} {:?}",
+                got.class, rec.msg, rec.error
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn emitter_errors_name_file_line_and_field() {
+    let head =
+        "version: 1\nprecedence: [notification_failed, network_error, error_other, info_other]\n";
+    let rules = "rules:\n  - id: a\n    class: network_error\n    fragments: [x]\n";
+    let cases = [
+        ("emitters:\n  - id: e\n    kinds: [Alert]\n    family: notfication_failed\n    over: [network_error]\n", "mine.yaml:6: field `family`", "unknown class"),
+        ("emitters:\n  - id: e\n    kinds: [Alert]\n    family: notification_failed\n    over: [info_other]\n", "mine.yaml:7: field `over`", "not a failure class"),
+        ("emitters:\n  - id: e\n    kinds: [Alert]\n    family: notification_failed\n    over: [notification_failed]\n", "mine.yaml:7: field `over`", "own family"),
+        ("emitters:\n  - id: e\n    family: notification_failed\n    over: [network_error]\n", "mine.yaml:4: field `emitters`", "at least one of"),
+        ("emitters:\n  - id: e\n    kinds: [Alert]\n    family: rate_limited\n    over: [network_error]\n", "mine.yaml:6: field `family`", "not in `precedence`"),
+        ("emitters:\n  - id: e\n    kinds: [Alert]\n    famly: notification_failed\n    over: [network_error]\n", "mine.yaml:", "famly"),
+    ];
+    for (emitters, prefix, needle) in cases {
+        let text = format!("{head}{emitters}{rules}");
+        let e = Classifier::from_yaml(&text, "mine.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with(prefix) && e.contains(needle), "{e}");
+    }
+    // A valid scope changes the verdict only for its speaker.
+    let ok = format!("{head}emitters:\n  - id: e\n    kinds: [Alert]\n    family: notification_failed\n    over: [network_error]\n{rules}");
+    let c = Classifier::from_yaml(&ok, "mine.yaml").unwrap();
+    let mut alert = log(Level::Error, "Alert", "x timed out", None);
+    c.classify(&mut alert);
+    assert_eq!(alert.class, Class::NotificationFailed);
+    let mut other = log(Level::Error, "GitRepository", "x timed out", None);
+    c.classify(&mut other);
+    assert_eq!(other.class, Class::NetworkError);
+}
+
 /// Minimal reading of the shared scenario lines (zap JSON and Events) without the parsers,
 /// so classification is checked against real lines while the parsers are being written.
 fn scenario_record(line: &str) -> Option<Record> {

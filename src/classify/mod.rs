@@ -1,14 +1,17 @@
 //! Classification: every record gets exactly one class of taxonomy.md §1, and a severity.
 //!
-//! Owns: the decision procedure over the rule table (`rules`), object-snapshot status
-//! reading (`snapshot`) and secret redaction (`redact`).
+//! Owns: the decision procedure over the rule table (`rules`, `emitter`), object-snapshot
+//! status reading (`snapshot`) and secret redaction (`redact`).
 //! Does not own: the rule texts (those live in `patterns/classes.yaml`) or parsing.
 //!
 //! Decision, in order (see [`Classifier::classify`]):
 //! 1. metric samples → `metric`; object / Pod snapshots → their status (`snapshot`);
 //! 2. an informational rule matched by a **prefix** of `msg` wins when the record has no
 //!    separate error text (healthy templates quoting alarming commit subjects stay healthy);
-//! 3. otherwise the failure rule whose class comes first in the file's `precedence` wins;
+//! 3. otherwise the failure rule whose class comes first in the file's `precedence` wins —
+//!    unless the record was spoken by an emitter (`emitter`: controller, object kind,
+//!    logger, reason or call-site message) for which that class is generic: then the
+//!    emitter's own family wins, so who spoke decides before words like `timeout` do;
 //! 4. error text that no failure rule explains → `error_other` on warning/error records;
 //! 5. otherwise the best informational rule (reasons, non-prefix literals);
 //! 6. nothing matched: warning / error records → `error_other`, the rest `info_other`.
@@ -17,12 +20,15 @@
 //! nothing; literals go through one case-insensitive Aho-Corasick automaton and a rule's
 //! regex only runs after one of its own literals or reasons matched.
 
+mod emitter;
 pub mod redact;
 pub mod rules;
 mod snapshot;
 
 use crate::record::{Class, Detail, Format, Level, Record, Severity};
 
+pub use emitter::Emitter;
+use emitter::{ClassSet, Speaker};
 pub use rules::{ClassifyError, Example, Rule, RuleSet};
 use rules::{Role, RuleBits};
 
@@ -63,6 +69,14 @@ struct Subject<'a> {
     texts: [&'a str; 2],
     kind: Option<&'a str>,
     controller: Option<&'a str>,
+}
+
+/// What [`Classifier::best`] found among the matched rules.
+struct Best {
+    failure: Option<Class>,
+    info: Option<Class>,
+    /// Every failure class a valid (non-vetoed, `where`- and regex-confirmed) rule gave.
+    failures: ClassSet,
 }
 
 /// Result of matching texts against the table.
@@ -142,26 +156,48 @@ impl Classifier {
                 hits.any.union_with(bits);
             }
         }
+        let kind = rec
+            .object
+            .as_ref()
+            .map(|o| o.kind.as_str())
+            .filter(|k| !k.is_empty());
         let subject = Subject {
             texts: [msg, error.unwrap_or("")],
-            kind: rec
-                .object
-                .as_ref()
-                .map(|o| o.kind.as_str())
-                .filter(|k| !k.is_empty()),
+            kind,
             controller: rec.controller.as_deref(),
         };
-        let (failure, info) = self.best(&hits.any, &hits.veto, &subject);
-        let (_, prefix_info) = if hits.prefix.is_empty() {
-            (None, None)
+        let best = self.best(&hits.any, &hits.veto, &subject);
+        let prefix_info = if hits.prefix.is_empty() {
+            None
         } else {
-            self.best(&hits.prefix, &hits.veto, &subject)
+            self.best(&hits.prefix, &hits.veto, &subject).info
         };
+        let failure = best.failure.map(|winner| {
+            let speaker = Speaker {
+                controller: rec.controller.as_deref(),
+                kind,
+                logger: rec.logger.as_deref(),
+                reason,
+                more_reasons,
+                msg,
+            };
+            self.who_spoke(winner, best.failures, &speaker)
+        });
         Verdict {
             prefix_info,
             failure,
-            info,
+            info: best.info,
         }
+    }
+
+    /// The failure class once the emitter scopes had their say (see `emitter`).
+    fn who_spoke(&self, winner: Class, matched: ClassSet, speaker: &Speaker<'_>) -> Class {
+        self.rules
+            .emitters
+            .iter()
+            .filter(|e| e.over.contains(winner) && e.spoke(speaker))
+            .find_map(|e| e.prefer(winner, matched, |c| self.rules.class_rank(c)))
+            .unwrap_or(winner)
     }
 
     fn scan(&self, text: &str, is_msg: bool, hits: &mut Hits) {
@@ -189,23 +225,24 @@ impl Classifier {
         }
     }
 
-    /// Best (failure, informational) class among the matched, non-vetoed rules.
-    fn best(
-        &self,
-        bits: &RuleBits,
-        veto: &RuleBits,
-        s: &Subject<'_>,
-    ) -> (Option<Class>, Option<Class>) {
+    /// Best failure and informational class among the matched, non-vetoed rules, and the
+    /// set of every failure class matched (the emitter scopes need it).
+    fn best(&self, bits: &RuleBits, veto: &RuleBits, s: &Subject<'_>) -> Best {
         let mut failure: Option<(u16, Class)> = None;
         let mut info: Option<(u16, Class)> = None;
+        let mut failures = ClassSet::default();
         for i in bits.iter_minus(veto) {
             let rule = &self.rules.rules[usize::from(i)];
-            let slot = if rule.class.is_failure() {
-                &mut failure
+            let is_failure = rule.class.is_failure();
+            let slot = if is_failure { &mut failure } else { &mut info };
+            // A failure class already known to match needs no second confirmation; any
+            // other rule is confirmed even when it cannot win, so `failures` is complete.
+            let known = if is_failure {
+                failures.contains(rule.class)
             } else {
-                &mut info
+                slot.is_some_and(|(rank, _)| rank <= rule.rank)
             };
-            if slot.is_some_and(|(rank, _)| rank <= rule.rank) {
+            if known {
                 continue;
             }
             if !where_ok(&rule.kinds, s.kind) || !where_ok(&rule.controllers, s.controller) {
@@ -216,9 +253,18 @@ impl Classifier {
                     continue;
                 }
             }
-            *slot = Some((rule.rank, rule.class));
+            if is_failure {
+                failures.insert(rule.class);
+            }
+            if !slot.is_some_and(|(rank, _)| rank <= rule.rank) {
+                *slot = Some((rule.rank, rule.class));
+            }
         }
-        (failure.map(|x| x.1), info.map(|x| x.1))
+        Best {
+            failure: failure.map(|x| x.1),
+            info: info.map(|x| x.1),
+            failures,
+        }
     }
 
     /// Runs every rule's `examples` and `counter_examples`; returns one line per failure.

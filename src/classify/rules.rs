@@ -4,7 +4,8 @@
 //! Owns: the file schema (serde, `deny_unknown_fields`), its validation (every error names
 //! the file, line and field) and compilation into one Aho-Corasick automaton over every
 //! literal of every rule, plus a reason index and the regexes.
-//! Does not own: the decision which class a record gets (see `classify`).
+//! Does not own: the decision which class a record gets (see `classify`), or the
+//! `emitters:` section's schema (see `emitter`, compiled from here).
 //!
 //! Invariant: literals are matched ASCII-case-insensitively by ONE automaton; a rule's
 //! regex is only ever evaluated after one of its own literals or reasons matched.
@@ -17,6 +18,8 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::record::{Class, Level};
+
+use super::emitter::{self, Emitter, EmitterRaw};
 
 /// Most rules a table may hold; keeps the per-record match set a fixed-size bitset.
 pub const MAX_RULES: usize = 512;
@@ -49,6 +52,8 @@ pub enum ClassifyError {
 struct RuleFileRaw {
     version: Spanned<u32>,
     precedence: Vec<Spanned<String>>,
+    #[serde(default)]
+    emitters: Vec<EmitterRaw>,
     rules: Vec<RuleRaw>,
 }
 
@@ -108,6 +113,9 @@ pub struct Example {
     pub kind: Option<String>,
     #[serde(default)]
     pub controller: Option<String>,
+    /// zap `logger` name (`event-server` is notification-controller's dispatcher).
+    #[serde(default)]
+    pub logger: Option<String>,
     #[serde(default)]
     pub level: Option<String>,
     /// `Normal` / `Warning` (Kubernetes) or `info` / `error` (Flux payload): the example
@@ -200,6 +208,8 @@ pub struct RuleSet {
     target_start: Vec<u32>,
     targets: Vec<Target>,
     pub(crate) reasons: HashMap<String, RuleBits>,
+    /// Who-spoke scopes, checked after a generic failure class won.
+    pub emitters: Vec<Emitter>,
     /// Rank of every class; classes missing from the precedence list rank last.
     class_rank: Vec<u16>,
 }
@@ -246,7 +256,12 @@ fn yaml_error(file: &str, e: &serde_saphyr::Error) -> ClassifyError {
     }
 }
 
-fn invalid(file: &str, line: u64, field: &str, message: impl Into<String>) -> ClassifyError {
+pub(crate) fn invalid(
+    file: &str,
+    line: u64,
+    field: &str,
+    message: impl Into<String>,
+) -> ClassifyError {
     ClassifyError::Invalid {
         file: file.to_string(),
         line,
@@ -265,6 +280,7 @@ fn compile(raw: RuleFileRaw, file: &str) -> Result<RuleSet, ClassifyError> {
         ));
     }
     let class_rank = precedence(&raw.precedence, file)?;
+    let emitters = emitter::compile(raw.emitters, &class_rank, file)?;
     if raw.rules.len() > MAX_RULES {
         return Err(invalid(
             file,
@@ -423,6 +439,7 @@ fn compile(raw: RuleFileRaw, file: &str) -> Result<RuleSet, ClassifyError> {
         target_start,
         targets,
         reasons,
+        emitters,
         class_rank,
     })
 }
@@ -483,6 +500,7 @@ impl Example {
             error: self.error.clone(),
             reason: self.reason.clone(),
             controller: self.controller.clone(),
+            logger: self.logger.clone(),
             level: self.level.as_deref().and_then(Level::from_loose),
             object: self
                 .kind
