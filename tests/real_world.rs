@@ -51,28 +51,12 @@ const CASES_EXT: &str = "cases";
 /// Cases wrong in this tree, each with why. Emptied as the missing parsers land.
 const KNOWN_WRONG: &[(&str, &str)] = &[
     (
-        "cli-check-k8s-version-mismatch",
-        "awaiting CLI progress parser",
-    ),
-    (
-        "cli-check-helm-controller-not-ready",
-        "awaiting CLI progress parser",
-    ),
-    (
         "cli-bootstrap-wait-deadline-2021",
         "awaiting CLI progress parser (as text, `context deadline exceeded` reads as a fetch timeout)",
     ),
     (
         "cli-bootstrap-client-rate-limiter-indented",
         "awaiting CLI progress parser (as text, `rate limiter` reads as a provider quota)",
-    ),
-    (
-        "cli-logs-container-name-required",
-        "awaiting CLI progress parser",
-    ),
-    (
-        "cli-check-no-crds-no-controllers",
-        "awaiting CLI progress parser",
     ),
     (
         "desc-alert-events-dispatch-deadline",
@@ -97,10 +81,6 @@ const KNOWN_WRONG: &[(&str, &str)] = &[
     (
         "export-gcl-console-imagerepo-timeout",
         "awaiting pretty-printed object parser (Logs Explorer view)",
-    ),
-    (
-        "export-cloudwatch-nc-send-failed",
-        "misclassified: `failed to send notification` loses to `context deadline exceeded`",
     ),
     (
         "export-datadog-iua-unknown-remote",
@@ -169,14 +149,6 @@ const KNOWN_WRONG: &[(&str, &str)] = &[
     (
         "zap-2023-iua-unknown-error-remote",
         "misclassified: an image-automation-controller Reconciler error without a known fragment is error_other",
-    ),
-    (
-        "zap-2021-ks-artifact-404",
-        "misclassified: legacy typo `faild to download artifact` has no rule",
-    ),
-    (
-        "zap-2021-ks-health-check-timed-out",
-        "misclassified: legacy `Health check timed out for [` has no rule",
     ),
     (
         "zap-2020-ks-apply-failed-empty-wrapped",

@@ -29,7 +29,7 @@ use crate::record::{Format, Level, ObjectRef, Record};
 
 /// Format of progress records. The lead adds `Format::FluxProgress` (`flux_progress`);
 /// switch this constant when it lands.
-const FORMAT: Format = Format::FluxCli;
+const FORMAT: Format = Format::FluxProgress;
 
 /// The emoji variation selector the CLI prints after `⚠` (`⚠️`).
 const VARIATION_SELECTOR: char = '\u{FE0F}';
@@ -237,8 +237,10 @@ pub fn parse(line_text: &str, st: &mut ProgressState) -> Result<Record, ParseErr
             (None, _) => ProgressState::default(),
         };
     }
+    // `flux check` marks an outdated CLI with ✗, but nothing in the cluster failed: a
+    // notice, not a warning (the classifier would make any warning a failure class).
     let level = if g == Glyph::Failure && text.contains(NEW_VERSION_HINT) {
-        Level::Warning
+        Level::Info
     } else {
         g.level()
     };
@@ -391,7 +393,7 @@ mod tests {
             "✔ alerts.notification.toolkit.fluxcd.io/v1beta3",
             "✗ check failed",
         ]);
-        assert_eq!(rs[0].level, Some(Level::Warning));
+        assert_eq!(rs[0].level, Some(Level::Info));
         assert_eq!(rs[3].controller.as_deref(), Some("source-controller"));
         assert_eq!(rs[3].level, Some(Level::Error));
         assert_eq!(rs[3].msg, "source-controller: deployment not ready");

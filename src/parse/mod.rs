@@ -19,6 +19,7 @@ pub mod console;
 pub mod envelope;
 pub mod export;
 pub mod flux_cli;
+pub mod flux_progress;
 pub mod k8s;
 pub mod klog;
 pub mod logfmt;
@@ -69,6 +70,8 @@ pub struct LineDecoder {
     block: Option<Box<dyn block::Block>>,
     /// What earlier lines said that later ones need (the last command line).
     block_ctx: block::Context,
+    /// The object earlier Flux CLI progress lines (`►`, `◎`) named.
+    progress: flux_progress::ProgressState,
 }
 
 /// Counters a decoder keeps (exported as metrics by live sources).
@@ -271,6 +274,8 @@ impl LineDecoder {
         }
         let attempt = if trimmed.starts_with('{') {
             parse_json_line(trimmed, &self.ctx)
+        } else if let Ok(r) = flux_progress::parse(trimmed, &mut self.progress) {
+            Ok(vec![r])
         } else {
             parse_text_forms(trimmed, &self.ctx)
         };
