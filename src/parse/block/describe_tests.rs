@@ -324,3 +324,20 @@ fn events_without_a_header_and_with_wide_text() {
     assert_eq!(s(&rows[5], "reason"), "NewArtifact");
     assert_eq!(s(&rows[5], "name"), "flux-system");
 }
+
+/// The row of `text`'s first line without the fields that name the form and the line.
+fn first_row_facts(text: &str) -> serde_json::Map<String, Value> {
+    let mut row = rows(text)[0].as_object().unwrap().clone();
+    for k in ["file", "line", "format"] {
+        row.remove(k);
+    }
+    row
+}
+
+#[test]
+fn the_described_object_classifies_exactly_like_its_json_form() {
+    let ks = r#"{"apiVersion":"kustomize.toolkit.fluxcd.io/v1","kind":"Kustomization","metadata":{"name":"podinfo","namespace":"apps","creationTimestamp":"2024-03-01T09:00:00Z","generation":2},"spec":{"interval":"10m","path":"./apps","prune":true,"sourceRef":{"kind":"GitRepository","name":"podinfo"},"timeout":"5m"},"status":{"conditions":[{"lastTransitionTime":"2024-03-01T10:00:00Z","message":"Health check failed after 5m0s: timeout waiting for: [Deployment/apps/podinfo status: 'InProgress']","observedGeneration":2,"reason":"HealthCheckFailed","status":"False","type":"Ready"}],"lastAppliedRevision":"main@sha1:1eabc9a41ca088515cab83f1cce49eb43e84b67f","observedGeneration":2}}"#;
+    assert_eq!(first_row_facts(KS_DESCRIBE), first_row_facts(ks));
+    let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"source-controller-5cc54c757c-ccwz8","namespace":"flux-system","labels":{"app":"source-controller"}},"status":{"phase":"Running","startTime":"2020-11-02T13:57:18Z","containerStatuses":[{"name":"manager","ready":false,"restartCount":5,"state":{"waiting":{"reason":"CrashLoopBackOff"}},"lastState":{"terminated":{"reason":"OOMKilled","exitCode":137,"startedAt":"2020-11-02T14:20:01Z","finishedAt":"2020-11-02T14:25:17Z"}}}]}}"#;
+    assert_eq!(first_row_facts(POD_DESCRIBE), first_row_facts(pod));
+}
