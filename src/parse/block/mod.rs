@@ -18,6 +18,7 @@
 //! one record for that line (its own or a continuation), so no line is lost.
 
 pub mod command;
+pub mod describe;
 pub mod doc;
 
 use crate::record::{Format, Record};
@@ -63,7 +64,7 @@ pub trait Block: std::fmt::Debug + Send {
 
 /// Starts a block at `line` when one of the multi-line forms begins there.
 pub fn start(line: &str, no: u64, ctx: &Context) -> Option<Box<dyn Block>> {
-    doc::start(line, no, ctx)
+    doc::start(line, no, ctx).or_else(|| describe::start(line, no, ctx))
 }
 
 /// The placeholder record of a line that continues the record at line `carrier`.
