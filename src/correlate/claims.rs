@@ -435,6 +435,29 @@ mod tests {
     }
 
     #[test]
+    fn a_lower_root_does_not_take_a_claim_while_the_higher_fires() {
+        use crate::correlate::Settings;
+        use crate::record::Severity;
+        let mut c = Correlator::new(Settings::default());
+        let host = ObjectRef::new("Host", "", "github.com");
+        let repo = ObjectRef::new("GitRepository", "apps", "fleet");
+        c.findings
+            .upsert("network_degradation", &host, Severity::Warning, 0, 600_000);
+        c.claim(&repo, "network_degradation", &host);
+        c.findings
+            .upsert("git_auth_failure", &repo, Severity::Error, 1, 600_000);
+        c.claim(&repo, "git_auth_failure", &repo);
+        let root = |c: &Correlator| c.root_of(&repo).map(|(p, _, _)| p.to_string());
+        assert_eq!(root(&c).as_deref(), Some("network_degradation"));
+        assert!(c.claimed_above(&repo, ClaimRank::SourceAuth));
+        // The host recovered: its claim explains nothing, the auth root takes over.
+        c.findings.resolve("network_degradation", &host, 2);
+        assert_eq!(root(&c), None);
+        c.claim(&repo, "git_auth_failure", &repo);
+        assert_eq!(root(&c).as_deref(), Some("git_auth_failure"));
+    }
+
+    #[test]
     fn most_affected_tenant() {
         assert_eq!(
             most_affected(["b", "a", "b", "c"].into_iter()).as_deref(),
