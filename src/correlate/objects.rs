@@ -643,6 +643,9 @@ impl Correlator {
             if self.claimed(&o)
                 || pattern_for(last.class).is_some_and(|p| self.findings.is_firing(p, &o))
             {
+                // Explained by a root (or its own finding) now: that finding carries
+                // the object, so a stalled one opened before the root fired closes.
+                self.findings.resolve("stalled_reconciliation", &o, now);
                 continue;
             }
             if matches!(last.class, Class::DependencyNotReady) {
