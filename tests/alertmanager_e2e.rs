@@ -499,6 +499,7 @@ fn live_finding(name: &str, status: Status, first_seen: i64, last_seen: i64) -> 
         subject,
         root_cause: None,
         impacted: Vec::new(),
+        impact: Vec::new(),
         first_seen,
         last_seen,
         count: 5,

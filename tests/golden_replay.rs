@@ -114,6 +114,17 @@ fn check_asserts(case: &Path, out: &str) -> Vec<String> {
                 }
             }
         }
+        if let Some(want) = e.get("tenants") {
+            if f["tenants"] != *want {
+                errs.push(format!("{pattern}: tenants {} (want {want})", f["tenants"]));
+            }
+        }
+        if let Some(want) = e.get("impacted_count").and_then(Value::as_u64) {
+            let got = f["impacted"].as_array().map_or(0, Vec::len) as u64;
+            if got != want {
+                errs.push(format!("{pattern}: {got} impacted (want {want})"));
+            }
+        }
         if let Some(rc) = e.get("root_cause") {
             if f["root_cause"]["class"] != *rc {
                 errs.push(format!(
@@ -121,6 +132,20 @@ fn check_asserts(case: &Path, out: &str) -> Vec<String> {
                     f["root_cause"]
                 ));
             }
+        }
+    }
+    // One alert per root cause: findings of severity warning or worse, any status.
+    if let Some(max) = spec.get("max_alerting").and_then(Value::as_u64) {
+        let alerting: Vec<String> = fs
+            .iter()
+            .filter(|f| f["severity"] != "info")
+            .map(|f| format!("{} {}", f["pattern"], obj_key(&f["subject"])))
+            .collect();
+        if alerting.len() as u64 > max {
+            errs.push(format!(
+                "{} warning-or-worse findings (at most {max}): {alerting:?}",
+                alerting.len()
+            ));
         }
     }
     for p in spec["absent"].as_array().into_iter().flatten() {

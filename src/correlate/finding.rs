@@ -47,6 +47,20 @@ pub struct Evidence {
     pub message: String,
 }
 
+/// What a root finding knows about one impacted object (a symptom it groups): how often
+/// it failed, since when, and its last failure. Extends the `impacted` entry with the
+/// same object; objects listed without failures of their own have none.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ImpactDetail {
+    pub object: ObjectRef,
+    /// Distinct failed attempts seen while grouped under this finding.
+    pub count: u64,
+    pub first_failed: TsMs,
+    pub last_failed: TsMs,
+    pub class: Class,
+    pub message: String,
+}
+
 /// Most evidence samples kept per finding (contracts.md §4).
 pub const MAX_EVIDENCE: usize = 5;
 /// Most impacted objects listed per finding; the rest are counted in `impacted_total`.
@@ -72,6 +86,9 @@ pub struct Finding {
     pub root_cause: Option<RootCause>,
     /// Ordered: first cause → symptoms, in the order they were first seen.
     pub impacted: Vec<ObjectRef>,
+    /// Own evidence of impacted objects that failed (at most one per `impacted` entry).
+    #[serde(default)]
+    pub impact: Vec<ImpactDetail>,
     pub first_seen: TsMs,
     pub last_seen: TsMs,
     pub count: u64,
@@ -140,6 +157,36 @@ impl Finding {
         if self.impacted.len() < MAX_IMPACTED && !self.impacted.contains(o) && *o != self.subject {
             self.impacted.push(o.clone());
         }
+    }
+
+    /// Lists `d.object` as impacted with its own failures: the first time as `d` says
+    /// (its failures so far), later as one more failure when `d`'s last one is new
+    /// (attempts closer than the attempt dedupe, log line and Event of one attempt,
+    /// count once).
+    pub fn add_impact(&mut self, d: ImpactDetail) {
+        self.add_impacted(&d.object);
+        if !self.impacted.contains(&d.object) {
+            return;
+        }
+        match self.impact.iter_mut().find(|x| x.object == d.object) {
+            Some(x) => {
+                if d.last_failed - x.last_failed > super::state::ATTEMPT_DEDUPE_MS {
+                    x.count += 1;
+                }
+                if d.last_failed >= x.last_failed {
+                    x.last_failed = d.last_failed;
+                    x.class = d.class;
+                    x.message = d.message;
+                }
+                x.first_failed = x.first_failed.min(d.first_failed);
+            }
+            None => self.impact.push(d),
+        }
+    }
+
+    /// The own evidence of impacted object `o`, when it failed while grouped here.
+    pub fn impact_of(&self, o: &ObjectRef) -> Option<&ImpactDetail> {
+        self.impact.iter().find(|d| d.object == *o)
     }
 
     pub fn add_tenant(&mut self, t: &str) {
@@ -317,6 +364,7 @@ impl FindingTable {
                 subject: subject.clone(),
                 root_cause: None,
                 impacted: Vec::new(),
+                impact: Vec::new(),
                 first_seen: ts,
                 last_seen: ts,
                 count: 0,
@@ -340,6 +388,7 @@ impl FindingTable {
             e.finding.count = 0;
             e.finding.evidence.clear();
             e.finding.impacted.clear();
+            e.finding.impact.clear();
         }
         e.resolve_after_ms = resolve_after_ms;
         if ts > e.finding.last_seen {
@@ -350,6 +399,19 @@ impl FindingTable {
             e.finding.last_seen = ts;
         }
         &mut e.finding
+    }
+
+    /// A firing finding to amend without new evidence of its own (its `last_seen`
+    /// stays): a symptom attached to it. Emitted with its next material change or
+    /// repeat.
+    pub fn update(&mut self, pattern: &str, subject: &ObjectRef) -> Option<&mut Finding> {
+        let id = self.id_of(pattern, subject)?.clone();
+        let e = self.entries.get_mut(&id)?;
+        if e.finding.status != Status::Firing {
+            return None;
+        }
+        self.dirty.insert(id);
+        Some(&mut e.finding)
     }
 
     /// Resolves a firing finding now (its subject succeeded).

@@ -9,12 +9,16 @@
 //! lifecycle (`finding`), pattern files and config (`spec`), and the detectors, one file
 //! per family: `sources` (auth, rate limit, network), `controllers` (OOM, crash loop,
 //! cascade, memory, queue, guilty tenant), `objects` (per-object failure patterns,
-//! stalled, slow, drift and loops). Does not own: parsing, rendering, delivery.
+//! stalled, slow, drift and loops), `graph` (dependency cycles and chains); and the
+//! claims that group symptoms under their root cause (`claims`: claim order, symptom
+//! attachment, the failing-or-missing-source root). Does not own: parsing, rendering,
+//! delivery.
 //!
 //! Invariants: state is capped (see [`state::Caps`]); output order depends only on the
 //! input (BTreeMaps, sorted keys), never on hashing or timing.
 
 pub mod audit;
+mod claims;
 mod controllers;
 pub mod finding;
 mod graph;
@@ -34,6 +38,9 @@ pub use audit::AuditRecord;
 pub use finding::{Finding, Status};
 pub use spec::Settings;
 use state::{push_capped, Attempt, Caps, CtrlState, Evictions, HostState, ObjState, StateCounts};
+
+/// The kind whose applies are steps of a run rather than its outcome.
+const KUSTOMIZATION: &str = "Kustomization";
 
 /// How often time-driven checks run (stalled, graph, memory, queue, tenants), in ms.
 pub const TICK_MS: i64 = 30_000;
@@ -72,10 +79,13 @@ pub struct Correlator {
     /// Objects failing now (for time-driven checks without scanning every object).
     failing: BTreeSet<ObjectRef>,
     waiting: BTreeSet<ObjectRef>,
+    /// Objects with applies whose run has no known outcome yet (drift is judged once
+    /// it has: `objects::confirm_applies`).
+    open_applies: BTreeSet<ObjectRef>,
     ctrls: BTreeMap<String, CtrlState>,
     hosts: FxHashMap<String, HostState>,
     recent_failures: VecDeque<RecentFailure>,
-    /// object → (pattern, subject) of the root finding that explains it.
+    /// object → (pattern, subject) of the root finding that explains it (`claims`).
     claims: FxHashMap<ObjectRef, (String, ObjectRef)>,
     findings: finding::FindingTable,
     audit: audit::AuditState,
@@ -100,6 +110,7 @@ impl Correlator {
             consumer_edges: 0,
             failing: BTreeSet::new(),
             waiting: BTreeSet::new(),
+            open_applies: BTreeSet::new(),
             ctrls: BTreeMap::new(),
             hosts: FxHashMap::default(),
             recent_failures: VecDeque::new(),
@@ -217,6 +228,8 @@ impl Correlator {
     /// finding that changed. Open findings stay firing.
     pub fn finish(&mut self) {
         if let Some(now) = self.now {
+            // No more records can show an apply's run failed: judge the open ones.
+            self.confirm_applies(now, true);
             self.tick(now);
             self.collect(now, true);
         }
@@ -267,6 +280,8 @@ impl Correlator {
         self.prune(now);
         self.check_controllers(now);
         self.check_graph(now);
+        self.check_sources(now);
+        self.confirm_applies(now, false);
         self.check_stalled(now);
         self.check_tenants(now);
     }
@@ -322,6 +337,7 @@ impl Correlator {
                 let objects = &self.objects;
                 self.failing.retain(|o| objects.contains_key(o));
                 self.waiting.retain(|o| objects.contains_key(o));
+                self.open_applies.retain(|o| objects.contains_key(o));
             }
             let fresh = ObjState {
                 controller: vars::controller_for_kind(&o.kind),
@@ -363,33 +379,6 @@ impl Correlator {
                 namespace: "flux-system".into(),
                 ..Default::default()
             })
-    }
-
-    /// A claim by a root finding on a symptom object.
-    fn claim(&mut self, o: &ObjectRef, pattern: &str, subject: &ObjectRef) {
-        if !self.claims.contains_key(o) && self.claims.len() >= self.caps.objects {
-            self.trim_claims();
-        }
-        self.claims
-            .insert(o.clone(), (pattern.to_string(), subject.clone()));
-    }
-
-    /// Claims whose root finding no longer fires explain nothing; drop those, then (if
-    /// still full) the highest-ordered tenth, so the map stays under `caps.objects`.
-    fn trim_claims(&mut self) {
-        let before = self.claims.len();
-        let findings = &self.findings;
-        self.claims.retain(|_, (p, s)| findings.is_firing(p, s));
-        let cap = self.caps.objects.max(1);
-        if self.claims.len() >= cap {
-            let mut keys: Vec<ObjectRef> = self.claims.keys().cloned().collect();
-            keys.sort_unstable();
-            let keep = cap - (cap / 10).max(1);
-            for k in keys.into_iter().skip(keep) {
-                self.claims.remove(&k);
-            }
-        }
-        self.evictions.claims += (before - self.claims.len()) as u64;
     }
 
     /// Records `obj` as a consumer of `src`, keeping both the number of sources and the
@@ -452,13 +441,6 @@ impl Correlator {
         self.evictions.consumers += dropped;
     }
 
-    /// True when a firing root finding explains `o`.
-    fn claimed(&self, o: &ObjectRef) -> bool {
-        self.claims
-            .get(o)
-            .is_some_and(|(p, s)| self.findings.is_firing(p, s))
-    }
-
     /// Records of Kubernetes Events and log lines.
     fn on_event_or_log(&mut self, rec: &Record, ts: TsMs) {
         let Some(obj) = rec.object.clone() else {
@@ -498,6 +480,8 @@ impl Correlator {
             if class == Class::ReconcileSucceeded && s.interval_ms.is_none() {
                 s.interval_ms = rec.interval_ms;
             }
+            // The object speaks for itself: it exists.
+            s.missing_at = None;
         }
         // Work done for the controller, by tenant (guilty-tenant shares).
         let is_run = matches!(class, Class::ReconcileSucceeded | Class::ArtifactStored)
@@ -542,6 +526,11 @@ impl Correlator {
                 s.waiting_at = Some(ts);
             } else {
                 s.failing_since.get_or_insert(ts);
+                // The run of any apply still open failed: those applies were retries.
+                for a in s.applies.iter_mut().filter(|a| !a.confirmed) {
+                    a.retry = true;
+                    a.confirmed = true;
+                }
                 push_capped(
                     &mut s.attempts,
                     Attempt {
@@ -585,16 +574,30 @@ impl Correlator {
                     self.note_restart(c, ts, class == Class::OomKilled, &message);
                 }
             }
-            _ => self.detect_object_failure(rec, obj, ts),
+            _ => {
+                if class == Class::SourceNotReady {
+                    self.note_source_of(obj, &message, ts);
+                }
+                if objects::has_own_pattern(class) {
+                    self.detect_object_failure(rec, obj, ts);
+                } else {
+                    self.group_symptom(obj, ts, class, &message);
+                }
+            }
         }
     }
 
     fn on_success_like(&mut self, rec: &Record, obj: &ObjectRef, ts: TsMs) {
         let class = rec.class;
-        let success = matches!(
-            class,
-            Class::ReconcileSucceeded | Class::ArtifactStored | Class::RevisionApplied
-        );
+        // A Kustomization's apply is a step of its run, not its outcome: health checks
+        // and pruning follow, and the run ends with `Reconciliation finished` (a
+        // success) or `failed`. Taking the apply as recovery would resolve a failing
+        // health check at every retry and re-open it minutes later.
+        let success = match class {
+            Class::ReconcileSucceeded | Class::ArtifactStored => true,
+            Class::RevisionApplied => obj.kind != KUSTOMIZATION,
+            _ => false,
+        };
         if class == Class::RevisionApplied {
             self.track_apply(rec, obj, ts);
             let tenant = self.tenant_of(obj);
@@ -626,6 +629,10 @@ impl Correlator {
         if was_failing {
             self.failing.remove(obj);
         }
+        if class == Class::ReconcileSucceeded {
+            self.confirm_applies_of(obj);
+        }
+        self.resolve_recovered_host(obj, ts);
         self.findings.resolve_where(obj, ts, |p| {
             if p == "slow_reconciliation" {
                 return !slow;

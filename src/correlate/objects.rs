@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use super::claims::ClaimRank;
 use super::finding::Evidence;
 use super::state::{push_capped, Apply, ObjState};
 use super::{vars, Correlator};
@@ -39,6 +40,13 @@ fn pattern_for(class: Class) -> Option<&'static str> {
         Class::ImageAutomationFailed => "image_automation_failure",
         _ => return None,
     })
+}
+
+/// True when failures of `class` have a per-object pattern: the object's own root
+/// cause. Other failures (a source not ready, a fetch error) are symptoms that group
+/// under the root that explains them, or surface as stalled.
+pub fn has_own_pattern(class: Class) -> bool {
+    pattern_for(class).is_some()
 }
 
 fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
@@ -178,6 +186,7 @@ impl Correlator {
             self.objects.remove(&obj);
             self.failing.remove(&obj);
             self.waiting.remove(&obj);
+            self.open_applies.remove(&obj);
             return;
         }
         let old_source = self.objects.get(&obj).and_then(|s| s.source_ref.clone());
@@ -197,6 +206,7 @@ impl Correlator {
             }
             s.chart = info.chart.clone();
             s.suspended = info.suspend;
+            s.missing_at = None;
             s.stalled = info
                 .condition("Stalled")
                 .is_some_and(|c| c.status == "True");
@@ -414,13 +424,11 @@ impl Correlator {
                 .map(str::to_string)
                 .collect(),
         };
-        let loop_pat = self.settings.patterns.shared("reconcile_loop");
-        let dedupe = loop_pat.ms("dedupe");
-        let window = loop_pat.ms("window");
+        let dedupe = self.settings.patterns.shared("reconcile_loop").ms("dedupe");
         let revision = rec.revision.clone();
-        let (drifts, changing, rev) = {
+        let open = {
             let s = self.obj_mut(obj, ts);
-            let rev = revision.clone().or_else(|| s.last_revision.clone());
+            let rev = revision.or_else(|| s.last_revision.clone());
             if changed.is_empty() {
                 if let Some(r) = &rev {
                     if !s.applied_revisions.contains(r) {
@@ -435,13 +443,17 @@ impl Correlator {
             let same = rev
                 .as_ref()
                 .is_some_and(|r| s.applied_revisions.contains(r));
+            // Applied while the last run failed: Flux retrying, not another writer.
+            let retry = s.failing_since.is_some();
             push_capped(
                 &mut s.applies,
                 Apply {
                     ts,
                     revision: rev.clone(),
                     same_revision: same,
-                    changed: changed.clone(),
+                    changed,
+                    retry,
+                    confirmed: retry,
                 },
                 32,
             );
@@ -450,18 +462,108 @@ impl Correlator {
                     push_capped(&mut s.applied_revisions, r.clone(), 8);
                 }
             }
-            let drifts: Vec<&Apply> = s
-                .applies
-                .iter()
-                .filter(|a| a.same_revision && ts - a.ts <= window)
-                .collect();
-            let mut changing: BTreeSet<String> = BTreeSet::new();
-            for a in &drifts {
-                changing.extend(a.changed.iter().cloned());
-            }
-            (drifts.len() as u64, changing, rev)
+            same && !retry
         };
-        if drifts == 0 {
+        // Judged once the run's outcome is known: a failure after it (health check,
+        // apply error) makes it a retry.
+        if open {
+            self.open_applies.insert(obj.clone());
+        }
+    }
+
+    /// The run of `obj` succeeded: its open applies stand, and count as drift.
+    pub(super) fn confirm_applies_of(&mut self, obj: &ObjectRef) {
+        if self.open_applies.remove(obj) {
+            self.confirm_open(obj, TsMs::MAX);
+        }
+    }
+
+    /// Confirms open applies with no failure after `confirm_after` (every open one
+    /// when `all`: the input ended) and judges drift for their objects.
+    pub(super) fn confirm_applies(&mut self, now: TsMs, all: bool) {
+        if self.open_applies.is_empty() {
+            return;
+        }
+        let before = if all {
+            TsMs::MAX
+        } else {
+            now - self
+                .settings
+                .patterns
+                .get("reconcile_loop")
+                .ms("confirm_after")
+        };
+        let due: Vec<ObjectRef> = self
+            .open_applies
+            .iter()
+            .filter(|o| {
+                self.objects
+                    .get(*o)
+                    .is_some_and(|s| s.applies.iter().any(|a| !a.confirmed && a.ts <= before))
+            })
+            .cloned()
+            .collect();
+        for o in due {
+            self.confirm_open(&o, before);
+            let still_open = self
+                .objects
+                .get(&o)
+                .is_some_and(|s| s.applies.iter().any(|a| !a.confirmed));
+            if !still_open {
+                self.open_applies.remove(&o);
+            }
+        }
+    }
+
+    /// Confirms `obj`'s open applies made at or before `before`, then judges drift
+    /// when one of them corrected changes without a new revision.
+    fn confirm_open(&mut self, obj: &ObjectRef, before: TsMs) {
+        let Some(s) = self.objects.get_mut(obj) else {
+            return;
+        };
+        let mut drift_at = None;
+        for a in s
+            .applies
+            .iter_mut()
+            .filter(|a| !a.confirmed && a.ts <= before)
+        {
+            a.confirmed = true;
+            if a.same_revision && !a.retry {
+                drift_at = Some(a.ts);
+            }
+        }
+        if let Some(ts) = drift_at {
+            self.judge_drift(obj, ts);
+        }
+    }
+
+    /// `reconcile_loop` and `drift_detected` from the confirmed applies of `obj` that
+    /// corrected changes made outside Git (no new revision, not a retry) up to `ts`.
+    fn judge_drift(&mut self, obj: &ObjectRef, ts: TsMs) {
+        let loop_pat = self.settings.patterns.shared("reconcile_loop");
+        let window = loop_pat.ms("window");
+        let Some(s) = self.objects.get(obj) else {
+            return;
+        };
+        let drifts: Vec<&Apply> = s
+            .applies
+            .iter()
+            .filter(|a| {
+                a.same_revision && !a.retry && a.confirmed && a.ts <= ts && ts - a.ts <= window
+            })
+            .collect();
+        let Some(last) = drifts.last() else {
+            return;
+        };
+        let rev = last.revision.clone();
+        let mut changing: BTreeSet<String> = BTreeSet::new();
+        for a in &drifts {
+            changing.extend(a.changed.iter().cloned());
+        }
+        let drifts = drifts.len() as u64;
+        // A root that explains the object (a failing source, a crashed controller)
+        // explains its re-applies too.
+        if self.claimed_above(obj, ClaimRank::Own) {
             return;
         }
         let changing_s = changing
@@ -541,6 +643,9 @@ impl Correlator {
             if self.claimed(&o)
                 || pattern_for(last.class).is_some_and(|p| self.findings.is_firing(p, &o))
             {
+                // Explained by a root (or its own finding) now: that finding carries
+                // the object, so a stalled one opened before the root fired closes.
+                self.findings.resolve("stalled_reconciliation", &o, now);
                 continue;
             }
             if matches!(last.class, Class::DependencyNotReady) {

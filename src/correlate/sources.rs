@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::finding::Evidence;
+use super::claims::{most_affected, ClaimRank};
+use super::finding::{Evidence, ImpactDetail};
 use super::{vars, Correlator};
 use crate::record::{Class, ObjectRef, Record, TsMs};
 
@@ -112,6 +113,10 @@ impl Correlator {
             return;
         }
         let consumers = self.consumers_of(obj);
+        let seeds: Vec<ImpactDetail> = consumers
+            .iter()
+            .filter_map(|c| self.impact_seed(c))
+            .collect();
         let tenant = self.tenant_of(obj);
         let tenants: Vec<String> = consumers.iter().map(|c| self.tenant_of(c)).collect();
         let evidence = self.evidence_of(obj, 3);
@@ -140,6 +145,9 @@ impl Correlator {
         }
         for c in &consumers {
             f.add_impacted(c);
+        }
+        for d in seeds {
+            f.add_impact(d);
         }
         if let Some(h) = url.as_deref().and_then(host_of) {
             f.labels.insert("host".into(), h);
@@ -233,6 +241,9 @@ impl Correlator {
         }
         vars::fill_text(f, &pat);
         for (o, _) in tenant_of {
+            for c in self.consumers_of(&o) {
+                self.claim(&c, "rate_limit_exhaustion", &subject);
+            }
             self.claim(&o, "rate_limit_exhaustion", &subject);
         }
     }
@@ -267,6 +278,11 @@ impl Correlator {
         if is_internal(&host) {
             return;
         }
+        if url.is_none() {
+            if let Some(u) = first_url(&msg) {
+                self.obj_mut(obj, ts).set_url(&u);
+            }
+        }
         let pat = self.settings.patterns.shared("network_degradation");
         let window = pat.ms("window");
         self.touch_host(&host, ts);
@@ -299,10 +315,13 @@ impl Correlator {
         // As for rate limits: the sources' part is recomputed when the set changes.
         let h = self.hosts.get_mut(&host).expect("touched above");
         let full = !already || needs_full(h.network_full, generation, ts);
-        // Sources already explained by another root (auth, rate limit, cascade) don't count.
+        // Sources already explained by a higher root (rate limit, cascade) don't count.
         let unexplained: Vec<ObjectRef> = if full {
             let sources: Vec<ObjectRef> = h.network.sources().cloned().collect();
-            sources.into_iter().filter(|o| !self.claimed(o)).collect()
+            sources
+                .into_iter()
+                .filter(|o| !self.claimed_above(o, ClaimRank::HostNetwork))
+                .collect()
         } else {
             Vec::new()
         };
@@ -314,7 +333,31 @@ impl Correlator {
                 h.network_full = Some((generation, ts));
             }
         }
-        let tenants: Vec<String> = unexplained.iter().map(|o| self.tenant_of(o)).collect();
+        // Each source's own failures for its `impacted` entry: all listed ones on a
+        // full update, the failing one otherwise.
+        let mut seeds: Vec<ImpactDetail> = unexplained
+            .iter()
+            .filter_map(|o| self.impact_seed(o))
+            .collect();
+        if !full && !self.claimed_above(obj, ClaimRank::HostNetwork) {
+            seeds.extend(self.impact_seed(obj));
+        }
+        // Tenants of everything listed (sources and grouped consumers), for `tenants`
+        // and the most affected one as `tenant`.
+        let listed: Vec<ObjectRef> = if full {
+            let mut v: Vec<ObjectRef> = self
+                .findings
+                .get("network_degradation", &subject)
+                .filter(|_| already)
+                .map(|f| f.impacted.clone())
+                .unwrap_or_default();
+            v.extend(unexplained.iter().cloned());
+            v
+        } else {
+            Vec::new()
+        };
+        let tenants: Vec<String> = listed.iter().map(|o| self.tenant_of(o)).collect();
+        let top = most_affected(tenants.iter().map(String::as_str));
         let evidence = self.evidence_of(obj, 1);
         let f = self.findings.upsert(
             "network_degradation",
@@ -327,17 +370,51 @@ impl Correlator {
         for o in &unexplained {
             f.add_impacted(o);
         }
+        for d in seeds {
+            f.add_impact(d);
+        }
         for t in &tenants {
             f.add_tenant(t);
         }
-        if f.tenant.is_empty() {
-            f.tenant = tenants.first().cloned().unwrap_or_default();
+        if let Some(t) = top {
+            f.tenant = t;
         }
         f.labels.insert("host".into(), host.clone());
         for e in evidence {
             f.add_evidence(e);
         }
         vars::fill_text(f, &pat);
+        // The sources and everything consuming them are symptoms of the host.
+        for o in unexplained {
+            for c in self.consumers_of(&o) {
+                self.claim(&c, "network_degradation", &subject);
+            }
+            self.claim(&o, "network_degradation", &subject);
+        }
+    }
+
+    /// A source on a host with a firing `network_degradation` succeeded: once no
+    /// impacted source on that host is failing, the host has recovered.
+    pub(super) fn resolve_recovered_host(&mut self, obj: &ObjectRef, ts: TsMs) {
+        let Some(host) = self.objects.get(obj).and_then(|s| s.url_host.clone()) else {
+            return;
+        };
+        let subject = host_ref(&host);
+        let Some(f) = self
+            .findings
+            .get("network_degradation", &subject)
+            .filter(|f| f.status == super::Status::Firing)
+        else {
+            return;
+        };
+        let still_failing = f.impacted.iter().any(|o| {
+            self.objects.get(o).is_some_and(|s| {
+                s.url_host.as_deref() == Some(host.as_str()) && s.failing_since.is_some()
+            })
+        });
+        if !still_failing {
+            self.findings.resolve("network_degradation", &subject, ts);
+        }
     }
 }
 

@@ -179,6 +179,7 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
             ("min_applies", 3.0),
             ("window", 1_800_000.0),
             ("dedupe", 10_000.0),
+            ("confirm_after", 600_000.0),
             ("resolve_after", 1_800_000.0),
         ],
     ),
@@ -189,7 +190,11 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
     ),
     (
         "dependency_blocked",
-        &[("waiting_within", 900_000.0), ("resolve_after", 900_000.0)],
+        &[
+            ("waiting_within", 900_000.0),
+            ("source_min_failing", 300_000.0),
+            ("resolve_after", 900_000.0),
+        ],
     ),
     (
         "stalled_reconciliation",
@@ -303,6 +308,8 @@ fn is_duration_param(key: &str) -> bool {
             | "resolve_after"
             | "dedupe"
             | "waiting_within"
+            | "source_min_failing"
+            | "confirm_after"
             | "min_failing"
             | "recent"
             | "absolute"

@@ -136,6 +136,13 @@ pub struct Apply {
     /// True when the revision was already applied before (no new commit).
     pub same_revision: bool,
     pub changed: Vec<String>,
+    /// A retry: made while the object was failing, or its run failed afterwards
+    /// (health check, apply error). Retries re-apply the same objects; they are not
+    /// drift.
+    pub retry: bool,
+    /// The run's outcome is known (a success, a failure, or no failure within
+    /// `reconcile_loop.confirm_after`); only confirmed applies count as drift.
+    pub confirmed: bool,
 }
 
 /// What we know about one Flux object.
@@ -163,6 +170,9 @@ pub struct ObjState {
     pub attempts: VecDeque<Attempt>,
     /// Last time a dependency_not_ready record was seen.
     pub waiting_at: Option<TsMs>,
+    /// When a consumer last reported this object (a source) as not found; cleared by
+    /// any record about the object itself.
+    pub missing_at: Option<TsMs>,
     pub last_revision: Option<String>,
     pub applied_revisions: VecDeque<String>,
     pub applies: VecDeque<Apply>,

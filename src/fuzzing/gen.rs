@@ -121,6 +121,7 @@ pub fn finding(i: &mut Input) -> Finding {
             message: i.free_text(),
         }),
         impacted: i.vec(40, object),
+        impact: Vec::new(),
         first_seen,
         last_seen: first_seen.saturating_add((i.u64() % 1_000_000_000) as i64),
         count: i.u64(),

@@ -58,6 +58,35 @@ fn obj_json(o: &ObjectRef) -> Value {
     json!({"kind": o.kind, "namespace": o.namespace, "name": o.name})
 }
 
+/// An impacted object: `{kind, namespace, name}`, extended (never renamed) with its own
+/// failures when it had some while grouped under this root: `count`, `first_failed`,
+/// `since` (how long it has been failing, up to the finding's last evidence) and
+/// `evidence` (its last failure's class and message).
+fn impacted_json(f: &Finding, o: &ObjectRef) -> Value {
+    let mut v = obj_json(o);
+    if let (Some(d), Value::Object(m)) = (f.impact_of(o), &mut v) {
+        m.insert("count".into(), json!(d.count));
+        m.insert(
+            "first_failed".into(),
+            json!(format_rfc3339_ms(d.first_failed)),
+        );
+        let since = f.last_seen.max(d.last_failed) - d.first_failed;
+        m.insert(
+            "since".into(),
+            json!(crate::correlate::vars::human_ms(since)),
+        );
+        m.insert(
+            "evidence".into(),
+            json!({
+                "ts": format_rfc3339_ms(d.last_failed),
+                "class": d.class.as_str(),
+                "message": r(&d.message),
+            }),
+        );
+    }
+    v
+}
+
 /// Native finding (contracts.md §4).
 pub fn native(f: &Finding) -> Value {
     json!({
@@ -76,7 +105,7 @@ pub fn native(f: &Finding) -> Value {
             "kind": rc.object.kind, "namespace": rc.object.namespace, "name": rc.object.name,
             "class": rc.class.as_str(), "message": r(&rc.message),
         })),
-        "impacted": f.impacted.iter().map(obj_json).collect::<Vec<_>>(),
+        "impacted": f.impacted.iter().map(|o| impacted_json(f, o)).collect::<Vec<_>>(),
         "first_seen": format_rfc3339_ms(f.first_seen),
         "last_seen": format_rfc3339_ms(f.last_seen),
         "count": f.count,

@@ -632,6 +632,7 @@ mod tests {
             subject,
             root_cause: None,
             impacted: vec![ObjectRef::new("Kustomization", "flux-system", "apps")],
+            impact: Vec::new(),
             first_seen: T0,
             last_seen: T0 + 600_000,
             count: 12,

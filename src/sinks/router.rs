@@ -322,6 +322,7 @@ mod tests {
             subject,
             root_cause: None,
             impacted: vec![],
+            impact: Vec::new(),
             first_seen: 0,
             last_seen: 0,
             count: 1,

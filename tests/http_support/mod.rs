@@ -353,6 +353,7 @@ pub fn finding(i: u64, name: &str, message: &str) -> Finding {
             message: message.into(),
         }),
         impacted: vec![ObjectRef::new("Kustomization", "team-a-prod", name)],
+        impact: Vec::new(),
         first_seen: ts - 60_000,
         last_seen: ts,
         count: 3 + i,

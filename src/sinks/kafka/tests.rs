@@ -33,6 +33,7 @@ fn finding(name: &str, emission: u64) -> Finding {
         subject,
         root_cause: None,
         impacted: vec![],
+        impact: Vec::new(),
         first_seen: 1_767_268_800_000,
         last_seen: 1_767_268_860_000,
         count: 2,
