@@ -219,8 +219,8 @@ fn wide_events_with_empty_cells_source_and_cjk_message() {
     // Columns after MESSAGE are placed by rune count: the CJK message is 2 bytes wider
     // per char than it is long.
     let text = "\
-LAST SEEN   TYPE      REASON               OBJECT                    SUBOBJECT   SOURCE                 MESSAGE                                   FIRST SEEN   COUNT   NAME
-2m          Warning   HealthCheckFailed    kustomization/podinfo                 kustomize-controller   健康检查失败 health check failed 🚀          1h           12      podinfo.17b2c3d4e5f6a7b8
+LAST SEEN   TYPE      REASON              OBJECT                  SUBOBJECT   SOURCE                 MESSAGE                               FIRST SEEN   COUNT   NAME
+2m          Warning   HealthCheckFailed   kustomization/podinfo               kustomize-controller   健康检查失败 health check failed 🚀          1h           12      podinfo.17b2c3d4e5f6a7b8
 ";
     let rows = one_row_per_line(text);
     let r = &rows[1];
