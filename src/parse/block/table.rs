@@ -76,8 +76,11 @@ const TWO_WORD_COLUMNS: [&str; 9] = [
 /// Most columns a header may have (kubectl's widest tables have about a dozen).
 const MAX_COLUMNS: usize = 32;
 
+const TRUE: &str = "True";
+const FALSE: &str = "False";
 /// Condition values `flux get` and `kubectl get` print under READY.
-const CONDITION_STATUSES: [&str; 3] = ["True", "False", "Unknown"];
+const CONDITION_STATUSES: [&str; 3] = [TRUE, FALSE, "Unknown"];
+const POD_KIND: &str = "Pod";
 const READY_CONDITION: &str = "Ready";
 
 /// Flux source kinds: their REVISION is the artifact's, not an applied one.
@@ -180,7 +183,7 @@ impl Header {
         let command_kind = ctx.command.as_ref().and_then(|c| c.kind.as_deref());
         let shape = if has(col::LAST_SEEN) {
             Shape::Events
-        } else if has(col::RESTARTS) || command_kind == Some("Pod") {
+        } else if has(col::RESTARTS) || command_kind == Some(POD_KIND) {
             Shape::Pods
         } else {
             Shape::Objects
@@ -388,7 +391,7 @@ fn valid_cell(shape: Shape, column: &str, v: &str) -> bool {
         col::NAMESPACE => no_space_lower(v),
         col::NAME if shape != Shape::Events => no_space_lower(v),
         col::READY => CONDITION_STATUSES.contains(&v) || v == "-" || ratio(v).is_some(),
-        col::SUSPENDED => v == "True" || v == "False",
+        col::SUSPENDED => v == TRUE || v == FALSE,
         col::RESTARTS | col::COUNT => starts_digit(v),
         col::AGE | col::LAST_SEEN | col::FIRST_SEEN => starts_digit(v) || v.starts_with('<'),
         col::TYPE if shape == Shape::Events => v.chars().all(|c| c.is_ascii_alphabetic()),
@@ -592,7 +595,7 @@ fn object_doc(
     doc.insert("kind".into(), kind.into());
     doc.insert("metadata".into(), metadata(name, namespace));
     if let Some(s) = cell(h, cells, col::SUSPENDED) {
-        doc.insert("spec".into(), json!({ "suspend": s == "True" }));
+        doc.insert("spec".into(), json!({ "suspend": s == TRUE }));
     }
     doc.insert("status".into(), Value::Object(status));
     doc
@@ -637,7 +640,7 @@ fn pod_doc(h: &Header, cells: &[String], namespace: Option<String>) -> Map<Strin
     }
     let mut doc = Map::new();
     doc.insert("apiVersion".into(), "v1".into());
-    doc.insert("kind".into(), "Pod".into());
+    doc.insert("kind".into(), POD_KIND.into());
     doc.insert("metadata".into(), metadata(name, namespace));
     doc.insert("status".into(), Value::Object(status));
     doc
