@@ -20,6 +20,7 @@
 pub mod command;
 pub mod describe;
 pub mod doc;
+pub mod table;
 
 use crate::record::{Format, Record};
 
@@ -64,7 +65,9 @@ pub trait Block: std::fmt::Debug + Send {
 
 /// Starts a block at `line` when one of the multi-line forms begins there.
 pub fn start(line: &str, no: u64, ctx: &Context) -> Option<Box<dyn Block>> {
-    doc::start(line, no, ctx).or_else(|| describe::start(line, no, ctx))
+    doc::start(line, no, ctx)
+        .or_else(|| describe::start(line, no, ctx))
+        .or_else(|| table::start(line, no, ctx))
 }
 
 /// The placeholder record of a line that continues the record at line `carrier`.
