@@ -16,9 +16,8 @@
 //! so does a listed case that is now right (so the list stays true after parsers land). Its
 //! reasons start with [`AWAITING`] when the case's input form has no parser yet; any other
 //! reason marks a misclassification of a supported form. The accuracy gate
-//! ([`MIN_ACCURACY`]) counts the cases not listed; the table also prints the raw accuracy over
-//! every case and the accuracy over the supported forms (awaiting cases left out), which are
-//! the figures to watch while the list is not empty.
+//! ([`MIN_ACCURACY`]) counts every case, listed or not; the table also prints the accuracy
+//! over the supported forms (awaiting cases left out).
 //!
 //! `FLUXSIGHT_REAL_WORLD_ROWS=<id>[,<id>…]` prints the classify rows of those cases.
 
@@ -59,22 +58,6 @@ const KNOWN_WRONG: &[(&str, &str)] = &[
         "awaiting CLI progress parser (as text, `rate limiter` reads as a provider quota)",
     ),
     (
-        "desc-alert-events-dispatch-deadline",
-        "awaiting describe parser (Reason NotificationDispatchFailed; as text the network fragment wins)",
-    ),
-    (
-        "desc-iua-events-unknown-remote",
-        "awaiting describe parser (From image-automation-controller)",
-    ),
-    (
-        "desc-imagepolicy-events-k9s-frame",
-        "awaiting describe parser (Events table inside a k9s border)",
-    ),
-    (
-        "ev-user-formatted-unhealthy-probe",
-        "misclassified: `Readiness probe failed:` (kubelet Unhealthy) has no rule",
-    ),
-    (
         "export-gcl-console-scan-succeeded-at-error",
         "awaiting pretty-printed object parser (Logs Explorer view)",
     ),
@@ -83,84 +66,8 @@ const KNOWN_WRONG: &[(&str, &str)] = &[
         "awaiting pretty-printed object parser (Logs Explorer view)",
     ),
     (
-        "export-datadog-iua-unknown-remote",
-        "misclassified: an image-automation-controller Reconciler error without a known fragment is error_other",
-    ),
-    (
-        "fluxlogs-2021-ks-source-not-found",
-        "misclassified: HTML entities (&#39;) hide `Source '…' not found`",
-    ),
-    (
-        "fluxlogs-2022-iua-non-fastforward",
-        "misclassified: `cannot push non-fastforwardable reference` has no rule",
-    ),
-    (
-        "tbl-e2e-gitrepo-ssh-identity",
-        "misclassified: `invalid 'ssh' auth option` has no rule",
-    ),
-    (
-        "tbl-kubectl-pods-source-restarts",
-        "awaiting table parser (RESTARTS column)",
-    ),
-    (
-        "tbl-kubectl-pods-aks-restarts",
-        "awaiting table parser (RESTARTS column)",
-    ),
-    (
-        "tbl-kubectl-pods-ks-crashloop",
-        "awaiting table parser (STATUS CrashLoopBackOff)",
-    ),
-    (
-        "tbl-kubectl-pods-helm-source-crashloop",
-        "awaiting table parser (STATUS CrashLoopBackOff)",
-    ),
-    (
-        "tbl-flux-helm-source-index-404",
-        "misclassified: legacy `failed to fetch <url> : 404 Not Found` has no rule",
-    ),
-    (
-        "klog-nc-failed-update-lock-eof",
-        "misclassified: leader lease `Failed to update lock` reads as a network error",
-    ),
-    (
-        "text-hr-chart-oci-anonymous-403",
-        "misclassified: `HelmChart … is not ready` wins over the `403 Forbidden` it wraps",
-    ),
-    (
-        "text-hr-last-helm-logs-upgrade-timeout",
-        "misclassified: Helm's `Upgrade \"…\" failed:` in `Last Helm logs:` has no rule",
-    ),
-    (
-        "text-imagerepo-gcr-auth-not-configured",
-        "misclassified: `authentication failed` has no rule",
-    ),
-    (
-        "text-helmchart-no-chart-name-found",
-        "misclassified: `no chart name found` has no rule",
-    ),
-    (
         "yaml-ks-condition-build-tls-timeout",
         "awaiting YAML parser (reason BuildFailed vs the TLS timeout it wraps)",
-    ),
-    (
-        "yaml-hr-status-source-not-ready",
-        "awaiting YAML parser (reason SourceNotReady)",
-    ),
-    (
-        "zap-2023-iua-unknown-error-remote",
-        "misclassified: an image-automation-controller Reconciler error without a known fragment is error_other",
-    ),
-    (
-        "zap-2020-ks-apply-failed-empty-wrapped",
-        "misclassified: `apply failed: ` with no cause is taken as validation",
-    ),
-    (
-        "zap-2022-imagepolicy-version-list-empty",
-        "misclassified: `Cannot determine latest tag for policy` has no rule",
-    ),
-    (
-        "zap-2022-imagepolicy-backtick-lines",
-        "misclassified: `Cannot determine latest tag for policy` has no rule",
     ),
 ];
 
@@ -350,10 +257,10 @@ fn real_world_corpus() {
         total - awaiting,
         pct(right_total, total - awaiting)
     );
-    let gated = total - known.len();
-    let accuracy = right_total as f64 / gated.max(1) as f64;
+    // The gate counts every case: a case listed in KNOWN_WRONG is documented, not excused.
+    let accuracy = right_total as f64 / total.max(1) as f64;
     println!(
-        "gate: {gated} cases not in KNOWN_WRONG, accuracy {:.1}%",
+        "gate: {total} cases (KNOWN_WRONG included), accuracy {:.1}%",
         100.0 * accuracy
     );
 

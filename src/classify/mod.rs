@@ -116,6 +116,35 @@ impl Classifier {
 
     /// The class `rec` gets, without changing it.
     pub fn class_of(&self, rec: &Record) -> Class {
+        let class = self.class_by_words(rec);
+        if class == Class::ErrorOther {
+            // A failure no rule explains still has a speaker: an emitter whose `over`
+            // lists `error_other` names its family (image-reflector's policy errors).
+            // A Pod snapshot names the controller it runs, not who spoke (the kubelet):
+            // an image-reflector Pod that cannot pull is not an image automation failure.
+            let kind = rec.object.as_ref().map(|o| o.kind.as_str());
+            let about_pod = matches!(rec.detail, Detail::Pod(_)) || kind == Some("Pod");
+            let speaker = Speaker {
+                controller: rec.controller.as_deref().filter(|_| !about_pod),
+                kind,
+                logger: rec.logger.as_deref(),
+                reason: rec.reason.as_deref(),
+                more_reasons: &[],
+                msg: rec.msg.trim_start(),
+            };
+            if let Some(e) = self
+                .rules
+                .emitters
+                .iter()
+                .find(|e| e.over.contains(Class::ErrorOther) && e.spoke(&speaker))
+            {
+                return e.family;
+            }
+        }
+        class
+    }
+
+    fn class_by_words(&self, rec: &Record) -> Class {
         if matches!(rec.detail, Detail::Metric(_)) || rec.format == Format::Metric {
             return Class::Metric;
         }

@@ -147,6 +147,12 @@ impl LineDecoder {
                 String::from_utf8_lossy(inner)
             }
         };
+        // Lines copied from a rendered web page (an issue thread, a wiki) carry HTML
+        // entities where the controller printed quotes.
+        let text = match unescape_html(&text) {
+            Some(t) => std::borrow::Cow::Owned(t),
+            None => text,
+        };
         let mut recs = if truncated {
             vec![text::parse(&text, &self.ctx)]
         } else {
@@ -276,6 +282,8 @@ impl LineDecoder {
             parse_json_line(trimmed, &self.ctx)
         } else if let Ok(r) = flux_progress::parse(trimmed, &mut self.progress) {
             Ok(vec![r])
+        } else if let Some(r) = block::describe::lone_event_row(trimmed) {
+            Ok(vec![r])
         } else {
             parse_text_forms(trimmed, &self.ctx)
         };
@@ -374,6 +382,35 @@ pub fn json_depth_exceeds(b: &[u8], max: usize) -> bool {
         }
     }
     false
+}
+
+/// HTML entities a web page puts where a log line had quotes and brackets.
+const HTML_ENTITIES: [(&str, &str); 8] = [
+    ("&#39;", "'"),
+    ("&#x27;", "'"),
+    ("&apos;", "'"),
+    ("&#34;", "\""),
+    ("&quot;", "\""),
+    ("&lt;", "<"),
+    ("&gt;", ">"),
+    ("&amp;", "&"),
+];
+
+/// `s` with HTML entities replaced, or `None` when it has none (the common case costs
+/// one `memchr`).
+fn unescape_html(s: &str) -> Option<String> {
+    memchr::memchr(b'&', s.as_bytes())?;
+    if !HTML_ENTITIES.iter().any(|(e, _)| s.contains(e)) {
+        return None;
+    }
+    let mut out = s.to_string();
+    // `&amp;` last, so `&amp;quot;` becomes `&quot;` and not a quote.
+    for (e, c) in HTML_ENTITIES {
+        if out.contains(e) {
+            out = out.replace(e, c);
+        }
+    }
+    Some(out)
 }
 
 /// Convenience for tests and one-shot callers: decode a single line with a fresh decoder.

@@ -731,6 +731,65 @@ fn event_doc(row: &EventRow, obj: &Described) -> Map<String, Value> {
     doc
 }
 
+/// An Events row pasted on its own, without the describe block or table around it:
+/// `Warning  NotificationDispatchFailed  11m (x14 over 2d3h)  notification-controller
+/// failed to send notification …` (Type, Reason, Age, From, Message). The object it is
+/// about is unknown; `None` when the line does not have that shape.
+pub fn lone_event_row(line: &str) -> Option<Record> {
+    let (type_, rest) = line.trim().split_once(char::is_whitespace)?;
+    if !matches!(type_, "Normal" | "Warning") {
+        return None;
+    }
+    let (reason, rest) = rest.trim_start().split_once(char::is_whitespace)?;
+    if !reason.chars().all(|c| c.is_ascii_alphanumeric()) || reason.is_empty() {
+        return None;
+    }
+    let rest = rest.trim_start();
+    let (age, rest) = rest.split_once(char::is_whitespace)?;
+    if !is_age(age) {
+        return None;
+    }
+    let mut rest = rest.trim_start();
+    let mut age = age.to_string();
+    if rest.starts_with("(x") {
+        let close = rest.find(')')?;
+        age = format!("{age} {}", &rest[..=close]);
+        rest = rest[close + 1..].trim_start();
+    }
+    let (from, message) = rest.split_once(char::is_whitespace)?;
+    if !from
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | ','))
+    {
+        return None;
+    }
+    let row = EventRow {
+        line: 0,
+        type_: type_.to_string(),
+        reason: reason.to_string(),
+        age,
+        from: from.trim_end_matches(',').to_string(),
+        message: message.trim().to_string(),
+    };
+    let unknown = Described {
+        doc: Map::new(),
+        kind: String::new(),
+        name: String::new(),
+        namespace: String::new(),
+    };
+    let mut recs = records(&event_doc(&row, &unknown));
+    let mut rec = recs.pop()?;
+    rec.format = Format::EventsTable;
+    Some(rec)
+}
+
+/// A kubectl age: `11m`, `2d3h`, `59s`, `<unknown>`, `<invalid>`.
+fn is_age(s: &str) -> bool {
+    matches!(s, "<unknown>" | "<invalid>")
+        || (s.chars().next().is_some_and(|c| c.is_ascii_digit())
+            && s.chars().all(|c| c.is_ascii_digit() || "smhdy".contains(c)))
+}
+
 /// `2m (x4 over 20m)` → 4.
 fn repeat_count(age: &str) -> Option<u64> {
     let rest = &age[age.find("(x")? + 2..];

@@ -24,8 +24,10 @@ const MAX_REPAIR_DROP: usize = 8;
 
 /// Starts a document at `line` when one begins there.
 pub fn start(line: &str, no: u64, _ctx: &Context) -> Option<Box<dyn Block>> {
-    if yaml_starts(line) {
-        return Some(Box::new(Doc::new(Syntax::Yaml, no)));
+    if let Some(base) = yaml_starts(line) {
+        let mut d = Doc::new(Syntax::Yaml, no);
+        d.base = base;
+        return Some(Box::new(d));
     }
     // A pretty-printed document's first line opens a bracket and ends with one open
     // (`{`, `[`, `[{`); a log line cut off mid-way ends inside a string or a value.
@@ -37,19 +39,47 @@ pub fn start(line: &str, no: u64, _ctx: &Context) -> Option<Box<dyn Block>> {
     {
         return Some(Box::new(Doc::new(Syntax::Json, no)));
     }
+    // A one-line JSON record the paste wrapped (a terminal's width): it opens a record
+    // and does not close it. Only the next line may finish it, and only if the two
+    // together parse; otherwise both are read on their own.
+    if t.starts_with("{\"")
+        && t.len() >= MIN_WRAPPED_WIDTH
+        && !t.ends_with('}')
+        && !json_depth_exceeds(t.as_bytes(), MAX_JSON_DEPTH)
+        && JsonScan::default().scan(t).open > 0
+    {
+        return Some(Box::new(Doc::new(Syntax::Wrapped, no)));
+    }
     None
 }
 
-fn yaml_starts(line: &str) -> bool {
-    line.trim_end() == "---"
+/// Shortest first half of a wrapped JSON line (terminals wrap at 80 columns or more).
+const MIN_WRAPPED_WIDTH: usize = 60;
+
+/// Where a YAML document starts, and its indentation: a whole document at column 0, or
+/// the status part of one pasted alone (`status:`, `conditions:`, `containerStatuses:`
+/// on a line of their own, at any indentation).
+fn yaml_starts(line: &str) -> Option<usize> {
+    if line.trim_end() == "---"
         || line.starts_with("apiVersion:")
         || (line.starts_with("kind:") && line.len() > 5)
+    {
+        return Some(0);
+    }
+    FRAGMENT_KEYS
+        .contains(&line.trim())
+        .then(|| super::indent_of(line))
 }
+
+/// Keys that open the status part of an object pasted without the rest.
+const FRAGMENT_KEYS: [&str; 3] = ["status:", "conditions:", "containerStatuses:"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Syntax {
     Yaml,
     Json,
+    /// A one-line JSON record wrapped onto a second line.
+    Wrapped,
 }
 
 /// Bracket state carried across the lines of a JSON document.
@@ -88,6 +118,8 @@ impl JsonScan {
 struct Doc {
     syntax: Syntax,
     first: u64,
+    /// Indentation of the document's first line (a fragment pasted indented).
+    base: usize,
     lines: u64,
     text: String,
     json: JsonScan,
@@ -98,6 +130,7 @@ impl Doc {
         Doc {
             syntax,
             first,
+            base: 0,
             lines: 0,
             text: String::new(),
             json: JsonScan::default(),
@@ -106,6 +139,9 @@ impl Doc {
 
     fn take(&mut self, line: &str) {
         self.lines += 1;
+        // A fragment pasted indented is read as if it started at column 0.
+        let cut = super::indent_of(line).min(self.base);
+        let line = &line[cut..];
         if self.text.len() + line.len() < MAX_BLOCK_BYTES {
             self.text.push_str(line);
             self.text.push('\n');
@@ -125,10 +161,15 @@ impl Doc {
         if t == "..." || t.starts_with("```") {
             return false;
         }
-        if t.is_empty() || line.starts_with([' ', '\t', '#']) || t == "-" || t.starts_with("- ") {
+        if t.is_empty() {
             return true;
         }
-        column0_key(t)
+        let indent = super::indent_of(line);
+        if indent != self.base {
+            return indent > self.base;
+        }
+        let t = t.trim_start();
+        t.starts_with('#') || t == "-" || t.starts_with("- ") || column0_key(t)
     }
 
     fn json_continues(&self, line: &str) -> bool {
@@ -138,11 +179,35 @@ impl Doc {
     }
 
     /// Records of the document, read as far as it goes.
-    fn records(&mut self) -> Vec<Record> {
+    /// The second line of a wrapped record: taken only when the two parse together.
+    fn unwrap(&mut self, line: &str, no: u64, out: &mut Vec<Record>) -> Step {
+        let head = self.text.trim_end_matches('\n');
+        for sep in ["", " "] {
+            let joined = format!("{head}{sep}{}", line.trim_end());
+            if let Ok(v) = serde_json::from_str::<Value>(&joined) {
+                self.lines += 1;
+                let mut recs = value_records(&v, 0);
+                if recs.is_empty() {
+                    recs.push(fallback(&joined));
+                }
+                attribute(&mut recs, self.first, no);
+                out.extend(recs);
+                self.lines = 0;
+                return Step::Took {
+                    carrier: Some(self.first),
+                    done: true,
+                };
+            }
+        }
+        self.finish(&Context::default(), out);
+        Step::Ended
+    }
+
+    fn records(&mut self, ctx: &Context) -> Vec<Record> {
         let text = std::mem::take(&mut self.text);
         let value = match self.syntax {
-            Syntax::Yaml => read_yaml(&text),
-            Syntax::Json => read_json(&text),
+            Syntax::Yaml => read_yaml(&text).map(|v| complete_fragment(v, ctx)),
+            Syntax::Json | Syntax::Wrapped => read_json(&text),
         };
         let mut recs = value.map(|v| value_records(&v, 0)).unwrap_or_default();
         if recs.is_empty() {
@@ -166,7 +231,11 @@ fn column0_key(t: &str) -> bool {
 
 impl Block for Doc {
     fn feed(&mut self, line: &str, no: u64, _ctx: &Context, out: &mut Vec<Record>) -> Step {
+        if self.syntax == Syntax::Wrapped && self.lines > 0 {
+            return self.unwrap(line, no, out);
+        }
         let continues = match self.syntax {
+            Syntax::Wrapped => true,
             Syntax::Yaml => self.yaml_continues(line),
             Syntax::Json => self.json_continues(line),
         };
@@ -182,7 +251,7 @@ impl Block for Doc {
             self.json = self.json.scan(line);
             if self.json.open == 0 && !self.json.in_str {
                 // Complete: the last line of the document carries no record of its own.
-                self.emit(no, out);
+                self.emit(no, _ctx, out);
                 return Step::Took {
                     carrier: Some(self.first),
                     done: true,
@@ -196,8 +265,18 @@ impl Block for Doc {
     }
 
     fn finish(&mut self, _ctx: &Context, out: &mut Vec<Record>) {
+        if self.syntax == Syntax::Wrapped {
+            // Not finished by the next line: the first line alone, as it would have been.
+            if self.lines > 0 {
+                let mut recs = vec![fallback(&self.text)];
+                attribute(&mut recs, self.first, u64::MAX);
+                out.extend(recs);
+                self.lines = 0;
+            }
+            return;
+        }
         if self.lines > 0 {
-            self.emit(u64::MAX, out);
+            self.emit(u64::MAX, _ctx, out);
         }
     }
 
@@ -209,12 +288,52 @@ impl Block for Doc {
 impl Doc {
     /// Pushes the document's records, attributed to its first line; `current` is the
     /// line being decoded (`u64::MAX` when none is).
-    fn emit(&mut self, current: u64, out: &mut Vec<Record>) {
-        let mut recs = self.records();
+    fn emit(&mut self, current: u64, ctx: &Context, out: &mut Vec<Record>) {
+        let mut recs = self.records(ctx);
         attribute(&mut recs, self.first, current);
         out.extend(recs);
         self.lines = 0;
     }
+}
+
+/// The status part of an object pasted alone (`status:` / `conditions:` /
+/// `containerStatuses:`) becomes the object it belongs to: its kind from the pasted
+/// command line (`kubectl get hr web -o yaml`), a Pod when it has container statuses,
+/// else unknown; name and namespace from the command when it gave them.
+fn complete_fragment(v: Value, ctx: &Context) -> Value {
+    let Value::Object(mut obj) = v else {
+        return v;
+    };
+    if obj.contains_key("kind") || obj.contains_key("apiVersion") {
+        return Value::Object(obj);
+    }
+    if obj.contains_key("conditions") || obj.contains_key("containerStatuses") {
+        let mut status = Map::new();
+        status.append(&mut obj);
+        obj.insert("status".into(), Value::Object(status));
+    }
+    let Some(status) = obj.get("status").and_then(Value::as_object) else {
+        return Value::Object(obj);
+    };
+    let cmd = ctx.command.as_ref();
+    let kind = if status.contains_key("containerStatuses") {
+        "Pod".to_string()
+    } else {
+        cmd.and_then(|c| c.kind.clone()).unwrap_or_default()
+    };
+    let mut meta = Map::new();
+    if let Some(c) = cmd {
+        if let Some(n) = &c.name {
+            meta.insert("name".into(), Value::String(n.clone()));
+        }
+        if let Some(ns) = &c.namespace {
+            meta.insert("namespace".into(), Value::String(ns.clone()));
+        }
+    }
+    obj.insert("kind".into(), Value::String(kind));
+    obj.insert("apiVersion".into(), Value::String(String::new()));
+    obj.entry("metadata").or_insert(Value::Object(meta));
+    Value::Object(obj)
 }
 
 fn read_yaml(text: &str) -> Option<Value> {

@@ -172,3 +172,52 @@ fn pretty_printed_exports_unwrap_their_controller_lines() {
         assert!(!s(r, "envelope").is_empty(), "{name}: envelope named");
     }
 }
+
+#[test]
+fn a_json_line_wrapped_by_the_paste_is_joined_and_a_cut_one_is_not() {
+    let wrapped = "{\"level\":\"error\",\"ts\":\"2020-11-09T13:55:26.336Z\",\"msg\":\"Reconciler error\",\"controller\":\"kustomization\",\"name\":\"infra-m\nonitoring\",\"namespace\":\"flux\",\"error\":\"unable to clone 'https://github.com/a/b': authentication required\"}\n";
+    let rows = one_row_per_line(wrapped);
+    assert_eq!(s(&rows[0], "format"), "zap_json");
+    assert_eq!(s(&rows[0], "name"), "infra-monitoring");
+    assert_eq!(s(&rows[0], "class"), "git_auth_failed");
+    assert_eq!(rows[1]["carrier_line"], 1);
+    // A long line cut off by the log store, then a whole line: both read on their own.
+    let cut = "{\"level\":\"error\",\"ts\":\"2020-11-09T13:55:26.336Z\",\"msg\":\"Reconciler error\",\"error\":\"unable to clone: authentic\n{\"level\":\"info\",\"ts\":\"2024-03-01T10:05:00.000Z\",\"msg\":\"Reconciliation finished in 1s, next run in 10m0s\"}\n";
+    let rows = one_row_per_line(cut);
+    assert_eq!(s(&rows[0], "format"), "text");
+    assert_eq!(s(&rows[1], "format"), "zap_json");
+}
+
+#[test]
+fn the_status_part_of_an_object_pasted_alone() {
+    let text = "$ kubectl get hr web -n apps -o yaml\n  status:\n    conditions:\n    - message: 'HelmChart ''apps/apps-web'' is not ready: latest generation of object has not been reconciled'\n      reason: SourceNotReady\n      status: \"False\"\n      type: Ready\n";
+    let rows = one_row_per_line(text);
+    assert_eq!(s(&rows[1], "format"), "k8s_object");
+    assert_eq!(s(&rows[1], "kind"), "HelmRelease");
+    assert_eq!(s(&rows[1], "name"), "web");
+    assert_eq!(s(&rows[1], "class"), "source_not_ready");
+    let pod = "containerStatuses:\n- name: manager\n  restartCount: 7\n  lastState:\n    terminated:\n      exitCode: 137\n      reason: OOMKilled\n";
+    let rows = one_row_per_line(pod);
+    assert_eq!(s(&rows[0], "class"), "oom_killed");
+}
+
+#[test]
+fn html_entities_of_a_web_page_paste_are_read_as_quotes() {
+    let rows = one_row_per_line("2021-08-02T09:13:34.237Z info Kustomization/flux-system.flux-system - Source &#39;GitRepository/flux-system&#39; not found\n");
+    assert_eq!(
+        s(&rows[0], "message"),
+        "Source 'GitRepository/flux-system' not found"
+    );
+    assert_eq!(s(&rows[0], "class"), "source_not_ready");
+}
+
+#[test]
+fn an_events_row_pasted_alone_is_an_event() {
+    let rows = one_row_per_line("Warning  NotificationDispatchFailed  11m (x14 over 2d3h)  notification-controller  failed to send notification for Kustomization/tenant/apps: postMessage failed: failed to execute request: context deadline exceeded\n  Normal   Progressing   31m   kustomize-controller  Deployment/shop/checkout configured\nWarning: this is prose, not a row\n");
+    assert_eq!(s(&rows[0], "format"), "events_table");
+    assert_eq!(s(&rows[0], "reason"), "NotificationDispatchFailed");
+    assert_eq!(s(&rows[0], "controller"), "notification-controller");
+    assert_eq!(s(&rows[0], "class"), "notification_failed");
+    assert_eq!(s(&rows[1], "format"), "events_table");
+    assert_eq!(s(&rows[2], "format"), "text");
+}
