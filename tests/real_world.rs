@@ -51,23 +51,23 @@ const CASES_EXT: &str = "cases";
 const KNOWN_WRONG: &[(&str, &str)] = &[
     (
         "cli-bootstrap-wait-deadline-2021",
-        "awaiting CLI progress parser (as text, `context deadline exceeded` reads as a fetch timeout)",
+        "misclassified: the CLI's own wait timed out; `✗ context deadline exceeded` alone reads as a transport timeout (the wait is only in the `◎` step before)",
     ),
     (
         "cli-bootstrap-client-rate-limiter-indented",
-        "awaiting CLI progress parser (as text, `rate limiter` reads as a provider quota)",
+        "misclassified: `client rate limiter Wait returned an error` is the kube client's own throttle, read as a quota by its words",
     ),
     (
         "export-gcl-console-scan-succeeded-at-error",
-        "awaiting pretty-printed object parser (Logs Explorer view)",
+        "awaiting the Logs Explorer tree view (`jsonPayload: {` with unquoted keys and `{2}` folds), which is neither YAML nor JSON",
     ),
     (
         "export-gcl-console-imagerepo-timeout",
-        "awaiting pretty-printed object parser (Logs Explorer view)",
+        "awaiting the Logs Explorer tree view (`jsonPayload: {` with unquoted keys and `{2}` folds), which is neither YAML nor JSON",
     ),
     (
         "yaml-ks-condition-build-tls-timeout",
-        "awaiting YAML parser (reason BuildFailed vs the TLS timeout it wraps)",
+        "judgement: reason BuildFailed (a remote base could not be fetched during the build) is read as build_failed; the corpus names the TLS timeout inside it",
     ),
 ];
 
