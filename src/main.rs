@@ -387,6 +387,7 @@ fn run_replay(mut files: Vec<String>, args: &CorrelateArgs) -> anyhow::Result<Ex
         format,
         audit: args.audit,
         lateness_ms: lateness as i64,
+        undated_ms: newest_mtime_ms(&files),
     };
     let deliverer = if plan.is_empty() {
         None
@@ -400,6 +401,18 @@ fn run_replay(mut files: Vec<String>, args: &CorrelateArgs) -> anyhow::Result<Ex
         }
     };
     replay_to_stdout(inputs, settings, opts, deliverer)
+}
+
+/// Newest modification time of the named files (not stdin), in ms: the clock of a
+/// pasted snapshot that shows no time of its own.
+fn newest_mtime_ms(files: &[String]) -> Option<i64> {
+    files
+        .iter()
+        .filter(|f| f.as_str() != "-")
+        .filter_map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+        .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+        .max()
 }
 
 fn replay_to_stdout<R: BufRead>(

@@ -538,6 +538,7 @@ impl Correlator {
                         class,
                         message: message.clone(),
                         controller: ctrl.map(str::to_string),
+                        occurrences: pasted_occurrences(rec),
                     },
                     history,
                 );
@@ -675,4 +676,19 @@ fn is_remediation(rec: &Record) -> bool {
     let m = rec.msg.as_str();
     m.starts_with("Helm rollback to previous release")
         || m.starts_with("Helm uninstall remediation")
+}
+
+/// Most occurrences one pasted Events row may stand for.
+const MAX_PASTED_OCCURRENCES: u64 = 100;
+
+/// How many occurrences a record stands for: an Events row pasted from `kubectl
+/// describe` / `kubectl get events` counts its `(xN over …)`; a watched Event is seen at
+/// every change of its count, so it counts once per record.
+fn pasted_occurrences(rec: &Record) -> u64 {
+    match (&rec.detail, rec.format) {
+        (Detail::Event(e), Format::Describe | Format::EventsTable) => {
+            e.count.unwrap_or(1).clamp(1, MAX_PASTED_OCCURRENCES)
+        }
+        _ => 1,
+    }
 }

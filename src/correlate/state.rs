@@ -126,6 +126,9 @@ pub struct Attempt {
     pub class: Class,
     pub message: String,
     pub controller: Option<String>,
+    /// Occurrences this attempt stands for: 1, or a pasted Events row's `(xN over …)`
+    /// count (a snapshot shows how often it happened, not when).
+    pub occurrences: u64,
 }
 
 /// One apply that changed cluster objects.
@@ -200,19 +203,24 @@ impl ObjState {
     /// Distinct attempts of `classes` within `window` before `now`, deduped so the
     /// log line, the `Reconciler error` line and the Event of one attempt count once.
     pub fn attempts_in(&self, now: TsMs, window: i64, pred: impl Fn(Class) -> bool) -> u64 {
+        // Records within ATTEMPT_DEDUPE_MS of each other are one attempt (a log line and
+        // its Event); the group counts the most occurrences any of them stands for.
         let mut n = 0;
         let mut last: Option<TsMs> = None;
+        let mut group = 0;
         for a in self
             .attempts
             .iter()
             .filter(|a| now - a.ts <= window && pred(a.class))
         {
             if last.is_none_or(|l| a.ts - l > ATTEMPT_DEDUPE_MS) {
-                n += 1;
+                n += group;
+                group = 0;
                 last = Some(a.ts);
             }
+            group = group.max(a.occurrences.max(1));
         }
-        n
+        n + group
     }
 
     pub fn median_duration(&self) -> Option<u64> {
@@ -490,6 +498,27 @@ pub fn evict_oldest<K: Clone + Ord + std::hash::Hash, V, S: BuildHasher>(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_pasted_count_is_that_many_attempts_and_a_group_counts_its_largest() {
+        let at = |ts: TsMs, occurrences: u64| Attempt {
+            ts,
+            class: Class::HealthCheckFailed,
+            message: String::new(),
+            controller: None,
+            occurrences,
+        };
+        let mut s = ObjState::default();
+        // The snapshot and the Events row `(x3 over 36m)` of one describe paste.
+        s.attempts.extend([at(1_000, 1), at(1_000, 3)]);
+        assert_eq!(s.attempts_in(1_000, 60_000, |_| true), 3);
+        // A later, separate attempt adds one.
+        s.attempts.push_back(at(1_000 + 10 * ATTEMPT_DEDUPE_MS, 1));
+        assert_eq!(
+            s.attempts_in(1_000 + 10 * ATTEMPT_DEDUPE_MS, 3_600_000, |_| true),
+            4
+        );
+    }
 
     proptest! {
         /// The incremental window agrees with a recomputation over the whole history:

@@ -25,6 +25,10 @@ pub struct ReplayOptions {
     pub audit: bool,
     /// Out-of-order tolerance in ms.
     pub lateness_ms: i64,
+    /// Clock for inputs that show no timestamp at all when no input does (a pasted table
+    /// replayed alone): `replay` passes the newest modification time of its files; `None`
+    /// is the epoch.
+    pub undated_ms: Option<TsMs>,
 }
 
 impl Default for ReplayOptions {
@@ -33,6 +37,7 @@ impl Default for ReplayOptions {
             format: OutputFormat::Native,
             audit: false,
             lateness_ms: 10_000,
+            undated_ms: None,
         }
     }
 }
@@ -86,8 +91,11 @@ pub struct RecordStream<R> {
     pending: std::collections::VecDeque<(u64, Record)>,
     last_ts: Option<TsMs>,
     pub lines_read: u64,
-    /// The decoder's held form was drained at the end of input.
-    finished: bool,
+    /// The input ended and the decoder's held form was drained.
+    ended: bool,
+    /// Time of the records before the input's first timestamp: that first timestamp, or
+    /// [`UNDATED`] when the input has none.
+    lead_ts: Option<TsMs>,
 }
 
 impl<R: BufRead> RecordStream<R> {
@@ -98,45 +106,93 @@ impl<R: BufRead> RecordStream<R> {
             pending: Default::default(),
             last_ts: None,
             lines_read: 0,
-            finished: false,
+            ended: false,
+            lead_ts: None,
         }
     }
 
     /// Next record with its effective time and tie-break key.
+    ///
+    /// A record without a timestamp takes the last one its input showed. Records before
+    /// the input's first timestamp take that first one (read ahead up to
+    /// [`MAX_UNDATED_AHEAD`] records); an input with no timestamp at all (a pasted table,
+    /// a describe block) is a snapshot taken after what the other inputs recorded, so it
+    /// sorts after them and the correlator reads it at its current time.
     fn next(&mut self, classifier: &Classifier) -> io::Result<Option<(TsMs, u64, Record)>> {
         loop {
-            if let Some((key, rec)) = self.pending.pop_front() {
-                let ts = rec.ts.or(self.last_ts).unwrap_or(0);
-                if rec.ts.is_some() {
-                    self.last_ts = rec.ts;
+            if let Some((_, front)) = self.pending.front() {
+                let undated_lead = front.ts.is_none() && self.last_ts.is_none();
+                if undated_lead && self.lead_ts.is_none() {
+                    while !self.ended
+                        && self.pending.len() < MAX_UNDATED_AHEAD
+                        && !self.pending.back().is_some_and(|(_, r)| r.ts.is_some())
+                    {
+                        self.fill(classifier)?;
+                    }
+                    self.lead_ts = Some(
+                        self.pending
+                            .iter()
+                            .find_map(|(_, r)| r.ts)
+                            .unwrap_or(UNDATED),
+                    );
                 }
+                let Some((key, mut rec)) = self.pending.pop_front() else {
+                    continue;
+                };
+                let ts = match rec.ts {
+                    Some(t) => {
+                        self.last_ts = Some(t);
+                        t
+                    }
+                    None => {
+                        let t = self.last_ts.or(self.lead_ts).unwrap_or(UNDATED);
+                        // The correlator reads it at its input's time (contracts.md §3);
+                        // an input with no time at all is read at the correlator's.
+                        if t != UNDATED {
+                            rec.ts = Some(t);
+                        }
+                        t
+                    }
+                };
                 return Ok(Some((ts, key, rec)));
             }
-            let Some(line) = self.lines.next_line()? else {
-                if self.finished {
-                    return Ok(None);
-                }
-                // A document or table row still being assembled at the end of input.
-                self.finished = true;
-                let key = self.lines_read;
-                for mut rec in self.decoder.finish() {
-                    classifier.classify(&mut rec);
-                    self.pending.push_back((key, rec));
-                }
-                continue;
-            };
-            self.lines_read += 1;
-            let key = content_key(line.bytes);
-            for mut rec in self.decoder.decode(line.bytes) {
-                if rec.format == Format::Continuation {
-                    continue;
-                }
+            if self.ended {
+                return Ok(None);
+            }
+            self.fill(classifier)?;
+        }
+    }
+
+    /// Reads one more line (or, at the end of input, the decoder's held form) into
+    /// `pending`.
+    fn fill(&mut self, classifier: &Classifier) -> io::Result<()> {
+        let Some(line) = self.lines.next_line()? else {
+            // A document or table row still being assembled at the end of input.
+            self.ended = true;
+            let key = self.lines_read;
+            for mut rec in self.decoder.finish() {
                 classifier.classify(&mut rec);
                 self.pending.push_back((key, rec));
             }
+            return Ok(());
+        };
+        self.lines_read += 1;
+        let key = content_key(line.bytes);
+        for mut rec in self.decoder.decode(line.bytes) {
+            if rec.format == Format::Continuation {
+                continue;
+            }
+            classifier.classify(&mut rec);
+            self.pending.push_back((key, rec));
         }
+        Ok(())
     }
 }
+
+/// Most records read ahead to date the records before an input's first timestamp.
+const MAX_UNDATED_AHEAD: usize = 10_000;
+/// Merge time of records from an input that shows no timestamp: after every dated one.
+const UNDATED: TsMs = TsMs::MAX;
 
 /// Renders findings and audit records as they are emitted, and hands them to the
 /// pipeline's sinks when it has any.
@@ -254,6 +310,14 @@ impl<W: Write> Emitter<W> {
     }
 }
 
+/// A record without a timestamp is read at the correlator's time; before any input gave
+/// one, that time is the undated clock.
+fn date_undated(correlator: &mut Correlator, rec: &Record, undated_ms: Option<TsMs>) {
+    if rec.ts.is_none() && correlator.now().is_none() {
+        correlator.on_time(undated_ms.unwrap_or(0));
+    }
+}
+
 /// Replays `inputs` through `correlator`, writing to `emitter`.
 pub fn replay<R: BufRead, W: Write>(
     inputs: Vec<(String, R)>,
@@ -293,6 +357,7 @@ pub fn replay<R: BufRead, W: Write>(
         {
             if let Some(Reverse(it)) = buf.pop() {
                 emitter.stats.records += 1;
+                date_undated(correlator, &it.rec, emitter.opts.undated_ms);
                 correlator.on_record(&it.rec);
                 emitter.emit_at(correlator.drain(), correlator.now())?;
             }
@@ -300,6 +365,7 @@ pub fn replay<R: BufRead, W: Write>(
     }
     while let Some(Reverse(it)) = buf.pop() {
         emitter.stats.records += 1;
+        date_undated(correlator, &it.rec, emitter.opts.undated_ms);
         correlator.on_record(&it.rec);
         emitter.emit_at(correlator.drain(), correlator.now())?;
     }
@@ -307,4 +373,79 @@ pub fn replay<R: BufRead, W: Write>(
     emitter.emit_at(correlator.drain(), correlator.now())?;
     emitter.stats.lines = streams.iter().map(|s| s.lines_read).sum();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::correlate::Settings;
+
+    /// Findings (pattern, first_seen) of replaying `inputs` with `undated_ms`.
+    fn findings(inputs: Vec<(&str, &str)>, undated_ms: Option<TsMs>) -> Vec<(String, String)> {
+        let classifier = Classifier::builtin();
+        let mut correlator = Correlator::new(Settings::default());
+        let mut out = Vec::new();
+        let opts = ReplayOptions {
+            undated_ms,
+            ..ReplayOptions::default()
+        };
+        let mut emitter = Emitter::new(&mut out, opts);
+        let inputs = inputs
+            .into_iter()
+            .map(|(n, t)| (n.to_string(), t.as_bytes()))
+            .collect();
+        replay(inputs, &classifier, &mut correlator, &mut emitter, 10_000).unwrap();
+        emitter.finish().unwrap();
+        let mut v: Vec<(String, String)> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|f| {
+                (
+                    f["pattern"].as_str().unwrap_or("").to_string(),
+                    f["first_seen"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        v.dedup();
+        v
+    }
+
+    const TABLE: &str = "NAMESPACE  NAME                  READY  MESSAGE\nteam-a     gitrepository/shop    False  failed to checkout and determine revision: unable to clone 'https://github.com/acme/shop.git': dial tcp: lookup github.com on 10.96.0.10:53: no such host\nteam-b     gitrepository/bill    False  failed to checkout and determine revision: unable to clone 'https://github.com/acme/bill.git': dial tcp: lookup github.com on 10.96.0.10:53: no such host\nteam-c     gitrepository/search  False  failed to checkout and determine revision: unable to clone 'https://github.com/acme/search.git': dial tcp: lookup github.com on 10.96.0.10:53: no such host\n";
+
+    #[test]
+    fn an_undated_snapshot_alone_is_read_at_the_undated_clock() {
+        let f = findings(vec![("get.txt", TABLE)], Some(1_796_547_600_000));
+        assert_eq!(
+            f,
+            vec![(
+                "network_degradation".to_string(),
+                "2026-12-06T09:00:00.000Z".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn an_undated_snapshot_sorts_after_the_dated_inputs() {
+        let log = "{\"level\":\"info\",\"ts\":\"2026-12-06T08:00:00.000Z\",\"msg\":\"starting manager\",\"logger\":\"setup\"}\n{\"level\":\"info\",\"ts\":\"2026-12-06T09:30:00.000Z\",\"msg\":\"starting manager\",\"logger\":\"setup\"}\n";
+        // The table's rows are read at the end of the log, not at the epoch (where the
+        // correlator had no clock and dropped them) nor at its start.
+        let f = findings(vec![("get.txt", TABLE), ("src.log", log)], None);
+        assert_eq!(
+            f,
+            vec![(
+                "network_degradation".to_string(),
+                "2026-12-06T09:30:00.000Z".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn lines_before_the_first_timestamp_take_it() {
+        let text = format!(
+            "{TABLE}{{\"level\":\"info\",\"ts\":\"2026-12-06T07:00:00.000Z\",\"msg\":\"starting manager\",\"logger\":\"setup\"}}\n"
+        );
+        let f = findings(vec![("mixed.txt", &text)], None);
+        assert_eq!(f[0].1, "2026-12-06T07:00:00.000Z");
+    }
 }
