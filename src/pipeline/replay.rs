@@ -125,7 +125,7 @@ impl<R: BufRead> RecordStream<R> {
                 if undated_lead && self.lead_ts.is_none() {
                     while !self.ended
                         && self.pending.len() < MAX_UNDATED_AHEAD
-                        && !self.pending.back().is_some_and(|(_, r)| r.ts.is_some())
+                        && self.pending.back().is_none_or(|(_, r)| r.ts.is_none())
                     {
                         self.fill(classifier)?;
                     }
