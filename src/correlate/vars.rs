@@ -50,7 +50,9 @@ pub fn render_text(f: &mut Finding, pattern: &Pattern) {
     v.insert("tenants_list".into(), f.tenants.join(", "));
     v.insert("first_seen".into(), format_rfc3339_ms(f.first_seen));
     if let Some(e) = f.evidence.last() {
-        v.insert("last_error".into(), truncate(&e.message, 400));
+        // The templates end the sentence themselves: `…: no such host.` not `host..`
+        let last = e.message.trim_end().trim_end_matches('.');
+        v.insert("last_error".into(), truncate(last, 400));
     }
     if let Some(rc) = &f.root_cause {
         v.insert("root_class".into(), rc.class.as_str().to_string());

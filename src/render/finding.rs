@@ -307,7 +307,10 @@ pub fn text_line(f: &Finding) -> String {
         f.pattern,
         term(&f.title)
     );
-    if !f.tenant.is_empty() {
+    if f.tenants.len() > 1 {
+        let all: Vec<String> = f.tenants.iter().map(|t| term(t)).collect();
+        s.push_str(&format!("  (tenants {})", all.join(", ")));
+    } else if !f.tenant.is_empty() {
         s.push_str(&format!("  (tenant {})", term(&f.tenant)));
     }
     s
