@@ -270,16 +270,15 @@ impl LineDecoder {
                 ..Default::default()
             }];
         }
-        if let Some(cmd) = block::command::parse(trimmed) {
+        let attempt = if trimmed.starts_with('{') {
+            parse_json_line(trimmed, &self.ctx)
+        } else if let Some(cmd) = block::command::parse(trimmed) {
             self.block_ctx.command = Some(cmd);
             return vec![Record {
                 format: Format::Command,
                 msg: trimmed.to_string(),
                 ..Default::default()
             }];
-        }
-        let attempt = if trimmed.starts_with('{') {
-            parse_json_line(trimmed, &self.ctx)
         } else if let Ok(r) = flux_progress::parse(trimmed, &mut self.progress) {
             Ok(vec![r])
         } else if let Some(r) = block::describe::lone_event_row(trimmed) {

@@ -38,6 +38,14 @@ const PROMPT_ENDS: [char; 6] = ['$', '#', '>', '%', '❯', '➜'];
 
 /// Parses `line` as a command line; `None` when it is not one.
 pub fn parse(line: &str) -> Option<Command> {
+    // The program is the first or second token: look before collecting anything.
+    if !line
+        .split_whitespace()
+        .take(3)
+        .any(|t| matches!(t, "kubectl" | "k" | "oc" | "flux"))
+    {
+        return None;
+    }
     let toks: Vec<&str> = line.split_whitespace().collect();
     let prog = toks
         .iter()

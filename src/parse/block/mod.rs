@@ -65,6 +65,10 @@ pub trait Block: std::fmt::Debug + Send {
 
 /// Starts a block at `line` when one of the multi-line forms begins there.
 pub fn start(line: &str, no: u64, ctx: &Context) -> Option<Box<dyn Block>> {
+    // JSON lines (most controller output) can only open a JSON document.
+    if line.trim_start().starts_with('{') {
+        return doc::start(line, no, ctx);
+    }
     doc::start(line, no, ctx)
         .or_else(|| describe::start(line, no, ctx))
         .or_else(|| table::start(line, no, ctx))
