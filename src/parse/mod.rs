@@ -274,6 +274,8 @@ impl LineDecoder {
             parse_json_line(trimmed, &self.ctx)
         } else if let Some(cmd) = block::command::parse(trimmed) {
             self.block_ctx.command = Some(cmd);
+            // A new command's progress output names its own objects.
+            self.progress = flux_progress::ProgressState::default();
             return vec![Record {
                 format: Format::Command,
                 msg: trimmed.to_string(),

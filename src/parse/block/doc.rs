@@ -449,7 +449,13 @@ fn object_records(obj: &Map<String, Value>, depth: usize) -> Vec<Record> {
     // Anything else reads as its one-line form: a zap line, an export entry (Cloud
     // Logging, Loki, Elasticsearch hit, CloudWatch, Datadog) with the line inside it.
     let line = serde_json::to_string(obj).unwrap_or_default();
-    LineDecoder::new(None).decode(line.as_bytes())
+    let recs = LineDecoder::new(None).decode(line.as_bytes());
+    // A document that is none of these (Helm values, a config file) is not a record:
+    // the caller reads its first line as text instead of its JSON.
+    if recs.iter().all(|r| r.format == Format::Text) {
+        return Vec::new();
+    }
+    recs
 }
 
 /// One Loki query-API stream: `{"stream": {labels}, "values": [[ts_ns, line], …]}` →
