@@ -118,7 +118,12 @@ fn volume<'a>(pod: &'a Value, name: &str) -> Option<&'a Value> {
 /// look (`--health-listen` before the pipeline's `health_listen`), keeps state on a
 /// writable volume, drains within the grace period, and any secret file it names is
 /// mounted.
-fn check_pipeline(objects: &[Value], fp: &FluxsightPod, entrypoint: &[String]) -> Vec<String> {
+fn check_pipeline(
+    objects: &[Value],
+    fp: &FluxsightPod,
+    entrypoint: &[String],
+    rollout: ConfigRollout,
+) -> Vec<String> {
     let c = fp.container;
     let ns = str_at(fp.workload, "/metadata/namespace");
     let words = |ptr: &str| -> Option<Vec<String>> {
@@ -153,15 +158,13 @@ fn check_pipeline(objects: &[Value], fp: &FluxsightPod, entrypoint: &[String]) -
         .and_then(|items| items.iter().find(|i| str_at(i, "/path") == key))
         .map(|i| str_at(i, "/key").to_string())
         .unwrap_or(key);
-    let text = objects
-        .iter()
-        .find(|o| {
-            str_at(o, "/kind") == "ConfigMap"
-                && str_at(o, "/metadata/name") == cm_name
-                && str_at(o, "/metadata/namespace") == ns
-        })
-        .and_then(|cm| cm.pointer(&format!("/data/{key}"))?.as_str());
-    let Some(text) = text else {
+    let cm = objects.iter().find(|o| {
+        str_at(o, "/kind") == "ConfigMap"
+            && str_at(o, "/metadata/name") == cm_name
+            && str_at(o, "/metadata/namespace") == ns
+    });
+    let text = cm.and_then(|cm| cm.pointer(&format!("/data/{key}"))?.as_str());
+    let (Some(cm), Some(text)) = (cm, text) else {
         return vec![format!(
             "ConfigMap {ns}/{cm_name} with key {key} is not in the build"
         )];
@@ -169,6 +172,7 @@ fn check_pipeline(objects: &[Value], fp: &FluxsightPod, entrypoint: &[String]) -
     let mut errs: Vec<String> = validate_pipeline(text, &format!("ConfigMap {cm_name}"))
         .into_iter()
         .collect();
+    errs.extend(check_config_rollout(cm, fp, rollout));
     let Ok(mut docs) = load_docs(text, "pipeline") else {
         return errs;
     };
@@ -236,8 +240,45 @@ fn check_pipeline(objects: &[Value], fp: &FluxsightPod, entrypoint: &[String]) -
     errs
 }
 
-/// Every check of one Kustomization build.
-fn check_build(objects: &[Value], entrypoint: &[String]) -> Vec<String> {
+/// How a pipeline edit reaches the running fluxsight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConfigRollout {
+    /// A new pod: the ConfigMap's name carries kustomize's hash of its data, or the pod
+    /// template a `checksum/config` annotation (Helm), so an edit rolls the pod out and
+    /// a bad one leaves the old pod running.
+    NewPod,
+    /// A stable name, read again by fluxsight when the mounted file changes: the sidecar
+    /// installed by the chart or the FluxInstance patch, where the pod template belongs
+    /// to Flux and a config edit must not restart notification-controller.
+    Reload,
+}
+
+/// The pipeline ConfigMap's name or the pod's checksum changes with its data.
+fn check_config_rollout(cm: &Value, fp: &FluxsightPod, rollout: ConfigRollout) -> Vec<String> {
+    let name = str_at(cm, "/metadata/name");
+    let data = cm
+        .get("data")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let hashed = name
+        .rsplit_once('-')
+        .is_some_and(|(base, h)| h == kustomize::config_map_hash(base, &data));
+    let checksum = str_at(
+        fp.workload,
+        "/spec/template/metadata/annotations/checksum~1config",
+    );
+    let checksummed = checksum.len() == 64 && checksum.bytes().all(|b| b.is_ascii_hexdigit());
+    match rollout {
+        ConfigRollout::NewPod if !hashed && !checksummed => vec![format!(
+            "ConfigMap {name} has no hash suffix and the pod template no checksum/config: an edit would not reach the pod"
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// Every check of one build (kustomize, or the chart's output).
+fn check_build(objects: &[Value], entrypoint: &[String], rollout: ConfigRollout) -> Vec<String> {
     let mut errs = check_rbac_rules(objects);
     errs.extend(check_kinds(objects));
     let pods = fluxsight_pods(objects);
@@ -262,7 +303,8 @@ fn check_build(objects: &[Value], entrypoint: &[String]) -> Vec<String> {
             check_grants(objects, ns, sa),
             check_service(objects, ns, labels, fp.container),
             check_network_policy(objects, ns, labels),
-            check_pipeline(objects, fp, entrypoint),
+            check_pipeline(objects, fp, entrypoint, rollout),
+            check_never_degrades(objects, fp),
         ];
         errs.extend(
             found
@@ -313,7 +355,7 @@ fn every_kustomization_under_deploy_renders_and_passes() {
                     .or_default()
                     .push((case.clone(), o["rules"].clone()));
             }
-            if k == "ConfigMap" && str_at(o, "/metadata/name") == "fluxsight-pipeline" {
+            if k == "ConfigMap" && str_at(o, "/metadata/name").starts_with("fluxsight-pipeline") {
                 for text in o["data"].as_object().into_iter().flat_map(|d| d.values()) {
                     let v = load_docs(text.as_str().unwrap_or(""), &case).unwrap_or_default();
                     pipelines.push((case.clone(), json!(v)));
@@ -323,7 +365,7 @@ fn every_kustomization_under_deploy_renders_and_passes() {
         let errs = match kind {
             KustKind::Kustomization => {
                 builds += 1;
-                check_build(&rendered.objects, &entrypoint)
+                check_build(&rendered.objects, &entrypoint, ConfigRollout::NewPod)
             }
             KustKind::Component => {
                 components.push(dir.canonicalize().unwrap());
@@ -483,6 +525,7 @@ spec:
             capabilities: {drop: [NET_RAW], add: [NET_ADMIN]}
           resources: {requests: {cpu: 50m}}
           livenessProbe: {httpGet: {path: /, port: http}}
+          readinessProbe: {httpGet: {path: /readyz, port: http}}
 "#;
 
 #[test]
@@ -500,7 +543,8 @@ fn container_check_flags_missing_security_resources_and_probes() {
         "resources.requests.memory",
         "resources.limits.memory",
         "livenessProbe must GET /healthz",
-        "readinessProbe must GET /readyz",
+        "startupProbe must GET /healthz",
+        "a sidecar must have no readinessProbe",
         "livenessProbe must target the health port",
     ] {
         assert!(errs.contains(want), "missing `{want}` in:\n{errs}");
@@ -512,6 +556,61 @@ fn container_check_flags_missing_security_resources_and_probes() {
     let ports = check_ports(pods[0].pod, pods[0].container).join("\n");
     assert!(ports.contains("9090 is a Flux controller port"), "{ports}");
     assert!(ports.contains("used by two containers"), "{ports}");
+}
+
+#[test]
+fn never_degrades_check_flags_a_host_service_that_follows_fluxsight_readiness() {
+    let mut objs = yaml(BAD_DEPLOYMENT);
+    let fp_errs = |objs: &[Value]| check_never_degrades(objs, &fluxsight_pods(objs)[0]).join("\n");
+    assert!(
+        fp_errs(&objs).contains("no Service of the host controller"),
+        "a build without the host's Service cannot pass"
+    );
+    objs.extend(yaml(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {name: notification-controller, namespace: flux-system}
+spec:
+  selector: {app: notification-controller}
+  ports: [{port: 80, targetPort: 9292}]
+"#,
+    ));
+    let errs = fp_errs(&objs);
+    assert!(errs.contains("Service/flux-system/notification-controller loses its endpoint when fluxsight its /readyz fails"), "{errs}");
+    assert!(errs.contains("when fluxsight it crash-loops"), "{errs}");
+    // Without its readinessProbe, only the crash loop still takes the pod out.
+    let c = objs[0]
+        .pointer_mut("/spec/template/spec/containers/1")
+        .unwrap();
+    c.as_object_mut().unwrap().remove("readinessProbe");
+    let errs = fp_errs(&objs);
+    assert!(
+        !errs.contains("/readyz fails") && errs.contains("crash-loops"),
+        "{errs}"
+    );
+    objs[1]["spec"]["publishNotReadyAddresses"] = json!(true);
+    assert_eq!(fp_errs(&objs), "");
+}
+
+#[test]
+fn config_map_hash_matches_kustomize() {
+    // Vectors of kustomize's api/hasher tests (a ConfigMap without a name).
+    let data = |pairs: &[(&str, &str)]| -> serde_json::Map<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect()
+    };
+    assert_eq!(kustomize::config_map_hash("", &data(&[])), "42745tchd9");
+    assert_eq!(
+        kustomize::config_map_hash("", &data(&[("one", "")])),
+        "9g67k2htb6"
+    );
+    assert_eq!(
+        kustomize::config_map_hash("", &data(&[("two", "2"), ("one", ""), ("three", "3")])),
+        "f5h7t85m9b"
+    );
 }
 
 #[test]
@@ -572,11 +671,13 @@ spec:
         "data": {"pipeline.yaml": "cluster: x\nbogus_field: 1\ndelivery:\n  state_dir: /var/lib/fluxsight\n"},
     }));
     let fp = &fluxsight_pods(&objs)[0];
-    let errs = check_pipeline(&objs, fp, &dockerfile_entrypoint()).join("\n");
+    let errs =
+        check_pipeline(&objs, fp, &dockerfile_entrypoint(), ConfigRollout::NewPod).join("\n");
     assert!(errs.contains("fluxsight validate failed"), "{errs}");
     assert!(errs.contains("bogus_field"), "{errs}");
     assert!(errs.contains("terminationGracePeriodSeconds 5"), "{errs}");
     assert!(errs.contains("not on a writable volume"), "{errs}");
+    assert!(errs.contains("no hash suffix"), "{errs}");
 }
 
 #[test]
@@ -626,8 +727,8 @@ fn renderer_merges_containers_by_name_and_rejects_what_it_does_not_know() {
     assert!(render(&dir).unwrap_err().contains("JSON 6902"));
     write(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\
-         configMapGenerator:\n  - name: x\n    literals: [a=b]\n",
+         configMapGenerator:\n  - name: x\n    literals: [a=b]\n    options: {immutable: true}\n",
     );
-    assert!(render(&dir).unwrap_err().contains("disableNameSuffixHash"));
+    assert!(render(&dir).unwrap_err().contains("option `immutable`"));
     std::fs::remove_dir_all(&dir).unwrap();
 }

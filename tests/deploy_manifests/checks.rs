@@ -285,7 +285,20 @@ pub fn check_container(pod: &Value, c: &Value) -> Vec<String> {
         }
     }
     let health = health_port(c);
-    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+    // A sidecar's readiness is its pod's: a readinessProbe there would take the host
+    // controller out of its Services whenever fluxsight is not ready. It gets a
+    // startupProbe instead (liveness waits for it, readiness is "running").
+    let probes: &[(&str, &str)] = if is_sidecar(pod) {
+        if c.get("readinessProbe").is_some() {
+            errs.push(format!(
+                "{who}: a sidecar must have no readinessProbe (it would make the host controller's pod unready)"
+            ));
+        }
+        &[("livenessProbe", "/healthz"), ("startupProbe", "/healthz")]
+    } else {
+        &[("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")]
+    };
+    for &(probe, path) in probes {
         if str_at(c, &format!("/{probe}/httpGet/path")) != path {
             errs.push(format!("{who}: {probe} must GET {path}"));
         }
@@ -295,6 +308,78 @@ pub fn check_container(pod: &Value, c: &Value) -> Vec<String> {
             errs.push(format!(
                 "{who}: {probe} must target the health port (named {HEALTH_PORT_NAME}), not {target:?}"
             ));
+        }
+    }
+    errs
+}
+
+/// Does the pod run another container besides fluxsight (a host controller)?
+pub fn is_sidecar(pod: &Value) -> bool {
+    list(pod, "/containers")
+        .iter()
+        .chain(list(pod, "/initContainers"))
+        .any(|c| !is_fluxsight(c))
+}
+
+/// A sidecar never takes its host controller out of the host's Services. Kubernetes'
+/// rules, modelled: a pod is Ready only when every container (and native sidecar) is; a
+/// container with a readinessProbe is ready when it passes, one without when it runs; a
+/// Service publishes an endpoint of a pod that is not Ready only with
+/// `publishNotReadyAddresses`. Two failures of fluxsight are played: it runs but its
+/// `/readyz` fails (sources not synced, API server away), and it crash-loops (not
+/// running, so not ready whatever its probes). Each of the host's Services (those that
+/// select the pod and forward to none of fluxsight's ports) must keep its endpoint.
+pub fn check_never_degrades(objects: &[Value], fp: &FluxsightPod) -> Vec<String> {
+    if !is_sidecar(fp.pod) {
+        return Vec::new();
+    }
+    let ns = str_at(fp.workload, "/metadata/namespace");
+    let labels = fp
+        .workload
+        .pointer("/spec/template/metadata/labels")
+        .unwrap_or(&Value::Null);
+    let own_ports: Vec<i64> = list(fp.container, "/ports")
+        .iter()
+        .filter_map(|p| p.get("containerPort")?.as_i64())
+        .collect();
+    let host_services: Vec<&Value> = objects
+        .iter()
+        .filter(|s| {
+            str_at(s, "/kind") == "Service"
+                && str_at(s, "/metadata/namespace") == ns
+                && labels_match(s.pointer("/spec/selector").unwrap_or(&Value::Null), labels)
+                && !list(s, "/spec/ports").iter().any(|p| {
+                    let t = p.get("targetPort").or_else(|| p.get("port"));
+                    t.and_then(|t| resolve_port(fp.container, t))
+                        .is_some_and(|n| own_ports.contains(&n))
+                })
+        })
+        .collect();
+    if host_services.is_empty() {
+        return vec![
+            "no Service of the host controller is in the build, so its endpoints cannot be checked"
+                .into(),
+        ];
+    }
+    let scenarios = [
+        (
+            "its /readyz fails",
+            fp.container.get("readinessProbe").is_none(),
+        ),
+        ("it crash-loops", false),
+    ];
+    let mut errs = Vec::new();
+    for (what, fluxsight_ready) in scenarios {
+        if fluxsight_ready {
+            continue;
+        }
+        for s in &host_services {
+            if s.pointer("/spec/publishNotReadyAddresses") != Some(&Value::Bool(true)) {
+                errs.push(format!(
+                    "{} loses its endpoint when fluxsight {what} (pod unready, no publishNotReadyAddresses)",
+                    id(s)
+                ));
+            }
         }
     }
     errs

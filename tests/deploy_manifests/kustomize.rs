@@ -2,7 +2,8 @@
 //! checked by `cargo test` where no `kustomize` or `kubectl` binary can be installed.
 //!
 //! Supported: `resources` (files and directories), `components`, `configMapGenerator`
-//! (`files`, `literals`, with `disableNameSuffixHash: true`), `patches` (strategic
+//! (`files`, `literals`; the name hash suffix computed as kustomize does, and the
+//! references to it in pod specs renamed, or `disableNameSuffixHash: true`), `patches` (strategic
 //! merge, inline or by `path`, with or without `target`), `namespace`, `images`.
 //! Anything else in a kustomization (or a JSON 6902 patch, or a `$patch` directive) is an
 //! error rather than silently ignored: a manifest the renderer does not understand must
@@ -10,7 +11,9 @@
 //!
 //! Order follows kustomize: resources, then each component (its resources and
 //! generators, then its transformers over everything accumulated so far), then the
-//! kustomization's own generators, then its transformers (patches, namespace, images).
+//! kustomization's own generators, then its transformers (patches, namespace, images),
+//! and last the hash suffixes of the generated ConfigMaps (over their final data) with
+//! the name references to them.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -54,6 +57,10 @@ const MERGE_KEYS: &[(&str, &str)] = &[
     ("ports", "containerPort"),
     ("imagePullSecrets", "name"),
 ];
+
+/// Marks a generated ConfigMap that gets a hash suffix at the end of its build; removed
+/// when the suffix is applied.
+const NEEDS_HASH: &str = "fluxsight.test/needs-hash";
 
 /// `Kustomization` or `Component`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +124,7 @@ pub fn render(dir: &Path) -> Result<Rendered, String> {
     let (_, k) = load_kustomization(dir)?;
     let mut out = Rendered::default();
     build_into(dir, &k, &mut out)?;
+    apply_hash_suffixes(&mut out.objects);
     Ok(out)
 }
 
@@ -188,12 +196,19 @@ fn generate_config_maps(dir: &Path, k: &Value, objects: &mut Vec<Value>) -> Resu
                 return Err(format!("configMapGenerator {name}: `{key}` not supported"));
             }
         }
-        if g.pointer("/options/disableNameSuffixHash") != Some(&Value::Bool(true)) {
-            return Err(format!(
-                "configMapGenerator {name}: name hash suffixes are not rendered; \
-                 set options.disableNameSuffixHash: true"
-            ));
+        for key in g
+            .get("options")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|o| o.keys())
+        {
+            if !["disableNameSuffixHash", "labels"].contains(&key.as_str()) {
+                return Err(format!(
+                    "configMapGenerator {name}: option `{key}` not supported"
+                ));
+            }
         }
+        let hashed = g.pointer("/options/disableNameSuffixHash") != Some(&Value::Bool(true));
         let mut data = Map::new();
         for f in strings(g, "files")? {
             let (key, file) = f.split_once('=').unwrap_or_else(|| {
@@ -216,14 +231,127 @@ fn generate_config_maps(dir: &Path, k: &Value, objects: &mut Vec<Value>) -> Resu
         if let Some(l) = g.pointer("/options/labels") {
             meta.insert("labels".into(), l.clone());
         }
-        objects.push(serde_json::json!({
+        let mut cm = serde_json::json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": meta,
             "data": data,
-        }));
+        });
+        if hashed {
+            cm[NEEDS_HASH] = Value::Bool(true);
+        }
+        objects.push(cm);
     }
     Ok(())
+}
+
+/// kustomize's ConfigMap hash (`api/hasher`): SHA-256 of the Go `json.Marshal` of
+/// `{data, kind, name}` (keys sorted, `<`, `>`, `&` escaped), its first ten hex digits
+/// with `0 1 3 a e` replaced by `g h k m t` (no vowels, no look-alikes).
+pub fn config_map_hash(name: &str, data: &Map<String, Value>) -> String {
+    use sha2::Digest;
+    let sorted: std::collections::BTreeMap<&String, &Value> = data.iter().collect();
+    let json = serde_json::to_string(&serde_json::json!({
+        "data": sorted,
+        "kind": "ConfigMap",
+        "name": name,
+    }))
+    .unwrap_or_default();
+    let go_json = json
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029");
+    let digest = sha2::Sha256::digest(go_json.as_bytes());
+    digest
+        .iter()
+        .flat_map(|b| [b >> 4, b & 0xf])
+        .take(10)
+        .map(|n| match n {
+            0 => 'g',
+            1 => 'h',
+            3 => 'k',
+            0xa => 'm',
+            0xe => 't',
+            n => char::from_digit(u32::from(n), 16).unwrap_or('?'),
+        })
+        .collect()
+}
+
+/// Appends the hash suffix to every generated ConfigMap that wants one, and renames the
+/// references to it from pod specs in its namespace (volumes, projected volumes, env,
+/// envFrom), as kustomize's name-reference transformer does.
+fn apply_hash_suffixes(objects: &mut [Value]) {
+    let mut renames: Vec<(String, String, String)> = Vec::new();
+    for o in objects.iter_mut() {
+        let Some(m) = o.as_object_mut() else { continue };
+        if m.remove(NEEDS_HASH).is_none() {
+            continue;
+        }
+        let name = str_at(o, "/metadata/name").to_string();
+        let data = o
+            .get("data")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let new = format!("{name}-{}", config_map_hash(&name, &data));
+        let ns = str_at(o, "/metadata/namespace").to_string();
+        o["metadata"]["name"] = Value::String(new.clone());
+        renames.push((ns, name, new));
+    }
+    for o in objects.iter_mut() {
+        let ns = str_at(o, "/metadata/namespace").to_string();
+        let refs: Vec<(String, String)> = renames
+            .iter()
+            .filter(|(n, _, _)| *n == ns)
+            .map(|(_, old, new)| (old.clone(), new.clone()))
+            .collect();
+        if refs.is_empty() {
+            continue;
+        }
+        let rename = |v: Option<&mut Value>| {
+            if let Some(v) = v {
+                if let Some((_, new)) = refs.iter().find(|(old, _)| v.as_str() == Some(old)) {
+                    *v = Value::String(new.clone());
+                }
+            }
+        };
+        for spec_ptr in [
+            "/spec/template/spec",
+            "/spec/jobTemplate/spec/template/spec",
+            "/spec",
+        ] {
+            let Some(spec) = o.pointer_mut(spec_ptr) else {
+                continue;
+            };
+            if let Some(vols) = spec.get_mut("volumes").and_then(Value::as_array_mut) {
+                for v in vols {
+                    rename(v.pointer_mut("/configMap/name"));
+                    if let Some(srcs) = v
+                        .pointer_mut("/projected/sources")
+                        .and_then(Value::as_array_mut)
+                    {
+                        for s in srcs {
+                            rename(s.pointer_mut("/configMap/name"));
+                        }
+                    }
+                }
+            }
+        }
+        for_each_container(o, &mut |c| {
+            if let Some(env) = c.get_mut("env").and_then(Value::as_array_mut) {
+                for e in env {
+                    rename(e.pointer_mut("/valueFrom/configMapKeyRef/name"));
+                }
+            }
+            if let Some(env) = c.get_mut("envFrom").and_then(Value::as_array_mut) {
+                for e in env {
+                    rename(e.pointer_mut("/configMapRef/name"));
+                }
+            }
+        });
+    }
 }
 
 fn set_namespace(objects: &mut [Value], ns: &str) {
