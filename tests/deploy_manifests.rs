@@ -11,6 +11,8 @@
 mod checks;
 #[path = "deploy_manifests/kustomize.rs"]
 mod kustomize;
+#[path = "deploy_manifests/monitoring.rs"]
+mod monitoring;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -362,11 +364,18 @@ fn every_kustomization_under_deploy_renders_and_passes() {
                 }
             }
         }
+        let runs_pods = rendered
+            .objects
+            .iter()
+            .any(|o| str_at(o, "/kind") == "Deployment");
         let errs = match kind {
-            KustKind::Kustomization => {
+            KustKind::Kustomization if runs_pods => {
                 builds += 1;
                 check_build(&rendered.objects, &entrypoint, ConfigRollout::NewPod)
             }
+            // Add-ons to an install (monitoring, Flux event routing): checked by kind
+            // here, by content in their own tests.
+            KustKind::Kustomization => check_kinds(&rendered.objects),
             KustKind::Component => {
                 components.push(dir.canonicalize().unwrap());
                 let mut e = check_rbac_rules(&rendered.objects);
@@ -406,6 +415,138 @@ fn every_kustomization_under_deploy_renders_and_passes() {
         "deploy/ problems:\n  {}",
         failures.join("\n  ")
     );
+}
+
+const TELEMETRY_RS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/telemetry.rs");
+const INSTALL_MD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/install.md");
+
+fn read(path: impl AsRef<Path>) -> String {
+    std::fs::read_to_string(path.as_ref())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.as_ref().display()))
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| str_at(o, "/kind") == kind && str_at(o, "/metadata/name") == name)
+        .unwrap_or_else(|| panic!("{kind}/{name} not in the build"))
+}
+
+/// The port names of the fluxsight container of the one fluxsight pod in `objects`.
+fn fluxsight_port_names(objects: &[Value]) -> Vec<String> {
+    let pods = fluxsight_pods(objects);
+    assert_eq!(pods.len(), 1);
+    pods[0].container["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| str_at(p, "/name").to_string())
+        .collect()
+}
+
+#[test]
+fn monitoring_rules_and_dashboard_use_registered_metrics_and_reach_both_installs() {
+    let registered = monitoring::registered_metrics(&read(TELEMETRY_RS));
+    assert!(registered.contains("fluxsight_sink_backlog"), "{registered:?}");
+    let anchors = monitoring::anchors(&read(INSTALL_MD));
+    let root = Path::new(DEPLOY);
+    let mon = render(&root.join("monitoring")).unwrap().objects;
+    let errs = monitoring::check_rules(&mon, &registered, &anchors);
+    assert!(errs.is_empty(), "PrometheusRule:\n  {}", errs.join("\n  "));
+
+    let dash_cm = mon
+        .iter()
+        .find(|o| str_at(o, "/metadata/name").starts_with("fluxsight-dashboard-"))
+        .expect("the dashboard ConfigMap, hash-suffixed");
+    assert_eq!(str_at(dash_cm, "/metadata/labels/grafana_dashboard"), "1");
+    let dash: Value = serde_json::from_str(str_at(dash_cm, "/data/fluxsight.json"))
+        .expect("dashboard.json is JSON");
+    let errs = monitoring::check_dashboard(&dash, &registered);
+    assert!(errs.is_empty(), "dashboard:\n  {}", errs.join("\n  "));
+
+    // The ServiceMonitor selects the `fluxsight` Service of both installs, on a port it
+    // has; each PodMonitor's port is a port of its fluxsight container.
+    let standalone = render(&root.join("base")).unwrap().objects;
+    let sidecar = render(&root.join("examples/flux-system")).unwrap().objects;
+    let sm = find(&mon, "ServiceMonitor", "fluxsight");
+    for build in [&standalone, &sidecar] {
+        let svc = find(build, "Service", "fluxsight");
+        let sel = sm["spec"]["selector"]["matchLabels"].as_object().unwrap();
+        assert!(sel
+            .iter()
+            .all(|(k, v)| svc["metadata"]["labels"].get(k) == Some(v)));
+        let port = str_at(sm, "/spec/endpoints/0/port");
+        assert!(svc["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| str_at(p, "/name") == port));
+    }
+    let pm = load_docs(&read(root.join("monitoring/podmonitor.yaml")), "podmonitor").unwrap();
+    for (name, build) in [("fluxsight", &standalone), ("fluxsight-sidecar", &sidecar)] {
+        let port = str_at(find(&pm, "PodMonitor", name), "/spec/podMetricsEndpoints/0/port");
+        assert!(
+            fluxsight_port_names(build).iter().any(|p| p == port),
+            "PodMonitor {name}: port {port}"
+        );
+    }
+
+    // The generic-hmac Provider posts to the fluxsight Service's receiver.
+    let ev = render(&root.join("flux-events")).unwrap().objects;
+    let provider = find(&ev, "Provider", "fluxsight");
+    assert_eq!(str_at(provider, "/spec/type"), "generic-hmac");
+    assert!(!str_at(provider, "/spec/secretRef/name").is_empty());
+    assert!(str_at(provider, "/spec/address").starts_with(&format!(
+        "http://fluxsight.flux-system.svc.cluster.local:{FLUXSIGHT_PORT}/events"
+    )));
+    assert_eq!(
+        str_at(find(&ev, "Alert", "fluxsight"), "/spec/providerRef/name"),
+        "fluxsight"
+    );
+}
+
+#[test]
+fn monitoring_checks_flag_unknown_metrics_and_missing_alerts() {
+    let registered = monitoring::registered_metrics(r#"const A: &str = "fluxsight_sink_sent";"#);
+    assert_eq!(
+        monitoring::unknown_metrics(
+            "rate(fluxsight_sink_sent_total[5m]) / rate(fluxsight_sink_gone_total[5m])",
+            &registered
+        ),
+        ["fluxsight_sink_gone_total"]
+    );
+    let rule = yaml(
+        r#"
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata: {name: x}
+spec:
+  groups:
+    - name: g
+      rules:
+        - alert: FluxsightDown
+          expr: fluxsight_up == 0
+          for: soon
+          labels: {severity: page}
+          annotations: {summary: s, runbook_url: 'https://x/docs/install.md#nowhere'}
+"#,
+    );
+    let anchors = monitoring::anchors("# Install\n### FluxsightDown\n");
+    assert!(anchors.contains("fluxsightdown"));
+    let errs = monitoring::check_rules(&rule, &registered, &anchors).join("\n");
+    for want in [
+        "`fluxsight_up` is not a metric",
+        "labels.severity",
+        "no description annotation",
+        "names no section",
+        "`for: soon`",
+        "no alert FluxsightSpoolBacklog",
+    ] {
+        assert!(errs.contains(want), "missing `{want}` in:\n{errs}");
+    }
+    let dash = json!({"uid": "u", "title": "t", "panels": [{"title": "p", "targets": [{"expr": "fluxsight_nope"}]}]});
+    let errs = monitoring::check_dashboard(&dash, &registered).join("\n");
+    assert!(errs.contains("datasource variable") && errs.contains("`fluxsight_nope`"), "{errs}");
 }
 
 #[test]

@@ -49,6 +49,11 @@ pub const FLUXSIGHT_KINDS: &[&str] = &[
     "Service",
     "NetworkPolicy",
     "Deployment",
+    "ServiceMonitor",
+    "PodMonitor",
+    "PrometheusRule",
+    "Provider",
+    "Alert",
 ];
 /// Where fluxsight's objects are labelled.
 pub const PART_OF_PTR: &str = "/metadata/labels/app.kubernetes.io~1part-of";
