@@ -7,12 +7,18 @@
 //! The checks return their problems, and the tests at the end feed them bad manifests,
 //! so a check that stopped working would show.
 
+#[path = "deploy_manifests/chart_tests.rs"]
+mod chart_tests;
 #[path = "deploy_manifests/checks.rs"]
 mod checks;
+#[path = "deploy_manifests/helm.rs"]
+mod helm;
 #[path = "deploy_manifests/kustomize.rs"]
 mod kustomize;
 #[path = "deploy_manifests/monitoring.rs"]
 mod monitoring;
+#[path = "deploy_manifests/schema.rs"]
+mod schema;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -447,7 +453,10 @@ fn fluxsight_port_names(objects: &[Value]) -> Vec<String> {
 #[test]
 fn monitoring_rules_and_dashboard_use_registered_metrics_and_reach_both_installs() {
     let registered = monitoring::registered_metrics(&read(TELEMETRY_RS));
-    assert!(registered.contains("fluxsight_sink_backlog"), "{registered:?}");
+    assert!(
+        registered.contains("fluxsight_sink_backlog"),
+        "{registered:?}"
+    );
     let anchors = monitoring::anchors(&read(INSTALL_MD));
     let root = Path::new(DEPLOY);
     let mon = render(&root.join("monitoring")).unwrap().objects;
@@ -484,7 +493,10 @@ fn monitoring_rules_and_dashboard_use_registered_metrics_and_reach_both_installs
     }
     let pm = load_docs(&read(root.join("monitoring/podmonitor.yaml")), "podmonitor").unwrap();
     for (name, build) in [("fluxsight", &standalone), ("fluxsight-sidecar", &sidecar)] {
-        let port = str_at(find(&pm, "PodMonitor", name), "/spec/podMetricsEndpoints/0/port");
+        let port = str_at(
+            find(&pm, "PodMonitor", name),
+            "/spec/podMetricsEndpoints/0/port",
+        );
         assert!(
             fluxsight_port_names(build).iter().any(|p| p == port),
             "PodMonitor {name}: port {port}"
@@ -546,7 +558,10 @@ spec:
     }
     let dash = json!({"uid": "u", "title": "t", "panels": [{"title": "p", "targets": [{"expr": "fluxsight_nope"}]}]});
     let errs = monitoring::check_dashboard(&dash, &registered).join("\n");
-    assert!(errs.contains("datasource variable") && errs.contains("`fluxsight_nope`"), "{errs}");
+    assert!(
+        errs.contains("datasource variable") && errs.contains("`fluxsight_nope`"),
+        "{errs}"
+    );
 }
 
 #[test]

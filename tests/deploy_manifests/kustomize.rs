@@ -417,7 +417,7 @@ fn apply_patches(dir: &Path, k: &Value, objects: &mut [Value]) -> Result<(), Str
     Ok(())
 }
 
-fn apply_one_patch(
+pub fn apply_one_patch(
     target: Option<&Value>,
     mut doc: Value,
     objects: &mut [Value],

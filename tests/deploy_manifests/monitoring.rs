@@ -64,7 +64,11 @@ fn slug(heading: &str) -> String {
 pub fn anchors(markdown: &str) -> BTreeSet<String> {
     markdown
         .lines()
-        .filter_map(|l| l.trim_start_matches('#').strip_prefix(' ').filter(|_| l.starts_with('#')))
+        .filter_map(|l| {
+            l.trim_start_matches('#')
+                .strip_prefix(' ')
+                .filter(|_| l.starts_with('#'))
+        })
         .map(slug)
         .collect()
 }
@@ -78,7 +82,10 @@ pub fn check_rules(
 ) -> Vec<String> {
     let mut errs = Vec::new();
     let mut seen = BTreeSet::new();
-    for o in objects.iter().filter(|o| str_at(o, "/kind") == "PrometheusRule") {
+    for o in objects
+        .iter()
+        .filter(|o| str_at(o, "/kind") == "PrometheusRule")
+    {
         let groups = o.pointer("/spec/groups").and_then(Value::as_array);
         for r in groups.into_iter().flatten().flat_map(|g| {
             g.get("rules")
@@ -94,10 +101,14 @@ pub fn check_rules(
             }
             seen.insert(alert.to_string());
             for n in unknown_metrics(expr, registered) {
-                errs.push(format!("{alert}: `{n}` is not a metric fluxsight registers"));
+                errs.push(format!(
+                    "{alert}: `{n}` is not a metric fluxsight registers"
+                ));
             }
             if !SEVERITIES.contains(&str_at(r, "/labels/severity")) {
-                errs.push(format!("{alert}: labels.severity must be one of {SEVERITIES:?}"));
+                errs.push(format!(
+                    "{alert}: labels.severity must be one of {SEVERITIES:?}"
+                ));
             }
             for a in ["summary", "description"] {
                 if str_at(r, &format!("/annotations/{a}")).is_empty() {
@@ -144,7 +155,12 @@ pub fn check_dashboard(d: &Value, registered: &BTreeSet<String>) -> Vec<String> 
     let panels = d.get("panels").and_then(Value::as_array);
     let mut targets = 0;
     for p in panels.into_iter().flatten() {
-        for t in p.get("targets").and_then(Value::as_array).into_iter().flatten() {
+        for t in p
+            .get("targets")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             targets += 1;
             for n in unknown_metrics(str_at(t, "/expr"), registered) {
                 errs.push(format!(
