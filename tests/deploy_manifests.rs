@@ -580,6 +580,11 @@ fn dockerfile_builds_locked_and_runs_as_nonroot() {
     let text = std::fs::read_to_string(Path::new(DEPLOY).join("Dockerfile")).unwrap();
     let last_stage = text.rsplit("\nFROM ").next().unwrap();
     assert!(text.contains("cargo build --release --locked"));
+    // Multi-arch: the builder cross-compiles on the build platform for TARGETARCH; zlib
+    // is static (no libz.so needed on the base).
+    assert!(text.contains("FROM --platform=$BUILDPLATFORM "));
+    assert!(text.contains("ARG TARGETARCH"));
+    assert!(text.contains("LIBZ_SYS_STATIC=1"));
     assert!(last_stage
         .lines()
         .any(|l| l.trim() == "USER 65532:65532" || l.trim() == "USER 65532"));
