@@ -1,11 +1,16 @@
-//! Renders every kustomization under `deploy/` (adding one adds a case) with the small
-//! renderer in `deploy_manifests/kustomize.rs` and checks what issue 5 asks of the
-//! manifests: read-only RBAC with exactly the allowed resources, pod security, resources
-//! and probes of every fluxsight container (standalone and sidecar), a NetworkPolicy,
-//! a Service, and a pipeline ConfigMap that `fluxsight validate` accepts.
+//! Renders every install path and checks what issues 5 and 16 ask of the manifests:
+//! every kustomization under `deploy/` (adding one adds a case) with the small renderer
+//! in `deploy_manifests/kustomize.rs`, the Helm chart (defaults and `mode: sidecar`) with
+//! `deploy_manifests/helm.rs`, and the FluxInstance patch applied to Flux's
+//! notification-controller. Checked on each: read-only RBAC with exactly the allowed
+//! resources, pod security, resources and probes of every fluxsight container (a sidecar
+//! has no readinessProbe, and fluxsight unready or crash-looping leaves the host's
+//! Services their endpoint), a NetworkPolicy, a Service, a pipeline ConfigMap that
+//! `fluxsight validate` accepts and whose edits reach the pod (hash suffix, checksum, or
+//! reload), and the monitoring's rules and dashboard against the registered metrics.
 //!
-//! The checks return their problems, and the tests at the end feed them bad manifests,
-//! so a check that stopped working would show.
+//! The checks return their problems, and the tests feed them bad manifests, so a check
+//! that stopped working would show.
 
 #[path = "deploy_manifests/chart_tests.rs"]
 mod chart_tests;
