@@ -101,7 +101,7 @@ impl RunFormatArg {
 #[derive(clap::Args, Clone)]
 struct CorrelateArgs {
     /// Output format.
-    #[arg(short, long, value_enum, default_value_t = FormatArg::Native)]
+    #[arg(short, long, value_enum, value_name = "FORMAT", default_value_t = FormatArg::Native)]
     output: FormatArg,
     /// Also write audit records.
     #[arg(long)]
@@ -134,7 +134,7 @@ enum Command {
     /// Replay the incident capture shipped with fluxsight and print a summary.
     Demo {
         /// Output format.
-        #[arg(short, long, value_enum, default_value_t = FormatArg::Text)]
+        #[arg(short, long, value_enum, value_name = "FORMAT", default_value_t = FormatArg::Text)]
         output: FormatArg,
         /// Also write audit records.
         #[arg(long)]
@@ -161,7 +161,7 @@ enum Command {
         #[arg(long)]
         health_listen: Option<String>,
         /// Findings on stdout.
-        #[arg(short, long, value_enum, default_value_t = RunFormatArg::Native)]
+        #[arg(short, long, value_enum, value_name = "FORMAT", default_value_t = RunFormatArg::Native)]
         output: RunFormatArg,
         /// Also write audit records on stdout.
         #[arg(long)]
