@@ -1,11 +1,11 @@
 //! The `fluxsight` command line. `anyhow` lives here only.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use fluxsight::classify::Classifier;
 use fluxsight::correlate::spec::{PatternSet, Settings, SpecError};
@@ -13,7 +13,9 @@ use fluxsight::correlate::Correlator;
 use fluxsight::pipeline::classify::classify_reader;
 use fluxsight::pipeline::deliver::Deliverer;
 use fluxsight::pipeline::examples::run_examples;
+use fluxsight::pipeline::progress::ProgressMeter;
 use fluxsight::pipeline::replay::{replay, Emitter, ReplayOptions};
+use fluxsight::render::colour::Palette;
 use fluxsight::render::finding::OutputFormat;
 use fluxsight::sinks::config::DeliveryPlan;
 
@@ -27,15 +29,80 @@ const DEMO_CAPTURE: &str = include_str!("../samples/demo/incident.log");
     about = "Log-and-event stream processor for Flux"
 )]
 struct Cli {
+    /// Colour the text findings: `auto` on a terminal unless NO_COLOR is set.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    color: ColorWhen,
     #[command(subcommand)]
     command: Command,
 }
 
+/// When the text findings are coloured.
+#[derive(Clone, Copy, ValueEnum)]
+enum ColorWhen {
+    /// On a terminal, unless the NO_COLOR environment variable is set and not empty.
+    Auto,
+    /// Always, also into a pipe (`| less -R`).
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Findings output of `replay` and `demo`.
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// fluxsight's own finding schema, one JSON object per line.
+    Native,
+    /// OCSF 1.x Detection Finding, one JSON object per line.
+    Ocsf,
+    /// Elastic Common Schema alert document, one JSON object per line.
+    Ecs,
+    /// A human summary of the findings at the end of input.
+    Text,
+}
+
+impl From<FormatArg> for OutputFormat {
+    fn from(f: FormatArg) -> OutputFormat {
+        match f {
+            FormatArg::Native => OutputFormat::Native,
+            FormatArg::Ocsf => OutputFormat::Ocsf,
+            FormatArg::Ecs => OutputFormat::Ecs,
+            FormatArg::Text => OutputFormat::Text,
+        }
+    }
+}
+
+/// Findings output of `run` on stdout.
+#[derive(Clone, Copy, ValueEnum)]
+enum RunFormatArg {
+    /// fluxsight's own finding schema, one JSON object per line.
+    Native,
+    /// OCSF 1.x Detection Finding, one JSON object per line.
+    Ocsf,
+    /// Elastic Common Schema alert document, one JSON object per line.
+    Ecs,
+    /// One human line per finding change.
+    Text,
+    /// Nothing on stdout (findings go to the pipeline's sinks only).
+    None,
+}
+
+impl RunFormatArg {
+    fn format(self) -> Option<OutputFormat> {
+        match self {
+            RunFormatArg::Native => Some(OutputFormat::Native),
+            RunFormatArg::Ocsf => Some(OutputFormat::Ocsf),
+            RunFormatArg::Ecs => Some(OutputFormat::Ecs),
+            RunFormatArg::Text => Some(OutputFormat::Text),
+            RunFormatArg::None => None,
+        }
+    }
+}
+
 #[derive(clap::Args, Clone)]
 struct CorrelateArgs {
-    /// Output format: native, ocsf, ecs or text.
-    #[arg(long, default_value = "native")]
-    output: String,
+    /// Output format.
+    #[arg(short, long, value_enum, value_name = "FORMAT", default_value_t = FormatArg::Native)]
+    output: FormatArg,
     /// Also write audit records.
     #[arg(long)]
     audit: bool,
@@ -66,9 +133,9 @@ enum Command {
     },
     /// Replay the incident capture shipped with fluxsight and print a summary.
     Demo {
-        /// Output format (default text).
-        #[arg(long, default_value = "text")]
-        output: String,
+        /// Output format.
+        #[arg(short, long, value_enum, value_name = "FORMAT", default_value_t = FormatArg::Text)]
+        output: FormatArg,
         /// Also write audit records.
         #[arg(long)]
         audit: bool,
@@ -93,9 +160,9 @@ enum Command {
         /// pipeline file; default 0.0.0.0:9440; `none` turns it off).
         #[arg(long)]
         health_listen: Option<String>,
-        /// Findings on stdout: native, ocsf, ecs, text or none.
-        #[arg(long, default_value = "native")]
-        output: String,
+        /// Findings on stdout.
+        #[arg(short, long, value_enum, value_name = "FORMAT", default_value_t = RunFormatArg::Native)]
+        output: RunFormatArg,
         /// Also write audit records on stdout.
         #[arg(long)]
         audit: bool,
@@ -118,8 +185,11 @@ enum Command {
     /// a file that `fluxsight replay` reads back; stops on SIGTERM/SIGINT.
     Record {
         /// Capture file to write.
-        #[arg(long)]
-        output: PathBuf,
+        #[arg(long, value_name = "FILE", required_unless_present = "output")]
+        to: Option<PathBuf>,
+        /// Deprecated spelling of `--to`, kept for one release (it read as a format).
+        #[arg(long, value_name = "FILE", hide = true, conflicts_with = "to")]
+        output: Option<PathBuf>,
         /// Pipeline file (its `kubernetes:` section).
         #[arg(long)]
         config: Option<PathBuf>,
@@ -156,6 +226,19 @@ enum Command {
         /// Pattern directory (default: the built-in set).
         #[arg(long, global = true)]
         dir: Option<PathBuf>,
+    },
+    /// Print a shell completion script, e.g. `fluxsight completions bash >
+    /// /etc/bash_completion.d/fluxsight`.
+    Completions {
+        /// Shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per subcommand with `--out-dir`.
+    Man {
+        /// Directory for fluxsight.1 and fluxsight-<subcommand>.1 (packagers install
+        /// these under share/man/man1).
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
     },
 }
 
@@ -222,10 +305,11 @@ fn main() -> ExitCode {
             };
         }
     };
+    let palette = palette(cli.color);
     let result = match cli.command {
         Command::Classify { files } => run_classify(files),
-        Command::Replay { files, args } => run_replay(files, &args),
-        Command::Demo { output, audit } => run_demo(&output, audit),
+        Command::Replay { files, args } => run_replay(files, &args, palette),
+        Command::Demo { output, audit } => run_demo(output.into(), audit, palette),
         Command::Drain { config } => run_drain(&config),
         Command::Run {
             config,
@@ -246,21 +330,36 @@ fn main() -> ExitCode {
                 no_kube,
             },
             (listen, health_listen),
-            &output,
+            (output.format(), palette),
             audit,
             &clock,
             rebuild_lookback.as_deref(),
         ),
         Command::Record {
+            to,
             output,
             config,
             inputs,
             no_follow,
             no_kube,
-        } => run_record(&output, config.as_deref(), inputs, !no_follow, no_kube),
+        } => {
+            if output.is_some() {
+                eprintln!("fluxsight: warning: record --output FILE is deprecated and goes in the next release; use --to FILE");
+            }
+            match to.or(output) {
+                Some(to) => run_record(&to, config.as_deref(), inputs, !no_follow, no_kube),
+                // clap requires one of them; kept as a usage error should that change.
+                None => {
+                    eprintln!("fluxsight: record: --to FILE is required");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
         Command::Validate { patterns, files } => run_validate(patterns.as_deref(), &files),
         Command::Patterns { action, dir } => run_patterns(action, dir.as_deref()),
         Command::Gen(args) => run_gen(&args),
+        Command::Completions { shell } => run_completions(shell),
+        Command::Man { out_dir } => run_man(out_dir.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -354,17 +453,14 @@ fn run_classify(mut files: Vec<String>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_replay(mut files: Vec<String>, args: &CorrelateArgs) -> anyhow::Result<ExitCode> {
+fn run_replay(
+    mut files: Vec<String>,
+    args: &CorrelateArgs,
+    palette: Palette,
+) -> anyhow::Result<ExitCode> {
     if files.is_empty() {
         files.push("-".into());
     }
-    let Some(format) = OutputFormat::parse(&args.output) else {
-        eprintln!(
-            "fluxsight: --output: '{}' is not one of native, ocsf, ecs, text",
-            args.output
-        );
-        return Ok(ExitCode::from(2));
-    };
     let Some(lateness) = fluxsight::parse::time::parse_go_duration_ms(&args.lateness) else {
         eprintln!(
             "fluxsight: --lateness: '{}' is not a duration",
@@ -384,10 +480,11 @@ fn run_replay(mut files: Vec<String>, args: &CorrelateArgs) -> anyhow::Result<Ex
         }
     };
     let opts = ReplayOptions {
-        format,
+        format: args.output.into(),
         audit: args.audit,
         lateness_ms: lateness as i64,
         undated_ms: newest_mtime_ms(&files),
+        palette,
     };
     let deliverer = if plan.is_empty() {
         None
@@ -427,6 +524,9 @@ fn replay_to_stdout<R: BufRead>(
     let out = BufWriter::with_capacity(1 << 16, io::stdout());
     let lateness = opts.lateness_ms;
     let mut emitter = Emitter::new(out, opts);
+    if io::stderr().is_terminal() {
+        emitter = emitter.with_progress(progress_line());
+    }
     if let Some(d) = deliverer {
         emitter = emitter.with_deliverer(d);
     }
@@ -448,15 +548,12 @@ fn print_sink_stats(
     }
 }
 
-fn run_demo(output: &str, audit: bool) -> anyhow::Result<ExitCode> {
-    let Some(format) = OutputFormat::parse(output) else {
-        eprintln!("fluxsight: --output: '{output}' is not one of native, ocsf, ecs, text");
-        return Ok(ExitCode::from(2));
-    };
+fn run_demo(format: OutputFormat, audit: bool, palette: Palette) -> anyhow::Result<ExitCode> {
     let inputs = vec![("incident.log".to_string(), DEMO_CAPTURE.as_bytes())];
     let opts = ReplayOptions {
         format,
         audit,
+        palette,
         ..ReplayOptions::default()
     };
     replay_to_stdout(inputs, Settings::default(), opts, None)
@@ -474,7 +571,7 @@ fn run_live_cmd(
     config: Option<&Path>,
     inputs: LiveInputs,
     (listen, health_listen): (Option<String>, Option<String>),
-    output: &str,
+    (stdout, text_palette): (Option<OutputFormat>, Palette),
     audit: bool,
     clock: &str,
     rebuild_lookback: Option<&str>,
@@ -488,16 +585,6 @@ fn run_live_cmd(
     let Some(clock) = Clock::parse(clock) else {
         eprintln!("fluxsight: --clock: '{clock}' is not one of wall, record");
         return Ok(ExitCode::from(2));
-    };
-    let stdout = match output {
-        "none" => None,
-        o => match OutputFormat::parse(o) {
-            Some(f) => Some(f),
-            None => {
-                eprintln!("fluxsight: --output: '{o}' is not one of native, ocsf, ecs, text, none");
-                return Ok(ExitCode::from(2));
-            }
-        },
     };
     let (settings, plan, live) = match config {
         None => (
@@ -565,6 +652,7 @@ fn run_live_cmd(
         health_listen: health_addr,
         receiver: live.receiver.settings(hmac_key),
         stdout,
+        text_palette,
         audit_to_stdout: audit,
         tick: std::time::Duration::from_secs(1),
         clock,
@@ -944,4 +1032,61 @@ fn run_patterns(action: Option<PatternsAction>, dir: Option<&Path>) -> anyhow::R
             })
         }
     }
+}
+
+/// The text findings' colours: `--color`, else a terminal on stdout and no `NO_COLOR`
+/// (set and not empty, as no-color.org defines it).
+fn palette(when: ColorWhen) -> Palette {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let colour = match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => !no_color && io::stdout().is_terminal(),
+    };
+    if colour {
+        Palette::Ansi
+    } else {
+        Palette::Plain
+    }
+}
+
+/// The replay progress line on stderr (the caller checked it is a terminal): the replay
+/// passes counters, the clock is read here.
+fn progress_line() -> fluxsight::pipeline::replay::ProgressHook {
+    let start = std::time::Instant::now();
+    let mut meter = ProgressMeter::new();
+    Box::new(move |p| {
+        if let Some(text) = meter.update(start.elapsed(), p) {
+            // Best effort: a progress line that cannot be drawn loses no finding.
+            let mut err = io::stderr().lock();
+            if err.write_all(text.as_bytes()).is_ok() {
+                err.flush().ok();
+            }
+        }
+    })
+}
+
+fn run_completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+    let mut cmd = Cli::command();
+    let mut out = io::stdout().lock();
+    clap_complete::generate(shell, &mut cmd, "fluxsight", &mut out);
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_man(out_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let cmd = Cli::command();
+    match out_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+            clap_mangen::generate_to(cmd, dir)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        }
+        None => {
+            let mut out = io::stdout().lock();
+            clap_mangen::Man::new(cmd).render(&mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

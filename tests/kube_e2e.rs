@@ -446,7 +446,7 @@ fn record_captures_each_line_once_and_replays() {
         "record",
         "--config",
         pipeline.to_str().unwrap(),
-        "--output",
+        "--to",
         cap.to_str().unwrap(),
     ];
     let mut fx = Fluxsight::start(&args, &kc);

@@ -262,7 +262,7 @@ pub fn record(i: &mut Input, now: &mut TsMs) -> Record {
     };
     let class = i.pick(Class::ALL);
     Record {
-        ts: (i.byte() % 16 != 0).then_some(*now),
+        ts: (!i.byte().is_multiple_of(16)).then_some(*now),
         format: i.pick(&[
             Format::ZapJson,
             Format::K8sEvent,

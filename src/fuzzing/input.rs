@@ -139,7 +139,7 @@ impl<'a> Input<'a> {
     /// Free text that may carry [`CANARY_SECRET`].
     pub fn free_text(&mut self) -> String {
         let mut s = self.text();
-        if self.byte() % 4 == 0 {
+        if self.byte().is_multiple_of(4) {
             s = format!("{s} {CANARY_SECRET} {}", self.text());
         }
         s
@@ -147,7 +147,7 @@ impl<'a> Input<'a> {
 
     /// One of `pool` or, now and then, arbitrary text (keeps keys colliding).
     pub fn name(&mut self, pool: &[&str]) -> String {
-        if self.byte() % 8 == 0 {
+        if self.byte().is_multiple_of(8) {
             self.text()
         } else {
             self.pick(pool).to_string()

@@ -119,6 +119,8 @@ pub struct LiveOptions {
     pub receiver: ReceiverConfig,
     /// Findings on stdout (`None` = quiet).
     pub stdout: Option<OutputFormat>,
+    /// Styling of `stdout: Some(Text)`; plain unless stdout is a terminal.
+    pub text_palette: crate::render::colour::Palette,
     pub audit_to_stdout: bool,
     /// How often time-driven checks run.
     pub tick: Duration,
@@ -438,7 +440,7 @@ fn emit(
             }
             (Output::Finding(f), Some(OutputFormat::Ecs)) => Some(finding::ecs(f)),
             (Output::Finding(f), Some(OutputFormat::Text)) => {
-                let _ = writeln!(lock, "{}", finding::text_line(f));
+                let _ = writeln!(lock, "{}", finding::text_line_in(f, opts.text_palette));
                 None
             }
             (Output::Finding(f), Some(_)) => Some(finding::native(f)),

@@ -4,6 +4,10 @@
 //! Files are merged in timestamp order; a bounded reorder buffer (`lateness`) absorbs
 //! lines that are out of order within a file, and ties are broken by line content, so
 //! shuffling lines within the lateness window gives the same findings.
+//!
+//! A progress hook ([`Emitter::with_progress`]) sees the counters every
+//! [`PROGRESS_EVERY_RECORDS`] records and once at the end; it is how the command line
+//! draws its progress line without the replay reading a clock.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -14,7 +18,9 @@ use crate::correlate::{Correlator, Finding, Output};
 use crate::parse::{LineDecoder, MAX_LINE_BYTES};
 use crate::pipeline::classify::controller_hint_from_path;
 use crate::pipeline::deliver::Deliverer;
+use crate::pipeline::progress::ReplayProgress;
 use crate::record::{Format, Record, TsMs};
+use crate::render::colour::Palette;
 use crate::render::finding::{self, OutputFormat};
 use crate::sources::file::BoundedLines;
 
@@ -29,6 +35,8 @@ pub struct ReplayOptions {
     /// replayed alone): `replay` passes the newest modification time of its files; `None`
     /// is the epoch.
     pub undated_ms: Option<TsMs>,
+    /// Styling of the text report (`format: Text`); plain unless stdout is a terminal.
+    pub palette: Palette,
 }
 
 impl Default for ReplayOptions {
@@ -38,6 +46,7 @@ impl Default for ReplayOptions {
             audit: false,
             lateness_ms: 10_000,
             undated_ms: None,
+            palette: Palette::Plain,
         }
     }
 }
@@ -194,6 +203,13 @@ const MAX_UNDATED_AHEAD: usize = 10_000;
 /// Merge time of records from an input that shows no timestamp: after every dated one.
 const UNDATED: TsMs = TsMs::MAX;
 
+/// Records between two calls of the progress hook: often enough for a line redrawn a few
+/// times a second at any realistic rate, rare enough to cost nothing per record.
+pub const PROGRESS_EVERY_RECORDS: u64 = 4_096;
+
+/// What a replay reports its progress to.
+pub type ProgressHook = Box<dyn FnMut(ReplayProgress) + Send>;
+
 /// Renders findings and audit records as they are emitted, and hands them to the
 /// pipeline's sinks when it has any.
 pub struct Emitter<W: Write> {
@@ -202,6 +218,7 @@ pub struct Emitter<W: Write> {
     seen: HashSet<String>,
     last: HashMap<String, Finding>,
     deliverer: Option<Deliverer>,
+    progress: Option<ProgressHook>,
     pub stats: ReplayStats,
     /// Per-sink delivery counters after `finish`.
     pub sink_stats: std::collections::BTreeMap<String, crate::sinks::stats::StatsSnapshot>,
@@ -215,6 +232,7 @@ impl<W: Write> Emitter<W> {
             seen: HashSet::new(),
             last: HashMap::new(),
             deliverer: None,
+            progress: None,
             stats: ReplayStats::default(),
             sink_stats: Default::default(),
         }
@@ -224,6 +242,23 @@ impl<W: Write> Emitter<W> {
     pub fn with_deliverer(mut self, d: Deliverer) -> Self {
         self.deliverer = Some(d);
         self
+    }
+
+    /// Also reports progress to `hook` (every [`PROGRESS_EVERY_RECORDS`] records, and
+    /// once with `done` at the end of the replay).
+    pub fn with_progress(mut self, hook: ProgressHook) -> Self {
+        self.progress = Some(hook);
+        self
+    }
+
+    fn report_progress(&mut self, lines: u64, done: bool) {
+        if let Some(hook) = self.progress.as_mut() {
+            hook(ReplayProgress {
+                lines,
+                records: self.stats.records,
+                done,
+            });
+        }
     }
 
     /// Emits outputs produced at record time `now`.
@@ -300,7 +335,8 @@ impl<W: Write> Emitter<W> {
         if self.opts.format == OutputFormat::Text {
             let mut v: Vec<Finding> = self.last.into_values().collect();
             v.sort_by(|a, b| a.id.cmp(&b.id));
-            self.out.write_all(finding::text_report(&v).as_bytes())?;
+            let report = finding::text_report_in(&v, self.opts.palette);
+            self.out.write_all(report.as_bytes())?;
             if self.opts.audit {
                 writeln!(self.out, "\naudit records: {}", self.stats.audit_emitted)?;
             }
@@ -356,23 +392,38 @@ pub fn replay<R: BufRead, W: Write>(
             .is_some_and(|Reverse(it)| it.ts <= watermark.saturating_sub(lateness_ms))
         {
             if let Some(Reverse(it)) = buf.pop() {
-                emitter.stats.records += 1;
-                date_undated(correlator, &it.rec, emitter.opts.undated_ms);
-                correlator.on_record(&it.rec);
-                emitter.emit_at(correlator.drain(), correlator.now())?;
+                feed(correlator, emitter, &it.rec, &streams)?;
             }
         }
     }
     while let Some(Reverse(it)) = buf.pop() {
-        emitter.stats.records += 1;
-        date_undated(correlator, &it.rec, emitter.opts.undated_ms);
-        correlator.on_record(&it.rec);
-        emitter.emit_at(correlator.drain(), correlator.now())?;
+        feed(correlator, emitter, &it.rec, &streams)?;
     }
     correlator.finish();
     emitter.emit_at(correlator.drain(), correlator.now())?;
-    emitter.stats.lines = streams.iter().map(|s| s.lines_read).sum();
+    emitter.stats.lines = lines_read(&streams);
+    emitter.report_progress(emitter.stats.lines, true);
     Ok(())
+}
+
+/// One record through the correlator, its outputs to the emitter.
+fn feed<R, W: Write>(
+    correlator: &mut Correlator,
+    emitter: &mut Emitter<W>,
+    rec: &Record,
+    streams: &[RecordStream<R>],
+) -> io::Result<()> {
+    emitter.stats.records += 1;
+    if emitter.stats.records.is_multiple_of(PROGRESS_EVERY_RECORDS) {
+        emitter.report_progress(lines_read(streams), false);
+    }
+    date_undated(correlator, rec, emitter.opts.undated_ms);
+    correlator.on_record(rec);
+    emitter.emit_at(correlator.drain(), correlator.now())
+}
+
+fn lines_read<R>(streams: &[RecordStream<R>]) -> u64 {
+    streams.iter().map(|s| s.lines_read).sum()
 }
 
 #[cfg(test)]
@@ -437,6 +488,44 @@ mod tests {
                 "network_degradation".to_string(),
                 "2026-12-06T09:30:00.000Z".to_string()
             )]
+        );
+    }
+
+    #[test]
+    fn the_progress_hook_sees_counts_then_done() {
+        use std::sync::{Arc, Mutex};
+        let line = "{\"level\":\"info\",\"ts\":\"2026-12-06T08:00:00.000Z\",\"msg\":\"starting manager\",\"logger\":\"setup\"}\n";
+        let n = PROGRESS_EVERY_RECORDS * 2 + 5;
+        let text = line.repeat(n as usize);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let hook_seen = Arc::clone(&seen);
+        let mut out = Vec::new();
+        let mut emitter = Emitter::new(&mut out, ReplayOptions::default())
+            .with_progress(Box::new(move |p| hook_seen.lock().unwrap().push(p)));
+        let mut correlator = Correlator::new(Settings::default());
+        let inputs = vec![("a.log".to_string(), text.as_bytes())];
+        replay(
+            inputs,
+            &Classifier::builtin(),
+            &mut correlator,
+            &mut emitter,
+            0,
+        )
+        .unwrap();
+        let seen = seen.lock().unwrap().clone();
+        let records: Vec<u64> = seen.iter().map(|p| p.records).collect();
+        assert_eq!(
+            records,
+            vec![PROGRESS_EVERY_RECORDS, PROGRESS_EVERY_RECORDS * 2, n]
+        );
+        assert!(seen[..2].iter().all(|p| !p.done && p.lines >= p.records));
+        assert_eq!(
+            seen[2],
+            ReplayProgress {
+                lines: n,
+                records: n,
+                done: true
+            }
         );
     }
 

@@ -13,6 +13,7 @@ use crate::correlate::finding::{Finding, Status};
 use crate::correlate::AuditRecord;
 use crate::parse::time::format_rfc3339_ms;
 use crate::record::{ObjectRef, Severity};
+use crate::render::colour::Palette;
 
 /// Output format of `replay` and sinks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,12 +301,19 @@ pub fn audit_ecs(a: &AuditRecord) -> Value {
 
 /// One line of the human summary.
 pub fn text_line(f: &Finding) -> String {
+    text_line_in(f, Palette::Plain)
+}
+
+/// One line of the human summary in `palette` (padding is counted on the visible text).
+pub fn text_line_in(f: &Finding, palette: Palette) -> String {
+    let status = format!("[{}]", f.status.as_str().to_uppercase());
+    let severity = format!("{:<8}", f.severity.as_str());
     let mut s = format!(
-        "[{}] {:<8} {:<24} {}",
-        f.status.as_str().to_uppercase(),
-        f.severity.as_str(),
+        "{} {} {:<24} {}",
+        palette.status(f.status, &status),
+        palette.severity(f.severity, &severity),
         f.pattern,
-        term(&f.title)
+        palette.strong(&term(&f.title))
     );
     if f.tenants.len() > 1 {
         let all: Vec<String> = f.tenants.iter().map(|t| term(t)).collect();
@@ -318,6 +326,11 @@ pub fn text_line(f: &Finding) -> String {
 
 /// A multi-line human report of the final findings.
 pub fn text_report(findings: &[Finding]) -> String {
+    text_report_in(findings, Palette::Plain)
+}
+
+/// [`text_report`] in `palette`.
+pub fn text_report_in(findings: &[Finding], palette: Palette) -> String {
     let mut v: Vec<&Finding> = findings.iter().collect();
     v.sort_by(|a, b| {
         b.severity
@@ -333,7 +346,7 @@ pub fn text_report(findings: &[Finding]) -> String {
     ));
     for f in v {
         out.push('\n');
-        out.push_str(&text_line(f));
+        out.push_str(&text_line_in(f, palette));
         out.push('\n');
         out.push_str(&format!(
             "    since {}  last {}  count {}\n",

@@ -39,7 +39,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
-    if s.is_empty() || s.len() % 2 != 0 || s.len() > MAX_HEX {
+    if s.is_empty() || !s.len().is_multiple_of(2) || s.len() > MAX_HEX {
         return None;
     }
     (0..s.len())

@@ -427,7 +427,7 @@ impl AlertSet {
         if let Some(k) = victim {
             self.remove(&k);
             self.evicted += 1;
-            if self.evicted == 1 || self.evicted % 1000 == 0 {
+            if self.evicted == 1 || self.evicted.is_multiple_of(1000) {
                 tracing::warn!(
                     evicted = self.evicted,
                     max = self.max,

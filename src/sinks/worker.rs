@@ -310,7 +310,7 @@ async fn run(shared: Arc<Shared>, mut sink: Box<dyn Sink>, cfg: WorkerConfig) {
                 shared.unhealthy.store(true, Ordering::Relaxed);
                 shared.stats.retried.fetch_add(1, Ordering::Relaxed);
                 let delay = backoff.next_delay(retry_after);
-                if backoff.attempts() == 1 || backoff.attempts() % 10 == 0 {
+                if backoff.attempts() == 1 || backoff.attempts().is_multiple_of(10) {
                     tracing::warn!(sink = %shared.name, error = %message, attempt = backoff.attempts(), delay_ms = delay.as_millis() as u64, "delivery failed, retrying");
                 }
                 pause(&shared, delay).await;

@@ -530,7 +530,7 @@ impl Followed {
                     // A long backlog (a restart, a big file) checkpoints as it goes, not
                     // only once caught up.
                     sent += 1;
-                    if sent % 256 == 0 && self.last_save.elapsed() >= SAVE_EVERY {
+                    if sent.is_multiple_of(256) && self.last_save.elapsed() >= SAVE_EVERY {
                         self.save();
                     }
                 }

@@ -485,7 +485,7 @@ fn copytruncate_six_times_while_writing_loses_only_the_copy_window() {
                 writeln!(f, "{}", info_line(&format!("seq-{i:07}"))).unwrap();
                 i += 1;
                 written.store(i, Ordering::Relaxed);
-                if i % 20 == 0 {
+                if i.is_multiple_of(20) {
                     std::thread::sleep(Duration::from_millis(2));
                 }
             }

@@ -217,7 +217,7 @@ fn verify(key: &[u8], headers: &HeaderMap, body: &[u8]) -> bool {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
