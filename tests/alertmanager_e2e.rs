@@ -508,6 +508,7 @@ fn live_finding(name: &str, status: Status, first_seen: i64, last_seen: i64) -> 
         remediation: "Rotate the deploy token".into(),
         last_counted: last_seen,
         emission: 1,
+        rule: Default::default(),
         text_pending: Default::default(),
     }
 }

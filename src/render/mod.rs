@@ -3,6 +3,8 @@
 //! Owns: serialisation only. Does not decide what to emit (see `correlate`) or where
 //! (see `sinks`).
 
+pub mod ecs;
 pub mod finding;
+pub mod ocsf;
 pub mod row;
 pub mod slack;
