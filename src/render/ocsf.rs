@@ -59,18 +59,27 @@ pub fn confidence(c: Confidence) -> (u8, &'static str) {
     }
 }
 
-/// The `metadata.uid` of one emission: a UUID-shaped digest of the finding id, its
-/// emission number, status, last evidence time and count. Deterministic, so a replay
-/// prints the same record ids every run and two sinks rendering one emission agree;
-/// different for every emission of a finding, so SIEMs that dedupe on it keep each.
+/// The `metadata.uid` of one emission: a UUID-shaped digest of the cluster, the
+/// finding id, its emission number and the state emitted (status, severity, times,
+/// count, impacted objects, text). Deterministic, so a replay prints the same record
+/// ids every run, two sinks rendering one emission agree and a re-sent record dedupes;
+/// different for every emission of a finding and for the same finding in another
+/// cluster (the finding id does not name the cluster), so SIEMs keep each record.
 pub fn record_uid(f: &Finding) -> String {
     let mut h = Sha256::new();
     for part in [
+        f.cluster.as_str(),
         f.id.as_str(),
         &f.emission.to_string(),
         f.status.as_str(),
+        f.severity.as_str(),
+        &f.first_seen.to_string(),
         &f.last_seen.to_string(),
         &f.count.to_string(),
+        &f.impacted.len().to_string(),
+        &f.tenant,
+        &f.title,
+        &f.summary,
     ] {
         h.update(part.as_bytes());
         h.update([0]);
@@ -278,5 +287,8 @@ mod tests {
         }
         // Deterministic: rendering one emission twice names the same record.
         assert_eq!(ocsf(&f, false)["metadata"]["uid"], c["metadata"]["uid"]);
+        // The same finding state in another cluster is another record.
+        f.cluster = "other".into();
+        assert_ne!(ocsf(&f, false)["metadata"]["uid"], c["metadata"]["uid"]);
     }
 }
