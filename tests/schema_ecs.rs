@@ -175,7 +175,7 @@ fn every_golden_finding_conforms_to_the_ecs_field_definitions() {
                 ));
             }
             for k in ["description", "category", "reference"] {
-                if !rule[k].as_str().is_some_and(|s| !s.trim().is_empty()) {
+                if rule[k].as_str().is_none_or(|s| s.trim().is_empty()) {
                     problems.push(format!("{at}: rule.{k} missing"));
                 }
             }
@@ -208,19 +208,38 @@ fn every_golden_finding_conforms_to_the_ecs_field_definitions() {
     );
 }
 
+/// `rule.reference` and Alertmanager's `runbook_url` point at these pages: each exists
+/// and still says what its pattern file says.
 #[test]
 fn every_pattern_has_its_runbook_page() {
+    let set = fluxsight::correlate::spec::PatternSet::builtin();
     for p in schema_support::pattern_ids() {
         let page = schema_support::doc_page(p);
         let text =
             std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
         assert!(
-            text.starts_with(&format!("# {p}")),
+            text.starts_with(&format!("# {p}\n")),
             "{}: title",
             page.display()
         );
+        let spec = &set.get(p).spec;
+        for (what, want) in [
+            ("description", spec.description.clone()),
+            ("confidence", format!("`{}`", spec.confidence.as_str())),
+            ("category", format!("`{}`", spec.category)),
+            ("remediation", spec.remediation.clone()),
+        ] {
+            assert!(
+                text.contains(&want),
+                "{}: {what} differs from the pattern file",
+                page.display()
+            );
+        }
     }
 }
+
+/// A change that must make a valid document invalid.
+type Breakage = Box<dyn Fn(&mut Value)>;
 
 /// The checker is not vacuous: it refuses what Elastic would refuse or misfile.
 #[test]
@@ -232,7 +251,7 @@ fn the_checker_rejects_broken_documents() {
         .expect("a case with findings");
     let good = r.docs[0].clone();
     assert!(ecs.check(&good).is_empty(), "{:?}", ecs.check(&good));
-    let broken: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let broken: Vec<(&str, Breakage)> = vec![
         (
             "end with configuration",
             Box::new(|d| {

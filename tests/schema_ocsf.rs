@@ -133,6 +133,9 @@ fn every_golden_finding_is_a_valid_ocsf_detection_finding() {
     );
 }
 
+/// A change that must make a valid document invalid.
+type Breakage = Box<dyn Fn(&mut Value)>;
+
 /// The schema is not vacuous: it refuses what an OCSF consumer would refuse.
 #[test]
 fn the_schema_rejects_broken_findings() {
@@ -143,7 +146,7 @@ fn the_schema_rejects_broken_findings() {
         .expect("a case with findings");
     let good = r.docs[0].clone();
     assert!(errors(&v, &good).is_empty(), "{:?}", errors(&v, &good));
-    let broken: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let broken: Vec<(&str, Breakage)> = vec![
         (
             "caption not matching its id",
             Box::new(|d| d["confidence"] = json!("Certain")),
