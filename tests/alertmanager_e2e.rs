@@ -334,9 +334,16 @@ fn check_notification(n: &Value) {
             "finding_id",
             "count",
             "first_seen",
+            "runbook_url",
         ] {
             assert!(!s(ann, k).is_empty(), "annotation {k} missing in {a}");
         }
+        assert!(
+            !s(ann, "summary").contains('\n'),
+            "summary is one line: {a}"
+        );
+        assert!(s(ann, "runbook_url")
+            .ends_with(&format!("/docs/patterns/{}.md", s(&a["labels"], "pattern"))));
         assert!(s(ann, "count").parse::<u64>().unwrap() >= 1);
         assert_eq!(
             s(a, "generatorURL"),
@@ -508,6 +515,7 @@ fn live_finding(name: &str, status: Status, first_seen: i64, last_seen: i64) -> 
         remediation: "Rotate the deploy token".into(),
         last_counted: last_seen,
         emission: 1,
+        rule: Default::default(),
         text_pending: Default::default(),
     }
 }

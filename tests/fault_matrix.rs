@@ -74,6 +74,7 @@ fn http_sink(kind: &str, url: &str) -> Box<dyn Sink> {
             repost_interval: None,
             labels: Default::default(),
             generator_url: None,
+            runbook_base_url: None,
             timeout: Some("1s".into()),
             headers: Default::default(),
             ca_file: None,

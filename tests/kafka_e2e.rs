@@ -254,6 +254,11 @@ fn check_envelope(g: &Got) {
     assert_eq!(g.headers["ce_specversion"], "1.0");
     assert_eq!(g.headers["content-type"], "application/json");
     assert!(g.headers["ce_source"].starts_with("//fluxsight/"));
+    // CloudEvents extensions as the Kafka binding names them; the unprefixed copies
+    // (deprecated) carry the same values.
+    for ext in ["tenant", "cluster", "severity"] {
+        assert_eq!(g.headers[&format!("ce_{ext}")], g.headers[ext], "{ext}");
+    }
     assert_eq!(
         g.key,
         format!("{}/{}", g.headers[H_CLUSTER], g.headers[H_SUBJECT]),

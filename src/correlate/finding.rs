@@ -61,6 +61,53 @@ pub struct ImpactDetail {
     pub message: String,
 }
 
+/// How sure a pattern is that its findings are real (a pattern-file setting,
+/// `confidence:`): renderers map it to OCSF `confidence_id`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    /// A heuristic or extrapolation (a trend, a share): worth a look, may be benign.
+    Low,
+    /// A threshold over several signals: usually right. The default of a pattern
+    /// file that does not say.
+    #[default]
+    Medium,
+    /// A failure the controllers state themselves (an error, a status reason).
+    High,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        }
+    }
+}
+
+/// What the pattern behind a finding says about itself, copied from its pattern file
+/// when the finding's text is rendered: SIEM renderers describe the rule with it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RuleMeta {
+    /// The pattern file's `description`.
+    pub description: String,
+    /// The pattern file's `category` (the family of failure, e.g. `source`).
+    pub category: String,
+    pub confidence: Confidence,
+}
+
 /// Most evidence samples kept per finding (contracts.md §4).
 pub const MAX_EVIDENCE: usize = 5;
 /// Most impacted objects listed per finding; the rest are counted in `impacted_total`.
@@ -95,6 +142,10 @@ pub struct Finding {
     pub evidence: Vec<Evidence>,
     pub labels: BTreeMap<String, String>,
     pub remediation: String,
+    /// The pattern's own description, category and confidence (not in the native
+    /// schema; OCSF, ECS and Alertmanager render it).
+    #[serde(default)]
+    pub rule: RuleMeta,
     /// Time of the last counted attempt (not rendered): records of one attempt (log
     /// line, `Reconciler error`, Event) count once.
     pub last_counted: TsMs,
@@ -371,6 +422,7 @@ impl FindingTable {
                 evidence: Vec::new(),
                 labels: BTreeMap::new(),
                 remediation: String::new(),
+                rule: RuleMeta::default(),
                 last_counted: ts,
                 emission: 0,
                 text_pending: PendingText::default(),

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use regex::Regex;
 use serde::Deserialize;
 
+use super::finding::Confidence;
 use crate::parse::time::parse_go_duration_ms;
 use crate::record::Severity;
 
@@ -108,12 +109,27 @@ pub struct PatternSpec {
     pub summary: String,
     /// Remediation template (same placeholders).
     pub remediation: String,
+    /// How sure a firing finding is: `low`, `medium` or `high` (default `medium`);
+    /// OCSF `confidence_id`.
+    #[serde(default)]
+    pub confidence: Confidence,
+    /// Family of failure (`source`, `apply`, `controller`, …; default `flux`); ECS
+    /// `rule.category`.
+    #[serde(default = "default_category")]
+    pub category: String,
     /// Thresholds and windows; numbers, or Go/humantime durations such as `15m`.
     #[serde(default)]
     pub params: BTreeMap<String, ParamValue>,
     /// Examples that must and must not fire.
     #[serde(default)]
     pub examples: Vec<Example>,
+}
+
+/// Rule category of a pattern file that does not name one.
+pub const DEFAULT_CATEGORY: &str = "flux";
+
+fn default_category() -> String {
+    DEFAULT_CATEGORY.to_string()
 }
 
 /// Every pattern with the parameters its detector reads and their defaults.

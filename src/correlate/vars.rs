@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use std::sync::Arc;
 
-use super::finding::{Finding, PendingText};
+use super::finding::{Finding, PendingText, RuleMeta};
 use super::spec::{render_template, Pattern};
 use crate::parse::time::format_rfc3339_ms;
 
@@ -35,7 +35,8 @@ pub fn render_pending(f: &mut Finding) {
 }
 
 /// Fills title, summary and remediation from the pattern's templates, the finding's
-/// own facts and its labels.
+/// own facts and its labels, and the rule facts (description, category, confidence)
+/// from the pattern.
 pub fn render_text(f: &mut Finding, pattern: &Pattern) {
     let mut v: BTreeMap<String, String> = BTreeMap::new();
     v.insert("subject".into(), f.subject.to_string());
@@ -64,6 +65,11 @@ pub fn render_text(f: &mut Finding, pattern: &Pattern) {
     f.title = truncate(&render_template(&pattern.spec.title, &v), 200);
     f.summary = render_template(&pattern.spec.summary, &v);
     f.remediation = render_template(&pattern.spec.remediation, &v);
+    f.rule = RuleMeta {
+        description: pattern.spec.description.clone(),
+        category: pattern.spec.category.clone(),
+        confidence: pattern.spec.confidence,
+    };
 }
 
 /// Cuts `s` to at most `n` bytes on a char boundary, marking the cut.

@@ -130,6 +130,7 @@ pub fn finding(i: &mut Input) -> Finding {
         remediation: i.free_text(),
         last_counted: first_seen,
         emission: i.u64() % 4,
+        rule: Default::default(),
         text_pending: Default::default(),
     }
 }

@@ -183,6 +183,7 @@ pub fn render_alertmanager(data: &[u8]) {
             .into_iter()
             .collect(),
         generator_url: i.opt(Input::text),
+        runbook_base_url: i.opt(Input::text),
     };
     let now = gen::ts(&mut i);
     for f in i.vec(4, gen::finding) {

@@ -1,6 +1,7 @@
 //! Findings and audit records in their output schemas: native (contracts.md §4–§5),
-//! OCSF 1.8 Detection Finding / API Activity, ECS `event.kind: alert`, and a human
-//! text summary.
+//! OCSF API Activity and ECS events for audit records, and a human text summary.
+//! Findings as OCSF Detection Findings and ECS alerts are in `ocsf` and `ecs`,
+//! re-exported here.
 //!
 //! Invariant: field names are public (SIEM dashboards depend on them): extend, never
 //! rename. Every free-text value has been redacted upstream; renderers redact again
@@ -40,6 +41,18 @@ impl OutputFormat {
 pub const OCSF_VERSION: &str = "1.8.0";
 /// ECS version the renderer targets.
 pub const ECS_VERSION: &str = "9.4.0";
+/// Where each pattern's runbook page (`docs/patterns/<pattern>.md`) is published:
+/// OCSF `remediation.references`, ECS `rule.reference`, and the Alertmanager sink's
+/// default `runbook_url` base.
+pub const PATTERN_DOCS_URL: &str = "https://github.com/fluxsight/fluxsight/blob/main/docs/patterns";
+
+/// The runbook page of `pattern` under `base` (a trailing `/` is allowed).
+pub fn pattern_doc_url(base: &str, pattern: &str) -> String {
+    format!("{}/{pattern}.md", base.trim_end_matches('/'))
+}
+
+pub use super::ecs::ecs;
+pub use super::ocsf::ocsf;
 
 fn r(s: &str) -> String {
     redact(s).into_owned()
@@ -120,125 +133,6 @@ pub fn native(f: &Finding) -> Value {
         }).collect::<Vec<_>>(),
         "labels": f.labels.iter().map(|(k, v)| (k.clone(), json!(r(v)))).collect::<Map<_, _>>(),
         "remediation": r(&f.remediation),
-    })
-}
-
-fn ocsf_severity(s: Severity) -> (u8, &'static str) {
-    match s {
-        Severity::Info => (1, "Informational"),
-        Severity::Warning => (3, "Medium"),
-        Severity::Error => (4, "High"),
-        Severity::Critical => (5, "Critical"),
-    }
-}
-
-/// OCSF Detection Finding (class 2004). `first` selects Create over Update.
-pub fn ocsf(f: &Finding, first: bool) -> Value {
-    let (activity_id, activity_name) = match (f.status, first) {
-        (Status::Resolved, _) => (3, "Close"),
-        (Status::Firing, true) => (1, "Create"),
-        (Status::Firing, false) => (2, "Update"),
-    };
-    let (sev_id, sev_name) = ocsf_severity(f.severity);
-    let (status_id, status) = match f.status {
-        Status::Firing if first => (1, "New"),
-        Status::Firing => (2, "In Progress"),
-        Status::Resolved => (4, "Resolved"),
-    };
-    let mut resources = vec![json!({
-        "uid": f.subject.to_string(), "name": f.subject.name, "type": f.subject.kind,
-        "namespace": f.subject.namespace, "role_id": 1, "role": "Target",
-    })];
-    for o in f.impacted.iter().take(50) {
-        resources.push(json!({
-            "uid": o.to_string(), "name": o.name, "type": o.kind, "namespace": o.namespace,
-            "role_id": 99, "role": "Impacted",
-        }));
-    }
-    json!({
-        "class_uid": 2004, "class_name": "Detection Finding",
-        "category_uid": 2, "category_name": "Findings",
-        "activity_id": activity_id, "activity_name": activity_name,
-        "type_uid": 200400 + activity_id, "type_name": format!("Detection Finding: {activity_name}"),
-        "severity_id": sev_id, "severity": sev_name,
-        "status_id": status_id, "status": status,
-        "confidence_id": 3, "confidence": "High",
-        "is_alert": f.status == Status::Firing,
-        "time": f.last_seen,
-        "start_time": f.first_seen, "end_time": f.last_seen,
-        "count": f.count,
-        "message": r(&f.title),
-        "timezone_offset": 0,
-        "metadata": {
-            "version": OCSF_VERSION,
-            "product": {"name": "fluxsight", "vendor_name": "fluxsight", "version": env!("CARGO_PKG_VERSION")},
-            "tenant_uid": f.tenant,
-            "labels": [format!("cluster:{}", f.cluster)],
-        },
-        "finding_info": {
-            "uid": f.id,
-            "title": r(&f.title),
-            "desc": r(&f.summary),
-            "types": [format!("flux/{}", f.pattern)],
-            "analytic": {"type_id": 1, "type": "Rule", "uid": f.pattern, "name": f.pattern},
-            "first_seen_time": f.first_seen, "last_seen_time": f.last_seen,
-        },
-        "resources": resources,
-        "evidences": f.evidence.iter().map(|e| json!({"data": {
-            "ts": e.ts.map(format_rfc3339_ms), "controller": e.controller,
-            "class": e.class.as_str(), "message": r(&e.message),
-        }})).collect::<Vec<_>>(),
-        "remediation": {"desc": r(&f.remediation)},
-        "unmapped": {
-            "cluster": f.cluster, "tenant": f.tenant, "tenants": f.tenants,
-            "root_cause": f.root_cause.as_ref().map(|rc| json!({
-                "kind": rc.object.kind, "namespace": rc.object.namespace, "name": rc.object.name,
-                "class": rc.class.as_str(), "message": r(&rc.message)})),
-            "labels": f.labels.iter().map(|(k, v)| (k.clone(), json!(r(v)))).collect::<Map<_, _>>(),
-        },
-    })
-}
-
-fn ecs_category(pattern: &str) -> &'static str {
-    match pattern {
-        "git_auth_failure" => "authentication",
-        "rbac_denied" => "iam",
-        "rate_limit_exhaustion" | "network_degradation" => "network",
-        "controller_oom" | "oom_cascade" | "controller_crashloop" | "memory_growth" => "process",
-        _ => "configuration",
-    }
-}
-
-/// ECS alert document.
-pub fn ecs(f: &Finding) -> Value {
-    let sev = match f.severity {
-        Severity::Info => 1,
-        Severity::Warning => 3,
-        Severity::Error => 4,
-        Severity::Critical => 5,
-    };
-    json!({
-        "@timestamp": format_rfc3339_ms(f.last_seen),
-        "ecs": {"version": ECS_VERSION},
-        "message": r(&f.title),
-        "event": {
-            "kind": "alert", "category": [ecs_category(&f.pattern)],
-            "type": [if f.status == Status::Resolved { "end" } else { "info" }],
-            "severity": sev, "risk_score": sev as f64 * 20.0,
-            "dataset": "fluxsight.finding", "provider": "fluxsight", "module": "fluxsight",
-            "id": f.id, "code": f.pattern, "action": f.status.as_str(),
-            "reason": r(&f.summary),
-            "start": format_rfc3339_ms(f.first_seen), "end": format_rfc3339_ms(f.last_seen),
-        },
-        "rule": {"id": f.pattern, "name": f.pattern, "ruleset": "fluxsight-default"},
-        "orchestrator": {
-            "type": "kubernetes", "cluster": {"name": f.cluster},
-            "namespace": f.subject.namespace, "organization": f.tenant,
-            "resource": {"type": f.subject.kind, "name": f.subject.name},
-        },
-        "labels": {"tenant": f.tenant, "pattern": f.pattern, "status": f.status.as_str()},
-        "tags": ["flux", "gitops", "fluxsight"],
-        "fluxsight": native(f),
     })
 }
 

@@ -4,6 +4,8 @@
 //! (see `sinks`).
 
 pub mod colour;
+pub mod ecs;
 pub mod finding;
+pub mod ocsf;
 pub mod row;
 pub mod slack;

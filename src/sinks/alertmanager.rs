@@ -37,6 +37,7 @@ use crate::classify::redact::redact;
 use crate::correlate::finding::{Finding, Status};
 use crate::parse::time::{format_rfc3339_ms, parse_go_duration_ms};
 use crate::record::{Severity, TsMs};
+use crate::render::finding::{pattern_doc_url, PATTERN_DOCS_URL};
 
 /// Path of the alerts endpoint under the configured base URL.
 pub const ALERTS_PATH: &str = "/api/v2/alerts";
@@ -80,8 +81,14 @@ pub mod label {
 
 /// Annotation names (free-form details).
 pub mod annotation {
+    /// One line: the finding's title (Alertmanager templates and Grafana show it as
+    /// the headline).
     pub const SUMMARY: &str = "summary";
+    /// The long text: the finding's summary.
     pub const DESCRIPTION: &str = "description";
+    /// The pattern's runbook page (`docs/patterns/<pattern>.md`), the annotation
+    /// name the Prometheus community alerting rules use.
+    pub const RUNBOOK_URL: &str = "runbook_url";
     pub const TITLE: &str = "title";
     pub const REMEDIATION: &str = "remediation";
     pub const REVISION: &str = "revision";
@@ -223,6 +230,9 @@ pub struct AlertMapper {
     pub static_labels: BTreeMap<String, String>,
     /// `generatorURL` base: `{id}` is replaced by the finding id, else `/<id>` is appended.
     pub generator_url: Option<String>,
+    /// Base of `runbook_url` (`<base>/<pattern>.md`); `None` is the repository's
+    /// `docs/patterns` ([`PATTERN_DOCS_URL`]).
+    pub runbook_base_url: Option<String>,
 }
 
 impl AlertMapper {
@@ -256,13 +266,18 @@ impl AlertMapper {
                 ann.insert(k.to_string(), annotation_value(v));
             }
         };
-        let summary = if f.summary.is_empty() {
-            &f.title
+        // A title never holds a newline from a template, but one from a log line
+        // could reach it through a label: the headline stays one line.
+        let headline = clean(&f.title, false);
+        note(annotation::SUMMARY, &headline);
+        let long = if f.summary.is_empty() {
+            &headline
         } else {
             &f.summary
         };
-        note(annotation::SUMMARY, summary);
-        note(annotation::DESCRIPTION, summary);
+        note(annotation::DESCRIPTION, long);
+        let base = self.runbook_base_url.as_deref().unwrap_or(PATTERN_DOCS_URL);
+        note(annotation::RUNBOOK_URL, &pattern_doc_url(base, &f.pattern));
         note(annotation::TITLE, &f.title);
         note(annotation::REMEDIATION, &f.remediation);
         if let Some(rev) = f.labels.get(REVISION_KEY) {
@@ -598,6 +613,7 @@ pub fn build(cfg: &AlertmanagerConfig) -> Result<Box<dyn Sink>, String> {
         mapper: AlertMapper {
             static_labels: cfg.labels.clone(),
             generator_url: cfg.generator_url.clone(),
+            runbook_base_url: cfg.runbook_base_url.clone(),
         },
         set: AlertSet::new(MAX_ACTIVE, RESOLVED_REPOST),
         repost: Duration::from_millis(repost),
@@ -641,6 +657,7 @@ mod tests {
             remediation: "Rotate the deploy key in secret flux-system/podinfo-auth".into(),
             last_counted: T0 + 600_000,
             emission: 1,
+            rule: Default::default(),
             text_pending: Default::default(),
         }
     }
@@ -680,7 +697,7 @@ mod tests {
             "main@sha1:731f7eaddfb6af01cb2173e18f0f75b0ba780ef1"
         );
         assert_eq!(a.annotations["count"], "12");
-        assert_eq!(a.annotations["summary"], f.summary);
+        assert_eq!(a.annotations["summary"], f.title);
         assert_eq!(a.annotations["description"], f.summary);
         assert_eq!(a.annotations["finding_id"], f.id);
         assert_eq!(a.annotations["first_seen"], "2026-01-01T11:50:00.000Z");
@@ -754,7 +771,7 @@ mod tests {
             "é".repeat(3000)
         );
         let a = mapper().alert(&f, T0);
-        let s = &a.annotations["summary"];
+        let s = &a.annotations["description"];
         assert!(!s.contains("ghp_abcdefghijklmnopqrstuvwxyz"), "{s}");
         assert!(s.contains("[REDACTED]"), "{s}");
         assert!(!s.contains('\x1b'));
@@ -764,7 +781,10 @@ mod tests {
         // JSON escaping is serde's: the value survives a round trip byte for byte.
         let body = serde_json::to_string(&[&a]).unwrap();
         let back: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(back[0]["annotations"]["summary"].as_str(), Some(s.as_str()));
+        assert_eq!(
+            back[0]["annotations"]["description"].as_str(),
+            Some(s.as_str())
+        );
 
         let mut many = finding("podinfo", Status::Firing);
         many.impacted = (0..25)
@@ -787,6 +807,40 @@ mod tests {
         assert_eq!(label_value("pod\ninfo\x00"), "pod info ");
         let multi = label_value(&"ü".repeat(300));
         assert!(multi.len() <= MAX_LABEL_VALUE);
+    }
+
+    #[test]
+    fn summary_is_one_line_description_long_and_runbook_links_the_pattern_doc() {
+        let mut f = finding("podinfo", Status::Firing);
+        f.title = "GitRepository/flux-system/podinfo cannot\nauthenticate".into();
+        f.summary = "Line one.\nLine two with detail.".into();
+        let a = mapper().alert(&f, T0);
+        assert_eq!(
+            a.annotations["summary"],
+            "GitRepository/flux-system/podinfo cannot authenticate"
+        );
+        assert_eq!(
+            a.annotations["description"],
+            "Line one.\nLine two with detail."
+        );
+        assert_eq!(
+            a.annotations["runbook_url"],
+            "https://github.com/fluxsight/fluxsight/blob/main/docs/patterns/git_auth_failure.md"
+        );
+        let m = AlertMapper {
+            runbook_base_url: Some("https://runbooks.example/fluxsight/".into()),
+            ..AlertMapper::default()
+        };
+        assert_eq!(
+            m.alert(&f, T0).annotations["runbook_url"],
+            "https://runbooks.example/fluxsight/git_auth_failure.md"
+        );
+        // Without a summary the description falls back to the title.
+        f.summary.clear();
+        assert_eq!(
+            mapper().alert(&f, T0).annotations["description"],
+            a.annotations["summary"]
+        );
     }
 
     #[test]

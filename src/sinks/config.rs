@@ -185,6 +185,11 @@ pub struct AlertmanagerConfig {
     /// is appended (default: no `generatorURL`).
     #[serde(default)]
     pub generator_url: Option<String>,
+    /// Base URL of the pattern runbooks: every alert gets the annotation
+    /// `runbook_url: <base>/<pattern>.md` (default: the repository's `docs/patterns`;
+    /// set it to a mirror or an internal wiki that keeps the same page names).
+    #[serde(default)]
+    pub runbook_base_url: Option<String>,
     /// Request timeout (default `10s`).
     #[serde(default)]
     pub timeout: Option<String>,
@@ -559,6 +564,10 @@ pub fn validate(
                 if let Some(g) = &a.generator_url {
                     // A link for people to follow; fluxsight never fetches it.
                     check_url(&mut cx, g, &format!("{base}.generator_url"), None);
+                }
+                if let Some(g) = &a.runbook_base_url {
+                    // A link for people to follow; fluxsight never fetches it.
+                    check_url(&mut cx, g, &format!("{base}.runbook_base_url"), None);
                 }
                 cx.dur(&a.timeout, &format!("{base}.timeout"), "timeout", 10_000);
                 if let MaybeSecret::Plain(u) = &a.url {

@@ -2,7 +2,8 @@
 //! or audit record, CloudEvents binary mode (output-formats.md §4, §9).
 //!
 //! Owns: the mapping of a [`Delivery`] to Kafka records ([`records`]: topic, key,
-//! `ce_*` and routing headers, OCSF/ECS/native value), the producer settings
+//! `ce_*` headers including the `ce_tenant`/`ce_cluster`/`ce_severity` extensions,
+//! their deprecated unprefixed copies, OCSF/ECS/native value), the producer settings
 //! ([`client_config`]), and the classification of producer errors into
 //! [`SinkError`]s. It does not own retries or the spool: the worker re-sends a failed
 //! batch whole.
@@ -59,11 +60,19 @@ pub const H_TYPE: &str = "ce_type";
 pub const H_SUBJECT: &str = "ce_subject";
 pub const H_TIME: &str = "ce_time";
 pub const H_CONTENT_TYPE: &str = "content-type";
+/// CloudEvents extension attributes: the Kafka binding maps every attribute,
+/// extensions included, to `ce_<name>`, and CloudEvents SDKs read only those.
+pub const H_CE_TENANT: &str = "ce_tenant";
+pub const H_CE_CLUSTER: &str = "ce_cluster";
+pub const H_CE_SEVERITY: &str = "ce_severity";
+/// Unprefixed copies of the extension attributes, the only names 0.1 wrote. Deprecated:
+/// kept for one release so consumers filtering on them keep working, then removed.
+/// The binding lets other headers sit next to `ce_*` ones, so they do not break it.
 pub const H_TENANT: &str = "tenant";
 pub const H_CLUSTER: &str = "cluster";
 pub const H_SEVERITY: &str = "severity";
 /// Every header a record carries, in the order written.
-pub const HEADERS: [&str; 10] = [
+pub const HEADERS: [&str; 13] = [
     H_SPECVERSION,
     H_ID,
     H_SOURCE,
@@ -71,6 +80,9 @@ pub const HEADERS: [&str; 10] = [
     H_SUBJECT,
     H_TIME,
     H_CONTENT_TYPE,
+    H_CE_TENANT,
+    H_CE_CLUSTER,
+    H_CE_SEVERITY,
     H_TENANT,
     H_CLUSTER,
     H_SEVERITY,
@@ -164,6 +176,9 @@ pub fn records(
                     (H_SUBJECT, ce.subject),
                     (H_TIME, ce.time),
                     (H_CONTENT_TYPE, CONTENT_TYPE_JSON.to_string()),
+                    (H_CE_TENANT, ce.tenant.clone()),
+                    (H_CE_CLUSTER, cluster.clone()),
+                    (H_CE_SEVERITY, severity.to_string()),
                     (H_TENANT, ce.tenant),
                     (H_CLUSTER, cluster.clone()),
                     (H_SEVERITY, severity.to_string()),

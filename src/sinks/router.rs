@@ -331,6 +331,7 @@ mod tests {
             remediation: String::new(),
             last_counted: 0,
             emission: 1,
+            rule: Default::default(),
             text_pending: Default::default(),
         }))
     }

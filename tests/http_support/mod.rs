@@ -367,6 +367,7 @@ pub fn finding(i: u64, name: &str, message: &str) -> Finding {
         remediation: "Check the Git credentials secret".into(),
         last_counted: ts,
         emission: 1,
+        rule: Default::default(),
         text_pending: Default::default(),
     }
 }

@@ -42,6 +42,7 @@ fn finding(name: &str, emission: u64) -> Finding {
         remediation: String::new(),
         last_counted: 0,
         emission,
+        rule: Default::default(),
         text_pending: Default::default(),
     }
 }
@@ -333,4 +334,32 @@ async fn a_down_broker_is_retryable_and_an_oversized_record_permanent() {
         assert!(Instant::now() < deadline, "no recovery: {e}");
     }
     sink.flush().await.unwrap();
+}
+
+/// The CloudEvents Kafka binding maps every context attribute, extensions included, to
+/// a `ce_<name>` header; SDKs (Go, Java, JS) read only those. The unprefixed routing
+/// headers stay for one release so existing consumers keep working.
+#[test]
+fn extension_attributes_are_ce_prefixed_and_old_names_are_kept() {
+    let recs = records(&group(), BodyFormat::Native, "f.v1", "a.v1");
+    for r in &recs {
+        assert_eq!(header(r, "ce_tenant"), "team-a");
+        assert_eq!(header(r, "ce_cluster"), "prod-eu-1");
+        assert_eq!(header(r, "ce_severity"), "error");
+        assert_eq!(header(r, "tenant"), "team-a");
+        assert_eq!(header(r, "cluster"), "prod-eu-1");
+        assert_eq!(header(r, "severity"), "error");
+        // Extension names follow the CloudEvents naming rule: [a-z0-9]{1,20}.
+        for (k, _) in r.headers.iter().filter(|(k, _)| k.starts_with("ce_")) {
+            let name = &k[3..];
+            assert!(
+                !name.is_empty()
+                    && name.len() <= 20
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+                "{k}"
+            );
+        }
+    }
 }
