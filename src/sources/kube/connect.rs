@@ -125,89 +125,117 @@ pub struct ClusterConfig {
     pub context: Option<String>,
 }
 
+/// What one source gave. Made once per start and moved once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Look {
+    /// A kubeconfig (its context still to choose).
+    Kubeconfig(Kubeconfig, ConfigSource),
+    /// The pod's service account.
+    InCluster(kube::Config),
+    /// Nothing here, and why.
+    Nothing(Attempt),
+}
+
+fn nothing(source: impl Into<String>, reason: impl Into<String>) -> Look {
+    Look::Nothing(Attempt {
+        source: source.into(),
+        reason: reason.into(),
+    })
+}
+
 /// Finds and loads the cluster configuration (reads files, no network).
 pub async fn load(opts: &ClusterOptions, env: &ClusterEnv) -> Result<ClusterConfig, KubeError> {
-    let mut tried = Vec::new();
     if let Some(path) = &opts.kubeconfig {
-        let kc = read_kubeconfig(path, ConfigSource::Flag(path.clone()))?;
-        return from_kubeconfig(kc, ConfigSource::Flag(path.clone()), opts).await;
+        let source = ConfigSource::Flag(path.clone());
+        let kc = read_kubeconfig(path, &source)?;
+        return from_kubeconfig(kc, source, opts).await;
     }
-    match &env.kubeconfig_var {
-        Some(var) => {
-            let (existing, missing): (Vec<PathBuf>, Vec<PathBuf>) = std::env::split_paths(var)
-                .filter(|p| !p.as_os_str().is_empty())
-                .partition(|p| p.exists());
-            if existing.is_empty() {
-                let list: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
-                tried.push(Attempt {
-                    source: KUBECONFIG_ENV.into(),
-                    reason: format!("no such file: {}", list.join(", ")),
-                });
-            } else {
-                let source = ConfigSource::EnvVar(existing.clone());
-                let mut merged = Kubeconfig::default();
-                for p in &existing {
-                    let kc = read_kubeconfig(p, source.clone())?;
-                    merged = merged.merge(kc).map_err(|e| KubeError::Kubeconfig {
-                        origin: source.to_string(),
-                        error: e.to_string(),
-                    })?;
-                }
-                return from_kubeconfig(merged, source, opts).await;
-            }
-        }
-        None => tried.push(Attempt {
-            source: KUBECONFIG_ENV.into(),
-            reason: "unset".into(),
-        }),
-    }
-    if opts.context.is_some() {
-        tried.push(Attempt {
-            source: "in-cluster".into(),
-            reason: "skipped: --context names a kubeconfig context".into(),
-        });
-    } else if !env.in_pod {
-        tried.push(Attempt {
-            source: "in-cluster".into(),
-            reason: format!("{SERVICE_HOST_ENV} unset: not running in a pod"),
-        });
-    } else {
-        match kube::Config::incluster() {
-            Ok(config) => {
+    let steps: [&dyn Fn() -> Result<Look, KubeError>; 3] = [
+        &|| look_env_var(env),
+        &|| Ok(look_in_cluster(opts, env)),
+        &|| look_home(env),
+    ];
+    let mut tried = Vec::new();
+    for step in steps {
+        match step()? {
+            Look::Kubeconfig(kc, source) => return from_kubeconfig(kc, source, opts).await,
+            Look::InCluster(config) => {
                 return Ok(ClusterConfig {
                     config,
                     source: ConfigSource::InCluster,
                     context: None,
                 })
             }
-            Err(e) => tried.push(Attempt {
-                source: "in-cluster".into(),
-                reason: e.to_string(),
-            }),
-        }
-    }
-    match &env.home_config {
-        _ if env.kubeconfig_var.is_some() => tried.push(Attempt {
-            source: "~/.kube/config".into(),
-            reason: format!("not read: {KUBECONFIG_ENV} is set (as kubectl does)"),
-        }),
-        None => tried.push(Attempt {
-            source: "~/.kube/config".into(),
-            reason: "no home directory".into(),
-        }),
-        Some(p) if !p.exists() => tried.push(Attempt {
-            source: p.display().to_string(),
-            reason: "no such file".into(),
-        }),
-        Some(p) => {
-            let kc = read_kubeconfig(p, ConfigSource::Home(p.clone()))?;
-            return from_kubeconfig(kc, ConfigSource::Home(p.clone()), opts).await;
+            Look::Nothing(a) => tried.push(a),
         }
     }
     Err(KubeError::NoConfig { tried })
 }
 
-fn read_kubeconfig(path: &Path, source: ConfigSource) -> Result<Kubeconfig, KubeError> {
+/// `KUBECONFIG`: its existing files merged in order; missing ones skipped (kubectl).
+fn look_env_var(env: &ClusterEnv) -> Result<Look, KubeError> {
+    let Some(var) = &env.kubeconfig_var else {
+        return Ok(nothing(KUBECONFIG_ENV, "unset"));
+    };
+    let (existing, missing): (Vec<PathBuf>, Vec<PathBuf>) = std::env::split_paths(var)
+        .filter(|p| !p.as_os_str().is_empty())
+        .partition(|p| p.exists());
+    if existing.is_empty() {
+        let list: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
+        return Ok(nothing(
+            KUBECONFIG_ENV,
+            format!("no such file: {}", list.join(", ")),
+        ));
+    }
+    let source = ConfigSource::EnvVar(existing.clone());
+    let mut merged = Kubeconfig::default();
+    for p in &existing {
+        let kc = read_kubeconfig(p, &source)?;
+        merged = merged.merge(kc).map_err(|e| KubeError::Kubeconfig {
+            origin: source.to_string(),
+            error: error_chain(&e),
+        })?;
+    }
+    Ok(Look::Kubeconfig(merged, source))
+}
+
+/// The service account, when in a pod and no kubeconfig context was asked for. Its
+/// failure is not final: a pod without a token may still have a home kubeconfig.
+fn look_in_cluster(opts: &ClusterOptions, env: &ClusterEnv) -> Look {
+    const IN_CLUSTER: &str = "in-cluster";
+    if opts.context.is_some() {
+        return nothing(IN_CLUSTER, "skipped: --context names a kubeconfig context");
+    }
+    if !env.in_pod {
+        return nothing(
+            IN_CLUSTER,
+            format!("{SERVICE_HOST_ENV} unset: not running in a pod"),
+        );
+    }
+    match kube::Config::incluster() {
+        Ok(config) => Look::InCluster(config),
+        Err(e) => nothing(IN_CLUSTER, error_chain(&e)),
+    }
+}
+
+/// `~/.kube/config`, unless `KUBECONFIG` is set (it replaces the default, as in kubectl).
+fn look_home(env: &ClusterEnv) -> Result<Look, KubeError> {
+    const HOME: &str = "~/.kube/config";
+    match &env.home_config {
+        _ if env.kubeconfig_var.is_some() => Ok(nothing(
+            HOME,
+            format!("not read: {KUBECONFIG_ENV} is set (as kubectl does)"),
+        )),
+        None => Ok(nothing(HOME, "no home directory")),
+        Some(p) if !p.exists() => Ok(nothing(p.display().to_string(), "no such file")),
+        Some(p) => {
+            let source = ConfigSource::Home(p.clone());
+            Ok(Look::Kubeconfig(read_kubeconfig(p, &source)?, source))
+        }
+    }
+}
+
+fn read_kubeconfig(path: &Path, source: &ConfigSource) -> Result<Kubeconfig, KubeError> {
     Kubeconfig::read_from(path).map_err(|e| KubeError::Kubeconfig {
         origin: source.to_string(),
         error: error_chain(&e),
