@@ -117,6 +117,21 @@ struct CorrelateArgs {
     lateness: String,
 }
 
+/// Which cluster and which namespace `run` and `record` read, as in every kube tool.
+#[derive(clap::Args, Clone, Default)]
+struct KubeArgs {
+    /// Kubeconfig file (default: KUBECONFIG, in-cluster, then ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+    /// Namespace where Flux runs (default: the pipeline file's kubernetes.namespace,
+    /// else RUNTIME_NAMESPACE, else flux-system).
+    #[arg(short = 'n', long, value_name = "NS")]
+    namespace: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Parse and classify every line; one JSON row per line (stdin when no file or `-`).
@@ -180,6 +195,8 @@ enum Command {
         /// as an uninterrupted one.
         #[arg(long)]
         rebuild_lookback: Option<String>,
+        #[command(flatten)]
+        kube: KubeArgs,
     },
     /// Write the live input (controller logs, watch events, metrics, `--input` files) to
     /// a file that `fluxsight replay` reads back; stops on SIGTERM/SIGINT.
@@ -202,6 +219,8 @@ enum Command {
         /// Do not connect to the Kubernetes API.
         #[arg(long)]
         no_kube: bool,
+        #[command(flatten)]
+        kube: KubeArgs,
     },
     /// Deliver what is left in the sinks' spools (after a crash or kill) and exit.
     Drain {
@@ -322,12 +341,14 @@ fn main() -> ExitCode {
             no_kube,
             clock,
             rebuild_lookback,
+            kube,
         } => run_live_cmd(
             config.as_deref(),
             LiveInputs {
                 inputs,
                 follow: !no_follow,
                 no_kube,
+                kube,
             },
             (listen, health_listen),
             (output.format(), palette),
@@ -342,12 +363,22 @@ fn main() -> ExitCode {
             inputs,
             no_follow,
             no_kube,
+            kube,
         } => {
             if output.is_some() {
                 eprintln!("fluxsight: warning: record --output FILE is deprecated and goes in the next release; use --to FILE");
             }
             match to.or(output) {
-                Some(to) => run_record(&to, config.as_deref(), inputs, !no_follow, no_kube),
+                Some(to) => run_record(
+                    &to,
+                    config.as_deref(),
+                    LiveInputs {
+                        inputs,
+                        follow: !no_follow,
+                        no_kube,
+                        kube,
+                    },
+                ),
                 // clap requires one of them; kept as a usage error should that change.
                 None => {
                     eprintln!("fluxsight: record: --to FILE is required");
@@ -559,11 +590,12 @@ fn run_demo(format: OutputFormat, audit: bool, palette: Palette) -> anyhow::Resu
     replay_to_stdout(inputs, Settings::default(), opts, None)
 }
 
-/// What `run` reads.
+/// What `run` and `record` read.
 struct LiveInputs {
     inputs: Vec<String>,
     follow: bool,
     no_kube: bool,
+    kube: KubeArgs,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -577,11 +609,7 @@ fn run_live_cmd(
     rebuild_lookback: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     use fluxsight::pipeline::live::{rebuild_lookback_ms, run_live, Clock, LiveOptions};
-    let LiveInputs {
-        inputs,
-        follow,
-        no_kube,
-    } = inputs;
+    let follow = inputs.follow;
     let Some(clock) = Clock::parse(clock) else {
         eprintln!("fluxsight: --clock: '{clock}' is not one of wall, record");
         return Ok(ExitCode::from(2));
@@ -662,11 +690,6 @@ fn run_live_cmd(
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let inputs = LiveInputs {
-        inputs,
-        follow,
-        no_kube,
-    };
     let sources = match live_sources(&rt, inputs, lookback_ms, live.kubernetes) {
         Ok(s) => s,
         Err(code) => return Ok(code),
@@ -717,20 +740,23 @@ fn spawn_signal_handler(c: tokio_util::sync::CancellationToken) {
 }
 
 /// The sources of `run` and `record`: `--input` files, and the cluster unless
-/// `--no-kube`. Without a cluster configuration that is an error (exit 2), unless
-/// files were given: then a warning.
+/// `--no-kube`. A cluster configuration that is missing or broken is a usage error
+/// (exit 2; only a warning when none exists and files were given); a cluster that does
+/// not answer or a checkpoint that cannot be read is a runtime failure (exit 1).
 fn live_sources(
     rt: &tokio::runtime::Runtime,
     inputs: LiveInputs,
     lookback_ms: i64,
-    kube: fluxsight::sources::kube::KubeSettings,
+    mut kube: fluxsight::sources::kube::KubeSettings,
 ) -> Result<Vec<fluxsight::sources::SourceTask>, ExitCode> {
     use fluxsight::sources::follow::{file_source, FileOptions};
-    use fluxsight::sources::kube::{client, cluster_config, kube_source, Checkpoints, KubeError};
+    use fluxsight::sources::kube::config::RUNTIME_NAMESPACE_ENV;
+    use fluxsight::sources::kube::{client, cluster_config, kube_source, Checkpoints};
     let LiveInputs {
         inputs,
         follow,
         no_kube,
+        kube: args,
     } = inputs;
     let has_inputs = !inputs.is_empty();
     let mut sources: Vec<fluxsight::sources::SourceTask> = inputs
@@ -747,33 +773,51 @@ fn live_sources(
     if no_kube {
         return Ok(sources);
     }
-    let cfg = match rt.block_on(cluster_config()) {
+    let opts = fluxsight::sources::kube::ClusterOptions {
+        kubeconfig: args.kubeconfig,
+        context: args.context,
+    };
+    let found = match rt.block_on(cluster_config(&opts)) {
         Ok(c) => c,
-        Err(KubeError::NoConfig) if has_inputs => {
-            eprintln!("fluxsight: warning: no cluster configuration (KUBECONFIG or in-cluster); following --input only");
+        Err(e) if e.is_missing() && has_inputs => {
+            eprintln!("fluxsight: warning: {e}; following --input only");
             return Ok(sources);
         }
-        Err(e) => {
-            eprintln!("fluxsight: {e}; run inside the cluster, set KUBECONFIG, or pass --no-kube");
+        Err(e) if e.is_missing() => {
+            eprintln!("fluxsight: {e}; pass --kubeconfig, set KUBECONFIG, run inside the cluster, or pass --no-kube");
             return Err(ExitCode::from(2));
         }
-    };
-    let client = match rt.block_on(async { client(cfg) }) {
-        Ok(c) => c,
         Err(e) => {
             eprintln!("fluxsight: {e}");
             return Err(ExitCode::from(2));
         }
     };
+    let runtime_ns = std::env::var(RUNTIME_NAMESPACE_ENV).ok();
+    kube.resolve_namespace(args.namespace.as_deref(), runtime_ns.as_deref());
+    tracing::info!(
+        server = %found.config.cluster_url,
+        source = %found.source,
+        context = found.context.as_deref().unwrap_or("-"),
+        namespace = %kube.namespace,
+        "cluster configuration loaded"
+    );
+    // Local state first: it fails fast, where the probe below may wait.
     let ckpt = match &kube.checkpoint_dir {
         None => Checkpoints::in_memory(),
         Some(dir) => match Checkpoints::load(Path::new(dir)) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("fluxsight: {e}");
-                return Err(ExitCode::from(2));
+                return Err(ExitCode::from(1));
             }
         },
+    };
+    let client = match rt.block_on(client(found.config)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("fluxsight: {e}");
+            return Err(ExitCode::from(if e.is_runtime() { 1 } else { 2 }));
+        }
     };
     sources.push(kube_source(client, kube, std::sync::Arc::new(ckpt)));
     Ok(sources)
@@ -782,9 +826,7 @@ fn live_sources(
 fn run_record(
     output: &Path,
     config: Option<&Path>,
-    inputs: Vec<String>,
-    follow: bool,
-    no_kube: bool,
+    inputs: LiveInputs,
 ) -> anyhow::Result<ExitCode> {
     let kube = match config {
         None => Default::default(),
@@ -807,11 +849,6 @@ fn run_record(
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let inputs = LiveInputs {
-        inputs,
-        follow,
-        no_kube,
-    };
     // `record` writes every line as read: no pipeline commits them, so no checkpoint
     // lookback applies (positions advance only when committed; see sources::ack).
     let sources = match live_sources(&rt, inputs, 0, kube) {

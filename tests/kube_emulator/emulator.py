@@ -10,7 +10,8 @@ Serves on 127.0.0.1 (random port, printed as {"port": N} on stdout):
   - /metrics (the scrape target: pods report podIP 127.0.0.1)
 
 Controlled through stdin, one JSON command per line; each gets one JSON reply line on
-stdout. Commands: log, previous_log, apply, event, cut_logs, cut_watches, gone, stats,
+stdout. Commands: log, previous_log, apply, event, cut_logs, cut_watches, gone, stats
+(lists, watches, log and total requests, pod lists/watches per namespace),
 restart_container (`reason`: OOMKilled unless given; `ago_s`: exit time in the past).
 """
 import json
@@ -35,6 +36,9 @@ STATE = {
     "lists": {},
     "watches": {},
     "log_requests": 0,
+    "requests": 0,
+    # namespace -> lists and watches of pods there
+    "pod_namespaces": {},
     "last_ts": 0,
 }
 
@@ -223,6 +227,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         u = urlparse(self.path)
         q = {k: v[-1] for k, v in parse_qs(u.query).items()}
+        with LOCK:
+            STATE["requests"] += 1
         if u.path == "/metrics":
             body = (
                 "# HELP workqueue_depth Current depth of workqueue\n"
@@ -254,6 +260,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self.serve_log(ns, name, q)
             if name is not None:
                 return self.not_found()
+            if key[2] == "pods":
+                with LOCK:
+                    pn = STATE["pod_namespaces"]
+                    pn[ns or ""] = pn.get(ns or "", 0) + 1
             if q.get("watch") in ("true", "1"):
                 return self.serve_watch(key, ns, q)
             return self.serve_list(key, ns)
@@ -406,7 +416,8 @@ def command(c):
             return {"ok": True}
         if op == "stats":
             return {"ok": True, "lists": STATE["lists"], "watches": STATE["watches"],
-                    "log_requests": STATE["log_requests"], "rv": STATE["rv"]}
+                    "log_requests": STATE["log_requests"], "rv": STATE["rv"],
+                    "requests": STATE["requests"], "pod_namespaces": STATE["pod_namespaces"]}
     return {"ok": False, "error": f"unknown op {op}"}
 
 

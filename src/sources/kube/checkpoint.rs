@@ -51,9 +51,8 @@ pub fn line_hash(b: &[u8]) -> u64 {
 pub fn split_timestamp(line: &[u8]) -> Option<(Nanos, &[u8])> {
     let sp = memchr::memchr(b' ', line)?;
     let ts = std::str::from_utf8(&line[..sp]).ok()?;
-    let t = k8s_openapi::chrono::DateTime::parse_from_rfc3339(ts).ok()?;
-    let n = t.timestamp() as i128 * 1_000_000_000 + t.timestamp_subsec_nanos() as i128;
-    Some((n, &line[sp + 1..]))
+    let t: k8s_openapi::jiff::Timestamp = ts.parse().ok()?;
+    Some((t.as_nanosecond(), &line[sp + 1..]))
 }
 
 /// Position of one log stream.
@@ -123,10 +122,12 @@ impl LogCursor {
     }
 
     /// `sinceTime` to resume from (whole seconds, as the API takes it).
-    pub fn since(&self) -> Option<k8s_openapi::chrono::DateTime<k8s_openapi::chrono::Utc>> {
+    /// Truncated, never rounded up: kube rounds `sinceTime` to the nearest second, which
+    /// would skip the lines of the last half second.
+    pub fn since(&self) -> Option<k8s_openapi::jiff::Timestamp> {
         let n = self.last?;
         let secs = (n.div_euclid(1_000_000_000)) as i64;
-        k8s_openapi::chrono::DateTime::from_timestamp(secs, 0)
+        k8s_openapi::jiff::Timestamp::from_second(secs).ok()
     }
 }
 
@@ -441,7 +442,10 @@ mod tests {
         // Same timestamp, other content: new.
         assert!(c.admit(b2));
         assert!(c.admit(b"2026-03-02T10:20:39Z third"));
-        assert_eq!(c.since().unwrap().to_rfc3339(), "2026-03-02T10:20:39+00:00");
+        assert_eq!(c.since().unwrap().to_string(), "2026-03-02T10:20:39Z");
+        // Late in the second: truncated, never rounded up past unread lines.
+        assert!(c.admit(b"2026-03-02T10:20:39.900000000+00:00 fourth"));
+        assert_eq!(c.since().unwrap().to_string(), "2026-03-02T10:20:39Z");
         // A previous-container read: seen lines dropped, unseen ones kept.
         assert!(!c.admit_previous(a));
         assert!(c.admit_previous(b"2026-03-02T10:20:37Z lost before the crash"));
@@ -471,8 +475,8 @@ mod tests {
         c.save().unwrap();
         let r = Checkpoints::load(&dir).unwrap();
         assert_eq!(
-            r.with_stream("s", |x| x.since()).unwrap().to_rfc3339(),
-            "2026-03-02T10:20:38+00:00"
+            r.with_stream("s", |x| x.since()).unwrap().to_string(),
+            "2026-03-02T10:20:38Z"
         );
         assert!(
             !r.with_stream("s", |x| x.admit(l1)),

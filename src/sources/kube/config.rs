@@ -1,8 +1,10 @@
 //! The `kubernetes:` section of a pipeline file: raw (serde) and validated settings of
 //! the Kubernetes sources.
 //!
-//! Owns: defaults of live operation inside a Flux cluster (contracts §6). Validation is
-//! pure and reports every error with file, line and field.
+//! Owns: defaults of live operation inside a Flux cluster (contracts §6), and where Flux
+//! runs: `--namespace`, else `kubernetes.namespace`, else `RUNTIME_NAMESPACE` (set by
+//! the Deployment, as in Flux's own controllers), else `flux-system`. Validation is pure
+//! (no environment read) and reports every error with file, line and field.
 
 use std::time::Duration;
 
@@ -21,12 +23,19 @@ pub const FLUX_CONTROLLERS: [&str; 6] = [
     "image-automation-controller",
 ];
 
+/// Namespace of the Flux controllers when nothing else says.
+pub const DEFAULT_NAMESPACE: &str = "flux-system";
+
+/// Environment variable the Deployment sets to its own namespace (downward API).
+pub const RUNTIME_NAMESPACE_ENV: &str = "RUNTIME_NAMESPACE";
+
 /// `kubernetes:` in a pipeline file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesSection {
     /// Namespace of the Flux controllers whose logs are followed, whose Pods are watched
-    /// and whose metrics are scraped (default `flux-system`).
+    /// and whose metrics are scraped (default: `RUNTIME_NAMESPACE` when set, else
+    /// `flux-system`; `--namespace` overrides it).
     #[serde(default)]
     pub namespace: Option<String>,
     /// Label selector of the controller pods (default: pods labelled
@@ -58,7 +67,10 @@ pub struct KubernetesSection {
 /// Validated settings of the Kubernetes sources.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KubeSettings {
+    /// Where Flux runs (see [`KubeSettings::resolve_namespace`]).
     pub namespace: String,
+    /// `namespace` came from the pipeline file (a `RUNTIME_NAMESPACE` does not replace it).
+    pub namespace_configured: bool,
     pub selector: Option<String>,
     pub event_namespaces: Vec<String>,
     /// `None` = metrics scrape off.
@@ -72,7 +84,8 @@ pub struct KubeSettings {
 impl Default for KubeSettings {
     fn default() -> Self {
         KubeSettings {
-            namespace: "flux-system".into(),
+            namespace: DEFAULT_NAMESPACE.into(),
+            namespace_configured: false,
             selector: None,
             event_namespaces: Vec::new(),
             metrics_interval: Some(Duration::from_secs(30)),
@@ -135,6 +148,7 @@ impl KubeSettings {
         }
         Ok(KubeSettings {
             namespace: s.namespace.clone().unwrap_or(d.namespace),
+            namespace_configured: s.namespace.is_some(),
             selector: s.selector.clone(),
             event_namespaces: s.event_namespaces.clone(),
             metrics_interval: (!metrics.is_zero()).then_some(metrics),
@@ -150,6 +164,18 @@ impl KubeSettings {
                 checkpoint_interval
             },
         })
+    }
+
+    /// Applies the command line and the environment: `flag` (`--namespace`) wins, then
+    /// the pipeline file, then `runtime` (`RUNTIME_NAMESPACE`), then `flux-system`.
+    /// Empty values count as unset.
+    pub fn resolve_namespace(&mut self, flag: Option<&str>, runtime: Option<&str>) {
+        let set = |v: Option<&str>| v.filter(|v| !v.is_empty()).map(str::to_string);
+        if let Some(ns) = set(flag) {
+            self.namespace = ns;
+        } else if let (false, Some(ns)) = (self.namespace_configured, set(runtime)) {
+            self.namespace = ns;
+        }
     }
 
     /// Whether a pod with these labels is a Flux controller to follow. With a configured
@@ -184,6 +210,28 @@ mod tests {
         let e = KubeSettings::from_section(&raw, None, "f", text).unwrap_err();
         assert_eq!(e[0].field, "kubernetes.metrics_interval");
         assert_eq!(e[0].line, 2);
+    }
+
+    #[test]
+    fn namespace_flag_then_file_then_runtime_env_then_default() {
+        let file = |ns: Option<&str>| {
+            let raw = KubernetesSection {
+                namespace: ns.map(str::to_string),
+                ..Default::default()
+            };
+            KubeSettings::from_section(&raw, None, "f", "").unwrap()
+        };
+        let resolved = |ns: Option<&str>, flag, env| {
+            let mut s = file(ns);
+            s.resolve_namespace(flag, env);
+            s.namespace
+        };
+        assert_eq!(resolved(None, None, None), DEFAULT_NAMESPACE);
+        assert_eq!(resolved(None, None, Some("")), DEFAULT_NAMESPACE);
+        assert_eq!(resolved(None, None, Some("flux")), "flux");
+        assert_eq!(resolved(Some("gitops"), None, Some("flux")), "gitops");
+        assert_eq!(resolved(Some("gitops"), Some("cli"), Some("flux")), "cli");
+        assert_eq!(resolved(None, Some("cli"), None), "cli");
     }
 
     #[test]

@@ -121,6 +121,13 @@ pub async fn scrape_loop(
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or(0);
             let stream: Arc<str> = Arc::from(format!("{METRICS_SOURCE}/{pod}").as_str());
+            // The pipeline registers every stream it sees; a scrape has no list to
+            // finish, so its stream is synced once it answered. Unmarked, the first
+            // scrape that lands before /readyz is asked holds readiness forever.
+            telemetry
+                .source(&stream)
+                .synced
+                .store(true, Ordering::Relaxed);
             let hint = controller_hint_from_path(&pod);
             for l in body.lines() {
                 if let Some(out) = rewrite(l, &pod, now) {

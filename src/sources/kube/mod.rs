@@ -1,15 +1,17 @@
 //! The Kubernetes sources of `fluxsight run` and `fluxsight record`: controller logs,
 //! watches (Events, Pods, Flux objects) and the controllers' metrics.
 //!
-//! Owns: connecting to the cluster (in-cluster config, or a kubeconfig named by
-//! `KUBECONFIG`), starting every Kubernetes source as one [`SourceTask`], and writing
-//! the checkpoint every few seconds and once more after every source stopped.
+//! Owns: connecting to the cluster (the kube-tool search order of [`connect`]: the
+//! `--kubeconfig` file, `KUBECONFIG`, in-cluster, `~/.kube/config`; `--context`),
+//! starting every Kubernetes source as one [`SourceTask`], and writing the checkpoint
+//! every few seconds and once more after every source stopped.
 //!
 //! Invariant: like every source, these stop when the cancellation token fires and
 //! wait (never drop) when the pipeline's bounded channel is full.
 
 pub mod checkpoint;
 pub mod config;
+pub mod connect;
 pub mod logs;
 pub mod metrics;
 pub mod watch;
@@ -24,6 +26,7 @@ use tokio::task::JoinSet;
 
 pub use checkpoint::Checkpoints;
 pub use config::{KubeSettings, KubernetesSection};
+pub use connect::{ClusterConfig, ClusterEnv, ClusterOptions};
 
 use super::{LineTx, SourceLine, SourceTask};
 use logs::{FollowerSet, LogContext};
@@ -35,36 +38,51 @@ pub const FLUX_PROBE_SOURCE: &str = "watch/flux-kinds";
 /// Telemetry and checkpoint name of the Pod watch.
 pub const POD_WATCH: &str = "watch/Pod";
 
-/// Why no client could be made.
+/// Why no client could be made, or the cluster did not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
-    #[error("no cluster configuration: not running in a pod (KUBERNETES_SERVICE_HOST unset) and KUBECONFIG unset")]
-    NoConfig,
-    #[error("kubeconfig {0}")]
-    Kubeconfig(String),
-    #[error("in-cluster config: {0}")]
-    InCluster(String),
+    #[error("no cluster configuration found; tried {}", connect::describe_attempts(.tried))]
+    NoConfig { tried: Vec<connect::Attempt> },
+    #[error("kubeconfig {origin}: {error}")]
+    Kubeconfig { origin: String, error: String },
+    #[error("kubeconfig {origin}: no current-context; pass --context (contexts: {})", .known.join(", "))]
+    NoContext { origin: String, known: Vec<String> },
+    #[error("kubeconfig {origin}: no context '{context}' (contexts: {})", .known.join(", "))]
+    UnknownContext {
+        context: String,
+        origin: String,
+        known: Vec<String>,
+    },
     #[error("kubernetes client: {0}")]
     Client(String),
+    #[error("cluster {server} unreachable: {error}")]
+    Unreachable { server: String, error: String },
 }
 
-/// Loads the cluster configuration: a kubeconfig when `KUBECONFIG` is set, else the
-/// in-cluster service account.
-pub async fn cluster_config() -> Result<kube::Config, KubeError> {
-    if let Some(p) = std::env::var_os("KUBECONFIG").filter(|p| !p.is_empty()) {
-        return kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions::default())
-            .await
-            .map_err(|e| KubeError::Kubeconfig(format!("{}: {e}", p.to_string_lossy())));
+impl KubeError {
+    /// No source had a configuration at all (not: one was found and is broken).
+    pub fn is_missing(&self) -> bool {
+        matches!(self, KubeError::NoConfig { .. })
     }
-    if std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() {
-        return Err(KubeError::NoConfig);
+
+    /// A failure of the environment at run time (exit 1), not of what the user
+    /// configured or typed (exit 2).
+    pub fn is_runtime(&self) -> bool {
+        matches!(self, KubeError::Unreachable { .. })
     }
-    kube::Config::incluster().map_err(|e| KubeError::InCluster(e.to_string()))
 }
 
-/// A client for `config`.
-pub fn client(config: kube::Config) -> Result<Client, KubeError> {
-    Client::try_from(config).map_err(|e| KubeError::Client(e.to_string()))
+/// Loads the cluster configuration from the process environment (see [`connect`]).
+pub async fn cluster_config(opts: &ClusterOptions) -> Result<ClusterConfig, KubeError> {
+    connect::load(opts, &ClusterEnv::from_process()).await
+}
+
+/// A client for `config`, once its API server has answered (see [`connect::probe`]).
+pub async fn client(config: kube::Config) -> Result<Client, KubeError> {
+    let server = config.cluster_url.to_string();
+    let client = Client::try_from(config).map_err(|e| KubeError::Client(e.to_string()))?;
+    connect::probe(&client, &server).await?;
+    Ok(client)
 }
 
 /// Sends one line; `false` when the pipeline is gone.
