@@ -191,7 +191,7 @@ async fn main() {
         let _ = axum::serve(listener, app).await;
     });
 
-    let client = reqwest::Client::builder()
+    let client = fluxsight::tls::http_client_builder()
         .pool_max_idle_per_host(args.connections as usize)
         .timeout(Duration::from_secs(10))
         .build()

@@ -11,6 +11,7 @@
 //! - [`render`]: output rows and finding schemas.
 //! - [`sinks`]: delivery: stdout, file, webhook, Slack, Alertmanager, Kafka; spool, retry, routes.
 //! - [`pipeline`]: the wiring of each command.
+//! - [`tls`]: the process's rustls crypto provider (ring), installed before any HTTP client.
 
 pub mod classify;
 pub mod correlate;
@@ -26,3 +27,4 @@ pub mod server;
 pub mod sinks;
 pub mod sources;
 pub mod telemetry;
+pub mod tls;

@@ -32,6 +32,14 @@ use fluxsight::correlate::Output;
 use fluxsight::pipeline::deliver::Deliverer;
 use fluxsight::record::{ObjectRef, Severity};
 
+/// A reqwest client with fluxsight's rustls crypto provider installed (reqwest is built
+/// with `rustls-no-provider`; a plain `reqwest::Client::new()` would panic).
+fn http() -> reqwest::Client {
+    fluxsight::tls::http_client_builder()
+        .build()
+        .expect("http client")
+}
+
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Identity labels every alert carries (plus the static `source` label of the tests).
@@ -150,7 +158,7 @@ impl Receiver {
 
     fn get_json(&self, url: &str) -> Option<Value> {
         self.rt.block_on(async {
-            let r = reqwest::get(url).await.ok()?;
+            let r = http().get(url).send().await.ok()?;
             if !r.status().is_success() {
                 return None;
             }
@@ -208,7 +216,9 @@ receivers:
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if rx.rt.block_on(async {
-                reqwest::get(&ready)
+                http()
+                    .get(&ready)
+                    .send()
                     .await
                     .is_ok_and(|r| r.status().is_success())
             }) {

@@ -18,6 +18,14 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// A reqwest client with fluxsight's rustls crypto provider installed (reqwest is built
+/// with `rustls-no-provider`; a plain `reqwest::Client::new()` would panic).
+fn http() -> reqwest::Client {
+    fluxsight::tls::http_client_builder()
+        .build()
+        .expect("http client")
+}
+
 const KEY: &[u8] = b"receiver-key";
 
 struct Receiver {
@@ -52,7 +60,7 @@ impl Receiver {
             addr,
             lines,
             cancel,
-            client: reqwest::Client::new(),
+            client: http(),
             telemetry,
         }
     }
@@ -242,7 +250,7 @@ async fn global_rate_limit_spans_clients() {
     let mut codes = Vec::new();
     for _ in 0..3 {
         // A fresh client (and connection) per request.
-        let c = reqwest::Client::new();
+        let c = http();
         let resp = c
             .post(format!("http://{}/events", r.addr))
             .body(body.clone())
@@ -321,7 +329,9 @@ async fn connections_beyond_the_cap_are_closed() {
     assert!(took < Duration::from_secs(2), "{took:?}");
     drop(_held);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let ok = reqwest::get(format!("http://{}/healthz", r.addr))
+    let ok = http()
+        .get(format!("http://{}/healthz", r.addr))
+        .send()
         .await
         .unwrap();
     assert_eq!(
@@ -356,7 +366,9 @@ async fn connections_beyond_the_per_ip_cap_are_closed_and_counted() {
     // The counter is on /metrics once a place is free again.
     drop(held.pop());
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let text = reqwest::get(format!("http://{}/metrics", r.addr))
+    let text = http()
+        .get(format!("http://{}/metrics", r.addr))
+        .send()
         .await
         .unwrap()
         .text()

@@ -11,6 +11,14 @@ use fluxsight::sinks::SinkError;
 use fluxsight::sinks::{webhook, Delivery};
 use http_support::{audit, finding, run_worker, tls_fixture, webhook_config, Receiver};
 
+/// A reqwest client with fluxsight's rustls crypto provider installed (reqwest is built
+/// with `rustls-no-provider`; a plain `reqwest::Client::new()` would panic).
+fn http() -> reqwest::Client {
+    fluxsight::tls::http_client_builder()
+        .build()
+        .expect("http client")
+}
+
 const KEY: &[u8] = b"s3cr3t-hmac-key";
 
 fn config(name: &str, url: String, format: BodyFormat) -> WebhookConfig {
@@ -116,7 +124,7 @@ async fn cloudevents_signed_with_secret_headers() {
     );
 
     // A tampered body fails verification on the same receiver (the check is real).
-    let tampered = reqwest::Client::new()
+    let tampered = http()
         .post(rx.url("/ingest"))
         .header("x-signature", seen[0].header("x-signature").unwrap())
         .body(format!("{} ", String::from_utf8_lossy(&seen[0].body)))

@@ -10,8 +10,7 @@ use nom::{
     bytes::complete::take_till1,
     character::complete::char,
     combinator::{map_opt, rest},
-    sequence::tuple,
-    IResult,
+    IResult, Parser,
 };
 use serde_json::Value;
 
@@ -39,13 +38,14 @@ fn strip_ansi(s: &str) -> String {
 }
 
 fn ts_column(i: &str) -> IResult<&str, TsMs> {
-    map_opt(take_till1(|c| c == '\t'), parse_ts)(i)
+    map_opt(take_till1(|c| c == '\t'), parse_ts).parse(i)
 }
 
 fn level_column(i: &str) -> IResult<&str, Level> {
     map_opt(take_till1(|c| c == '\t'), |s: &str| {
         Level::from_loose(&strip_ansi(s))
-    })(i)
+    })
+    .parse(i)
 }
 
 /// A logger column: one word such as `setup`, `runtime`, `controller.gitrepository`.
@@ -84,7 +84,7 @@ pub fn parse(line: &str, ctx: &ParseContext) -> Result<Record, ParseError> {
 /// terminal); used by the envelope stripper to leave its timestamp alone.
 pub fn looks_like(line: &str) -> bool {
     let head = |l: &str| {
-        let parsed: IResult<&str, _> = tuple((ts_column, char('\t'), level_column, char('\t')))(l);
+        let parsed: IResult<&str, _> = (ts_column, char('\t'), level_column, char('\t')).parse(l);
         parsed.is_ok()
     };
     head(line) || (!line.contains('\t') && spaced_to_tabs(line).is_some_and(|t| head(&t)))
@@ -123,7 +123,7 @@ fn spaced_to_tabs(line: &str) -> Option<String> {
 
 fn parse_tabbed(line: &str, _ctx: &ParseContext) -> Result<Record, ParseError> {
     let parsed: IResult<&str, (TsMs, char, Level, char, &str)> =
-        tuple((ts_column, char('\t'), level_column, char('\t'), rest))(line);
+        (ts_column, char('\t'), level_column, char('\t'), rest).parse(line);
     let (_, (ts, _, level, _, body)) = parsed.map_err(|_| ParseError::NotThisFormat)?;
     let (body, json) = match body.rsplit_once('\t') {
         Some((head, tail)) if tail.trim_start().starts_with('{') => match trailing_json(tail) {

@@ -20,8 +20,8 @@ use nom::{
     bytes::complete::{tag, take_till1},
     character::complete::{char, one_of},
     combinator::{eof, map, map_opt, opt, rest, value},
-    sequence::{delimited, tuple},
-    IResult,
+    sequence::delimited,
+    IResult, Parser,
 };
 use serde::Deserialize;
 
@@ -161,22 +161,24 @@ pub(super) fn rfc3339(i: &[u8]) -> IResult<&[u8], TsMs> {
             Ok(("", ts)) if has_t && has_offset => Some(ts),
             _ => None,
         }
-    })(i)
+    })
+    .parse(i)
 }
 
 fn prefix(line: &[u8]) -> Option<Layer> {
     let name = || take_till1(|c| c == b'/' || c == b']' || c == b' ');
     let parsed: IResult<&[u8], (&[u8], &[u8])> = map(
-        tuple((
+        (
             tag("[pod/"),
             name(),
             char('/'),
             name(),
             char(']'),
             opt(char(' ')),
-        )),
+        ),
         |(_, pod, _, container, _, _)| (pod, container),
-    )(line);
+    )
+    .parse(line);
     let (rest, (pod, container)) = parsed.ok()?;
     let mut l = Layer::new(Envelope::Prefix, Inner::Range(offset_of(line, rest)));
     l.pod = Some(String::from_utf8_lossy(pod).into_owned());
@@ -186,14 +188,15 @@ fn prefix(line: &[u8]) -> Option<Layer> {
 
 fn cri(line: &[u8]) -> Option<Layer> {
     let parsed: IResult<&[u8], (TsMs, &[u8], char)> = map(
-        tuple((
+        (
             rfc3339,
             delimited(char(' '), alt((tag("stdout"), tag("stderr"))), char(' ')),
             one_of("FP"),
             alt((value((), char(' ')), value((), eof))),
-        )),
+        ),
         |(ts, stream, tag, _)| (ts, stream, tag),
-    )(line);
+    )
+    .parse(line);
     let (rest, (ts, stream, tag)) = parsed.ok()?;
     let mut l = Layer::new(Envelope::Cri, Inner::Range(offset_of(line, rest)));
     l.ts = Some(ts);
@@ -203,7 +206,7 @@ fn cri(line: &[u8]) -> Option<Layer> {
 }
 
 fn timestamps(line: &[u8]) -> Option<Layer> {
-    let parsed: IResult<&[u8], (TsMs, char, &[u8])> = tuple((rfc3339, char(' '), rest))(line);
+    let parsed: IResult<&[u8], (TsMs, char, &[u8])> = (rfc3339, char(' '), rest).parse(line);
     let (_, (ts, _, inner)) = parsed.ok()?;
     let looks_like_line = |s: &str| super::flux_cli::looks_like(s) || super::console::looks_like(s);
     if std::str::from_utf8(line).is_ok_and(looks_like_line) {

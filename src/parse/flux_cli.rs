@@ -12,8 +12,7 @@ use nom::{
     bytes::complete::{tag, take_till1, take_while},
     character::complete::char,
     combinator::{map_opt, opt, rest},
-    sequence::tuple,
-    IResult,
+    IResult, Parser,
 };
 
 use super::message::{canonical_kind, controller_for_kind};
@@ -35,7 +34,8 @@ fn timestamp(i: &str) -> IResult<&str, TsMs> {
     map_opt(take_till1(|c| c == ' '), |tok: &str| match iso8601(tok) {
         Ok(("", ts)) => Some(ts),
         _ => None,
-    })(i)
+    })
+    .parse(i)
 }
 
 /// Level words as the CLI prints them (`info`, `error`, `debug`, `trace`, `Level(-2)`);
@@ -47,7 +47,8 @@ fn level(i: &str) -> IResult<&str, Level> {
         } else {
             None
         }
-    })(i)
+    })
+    .parse(i)
 }
 
 /// Grammar:
@@ -58,10 +59,10 @@ fn level(i: &str) -> IResult<&str, Level> {
 /// text    = message [' ' error]  -- the CLI prints "{{.Message}} {{.Error}}"
 /// ```
 fn head(i: &str) -> IResult<&str, Head<'_>> {
-    let (i, (ts, _, level, _)) = tuple((timestamp, char(' '), level, char(' ')))(i)?;
+    let (i, (ts, _, level, _)) = (timestamp, char(' '), level, char(' ')).parse(i)?;
     let (i, kind) = take_while(|c: char| c.is_ascii_alphanumeric())(i)?;
-    let (i, name_ns) = opt(tuple((char('/'), take_till1(|c| c == ' '))))(i)?;
-    let (i, (_, text)) = tuple((tag(" - "), rest))(i)?;
+    let (i, name_ns) = opt((char('/'), take_till1(|c| c == ' '))).parse(i)?;
+    let (i, (_, text)) = (tag(" - "), rest).parse(i)?;
     Ok((
         i,
         Head {

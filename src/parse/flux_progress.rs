@@ -19,8 +19,7 @@ use nom::{
     bytes::complete::{tag, take_till1, take_while, take_while1},
     character::complete::{char, space1},
     combinator::{map_opt, opt, rest, value},
-    sequence::tuple,
-    IResult,
+    IResult, Parser,
 };
 
 use super::message::{canonical_kind, controller_for_kind, controller_in_text, CONTROLLERS};
@@ -98,7 +97,8 @@ fn glyph(i: &str) -> IResult<&str, Glyph> {
         value(Glyph::Success, char('✔')),
         value(Glyph::Warning, char('⚠')),
         value(Glyph::Failure, char('✗')),
-    ))(i)
+    ))
+    .parse(i)
 }
 
 /// Grammar (the CLI prints `fmt.Fprintln(stderr, glyph, text)`; CI logs indent it):
@@ -108,13 +108,14 @@ fn glyph(i: &str) -> IResult<&str, Glyph> {
 /// text  = 1*CHAR          -- trailing spaces trimmed; empty text is refused
 /// ```
 fn line(i: &str) -> IResult<&str, (Glyph, &str)> {
-    let (i, (_, g, _, _, text)) = tuple((
+    let (i, (_, g, _, _, text)) = (
         take_while(|c| c == ' ' || c == '\t'),
         glyph,
         opt(char(VARIATION_SELECTOR)),
         space1,
         rest,
-    ))(i)?;
+    )
+        .parse(i)?;
     Ok((i, (g, text)))
 }
 
@@ -123,13 +124,13 @@ fn word(i: &str) -> IResult<&str, &str> {
 }
 
 fn flux_kind(i: &str) -> IResult<&str, &'static str> {
-    map_opt(word, canonical_kind)(i)
+    map_opt(word, canonical_kind).parse(i)
 }
 
 /// `annotating Kustomization podinfo in apps namespace` (also `suspending`, `resuming`,
 /// `deleting`, with the kind in any case: `suspending kustomization apps in …`).
 fn verb_object(i: &str) -> IResult<&str, (&'static str, &str, &str)> {
-    let (i, (_, _, kind, _, name, _, ns, _)) = tuple((
+    let (i, (_, _, kind, _, name, _, ns, _)) = (
         take_while1(|c: char| c.is_ascii_lowercase()),
         char(' '),
         flux_kind,
@@ -138,7 +139,8 @@ fn verb_object(i: &str) -> IResult<&str, (&'static str, &str, &str)> {
         tag(" in "),
         word,
         tag(" namespace"),
-    ))(i)?;
+    )
+        .parse(i)?;
     Ok((i, (kind, ns, name)))
 }
 

@@ -11,8 +11,8 @@ use nom::{
     bytes::complete::{tag, take_till1, take_while_m_n},
     character::complete::{char, digit1, one_of, space0, space1},
     combinator::{map_res, opt},
-    sequence::{preceded, tuple},
-    IResult,
+    sequence::preceded,
+    IResult, Parser,
 };
 
 use super::logfmt::{fields_from_pairs, pairs, quoted};
@@ -41,7 +41,8 @@ fn num2(i: &str) -> IResult<&str, i64> {
     map_res(
         take_while_m_n(2, 2, |c: char| c.is_ascii_digit()),
         str::parse,
-    )(i)
+    )
+    .parse(i)
 }
 
 /// Grammar:
@@ -52,7 +53,7 @@ fn num2(i: &str) -> IResult<&str, i64> {
 ///         | *CHAR                            -- plain form
 /// ```
 fn header(i: &str) -> IResult<&str, Header<'_>> {
-    let (i, (severity, month, day, _, hour, _, minute, _, second)) = tuple((
+    let (i, (severity, month, day, _, hour, _, minute, _, second)) = (
         one_of("IWEF"),
         num2,
         num2,
@@ -62,9 +63,10 @@ fn header(i: &str) -> IResult<&str, Header<'_>> {
         num2,
         char(':'),
         num2,
-    ))(i)?;
-    let (i, frac) = opt(preceded(char('.'), digit1))(i)?;
-    let (i, (_, _thread, _, file, _, _line_no, _, _)) = tuple((
+    )
+        .parse(i)?;
+    let (i, frac) = opt(preceded(char('.'), digit1)).parse(i)?;
+    let (i, (_, _thread, _, file, _, _line_no, _, _)) = (
         space1,
         digit1,
         space1,
@@ -73,7 +75,8 @@ fn header(i: &str) -> IResult<&str, Header<'_>> {
         digit1,
         tag("]"),
         space0,
-    ))(i)?;
+    )
+        .parse(i)?;
     let millis = frac
         .map(|f: &str| {
             f.bytes()
@@ -119,7 +122,7 @@ fn structured(text: &str) -> Option<LogFields> {
     let mut f = if after.trim().is_empty() {
         LogFields::default()
     } else {
-        let (_, kv) = preceded(space1, pairs)(after).ok()?;
+        let (_, kv) = preceded(space1, pairs).parse(after).ok()?;
         fields_from_pairs(&kv)
     };
     f.push(

@@ -17,7 +17,7 @@ use nom::{
     combinator::{eof, map, opt, verify},
     multi::separated_list1,
     sequence::{delimited, separated_pair, terminated},
-    IResult,
+    IResult, Parser,
 };
 use serde_json::Value;
 
@@ -79,7 +79,8 @@ pub(crate) fn quoted(i: &str) -> IResult<&str, Cow<'_, str>> {
             char('"'),
         ),
         |s: Option<&str>| unescape(s.unwrap_or("")),
-    )(i)
+    )
+    .parse(i)
 }
 
 fn pair(i: &str) -> IResult<&str, (&str, Cow<'_, str>)> {
@@ -95,7 +96,8 @@ fn pair(i: &str) -> IResult<&str, (&str, Cow<'_, str>)> {
                 Cow::Borrowed,
             ),
         )),
-    )(i)
+    )
+    .parse(i)
 }
 
 /// Grammar:
@@ -107,7 +109,7 @@ fn pair(i: &str) -> IResult<&str, (&str, Cow<'_, str>)> {
 /// bare   = *(not SP / TAB)
 /// ```
 pub(crate) fn pairs(i: &str) -> IResult<&str, Vec<(&str, Cow<'_, str>)>> {
-    terminated(separated_list1(space1, pair), terminated(space0, eof))(i)
+    terminated(separated_list1(space1, pair), terminated(space0, eof)).parse(i)
 }
 
 /// Feeds key/value pairs into the shared zap extraction.

@@ -13,8 +13,8 @@ use nom::{
     character::complete::{char, digit1, space0, space1},
     combinator::{all_consuming, opt, recognize, verify},
     multi::separated_list0,
-    sequence::{delimited, pair, preceded, terminated, tuple},
-    IResult,
+    sequence::{delimited, pair, preceded, terminated},
+    IResult, Parser,
 };
 
 use super::k8s::{controller_for_kind, controller_from_pod, known_controller};
@@ -62,8 +62,9 @@ pub fn parse(line: &str, _ctx: &ParseContext) -> Result<Record, ParseError> {
             ..Default::default()
         });
     }
-    let (_, (name, labels, value, ts)) =
-        all_consuming(sample)(line).map_err(|_| ParseError::NotThisFormat)?;
+    let (_, (name, labels, value, ts)) = all_consuming(sample)
+        .parse(line)
+        .map_err(|_| ParseError::NotThisFormat)?;
     let sample = MetricSample {
         name: name.to_string(),
         labels,
@@ -85,12 +86,12 @@ type Sample<'a> = (&'a str, Vec<(String, String)>, f64, Option<TsMs>);
 
 fn sample(i: &str) -> IResult<&str, Sample<'_>> {
     let (i, name) = metric_name(i)?;
-    let (i, labels) = match opt(labels)(i)? {
+    let (i, labels) = match opt(labels).parse(i)? {
         (i, Some(l)) => (space0(i)?.0, l),
         (i, None) => (space1(i)?.0, Vec::new()),
     };
     let (i, value) = value(i)?;
-    let (i, ts) = opt(preceded(space1, timestamp))(i)?;
+    let (i, ts) = opt(preceded(space1, timestamp)).parse(i)?;
     let (i, _) = space0(i)?;
     Ok((i, (name, labels, value, ts.flatten())))
 }
@@ -104,30 +105,33 @@ fn metric_name(i: &str) -> IResult<&str, &str> {
             take_while(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
         )),
         |n: &str| !n.ends_with(':'),
-    )(i)
+    )
+    .parse(i)
 }
 
 fn label_name(i: &str) -> IResult<&str, &str> {
     recognize(pair(
         take_while1(|c: char| c.is_ascii_alphabetic() || c == '_'),
         take_while(|c: char| c.is_ascii_alphanumeric() || c == '_'),
-    ))(i)
+    ))
+    .parse(i)
 }
 
 fn labels(i: &str) -> IResult<&str, Vec<(String, String)>> {
     delimited(
         pair(char('{'), space0),
         terminated(
-            separated_list0(tuple((space0, char(','), space0)), label),
+            separated_list0((space0, char(','), space0), label),
             opt(pair(space0, char(','))),
         ),
         pair(space0, char('}')),
-    )(i)
+    )
+    .parse(i)
 }
 
 fn label(i: &str) -> IResult<&str, (String, String)> {
     let (i, (name, _, _, _, value)) =
-        tuple((label_name, space0, char('='), space0, label_value))(i)?;
+        (label_name, space0, char('='), space0, label_value).parse(i)?;
     Ok((i, (name.to_string(), value)))
 }
 
@@ -192,7 +196,7 @@ fn value(i: &str) -> IResult<&str, f64> {
 
 /// Milliseconds since the epoch; `None` when out of range (the sample still parses).
 fn timestamp(i: &str) -> IResult<&str, Option<TsMs>> {
-    let (rest, text) = recognize(pair(opt(tag("-")), digit1))(i)?;
+    let (rest, text) = recognize(pair(opt(tag("-")), digit1)).parse(i)?;
     let ms = text
         .parse::<i64>()
         .ok()

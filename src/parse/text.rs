@@ -12,8 +12,8 @@ use nom::{
     bytes::complete::take_while1,
     character::complete::{char, space1},
     combinator::{eof, map_opt, opt, rest},
-    sequence::{delimited, terminated, tuple},
-    IResult,
+    sequence::{delimited, terminated},
+    IResult, Parser,
 };
 
 use super::time::iso8601;
@@ -32,20 +32,22 @@ fn level_word(i: &str) -> IResult<&str, Level> {
             .any(|l| l.eq_ignore_ascii_case(w))
             .then(|| Level::from_loose(w))
             .flatten()
-    })(i)
+    })
+    .parse(i)
 }
 
 /// `error`, `[ERROR]`, `ERROR:` followed by space.
 fn level(i: &str) -> IResult<&str, Level> {
     terminated(
         alt((delimited(char('['), level_word, char(']')), level_word)),
-        tuple((opt(char(':')), space1)),
-    )(i)
+        (opt(char(':')), space1),
+    )
+    .parse(i)
 }
 
 fn timestamp(i: &str) -> IResult<&str, TsMs> {
     // a timestamp glued to more text (`…Zabc`) is not a prefix
-    terminated(iso8601, alt((space1, eof)))(i)
+    terminated(iso8601, alt((space1, eof))).parse(i)
 }
 
 /// Grammar:
@@ -55,8 +57,8 @@ fn timestamp(i: &str) -> IResult<&str, TsMs> {
 /// level= word | '[' word ']'   -- trace, debug, info, warn(ing), error, fatal, panic
 /// ```
 fn head(i: &str) -> IResult<&str, (Option<TsMs>, Option<Level>, &str)> {
-    let (i, ts) = opt(timestamp)(i)?;
-    let (i, level) = opt(level)(i)?;
+    let (i, ts) = opt(timestamp).parse(i)?;
+    let (i, level) = opt(level).parse(i)?;
     let (i, msg) = rest(i)?;
     Ok((i, (ts, level, msg)))
 }

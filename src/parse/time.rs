@@ -9,8 +9,7 @@ use nom::{
     bytes::complete::{take_while, take_while_m_n},
     character::complete::{char, one_of},
     combinator::{map_res, opt},
-    sequence::tuple,
-    IResult,
+    IResult, Parser,
 };
 
 use crate::record::TsMs;
@@ -20,7 +19,8 @@ fn digits_n(n: usize) -> impl Fn(&str) -> IResult<&str, i64> {
         map_res(
             take_while_m_n(n, n, |c: char| c.is_ascii_digit()),
             |s: &str| s.parse::<i64>(),
-        )(i)
+        )
+        .parse(i)
     }
 }
 
@@ -65,11 +65,12 @@ fn offset(i: &str) -> IResult<&str, i64> {
         },
         |i| {
             let (i, (sign, h, _, m)) =
-                tuple((one_of("+-"), digits_n(2), opt(char(':')), opt(digits_n(2))))(i)?;
+                (one_of("+-"), digits_n(2), opt(char(':')), opt(digits_n(2))).parse(i)?;
             let secs = h * 3600 + m.unwrap_or(0) * 60;
             Ok((i, if sign == '-' { -secs } else { secs }))
         },
-    ))(i)
+    ))
+    .parse(i)
 }
 
 /// Grammar: `YYYY-MM-DD ('T'|'t'|' ') hh:mm[:ss[(.|,)frac]] [Z|±hh[:]mm|±hh]`.
@@ -83,7 +84,7 @@ pub fn iso8601(i: &str) -> IResult<&str, TsMs> {
 
 /// [`iso8601`] by the nom grammar alone, without the common-shape shortcut.
 fn iso8601_grammar(i: &str) -> IResult<&str, TsMs> {
-    let (i, (y, _, mo, _, d, _, h, _, mi)) = tuple((
+    let (i, (y, _, mo, _, d, _, h, _, mi)) = (
         digits_n(4),
         char('-'),
         digits_n(2),
@@ -93,13 +94,11 @@ fn iso8601_grammar(i: &str) -> IResult<&str, TsMs> {
         digits_n(2),
         char(':'),
         digits_n(2),
-    ))(i)?;
-    let (i, sec) = opt(tuple((char(':'), digits_n(2))))(i)?;
-    let (i, frac) = opt(tuple((
-        one_of(".,"),
-        take_while(|c: char| c.is_ascii_digit()),
-    )))(i)?;
-    let (i, off) = opt(offset)(i)?;
+    )
+        .parse(i)?;
+    let (i, sec) = opt((char(':'), digits_n(2))).parse(i)?;
+    let (i, frac) = opt((one_of(".,"), take_while(|c: char| c.is_ascii_digit()))).parse(i)?;
+    let (i, off) = opt(offset).parse(i)?;
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 24 || mi > 59 {
         return Err(nom::Err::Error(nom::error::Error::new(
             i,

@@ -37,7 +37,8 @@ pub fn duration_or(v: &Option<String>, default_ms: u64) -> Duration {
 }
 
 /// Builds a client with `timeout` for the whole request and the extra CA certificates
-/// of `ca_file` (PEM, one or more certificates) trusted in addition to the built-in roots.
+/// of `ca_file` (PEM, one or more certificates) trusted in addition to the system's roots
+/// (rustls-platform-verifier: `SSL_CERT_FILE`/`SSL_CERT_DIR` or the distribution bundle).
 /// Names resolve through the SSRF guard ([`GuardedResolver`]) with `allow` exempt.
 pub fn client(
     sink: &str,
@@ -45,7 +46,7 @@ pub fn client(
     ca_file: Option<&str>,
     allow: &Allow,
 ) -> Result<reqwest::Client, String> {
-    let mut b = reqwest::Client::builder()
+    let mut b = crate::tls::http_client_builder()
         .dns_resolver(Arc::new(GuardedResolver::new(allow.clone())))
         .timeout(timeout)
         .connect_timeout(timeout)
@@ -62,9 +63,7 @@ pub fn client(
                 "sink '{sink}': ca_file: {path}: no certificate found"
             ));
         }
-        for c in certs {
-            b = b.add_root_certificate(c);
-        }
+        b = b.tls_certs_merge(certs);
     }
     b.build()
         .map_err(|e| format!("sink '{sink}': cannot create http client: {e}"))

@@ -79,7 +79,7 @@ pub async fn scrape_loop(
 ) {
     let stats = telemetry.source(METRICS_SOURCE);
     stats.synced.store(true, Ordering::Relaxed);
-    let client = match reqwest::Client::builder()
+    let client = match crate::tls::http_client_builder()
         .timeout(Duration::from_secs(5))
         .build()
     {
