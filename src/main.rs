@@ -16,6 +16,7 @@ use fluxsight::pipeline::examples::run_examples;
 use fluxsight::pipeline::replay::{replay, Emitter, ReplayOptions};
 use fluxsight::render::finding::OutputFormat;
 use fluxsight::sinks::config::DeliveryPlan;
+use fluxsight::telemetry::logs::LogFormat;
 
 /// The capture `fluxsight demo` replays, shipped in the binary.
 const DEMO_CAPTURE: &str = include_str!("../samples/demo/incident.log");
@@ -29,6 +30,10 @@ const DEMO_CAPTURE: &str = include_str!("../samples/demo/incident.log");
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Format of fluxsight's own logs on stderr: text, or JSON with the Flux
+    /// controllers' key names (level, ts, msg, logger). Filter: FLUXSIGHT_LOG.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 #[derive(clap::Args, Clone)]
@@ -203,14 +208,6 @@ enum PatternsAction {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FLUXSIGHT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -222,6 +219,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    fluxsight::telemetry::logs::install(cli.log_format);
     let result = match cli.command {
         Command::Classify { files } => run_classify(files),
         Command::Replay { files, args } => run_replay(files, &args),
