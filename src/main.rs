@@ -567,6 +567,7 @@ fn run_live_cmd(
         tick: std::time::Duration::from_secs(1),
         clock,
         stop_when_inputs_end: !follow,
+        config_path: config.map(Path::to_path_buf),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

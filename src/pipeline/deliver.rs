@@ -55,6 +55,9 @@ pub struct SinkSet {
     /// `<state_dir>/router.json` (`None`: groups live in memory only).
     router_state: Option<PathBuf>,
     router_state_failing: bool,
+    /// The plan running now (sinks and routes as last applied; delivery settings as
+    /// started).
+    plan: DeliveryPlan,
     /// Held for the life of the set: one process per state directory.
     _lock: Option<crate::sinks::lock::StateDirLock>,
 }
@@ -70,35 +73,9 @@ impl SinkSet {
         let mut handles = BTreeMap::new();
         let mut joins = Vec::new();
         for cfg in &plan.sinks {
-            let name = cfg.name().to_string();
             let sink = crate::sinks::build::build(cfg).map_err(DeliverError::Build)?;
-            let (queue, dead_letter) = match &s.state_dir {
-                Some(dir) => {
-                    let dir = PathBuf::from(dir);
-                    let spool = DiskSpool::open(
-                        &dir.join("spool").join(&name),
-                        s.spool_max_bytes,
-                        s.fsync,
-                        s.queue_capacity,
-                    )
-                    .map_err(|e| DeliverError::Spool {
-                        sink: name.clone(),
-                        error: e.to_string(),
-                    })?;
-                    (
-                        Queue::Disk(spool),
-                        Some(dir.join("dead-letter").join(format!("{name}.jsonl"))),
-                    )
-                }
-                None => (Queue::Memory(MemQueue::new(s.queue_capacity)), None),
-            };
-            let wc = WorkerConfig {
-                retry_initial_ms: s.retry_initial_ms,
-                retry_max_ms: s.retry_max_ms,
-                dead_letter,
-            };
-            let (h, j) = spawn(&name, sink, queue, wc);
-            handles.insert(name, h);
+            let (h, j) = start_worker(cfg.name(), sink, s)?;
+            handles.insert(cfg.name().to_string(), h);
             joins.push(j);
         }
         let mut router = Router::new(plan.routes.clone());
@@ -124,8 +101,72 @@ impl SinkSet {
             shutdown_timeout: Duration::from_millis(s.shutdown_timeout_ms),
             router_state,
             router_state_failing: false,
+            plan: plan.clone(),
             _lock: lock,
         })
+    }
+
+    /// Applies a reloaded plan (validate-then-swap: every new or changed sink is built
+    /// first; if one fails nothing changes). Sinks whose config is unchanged keep running
+    /// untouched; a changed sink gets its new sink object inside its running worker, so
+    /// its queue (and spooled backlog) goes to the new config; a new sink starts with
+    /// the running delivery settings; a removed one drains its queue and stops. Routes
+    /// are swapped keeping the storm-control groups of the routes still named.
+    /// `delivery:` settings (state directory, spool size, retries) apply at the next
+    /// start only: they are reported in [`SinkChanges::restart_needed`].
+    pub fn reconfigure(&mut self, plan: &DeliveryPlan) -> Result<SinkChanges, DeliverError> {
+        let mut built = Vec::new();
+        for cfg in &plan.sinks {
+            let old = self.plan.sinks.iter().find(|o| o.name() == cfg.name());
+            if old != Some(cfg) {
+                let sink = crate::sinks::build::build(cfg).map_err(DeliverError::Build)?;
+                built.push((cfg.name().to_string(), sink, old.is_some()));
+            }
+        }
+        let mut changes = SinkChanges {
+            restart_needed: self.plan.settings != plan.settings,
+            ..SinkChanges::default()
+        };
+        for (name, sink, existed) in built {
+            match self.handles.get(&name) {
+                Some(h) if existed => {
+                    h.replace_sink(sink);
+                    changes.rebuilt.push(name);
+                }
+                _ => {
+                    let (h, j) = start_worker(&name, sink, &self.plan.settings)?;
+                    self.handles.insert(name.clone(), h);
+                    self.joins.push(j);
+                    changes.added.push(name);
+                }
+            }
+        }
+        let gone: Vec<String> = self
+            .handles
+            .keys()
+            .filter(|n| !plan.sinks.iter().any(|c| c.name() == n.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some(h) = self.handles.remove(&name) {
+                // Its join handle stays in `joins`: shutdown still waits for the drain.
+                h.close();
+                changes.removed.push(name);
+            }
+        }
+        if self.plan.routes != plan.routes {
+            self.router.mark_dirty();
+            let snap = self.router.take_snapshot().unwrap_or_default();
+            let mut router = Router::new(plan.routes.clone());
+            changes.findings_of_dropped_routes = router.restore(snap);
+            router.mark_dirty();
+            self.router = router;
+        }
+        let settings = self.plan.settings.clone();
+        self.plan = plan.clone();
+        // What runs keeps the delivery settings it started with.
+        self.plan.settings = settings;
+        Ok(changes)
     }
 
     /// The shutdown timeout of the pipeline file.
@@ -252,6 +293,54 @@ impl SinkSet {
         }
         self.stats()
     }
+}
+
+/// What [`SinkSet::reconfigure`] changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SinkChanges {
+    pub added: Vec<String>,
+    pub rebuilt: Vec<String>,
+    pub removed: Vec<String>,
+    /// Findings held in storm-control groups of routes no longer configured (not
+    /// notified by those routes).
+    pub findings_of_dropped_routes: usize,
+    /// The `delivery:` section changed: it applies at the next start.
+    pub restart_needed: bool,
+}
+
+/// Opens the queue of sink `name` (its disk spool under the state directory, or a
+/// memory queue) and starts its worker on the current runtime.
+fn start_worker(
+    name: &str,
+    sink: Box<dyn crate::sinks::Sink>,
+    s: &crate::sinks::config::DeliverySettings,
+) -> Result<(SinkHandle, JoinHandle<()>), DeliverError> {
+    let (queue, dead_letter) = match &s.state_dir {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            let spool = DiskSpool::open(
+                &dir.join("spool").join(name),
+                s.spool_max_bytes,
+                s.fsync,
+                s.queue_capacity,
+            )
+            .map_err(|e| DeliverError::Spool {
+                sink: name.to_string(),
+                error: e.to_string(),
+            })?;
+            (
+                Queue::Disk(spool),
+                Some(dir.join("dead-letter").join(format!("{name}.jsonl"))),
+            )
+        }
+        None => (Queue::Memory(MemQueue::new(s.queue_capacity)), None),
+    };
+    let wc = WorkerConfig {
+        retry_initial_ms: s.retry_initial_ms,
+        retry_max_ms: s.retry_max_ms,
+        dead_letter,
+    };
+    Ok(spawn(name, sink, queue, wc))
 }
 
 /// Synchronous wrapper for the batch pipelines (replay, drain): owns a runtime.

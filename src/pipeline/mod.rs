@@ -8,4 +8,5 @@ pub mod classify;
 pub mod deliver;
 pub mod examples;
 pub mod live;
+pub mod reload;
 pub mod replay;

@@ -58,6 +58,8 @@ struct Shared {
     unhealthy: AtomicBool,
     stats: Arc<SinkStats>,
     enqueued: Mutex<VecDeque<(Pos, Instant)>>,
+    /// A sink built from a reloaded config, taken by the worker between two sends.
+    replacement: Mutex<Option<Box<dyn Sink>>>,
 }
 
 /// Handle used by the router to hand deliveries to one sink.
@@ -166,6 +168,18 @@ impl SinkHandle {
         self.shared.data.notify_one();
     }
 
+    /// Hands the worker a sink built from a changed config: it flushes the old one and
+    /// sends with the new one from its next batch on. The queue (and so the spooled
+    /// backlog), the stats and a batch being retried stay: they go to the new sink.
+    pub fn replace_sink(&self, sink: Box<dyn Sink>) {
+        *self
+            .shared
+            .replacement
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(sink);
+        self.shared.data.notify_one();
+    }
+
     /// Deliveries waiting.
     pub fn backlog(&self) -> usize {
         self.shared.queue.lock().map(|q| q.len()).unwrap_or(0)
@@ -191,6 +205,7 @@ pub fn spawn(
         unhealthy: AtomicBool::new(false),
         stats,
         enqueued: Mutex::new(VecDeque::new()),
+        replacement: Mutex::new(None),
     });
     let handle = SinkHandle {
         shared: shared.clone(),
@@ -218,7 +233,7 @@ async fn run(shared: Arc<Shared>, mut sink: Box<dyn Sink>, cfg: WorkerConfig) {
         .fsync_policy();
     let mut settler = Settler::new(fsync);
     let mut last_send: Option<Instant> = None;
-    let tick_every = sink.tick_interval();
+    let mut tick_every = sink.tick_interval();
     let mut next_tick = tick_every.map(|d| Instant::now() + d);
     loop {
         // What the receiver is done with is settled before anything new is taken.
@@ -233,6 +248,23 @@ async fn run(shared: Arc<Shared>, mut sink: Box<dyn Sink>, cfg: WorkerConfig) {
         }
         if had_unsettled {
             backoff.reset();
+        }
+        let next = shared
+            .replacement
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(next) = next {
+            // The old sink may hold accepted records in its own buffers (Kafka's
+            // producer queue, a file's writer): flushed before it is dropped.
+            if let Err(e) = sink.flush().await {
+                tracing::warn!(sink = %shared.name, error = %e, "flushing the replaced sink failed");
+            }
+            sink = next;
+            backoff.reset();
+            tick_every = sink.tick_interval();
+            next_tick = tick_every.map(|d| Instant::now() + d);
+            tracing::info!(sink = %shared.name, "sink rebuilt from the reloaded config");
         }
         if let (Some(t), Some(every)) = (next_tick, tick_every) {
             if Instant::now() >= t {
@@ -449,10 +481,19 @@ impl Settler {
     }
 }
 
-/// Sleeps `delay`, waking early when the worker is aborted.
+/// Sleeps `delay`, waking early when the worker is aborted or handed a new sink (a
+/// reload that fixes a failing sink's config takes effect at once, not after the
+/// back-off).
 async fn pause(shared: &Shared, delay: Duration) {
     let until = Instant::now() + delay;
-    while Instant::now() < until && !shared.abort.load(Ordering::SeqCst) {
+    let replaced = || {
+        shared
+            .replacement
+            .lock()
+            .map(|r| r.is_some())
+            .unwrap_or(false)
+    };
+    while Instant::now() < until && !shared.abort.load(Ordering::SeqCst) && !replaced() {
         tokio::time::sleep(
             until
                 .saturating_duration_since(Instant::now())
