@@ -62,6 +62,9 @@ pub const M_SINK_LATENCY_SUM: &str = "fluxsight_sink_delivery_latency_seconds_su
 pub const M_SINK_LATENCY_COUNT: &str = "fluxsight_sink_delivery_latency_seconds_count";
 /// Histogram: a delivery's time from queued in the sink (spool) to accepted by it.
 pub const M_SINK_DELIVERY_DURATION: &str = "fluxsight_sink_delivery_duration_seconds";
+/// Histogram: a delivery's time from the first line of the batch that produced it read
+/// to the sink accepting it (record-in → delivered).
+pub const M_SINK_END_TO_END: &str = "fluxsight_sink_end_to_end_latency_seconds";
 /// Histogram: a batch's time from its first line read to its outputs queued in every
 /// sink's spool (record-in → queued; add the sink's delivery duration for delivered).
 pub const M_PIPELINE_LATENCY: &str = "fluxsight_pipeline_latency_seconds";
@@ -521,6 +524,24 @@ impl Collector for TelemetryCollector {
             "Time from a delivery queued in the sink's spool to the sink accepting it",
             &durations,
         )?;
+        let e2e: Vec<(Labels, HistogramSnapshot)> = sinks
+            .iter()
+            .map(|(n, s)| {
+                let sum = s.end_to_end_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+                let h = HistogramSnapshot::from_ms_buckets(
+                    &LATENCY_BUCKETS_MS,
+                    &s.end_to_end_buckets,
+                    sum,
+                );
+                (l(&[("sink", n)]), h)
+            })
+            .collect();
+        histogram(
+            &mut enc,
+            M_SINK_END_TO_END,
+            "Time from reading the line that produced a delivery to the sink accepting it",
+            &e2e,
+        )?;
         histogram(
             &mut enc,
             M_PIPELINE_LATENCY,
@@ -676,6 +697,7 @@ mod tests {
         s.observe_latency(40);
         s.observe_latency(40);
         s.observe_latency(1_000_000);
+        s.observe_end_to_end(20);
         t.register_sink("hook", s);
         t.pipeline_latency
             .observe(std::time::Duration::from_micros(1500));
@@ -689,6 +711,9 @@ mod tests {
             "fluxsight_sink_delivery_duration_seconds_bucket{le=\"+Inf\",sink=\"hook\"} 4",
             "fluxsight_sink_delivery_duration_seconds_count{sink=\"hook\"} 4",
             "fluxsight_sink_delivery_duration_seconds_sum{sink=\"hook\"} 1000.083",
+            "fluxsight_sink_end_to_end_latency_seconds_bucket{le=\"0.01\",sink=\"hook\"} 0",
+            "fluxsight_sink_end_to_end_latency_seconds_bucket{le=\"0.025\",sink=\"hook\"} 1",
+            "fluxsight_sink_end_to_end_latency_seconds_count{sink=\"hook\"} 1",
             "# TYPE fluxsight_pipeline_latency_seconds histogram",
             "fluxsight_pipeline_latency_seconds_bucket{le=\"0.001\"} 0",
             "fluxsight_pipeline_latency_seconds_bucket{le=\"0.002\"} 1",

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -217,10 +217,15 @@ impl SinkSet {
     /// Queues every delivery; `false` when one could not be queued (dropped at the
     /// shutdown deadline, or unencodable).
     async fn submit_all(&mut self, due: Vec<Addressed>) -> bool {
+        self.submit_all_since(due, None).await
+    }
+
+    /// [`SinkSet::submit_all`] of deliveries produced from input read at `origin`.
+    async fn submit_all_since(&mut self, due: Vec<Addressed>, origin: Option<Instant>) -> bool {
         let mut all = true;
         for (sink, d) in due {
             if let Some(h) = self.handles.get(&sink) {
-                all &= h.submit(d).await == Submitted::Queued;
+                all &= h.submit_since(d, origin).await == Submitted::Queued;
             }
         }
         all
@@ -229,12 +234,25 @@ impl SinkSet {
     /// Routes correlator outputs emitted at `now`; `true` when everything they gave is
     /// queued in the sinks' spools (or held in the router's groups).
     pub async fn deliver(&mut self, outputs: &[Output], now: TsMs) -> bool {
+        self.deliver_since(outputs, now, None).await
+    }
+
+    /// [`SinkSet::deliver`] of outputs produced from input read at `origin`: what is due
+    /// at once carries it (end-to-end latency); what storm control releases later is
+    /// measured from its release.
+    pub async fn deliver_since(
+        &mut self,
+        outputs: &[Output],
+        now: TsMs,
+        origin: Option<Instant>,
+    ) -> bool {
         let mut due = Vec::new();
         for o in outputs {
             due.extend(self.router.on_output(o, now));
         }
-        due.extend(self.router.on_time(now));
-        self.submit_all(due).await
+        let released = self.router.on_time(now);
+        let direct = self.submit_all_since(due, origin).await;
+        direct & self.submit_all(released).await
     }
 
     /// Advances storm-control timers; `false` as for [`SinkSet::deliver`].

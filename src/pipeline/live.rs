@@ -319,7 +319,8 @@ pub async fn run_live(
                 let mut safe = true;
                 if !out.is_empty() {
                     emit(&out, &opts, &stdout, &mut summary, &telemetry);
-                    safe = sinks.deliver(&out, clock_now(&opts, &correlator)).await;
+                    let now = clock_now(&opts, &correlator);
+                    safe = sinks.deliver_since(&out, now, batch.read_at).await;
                     if let (true, Some(at)) = (safe, batch.read_at) {
                         telemetry.pipeline_latency.observe(at.elapsed());
                     }

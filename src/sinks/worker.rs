@@ -57,7 +57,9 @@ struct Shared {
     /// The sink failed its last attempt.
     unhealthy: AtomicBool,
     stats: Arc<SinkStats>,
-    enqueued: Mutex<VecDeque<(Pos, Instant)>>,
+    /// Per queued delivery: when it was queued, and when the line that produced it was
+    /// read (if the caller knew).
+    enqueued: Mutex<VecDeque<(Pos, Instant, Option<Instant>)>>,
     /// A sink built from a reloaded config, taken by the worker between two sends.
     replacement: Mutex<Option<Box<dyn Sink>>>,
 }
@@ -92,6 +94,12 @@ impl SinkHandle {
     /// sources, rather than a lost delivery. Only an unencodable record, or a shutdown
     /// deadline passing while waiting, drops (counted in `dropped`).
     pub async fn submit(&self, d: Delivery) -> Submitted {
+        self.submit_since(d, None).await
+    }
+
+    /// [`SinkHandle::submit`] of a delivery produced from input read at `origin`: its
+    /// end-to-end latency (origin → accepted) is observed too.
+    pub async fn submit_since(&self, d: Delivery, origin: Option<Instant>) -> Submitted {
         let mut waited = false;
         loop {
             let res = {
@@ -112,7 +120,7 @@ impl SinkHandle {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner());
                     if e.len() < 100_000 {
-                        e.push_back((pos, Instant::now()));
+                        e.push_back((pos, Instant::now(), origin));
                     }
                     drop(e);
                     self.shared.data.notify_one();
@@ -543,10 +551,15 @@ fn acknowledge(shared: &Shared, pos: Pos) -> Result<(), SpoolError> {
 /// Forgets enqueue times up to `pos`, observing them as latencies when `accepted`.
 fn drop_enqueued(shared: &Shared, pos: Pos, accepted: bool) {
     let mut e = shared.enqueued.lock().unwrap_or_else(|e| e.into_inner());
-    while e.front().is_some_and(|(p, _)| *p <= pos) {
-        if let Some((_, t)) = e.pop_front() {
+    while e.front().is_some_and(|(p, _, _)| *p <= pos) {
+        if let Some((_, t, origin)) = e.pop_front() {
             if accepted {
                 shared.stats.observe_latency(t.elapsed().as_millis() as u64);
+                if let Some(o) = origin {
+                    shared
+                        .stats
+                        .observe_end_to_end(o.elapsed().as_millis() as u64);
+                }
             }
         }
     }
