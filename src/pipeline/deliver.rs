@@ -50,7 +50,9 @@ pub const ROUTER_STATE_FILE: &str = "router.json";
 pub struct SinkSet {
     router: Router,
     handles: BTreeMap<String, SinkHandle>,
-    joins: Vec<JoinHandle<()>>,
+    /// Every worker started, by sink name (a removed sink's worker stays until it has
+    /// drained; shutdown waits for all).
+    joins: Vec<(String, JoinHandle<()>)>,
     shutdown_timeout: Duration,
     /// `<state_dir>/router.json` (`None`: groups live in memory only).
     router_state: Option<PathBuf>,
@@ -76,7 +78,7 @@ impl SinkSet {
             let sink = crate::sinks::build::build(cfg).map_err(DeliverError::Build)?;
             let (h, j) = start_worker(cfg.name(), sink, s)?;
             handles.insert(cfg.name().to_string(), h);
-            joins.push(j);
+            joins.push((cfg.name().to_string(), j));
         }
         let mut router = Router::new(plan.routes.clone());
         let router_state = s
@@ -115,6 +117,21 @@ impl SinkSet {
     /// `delivery:` settings (state directory, spool size, retries) apply at the next
     /// start only: they are reported in [`SinkChanges::restart_needed`].
     pub fn reconfigure(&mut self, plan: &DeliveryPlan) -> Result<SinkChanges, DeliverError> {
+        // A sink removed by an earlier reload and named again: its old worker must be
+        // gone before a new one opens the same spool (one reader per spool).
+        for cfg in &plan.sinks {
+            let name = cfg.name();
+            let draining = !self.handles.contains_key(name)
+                && self
+                    .joins
+                    .iter()
+                    .any(|(n, j)| n == name && !j.is_finished());
+            if draining {
+                return Err(DeliverError::Build(format!(
+                    "sink '{name}' was removed by an earlier reload and is still draining its queue; reload again once it has"
+                )));
+            }
+        }
         let mut built = Vec::new();
         for cfg in &plan.sinks {
             let old = self.plan.sinks.iter().find(|o| o.name() == cfg.name());
@@ -136,7 +153,7 @@ impl SinkSet {
                 _ => {
                     let (h, j) = start_worker(&name, sink, &self.plan.settings)?;
                     self.handles.insert(name.clone(), h);
-                    self.joins.push(j);
+                    self.joins.push((name.clone(), j));
                     changes.added.push(name);
                 }
             }
@@ -294,7 +311,10 @@ impl SinkSet {
         for h in self.handles.values() {
             h.close();
         }
-        let joins = std::mem::take(&mut self.joins);
+        let joins = std::mem::take(&mut self.joins)
+            .into_iter()
+            .map(|(_, j)| j)
+            .collect();
         let timeout = self.shutdown_timeout;
         let left = by.saturating_duration_since(std::time::Instant::now());
         if tokio::time::timeout(left, futures_join_all(joins))

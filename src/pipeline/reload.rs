@@ -265,3 +265,77 @@ impl Reloader {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::deliver::SinkChanges;
+
+    fn plan(text: &str) -> DeliveryPlan {
+        Settings::pipeline_full(text, "t.yaml", PatternSet::builtin())
+            .map(|(_, p, _)| p)
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    fn sinks(dir: &Path, files: &[(&str, &str)], retry: &str) -> DeliveryPlan {
+        let mut t = String::from("sinks:\n");
+        for (name, file) in files {
+            t.push_str(&format!(
+                "  - name: {name}\n    type: file\n    path: {}\n",
+                dir.join(file).display()
+            ));
+        }
+        t.push_str(&format!("delivery:\n  retry_initial: {retry}\n"));
+        plan(&t)
+    }
+
+    #[tokio::test]
+    async fn reconfigure_rebuilds_changed_sinks_only_and_reports_restart_only_sections() {
+        let dir = std::env::temp_dir().join(format!("fluxsight-reconf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut set = SinkSet::start(&sinks(&dir, &[("a", "a1"), ("b", "b")], "1s")).unwrap();
+
+        let same = set
+            .reconfigure(&sinks(&dir, &[("a", "a1"), ("b", "b")], "1s"))
+            .unwrap();
+        assert_eq!(
+            same,
+            SinkChanges::default(),
+            "an unchanged file changes nothing"
+        );
+
+        let c = set
+            .reconfigure(&sinks(&dir, &[("a", "a2"), ("b", "b"), ("c", "c")], "1s"))
+            .unwrap();
+        assert_eq!(c.rebuilt, vec!["a".to_string()]);
+        assert_eq!(c.added, vec!["c".to_string()]);
+        assert!(c.removed.is_empty() && !c.restart_needed);
+        assert_eq!(set.handles().len(), 3);
+
+        let c = set
+            .reconfigure(&sinks(&dir, &[("a", "a2"), ("b", "b")], "2s"))
+            .unwrap();
+        assert_eq!(c.removed, vec!["c".to_string()]);
+        assert!(c.restart_needed, "delivery: changed");
+        assert!(c.rebuilt.is_empty() && c.added.is_empty());
+        assert_eq!(set.handles().len(), 2);
+        set.finish(false).await;
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_rejected_file_names_its_error() {
+        let dir = std::env::temp_dir().join(format!("fluxsight-reload-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("pipeline.yaml");
+        std::fs::write(&p, "cluster: x\nrepeat_interval: soon\n").unwrap();
+        let e = load(&p).err().expect("rejected").to_string();
+        assert!(e.contains("repeat_interval") && e.contains("soon"), "{e}");
+        let e = load(&dir.join("missing.yaml"))
+            .err()
+            .expect("rejected")
+            .to_string();
+        assert!(e.contains("missing.yaml"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
