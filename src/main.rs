@@ -18,6 +18,7 @@ use fluxsight::pipeline::replay::{replay, Emitter, ReplayOptions};
 use fluxsight::render::colour::Palette;
 use fluxsight::render::finding::OutputFormat;
 use fluxsight::sinks::config::DeliveryPlan;
+use fluxsight::telemetry::logs::LogFormat;
 
 /// The capture `fluxsight demo` replays, shipped in the binary.
 const DEMO_CAPTURE: &str = include_str!("../samples/demo/incident.log");
@@ -34,6 +35,10 @@ struct Cli {
     color: ColorWhen,
     #[command(subcommand)]
     command: Command,
+    /// Format of fluxsight's own logs on stderr: text, or JSON with the Flux
+    /// controllers' key names (level, ts, msg, logger). Filter: FLUXSIGHT_LOG.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 /// When the text findings are coloured.
@@ -305,14 +310,6 @@ enum PatternsAction {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FLUXSIGHT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -324,6 +321,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    fluxsight::telemetry::logs::install(cli.log_format);
     let palette = palette(cli.color);
     let result = match cli.command {
         Command::Classify { files } => run_classify(files),
@@ -685,6 +683,7 @@ fn run_live_cmd(
         tick: std::time::Duration::from_secs(1),
         clock,
         stop_when_inputs_end: !follow,
+        config_path: config.map(Path::to_path_buf),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -54,6 +54,7 @@ use crate::correlate::spec::SpecError;
 use crate::parse::time::{parse_go_duration_ms, parse_ts};
 use crate::sinks::config::SecretRef;
 use crate::sources::{LineTx, SourceLine};
+use crate::telemetry::exposition::Exposition;
 use crate::telemetry::{Refusal, SourceStats, Telemetry};
 use limit::{retry_after_secs, ConnectionsPerIp, RateLimiter, Rates};
 use signature::{
@@ -277,10 +278,16 @@ struct AppState {
     replays: Arc<Mutex<ReplayCache>>,
 }
 
-async fn metrics(State(telemetry): State<Arc<Telemetry>>) -> impl IntoResponse {
+/// OpenMetrics 1.0 by default (what Prometheus asks for first); Prometheus text 0.0.4
+/// to a scraper whose `Accept` prefers `text/plain`.
+async fn metrics(State(telemetry): State<Arc<Telemetry>>, headers: HeaderMap) -> impl IntoResponse {
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let format = Exposition::negotiate(accept);
     (
-        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
-        telemetry.encode(),
+        [(axum::http::header::CONTENT_TYPE, format.content_type())],
+        telemetry.encode_as(format),
     )
 }
 

@@ -1,9 +1,20 @@
-//! Self-observability: the counters fluxsight exposes on `/metrics`.
+//! Self-observability: the metrics fluxsight exposes on `/metrics`, and the format of
+//! its own logs ([`logs`]).
 //!
 //! Owns: metric names (constants below) and the shared [`Telemetry`] handle. Hot paths
-//! bump atomics; the Prometheus text is produced by a `prometheus-client` collector at
+//! bump atomics; the exposition is produced by a `prometheus-client` collector at
 //! scrape time from snapshots (pipeline counters, per-source counters, per-sink stats,
-//! firing findings by pattern and tenant).
+//! latency histograms, config reloads, firing findings by pattern and tenant), as
+//! OpenMetrics 1.0 or, for scrapers that ask for it, Prometheus text 0.0.4
+//! ([`exposition`]).
+//!
+//! Metric names are an interface (dashboards, alerts): a metric never changes type
+//! under its name. A latency once exported as a counter plus a `_sum` gauge is now a
+//! histogram under a new name; the old pair stays, marked deprecated in its help text.
+
+pub mod exposition;
+pub mod histogram;
+pub mod logs;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -15,7 +26,9 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use crate::sinks::stats::{DropReason, SinkStats};
+use crate::sinks::stats::{DropReason, SinkStats, LATENCY_BUCKETS_MS};
+use exposition::Exposition;
+use histogram::{histogram, HistogramSnapshot, LatencyHistogram};
 
 pub const M_LINES: &str = "fluxsight_source_lines";
 pub const M_LAG: &str = "fluxsight_source_lag_seconds";
@@ -43,8 +56,22 @@ pub const M_SINK_DROPPED_REASON: &str = "fluxsight_sink_dropped_reason";
 pub const M_SINK_BACKLOG: &str = "fluxsight_sink_backlog";
 pub const M_SINK_BLOCKED: &str = "fluxsight_sink_blocked";
 pub const M_SINK_SPOOL_BYTES: &str = "fluxsight_sink_spool_bytes";
+/// Deprecated (a gauge): use the [`M_SINK_DELIVERY_DURATION`] histogram's `_sum`.
 pub const M_SINK_LATENCY_SUM: &str = "fluxsight_sink_delivery_latency_seconds_sum";
+/// Deprecated (a counter): use the [`M_SINK_DELIVERY_DURATION`] histogram's `_count`.
 pub const M_SINK_LATENCY_COUNT: &str = "fluxsight_sink_delivery_latency_seconds_count";
+/// Histogram: a delivery's time from queued in the sink (spool) to accepted by it.
+pub const M_SINK_DELIVERY_DURATION: &str = "fluxsight_sink_delivery_duration_seconds";
+/// Histogram: a delivery's time from the first line of the batch that produced it read
+/// to the sink accepting it (record-in → delivered).
+pub const M_SINK_END_TO_END: &str = "fluxsight_sink_end_to_end_latency_seconds";
+/// Histogram: a batch's time from its first line read to its outputs queued in every
+/// sink's spool (record-in → queued; add the sink's delivery duration for delivered).
+pub const M_PIPELINE_LATENCY: &str = "fluxsight_pipeline_latency_seconds";
+pub const M_CONFIG_RELOADS: &str = "fluxsight_config_reloads";
+pub const M_CONFIG_LAST_RELOAD_SUCCESS: &str =
+    "fluxsight_config_last_reload_success_timestamp_seconds";
+pub const M_CONFIG_LAST_RELOAD_OK: &str = "fluxsight_config_last_reload_successful";
 
 /// Counts by name (the `map` label of the state gauges).
 type NamedCounts = Vec<(&'static str, u64)>;
@@ -80,6 +107,10 @@ pub struct Telemetry {
     pub ack_withheld: AtomicU64,
     /// Connections closed at accept, per listener and reason (see [`Refusal`]).
     pub refused: [AtomicU64; Refusal::ALL.len()],
+    /// Record-in → outputs queued in the spools, per batch that produced outputs.
+    pub pipeline_latency: LatencyHistogram,
+    /// Config reloads (SIGHUP, file change).
+    pub reloads: ReloadStats,
     sources: Mutex<BTreeMap<String, Arc<SourceStats>>>,
     sinks: Mutex<BTreeMap<String, Arc<SinkStats>>>,
     /// (pattern, tenant) → firing count.
@@ -134,11 +165,50 @@ impl Telemetry {
         r
     }
 
-    /// The Prometheus text exposition of everything.
+    /// The OpenMetrics exposition of everything.
     pub fn encode(self: &Arc<Self>) -> String {
         let mut out = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry());
+        // Writing into a String cannot fail; the collector's own encoding does not
+        // either (only fmt::Write errors propagate).
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry()) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
         out
+    }
+
+    /// The exposition in `format`.
+    pub fn encode_as(self: &Arc<Self>, format: Exposition) -> String {
+        match format {
+            Exposition::OpenMetrics => self.encode(),
+            Exposition::Text004 => exposition::to_text_004(&self.encode()),
+        }
+    }
+}
+
+/// Outcomes of config reloads.
+#[derive(Debug, Default)]
+pub struct ReloadStats {
+    pub success: AtomicU64,
+    pub failure: AtomicU64,
+    /// Unix time (ms) of the last successful load (the start-up load counts), 0 = never.
+    pub last_success_ms: AtomicI64,
+    /// The last reload attempt failed (the running config is older than the file).
+    pub last_failed: AtomicBool,
+}
+
+impl ReloadStats {
+    /// Records the outcome of one load at `now_ms` (Unix time). `initial` is the
+    /// start-up load: it sets the timestamp without counting a reload.
+    pub fn record(&self, ok: bool, now_ms: i64, initial: bool) {
+        if ok {
+            if !initial {
+                self.success.fetch_add(1, Ordering::Relaxed);
+            }
+            self.last_success_ms.store(now_ms, Ordering::Relaxed);
+        } else {
+            self.failure.fetch_add(1, Ordering::Relaxed);
+        }
+        self.last_failed.store(!ok, Ordering::Relaxed);
     }
 }
 
@@ -389,7 +459,7 @@ impl Collector for TelemetryCollector {
             ),
             (
                 M_SINK_LATENCY_COUNT,
-                "Deliveries with a measured latency",
+                "Deprecated: use fluxsight_sink_delivery_duration_seconds_count. Deliveries with a measured latency",
                 |s: &SinkStats| {
                     s.latency_buckets
                         .iter()
@@ -433,9 +503,83 @@ impl Collector for TelemetryCollector {
         gauge(
             &mut enc,
             M_SINK_LATENCY_SUM,
-            "Sum of delivery latencies (enqueue to accepted)",
+            "Deprecated: use fluxsight_sink_delivery_duration_seconds_sum. Sum of delivery latencies (enqueue to accepted)",
             &sum,
         )?;
+        let durations: Vec<(Labels, HistogramSnapshot)> = sinks
+            .iter()
+            .map(|(n, s)| {
+                let sum = s.latency_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+                let h = HistogramSnapshot::from_ms_buckets(
+                    &LATENCY_BUCKETS_MS,
+                    &s.latency_buckets,
+                    sum,
+                );
+                (l(&[("sink", n)]), h)
+            })
+            .collect();
+        histogram(
+            &mut enc,
+            M_SINK_DELIVERY_DURATION,
+            "Time from a delivery queued in the sink's spool to the sink accepting it",
+            &durations,
+        )?;
+        let e2e: Vec<(Labels, HistogramSnapshot)> = sinks
+            .iter()
+            .map(|(n, s)| {
+                let sum = s.end_to_end_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+                let h = HistogramSnapshot::from_ms_buckets(
+                    &LATENCY_BUCKETS_MS,
+                    &s.end_to_end_buckets,
+                    sum,
+                );
+                (l(&[("sink", n)]), h)
+            })
+            .collect();
+        histogram(
+            &mut enc,
+            M_SINK_END_TO_END,
+            "Time from reading the line that produced a delivery to the sink accepting it",
+            &e2e,
+        )?;
+        histogram(
+            &mut enc,
+            M_PIPELINE_LATENCY,
+            "Time from a batch's first line read to its outputs queued in every sink's spool",
+            &[(vec![], t.pipeline_latency.snapshot())],
+        )?;
+        let r = &t.reloads;
+        counter(
+            &mut enc,
+            M_CONFIG_RELOADS,
+            "Config reloads (SIGHUP or a change of the config file), by result",
+            &[
+                (l(&[("result", "success")]), ld(&r.success)),
+                (l(&[("result", "failure")]), ld(&r.failure)),
+            ],
+        )?;
+        let last = r.last_success_ms.load(Ordering::Relaxed);
+        if last > 0 {
+            gauge(
+                &mut enc,
+                M_CONFIG_LAST_RELOAD_SUCCESS,
+                "Unix time of the last successful config load (start-up or reload)",
+                &[(vec![], last as f64 / 1000.0)],
+            )?;
+            gauge(
+                &mut enc,
+                M_CONFIG_LAST_RELOAD_OK,
+                "1 when the last config reload succeeded, 0 when the file on disk was rejected",
+                &[(
+                    vec![],
+                    if r.last_failed.load(Ordering::Relaxed) {
+                        0.0
+                    } else {
+                        1.0
+                    },
+                )],
+            )?;
+        }
         for (name, help, f) in [
             (
                 M_SINK_BACKLOG,
@@ -543,5 +687,77 @@ mod tests {
             "{text}"
         );
         assert_eq!(t.unsynced(), vec!["logs".to_string()]);
+    }
+
+    #[test]
+    fn latencies_are_histograms_with_cumulative_buckets() {
+        let t = Telemetry::new();
+        let s = Arc::new(SinkStats::default());
+        s.observe_latency(3);
+        s.observe_latency(40);
+        s.observe_latency(40);
+        s.observe_latency(1_000_000);
+        s.observe_end_to_end(20);
+        t.register_sink("hook", s);
+        t.pipeline_latency
+            .observe(std::time::Duration::from_micros(1500));
+        let text = t.encode();
+        for line in [
+            "# TYPE fluxsight_sink_delivery_duration_seconds histogram",
+            "fluxsight_sink_delivery_duration_seconds_bucket{le=\"0.005\",sink=\"hook\"} 1",
+            "fluxsight_sink_delivery_duration_seconds_bucket{le=\"0.025\",sink=\"hook\"} 1",
+            "fluxsight_sink_delivery_duration_seconds_bucket{le=\"0.05\",sink=\"hook\"} 3",
+            "fluxsight_sink_delivery_duration_seconds_bucket{le=\"300.0\",sink=\"hook\"} 3",
+            "fluxsight_sink_delivery_duration_seconds_bucket{le=\"+Inf\",sink=\"hook\"} 4",
+            "fluxsight_sink_delivery_duration_seconds_count{sink=\"hook\"} 4",
+            "fluxsight_sink_delivery_duration_seconds_sum{sink=\"hook\"} 1000.083",
+            "fluxsight_sink_end_to_end_latency_seconds_bucket{le=\"0.01\",sink=\"hook\"} 0",
+            "fluxsight_sink_end_to_end_latency_seconds_bucket{le=\"0.025\",sink=\"hook\"} 1",
+            "fluxsight_sink_end_to_end_latency_seconds_count{sink=\"hook\"} 1",
+            "# TYPE fluxsight_pipeline_latency_seconds histogram",
+            "fluxsight_pipeline_latency_seconds_bucket{le=\"0.001\"} 0",
+            "fluxsight_pipeline_latency_seconds_bucket{le=\"0.002\"} 1",
+            "fluxsight_pipeline_latency_seconds_count 1",
+            // The deprecated pair keeps its names and types.
+            "# TYPE fluxsight_sink_delivery_latency_seconds_sum gauge",
+            "fluxsight_sink_delivery_latency_seconds_count_total{sink=\"hook\"} 4",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+    }
+
+    #[test]
+    fn reload_metrics_count_results_and_time_the_last_success() {
+        let t = Telemetry::new();
+        let text = t.encode();
+        assert!(
+            !text.contains(M_CONFIG_LAST_RELOAD_SUCCESS),
+            "no timestamp before any load"
+        );
+        t.reloads.record(true, 1_700_000_000_000, true);
+        t.reloads.record(false, 1_700_000_100_000, false);
+        let text = t.encode();
+        for line in [
+            "fluxsight_config_reloads_total{result=\"success\"} 0",
+            "fluxsight_config_reloads_total{result=\"failure\"} 1",
+            "fluxsight_config_last_reload_success_timestamp_seconds 1700000000.0",
+            "fluxsight_config_last_reload_successful 0.0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        t.reloads.record(true, 1_700_000_200_000, false);
+        let text = t.encode();
+        assert!(text.contains("fluxsight_config_reloads_total{result=\"success\"} 1"));
+        assert!(
+            text.contains("fluxsight_config_last_reload_success_timestamp_seconds 1700000200.0")
+        );
+        assert!(text.contains("fluxsight_config_last_reload_successful 1.0"));
     }
 }

@@ -122,6 +122,15 @@ impl Correlator {
         }
     }
 
+    /// Swaps the settings of a reloaded config (thresholds, patterns, tenant mapping,
+    /// cluster name, repeat interval) keeping every window, claim and open finding:
+    /// a finding firing before the swap is updated and resolved after it.
+    pub fn reconfigure(&mut self, settings: Settings) {
+        self.findings.cluster = settings.cluster.clone();
+        self.findings.repeat_interval_ms = settings.repeat_interval_ms;
+        self.settings = settings;
+    }
+
     /// The clock as the correlator knows it (latest record or tick time).
     pub fn now(&self) -> Option<TsMs> {
         self.now

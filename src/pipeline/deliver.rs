@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -50,11 +50,16 @@ pub const ROUTER_STATE_FILE: &str = "router.json";
 pub struct SinkSet {
     router: Router,
     handles: BTreeMap<String, SinkHandle>,
-    joins: Vec<JoinHandle<()>>,
+    /// Every worker started, by sink name (a removed sink's worker stays until it has
+    /// drained; shutdown waits for all).
+    joins: Vec<(String, JoinHandle<()>)>,
     shutdown_timeout: Duration,
     /// `<state_dir>/router.json` (`None`: groups live in memory only).
     router_state: Option<PathBuf>,
     router_state_failing: bool,
+    /// The plan running now (sinks and routes as last applied; delivery settings as
+    /// started).
+    plan: DeliveryPlan,
     /// Held for the life of the set: one process per state directory.
     _lock: Option<crate::sinks::lock::StateDirLock>,
 }
@@ -70,36 +75,10 @@ impl SinkSet {
         let mut handles = BTreeMap::new();
         let mut joins = Vec::new();
         for cfg in &plan.sinks {
-            let name = cfg.name().to_string();
             let sink = crate::sinks::build::build(cfg).map_err(DeliverError::Build)?;
-            let (queue, dead_letter) = match &s.state_dir {
-                Some(dir) => {
-                    let dir = PathBuf::from(dir);
-                    let spool = DiskSpool::open(
-                        &dir.join("spool").join(&name),
-                        s.spool_max_bytes,
-                        s.fsync,
-                        s.queue_capacity,
-                    )
-                    .map_err(|e| DeliverError::Spool {
-                        sink: name.clone(),
-                        error: e.to_string(),
-                    })?;
-                    (
-                        Queue::Disk(spool),
-                        Some(dir.join("dead-letter").join(format!("{name}.jsonl"))),
-                    )
-                }
-                None => (Queue::Memory(MemQueue::new(s.queue_capacity)), None),
-            };
-            let wc = WorkerConfig {
-                retry_initial_ms: s.retry_initial_ms,
-                retry_max_ms: s.retry_max_ms,
-                dead_letter,
-            };
-            let (h, j) = spawn(&name, sink, queue, wc);
-            handles.insert(name, h);
-            joins.push(j);
+            let (h, j) = start_worker(cfg.name(), sink, s)?;
+            handles.insert(cfg.name().to_string(), h);
+            joins.push((cfg.name().to_string(), j));
         }
         let mut router = Router::new(plan.routes.clone());
         let router_state = s
@@ -124,8 +103,87 @@ impl SinkSet {
             shutdown_timeout: Duration::from_millis(s.shutdown_timeout_ms),
             router_state,
             router_state_failing: false,
+            plan: plan.clone(),
             _lock: lock,
         })
+    }
+
+    /// Applies a reloaded plan (validate-then-swap: every new or changed sink is built
+    /// first; if one fails nothing changes). Sinks whose config is unchanged keep running
+    /// untouched; a changed sink gets its new sink object inside its running worker, so
+    /// its queue (and spooled backlog) goes to the new config; a new sink starts with
+    /// the running delivery settings; a removed one drains its queue and stops. Routes
+    /// are swapped keeping the storm-control groups of the routes still named.
+    /// `delivery:` settings (state directory, spool size, retries) apply at the next
+    /// start only: they are reported in [`SinkChanges::restart_needed`].
+    pub fn reconfigure(&mut self, plan: &DeliveryPlan) -> Result<SinkChanges, DeliverError> {
+        // A sink removed by an earlier reload and named again: its old worker must be
+        // gone before a new one opens the same spool (one reader per spool).
+        for cfg in &plan.sinks {
+            let name = cfg.name();
+            let draining = !self.handles.contains_key(name)
+                && self
+                    .joins
+                    .iter()
+                    .any(|(n, j)| n == name && !j.is_finished());
+            if draining {
+                return Err(DeliverError::Build(format!(
+                    "sink '{name}' was removed by an earlier reload and is still draining its queue; reload again once it has"
+                )));
+            }
+        }
+        let mut built = Vec::new();
+        for cfg in &plan.sinks {
+            let old = self.plan.sinks.iter().find(|o| o.name() == cfg.name());
+            if old != Some(cfg) {
+                let sink = crate::sinks::build::build(cfg).map_err(DeliverError::Build)?;
+                built.push((cfg.name().to_string(), sink, old.is_some()));
+            }
+        }
+        let mut changes = SinkChanges {
+            restart_needed: self.plan.settings != plan.settings,
+            ..SinkChanges::default()
+        };
+        for (name, sink, existed) in built {
+            match self.handles.get(&name) {
+                Some(h) if existed => {
+                    h.replace_sink(sink);
+                    changes.rebuilt.push(name);
+                }
+                _ => {
+                    let (h, j) = start_worker(&name, sink, &self.plan.settings)?;
+                    self.handles.insert(name.clone(), h);
+                    self.joins.push((name.clone(), j));
+                    changes.added.push(name);
+                }
+            }
+        }
+        let gone: Vec<String> = self
+            .handles
+            .keys()
+            .filter(|n| !plan.sinks.iter().any(|c| c.name() == n.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some(h) = self.handles.remove(&name) {
+                // Its join handle stays in `joins`: shutdown still waits for the drain.
+                h.close();
+                changes.removed.push(name);
+            }
+        }
+        if self.plan.routes != plan.routes {
+            self.router.mark_dirty();
+            let snap = self.router.take_snapshot().unwrap_or_default();
+            let mut router = Router::new(plan.routes.clone());
+            changes.findings_of_dropped_routes = router.restore(snap);
+            router.mark_dirty();
+            self.router = router;
+        }
+        let settings = self.plan.settings.clone();
+        self.plan = plan.clone();
+        // What runs keeps the delivery settings it started with.
+        self.plan.settings = settings;
+        Ok(changes)
     }
 
     /// The shutdown timeout of the pipeline file.
@@ -176,10 +234,15 @@ impl SinkSet {
     /// Queues every delivery; `false` when one could not be queued (dropped at the
     /// shutdown deadline, or unencodable).
     async fn submit_all(&mut self, due: Vec<Addressed>) -> bool {
+        self.submit_all_since(due, None).await
+    }
+
+    /// [`SinkSet::submit_all`] of deliveries produced from input read at `origin`.
+    async fn submit_all_since(&mut self, due: Vec<Addressed>, origin: Option<Instant>) -> bool {
         let mut all = true;
         for (sink, d) in due {
             if let Some(h) = self.handles.get(&sink) {
-                all &= h.submit(d).await == Submitted::Queued;
+                all &= h.submit_since(d, origin).await == Submitted::Queued;
             }
         }
         all
@@ -188,12 +251,25 @@ impl SinkSet {
     /// Routes correlator outputs emitted at `now`; `true` when everything they gave is
     /// queued in the sinks' spools (or held in the router's groups).
     pub async fn deliver(&mut self, outputs: &[Output], now: TsMs) -> bool {
+        self.deliver_since(outputs, now, None).await
+    }
+
+    /// [`SinkSet::deliver`] of outputs produced from input read at `origin`: what is due
+    /// at once carries it (end-to-end latency); what storm control releases later is
+    /// measured from its release.
+    pub async fn deliver_since(
+        &mut self,
+        outputs: &[Output],
+        now: TsMs,
+        origin: Option<Instant>,
+    ) -> bool {
         let mut due = Vec::new();
         for o in outputs {
             due.extend(self.router.on_output(o, now));
         }
-        due.extend(self.router.on_time(now));
-        self.submit_all(due).await
+        let released = self.router.on_time(now);
+        let direct = self.submit_all_since(due, origin).await;
+        direct & self.submit_all(released).await
     }
 
     /// Advances storm-control timers; `false` as for [`SinkSet::deliver`].
@@ -235,7 +311,10 @@ impl SinkSet {
         for h in self.handles.values() {
             h.close();
         }
-        let joins = std::mem::take(&mut self.joins);
+        let joins = std::mem::take(&mut self.joins)
+            .into_iter()
+            .map(|(_, j)| j)
+            .collect();
         let timeout = self.shutdown_timeout;
         let left = by.saturating_duration_since(std::time::Instant::now());
         if tokio::time::timeout(left, futures_join_all(joins))
@@ -252,6 +331,54 @@ impl SinkSet {
         }
         self.stats()
     }
+}
+
+/// What [`SinkSet::reconfigure`] changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SinkChanges {
+    pub added: Vec<String>,
+    pub rebuilt: Vec<String>,
+    pub removed: Vec<String>,
+    /// Findings held in storm-control groups of routes no longer configured (not
+    /// notified by those routes).
+    pub findings_of_dropped_routes: usize,
+    /// The `delivery:` section changed: it applies at the next start.
+    pub restart_needed: bool,
+}
+
+/// Opens the queue of sink `name` (its disk spool under the state directory, or a
+/// memory queue) and starts its worker on the current runtime.
+fn start_worker(
+    name: &str,
+    sink: Box<dyn crate::sinks::Sink>,
+    s: &crate::sinks::config::DeliverySettings,
+) -> Result<(SinkHandle, JoinHandle<()>), DeliverError> {
+    let (queue, dead_letter) = match &s.state_dir {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            let spool = DiskSpool::open(
+                &dir.join("spool").join(name),
+                s.spool_max_bytes,
+                s.fsync,
+                s.queue_capacity,
+            )
+            .map_err(|e| DeliverError::Spool {
+                sink: name.to_string(),
+                error: e.to_string(),
+            })?;
+            (
+                Queue::Disk(spool),
+                Some(dir.join("dead-letter").join(format!("{name}.jsonl"))),
+            )
+        }
+        None => (Queue::Memory(MemQueue::new(s.queue_capacity)), None),
+    };
+    let wc = WorkerConfig {
+        retry_initial_ms: s.retry_initial_ms,
+        retry_max_ms: s.retry_max_ms,
+        dead_letter,
+    };
+    Ok(spawn(name, sink, queue, wc))
 }
 
 /// Synchronous wrapper for the batch pipelines (replay, drain): owns a runtime.

@@ -19,6 +19,10 @@
 //! after a restart to rebuild the correlator's windows (`Ack::rebuild`) feed the
 //! correlator but what they produce is not delivered again.
 //!
+//! Reload (see [`crate::pipeline::reload`]): SIGHUP or a change of the config file
+//! asks the pipeline loop, between two batches, to validate and swap the config; the
+//! correlator, its open findings and the sinks' spools carry over.
+//!
 //! Clock: `Clock::Wall` (default) drives time-driven checks with the wall clock;
 //! `Clock::Record` uses the records' own time, as `replay` does, for recorded input fed
 //! through the live path (post-mortems with checkpoints and sinks).
@@ -26,6 +30,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,6 +42,7 @@ use crate::classify::Classifier;
 use crate::correlate::{Correlator, Output, Settings, Status};
 use crate::parse::LineDecoder;
 use crate::pipeline::deliver::{DeliverError, SinkSet};
+use crate::pipeline::reload::{spawn_triggers, Reloader, Trigger};
 use crate::record::{Format, Record, TsMs};
 use crate::render::finding::{self, OutputFormat};
 use crate::server::{self, ReceiverConfig};
@@ -62,6 +68,8 @@ struct Batch {
     rebuild: Vec<bool>,
     /// The batch's lines to acknowledge once its outputs are safe.
     acks: BatchAcks,
+    /// When its first line was taken from the line channel (pipeline latency).
+    read_at: Option<Instant>,
 }
 
 /// What drives the correlator's clock in live mode.
@@ -128,6 +136,9 @@ pub struct LiveOptions {
     pub clock: Clock,
     /// End the run (receiver included) once every source has ended (`--no-follow`).
     pub stop_when_inputs_end: bool,
+    /// The pipeline file, reloaded on SIGHUP and when its content changes (`None`:
+    /// built-in defaults, nothing to reload).
+    pub config_path: Option<PathBuf>,
 }
 
 /// What a live run did.
@@ -169,6 +180,14 @@ pub async fn run_live(
     for (name, h) in sinks.handles() {
         telemetry.register_sink(name, h.stats());
     }
+    // Before the listeners serve: the first scrape already shows the start-up load.
+    let mut reloader = match &opts.config_path {
+        Some(path) => Some(Reloader::new(path.clone(), &telemetry)),
+        None => {
+            telemetry.reloads.record(true, wall_ms(), true);
+            None
+        }
+    };
     // The shutdown deadline: `shutdown_timeout` after the signal, the sinks are aborted
     // (a wait for room in a full spool gives up) and the loop below stops.
     let hard_stop = CancellationToken::new();
@@ -220,6 +239,13 @@ pub async fn run_live(
         }));
     }
     drop(tx);
+    // Capacity 1: a reload asked for while one is pending is the same reload.
+    let (reload_tx, mut reload_rx) = mpsc::channel::<Trigger>(1);
+    tasks.push(spawn_triggers(
+        opts.config_path.clone(),
+        reload_tx,
+        cancel.clone(),
+    ));
 
     // Stage 1, its own task (so on another core than the correlator): decoding and
     // classification, in batches of the lines already queued. Order is kept: one task,
@@ -233,7 +259,10 @@ pub async fn run_live(
             decoders: HashMap::new(),
         };
         while let Some(line) = rx.recv().await {
-            let mut batch = Batch::default();
+            let mut batch = Batch {
+                read_at: Some(Instant::now()),
+                ..Batch::default()
+            };
             ingest.line(line, &telemetry, &mut batch);
             for _ in 1..BATCH_LINES {
                 let Ok(line) = rx.try_recv() else { break };
@@ -292,7 +321,11 @@ pub async fn run_live(
                 let mut safe = true;
                 if !out.is_empty() {
                     emit(&out, &opts, &stdout, &mut summary, &telemetry);
-                    safe = sinks.deliver(&out, clock_now(&opts, &correlator)).await;
+                    let now = clock_now(&opts, &correlator);
+                    safe = sinks.deliver_since(&out, now, batch.read_at).await;
+                    if let (true, Some(at)) = (safe, batch.read_at) {
+                        telemetry.pipeline_latency.observe(at.elapsed());
+                    }
                 }
                 safe &= sinks.persist_router();
                 withholding |= !safe;
@@ -320,6 +353,15 @@ pub async fn run_live(
                 publish_gauges(&telemetry, &correlator);
                 sinks.tick(now).await;
                 sinks.persist_router();
+            }
+            Some(trigger) = reload_rx.recv() => {
+                if let Some(r) = reloader.as_mut() {
+                    // A rejected file is logged and counted by `reload`; the running
+                    // config simply goes on.
+                    if r.reload(trigger, &mut correlator, &mut sinks, &telemetry).is_ok() {
+                        publish_gauges(&telemetry, &correlator);
+                    }
+                }
             }
             _ = hard_stop.cancelled() => break,
         }

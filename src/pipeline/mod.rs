@@ -9,4 +9,5 @@ pub mod deliver;
 pub mod examples;
 pub mod live;
 pub mod progress;
+pub mod reload;
 pub mod replay;

@@ -63,6 +63,18 @@ pub struct SinkStats {
     /// Latency histogram (enqueue → accepted): counts per bucket, then +Inf.
     pub latency_buckets: [AtomicU64; LATENCY_BUCKETS_MS.len() + 1],
     pub latency_sum_ms: AtomicU64,
+    /// End-to-end histogram (the first line of the producing batch read → accepted),
+    /// same buckets; only deliveries whose origin is known (see `SinkHandle::submit_since`).
+    pub end_to_end_buckets: [AtomicU64; LATENCY_BUCKETS_MS.len() + 1],
+    pub end_to_end_sum_ms: AtomicU64,
+}
+
+/// Index of the bucket of `ms` in [`LATENCY_BUCKETS_MS`] (the last index is `+Inf`).
+fn bucket_of(ms: u64) -> usize {
+    LATENCY_BUCKETS_MS
+        .iter()
+        .position(|b| ms <= *b)
+        .unwrap_or(LATENCY_BUCKETS_MS.len())
 }
 
 /// A plain copy of the counters.
@@ -93,12 +105,13 @@ impl SinkStats {
     }
 
     pub fn observe_latency(&self, ms: u64) {
-        let i = LATENCY_BUCKETS_MS
-            .iter()
-            .position(|b| ms <= *b)
-            .unwrap_or(LATENCY_BUCKETS_MS.len());
-        self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.latency_buckets[bucket_of(ms)].fetch_add(1, Ordering::Relaxed);
         self.latency_sum_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    pub fn observe_end_to_end(&self, ms: u64) {
+        self.end_to_end_buckets[bucket_of(ms)].fetch_add(1, Ordering::Relaxed);
+        self.end_to_end_sum_ms.fetch_add(ms, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {

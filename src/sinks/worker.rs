@@ -57,7 +57,11 @@ struct Shared {
     /// The sink failed its last attempt.
     unhealthy: AtomicBool,
     stats: Arc<SinkStats>,
-    enqueued: Mutex<VecDeque<(Pos, Instant)>>,
+    /// Per queued delivery: when it was queued, and when the line that produced it was
+    /// read (if the caller knew).
+    enqueued: Mutex<VecDeque<(Pos, Instant, Option<Instant>)>>,
+    /// A sink built from a reloaded config, taken by the worker between two sends.
+    replacement: Mutex<Option<Box<dyn Sink>>>,
 }
 
 /// Handle used by the router to hand deliveries to one sink.
@@ -90,6 +94,12 @@ impl SinkHandle {
     /// sources, rather than a lost delivery. Only an unencodable record, or a shutdown
     /// deadline passing while waiting, drops (counted in `dropped`).
     pub async fn submit(&self, d: Delivery) -> Submitted {
+        self.submit_since(d, None).await
+    }
+
+    /// [`SinkHandle::submit`] of a delivery produced from input read at `origin`: its
+    /// end-to-end latency (origin → accepted) is observed too.
+    pub async fn submit_since(&self, d: Delivery, origin: Option<Instant>) -> Submitted {
         let mut waited = false;
         loop {
             let res = {
@@ -110,7 +120,7 @@ impl SinkHandle {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner());
                     if e.len() < 100_000 {
-                        e.push_back((pos, Instant::now()));
+                        e.push_back((pos, Instant::now(), origin));
                     }
                     drop(e);
                     self.shared.data.notify_one();
@@ -166,6 +176,18 @@ impl SinkHandle {
         self.shared.data.notify_one();
     }
 
+    /// Hands the worker a sink built from a changed config: it flushes the old one and
+    /// sends with the new one from its next batch on. The queue (and so the spooled
+    /// backlog), the stats and a batch being retried stay: they go to the new sink.
+    pub fn replace_sink(&self, sink: Box<dyn Sink>) {
+        *self
+            .shared
+            .replacement
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(sink);
+        self.shared.data.notify_one();
+    }
+
     /// Deliveries waiting.
     pub fn backlog(&self) -> usize {
         self.shared.queue.lock().map(|q| q.len()).unwrap_or(0)
@@ -191,6 +213,7 @@ pub fn spawn(
         unhealthy: AtomicBool::new(false),
         stats,
         enqueued: Mutex::new(VecDeque::new()),
+        replacement: Mutex::new(None),
     });
     let handle = SinkHandle {
         shared: shared.clone(),
@@ -218,7 +241,7 @@ async fn run(shared: Arc<Shared>, mut sink: Box<dyn Sink>, cfg: WorkerConfig) {
         .fsync_policy();
     let mut settler = Settler::new(fsync);
     let mut last_send: Option<Instant> = None;
-    let tick_every = sink.tick_interval();
+    let mut tick_every = sink.tick_interval();
     let mut next_tick = tick_every.map(|d| Instant::now() + d);
     loop {
         // What the receiver is done with is settled before anything new is taken.
@@ -233,6 +256,23 @@ async fn run(shared: Arc<Shared>, mut sink: Box<dyn Sink>, cfg: WorkerConfig) {
         }
         if had_unsettled {
             backoff.reset();
+        }
+        let next = shared
+            .replacement
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(next) = next {
+            // The old sink may hold accepted records in its own buffers (Kafka's
+            // producer queue, a file's writer): flushed before it is dropped.
+            if let Err(e) = sink.flush().await {
+                tracing::warn!(sink = %shared.name, error = %e, "flushing the replaced sink failed");
+            }
+            sink = next;
+            backoff.reset();
+            tick_every = sink.tick_interval();
+            next_tick = tick_every.map(|d| Instant::now() + d);
+            tracing::info!(sink = %shared.name, "sink rebuilt from the reloaded config");
         }
         if let (Some(t), Some(every)) = (next_tick, tick_every) {
             if Instant::now() >= t {
@@ -449,10 +489,19 @@ impl Settler {
     }
 }
 
-/// Sleeps `delay`, waking early when the worker is aborted.
+/// Sleeps `delay`, waking early when the worker is aborted or handed a new sink (a
+/// reload that fixes a failing sink's config takes effect at once, not after the
+/// back-off).
 async fn pause(shared: &Shared, delay: Duration) {
     let until = Instant::now() + delay;
-    while Instant::now() < until && !shared.abort.load(Ordering::SeqCst) {
+    let replaced = || {
+        shared
+            .replacement
+            .lock()
+            .map(|r| r.is_some())
+            .unwrap_or(false)
+    };
+    while Instant::now() < until && !shared.abort.load(Ordering::SeqCst) && !replaced() {
         tokio::time::sleep(
             until
                 .saturating_duration_since(Instant::now())
@@ -502,10 +551,15 @@ fn acknowledge(shared: &Shared, pos: Pos) -> Result<(), SpoolError> {
 /// Forgets enqueue times up to `pos`, observing them as latencies when `accepted`.
 fn drop_enqueued(shared: &Shared, pos: Pos, accepted: bool) {
     let mut e = shared.enqueued.lock().unwrap_or_else(|e| e.into_inner());
-    while e.front().is_some_and(|(p, _)| *p <= pos) {
-        if let Some((_, t)) = e.pop_front() {
+    while e.front().is_some_and(|(p, _, _)| *p <= pos) {
+        if let Some((_, t, origin)) = e.pop_front() {
             if accepted {
                 shared.stats.observe_latency(t.elapsed().as_millis() as u64);
+                if let Some(o) = origin {
+                    shared
+                        .stats
+                        .observe_end_to_end(o.elapsed().as_millis() as u64);
+                }
             }
         }
     }

@@ -1,0 +1,248 @@
+//! fluxsight's own logs: human text (the default, coloured on a TTY) or one JSON object
+//! per line with the key names of the Flux controllers' zap logs, so the same log
+//! pipeline (and fluxsight itself) reads both.
+//!
+//! JSON line: `{"level":"info","ts":"2026-01-02T03:04:05.678Z","msg":"…","logger":"fluxsight.sinks.worker", <event fields>}`
+//! - `level`: zap's names (`debug`, `info`, `warn`, `error`; `trace` below debug);
+//! - `ts`: ISO-8601 UTC with milliseconds, as controller-runtime's production encoder;
+//! - `logger`: the event's target, `::` written `.`;
+//! - fields keep their names and JSON types (numbers, booleans; the rest as strings).
+//!   A field named like a reserved key is written `field.<name>` so no key repeats.
+//!
+//! Owns: the format and installing the global subscriber. Invariant: one line per
+//! event, always valid JSON whatever the field values (serde_json escapes them).
+
+use std::fmt;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// Keys the JSON format writes itself.
+const K_LEVEL: &str = "level";
+const K_TS: &str = "ts";
+const K_MSG: &str = "msg";
+const K_LOGGER: &str = "logger";
+const RESERVED: [&str; 4] = [K_LEVEL, K_TS, K_MSG, K_LOGGER];
+/// tracing's name of an event's message.
+const MESSAGE_FIELD: &str = "message";
+/// Environment variable with the log filter (`RUST_LOG` syntax), default `warn`.
+pub const LOG_FILTER_ENV: &str = "FLUXSIGHT_LOG";
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human text on stderr (coloured when stderr is a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line with Flux's key names (`level`, `ts`, `msg`, `logger`).
+    Json,
+}
+
+/// Installs the global subscriber writing to stderr, filtered by [`LOG_FILTER_ENV`].
+pub fn install(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_FILTER_ENV)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.with_ansi(false).event_format(FluxJson).init(),
+    }
+}
+
+/// The JSON event format (see the module doc).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FluxJson;
+
+impl<S, N> FormatEvent<S, N> for FluxJson
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        writeln!(writer, "{}", json_line(event, now))
+    }
+}
+
+/// One event as a JSON line (without the newline) at `now_ms`.
+fn json_line(event: &Event<'_>, now_ms: i64) -> String {
+    let meta = event.metadata();
+    let mut fields = Fields::default();
+    event.record(&mut fields);
+    let mut out = String::with_capacity(128);
+    out.push('{');
+    push_pair(&mut out, K_LEVEL, &level_name(*meta.level()).into());
+    push_pair(
+        &mut out,
+        K_TS,
+        &crate::parse::time::format_rfc3339_ms(now_ms).into(),
+    );
+    push_pair(&mut out, K_MSG, &fields.message.unwrap_or_default().into());
+    push_pair(&mut out, K_LOGGER, &meta.target().replace("::", ".").into());
+    for (k, v) in fields.rest {
+        let key = if RESERVED.contains(&k) {
+            format!("field.{k}")
+        } else {
+            k.to_string()
+        };
+        push_pair(&mut out, &key, &v);
+    }
+    out.push('}');
+    out
+}
+
+fn push_pair(out: &mut String, key: &str, v: &serde_json::Value) {
+    if !out.ends_with('{') {
+        out.push(',');
+    }
+    out.push_str(&serde_json::Value::from(key).to_string());
+    out.push(':');
+    out.push_str(&v.to_string());
+}
+
+/// zap's level names.
+fn level_name(l: Level) -> &'static str {
+    match l {
+        Level::ERROR => "error",
+        Level::WARN => "warn",
+        Level::INFO => "info",
+        Level::DEBUG => "debug",
+        Level::TRACE => "trace",
+    }
+}
+
+/// An event's fields in the order recorded; the message apart.
+#[derive(Default)]
+struct Fields {
+    message: Option<String>,
+    rest: Vec<(&'static str, serde_json::Value)>,
+}
+
+impl Fields {
+    fn put(&mut self, field: &Field, v: serde_json::Value) {
+        if field.name() == MESSAGE_FIELD {
+            self.message = Some(match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            });
+        } else {
+            self.rest.push((field.name(), v));
+        }
+    }
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, value.into());
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, value.into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, value.into());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, value.into());
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.put(field, value.to_string().into());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.put(field, format!("{value:?}").into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::fmt::MakeWriter;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Buf {
+        type Writer = Buf;
+        fn make_writer(&'a self) -> Buf {
+            self.clone()
+        }
+    }
+
+    fn capture(f: impl FnOnce()) -> Vec<serde_json::Value> {
+        let buf = Buf::default();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(buf.clone())
+            .with_max_level(Level::TRACE)
+            .event_format(FluxJson)
+            .finish();
+        tracing::subscriber::with_default(sub, f);
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect()
+    }
+
+    #[test]
+    fn json_lines_use_flux_key_names_and_typed_fields() {
+        let err = std::io::Error::other("disk \"full\"\nnow");
+        let lines = capture(|| {
+            tracing::warn!(sink = "hook", attempt = 3u64, ok = false, error = %err, "delivery failed, retrying");
+            tracing::error!(msg = "shadow", level = 7, "reserved names");
+        });
+        assert_eq!(lines.len(), 2);
+        let l = &lines[0];
+        assert_eq!(l["level"], "warn");
+        assert_eq!(l["msg"], "delivery failed, retrying");
+        assert_eq!(l["logger"], "fluxsight.telemetry.logs.tests");
+        assert_eq!(l["sink"], "hook");
+        assert_eq!(l["attempt"], 3);
+        assert_eq!(l["ok"], false);
+        assert_eq!(l["error"], "disk \"full\"\nnow");
+        let ts = l["ts"].as_str().unwrap();
+        assert!(
+            crate::parse::time::parse_ts(ts).is_some() && ts.ends_with('Z') && ts.len() == 24,
+            "ISO-8601 UTC with ms: {ts}"
+        );
+        assert_eq!(lines[1]["msg"], "reserved names");
+        assert_eq!(lines[1]["level"], "error");
+        assert_eq!(lines[1]["field.msg"], "shadow");
+        assert_eq!(lines[1]["field.level"], 7);
+    }
+
+    #[test]
+    fn fluxsight_reads_its_own_json_logs_as_zap() {
+        let lines = capture(|| tracing::error!(sink = "hook", "router state not written"));
+        let line = lines[0].to_string();
+        let rec = crate::parse::LineDecoder::new(None).decode(line.as_bytes());
+        let rec = rec.first().expect("one record");
+        assert_eq!(rec.format, crate::record::Format::ZapJson, "{rec:?}");
+    }
+}
