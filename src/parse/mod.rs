@@ -348,6 +348,38 @@ fn parse_text_forms(line: &str, ctx: &ParseContext) -> Result<Vec<Record>, Parse
     Err(ParseError::NotThisFormat)
 }
 
+/// Where a JSON scan is relative to strings: the one place that knows how quotes and
+/// escapes nest, for every bracket count over JSON text (depth limit, multi-line
+/// documents, closing a cut-off document).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct JsonStrings {
+    pub in_str: bool,
+    esc: bool,
+}
+
+impl JsonStrings {
+    /// Feeds one byte; returns it when it is structural (outside a string), `None`
+    /// inside strings and for the quotes themselves.
+    #[inline]
+    pub fn structural(&mut self, c: u8) -> Option<u8> {
+        if self.in_str {
+            if self.esc {
+                self.esc = false;
+            } else if c == b'\\' {
+                self.esc = true;
+            } else if c == b'"' {
+                self.in_str = false;
+            }
+            return None;
+        }
+        if c == b'"' {
+            self.in_str = true;
+            return None;
+        }
+        Some(c)
+    }
+}
+
 /// True when brackets nest deeper than `max` (strings are skipped). serde_json itself
 /// stops at 128; checking first keeps deep garbage cheap.
 pub fn json_depth_exceeds(b: &[u8], max: usize) -> bool {
@@ -357,28 +389,16 @@ pub fn json_depth_exceeds(b: &[u8], max: usize) -> bool {
         return false;
     }
     let mut depth = 0usize;
-    let mut in_str = false;
-    let mut esc = false;
+    let mut strings = JsonStrings::default();
     for &c in b {
-        if in_str {
-            if esc {
-                esc = false;
-            } else if c == b'\\' {
-                esc = true;
-            } else if c == b'"' {
-                in_str = false;
-            }
-            continue;
-        }
-        match c {
-            b'"' => in_str = true,
-            b'{' | b'[' => {
+        match strings.structural(c) {
+            Some(b'{' | b'[') => {
                 depth += 1;
                 if depth > max {
                     return true;
                 }
             }
-            b'}' | b']' => depth = depth.saturating_sub(1),
+            Some(b'}' | b']') => depth = depth.saturating_sub(1),
             _ => {}
         }
     }

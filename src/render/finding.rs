@@ -13,7 +13,7 @@ use crate::classify::redact::redact;
 use crate::correlate::finding::{Finding, Status};
 use crate::correlate::AuditRecord;
 use crate::parse::time::format_rfc3339_ms;
-use crate::record::{ObjectRef, Severity};
+use crate::record::ObjectRef;
 use crate::render::colour::Palette;
 
 /// Output format of `replay` and sinks.

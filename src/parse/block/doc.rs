@@ -16,7 +16,9 @@
 use serde_json::{Map, Value};
 
 use super::{attribute, Block, Context, Step, MAX_BLOCK_BYTES, MAX_BLOCK_LINES};
-use crate::parse::{json_depth_exceeds, k8s, LineDecoder, ParseContext, MAX_JSON_DEPTH};
+use crate::parse::{
+    json_depth_exceeds, k8s, JsonStrings, LineDecoder, ParseContext, MAX_JSON_DEPTH,
+};
 use crate::record::{Format, Record};
 
 /// How many trailing lines a cut-off document may lose while it is read as far as it goes.
@@ -86,31 +88,23 @@ enum Syntax {
 #[derive(Debug, Default, Clone, Copy)]
 struct JsonScan {
     open: usize,
-    in_str: bool,
-    esc: bool,
+    strings: JsonStrings,
 }
 
 impl JsonScan {
     fn scan(mut self, s: &str) -> Self {
         for c in s.bytes() {
-            if self.in_str {
-                if self.esc {
-                    self.esc = false;
-                } else if c == b'\\' {
-                    self.esc = true;
-                } else if c == b'"' {
-                    self.in_str = false;
-                }
-                continue;
-            }
-            match c {
-                b'"' => self.in_str = true,
-                b'{' | b'[' => self.open += 1,
-                b'}' | b']' => self.open = self.open.saturating_sub(1),
+            match self.strings.structural(c) {
+                Some(b'{' | b'[') => self.open += 1,
+                Some(b'}' | b']') => self.open = self.open.saturating_sub(1),
                 _ => {}
             }
         }
         self
+    }
+
+    fn in_str(&self) -> bool {
+        self.strings.in_str
     }
 }
 
@@ -246,10 +240,9 @@ impl Block for Doc {
         self.take(line);
         if self.syntax == Syntax::Json {
             // JSON strings never span lines: a line ending inside one was cut.
-            self.json.in_str = false;
-            self.json.esc = false;
+            self.json.strings = JsonStrings::default();
             self.json = self.json.scan(line);
-            if self.json.open == 0 && !self.json.in_str {
+            if self.json.open == 0 && !self.json.in_str() {
                 // Complete: the last line of the document carries no record of its own.
                 self.emit(no, _ctx, out);
                 return Step::Took {
@@ -361,7 +354,7 @@ fn read_json(text: &str) -> Option<Value> {
         if body
             .lines()
             .next_back()
-            .is_some_and(|l| JsonScan::default().scan(l).in_str)
+            .is_some_and(|l| JsonScan::default().scan(l).in_str())
         {
             continue;
         }
@@ -380,24 +373,12 @@ fn read_json(text: &str) -> Option<Value> {
 /// The brackets that close what `s` leaves open, innermost first.
 fn closers_for(s: &str) -> String {
     let mut stack = Vec::new();
-    let mut in_str = false;
-    let mut esc = false;
+    let mut strings = JsonStrings::default();
     for c in s.bytes() {
-        if in_str {
-            if esc {
-                esc = false;
-            } else if c == b'\\' {
-                esc = true;
-            } else if c == b'"' {
-                in_str = false;
-            }
-            continue;
-        }
-        match c {
-            b'"' => in_str = true,
-            b'{' => stack.push('}'),
-            b'[' => stack.push(']'),
-            b'}' | b']' => {
+        match strings.structural(c) {
+            Some(b'{') => stack.push('}'),
+            Some(b'[') => stack.push(']'),
+            Some(b'}' | b']') => {
                 stack.pop();
             }
             _ => {}
