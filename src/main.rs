@@ -522,7 +522,7 @@ fn run_replay(
             Ok(d) => Some(d),
             Err(e) => {
                 eprintln!("fluxsight: {e}");
-                return Ok(ExitCode::from(2));
+                return Ok(ExitCode::from(e.exit_code()));
             }
         }
     };
@@ -712,16 +712,12 @@ fn run_live_cmd(
             }
             Ok(ExitCode::SUCCESS)
         }
-        // Another process holds the state directory: a usage error (exit 2).
-        Err(e @ fluxsight::pipeline::deliver::DeliverError::Locked(_)) => {
-            eprintln!("fluxsight: {e}");
-            Ok(ExitCode::from(2))
-        }
+        // A state directory another process holds or a sink the configuration cannot
+        // build exits 2; runtime failures (an address that cannot be bound, a spool
+        // that cannot be opened) exit 1.
         Err(e) => {
             eprintln!("fluxsight: {e}");
-            // Runtime failures (a listen address that cannot be bound, a spool that
-            // cannot be opened) exit 1; 2 is for usage and configuration errors.
-            Ok(ExitCode::from(1))
+            Ok(ExitCode::from(e.exit_code()))
         }
     }
 }
@@ -908,7 +904,7 @@ fn run_drain(config: &Path) -> anyhow::Result<ExitCode> {
         Ok(d) => d,
         Err(e) => {
             eprintln!("fluxsight: {e}");
-            return Ok(ExitCode::from(2));
+            return Ok(ExitCode::from(e.exit_code()));
         }
     };
     let stats = d.finish();

@@ -321,3 +321,61 @@ fn rust_version_covers_every_locked_dependency() {
         "rust-version {declared} is below what locked dependencies need: {over:?}"
     );
 }
+
+/// A pipeline with one file sink and `state_dir` at `state`.
+fn pipeline_with_state_dir(name: &str, state: &Path) -> PathBuf {
+    let out = tmp_path(&format!("{name}-out.jsonl"));
+    let p = tmp_path(&format!("{name}.yaml"));
+    std::fs::write(
+        &p,
+        format!(
+            "sinks:\n  - name: f\n    type: file\n    path: {}\ndelivery:\n  state_dir: {}\n",
+            out.display(),
+            state.display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn a_state_dir_that_cannot_be_made_is_a_runtime_failure_and_a_bad_config_a_usage_error() {
+    // `state_dir` below a regular file: the directory cannot be created (I/O, exit 1).
+    let blocker = tmp_path("blocker");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let state = blocker.join("state");
+    let cfg = pipeline_with_state_dir("io", &state);
+    let input = input_file("exit-codes.log");
+    for args in [
+        vec![
+            "replay",
+            "--config",
+            cfg.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ],
+        vec!["drain", "--config", cfg.to_str().unwrap()],
+    ] {
+        let out = fluxsight(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("state_dir"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    // A sink type that does not exist: a configuration error (exit 2).
+    let bad = tmp_path("bad.yaml");
+    std::fs::write(&bad, "sinks:\n  - name: f\n    type: nosuch\n").unwrap();
+    let out = fluxsight(&[
+        "replay",
+        "--config",
+        bad.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}

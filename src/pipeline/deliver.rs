@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use crate::correlate::Output;
 use crate::record::TsMs;
 use crate::sinks::config::DeliveryPlan;
+use crate::sinks::lock::LockError;
 use crate::sinks::router::{Addressed, Router, RouterSnapshot};
 use crate::sinks::spool::{DiskSpool, MemQueue, Queue};
 use crate::sinks::stats::StatsSnapshot;
@@ -41,6 +42,23 @@ pub enum DeliverError {
     /// A listen address of `fluxsight run` could not be bound.
     #[error(transparent)]
     Listen(#[from] crate::server::ServerError),
+}
+
+impl DeliverError {
+    /// The process exit code this error ends a command with (README "Exit codes"): 2 for
+    /// what the user must change (a sink the configuration cannot build, a state
+    /// directory another process holds), 1 for runtime failures (a spool or router state
+    /// that cannot be read or written, an address that cannot be bound).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DeliverError::Build(_) | DeliverError::Locked(LockError::Held { .. }) => 2,
+            DeliverError::Locked(LockError::Io { .. })
+            | DeliverError::Spool { .. }
+            | DeliverError::Runtime(_)
+            | DeliverError::RouterState { .. }
+            | DeliverError::Listen(_) => 1,
+        }
+    }
 }
 
 /// File of the persisted router groups inside the state directory.
