@@ -214,27 +214,13 @@ impl Drop for Fluxsight {
 }
 
 fn rfc3339_now() -> String {
-    let s = std::time::SystemTime::now()
+    let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_secs() as i64;
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let (days, rem) = (s.div_euclid(86_400), s.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+        .as_millis() as i64;
+    // Whole seconds, as the API server's metav1.Time prints them.
+    let text = fluxsight::parse::time::format_rfc3339_ms(ms - ms.rem_euclid(1000));
+    text.replace(".000Z", "Z")
 }
 
 pub fn failing_repo(name: &str, ns: &str) -> Value {
