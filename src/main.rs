@@ -342,12 +342,7 @@ fn main() -> ExitCode {
             kube,
         } => run_live_cmd(
             config.as_deref(),
-            LiveInputs {
-                inputs,
-                follow: !no_follow,
-                no_kube,
-                kube,
-            },
+            LiveInputs::new(inputs, no_follow, no_kube, kube),
             (listen, health_listen),
             (output.format(), palette),
             audit,
@@ -370,12 +365,7 @@ fn main() -> ExitCode {
                 Some(to) => run_record(
                     &to,
                     config.as_deref(),
-                    LiveInputs {
-                        inputs,
-                        follow: !no_follow,
-                        no_kube,
-                        kube,
-                    },
+                    LiveInputs::new(inputs, no_follow, no_kube, kube),
                 ),
                 // clap requires one of them; kept as a usage error should that change.
                 None => {
@@ -594,6 +584,18 @@ struct LiveInputs {
     follow: bool,
     no_kube: bool,
     kube: KubeArgs,
+}
+
+impl LiveInputs {
+    /// The input flags `run` and `record` share.
+    fn new(inputs: Vec<String>, no_follow: bool, no_kube: bool, kube: KubeArgs) -> Self {
+        LiveInputs {
+            inputs,
+            follow: !no_follow,
+            no_kube,
+            kube,
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
