@@ -3,11 +3,14 @@
 #
 # Usage:
 #   scripts/alertmanager.sh install
-#       Installs the Debian package `prometheus-alertmanager` unless `alertmanager` is
-#       already on PATH. Needs root (or passwordless sudo). Runs `apt-get update` once,
-#       then `apt-get install -y prometheus-alertmanager` with a temporary
-#       /usr/sbin/policy-rc.d that forbids starting services: the packaged system
-#       service is never started; tests run their own instances.
+#       Makes a Prometheus Alertmanager available WITHOUT root: unless one is already
+#       there (ALERTMANAGER_BIN, `alertmanager` on PATH, the Debian binary
+#       /usr/bin/prometheus-alertmanager, or the project-local copy), it downloads the
+#       Debian package `prometheus-alertmanager` with `apt-get download` (package lists
+#       kept in .tools/apt, no system state touched) and unpacks it with `dpkg-deb -x`
+#       into .tools/alertmanager. Nothing is installed system-wide, no service starts.
+#       Needs network access to the Debian mirror and apt-get/dpkg-deb (any Debian or
+#       Ubuntu machine).
 #   scripts/alertmanager.sh start CONFIG PORT [STORAGE_DIR]
 #       Runs (in the foreground, exec) `alertmanager` with CONFIG, listening on
 #       127.0.0.1:PORT only, storage in STORAGE_DIR (default: a new temp dir) and
@@ -16,19 +19,28 @@
 #       Prints the installed version.
 #
 # Environment: ALERTMANAGER_BIN overrides the binary (default: `alertmanager` on PATH,
-# else /usr/bin/prometheus-alertmanager, the Debian binary name).
+# else /usr/bin/prometheus-alertmanager, the Debian binary name, else the project-local
+# .tools/alertmanager/usr/bin/prometheus-alertmanager).
 set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+LOCAL_DIR="$ROOT/.tools/alertmanager"
+LOCAL_BIN="$LOCAL_DIR/usr/bin/prometheus-alertmanager"
+APT_DIR="$ROOT/.tools/apt"
 
 find_bin() {
   if [ -n "${ALERTMANAGER_BIN:-}" ]; then echo "$ALERTMANAGER_BIN"; return 0; fi
   if command -v alertmanager >/dev/null 2>&1; then command -v alertmanager; return 0; fi
   if [ -x /usr/bin/prometheus-alertmanager ]; then echo /usr/bin/prometheus-alertmanager; return 0; fi
+  if [ -x "$LOCAL_BIN" ]; then echo "$LOCAL_BIN"; return 0; fi
   return 1
 }
 
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo -n "$@"; else
-    echo "alertmanager.sh: need root to install prometheus-alertmanager" >&2; return 1; fi
+# apt-get with package lists and cache under .tools/apt: works as any user.
+local_apt() {
+  mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
+  apt-get -qq -o Dir::State::Lists="$APT_DIR/lists" -o Dir::Cache="$APT_DIR/cache" \
+    -o Debug::NoLocking=1 "$@"
 }
 
 install_am() {
@@ -36,34 +48,28 @@ install_am() {
     echo "alertmanager already installed: $bin"
     return 0
   fi
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "alertmanager.sh: apt-get not found; install Prometheus Alertmanager and put 'alertmanager' on PATH" >&2
-    return 1
+  for tool in apt-get dpkg-deb; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      echo "alertmanager.sh: $tool not found; install Prometheus Alertmanager yourself and set ALERTMANAGER_BIN" >&2
+      return 1
+    fi
+  done
+  echo "alertmanager: downloading the Debian package prometheus-alertmanager into $LOCAL_DIR (no root needed)"
+  local work
+  work=$(mktemp -d -t fluxsight-am-deb.XXXXXX)
+  # The system's package lists are used when present; else fetch our own.
+  if ! (cd "$work" && apt-get -qq download prometheus-alertmanager) 2>/dev/null; then
+    local_apt update
+    (cd "$work" && local_apt download prometheus-alertmanager)
   fi
-  # Forbid service starts during the install (invoke-rc.d honours policy-rc.d; exit 101 =
-  # action forbidden). Only if no policy exists already; removed afterwards.
-  local policy=/usr/sbin/policy-rc.d created=""
-  if [ ! -e "$policy" ]; then
-    as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
-    created=1
-  fi
-  local rc=0
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || rc=$?
-  if [ "$rc" = 0 ]; then
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      prometheus-alertmanager || rc=$?
-  fi
-  if [ -n "$created" ]; then as_root rm -f "$policy"; fi
-  if [ "$rc" != 0 ]; then
-    echo "alertmanager.sh: installing prometheus-alertmanager failed (exit $rc)" >&2
-    return "$rc"
-  fi
-  # The Debian binary is /usr/bin/prometheus-alertmanager; offer the upstream name too.
-  if ! command -v alertmanager >/dev/null 2>&1 && [ -x /usr/bin/prometheus-alertmanager ]; then
-    as_root ln -sf /usr/bin/prometheus-alertmanager /usr/local/bin/alertmanager
-  fi
-  find_bin >/dev/null
-  echo "installed: $("$(find_bin)" --version 2>&1 | head -1)"
+  local deb
+  deb=$(ls "$work"/prometheus-alertmanager_*.deb)
+  rm -rf "$LOCAL_DIR"
+  mkdir -p "$LOCAL_DIR"
+  dpkg-deb -x "$deb" "$LOCAL_DIR"
+  rm -rf "$work"
+  [ -x "$LOCAL_BIN" ] || { echo "alertmanager.sh: $deb holds no $LOCAL_BIN" >&2; return 1; }
+  echo "installed: $("$LOCAL_BIN" --version 2>&1 | head -1) at $LOCAL_BIN"
 }
 
 start_am() {

@@ -11,8 +11,8 @@
 # Storage is `memory://`: a restarted broker starts with no topics and no records.
 # TANSU_VERSION pins the version installed (default below); the install builds from
 # crates.io with the `dynostore` feature (needed for memory:// storage): ~824 crates,
-# measured at 64 minutes on a 2-core machine shared with other builds. Once installed
-# (in $CARGO_HOME/bin) it is reused.
+# an unoptimised (--debug) build of about 6 minutes on an idle 2-core machine. Once
+# installed (in $CARGO_HOME/bin) it is reused.
 set -euo pipefail
 
 TANSU_VERSION="${TANSU_VERSION:-0.6.0}"
@@ -37,9 +37,8 @@ case "$cmd" in
     echo "tansu: installing $TANSU_VERSION (cargo install --debug, dynostore feature)"
     start=$(date +%s)
     # --debug: the broker only serves a few hundred test records, and an unoptimised
-    # build of its ~800 crates takes a fraction of the release build's time (the
-    # release build took over an hour on a loaded 2-core machine), which keeps a fresh
-    # CI run within its budget.
+    # build of its ~800 crates takes a fraction of the release build's time, which
+    # keeps a fresh CI run within its budget.
     cargo install tansu --version "$TANSU_VERSION" --features dynostore --locked --debug
     echo "tansu: installed in $(( $(date +%s) - start ))s"
     ;;

@@ -5,9 +5,10 @@
 //! at an axum server in this process, then drives fluxsight's alertmanager sink and
 //! asserts on what Alertmanager notified (webhook payload version 4).
 //!
-//! Alertmanager comes from the Debian package `prometheus-alertmanager`, installed by
-//! `scripts/alertmanager.sh install` (run by `scripts/test.sh`). When it is missing and
-//! `CI` is set the tests fail; elsewhere they run the script once (needs root).
+//! Alertmanager comes from the Debian package `prometheus-alertmanager`, unpacked without
+//! root into `.tools/alertmanager` by `scripts/alertmanager.sh install` (run by
+//! `scripts/test.sh`) unless one is installed already. When it is missing and `CI` is set
+//! the tests fail; elsewhere they run the script once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -62,7 +63,10 @@ fn find_alertmanager() -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .map(|d| d.join("alertmanager"))
-        .chain([PathBuf::from("/usr/bin/prometheus-alertmanager")])
+        .chain([
+            PathBuf::from("/usr/bin/prometheus-alertmanager"),
+            Path::new(ROOT).join(".tools/alertmanager/usr/bin/prometheus-alertmanager"),
+        ])
         .find(|p| p.is_file())
 }
 
