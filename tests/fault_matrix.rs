@@ -60,11 +60,12 @@ fn http_sink(kind: &str, url: &str) -> Box<dyn Sink> {
             std::env::set_var(&var, url);
             slack::build(&SlackConfig {
                 name: "slack".into(),
-                url: SecretRef::Env(var),
+                url: Some(SecretRef::Env(var)),
                 min_interval: Some("10ms".into()),
                 timeout: Some("1s".into()),
                 ca_file: None,
                 allow_hosts: Vec::new(),
+                ..Default::default()
             })
             .unwrap()
         }
