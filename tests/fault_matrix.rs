@@ -60,11 +60,12 @@ fn http_sink(kind: &str, url: &str) -> Box<dyn Sink> {
             std::env::set_var(&var, url);
             slack::build(&SlackConfig {
                 name: "slack".into(),
-                url: SecretRef::Env(var),
+                url: Some(SecretRef::Env(var)),
                 min_interval: Some("10ms".into()),
                 timeout: Some("1s".into()),
                 ca_file: None,
                 allow_hosts: Vec::new(),
+                ..Default::default()
             })
             .unwrap()
         }
@@ -223,10 +224,13 @@ async fn dns_failure_spools_http_sinks_and_drain_delivers() {
     assert!(out.status.success(), "drain left a backlog");
     let got: BTreeSet<String> = hook.accepted_ids().into_keys().collect();
     assert_eq!(got, pending[0].1, "webhook: every spooled delivery arrived");
-    assert_eq!(
-        chat.accepted().len(),
-        pending[1].1.len(),
-        "slack: one message per delivery"
+    // Slack coalesces the updates of one finding (`sinks::chat`): at most one message
+    // per spooled delivery; the drain's success says every one was acknowledged.
+    let messages = chat.accepted().len();
+    assert!(
+        messages > 0 && messages <= pending[1].1.len(),
+        "slack: {messages} messages for {} deliveries",
+        pending[1].1.len()
     );
     assert!(!am.accepted().is_empty(), "alertmanager: alerts posted");
     let _ = std::fs::remove_dir_all(&dir);

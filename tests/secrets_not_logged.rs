@@ -175,11 +175,12 @@ fn sink_debug_output_holds_no_secret() {
     );
     let slack = SlackSink::new(&SlackConfig {
         name: "s".into(),
-        url: SecretRef::Env("FT_DEBUG_SLACK".into()),
+        url: Some(SecretRef::Env("FT_DEBUG_SLACK".into())),
         min_interval: None,
         timeout: None,
         ca_file: None,
         allow_hosts: Vec::new(),
+        ..Default::default()
     })
     .unwrap();
     std::env::set_var("FT_DEBUG_HMAC", HMAC_KEY);

@@ -121,11 +121,12 @@ fn urls_from_secrets_are_checked_at_build() {
     );
     let slack = SlackConfig {
         name: "s".into(),
-        url: SecretRef::Env("FLUXSIGHT_SSRF_SLACK".into()),
+        url: Some(SecretRef::Env("FLUXSIGHT_SSRF_SLACK".into())),
         min_interval: None,
         timeout: None,
         ca_file: None,
         allow_hosts: Vec::new(),
+        ..Default::default()
     };
     assert!(SlackSink::new(&slack).is_err());
 }

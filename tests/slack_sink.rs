@@ -17,12 +17,13 @@ fn config(var: &str, url: &str, min_interval: Option<&str>) -> SlackConfig {
     std::env::set_var(var, url);
     SlackConfig {
         name: "slack".into(),
-        url: SecretRef::Env(var.into()),
+        url: Some(SecretRef::Env(var.into())),
         min_interval: min_interval.map(str::to_string),
         timeout: Some("2s".into()),
         ca_file: None,
 
         allow_hosts: Vec::new(),
+        ..Default::default()
     }
 }
 

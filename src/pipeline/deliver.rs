@@ -93,7 +93,9 @@ impl SinkSet {
         let mut handles = BTreeMap::new();
         let mut joins = Vec::new();
         for cfg in &plan.sinks {
-            let sink = crate::sinks::build::build(cfg).map_err(DeliverError::Build)?;
+            let state_dir = s.state_dir.as_deref().map(Path::new);
+            let sink = crate::sinks::build::build_with_state(cfg, state_dir)
+                .map_err(DeliverError::Build)?;
             let (h, j) = start_worker(cfg.name(), sink, s)?;
             handles.insert(cfg.name().to_string(), h);
             joins.push((cfg.name().to_string(), j));
@@ -154,7 +156,9 @@ impl SinkSet {
         for cfg in &plan.sinks {
             let old = self.plan.sinks.iter().find(|o| o.name() == cfg.name());
             if old != Some(cfg) {
-                let sink = crate::sinks::build::build(cfg).map_err(DeliverError::Build)?;
+                let state_dir = self.plan.settings.state_dir.as_deref().map(Path::new);
+                let sink = crate::sinks::build::build_with_state(cfg, state_dir)
+                    .map_err(DeliverError::Build)?;
                 built.push((cfg.name().to_string(), sink, old.is_some()));
             }
         }

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use crate::classify::redact::redact;
 use crate::correlate::{AuditRecord, Finding, Status};
 use crate::parse::time::format_rfc3339_ms;
-use crate::record::{ObjectRef, Severity};
+use crate::record::{ObjectRef, Severity, TsMs};
 use crate::sinks::{Delivery, Group};
 
 /// Blocks per message (Slack: 50).
@@ -316,6 +316,77 @@ pub fn message(d: &Delivery) -> Value {
         Delivery::Group(g) => group_message(g),
         Delivery::Audit(a) => audit_message(a),
     }
+}
+
+/// What a threaded reply is about: the finding's title and object, or a group's labels.
+fn reply_subject(d: &Delivery) -> (String, String, TsMs) {
+    match d {
+        Delivery::Finding(f) => (
+            format!("{} on {}", f.title, object(&f.subject)),
+            f.summary.clone(),
+            f.last_seen,
+        ),
+        Delivery::Group(g) => {
+            let labels: Vec<&str> = g.labels.values().map(String::as_str).collect();
+            let what = if labels.is_empty() {
+                g.route.clone()
+            } else {
+                labels.join(", ")
+            };
+            let firing = g
+                .findings
+                .iter()
+                .filter(|f| f.status == Status::Firing)
+                .count();
+            let last = g.findings.iter().map(|f| f.last_seen).max().unwrap_or(0);
+            (
+                what,
+                format!("{firing} of {} findings firing", g.findings.len()),
+                last,
+            )
+        }
+        Delivery::Audit(a) => (object(&a.subject), a.message.clone(), a.ts),
+    }
+}
+
+/// A short threaded reply: `headline` (trusted text of ours) about the delivery's subject.
+fn reply(emoji: &str, headline: &str, d: &Delivery) -> Value {
+    let (subject, detail, at) = reply_subject(d);
+    let mut b = Blocks::new();
+    b.section(
+        format!(
+            "{emoji} *{headline}*: {}\n{}",
+            prose(&subject, 300),
+            prose(&detail, 1500)
+        ),
+        200,
+    );
+    b.context(format_rfc3339_ms(at));
+    json!({
+        "text": prose(&format!("{headline}: {subject}"), MAX_TEXT_CHARS),
+        "blocks": b.blocks,
+    })
+}
+
+/// Threaded reply of an incident whose severity rose since it was last notified.
+pub fn severity_reply(d: &Delivery, from: Severity, to: Severity) -> Value {
+    let headline = format!("Severity rose from {} to {}", from.as_str(), to.as_str());
+    reply(severity_emoji(to, Status::Firing), &headline, d)
+}
+
+/// Threaded reply of an incident whose blast radius grew since it was last notified.
+pub fn growth_reply(d: &Delivery, from: usize, to: usize) -> Value {
+    let headline = format!("Blast radius grew from {from} to {to} impacted");
+    reply(":chart_with_upwards_trend:", &headline, d)
+}
+
+/// Threaded reply of a resolved incident (its message's header is edited to "Resolved").
+pub fn resolution_reply(d: &Delivery) -> Value {
+    reply(
+        severity_emoji(Severity::Info, Status::Resolved),
+        "Resolved",
+        d,
+    )
 }
 
 fn fallback(f: &Finding) -> String {

@@ -1,6 +1,8 @@
 //! The build step of sinks: validated config → running sink (reads secrets, opens
 //! files, creates clients). The only I/O of configuration.
 
+use std::path::Path;
+
 use super::config::SinkConfig;
 use super::{alertmanager, file, kafka, slack, stdout, webhook, Sink};
 
@@ -13,5 +15,17 @@ pub fn build(cfg: &SinkConfig) -> Result<Box<dyn Sink>, String> {
         SinkConfig::Slack(c) => slack::build(c),
         SinkConfig::Alertmanager(c) => alertmanager::build(c),
         SinkConfig::Kafka(c) => kafka::build(c),
+    }
+}
+
+/// Builds one sink whose own delivery state (chat threads) lives under `state_dir`
+/// (`delivery.state_dir`; `None` keeps it in memory).
+pub fn build_with_state(
+    cfg: &SinkConfig,
+    state_dir: Option<&Path>,
+) -> Result<Box<dyn Sink>, String> {
+    match cfg {
+        SinkConfig::Slack(c) => slack::build_with_state(c, state_dir),
+        other => build(other),
     }
 }

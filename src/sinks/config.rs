@@ -140,13 +140,41 @@ pub struct WebhookConfig {
     pub allow_hosts: Vec<String>,
 }
 
-/// `type: slack`: incoming webhook with Block Kit messages.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// `type: slack`: Block Kit messages through an incoming webhook (`url`) or the Web API
+/// with a bot token (`token` + `channel`: one thread per incident, updates in place).
+/// Exactly one of `url` and `token`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SlackConfig {
     pub name: String,
-    /// The incoming-webhook URL: a secret, so `{env: …}` or `{file: …}` only.
-    pub url: SecretRef,
+    /// The incoming-webhook URL: a secret, so `{env: …}` or `{file: …}` only. Webhooks
+    /// cannot edit: a finding is posted when it first fires, when its severity changes,
+    /// when it resolves, and again after `repeat_interval`; other updates are coalesced.
+    #[serde(default)]
+    pub url: Option<SecretRef>,
+    /// Bot token (`xoxb-…`, scope `chat:write`): a secret, `{env: …}` or `{file: …}`
+    /// only. The first firing is posted (`chat.postMessage`), updates edit it
+    /// (`chat.update`), and the thread gets a reply when the severity rises, the blast
+    /// radius grows by `thread_step`, or the finding resolves.
+    #[serde(default)]
+    pub token: Option<SecretRef>,
+    /// Channel of bot-token mode: an id (`C0123ABCD`) or a name (`#alerts`); the bot
+    /// must be a member. Required with `token`, refused with `url`.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// Web API base URL of bot-token mode (default `https://slack.com/api/`; tests and
+    /// Slack-compatible servers).
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// Bot-token mode: growth of the blast radius (impacted objects) since the last
+    /// notification that earns a threaded reply: a count (`5`) or a share (`50%`, the
+    /// default; at least one object).
+    #[serde(default)]
+    pub thread_step: Option<super::chat::StepSpec>,
+    /// Webhook mode: re-notify a firing finding whose updates were coalesced this often,
+    /// measured in finding time (default `4h`).
+    #[serde(default)]
+    pub repeat_interval: Option<String>,
     /// Minimum time between messages (default `1s`, Slack's limit per webhook).
     #[serde(default)]
     pub min_interval: Option<String>,
@@ -518,15 +546,7 @@ pub fn validate(
                     );
                 }
             }
-            SinkConfig::Slack(sl) => {
-                cx.dur(
-                    &sl.min_interval,
-                    &format!("{base}.min_interval"),
-                    "min_interval",
-                    1000,
-                );
-                cx.dur(&sl.timeout, &format!("{base}.timeout"), "timeout", 10_000);
-            }
+            SinkConfig::Slack(sl) => check_slack(&mut cx, &base, sl),
             SinkConfig::Alertmanager(a) => {
                 let repost = cx.dur(
                     &a.repost_interval,
@@ -797,6 +817,72 @@ pub fn validate(
         })
     } else {
         Err(cx.errs)
+    }
+}
+
+/// `type: slack`: one delivery mode (webhook `url`, or `token` + `channel`), and the
+/// settings of that mode only.
+fn check_slack(cx: &mut Ctx<'_>, base: &str, sl: &SlackConfig) {
+    cx.dur(
+        &sl.min_interval,
+        &format!("{base}.min_interval"),
+        "min_interval",
+        1000,
+    );
+    cx.dur(&sl.timeout, &format!("{base}.timeout"), "timeout", 10_000);
+    let webhook_only = "belongs to webhook mode (url), not to token mode";
+    let token_only = "belongs to token mode (token + channel); an incoming webhook posts to its own channel and cannot edit";
+    match (&sl.url, &sl.token) {
+        (Some(_), Some(_)) => cx.err(
+            &format!("{base}.token"),
+            "token",
+            "url and token exclude each other: url for an incoming webhook, token + channel for the Web API",
+        ),
+        (None, None) => cx.err(
+            &format!("{base}.url"),
+            "url",
+            "a slack sink needs url (incoming webhook) or token + channel (Web API)",
+        ),
+        (Some(_), None) => {
+            for (set, field) in [
+                (sl.channel.is_some(), "channel"),
+                (sl.api_url.is_some(), "api_url"),
+                (sl.thread_step.is_some(), "thread_step"),
+            ] {
+                if set {
+                    cx.err(&format!("{base}.{field}"), field, token_only);
+                }
+            }
+            cx.dur(
+                &sl.repeat_interval,
+                &format!("{base}.repeat_interval"),
+                "repeat_interval",
+                super::chat::DEFAULT_REPEAT_INTERVAL_MS,
+            );
+        }
+        (None, Some(_)) => {
+            if sl.channel.as_deref().is_none_or(|c| c.trim().is_empty()) {
+                cx.err(
+                    &format!("{base}.channel"),
+                    "channel",
+                    "token mode needs the channel to post to",
+                );
+            }
+            if sl.repeat_interval.is_some() {
+                cx.err(
+                    &format!("{base}.repeat_interval"),
+                    "repeat_interval",
+                    webhook_only,
+                );
+            }
+            if let Some(u) = &sl.api_url {
+                let allow = Allow::new(&sl.allow_hosts);
+                check_url(cx, u, &format!("{base}.api_url"), Some(&allow));
+            }
+            if let Some(Err(e)) = sl.thread_step.as_ref().map(|s| s.parse()) {
+                cx.err(&format!("{base}.thread_step"), "thread_step", e);
+            }
+        }
     }
 }
 
