@@ -755,17 +755,13 @@ fn run_live_cmd(
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let (sources, described) = match live_sources(&rt, inputs, lookback_ms, live.kubernetes) {
-        Ok(s) => s,
-        Err(code) => return Ok(code),
-    };
     let stdout_sink = stdout
         .and(output.to_possible_value())
         .map(|v| format!("stdout (--output {})", v.get_name()));
-    Banner {
+    let banner = Banner {
         command: "run",
         config: config.map(Path::to_path_buf),
-        sources: described,
+        sources: Vec::new(),
         sinks: stdout_sink
             .into_iter()
             .chain(
@@ -776,8 +772,14 @@ fn run_live_cmd(
             .collect(),
         listening: Some(listening),
         capture: None,
-    }
-    .emit(log_format == LogFormat::Text);
+    };
+    let announce = |sources| {
+        Banner { sources, ..banner }.emit(log_format == LogFormat::Text);
+    };
+    let sources = match live_sources(&rt, inputs, lookback_ms, live.kubernetes, announce) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
     let cancel = tokio_util::sync::CancellationToken::new();
     let telemetry = fluxsight::telemetry::Telemetry::new();
     let summary = rt.block_on(async {
@@ -870,8 +872,10 @@ fn spawn_signal_handler(c: tokio_util::sync::CancellationToken) {
     });
 }
 
-/// The sources of `run` and `record`, with their banner lines: `--input` files, and the
-/// cluster unless `--no-kube`. A cluster configuration that is missing or broken is a usage error
+/// The sources of `run` and `record`: `--input` files, and the cluster unless
+/// `--no-kube`. `announce` gets their banner lines once they are known, before the
+/// cluster is first contacted (which may wait on a server that does not answer). A
+/// cluster configuration that is missing or broken is a usage error
 /// (exit 2; only a warning when none exists and files were given); a cluster that does
 /// not answer or a checkpoint that cannot be read is a runtime failure (exit 1).
 fn live_sources(
@@ -879,7 +883,8 @@ fn live_sources(
     inputs: LiveInputs,
     lookback_ms: i64,
     mut kube: fluxsight::sources::kube::KubeSettings,
-) -> Result<(Vec<fluxsight::sources::SourceTask>, Vec<SourceInfo>), ExitCode> {
+    announce: impl FnOnce(Vec<SourceInfo>),
+) -> Result<Vec<fluxsight::sources::SourceTask>, ExitCode> {
     use fluxsight::sources::follow::{file_source, FileOptions};
     use fluxsight::sources::kube::config::RUNTIME_NAMESPACE_ENV;
     use fluxsight::sources::kube::{client, cluster_config, kube_source, Checkpoints};
@@ -906,7 +911,8 @@ fn live_sources(
         .collect();
     if no_kube {
         described.push(SourceInfo::KubeOff { why: "--no-kube" });
-        return Ok((sources, described));
+        announce(described);
+        return Ok(sources);
     }
     let opts = fluxsight::sources::kube::ClusterOptions {
         kubeconfig: args.kubeconfig,
@@ -919,7 +925,8 @@ fn live_sources(
             described.push(SourceInfo::KubeOff {
                 why: "no cluster configuration found",
             });
-            return Ok((sources, described));
+            announce(described);
+            return Ok(sources);
         }
         Err(e) if e.is_missing() => {
             eprintln!("fluxsight: {e}; pass --kubeconfig, set KUBECONFIG, run inside the cluster, or pass --no-kube");
@@ -955,6 +962,7 @@ fn live_sources(
         server: found.config.cluster_url.to_string(),
         namespace: kube.namespace.clone(),
     });
+    announce(described);
     let client = match rt.block_on(client(found.config)) {
         Ok(c) => c,
         Err(e) => {
@@ -963,7 +971,7 @@ fn live_sources(
         }
     };
     sources.push(kube_source(client, kube, std::sync::Arc::new(ckpt)));
-    Ok((sources, described))
+    Ok(sources)
 }
 
 fn run_record(
@@ -998,19 +1006,21 @@ fn run_record(
         .build()?;
     // `record` writes every line as read: no pipeline commits them, so no checkpoint
     // lookback applies (positions advance only when committed; see sources::ack).
-    let (sources, described) = match live_sources(&rt, inputs, 0, kube) {
+    let announce = |sources| {
+        Banner {
+            command: "record",
+            config: config.map(Path::to_path_buf),
+            sources,
+            sinks: Vec::new(),
+            listening: None,
+            capture: Some(output.to_path_buf()),
+        }
+        .emit(log_format == LogFormat::Text);
+    };
+    let sources = match live_sources(&rt, inputs, 0, kube, announce) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    Banner {
-        command: "record",
-        config: config.map(Path::to_path_buf),
-        sources: described,
-        sinks: Vec::new(),
-        listening: None,
-        capture: Some(output.to_path_buf()),
-    }
-    .emit(log_format == LogFormat::Text);
     let cancel = tokio_util::sync::CancellationToken::new();
     let telemetry = fluxsight::telemetry::Telemetry::new();
     let n = rt.block_on(async {
