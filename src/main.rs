@@ -1,6 +1,5 @@
 //! The `fluxsight` command line. `anyhow` lives here only.
 
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,6 +9,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use fluxsight::classify::Classifier;
 use fluxsight::correlate::spec::{PatternSet, Settings, SpecError};
 use fluxsight::correlate::Correlator;
+use fluxsight::pipeline::banner::{Banner, Listening, Signature, SourceInfo};
 use fluxsight::pipeline::classify::classify_reader;
 use fluxsight::pipeline::deliver::Deliverer;
 use fluxsight::pipeline::examples::run_examples;
@@ -18,6 +18,7 @@ use fluxsight::pipeline::replay::{replay, Emitter, ReplayOptions};
 use fluxsight::render::colour::Palette;
 use fluxsight::render::finding::OutputFormat;
 use fluxsight::sinks::config::DeliveryPlan;
+use fluxsight::sources::file::open_input;
 use fluxsight::telemetry::logs::LogFormat;
 
 /// The capture `fluxsight demo` replays, shipped in the binary.
@@ -173,13 +174,22 @@ enum Command {
         #[arg(long)]
         no_follow: bool,
         /// Receiver listen address, also serving /metrics, /healthz, /readyz (overrides
-        /// the pipeline file; default 0.0.0.0:9797).
+        /// the pipeline file; default 127.0.0.1:9797, in a cluster 0.0.0.0:9797).
         #[arg(long)]
         listen: Option<String>,
         /// Address of /healthz, /readyz and /metrics alone, for the probes (overrides the
-        /// pipeline file; default 0.0.0.0:9440; `none` turns it off).
+        /// pipeline file; default 127.0.0.1:9440, in a cluster 0.0.0.0:9440; `none` turns
+        /// it off).
         #[arg(long)]
         health_listen: Option<String>,
+        /// Start even though the receiver listens on an address other than loopback with
+        /// no `receiver.hmac_secret`, accepting unsigned events from any host that reaches it.
+        #[arg(long)]
+        allow_unsigned: bool,
+        /// Wait for `--input` files that do not exist yet (warning once, retrying with
+        /// growing back-off) instead of exiting 2.
+        #[arg(long)]
+        wait_for_input: bool,
         /// Findings on stdout.
         #[arg(short, long, value_enum, value_name = "FORMAT", default_value_t = RunFormatArg::Native)]
         output: RunFormatArg,
@@ -221,6 +231,9 @@ enum Command {
         /// Read inputs to their end and stop instead of following them.
         #[arg(long)]
         no_follow: bool,
+        /// Wait for `--input` files that do not exist yet instead of exiting 2.
+        #[arg(long)]
+        wait_for_input: bool,
         /// Do not connect to the Kubernetes API.
         #[arg(long)]
         no_kube: bool,
@@ -334,6 +347,8 @@ fn main() -> ExitCode {
             no_follow,
             listen,
             health_listen,
+            allow_unsigned,
+            wait_for_input,
             output,
             audit,
             no_kube,
@@ -342,12 +357,17 @@ fn main() -> ExitCode {
             kube,
         } => run_live_cmd(
             config.as_deref(),
-            LiveInputs::new(inputs, no_follow, no_kube, kube),
-            (listen, health_listen),
-            (output.format(), palette),
+            LiveInputs::new(inputs, (no_follow, wait_for_input), no_kube, kube),
+            ListenArgs {
+                listen,
+                health_listen,
+                allow_unsigned,
+            },
+            (output, palette),
             audit,
             &clock,
             rebuild_lookback.as_deref(),
+            cli.log_format,
         ),
         Command::Record {
             to,
@@ -355,6 +375,7 @@ fn main() -> ExitCode {
             config,
             inputs,
             no_follow,
+            wait_for_input,
             no_kube,
             kube,
         } => {
@@ -365,7 +386,8 @@ fn main() -> ExitCode {
                 Some(to) => run_record(
                     &to,
                     config.as_deref(),
-                    LiveInputs::new(inputs, no_follow, no_kube, kube),
+                    LiveInputs::new(inputs, (no_follow, wait_for_input), no_kube, kube),
+                    cli.log_format,
                 ),
                 // clap requires one of them; kept as a usage error should that change.
                 None => {
@@ -444,7 +466,7 @@ fn open_inputs(files: &[String]) -> Result<Vec<Input>, String> {
         if f == "-" {
             v.push((f.clone(), Box::new(BufReader::new(io::stdin()))));
         } else {
-            let file = File::open(f).map_err(|e| format!("{f}: {e}"))?;
+            let file = open_input(Path::new(f)).map_err(|e| e.to_string())?;
             v.push((f.clone(), Box::new(BufReader::with_capacity(1 << 16, file))));
         }
     }
@@ -582,38 +604,88 @@ fn run_demo(format: OutputFormat, audit: bool, palette: Palette) -> anyhow::Resu
 struct LiveInputs {
     inputs: Vec<String>,
     follow: bool,
+    /// `--wait-for-input`.
+    wait: bool,
     no_kube: bool,
     kube: KubeArgs,
 }
 
 impl LiveInputs {
     /// The input flags `run` and `record` share.
-    fn new(inputs: Vec<String>, no_follow: bool, no_kube: bool, kube: KubeArgs) -> Self {
+    fn new(
+        inputs: Vec<String>,
+        (no_follow, wait): (bool, bool),
+        no_kube: bool,
+        kube: KubeArgs,
+    ) -> Self {
         LiveInputs {
             inputs,
             follow: !no_follow,
+            wait,
             no_kube,
             kube,
         }
     }
+
+    /// The `--input` checks `replay` makes, before anything starts: a path that cannot
+    /// be read is a usage error (exit 2) naming it, unless `--wait-for-input` waits for
+    /// it to appear; a directory is one always.
+    fn check(&self) -> Result<(), ExitCode> {
+        for path in self.inputs.iter().filter(|p| p.as_str() != "-") {
+            match open_input(Path::new(path)) {
+                Ok(_) => {}
+                Err(e) if self.wait && e.may_appear() => {}
+                Err(e) if e.may_appear() => {
+                    eprintln!("fluxsight: {e}; pass --wait-for-input to wait for it");
+                    return Err(ExitCode::from(2));
+                }
+                Err(e) => {
+                    eprintln!("fluxsight: {e}");
+                    return Err(ExitCode::from(2));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The banner lines of the `--input` sources.
+    fn describe(&self) -> Vec<SourceInfo> {
+        self.inputs
+            .iter()
+            .map(|p| SourceInfo::input(p, self.follow, self.wait))
+            .collect()
+    }
+}
+
+/// Where `run` listens, as given on the command line.
+struct ListenArgs {
+    listen: Option<String>,
+    health_listen: Option<String>,
+    /// `--allow-unsigned`.
+    allow_unsigned: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
 fn run_live_cmd(
     config: Option<&Path>,
     inputs: LiveInputs,
-    (listen, health_listen): (Option<String>, Option<String>),
-    (stdout, text_palette): (Option<OutputFormat>, Palette),
+    listen_args: ListenArgs,
+    (output, text_palette): (RunFormatArg, Palette),
     audit: bool,
     clock: &str,
     rebuild_lookback: Option<&str>,
+    log_format: LogFormat,
 ) -> anyhow::Result<ExitCode> {
+    let stdout = output.format();
     use fluxsight::pipeline::live::{rebuild_lookback_ms, run_live, Clock, LiveOptions};
     let follow = inputs.follow;
     let Some(clock) = Clock::parse(clock) else {
         eprintln!("fluxsight: --clock: '{clock}' is not one of wall, record");
         return Ok(ExitCode::from(2));
     };
+    if let Err(code) = inputs.check() {
+        return Ok(code);
+    }
     let (settings, plan, live) = match config {
         None => (
             Settings::default(),
@@ -635,22 +707,6 @@ fn run_live_cmd(
             }
         }
     };
-    let listen = listen
-        .or(live.listen)
-        .unwrap_or_else(|| fluxsight::server::DEFAULT_LISTEN.into());
-    let Ok(addr) = listen.parse() else {
-        eprintln!("fluxsight: --listen: '{listen}' is not an address such as 0.0.0.0:9797");
-        return Ok(ExitCode::from(2));
-    };
-    let health_listen = health_listen
-        .or(live.health_listen)
-        .unwrap_or_else(|| fluxsight::server::DEFAULT_HEALTH_LISTEN.into());
-    let Ok(health_addr) = fluxsight::server::parse_optional_listen(&health_listen) else {
-        eprintln!(
-            "fluxsight: --health-listen: '{health_listen}' is not an address such as 0.0.0.0:9440, nor none"
-        );
-        return Ok(ExitCode::from(2));
-    };
     let hmac_key = match &live.receiver.hmac_secret {
         None => None,
         Some(s) => match s.resolve() {
@@ -660,6 +716,14 @@ fn run_live_cmd(
                 return Ok(ExitCode::from(2));
             }
         },
+    };
+    let listening = match resolve_listening(
+        listen_args,
+        (live.listen, live.health_listen),
+        hmac_key.is_some(),
+    ) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
     };
     let lookback_ms = match rebuild_lookback {
         // A recording is finite and must give the same answer every time: its state is
@@ -676,8 +740,8 @@ fn run_live_cmd(
         },
     };
     let opts = LiveOptions {
-        listen: Some(addr),
-        health_listen: health_addr,
+        listen: Some(listening.listen),
+        health_listen: listening.health,
         receiver: live.receiver.settings(hmac_key),
         stdout,
         text_palette,
@@ -691,7 +755,28 @@ fn run_live_cmd(
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let sources = match live_sources(&rt, inputs, lookback_ms, live.kubernetes) {
+    let stdout_sink = stdout
+        .and(output.to_possible_value())
+        .map(|v| format!("stdout (--output {})", v.get_name()));
+    let banner = Banner {
+        command: "run",
+        config: config.map(Path::to_path_buf),
+        sources: Vec::new(),
+        sinks: stdout_sink
+            .into_iter()
+            .chain(
+                plan.sinks
+                    .iter()
+                    .map(|s| format!("{} ({})", s.name(), s.type_name())),
+            )
+            .collect(),
+        listening: Some(listening),
+        capture: None,
+    };
+    let announce = |sources| {
+        Banner { sources, ..banner }.emit(log_format == LogFormat::Text);
+    };
+    let sources = match live_sources(&rt, inputs, lookback_ms, live.kubernetes, announce) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
@@ -724,6 +809,57 @@ fn run_live_cmd(
     }
 }
 
+/// The addresses of `run`: the flag, else the pipeline file, else the default (loopback
+/// outside a cluster). An unsigned receiver on an address other than loopback is refused
+/// (exit 2) unless `--allow-unsigned`: a laptop's receiver must not take events from the
+/// network by accident (SECURITY.md, "Unsigned receiver").
+fn resolve_listening(
+    args: ListenArgs,
+    (file_listen, file_health): (Option<String>, Option<String>),
+    has_hmac_key: bool,
+) -> Result<Listening, ExitCode> {
+    use fluxsight::server::{default_listens, exposes_unsigned, in_cluster, parse_optional_listen};
+    let (default_listen, default_health) = default_listens(in_cluster());
+    let listen = args
+        .listen
+        .or(file_listen)
+        .unwrap_or_else(|| default_listen.into());
+    let Ok(addr) = listen.parse() else {
+        eprintln!("fluxsight: --listen: '{listen}' is not an address such as {default_listen}");
+        return Err(ExitCode::from(2));
+    };
+    let health_listen = args
+        .health_listen
+        .or(file_health)
+        .unwrap_or_else(|| default_health.into());
+    let Ok(health) = parse_optional_listen(&health_listen) else {
+        eprintln!(
+            "fluxsight: --health-listen: '{health_listen}' is not an address such as {default_health}, nor none"
+        );
+        return Err(ExitCode::from(2));
+    };
+    let signature = match (has_hmac_key, exposes_unsigned(addr, has_hmac_key)) {
+        (true, _) => Signature::Required,
+        (false, false) => Signature::NotRequired,
+        (false, true) if args.allow_unsigned => Signature::AllowedUnsigned,
+        (false, true) => {
+            eprintln!(
+                "fluxsight: the receiver on {addr} would accept unsigned events from any host that reaches it; \
+                 set receiver.hmac_secret in the pipeline file (Flux generic-hmac Provider), \
+                 listen on loopback (--listen 127.0.0.1:{port}), \
+                 or pass --allow-unsigned to accept them anyway",
+                port = addr.port()
+            );
+            return Err(ExitCode::from(2));
+        }
+    };
+    Ok(Listening {
+        listen: addr,
+        health,
+        signature,
+    })
+}
+
 /// First signal: cancel (drain and exit); second signal: exit now.
 fn spawn_signal_handler(c: tokio_util::sync::CancellationToken) {
     tokio::spawn(async move {
@@ -737,7 +873,9 @@ fn spawn_signal_handler(c: tokio_util::sync::CancellationToken) {
 }
 
 /// The sources of `run` and `record`: `--input` files, and the cluster unless
-/// `--no-kube`. A cluster configuration that is missing or broken is a usage error
+/// `--no-kube`. `announce` gets their banner lines once they are known, before the
+/// cluster is first contacted (which may wait on a server that does not answer). A
+/// cluster configuration that is missing or broken is a usage error
 /// (exit 2; only a warning when none exists and files were given); a cluster that does
 /// not answer or a checkpoint that cannot be read is a runtime failure (exit 1).
 fn live_sources(
@@ -745,13 +883,16 @@ fn live_sources(
     inputs: LiveInputs,
     lookback_ms: i64,
     mut kube: fluxsight::sources::kube::KubeSettings,
+    announce: impl FnOnce(Vec<SourceInfo>),
 ) -> Result<Vec<fluxsight::sources::SourceTask>, ExitCode> {
     use fluxsight::sources::follow::{file_source, FileOptions};
     use fluxsight::sources::kube::config::RUNTIME_NAMESPACE_ENV;
     use fluxsight::sources::kube::{client, cluster_config, kube_source, Checkpoints};
+    let mut described = inputs.describe();
     let LiveInputs {
         inputs,
         follow,
+        wait,
         no_kube,
         kube: args,
     } = inputs;
@@ -763,11 +904,14 @@ fn live_sources(
                 follow,
                 positions: kube.checkpoint_dir.as_ref().map(PathBuf::from),
                 lookback_ms,
+                wait_for_input: wait,
             };
             file_source(p, opts)
         })
         .collect();
     if no_kube {
+        described.push(SourceInfo::KubeOff { why: "--no-kube" });
+        announce(described);
         return Ok(sources);
     }
     let opts = fluxsight::sources::kube::ClusterOptions {
@@ -778,6 +922,10 @@ fn live_sources(
         Ok(c) => c,
         Err(e) if e.is_missing() && has_inputs => {
             eprintln!("fluxsight: warning: {e}; following --input only");
+            described.push(SourceInfo::KubeOff {
+                why: "no cluster configuration found",
+            });
+            announce(described);
             return Ok(sources);
         }
         Err(e) if e.is_missing() => {
@@ -809,6 +957,12 @@ fn live_sources(
             }
         },
     };
+    described.push(SourceInfo::Kube {
+        context: found.context.clone(),
+        server: found.config.cluster_url.to_string(),
+        namespace: kube.namespace.clone(),
+    });
+    announce(described);
     let client = match rt.block_on(client(found.config)) {
         Ok(c) => c,
         Err(e) => {
@@ -824,7 +978,11 @@ fn run_record(
     output: &Path,
     config: Option<&Path>,
     inputs: LiveInputs,
+    log_format: LogFormat,
 ) -> anyhow::Result<ExitCode> {
+    if let Err(code) = inputs.check() {
+        return Ok(code);
+    }
     let kube = match config {
         None => Default::default(),
         Some(path) => {
@@ -848,7 +1006,18 @@ fn run_record(
         .build()?;
     // `record` writes every line as read: no pipeline commits them, so no checkpoint
     // lookback applies (positions advance only when committed; see sources::ack).
-    let sources = match live_sources(&rt, inputs, 0, kube) {
+    let announce = |sources| {
+        Banner {
+            command: "record",
+            config: config.map(Path::to_path_buf),
+            sources,
+            sinks: Vec::new(),
+            listening: None,
+            capture: Some(output.to_path_buf()),
+        }
+        .emit(log_format == LogFormat::Text);
+    };
+    let sources = match live_sources(&rt, inputs, 0, kube, announce) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };

@@ -8,7 +8,9 @@
 //! connection cap and header timeout, so clients of the receiver can never starve the
 //! liveness probe (which would get the pod restarted).
 //!
-//! Owns: binding both listeners ([`bind`]: a failure is fatal for the caller), the accept
+//! Owns: the default addresses (every interface in a cluster, loopback outside one: see
+//! [`default_listens`], and [`exposes_unsigned`] for the rule `run` applies before
+//! binding), binding both listeners ([`bind`]: a failure is fatal for the caller), the accept
 //! loops (HTTP/1.1 only), the receiver's limits and its signature check. Does not own:
 //! parsing the payload (it enters the pipeline as one line, like any source).
 //!
@@ -66,10 +68,20 @@ use signature::{
 pub const RECEIVER_SOURCE: &str = "receiver";
 /// Default body limit (notification-controller's own).
 pub const DEFAULT_BODY_LIMIT: usize = 3 << 20;
-/// Default address of the receiver (and, for compatibility, the probes and metrics).
+/// Default address of the receiver (and, for compatibility, the probes and metrics) in a
+/// cluster, where the Service and the kubelet reach the pod on its own IP.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9797";
-/// Default address of the probes and metrics: the Flux controllers' health port.
+/// Default address of the probes and metrics in a cluster: the Flux controllers' health
+/// port.
 pub const DEFAULT_HEALTH_LISTEN: &str = "0.0.0.0:9440";
+/// Default address of the receiver outside a cluster: a laptop's receiver is not put on
+/// the network unless asked (`--listen`, `listen:`).
+pub const LOCAL_LISTEN: &str = "127.0.0.1:9797";
+/// Default address of the probes and metrics outside a cluster.
+pub const LOCAL_HEALTH_LISTEN: &str = "127.0.0.1:9440";
+/// Set by the kubelet in every pod's containers: its presence means "in a cluster" (the
+/// same variable kube's in-cluster configuration reads).
+pub const IN_CLUSTER_ENV: &str = "KUBERNETES_SERVICE_HOST";
 /// `health_listen` value (as is an empty one) that turns the health listener off.
 pub const LISTEN_NONE: &str = "none";
 /// Default time allowed for a request's body.
@@ -220,6 +232,27 @@ impl ReceiverSection {
             read_timeout: ms(&self.read_timeout, DEFAULT_READ_TIMEOUT_MS),
         }
     }
+}
+
+/// Whether this process runs in a Kubernetes pod ([`IN_CLUSTER_ENV`] set and not empty).
+pub fn in_cluster() -> bool {
+    std::env::var_os(IN_CLUSTER_ENV).is_some_and(|v| !v.is_empty())
+}
+
+/// The default `(listen, health_listen)`: every interface in a cluster, loopback outside.
+pub fn default_listens(in_cluster: bool) -> (&'static str, &'static str) {
+    if in_cluster {
+        (DEFAULT_LISTEN, DEFAULT_HEALTH_LISTEN)
+    } else {
+        (LOCAL_LISTEN, LOCAL_HEALTH_LISTEN)
+    }
+}
+
+/// Whether a receiver on `addr` would accept events from other hosts without checking
+/// who sent them: no HMAC key and an address other than loopback. `run` refuses to
+/// start so unless `--allow-unsigned` is given (SECURITY.md, "Unsigned receiver").
+pub fn exposes_unsigned(addr: SocketAddr, has_hmac_key: bool) -> bool {
+    !has_hmac_key && !addr.ip().is_loopback()
 }
 
 /// Receiver settings.
@@ -720,6 +753,23 @@ mod tests {
             (set.header_timeout, set.max_connections_per_ip),
             (Duration::from_secs(2), 4)
         );
+    }
+
+    #[test]
+    fn defaults_are_loopback_outside_a_cluster_and_unsigned_exposure_is_named() {
+        let parse = |a: &str| a.parse::<SocketAddr>().unwrap();
+        let (listen, health) = default_listens(false);
+        assert!(parse(listen).ip().is_loopback() && parse(health).ip().is_loopback());
+        assert_eq!(
+            default_listens(true),
+            (DEFAULT_LISTEN, DEFAULT_HEALTH_LISTEN)
+        );
+        assert_eq!(parse(listen).port(), parse(DEFAULT_LISTEN).port());
+        assert!(exposes_unsigned(parse(DEFAULT_LISTEN), false));
+        assert!(exposes_unsigned(parse("[::]:9797"), false));
+        assert!(!exposes_unsigned(parse(DEFAULT_LISTEN), true));
+        assert!(!exposes_unsigned(parse(LOCAL_LISTEN), false));
+        assert!(!exposes_unsigned(parse("[::1]:9797"), false));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Wiring of the stages for each command.
 //!
-//! Owns: the batch pipelines (`classify`, `replay`) and pattern example runs. Live
-//! wiring comes with the Kubernetes sources.
+//! Owns: the batch pipelines (`classify`, `replay`) and pattern example runs, the live
+//! wiring (`live`, `capture`) and the start-up banner of `run` and `record` (`banner`).
 
+pub mod banner;
 pub mod capture;
 pub mod classify;
 pub mod deliver;

@@ -1,9 +1,57 @@
-//! Line reading from files and stdin with a hard cap on line length.
+//! Input files as every command opens them, and line reading from files and stdin with a
+//! hard cap on line length.
+//!
+//! [`open_input`] is the one check of a named input (`classify`, `replay`, `run --input`,
+//! `record --input`): a missing, unreadable or directory path is an [`InputError`] that
+//! names it, which the commands report as a usage error (exit 2) before reading anything.
 //!
 //! Invariant: memory per reader is bounded by the cap, whatever the input; an overlong
 //! line keeps its first `cap` bytes (marked truncated) and its tail is discarded.
 
+use std::fs::File;
 use std::io::{self, BufRead};
+use std::path::{Path, PathBuf};
+
+/// Why a named input cannot be read; the text names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{}: no such file", path.display())]
+    Missing { path: PathBuf },
+    /// `File::open` succeeds on a directory on Linux and only the first read fails
+    /// (EISDIR), which would report neither the path nor the mistake.
+    #[error("{}: is a directory; name the log files in it", path.display())]
+    Directory { path: PathBuf },
+    #[error("{}: {source}", path.display())]
+    Unreadable { path: PathBuf, source: io::Error },
+}
+
+impl InputError {
+    /// A path that may still appear (`run --wait-for-input` waits for it); a directory
+    /// never becomes a log file.
+    pub fn may_appear(&self) -> bool {
+        !matches!(self, InputError::Directory { .. })
+    }
+}
+
+/// Opens a named input file for reading, refusing directories.
+pub fn open_input(path: &Path) -> Result<File, InputError> {
+    let unreadable = |source: io::Error| match source.kind() {
+        io::ErrorKind::NotFound => InputError::Missing {
+            path: path.to_path_buf(),
+        },
+        _ => InputError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        },
+    };
+    let file = File::open(path).map_err(unreadable)?;
+    if file.metadata().map_err(unreadable)?.is_dir() {
+        return Err(InputError::Directory {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(file)
+}
 
 /// Reads `\n`-terminated lines, keeping at most `cap` bytes of each.
 pub struct BoundedLines<R> {
@@ -98,5 +146,27 @@ mod tests {
                 (4, b"last".to_vec(), false),
             ]
         );
+    }
+
+    #[test]
+    fn inputs_that_cannot_be_read_name_their_path() {
+        let dir = std::env::temp_dir().join(format!("fluxsight-open-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let e = open_input(&dir).unwrap_err();
+        assert!(matches!(e, InputError::Directory { .. }) && !e.may_appear());
+        assert!(e
+            .to_string()
+            .starts_with(&format!("{}: is a directory", dir.display())));
+        let missing = dir.join("nope.log");
+        let e = open_input(&missing).unwrap_err();
+        assert!(matches!(e, InputError::Missing { .. }) && e.may_appear());
+        assert_eq!(
+            e.to_string(),
+            format!("{}: no such file", missing.display())
+        );
+        let file = dir.join("ok.log");
+        std::fs::write(&file, "line\n").unwrap();
+        assert!(open_input(&file).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

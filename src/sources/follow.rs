@@ -20,6 +20,12 @@
 //! again. A restart whose file was rotated away meanwhile finds it by inode (rename) or
 //! by fingerprint (copytruncate) among the rotated files and reads its rest first.
 //!
+//! With `wait_for_input` (`run --wait-for-input`), a path that is not there yet is waited
+//! for: one WARN naming it, then attempts at a growing interval (250 ms doubling to 5 s),
+//! and the file is read (and followed) from its start once it appears. Until then the
+//! source is not synced, so `/readyz` names it. Without it, the commands refuse a
+//! missing input before starting (see [`super::file::open_input`]).
+//!
 //! Invariant: the checkpoint never passes a line whose outputs are not safe, so a crash
 //! at any point re-reads (at least once) instead of losing. What cannot be recovered is
 //! listed in README "Guarantees": with copytruncate, lines written between the rotator's
@@ -56,6 +62,11 @@ const SAMPLE_EVERY_MS: TsMs = 10_000;
 /// Most samples kept; past it every other one goes (the rebuild then starts earlier,
 /// never later, than the lookback asks).
 const MAX_SAMPLES: usize = 4096;
+/// First wait for an input that is not there yet (`wait_for_input`).
+const WAIT_FIRST: Duration = Duration::from_millis(250);
+/// Longest wait between two attempts: a file created while fluxsight waits is read within
+/// this, and a path that never appears costs one `open` per interval.
+const WAIT_MAX: Duration = Duration::from_secs(5);
 /// Suffixes of rotated files that are compressed (their rest cannot be read back).
 const COMPRESSED: [&str; 6] = [".gz", ".bz2", ".xz", ".zst", ".z", ".lz4"];
 
@@ -68,6 +79,9 @@ pub struct FileOptions {
     pub positions: Option<PathBuf>,
     /// Event time re-read after a restart to rebuild the correlator's windows, ms.
     pub lookback_ms: TsMs,
+    /// Wait (warning once, with growing back-off) for a path that is not there yet,
+    /// instead of ending (or, following, polling silently).
+    pub wait_for_input: bool,
 }
 
 /// A file (or `-` for stdin) read once, or followed.
@@ -87,6 +101,7 @@ pub fn file_source(path: String, opts: FileOptions) -> SourceTask {
             }
             let ckpt = opts.positions.map(|d| PositionFile::new(&d, &path));
             let mut f = Followed::new(PathBuf::from(&path), ckpt, opts.follow, opts.lookback_ms);
+            f.waiting = opts.wait_for_input.then(Waiting::default);
             f.run(&out, &cancel).await;
             // Lines still in the pipeline are committed while it drains; the last save
             // waits for them (bounded: the pipeline drains or is aborted).
@@ -355,6 +370,39 @@ struct Followed {
     rebuild_started: Option<(Instant, u64)>,
     /// The start-up checkpoint was looked at (it applies to the first open only).
     resumed: bool,
+    /// Waiting for the path to appear the first time (`wait_for_input`).
+    waiting: Option<Waiting>,
+}
+
+/// The back-off of an input waited for.
+struct Waiting {
+    next: Duration,
+    warned: bool,
+}
+
+impl Default for Waiting {
+    fn default() -> Self {
+        Waiting {
+            next: WAIT_FIRST,
+            warned: false,
+        }
+    }
+}
+
+impl Waiting {
+    /// The wait before the next attempt; the first call warns, naming the path.
+    fn next_delay(&mut self, path: &Path) -> Duration {
+        if !self.warned {
+            tracing::warn!(
+                path = %path.display(),
+                "waiting for the input to appear (--wait-for-input); retrying with growing back-off"
+            );
+            self.warned = true;
+        }
+        let d = self.next;
+        self.next = (d * 2).min(WAIT_MAX);
+        d
+    }
 }
 
 enum Step {
@@ -385,6 +433,7 @@ impl Followed {
             rebuild_until: None,
             rebuild_started: None,
             resumed: false,
+            waiting: None,
         }
     }
 
@@ -392,6 +441,18 @@ impl Followed {
         loop {
             if self.open.is_none() {
                 self.open = self.reopen(out, cancel).await;
+            }
+            if self.open.is_none() {
+                if let Some(w) = self.waiting.as_mut() {
+                    // Not there yet: neither synced nor ended, with or without follow.
+                    let delay = w.next_delay(&self.path);
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(delay) => continue,
+                    }
+                }
+            } else {
+                self.waiting = None;
             }
             if self.open.is_some() {
                 if let Step::Stop = self.read_to_end(out, cancel).await {
@@ -443,7 +504,7 @@ impl Followed {
     /// checkpoint: at `rebuild_from` when it is the same content, after first reading
     /// the rest of the checkpointed file from a rotated copy when it is not.
     async fn reopen(&mut self, out: &Out, cancel: &CancellationToken) -> Option<Open> {
-        let f = match std::fs::File::open(&self.path) {
+        let f = match super::file::open_input(&self.path) {
             Ok(f) => f,
             Err(_) => {
                 out.stats.errors.fetch_add(1, Ordering::Relaxed);

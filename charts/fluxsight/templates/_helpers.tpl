@@ -31,7 +31,6 @@ health port moves to 9441 (the controller has 9440).
 name: fluxsight
 image: {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 imagePullPolicy: {{ .Values.image.pullPolicy }}
-{{- if or (eq .Values.mode "sidecar") .Values.logFormat }}
 args:
 {{- if eq .Values.mode "sidecar" }}
   - --health-listen=0.0.0.0:9441
@@ -39,7 +38,10 @@ args:
 {{- if .Values.logFormat }}
   - --log-format={{ .Values.logFormat }}
 {{- end }}
-{{- end }}
+  {{- /* The receiver binds 0.0.0.0 and the NetworkPolicy is its guard until
+  pipeline.receiver.hmac_secret is set (then signatures are required and the flag has
+  no effect): SECURITY.md "Unsigned receiver". */}}
+  - --allow-unsigned
 env:
   - name: RUNTIME_NAMESPACE
     valueFrom:
