@@ -3,6 +3,7 @@
 //! Owns: serialisation only. Does not decide what to emit (see `correlate`) or where
 //! (see `sinks`).
 
+pub mod chat;
 pub mod colour;
 pub mod ecs;
 pub mod finding;
