@@ -7,6 +7,8 @@ pub mod chat;
 pub mod colour;
 pub mod ecs;
 pub mod finding;
+pub mod gchat;
 pub mod ocsf;
 pub mod row;
 pub mod slack;
+pub mod teams;
