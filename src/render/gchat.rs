@@ -7,9 +7,9 @@
 //!
 //! Invariants:
 //! - card text (`textParagraph`, `decoratedText`) is Google Chat's HTML subset: every
-//!   interpolated value goes through [`html`] (`&`, `<`, `>` as entities, `://` broken
-//!   with a word joiner), so input cannot add tags, links or auto-links; card header
-//!   fields are plain text and go through [`plain`];
+//!   interpolated value (decoratedText labels included) goes through [`html`] (`&`,
+//!   `<`, `>` as entities, `://` broken with a word joiner), so input cannot add tags,
+//!   links or auto-links; the card header is plain text and goes through [`plain`];
 //! - the `text` fallback is Google Chat's markdown-like syntax (`*bold*`, `_it_`,
 //!   `<url|label>` links, `<users/all>` mentions), which has no escape: [`plain`] turns
 //!   its syntax characters into look-alikes;
@@ -93,13 +93,28 @@ pub fn html(s: &str, max: usize) -> String {
 /// Untrusted text for plain-text fields (card header) and the `text` fallback: syntax
 /// characters replaced by look-alikes.
 pub fn plain(s: &str, max: usize) -> String {
-    flat(s, max)
-        .chars()
-        .map(|c| match LOOKALIKES.iter().find(|(from, _)| *from == c) {
-            Some((_, to)) => *to,
-            None => c,
-        })
+    let chars: Vec<char> = flat(s, max).chars().collect();
+    chars
+        .iter()
+        .enumerate()
+        .map(
+            |(i, &c)| match LOOKALIKES.iter().find(|(from, _)| *from == c) {
+                Some(_) if c == '_' && intraword(&chars, i) => c,
+                Some((_, to)) => *to,
+                None => c,
+            },
+        )
         .collect()
+}
+
+/// An underscore between two letters or digits (`git_auth_failure`) cannot open or
+/// close emphasis, so identifiers keep theirs.
+fn intraword(chars: &[char], i: usize) -> bool {
+    let alnum = |j: Option<usize>| {
+        j.and_then(|j| chars.get(j))
+            .is_some_and(|c| c.is_alphanumeric())
+    };
+    alnum(i.checked_sub(1)) && alnum(Some(i + 1))
 }
 
 /// The webhook payload of a delivery.
@@ -139,7 +154,7 @@ fn paragraph(t: String) -> Value {
 }
 
 fn decorated(label: &str, t: String) -> Value {
-    json!({"decoratedText": {"topLabel": plain(label, 100), "text": t, "wrapText": true}})
+    json!({"decoratedText": {"topLabel": html(label, 100), "text": t, "wrapText": true}})
 }
 
 fn fact(f: &Fact) -> Value {
@@ -222,10 +237,10 @@ fn sections(m: &ChatMessage, caps: Caps) -> Vec<Value> {
                     i.severity.as_str().to_uppercase()
                 };
                 json!({"decoratedText": {
-                    "topLabel": plain(&format!("{state} · {}", i.title), 150),
+                    "topLabel": html(&format!("{state} · {}", i.title), 150),
                     "text": format!("<code>{}</code> · {} · tenant {} · count {}",
                         html(&i.object, 120), html(&i.cluster, 40), html(&i.tenant, 40), i.count),
-                    "bottomLabel": plain(&i.summary, caps.text.min(300)),
+                    "bottomLabel": html(&i.summary, caps.text.min(300)),
                     "wrapText": true,
                 }})
             })

@@ -64,16 +64,31 @@ const LAST_CAPS: Caps = Caps { list: 1, text: 100 };
 /// Untrusted text for a TextBlock or Fact: secrets redacted, one line, markdown syntax
 /// replaced by look-alikes, auto-links broken, cut to `max` chars with an ellipsis.
 pub fn text(s: &str, max: usize) -> String {
-    let plain: String = redact(s)
-        .chars()
-        .map(|c| match LOOKALIKES.iter().find(|(from, _)| *from == c) {
-            Some((_, to)) => *to,
-            None if c.is_control() => ' ',
-            None => c,
-        })
+    let chars: Vec<char> = redact(s).chars().collect();
+    let plain: String = chars
+        .iter()
+        .enumerate()
+        .map(
+            |(i, &c)| match LOOKALIKES.iter().find(|(from, _)| *from == c) {
+                Some(_) if c == '_' && intraword(&chars, i) => c,
+                Some((_, to)) => *to,
+                None if c.is_control() => ' ',
+                None => c,
+            },
+        )
         .collect();
     let plain = plain.replace("://", &format!(":{WORD_JOINER}//"));
     cut(plain.trim(), max)
+}
+
+/// An underscore between two letters or digits (`git_auth_failure`) cannot open or
+/// close emphasis, so identifiers keep theirs.
+fn intraword(chars: &[char], i: usize) -> bool {
+    let alnum = |j: Option<usize>| {
+        j.and_then(|j| chars.get(j))
+            .is_some_and(|c| c.is_alphanumeric())
+    };
+    alnum(i.checked_sub(1)) && alnum(Some(i + 1))
 }
 
 fn cut(s: &str, max: usize) -> String {
