@@ -1,7 +1,8 @@
 //! Slack Block Kit messages for findings, finding groups and audit records.
 //!
 //! Owns: the message shape (`text` fallback + `blocks`), mrkdwn escaping, and Block Kit
-//! limits. Does not send anything (see `sinks::slack`).
+//! limits. What a message says comes from the neutral model (`render::chat`), shared with
+//! the Teams and Google Chat renderers. Does not send anything (see `sinks::slack`).
 //!
 //! Invariants:
 //! - every interpolated value goes through [`escape`] (`&` → `&amp;`, `<` → `&lt;`,
@@ -17,11 +18,12 @@
 
 use serde_json::{json, Value};
 
+use super::chat::{self, ChatMessage, Fact, FactValue, Footer, MessageKind};
 use crate::classify::redact::redact;
-use crate::correlate::{AuditRecord, Finding, Status};
+use crate::correlate::Status;
 use crate::parse::time::format_rfc3339_ms;
-use crate::record::{ObjectRef, Severity, TsMs};
-use crate::sinks::{Delivery, Group};
+use crate::record::{Severity, TsMs};
+use crate::sinks::Delivery;
 
 /// Blocks per message (Slack: 50).
 pub const MAX_BLOCKS: usize = 50;
@@ -40,6 +42,8 @@ pub const MAX_BLOCK_TEXT_CHARS: usize = 11_000;
 pub const MAX_TEXT_CHARS: usize = 1_000;
 /// Findings listed in a group message; the rest are counted ("…and N more").
 pub const MAX_GROUP_FINDINGS: usize = 20;
+/// Impacted objects listed in a finding message; the rest are counted.
+pub const MAX_IMPACTED: usize = 10;
 
 /// Longest code span (object names, tenants, labels).
 const SPAN_CHARS: usize = 200;
@@ -209,14 +213,6 @@ fn severity_emoji(s: Severity, status: Status) -> &'static str {
     }
 }
 
-fn object(o: &ObjectRef) -> String {
-    if o.namespace.is_empty() {
-        format!("{}/{}", o.kind, o.name)
-    } else {
-        format!("{}/{}/{}", o.namespace, o.kind, o.name)
-    }
-}
-
 /// Collects blocks while keeping every Block Kit limit.
 struct Blocks {
     blocks: Vec<Value>,
@@ -309,20 +305,17 @@ fn clip(s: String, max: usize) -> String {
     cut
 }
 
-/// The Slack message (`text` + `blocks`) of a delivery.
+/// The Slack message (`text` + `blocks`) of a delivery, rendered from the neutral
+/// [`chat::ChatMessage`].
 pub fn message(d: &Delivery) -> Value {
-    match d {
-        Delivery::Finding(f) => finding_message(f),
-        Delivery::Group(g) => group_message(g),
-        Delivery::Audit(a) => audit_message(a),
-    }
+    render(&chat::message(d))
 }
 
 /// What a threaded reply is about: the finding's title and object, or a group's labels.
 fn reply_subject(d: &Delivery) -> (String, String, TsMs) {
     match d {
         Delivery::Finding(f) => (
-            format!("{} on {}", f.title, object(&f.subject)),
+            format!("{} on {}", f.title, chat::object(&f.subject)),
             f.summary.clone(),
             f.last_seen,
         ),
@@ -345,7 +338,7 @@ fn reply_subject(d: &Delivery) -> (String, String, TsMs) {
                 last,
             )
         }
-        Delivery::Audit(a) => (object(&a.subject), a.message.clone(), a.ts),
+        Delivery::Audit(a) => (chat::object(&a.subject), a.message.clone(), a.ts),
     }
 }
 
@@ -389,73 +382,65 @@ pub fn resolution_reply(d: &Delivery) -> Value {
     )
 }
 
-fn fallback(f: &Finding) -> String {
-    format!(
-        "[{}] {}{}: {} on {}",
-        f.severity.as_str().to_uppercase(),
-        if f.status == Status::Resolved {
-            "resolved: "
-        } else {
-            ""
-        },
-        f.title,
-        object(&f.subject),
-        f.cluster
-    )
+/// The Slack message of a neutral chat message. Slack shows no runbook button (its
+/// incoming-webhook messages have kept this exact shape since the first release).
+pub fn render(m: &ChatMessage) -> Value {
+    let mut b = Blocks::new();
+    match m.kind {
+        MessageKind::Finding => finding_blocks(&mut b, m),
+        MessageKind::Group => group_blocks(&mut b, m),
+        MessageKind::Audit => audit_blocks(&mut b, m),
+    }
+    json!({"text": prose(&m.fallback, MAX_TEXT_CHARS), "blocks": b.blocks})
 }
 
-fn finding_message(f: &Finding) -> Value {
-    let mut b = Blocks::new();
-    let prefix = if f.status == Status::Resolved {
+/// One field of a `fields` section: `*Label*` over the value.
+fn field(f: &Fact) -> String {
+    let value = match &f.value {
+        FactValue::Ident { text, max } => code_span(text, *max),
+        FactValue::Severity(s, status) => {
+            format!("{} {}", severity_emoji(*s, *status), s.as_str())
+        }
+        FactValue::Plain(t) => t.clone(),
+    };
+    format!("*{}*\n{value}", escape_max(&f.label, 100))
+}
+
+fn finding_blocks(b: &mut Blocks, m: &ChatMessage) {
+    let prefix = if m.status == Some(Status::Resolved) {
         "Resolved: "
     } else {
         ""
     };
-    b.header(&format!("{prefix}{}", f.title));
-    b.fields(vec![
-        format!("*Object*\n{}", code_span(&object(&f.subject), SPAN_CHARS)),
-        format!("*Cluster*\n{}", code_span(&f.cluster, SPAN_CHARS)),
-        format!("*Tenant*\n{}", code_span(&f.tenant, SPAN_CHARS)),
-        format!(
-            "*Severity*\n{} {}",
-            severity_emoji(f.severity, f.status),
-            f.severity.as_str()
-        ),
-        format!("*Status*\n{}", f.status.as_str()),
-        format!(
-            "*Count*\n{} since {}",
-            f.count,
-            format_rfc3339_ms(f.first_seen)
-        ),
-        format!("*Pattern*\n{}", code_span(&f.pattern, SPAN_CHARS)),
-    ]);
-    b.section(prose(&f.summary, 1500), 400);
-    if let Some(rc) = &f.root_cause {
+    b.header(&format!("{prefix}{}", m.title));
+    b.fields(m.facts.iter().map(field).collect());
+    b.section(prose(&m.summary, 1500), 400);
+    if let Some(rc) = &m.root_cause {
         b.section(
             format!(
                 "*Root cause* {} ({})\n{}",
-                code_span(&object(&rc.object), SPAN_CHARS),
-                rc.class.as_str(),
+                code_span(&rc.object, SPAN_CHARS),
+                rc.class,
                 code_block(&[rc.message.as_str()], 1200, 1300)
             ),
             400,
         );
     }
-    if !f.evidence.is_empty() {
-        let lines: Vec<&str> = f.evidence.iter().map(|e| e.message.as_str()).collect();
+    if !m.evidence.is_empty() {
+        let lines: Vec<&str> = m.evidence.iter().map(String::as_str).collect();
         b.section(
             format!("*Evidence*\n{}", code_block(&lines, LINE_CHARS, 2000)),
             400,
         );
     }
-    if !f.impacted.is_empty() {
-        let names: Vec<String> = f
+    if !m.impacted.is_empty() {
+        let names: Vec<String> = m
             .impacted
             .iter()
-            .take(10)
-            .map(|o| code_span(&object(o), 120))
+            .take(MAX_IMPACTED)
+            .map(|o| code_span(o, 120))
             .collect();
-        let more = f.impacted.len().saturating_sub(names.len());
+        let more = m.impacted.len().saturating_sub(names.len());
         let tail = if more > 0 {
             format!(" {ELLIPSIS}and {more} more")
         } else {
@@ -463,70 +448,62 @@ fn finding_message(f: &Finding) -> Value {
         };
         b.section(format!("*Impacted*\n{}{tail}", names.join(" ")), 400);
     }
-    if !f.remediation.is_empty() {
+    if !m.remediation.is_empty() {
         b.section(
-            format!("*Remediation*\n{}", prose(&f.remediation, 1500)),
+            format!("*Remediation*\n{}", prose(&m.remediation, 1500)),
             300,
         );
     }
-    let labels: Vec<String> = f
-        .labels
-        .iter()
-        .take(8)
-        .map(|(k, v)| code_span(&format!("{k}={v}"), 80))
-        .collect();
-    b.context(format!(
-        "finding {} · {}{}",
-        code_span(&f.id, 80),
-        format_rfc3339_ms(f.last_seen),
-        if labels.is_empty() {
-            String::new()
-        } else {
-            format!(" · {}", labels.join(" "))
-        }
-    ));
-    json!({"text": prose(&fallback(f), MAX_TEXT_CHARS), "blocks": b.blocks})
+    b.context(footer(&m.footer, ""));
 }
 
-fn group_message(g: &Group) -> Value {
-    let firing = g
-        .findings
-        .iter()
-        .filter(|f| f.status == Status::Firing)
-        .count();
-    let resolved = g.findings.len() - firing;
-    let worst = g
-        .findings
-        .iter()
-        .filter(|f| f.status == Status::Firing)
-        .map(|f| f.severity)
-        .max();
-    let labels: Vec<String> = g.labels.values().cloned().collect();
-    let mut b = Blocks::new();
-    let what = if labels.is_empty() {
-        g.route.clone()
-    } else {
-        labels.join(", ")
-    };
-    b.header(&format!(
-        "{firing} firing, {resolved} resolved finding{}: {what}",
-        if g.findings.len() == 1 { "" } else { "s" }
-    ));
-    b.fields(
-        g.labels
-            .iter()
-            .map(|(k, v)| format!("*{}*\n{}", escape_max(k, 100), code_span(v, SPAN_CHARS)))
-            .collect(),
-    );
+/// The context line closing a message; `tail` precedes it ("…and N more · ").
+fn footer(f: &Footer, tail: &str) -> String {
+    match f {
+        Footer::Finding {
+            id,
+            last_seen,
+            labels,
+        } => {
+            let labels: Vec<String> = labels
+                .iter()
+                .take(8)
+                .map(|(k, v)| code_span(&format!("{k}={v}"), 80))
+                .collect();
+            format!(
+                "{tail}finding {} · {}{}",
+                code_span(id, 80),
+                format_rfc3339_ms(*last_seen),
+                if labels.is_empty() {
+                    String::new()
+                } else {
+                    format!(" · {}", labels.join(" "))
+                }
+            )
+        }
+        Footer::Group { route, key } => format!(
+            "{tail}route {} · group {}",
+            code_span(route, 60),
+            code_span(key, 80)
+        ),
+        Footer::Audit { action, ts } => {
+            format!("{tail}{} · {}", escape(action), format_rfc3339_ms(*ts))
+        }
+    }
+}
+
+fn group_blocks(b: &mut Blocks, m: &ChatMessage) {
+    b.header(&m.title);
+    b.fields(m.facts.iter().map(field).collect());
     let mut shown = 0;
-    for f in g.findings.iter().take(MAX_GROUP_FINDINGS) {
+    for f in m.items.iter().take(MAX_GROUP_FINDINGS) {
         let text = clip(
             format!(
                 "{} *{}* {}\n{} · {} · tenant {} · count {} · {}\n{}",
                 severity_emoji(f.severity, f.status),
                 f.severity.as_str(),
                 prose(&f.title, 150),
-                code_span(&object(&f.subject), 120),
+                code_span(&f.object, 120),
                 code_span(&f.cluster, 40),
                 code_span(&f.tenant, 40),
                 f.count,
@@ -540,60 +517,22 @@ fn group_message(g: &Group) -> Value {
         }
         shown += 1;
     }
-    let more = g.findings.len() - shown;
+    let more = m.items.len() - shown;
     let tail = if more > 0 {
         format!("{ELLIPSIS}and {more} more · ")
     } else {
         String::new()
     };
-    b.context(format!(
-        "{tail}route {} · group {}",
-        code_span(&g.route, 60),
-        code_span(&g.key, 80)
-    ));
-    let text = format!(
-        "[{}] {} finding{} ({firing} firing): {what}",
-        worst
-            .map(|s| s.as_str())
-            .unwrap_or("resolved")
-            .to_uppercase(),
-        g.findings.len(),
-        if g.findings.len() == 1 { "" } else { "s" },
-    );
-    json!({"text": prose(&text, MAX_TEXT_CHARS), "blocks": b.blocks})
+    b.context(footer(&m.footer, &tail));
 }
 
-fn audit_message(a: &AuditRecord) -> Value {
-    let mut b = Blocks::new();
-    let action = a.action.replace('_', " ");
-    b.header(&format!("{action}: {}", object(&a.subject)));
-    let mut fields = vec![
-        format!("*Object*\n{}", code_span(&object(&a.subject), SPAN_CHARS)),
-        format!("*Cluster*\n{}", code_span(&a.cluster, SPAN_CHARS)),
-        format!("*Tenant*\n{}", code_span(&a.tenant, SPAN_CHARS)),
-        format!("*Outcome*\n{}", code_span(&a.outcome, 60)),
-    ];
-    if let Some(r) = &a.revision {
-        fields.push(format!("*Revision*\n{}", code_span(r, SPAN_CHARS)));
+fn audit_blocks(b: &mut Blocks, m: &ChatMessage) {
+    b.header(&m.title);
+    b.fields(m.facts.iter().map(field).collect());
+    if let Some(detail) = &m.detail {
+        b.section(code_block(&[detail.as_str()], 1500, 1600), 200);
     }
-    if let Some(c) = &a.controller {
-        fields.push(format!("*Controller*\n{}", code_span(c, 100)));
-    }
-    if let Some(s) = &a.source {
-        fields.push(format!("*Source*\n{}", code_span(&object(s), SPAN_CHARS)));
-    }
-    b.fields(fields);
-    if !a.message.is_empty() {
-        b.section(code_block(&[a.message.as_str()], 1500, 1600), 200);
-    }
-    b.context(format!("{} · {}", escape(&action), format_rfc3339_ms(a.ts)));
-    let text = format!(
-        "{action}: {} on {} ({})",
-        object(&a.subject),
-        a.cluster,
-        a.outcome
-    );
-    json!({"text": prose(&text, MAX_TEXT_CHARS), "blocks": b.blocks})
+    b.context(footer(&m.footer, ""));
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::config::SinkConfig;
-use super::{alertmanager, file, kafka, slack, stdout, webhook, Sink};
+use super::{alertmanager, file, gchat, kafka, slack, stdout, teams, webhook, Sink};
 
 /// Builds one sink. Errors name the sink and what is wrong.
 pub fn build(cfg: &SinkConfig) -> Result<Box<dyn Sink>, String> {
@@ -13,6 +13,8 @@ pub fn build(cfg: &SinkConfig) -> Result<Box<dyn Sink>, String> {
         SinkConfig::File(c) => Ok(Box::new(file::FileSink::new(c))),
         SinkConfig::Webhook(c) => webhook::build(c),
         SinkConfig::Slack(c) => slack::build(c),
+        SinkConfig::Teams(c) => teams::build(c),
+        SinkConfig::GoogleChat(c) => gchat::build(c),
         SinkConfig::Alertmanager(c) => alertmanager::build(c),
         SinkConfig::Kafka(c) => kafka::build(c),
     }

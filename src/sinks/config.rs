@@ -191,6 +191,56 @@ pub struct SlackConfig {
     pub allow_hosts: Vec<String>,
 }
 
+/// `type: teams`: Microsoft Teams Workflows webhook ("When a Teams webhook request is
+/// received") with Adaptive Card messages.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamsConfig {
+    pub name: String,
+    /// The Workflows webhook URL (it carries a signature): a secret, so `{env: …}` or
+    /// `{file: …}` only.
+    pub url: SecretRef,
+    /// Minimum time between messages (default `1s`).
+    #[serde(default)]
+    pub min_interval: Option<String>,
+    /// Request timeout (default `10s`).
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// PEM file of extra CA certificates to trust (tests, proxies).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// Host names or IP literals exempt from the SSRF guard (link-local, cloud metadata,
+    /// unspecified and multicast destinations are refused otherwise; loopback and private
+    /// ranges are always allowed). Default none.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+}
+
+/// `type: googlechat` (alias `gchat`): Google Chat incoming webhook with `cardsV2`
+/// messages, one thread per finding.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleChatConfig {
+    pub name: String,
+    /// The incoming-webhook URL (`https://chat.googleapis.com/v1/spaces/…?key=…&token=…`):
+    /// a secret, so `{env: …}` or `{file: …}` only.
+    pub url: SecretRef,
+    /// Minimum time between messages (default `1s`, Google Chat's write limit per space).
+    #[serde(default)]
+    pub min_interval: Option<String>,
+    /// Request timeout (default `10s`).
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// PEM file of extra CA certificates to trust (tests, proxies).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// Host names or IP literals exempt from the SSRF guard (link-local, cloud metadata,
+    /// unspecified and multicast destinations are refused otherwise; loopback and private
+    /// ranges are always allowed). Default none.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+}
+
 /// `type: alertmanager`: `POST /api/v2/alerts` (Alertmanager ≥ 0.16; API v1 is gone).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -288,6 +338,9 @@ pub enum SinkConfig {
     File(FileConfig),
     Webhook(WebhookConfig),
     Slack(SlackConfig),
+    Teams(TeamsConfig),
+    #[serde(rename = "googlechat", alias = "gchat")]
+    GoogleChat(GoogleChatConfig),
     Alertmanager(AlertmanagerConfig),
     Kafka(KafkaConfig),
 }
@@ -299,6 +352,8 @@ impl SinkConfig {
             SinkConfig::File(c) => &c.name,
             SinkConfig::Webhook(c) => &c.name,
             SinkConfig::Slack(c) => &c.name,
+            SinkConfig::Teams(c) => &c.name,
+            SinkConfig::GoogleChat(c) => &c.name,
             SinkConfig::Alertmanager(c) => &c.name,
             SinkConfig::Kafka(c) => &c.name,
         }
@@ -310,9 +365,20 @@ impl SinkConfig {
             SinkConfig::File(_) => "file",
             SinkConfig::Webhook(_) => "webhook",
             SinkConfig::Slack(_) => "slack",
+            SinkConfig::Teams(_) => "teams",
+            SinkConfig::GoogleChat(_) => "googlechat",
             SinkConfig::Alertmanager(_) => "alertmanager",
             SinkConfig::Kafka(_) => "kafka",
         }
+    }
+
+    /// Chat sinks: people read them, so they get findings only by default (issue 21;
+    /// the router wires this default).
+    pub fn is_chat(&self) -> bool {
+        matches!(
+            self,
+            SinkConfig::Slack(_) | SinkConfig::Teams(_) | SinkConfig::GoogleChat(_)
+        )
     }
 }
 
@@ -547,6 +613,24 @@ pub fn validate(
                 }
             }
             SinkConfig::Slack(sl) => check_slack(&mut cx, &base, sl),
+            SinkConfig::Teams(TeamsConfig {
+                min_interval,
+                timeout,
+                ..
+            })
+            | SinkConfig::GoogleChat(GoogleChatConfig {
+                min_interval,
+                timeout,
+                ..
+            }) => {
+                cx.dur(
+                    min_interval,
+                    &format!("{base}.min_interval"),
+                    "min_interval",
+                    1000,
+                );
+                cx.dur(timeout, &format!("{base}.timeout"), "timeout", 10_000);
+            }
             SinkConfig::Alertmanager(a) => {
                 let repost = cx.dur(
                     &a.repost_interval,

@@ -1,5 +1,5 @@
-//! Sinks: where findings and audit records go (stdout, file, webhook, Slack,
-//! Alertmanager, Kafka), with one shared delivery machinery.
+//! Sinks: where findings and audit records go (stdout, file, webhook, Slack, Microsoft
+//! Teams, Google Chat, Alertmanager, Kafka), with one shared delivery machinery.
 //!
 //! Owns: the [`Sink`] seam, the [`Delivery`] unit, the per-sink worker (`worker`: bounded
 //! read-ahead queue, write-ahead disk spool, retry with jittered back-off, dead letters,
@@ -18,6 +18,7 @@ pub mod build;
 pub mod chat;
 pub mod config;
 pub mod file;
+pub mod gchat;
 pub mod http;
 pub mod kafka;
 pub mod lock;
@@ -28,6 +29,7 @@ pub mod spool;
 pub mod ssrf;
 pub mod stats;
 pub mod stdout;
+pub mod teams;
 pub mod webhook;
 pub mod worker;
 

@@ -41,6 +41,8 @@ pub enum Fault {
 #[derive(Debug, Clone)]
 pub struct Seen {
     pub at: Instant,
+    /// Request path and query.
+    pub uri: String,
     pub headers: HeaderMap,
     pub body: Bytes,
     /// Status answered (0 while hanging).
@@ -226,7 +228,12 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-async fn handle(State(st): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(st): State<Arc<Shared>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let fault = {
         let next = st.script.lock().unwrap().pop_front();
         next.or_else(|| st.steady.lock().unwrap().clone())
@@ -236,6 +243,7 @@ async fn handle(State(st): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) 
         let mut seen = st.seen.lock().unwrap();
         seen.push(Seen {
             at: Instant::now(),
+            uri: uri.to_string(),
             headers: headers.clone(),
             body: body.clone(),
             status: 0,
