@@ -578,3 +578,38 @@ fn exactly_one_of_url_and_token() {
     });
     assert!(fine.is_empty(), "{fine:?}");
 }
+
+/// Teams and Google Chat post through incoming webhooks without an edit API, so they
+/// coalesce as Slack's webhook mode does: the growing outage (3 → 4 → 5 failing
+/// sources) is one post when it fires and one when it resolves, per chat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_and_google_chat_coalesce_updates_like_slack_webhooks() {
+    for (ty, var) in [
+        ("teams", "FT_THREAD_TEAMS"),
+        ("googlechat", "FT_THREAD_GCHAT"),
+    ] {
+        let rx = Receiver::start(None).await;
+        let dir = tempdir(&format!("chat-coalesce-{ty}"));
+        let sink = format!(
+            "  - name: chat\n    type: {ty}\n    url: {{env: {var}}}\n    min_interval: 10ms\n    timeout: 2s\n"
+        );
+        let config = pipeline(&dir, &sink);
+        let input = dir.join("input.log");
+        std::fs::write(&input, host_outage().join("\n") + "\n").unwrap();
+        let url = rx.url("/hook?sig=chat-secret");
+        replay(&config, &input, &[(var, &url)]).await;
+        let bodies: Vec<String> = rx
+            .accepted()
+            .iter()
+            .map(|s| s.json().to_string().to_lowercase())
+            .collect();
+        assert_eq!(
+            bodies.len(),
+            2,
+            "{ty}: one post when the finding fires, one when it resolves: {bodies:#?}"
+        );
+        assert!(!bodies[0].contains("resolved"), "{ty}: {}", bodies[0]);
+        assert!(bodies[1].contains("resolved"), "{ty}: {}", bodies[1]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -28,6 +28,8 @@ pub fn build_with_state(
 ) -> Result<Box<dyn Sink>, String> {
     match cfg {
         SinkConfig::Slack(c) => slack::build_with_state(c, state_dir),
+        SinkConfig::Teams(c) => teams::build_with_state(c, state_dir),
+        SinkConfig::GoogleChat(c) => gchat::build_with_state(c, state_dir),
         other => build(other),
     }
 }

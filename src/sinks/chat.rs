@@ -1,4 +1,5 @@
-//! Chat delivery state: one thread per incident for every chat sink (Slack today).
+//! Chat delivery state: one thread per incident for every chat sink (Slack, Teams,
+//! Google Chat).
 //!
 //! Owns: the persisted per-notification state (last notified severity and blast radius,
 //! time of the last post, the posted message's id, resolved or not), and the pure
@@ -29,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::Delivery;
+use super::{Delivery, SinkError};
 use crate::correlate::Status;
 use crate::record::{Severity, TsMs};
 
@@ -438,14 +439,65 @@ impl ChatStore {
             return Ok(());
         }
         self.file.version = STATE_VERSION;
-        crate::pipeline::deliver::write_atomically(path, &self.file).map_err(|source| {
-            ChatError::Io {
-                path: path.clone(),
-                source,
-            }
+        super::atomic::write_json(path, &self.file).map_err(|source| ChatError::Io {
+            path: path.clone(),
+            source,
         })?;
         self.dirty = false;
         Ok(())
+    }
+}
+
+/// A sink's chat state, read from its file at the first use, so a sink rebuilt by a
+/// config reload reads what the sink it replaces saved last. An unreadable (corrupt)
+/// file starts afresh with an ERROR: refusing to deliver until someone repairs it would
+/// mute the channel, and new messages are the lesser harm.
+#[derive(Debug)]
+pub struct LazyStore {
+    sink: String,
+    path: Option<PathBuf>,
+    store: Option<ChatStore>,
+}
+
+impl LazyStore {
+    /// The state of sink `sink`, saved under `state_dir` when there is one.
+    pub fn new(sink: &str, state_dir: Option<&Path>) -> Self {
+        LazyStore {
+            sink: sink.to_string(),
+            path: state_dir.map(|d| ChatStore::path_for(d, sink)),
+            store: None,
+        }
+    }
+
+    /// Where the state is saved (`None`: in memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The state, loaded at the first call.
+    pub fn get(&mut self) -> Result<&mut ChatStore, SinkError> {
+        if self.store.is_none() {
+            let store = match &self.path {
+                None => ChatStore::in_memory(),
+                Some(p) => match ChatStore::open(p) {
+                    Ok(s) => s,
+                    Err(e @ ChatError::Parse { .. }) => {
+                        tracing::error!(sink = %self.sink, error = %e, "chat state unreadable; starting afresh: updates of earlier findings post new messages");
+                        ChatStore::fresh_at(p)
+                    }
+                    Err(e) => return Err(SinkError::retryable(e.to_string())),
+                },
+            };
+            self.store = Some(store);
+        }
+        Ok(self.store.as_mut().expect("loaded above"))
+    }
+
+    /// Saves what changed; retryable on failure (nothing is acknowledged before it).
+    pub fn save(&mut self) -> Result<(), SinkError> {
+        self.get()?
+            .save()
+            .map_err(|e| SinkError::retryable(e.to_string()))
     }
 }
 

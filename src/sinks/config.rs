@@ -191,21 +191,27 @@ pub struct SlackConfig {
     pub allow_hosts: Vec<String>,
 }
 
-/// `type: teams`: Microsoft Teams Workflows webhook ("When a Teams webhook request is
-/// received") with Adaptive Card messages.
+/// `type: teams` (Microsoft Teams Workflows webhook, "When a Teams webhook request is
+/// received", Adaptive Card messages) and `type: googlechat` (alias `gchat`; Google Chat
+/// incoming webhook, `cardsV2` messages, one thread per finding): incoming webhooks
+/// without an edit API, so updates are coalesced (`sinks::chat_webhook`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TeamsConfig {
+pub struct ChatWebhookConfig {
     pub name: String,
-    /// The Workflows webhook URL (it carries a signature): a secret, so `{env: …}` or
-    /// `{file: …}` only.
+    /// The webhook URL (a Workflows URL carries a signature, a Google Chat URL `key` and
+    /// `token` parameters): a secret, so `{env: …}` or `{file: …}` only.
     pub url: SecretRef,
-    /// Minimum time between messages (default `1s`).
+    /// Minimum time between messages (default `1s`; Google Chat's write limit per space).
     #[serde(default)]
     pub min_interval: Option<String>,
     /// Request timeout (default `10s`).
     #[serde(default)]
     pub timeout: Option<String>,
+    /// Post a firing finding again when it has not been notified for this long and is
+    /// still updated (default `4h`).
+    #[serde(default)]
+    pub repeat_interval: Option<String>,
     /// PEM file of extra CA certificates to trust (tests, proxies).
     #[serde(default)]
     pub ca_file: Option<String>,
@@ -216,30 +222,10 @@ pub struct TeamsConfig {
     pub allow_hosts: Vec<String>,
 }
 
-/// `type: googlechat` (alias `gchat`): Google Chat incoming webhook with `cardsV2`
-/// messages, one thread per finding.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GoogleChatConfig {
-    pub name: String,
-    /// The incoming-webhook URL (`https://chat.googleapis.com/v1/spaces/…?key=…&token=…`):
-    /// a secret, so `{env: …}` or `{file: …}` only.
-    pub url: SecretRef,
-    /// Minimum time between messages (default `1s`, Google Chat's write limit per space).
-    #[serde(default)]
-    pub min_interval: Option<String>,
-    /// Request timeout (default `10s`).
-    #[serde(default)]
-    pub timeout: Option<String>,
-    /// PEM file of extra CA certificates to trust (tests, proxies).
-    #[serde(default)]
-    pub ca_file: Option<String>,
-    /// Host names or IP literals exempt from the SSRF guard (link-local, cloud metadata,
-    /// unspecified and multicast destinations are refused otherwise; loopback and private
-    /// ranges are always allowed). Default none.
-    #[serde(default)]
-    pub allow_hosts: Vec<String>,
-}
+/// `type: teams`.
+pub type TeamsConfig = ChatWebhookConfig;
+/// `type: googlechat`.
+pub type GoogleChatConfig = ChatWebhookConfig;
 
 /// `type: alertmanager`: `POST /api/v2/alerts` (Alertmanager ≥ 0.16; API v1 is gone).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -613,23 +599,20 @@ pub fn validate(
                 }
             }
             SinkConfig::Slack(sl) => check_slack(&mut cx, &base, sl),
-            SinkConfig::Teams(TeamsConfig {
-                min_interval,
-                timeout,
-                ..
-            })
-            | SinkConfig::GoogleChat(GoogleChatConfig {
-                min_interval,
-                timeout,
-                ..
-            }) => {
+            SinkConfig::Teams(c) | SinkConfig::GoogleChat(c) => {
                 cx.dur(
-                    min_interval,
+                    &c.min_interval,
                     &format!("{base}.min_interval"),
                     "min_interval",
                     1000,
                 );
-                cx.dur(timeout, &format!("{base}.timeout"), "timeout", 10_000);
+                cx.dur(&c.timeout, &format!("{base}.timeout"), "timeout", 10_000);
+                cx.dur(
+                    &c.repeat_interval,
+                    &format!("{base}.repeat_interval"),
+                    "repeat_interval",
+                    crate::sinks::chat::DEFAULT_REPEAT_INTERVAL_MS,
+                );
             }
             SinkConfig::Alertmanager(a) => {
                 let repost = cx.dur(

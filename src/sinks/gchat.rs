@@ -7,49 +7,24 @@
 //! message of a finding starts a thread and its updates and resolution reply in it
 //! (without the option, Google Chat ignores the key and starts a new thread each time).
 //!
-//! Pacing: `min_interval()` (default 1s: Google Chat allows one write per second per
-//! space). Errors: 429 retryable after `Retry-After`; 5xx retryable; other 4xx permanent
-//! and dead-lettered with the start of Google's error body.
+//! Updates are coalesced by the shared webhook chat loop (`chat_webhook`): a finding's
+//! thread gets its first firing, severity changes and its resolution. Errors: 429
+//! retryable after `Retry-After`; 5xx retryable; other 4xx permanent and dead-lettered
+//! with the start of Google's error body.
 //!
 //! Invariant: the webhook URL is a secret (`key` and `token` query parameters): read
 //! once at build from `{env}`/`{file}`, never logged, never part of an error.
 
-use std::time::Duration;
+use std::path::Path;
 
-use reqwest::header::CONTENT_TYPE;
-
+use super::chat_webhook::{self, WebhookChat};
 use super::config::GoogleChatConfig;
-use super::http;
-use super::ssrf::Allow;
-use super::{BoxFut, Delivery, Sink, SinkError};
+use super::Sink;
 use crate::render::gchat::message;
 
-/// Default minimum time between two messages.
-pub const DEFAULT_MIN_INTERVAL_MS: u64 = 1000;
 /// The query parameter that makes `thread.threadKey` reply in an existing thread.
 pub const REPLY_OPTION_PARAM: &str = "messageReplyOption";
 pub const REPLY_OPTION: &str = "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD";
-
-pub struct GoogleChatSink {
-    client: reqwest::Client,
-    url: reqwest::Url,
-    min_interval: Duration,
-}
-
-// Hand-written: the webhook URL is the credential.
-impl std::fmt::Debug for GoogleChatSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GoogleChatSink")
-            .field("url", &http::url_for_logs(&self.url))
-            .field("min_interval", &self.min_interval)
-            .finish()
-    }
-}
-
-/// Builds the sink (build step: reads the webhook URL secret, prepares the client).
-pub fn build(cfg: &GoogleChatConfig) -> Result<Box<dyn Sink>, String> {
-    Ok(Box::new(GoogleChatSink::new(cfg)?))
-}
 
 /// The webhook URL with the thread reply option (an option already in the URL wins).
 fn threaded(mut url: reqwest::Url) -> reqwest::Url {
@@ -60,52 +35,22 @@ fn threaded(mut url: reqwest::Url) -> reqwest::Url {
     url
 }
 
-impl GoogleChatSink {
-    pub fn new(cfg: &GoogleChatConfig) -> Result<Self, String> {
-        let name = &cfg.name;
-        let url = cfg
-            .url
-            .resolve()
-            .map_err(|e| format!("sink '{name}': url: {e}"))?;
-        let allow = Allow::new(&cfg.allow_hosts);
-        let url = http::parse_url(name, "url", url.trim(), &allow)?;
-        let timeout = http::duration_or(&cfg.timeout, http::DEFAULT_TIMEOUT_MS);
-        Ok(GoogleChatSink {
-            client: http::client(name, timeout, cfg.ca_file.as_deref(), &allow)?,
-            url: threaded(url),
-            min_interval: http::duration_or(&cfg.min_interval, DEFAULT_MIN_INTERVAL_MS),
-        })
-    }
+/// The sink with its chat state under `state_dir` (`None`: in memory).
+pub fn sink(cfg: &GoogleChatConfig, state_dir: Option<&Path>) -> Result<WebhookChat, String> {
+    chat_webhook::from_config("googlechat", cfg, message, threaded, state_dir)
 }
 
-impl Sink for GoogleChatSink {
-    fn send<'a>(&'a mut self, batch: &'a [Delivery]) -> BoxFut<'a, Result<(), SinkError>> {
-        Box::pin(async move {
-            for d in batch {
-                let body = serde_json::to_vec(&message(d))
-                    .map_err(|e| SinkError::permanent(format!("encode: {e}")))?;
-                let resp = self
-                    .client
-                    .post(self.url.clone())
-                    .header(CONTENT_TYPE, "application/json; charset=utf-8")
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(http::transport_error)?;
-                http::check_response(resp).await?;
-            }
-            Ok(())
-        })
-    }
+/// Builds the sink with its chat state in memory.
+pub fn build(cfg: &GoogleChatConfig) -> Result<Box<dyn Sink>, String> {
+    build_with_state(cfg, None)
+}
 
-    /// One message per send: pacing is per message.
-    fn max_batch(&self) -> usize {
-        1
-    }
-
-    fn min_interval(&self) -> Option<Duration> {
-        Some(self.min_interval)
-    }
+/// Builds the sink with its chat state under `state_dir`.
+pub fn build_with_state(
+    cfg: &GoogleChatConfig,
+    state_dir: Option<&Path>,
+) -> Result<Box<dyn Sink>, String> {
+    Ok(Box::new(sink(cfg, state_dir)?))
 }
 
 #[cfg(test)]

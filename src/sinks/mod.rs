@@ -13,9 +13,11 @@
 //! (finding id + status + last_seen) so receivers can de-duplicate.
 
 pub mod alertmanager;
+pub mod atomic;
 pub mod body;
 pub mod build;
 pub mod chat;
+pub mod chat_webhook;
 pub mod config;
 pub mod file;
 pub mod gchat;

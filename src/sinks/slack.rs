@@ -30,13 +30,13 @@
 //! `{env}`/`{file}`, never logged, never part of an error (transport errors are stripped
 //! of the URL; the token travels in a sensitive header only).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 
-use super::chat::{self, ChatStore, Decision, Escalation, MessageRef, Mode, Update};
+use super::chat::{self, Decision, Escalation, LazyStore, MessageRef, Mode, Update};
 use super::config::SlackConfig;
 use super::http;
 use super::retry::parse_retry_after;
@@ -87,11 +87,8 @@ pub struct SlackSink {
     min_interval: Duration,
     /// End of the previous request (pacing).
     last_request: Option<Instant>,
-    /// Where the threads are saved; `None` keeps them in memory.
-    state_path: Option<PathBuf>,
-    /// Loaded at the first send, so a sink rebuilt by a reload reads what the sink it
-    /// replaces saved last.
-    store: Option<ChatStore>,
+    /// The threads, saved in the state directory (in memory without one).
+    store: LazyStore,
 }
 
 // Hand-written: the webhook URL and the token are credentials.
@@ -105,7 +102,7 @@ impl std::fmt::Debug for SlackSink {
             .field("target", &target)
             .field("mode", &self.mode)
             .field("min_interval", &self.min_interval)
-            .field("state_path", &self.state_path)
+            .field("state", &self.store.path())
             .finish()
     }
 }
@@ -122,7 +119,7 @@ pub fn build_with_state(
     state_dir: Option<&Path>,
 ) -> Result<Box<dyn Sink>, String> {
     let mut s = SlackSink::new(cfg)?;
-    s.state_path = state_dir.map(|d| ChatStore::path_for(d, &cfg.name));
+    s.store = LazyStore::new(&cfg.name, state_dir);
     Ok(Box::new(s))
 }
 
@@ -197,36 +194,8 @@ impl SlackSink {
             mode,
             min_interval: http::duration_or(&cfg.min_interval, DEFAULT_MIN_INTERVAL_MS),
             last_request: None,
-            state_path: None,
-            store: None,
+            store: LazyStore::new(name, None),
         })
-    }
-
-    /// The threads, read from the state file at the first call.
-    fn store(&mut self) -> Result<&mut ChatStore, SinkError> {
-        if self.store.is_none() {
-            let store = match &self.state_path {
-                None => ChatStore::in_memory(),
-                Some(p) => match ChatStore::open(p) {
-                    Ok(s) => s,
-                    Err(e @ chat::ChatError::Parse { .. }) => {
-                        // Refusing to deliver until someone repairs the file would mute
-                        // the channel; new messages are the lesser harm.
-                        tracing::error!(sink = %self.name, error = %e, "chat state unreadable; starting afresh: updates of earlier findings post new messages");
-                        ChatStore::fresh_at(p)
-                    }
-                    Err(e) => return Err(SinkError::retryable(e.to_string())),
-                },
-            };
-            self.store = Some(store);
-        }
-        Ok(self.store.as_mut().expect("loaded above"))
-    }
-
-    fn save(&mut self) -> Result<(), SinkError> {
-        self.store()?
-            .save()
-            .map_err(|e| SinkError::retryable(e.to_string()))
     }
 
     /// Waits until `min_interval` passed since the previous request.
@@ -393,7 +362,7 @@ impl SlackSink {
         // Update time, not a clock: replay decides as the live run did.
         let now = u.seen;
         let mode = self.mode;
-        let prev = self.store()?.get(&u.key).cloned();
+        let prev = self.store.get()?.get(&u.key).cloned();
         let decision = chat::decide(prev.as_ref(), &u, now, mode);
         let posted = self
             .carry_out(
@@ -404,9 +373,9 @@ impl SlackSink {
             )
             .await?;
         if let Some(next) = chat::apply(prev.as_ref(), decision, &u, now, posted) {
-            self.store()?.put(&u.key, next);
+            self.store.get()?.put(&u.key, next);
         }
-        self.save()
+        self.store.save()
     }
 }
 
@@ -449,7 +418,7 @@ impl Sink for SlackSink {
         Box::pin(async move {
             // A save that failed last time goes first: the state must be on disk before
             // anything more is acknowledged.
-            self.save()?;
+            self.store.save()?;
             for d in batch {
                 self.deliver(d).await?;
             }
