@@ -990,26 +990,37 @@ fn run_gen(a: &GenArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Checks pattern and pipeline files (raw and validated steps, no I/O beyond reading
+/// them): one `ok: FILE` line on stdout per file that passed, every error on stderr,
+/// exit 2 if any failed.
 fn run_validate(patterns: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let mut errs = Vec::new();
     let set = match patterns {
         Some(dir) => match PatternSet::from_dir(dir) {
-            Ok(s) => s,
+            Ok(s) => {
+                for f in PatternSet::files_in(dir).unwrap_or_default() {
+                    println!("ok: {}", f.display());
+                }
+                s
+            }
             Err(e) => {
                 errs.extend(e);
                 PatternSet::builtin()
             }
         },
-        None => PatternSet::builtin(),
+        None => {
+            let set = PatternSet::builtin();
+            println!("ok: {} built-in patterns", set.iter().count());
+            set
+        }
     };
     for f in files {
         let file = f.display().to_string();
         match std::fs::read_to_string(f) {
-            Ok(text) => {
-                if let Err(e) = Settings::from_config_text(&text, &file, set.clone()) {
-                    errs.extend(e);
-                }
-            }
+            Ok(text) => match Settings::from_config_text(&text, &file, set.clone()) {
+                Ok(_) => println!("ok: {file}"),
+                Err(e) => errs.extend(e),
+            },
             Err(e) => errs.push(SpecError {
                 file,
                 line: 0,
@@ -1022,11 +1033,6 @@ fn run_validate(patterns: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<Ex
     if !errs.is_empty() {
         return Ok(config_error(&errs));
     }
-    println!(
-        "ok: {} patterns, {} config files",
-        set.iter().count(),
-        files.len()
-    );
     Ok(ExitCode::SUCCESS)
 }
 
