@@ -738,8 +738,9 @@ fn spawn_signal_handler(c: tokio_util::sync::CancellationToken) {
 
 /// The sources of `run` and `record`: `--input` files, and the cluster unless
 /// `--no-kube`. A cluster configuration that is missing or broken is a usage error
-/// (exit 2; only a warning when none exists and files were given); a cluster that does
-/// not answer or a checkpoint that cannot be read is a runtime failure (exit 1).
+/// (exit 2; only a warning when none exists and files were given); a checkpoint that
+/// cannot be read is a runtime failure (exit 1); a cluster that does not answer is
+/// waited for by the Kubernetes sources (logged per back-off step, `/readyz` false).
 fn live_sources(
     rt: &tokio::runtime::Runtime,
     inputs: LiveInputs,
@@ -809,11 +810,11 @@ fn live_sources(
             }
         },
     };
-    let client = match rt.block_on(client(found.config)) {
+    let client = match rt.block_on(client(found)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("fluxsight: {e}");
-            return Err(ExitCode::from(if e.is_runtime() { 1 } else { 2 }));
+            return Err(ExitCode::from(2));
         }
     };
     sources.push(kube_source(client, kube, std::sync::Arc::new(ckpt)));
