@@ -875,9 +875,10 @@ fn spawn_signal_handler(c: tokio_util::sync::CancellationToken) {
 /// The sources of `run` and `record`: `--input` files, and the cluster unless
 /// `--no-kube`. `announce` gets their banner lines once they are known, before the
 /// cluster is first contacted (which may wait on a server that does not answer). A
-/// cluster configuration that is missing or broken is a usage error
-/// (exit 2; only a warning when none exists and files were given); a cluster that does
-/// not answer or a checkpoint that cannot be read is a runtime failure (exit 1).
+/// cluster configuration that is missing or broken is a usage error (exit 2; only a
+/// warning when none exists and files were given); a checkpoint that cannot be read is a
+/// runtime failure (exit 1); a cluster that does not answer is waited for by the
+/// Kubernetes sources (logged per back-off step, `/readyz` false).
 fn live_sources(
     rt: &tokio::runtime::Runtime,
     inputs: LiveInputs,
@@ -963,11 +964,11 @@ fn live_sources(
         namespace: kube.namespace.clone(),
     });
     announce(described);
-    let client = match rt.block_on(client(found.config)) {
+    let client = match rt.block_on(client(found)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("fluxsight: {e}");
-            return Err(ExitCode::from(if e.is_runtime() { 1 } else { 2 }));
+            return Err(ExitCode::from(2));
         }
     };
     sources.push(kube_source(client, kube, std::sync::Arc::new(ckpt)));
@@ -1159,26 +1160,37 @@ fn run_gen(a: &GenArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Checks pattern and pipeline files (raw and validated steps, no I/O beyond reading
+/// them): one `ok: FILE` line on stdout per file that passed, every error on stderr,
+/// exit 2 if any failed.
 fn run_validate(patterns: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let mut errs = Vec::new();
     let set = match patterns {
         Some(dir) => match PatternSet::from_dir(dir) {
-            Ok(s) => s,
+            Ok(s) => {
+                for f in PatternSet::files_in(dir).unwrap_or_default() {
+                    println!("ok: {}", f.display());
+                }
+                s
+            }
             Err(e) => {
                 errs.extend(e);
                 PatternSet::builtin()
             }
         },
-        None => PatternSet::builtin(),
+        None => {
+            let set = PatternSet::builtin();
+            println!("ok: {} built-in patterns", set.iter().count());
+            set
+        }
     };
     for f in files {
         let file = f.display().to_string();
         match std::fs::read_to_string(f) {
-            Ok(text) => {
-                if let Err(e) = Settings::from_config_text(&text, &file, set.clone()) {
-                    errs.extend(e);
-                }
-            }
+            Ok(text) => match Settings::from_config_text(&text, &file, set.clone()) {
+                Ok(_) => println!("ok: {file}"),
+                Err(e) => errs.extend(e),
+            },
             Err(e) => errs.push(SpecError {
                 file,
                 line: 0,
@@ -1191,11 +1203,6 @@ fn run_validate(patterns: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<Ex
     if !errs.is_empty() {
         return Ok(config_error(&errs));
     }
-    println!(
-        "ok: {} patterns, {} config files",
-        set.iter().count(),
-        files.len()
-    );
     Ok(ExitCode::SUCCESS)
 }
 

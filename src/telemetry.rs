@@ -46,6 +46,7 @@ pub const M_FINDINGS_EMITTED: &str = "fluxsight_findings_emitted";
 pub const M_STATE_ENTRIES: &str = "fluxsight_state_entries";
 pub const M_STATE_EVICTIONS: &str = "fluxsight_state_evictions";
 pub const M_CONNECTIONS_REFUSED: &str = "fluxsight_connections_refused";
+pub const M_KUBE_CONNECT_FAILURES: &str = "fluxsight_kube_connect_failures";
 pub const M_SINK_SENT: &str = "fluxsight_sink_sent";
 pub const M_SINK_RETRIED: &str = "fluxsight_sink_retried";
 pub const M_SINK_SPOOLED: &str = "fluxsight_sink_spooled";
@@ -105,6 +106,9 @@ pub struct Telemetry {
     /// Batches whose outputs could not be made safe (shutdown deadline): their lines
     /// were not acknowledged and are read again at the next start.
     pub ack_withheld: AtomicU64,
+    /// Requests to the Kubernetes API server that got no usable answer (refused,
+    /// timed out, credentials rejected), every watch, log follower and probe counted.
+    pub kube_connect_failures: AtomicU64,
     /// Connections closed at accept, per listener and reason (see [`Refusal`]).
     pub refused: [AtomicU64; Refusal::ALL.len()],
     /// Record-in → outputs queued in the spools, per batch that produced outputs.
@@ -325,6 +329,12 @@ impl Collector for TelemetryCollector {
             M_FINDINGS_EMITTED,
             "Finding updates emitted",
             &[(vec![], ld(&t.findings_emitted))],
+        )?;
+        counter(
+            &mut enc,
+            M_KUBE_CONNECT_FAILURES,
+            "Kubernetes API requests that got no usable answer (the server unreachable or credentials rejected)",
+            &[(vec![], ld(&t.kube_connect_failures))],
         )?;
         let refused: Vec<(Labels, u64)> = Refusal::ALL
             .iter()
@@ -654,7 +664,13 @@ mod tests {
         f.insert(("git_auth_failure".to_string(), "payments".to_string()), 1);
         t.set_firing(f);
         t.refuse(Refusal::ReceiverPerIp);
+        t.kube_connect_failures.fetch_add(6, Ordering::Relaxed);
         let text = t.encode();
+        assert!(
+            text.contains("# TYPE fluxsight_kube_connect_failures counter")
+                && text.contains("\nfluxsight_kube_connect_failures_total 6\n"),
+            "{text}"
+        );
         assert!(
             text.contains("fluxsight_connections_refused_total{listener=\"receiver\",reason=\"max_connections_per_ip\"} 1"),
             "{text}"

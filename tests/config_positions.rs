@@ -46,3 +46,76 @@ fn validate_places_semantic_errors_at_the_value() {
         "{err}"
     );
 }
+
+/// A tenant rule's bad regex is reported at its own line, with the pattern quoted.
+#[test]
+fn validate_quotes_a_bad_tenant_regex_at_its_line() {
+    let text = "cluster: c\ntenants:\n  - namespace: 'a-(.*)'\n    tenant: '$1'\n  - namespace: ok\n    tenant: b\n  - namespace: 'team-(a'\n    tenant: c\n";
+    let (code, err, path) = validate("bad-regex.yaml", text);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{path}:7:16: tenants[2].namespace: invalid regex \"team-(a\": unclosed group"
+        )),
+        "{err}"
+    );
+}
+
+/// `validate` names every file it checked, one `ok:` line each.
+#[test]
+fn validate_names_each_file_it_checked() {
+    let dir = std::env::temp_dir().join(format!("fluxsight-validate-ok-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (dir.join("a.yaml"), dir.join("b.yaml"));
+    std::fs::write(&a, "cluster: a\n").unwrap();
+    std::fs::write(&b, "cluster: b\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fluxsight"))
+        .arg("validate")
+        .args([&a, &b])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let builtin = format!("ok: {} built-in patterns", fluxsight_patterns());
+    assert_eq!(
+        lines,
+        [
+            builtin.as_str(),
+            &format!("ok: {}", a.display()),
+            &format!("ok: {}", b.display())
+        ],
+        "{stdout}"
+    );
+    // With --patterns DIR: one line per pattern file read.
+    let patterns = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("patterns");
+    let out = Command::new(env!("CARGO_BIN_EXE_fluxsight"))
+        .arg("validate")
+        .arg("--patterns")
+        .arg(&patterns)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let want = patterns.join("git_auth_failure.yaml");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == format!("ok: {}", want.display())),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), fluxsight_patterns(), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// How many finding patterns ship (the pattern files besides `classes.yaml`).
+fn fluxsight_patterns() -> usize {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("patterns");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.path().extension().is_some_and(|x| x == "yaml") && e.file_name() != "classes.yaml"
+        })
+        .count()
+}

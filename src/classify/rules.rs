@@ -348,7 +348,7 @@ fn compile(raw: RuleFileRaw, file: &str) -> Result<RuleSet, ClassifyError> {
                     file,
                     s.referenced.line(),
                     "regex",
-                    format!("rule `{}`: {}", r.id.value, one_line(&e.to_string())),
+                    format!("rule `{}`: {}", r.id.value, invalid_regex(&s.value, &e)),
                 )
             })?),
             None => None,
@@ -469,6 +469,22 @@ fn precedence(list: &[Spanned<String>], file: &str) -> Result<Vec<u16>, Classify
         *slot = i as u16;
     }
     Ok(rank)
+}
+
+/// The error text of a user's regex that does not compile: the pattern quoted and the
+/// reason alone (`invalid regex "team-(a": unclosed group`), without the regex crate's
+/// multi-line caret drawing, which a `file:line:` message cannot hold.
+pub(crate) fn invalid_regex(pattern: &str, e: &regex::Error) -> String {
+    let reason = match e {
+        regex::Error::Syntax(s) => s
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim().trim_start_matches("error: ").to_string())
+            .unwrap_or_else(|| one_line(s)),
+        other => one_line(&other.to_string()),
+    };
+    format!("invalid regex {pattern:?}: {reason}")
 }
 
 fn one_line(s: &str) -> String {

@@ -9,7 +9,7 @@
 //! default, so a pattern file can only name parameters that exist.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use regex::Regex;
@@ -103,7 +103,9 @@ pub struct PatternSpec {
     pub description: String,
     /// Default severity: `info`, `warning`, `error` or `critical`.
     pub severity: String,
-    /// Title template: `{subject}`, `{tenant}`, `{count}` and `{<label>}` are replaced.
+    /// Title template: `{subject}`, `{tenant}`, `{count}` and `{<label>}` are replaced;
+    /// `{count|time}` writes the number with its noun agreed (`1 time`, `3 times`;
+    /// see [`super::vars`]).
     pub title: String,
     /// Summary template (same placeholders).
     pub summary: String,
@@ -679,15 +681,7 @@ impl PatternSet {
                 message: e.to_string(),
             }]
         })?;
-        let mut paths: Vec<_> = rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-            .collect();
-        paths.sort();
-        for p in paths {
-            if p.file_stem().is_some_and(|s| s == "classes") {
-                continue;
-            }
+        for p in pattern_files(rd) {
             let file = p.display().to_string();
             match std::fs::read_to_string(&p) {
                 Ok(text) => match load_pattern(&text, &file) {
@@ -710,6 +704,12 @@ impl PatternSet {
         } else {
             Err(errs)
         }
+    }
+
+    /// The finding-pattern files [`PatternSet::from_dir`] reads in `dir`, sorted (what
+    /// `fluxsight validate` reports it checked).
+    pub fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        Ok(pattern_files(std::fs::read_dir(dir)?))
     }
 
     pub fn get(&self, id: &str) -> &Pattern {
@@ -860,7 +860,7 @@ impl TenantMap {
                     file,
                     text,
                     &format!("tenants[{i}].namespace"),
-                    e.to_string().lines().last().unwrap_or("bad regex"),
+                    crate::classify::rules::invalid_regex(&r.namespace, &e),
                 )),
             }
         }
@@ -1009,38 +1009,18 @@ impl Settings {
     }
 }
 
-/// Replaces `{key}` placeholders from `vars`; unknown keys are left as is.
-pub fn render_template(tpl: &str, vars: &BTreeMap<String, String>) -> String {
-    let mut out = String::with_capacity(tpl.len() + 32);
-    let mut rest = tpl;
-    while let Some(i) = rest.find('{') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        match after.find('}') {
-            Some(j)
-                if after[..j]
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-            {
-                let key = &after[..j];
-                match vars.get(key) {
-                    Some(v) => out.push_str(v),
-                    None => {
-                        out.push('{');
-                        out.push_str(key);
-                        out.push('}');
-                    }
-                }
-                rest = &after[j + 1..];
-            }
-            _ => {
-                out.push('{');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out.trim().to_string()
+pub use super::vars::render_template;
+
+/// The `*.yaml`/`*.yml` files of a pattern directory, sorted, without `classes.yaml`
+/// (the record-class rules, read by the classifier).
+fn pattern_files(rd: std::fs::ReadDir) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .filter(|p| p.file_stem().is_none_or(|s| s != "classes"))
+        .collect();
+    paths.sort();
+    paths
 }
 
 #[cfg(test)]
@@ -1151,6 +1131,10 @@ mod tests {
         let e = pipeline_errors(text);
         assert_eq!((e[0].line, e[0].column), (4, 16), "{e:?}");
         assert_eq!(e[0].field, "tenants[1].namespace");
+        assert_eq!(
+            e[0].to_string(),
+            "p.yaml:4:16: tenants[1].namespace: invalid regex \"b-((\": unclosed group"
+        );
     }
 
     /// Without a column, the text keeps the old `file:line: field: message` form; an

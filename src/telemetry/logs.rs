@@ -30,6 +30,15 @@ const RESERVED: [&str; 4] = [K_LEVEL, K_TS, K_MSG, K_LOGGER];
 const MESSAGE_FIELD: &str = "message";
 /// Environment variable with the log filter (`RUST_LOG` syntax), default `warn`.
 pub const LOG_FILTER_ENV: &str = "FLUXSIGHT_LOG";
+/// The level of fluxsight's own events when [`LOG_FILTER_ENV`] is unset.
+const DEFAULT_LEVEL: &str = "warn";
+/// Always applied first, so a user's filter such as `info` or `debug` does not bring
+/// them back: kube's client logs every failed request at ERROR (15 lines a second
+/// against an unreachable server, none naming it), which `sources::kube::reach`
+/// reports once per back-off step instead; tower and hyper log per connection. A user
+/// who wants them names the target (`kube_client::client::builder=error`).
+const QUIET_DEPENDENCIES: &str =
+    "kube_client::client::builder=off,tower=error,hyper=error,hyper_util=error";
 
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -43,8 +52,12 @@ pub enum LogFormat {
 
 /// Installs the global subscriber writing to stderr, filtered by [`LOG_FILTER_ENV`].
 pub fn install(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_FILTER_ENV)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let user = std::env::var(LOG_FILTER_ENV).ok();
+    let filter = tracing_subscriber::EnvFilter::try_new(filter_directives(user.as_deref()))
+        .unwrap_or_else(|e| {
+            eprintln!("fluxsight: {LOG_FILTER_ENV}: {e}; using {DEFAULT_LEVEL}");
+            tracing_subscriber::EnvFilter::new(filter_directives(None))
+        });
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter);
@@ -54,6 +67,55 @@ pub fn install(format: LogFormat) {
             .init(),
         LogFormat::Json => builder.with_ansi(false).event_format(FluxJson).init(),
     }
+}
+
+/// The filter: [`QUIET_DEPENDENCIES`], then the user's directives (a later directive
+/// for the same target replaces an earlier one), or [`DEFAULT_LEVEL`].
+fn filter_directives(user: Option<&str>) -> String {
+    let user = user.map(str::trim).filter(|u| !u.is_empty());
+    format!("{QUIET_DEPENDENCIES},{}", user.unwrap_or(DEFAULT_LEVEL))
+}
+
+/// The events `f` logs through the installed filter's directives for `user`:
+/// (level, message and fields as the text format writes them).
+#[cfg(test)]
+pub(crate) fn capture_with_filter(user: Option<&str>, f: impl FnOnce()) -> Vec<(String, String)> {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let sub = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter_directives(user)))
+        .finish();
+    tracing::subscriber::with_default(sub, f);
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    text.lines()
+        .map(|l| {
+            let l = l.trim_start();
+            let (level, rest) = l.split_once(' ').unwrap_or((l, ""));
+            (level.to_string(), rest.trim_start().to_string())
+        })
+        .collect()
+}
+
+/// [`capture_with_filter`] with every level of fluxsight's own events.
+#[cfg(test)]
+pub(crate) fn capture_for_test(f: impl FnOnce()) -> Vec<(String, String)> {
+    capture_with_filter(Some("trace"), f)
 }
 
 /// The JSON event format (see the module doc).
@@ -235,6 +297,35 @@ mod tests {
         assert_eq!(lines[1]["level"], "error");
         assert_eq!(lines[1]["field.msg"], "shadow");
         assert_eq!(lines[1]["field.level"], 7);
+    }
+
+    /// kube's per-request ERROR (one per failed request, no server named) is off
+    /// by default and under a user's blanket level; fluxsight's own events and other
+    /// kube warnings pass; naming the target brings it back.
+    #[test]
+    fn the_filter_silences_kube_per_request_errors_and_keeps_the_user_level() {
+        let emit = || {
+            tracing::error!(target: "kube_client::client::builder", "failed with error client error (Connect)");
+            tracing::warn!(target: "hyper_util::client::legacy", "connection error");
+            tracing::warn!(target: "kube_client::client", "eof in poll");
+            tracing::error!(target: "fluxsight::sources::kube::reach", "unreachable");
+            tracing::info!(target: "fluxsight::sources::kube::reach", "reachable again");
+        };
+        let msgs = |user| -> Vec<String> {
+            capture_with_filter(user, emit)
+                .into_iter()
+                .map(|(_, m)| m)
+                .collect()
+        };
+        assert_eq!(msgs(None), ["eof in poll", "unreachable"]);
+        assert_eq!(
+            msgs(Some("debug")),
+            ["eof in poll", "unreachable", "reachable again"]
+        );
+        assert_eq!(
+            msgs(Some("error,kube_client::client::builder=error")),
+            ["failed with error client error (Connect)", "unreachable"]
+        );
     }
 
     #[test]

@@ -14,35 +14,29 @@
 //! service account wins over a stray home file, on a workstation nothing changes.
 //!
 //! Owns: that order, `--context`, an error that names every source tried and why each
-//! failed, and the start-up probe (`GET /version`) that tells a cluster that cannot be
-//! reached (a runtime failure) from a configuration that cannot be loaded (a usage
-//! error). Does not own: the namespace Flux runs in (see [`super::config`]).
+//! failed (a configuration that cannot be loaded is a usage error), and the first
+//! answer (`GET /version`) the Kubernetes sources wait for before they start. A cluster
+//! that does not answer is not an error here: the wait goes on with the shared back-off
+//! of [`super::reach`], `/readyz` stays false meanwhile. Does not own: the namespace
+//! Flux runs in (see [`super::config`]).
 //!
 //! Invariant: a kubeconfig that exists but cannot be used is final. Falling through to
 //! the next source would silently connect to a different cluster.
 
+use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use tokio_util::sync::CancellationToken;
 
+use super::reach::{is_connection_failure, Reachability};
 use super::KubeError;
 
 /// Environment variable naming the kubeconfig files (`:`-separated on Unix).
 pub const KUBECONFIG_ENV: &str = "KUBECONFIG";
 /// Set by the kubelet in every pod: the in-cluster API server.
 pub const SERVICE_HOST_ENV: &str = "KUBERNETES_SERVICE_HOST";
-/// How long the start-up probe keeps retrying a cluster that does not answer. Long
-/// enough for an API server restart or a slow VPN, short enough that a wrong context
-/// on a workstation is reported instead of waited on.
-pub const PROBE_DEADLINE: Duration = Duration::from_secs(10);
-/// Pause after the first failed probe, doubled up to [`PROBE_RETRY_MAX`]: few attempts
-/// (kube logs each failure), the first ones soon.
-const PROBE_RETRY: Duration = Duration::from_millis(500);
-const PROBE_RETRY_MAX: Duration = Duration::from_secs(4);
-
 /// `--kubeconfig` and `--context` of `run` and `record`.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterOptions {
@@ -243,7 +237,7 @@ fn read_kubeconfig(path: &Path, source: &ConfigSource) -> Result<Kubeconfig, Kub
 }
 
 /// `e` and its causes, `: `-joined (kube's read error keeps the I/O reason as a cause).
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -297,39 +291,36 @@ async fn from_kubeconfig(
     })
 }
 
-/// Waits (up to [`PROBE_DEADLINE`]) for the API server to answer `GET /version`.
-/// Transport failures are retried; an answer of 401 means the credentials were
-/// rejected and is final; any other answer proves the server reachable.
-pub async fn probe(client: &kube::Client, server: &str) -> Result<(), KubeError> {
-    let deadline = tokio::time::Instant::now() + PROBE_DEADLINE;
-    let mut pause = PROBE_RETRY;
+/// Waits until the API server answers `GET /version`, retrying with the shared
+/// back-off of `reach` (which logs the outage); `false` when `cancel` fired first. Any
+/// answer but a rejection of the credentials (401) proves the server reachable.
+pub async fn wait_answer(
+    client: &kube::Client,
+    reach: &Reachability,
+    cancel: &CancellationToken,
+) -> bool {
     loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let error = match tokio::time::timeout(left, client.apiserver_version()).await {
-            Ok(Ok(_)) => return Ok(()),
-            Ok(Err(kube::Error::Api(s))) if s.code == 401 => {
-                return Err(KubeError::Unreachable {
-                    server: server.into(),
-                    error: format!("credentials rejected (401): {}", s.message),
-                })
-            }
-            Ok(Err(kube::Error::Api(s))) => {
-                tracing::warn!(server, code = s.code, message = %s.message, "GET /version refused; the server answers, going on");
-                return Ok(());
-            }
-            Ok(Err(e)) => error_chain(&e),
-            Err(_) => format!("no answer within {}s", PROBE_DEADLINE.as_secs()),
-        };
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            return Err(KubeError::Unreachable {
-                server: server.into(),
-                error,
-            });
+        if !reach.ready(cancel).await {
+            return false;
         }
-        // The last attempt lands on the deadline rather than giving up before it.
-        tokio::time::sleep(pause.min(left)).await;
-        pause = (pause * 2).min(PROBE_RETRY_MAX);
+        let got = tokio::select! {
+            _ = cancel.cancelled() => return false,
+            got = client.apiserver_version() => got,
+        };
+        match got {
+            Ok(_) => {
+                reach.answered();
+                return true;
+            }
+            Err(e) if is_connection_failure(&e) => reach.failed(&e),
+            Err(kube::Error::Api(s)) => {
+                tracing::warn!(code = s.code, message = %s.message, "GET /version refused; the server answers, going on");
+                reach.answered();
+                return true;
+            }
+            // An answer that is not Kubernetes (a proxy's page, …): retried like no answer.
+            Err(e) => reach.failed(&e),
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! Controller logs: one follower per pod/container (stream `pod/<ns>/<pod>/<container>`),
 //! started and stopped by the Pod watch as pods come and go.
 //!
-//! Owns: following with `timestamps=true`; reconnecting with jittered backoff when the
-//! stream ends (container exit, log rotation, the API closing it) and resuming at
+//! Owns: following with `timestamps=true`; waiting on the connection's shared back-off
+//! ([`super::reach`]) while the API server does not answer; reconnecting with jittered
+//! backoff when the stream ends (container exit, log rotation, the API closing it) and resuming at
 //! `sinceTime`; dropping lines already seen (see [`super::checkpoint`]); reading a
 //! restarted container's previous instance once (`previous=true`, `tailLines`).
 //!
@@ -21,6 +22,7 @@ use kube::runtime::watcher::Event;
 use tokio_util::sync::CancellationToken;
 
 use super::checkpoint::Checkpoints;
+use super::reach::{is_connection_failure, Reachability};
 use super::{jitter, send_line, KubeSettings};
 use crate::parse::MAX_LINE_BYTES;
 use crate::pipeline::classify::controller_hint_from_path;
@@ -43,6 +45,8 @@ pub struct LogContext {
     pub telemetry: Arc<Telemetry>,
     pub ckpt: Arc<Checkpoints>,
     pub settings: Arc<KubeSettings>,
+    /// The API server's shared reachability.
+    pub reach: Arc<Reachability>,
 }
 
 /// Starts and stops followers from Pod watch events.
@@ -188,13 +192,23 @@ async fn follow(
             since_time: cx.ckpt.with_stream(&id, |c| c.since()),
             ..LogParams::default()
         };
+        if !cx.reach.ready(&cancel).await {
+            return;
+        }
         let got = tokio::select! {
             _ = cancel.cancelled() => return,
             r = cx.api.log_stream(&pod, &lp) => r,
         };
         let mut delivered = false;
         match got {
+            Err(e) if is_connection_failure(&e) => {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+                cx.reach.failed(&e);
+                // The shared back-off paces the retry (the ready() above).
+                continue;
+            }
             Ok(reader) => {
+                cx.reach.answered();
                 stats.synced.store(true, Ordering::Relaxed);
                 let mut reader = Box::pin(reader);
                 loop {
@@ -228,6 +242,7 @@ async fn follow(
                 }
             }
             Err(e) => {
+                cx.reach.answered();
                 stats.errors.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(stream = %id, error = %e, "log request failed");
             }
@@ -262,13 +277,27 @@ async fn read_previous(
         tail_lines: Some(cx.settings.previous_tail_lines),
         ..LogParams::default()
     };
-    let reader = tokio::select! {
-        _ = cancel.cancelled() => return,
-        r = cx.api.log_stream(&pod, &lp) => r,
-    };
-    let Ok(reader) = reader else {
-        stats.errors.fetch_add(1, Ordering::Relaxed);
-        return;
+    let reader = loop {
+        if !cx.reach.ready(&cancel).await {
+            return;
+        }
+        let got = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = cx.api.log_stream(&pod, &lp) => r,
+        };
+        match got {
+            Ok(reader) => {
+                cx.reach.answered();
+                break reader;
+            }
+            Err(e) => {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+                if !is_connection_failure(&e) {
+                    return;
+                }
+                cx.reach.failed(&e);
+            }
+        }
     };
     let mut reader = Box::pin(reader);
     let mut buf = Vec::new();

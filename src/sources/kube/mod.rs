@@ -3,8 +3,10 @@
 //!
 //! Owns: connecting to the cluster (the kube-tool search order of [`connect`]: the
 //! `--kubeconfig` file, `KUBECONFIG`, in-cluster, `~/.kube/config`; `--context`),
-//! starting every Kubernetes source as one [`SourceTask`], and writing the checkpoint
-//! every few seconds and once more after every source stopped.
+//! waiting for the API server's first answer, starting every Kubernetes source as one
+//! [`SourceTask`], and writing the checkpoint every few seconds and once more after
+//! every source stopped. Every request the sources make shares one [`reach`] back-off:
+//! an unreachable server is logged once per step, never per request.
 //!
 //! Invariant: like every source, these stop when the cancellation token fires and
 //! wait (never drop) when the pipeline's bounded channel is full.
@@ -14,6 +16,7 @@ pub mod config;
 pub mod connect;
 pub mod logs;
 pub mod metrics;
+pub mod reach;
 pub mod watch;
 
 use std::sync::Arc;
@@ -30,6 +33,7 @@ pub use connect::{ClusterConfig, ClusterEnv, ClusterOptions};
 
 use super::{LineTx, SourceLine, SourceTask};
 use logs::{FollowerSet, LogContext};
+use reach::Reachability;
 use watch::{run_watch, WatchSpec};
 
 /// Telemetry name of the Flux API probe (ready once every served kind is watched).
@@ -55,20 +59,12 @@ pub enum KubeError {
     },
     #[error("kubernetes client: {0}")]
     Client(String),
-    #[error("cluster {server} unreachable: {error}")]
-    Unreachable { server: String, error: String },
 }
 
 impl KubeError {
     /// No source had a configuration at all (not: one was found and is broken).
     pub fn is_missing(&self) -> bool {
         matches!(self, KubeError::NoConfig { .. })
-    }
-
-    /// A failure of the environment at run time (exit 1), not of what the user
-    /// configured or typed (exit 2).
-    pub fn is_runtime(&self) -> bool {
-        matches!(self, KubeError::Unreachable { .. })
     }
 }
 
@@ -77,12 +73,26 @@ pub async fn cluster_config(opts: &ClusterOptions) -> Result<ClusterConfig, Kube
     connect::load(opts, &ClusterEnv::from_process()).await
 }
 
-/// A client for `config`, once its API server has answered (see [`connect::probe`]).
-pub async fn client(config: kube::Config) -> Result<Client, KubeError> {
-    let server = config.cluster_url.to_string();
-    let client = Client::try_from(config).map_err(|e| KubeError::Client(e.to_string()))?;
-    connect::probe(&client, &server).await?;
-    Ok(client)
+/// A client for a loaded configuration, and what names its server in the logs.
+pub struct Cluster {
+    pub client: Client,
+    /// The API server's URL.
+    pub server: String,
+    /// The kube context (`-` in-cluster).
+    pub context: String,
+}
+
+/// A client for `found`. No request is made: the sources wait for the server's first
+/// answer (see [`connect::wait_answer`]), so an unreachable cluster delays readiness
+/// instead of failing the start.
+pub async fn client(found: ClusterConfig) -> Result<Cluster, KubeError> {
+    let server = found.config.cluster_url.to_string();
+    let client = Client::try_from(found.config).map_err(|e| KubeError::Client(e.to_string()))?;
+    Ok(Cluster {
+        client,
+        server,
+        context: found.context.unwrap_or_else(|| "-".into()),
+    })
 }
 
 /// Sends one line; `false` when the pipeline is gone.
@@ -117,14 +127,24 @@ pub(crate) fn jitter(d: Duration) -> Duration {
 }
 
 /// Every Kubernetes source as one task.
-pub fn kube_source(client: Client, settings: KubeSettings, ckpt: Arc<Checkpoints>) -> SourceTask {
+pub fn kube_source(cluster: Cluster, settings: KubeSettings, ckpt: Arc<Checkpoints>) -> SourceTask {
     Box::new(move |tx, cancel, telemetry| {
+        // Registered when the pipeline builds the task, before any listener serves and
+        // before the API server has answered, so /readyz waits for each of them.
+        telemetry.source(FLUX_PROBE_SOURCE);
+        telemetry.source(POD_WATCH);
         Box::pin(async move {
+            let Cluster {
+                client,
+                server,
+                context,
+            } = cluster;
             let settings = Arc::new(settings);
             let mut set = JoinSet::new();
-            // Registered before anything runs, so /readyz waits for each of them.
-            telemetry.source(FLUX_PROBE_SOURCE);
-            telemetry.source(POD_WATCH);
+            let reach = Reachability::new(&server, &context, telemetry.clone());
+            if !connect::wait_answer(&client, &reach, &cancel).await {
+                return;
+            }
             // Pods: watch, and drive the log followers.
             let pods: Api<Pod> = Api::namespaced(client.clone(), &settings.namespace);
             let mut followers = FollowerSet::new(
@@ -134,6 +154,7 @@ pub fn kube_source(client: Client, settings: KubeSettings, ckpt: Arc<Checkpoints
                     telemetry: telemetry.clone(),
                     ckpt: ckpt.clone(),
                     settings: settings.clone(),
+                    reach: reach.clone(),
                 },
                 cancel.clone(),
             );
@@ -153,6 +174,7 @@ pub fn kube_source(client: Client, settings: KubeSettings, ckpt: Arc<Checkpoints
                 },
                 tx.clone(),
                 cancel.clone(),
+                reach.clone(),
                 telemetry.clone(),
                 ckpt.clone(),
                 Some(Box::new(move |ev| followers.on_event(ev))),
@@ -186,6 +208,7 @@ pub fn kube_source(client: Client, settings: KubeSettings, ckpt: Arc<Checkpoints
                     },
                     tx.clone(),
                     cancel.clone(),
+                    reach.clone(),
                     telemetry.clone(),
                     ckpt.clone(),
                     None,
@@ -193,12 +216,13 @@ pub fn kube_source(client: Client, settings: KubeSettings, ckpt: Arc<Checkpoints
             }
             // Flux objects: every served kind.
             {
-                let (client, tx, cancel, telemetry, ckpt) = (
+                let (client, tx, cancel, telemetry, ckpt, reach) = (
                     client.clone(),
                     tx.clone(),
                     cancel.clone(),
                     telemetry.clone(),
                     ckpt.clone(),
+                    reach.clone(),
                 );
                 // Not ready until every served kind's watch has listed: the probes run
                 // first, so hold readiness with a placeholder until the watches exist.
@@ -208,7 +232,7 @@ pub fn kube_source(client: Client, settings: KubeSettings, ckpt: Arc<Checkpoints
                     for k in watch::FLUX_KINDS {
                         let ar = tokio::select! {
                             _ = cancel.cancelled() => return,
-                            ar = watch::served(&client, k) => ar,
+                            ar = watch::served(&client, k, &reach, &cancel) => ar,
                         };
                         let Some(ar) = ar else { continue };
                         let name = format!("watch/{}", ar.kind);
@@ -225,6 +249,7 @@ pub fn kube_source(client: Client, settings: KubeSettings, ckpt: Arc<Checkpoints
                             },
                             tx.clone(),
                             cancel.clone(),
+                            reach.clone(),
                             telemetry.clone(),
                             ckpt.clone(),
                             None,

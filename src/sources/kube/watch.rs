@@ -3,8 +3,10 @@
 //! (`{"type":"ADDED|MODIFIED|DELETED","object":{…}}`) that the k8s parser reads.
 //!
 //! Owns: kube-runtime's `watcher` (relist on 410 Gone, bookmarks, resume from the last
-//! resourceVersion) with its default jittered backoff; which Flux API versions are
-//! served. Does not own: what the objects mean (the correlator does).
+//! resourceVersion); which Flux API versions are served. Retries wait on the
+//! connection's shared back-off ([`super::reach`]) when the server does not answer, on
+//! the watch's own when it answers with an error. Does not own: what the objects mean
+//! (the correlator does).
 //!
 //! Invariant: the source is marked synced after its first complete list; objects are
 //! state, so a relist re-sends them all, except Events: those already seen before a
@@ -13,20 +15,26 @@
 use std::fmt::Debug;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::runtime::watcher::{self, Event};
-use kube::runtime::WatchStreamExt;
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::checkpoint::{rv_not_newer, Checkpoints};
-use super::send_line;
+use super::reach::{is_connection_failure, is_watch_connection_failure, Reachability};
+use super::{jitter, send_line};
 use crate::sources::LineTx;
 use crate::telemetry::Telemetry;
+
+/// Pause after a watch's API error (the server answered), doubled up to the max, as
+/// kube-runtime's default back-off does.
+const API_ERROR_PAUSE_MIN: Duration = Duration::from_millis(800);
+const API_ERROR_PAUSE_MAX: Duration = Duration::from_secs(30);
 
 /// One Flux kind: group, versions to try (preferred first), kind, plural.
 pub struct FluxKind {
@@ -125,7 +133,13 @@ pub const FLUX_KINDS: &[FluxKind] = &[
 ];
 
 /// The first served version of `k`, or `None` (the kind is skipped with a warning).
-pub async fn served(client: &Client, k: &FluxKind) -> Option<ApiResource> {
+/// A server that does not answer is waited for with the shared back-off.
+pub async fn served(
+    client: &Client,
+    k: &FluxKind,
+    reach: &Reachability,
+    cancel: &CancellationToken,
+) -> Option<ApiResource> {
     for v in k.versions {
         let ar = ApiResource {
             group: k.group.into(),
@@ -135,7 +149,19 @@ pub async fn served(client: &Client, k: &FluxKind) -> Option<ApiResource> {
             plural: k.plural.into(),
         };
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-        match api.list(&ListParams::default().limit(1)).await {
+        let got = loop {
+            if !reach.ready(cancel).await {
+                return None;
+            }
+            match api.list(&ListParams::default().limit(1)).await {
+                Err(e) if is_connection_failure(&e) => reach.failed(&e),
+                got => {
+                    reach.answered();
+                    break got;
+                }
+            }
+        };
+        match got {
             Ok(_) => return Some(ar),
             Err(kube::Error::Api(e)) if e.code == 404 => continue,
             Err(e) => {
@@ -173,6 +199,7 @@ pub async fn run_watch<K>(
     spec: WatchSpec,
     tx: LineTx,
     cancel: CancellationToken,
+    reach: Arc<Reachability>,
     telemetry: Arc<Telemetry>,
     ckpt: Arc<Checkpoints>,
     mut hook: Option<Hook<K>>,
@@ -187,8 +214,14 @@ pub async fn run_watch<K>(
         None
     };
     let mut lists = 0u64;
-    let mut w = watcher::watcher(api, cfg).default_backoff().boxed();
+    // No back-off of the watcher's own: after an error, the next poll retries, and
+    // the loop decides when that is.
+    let mut w = watcher::watcher(api, cfg).boxed();
+    let mut pause = API_ERROR_PAUSE_MIN;
     loop {
+        if !reach.ready(&cancel).await {
+            return;
+        }
         let ev = tokio::select! {
             _ = cancel.cancelled() => return,
             ev = w.next() => ev,
@@ -196,12 +229,26 @@ pub async fn run_watch<K>(
         let Some(ev) = ev else { return };
         let ev = match ev {
             Ok(ev) => ev,
-            Err(e) => {
+            Err(e) if is_watch_connection_failure(&e) => {
                 stats.errors.fetch_add(1, Ordering::Relaxed);
+                reach.failed(&e);
+                continue;
+            }
+            Err(e) => {
+                // The server answered with an error for this watch alone (403, …).
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+                reach.answered();
                 tracing::debug!(watch = %spec.name, error = %e, "watch error; retrying");
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(jitter(pause)) => {}
+                }
+                pause = (pause * 2).min(API_ERROR_PAUSE_MAX);
                 continue;
             }
         };
+        reach.answered();
+        pause = API_ERROR_PAUSE_MIN;
         if let Some(h) = hook.as_mut() {
             h(&ev);
         }
