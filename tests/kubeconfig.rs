@@ -262,8 +262,8 @@ fn a_broken_or_missing_choice_is_a_usage_error() {
 }
 
 /// An unreachable cluster is not a start-up failure: `run` keeps retrying (see
-/// tests/kube_unreachable.rs for the back-off) and its first log line names the
-/// server of the kubeconfig that was chosen.
+/// tests/kube_unreachable.rs for the back-off) and its first log line after the start-up
+/// banner names the server of the kubeconfig that was chosen.
 #[test]
 fn an_unreachable_cluster_is_waited_for_and_named() {
     if Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token").exists() {
@@ -283,8 +283,24 @@ fn an_unreachable_cluster_is_waited_for_and_named() {
         .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    // The banner (text mode) comes first; the first log line follows it.
+    let mut banner = String::new();
     let mut first = String::new();
-    std::io::BufRead::read_line(&mut err, &mut first).unwrap();
+    for _ in 0..40 {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut err, &mut line).unwrap() == 0 {
+            break;
+        }
+        if line.contains("ERROR") || line.contains("WARN") {
+            first = line;
+            break;
+        }
+        banner.push_str(&line);
+    }
+    assert!(
+        banner.contains(&format!("127.0.0.1:{port}")),
+        "the banner names the cluster: {banner}"
+    );
     let running = child.try_wait().unwrap().is_none();
     let _ = child.kill();
     let _ = child.wait();
