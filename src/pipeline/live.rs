@@ -493,7 +493,8 @@ impl Stage {
         }
     }
 
-    /// The batches that waited for a dated record: none came, so the wall clock drives.
+    /// The batches that waited for the clock to decide, in order, under what it decided
+    /// (the wall clock when no dated record came: undated input is live).
     async fn release_waiting(
         &mut self,
         sinks: &mut SinkSet,
