@@ -23,16 +23,17 @@
 //! asks the pipeline loop, between two batches, to validate and swap the config; the
 //! correlator, its open findings and the sinks' spools carry over.
 //!
-//! Clock (see [`clock`]): `Clock::Auto` (default) follows the records' own time while
-//! the input runs more than [`BEHIND_AFTER_MS`] behind the wall clock (a backlog, a file
-//! of old logs) and the wall clock once it has caught up; a `--no-follow` run whose input
-//! is behind ends as `replay` does, so both give the same findings. `Clock::Wall` and
-//! `Clock::Record` fix one time for the whole run. The router and the sinks see the
-//! correlator's time. Batches with no dated record, before any dated one, wait (at
-//! most [`MAX_WAITING_BATCHES`], or until the next tick) for `Auto` to decide.
+//! Clock (see `live/clock.rs`): `Clock::Auto` (default) follows the records' own time
+//! while the input runs more than [`BEHIND_AFTER_MS`] behind the wall clock (a backlog,
+//! a file of old logs) and the wall clock once it has caught up; a `--no-follow` run
+//! whose input is behind ends as `replay` does, so both give the same findings.
+//! `Clock::Wall` and `Clock::Record` fix one time for the whole run. The router and the
+//! sinks see the correlator's time. Batches with no dated record, before any dated one,
+//! wait (at most `MAX_WAITING_BATCHES`, or until the next tick) for `Auto` to decide.
 //!
-//! Text on stdout: the detailed block of `replay --output text` when a finding first
-//! fires, fires again or resolves; one line for each update in between.
+//! Text on stdout (see `live/text.rs`): the detailed block of `replay --output text`
+//! when a finding first fires, fires again or resolves; one line for each update in
+//! between.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -46,7 +47,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::classify::Classifier;
-use crate::correlate::{Correlator, Finding, Output, Settings, Status};
+use crate::correlate::{Correlator, Output, Settings, Status};
 use crate::parse::LineDecoder;
 use crate::pipeline::deliver::{DeliverError, SinkSet};
 use crate::pipeline::reload::{spawn_triggers, Reloader, Trigger};
@@ -60,7 +61,9 @@ use crate::sources::{SourceLine, SourceTask, LINE_CHANNEL};
 use crate::telemetry::{SourceStats, Telemetry};
 
 mod clock;
+mod text;
 pub use clock::{Clock, Drift, LiveClock, BEHIND_AFTER_MS};
+use text::LiveText;
 
 /// Most per-stream decoders kept (one per pod/container log stream).
 const MAX_STREAMS: usize = 10_000;
@@ -87,9 +90,6 @@ struct Batch {
 /// Batches of undated records kept while `Clock::Auto` waits for a dated one to decide
 /// what drives time (past it, undated input is taken as live).
 const MAX_WAITING_BATCHES: usize = BATCH_CHANNEL;
-/// Findings whose last text block was a firing one, remembered to print updates as one
-/// line; past it the memory restarts (an update may then print its block again).
-const MAX_TEXT_FIRING: usize = 100_000;
 
 /// Event time re-read after a restart to rebuild the correlator's windows: the longest
 /// window or resolve time of any pattern (a finding open at the crash is then known
@@ -587,36 +587,6 @@ impl Stage {
     }
 }
 
-/// Live text output: which findings were last shown firing, so that a first fire, a
-/// fire again and a resolution print the detailed block and updates one line.
-#[derive(Default)]
-struct LiveText {
-    firing: std::collections::HashSet<String>,
-}
-
-impl LiveText {
-    fn render(&mut self, f: &Finding, palette: crate::render::colour::Palette) -> String {
-        let block = match f.status {
-            Status::Firing => {
-                if self.firing.len() >= MAX_TEXT_FIRING {
-                    self.firing.clear();
-                }
-                self.firing.insert(f.id.clone())
-            }
-            Status::Resolved => {
-                self.firing.remove(&f.id);
-                true
-            }
-        };
-        if block {
-            // A blank line after the block sets it apart from the one-line updates.
-            finding::text_block_in(f, palette) + "\n"
-        } else {
-            format!("{}\n", finding::text_line_in(f, palette))
-        }
-    }
-}
-
 /// The firing-findings gauge (per pattern and tenant) and the state sizes, set once per
 /// tick: they are scraped every few seconds, and counting on every batch walked every
 /// finding.
@@ -637,62 +607,4 @@ fn publish_gauges(telemetry: &Telemetry, correlator: &Correlator) {
             .map(|((p, t), n)| ((p.to_string(), t.to_string()), n))
             .collect(),
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::correlate::finding::RuleMeta;
-    use crate::record::{ObjectRef, Severity};
-    use crate::render::colour::Palette;
-
-    fn finding(id: &str, status: Status, count: u64) -> Finding {
-        Finding {
-            id: id.into(),
-            pattern: "git_auth_failure".into(),
-            status,
-            severity: Severity::Error,
-            title: "cannot authenticate".into(),
-            summary: format!("failed {count} times"),
-            cluster: "c".into(),
-            tenant: "team-a".into(),
-            tenants: vec!["team-a".into()],
-            subject: ObjectRef::new("GitRepository", "team-a", "app"),
-            root_cause: None,
-            impacted: Vec::new(),
-            impact: Vec::new(),
-            first_seen: 1,
-            last_seen: 2,
-            count,
-            evidence: Vec::new(),
-            labels: Default::default(),
-            remediation: "rotate the token".into(),
-            rule: RuleMeta::default(),
-            last_counted: 2,
-            emission: 1,
-            text_pending: Default::default(),
-        }
-    }
-
-    fn is_block(text: &str) -> bool {
-        text.lines().any(|l| l == "    next step: rotate the token")
-    }
-
-    #[test]
-    fn live_text_blocks_on_fire_and_resolve_and_one_line_for_updates() {
-        let mut text = LiveText::default();
-        let p = Palette::Plain;
-        let first = text.render(&finding("a", Status::Firing, 1), p);
-        assert!(first.starts_with("[FIRING]") && is_block(&first), "{first}");
-        assert!(first.contains("    since ") && first.contains("failed 1 times"));
-        let update = text.render(&finding("a", Status::Firing, 5), p);
-        assert_eq!(update.lines().count(), 1, "{update}");
-        assert!(update.starts_with("[FIRING]"));
-        // Another finding firing is a first fire of its own.
-        assert!(is_block(&text.render(&finding("b", Status::Firing, 1), p)));
-        let resolved = text.render(&finding("a", Status::Resolved, 5), p);
-        assert!(resolved.starts_with("[RESOLVED]") && is_block(&resolved));
-        // Firing again after the resolution is announced in full again.
-        assert!(is_block(&text.render(&finding("a", Status::Firing, 6), p)));
-    }
 }
