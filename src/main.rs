@@ -199,12 +199,15 @@ enum Command {
         /// Do not connect to the Kubernetes API (only `--input` files and the receiver).
         #[arg(long)]
         no_kube: bool,
-        /// Clock of the correlator: `wall` (live cluster) or `record` (the records' own
-        /// time, as `replay`: recorded files fed through the live path).
-        #[arg(long, default_value = "wall")]
+        /// Clock of the correlator, routing and sinks: `auto` (the records' own time
+        /// while the input runs more than 2 min behind the wall clock, e.g. a file of old
+        /// logs or a backlog, then the wall clock once caught up; a `--no-follow` run of
+        /// old input ends with the findings `replay` gives), `wall` (always the wall
+        /// clock) or `record` (always the records' own time, as `replay`).
+        #[arg(long, default_value = "auto", value_parser = fluxsight::pipeline::live::Clock::NAMES)]
         clock: String,
         /// Event time re-read after a restart to rebuild correlation state: a Go
-        /// duration or `all` (from the start of the file). Default with `--clock wall`:
+        /// duration or `all` (from the start of the file). Default with `--clock auto|wall`:
         /// the longest window or resolve time of any pattern (2h built in); with
         /// `--clock record`: `all`, so a restarted post-mortem gives the same findings
         /// as an uninterrupted one.
@@ -680,7 +683,10 @@ fn run_live_cmd(
     use fluxsight::pipeline::live::{rebuild_lookback_ms, run_live, Clock, LiveOptions};
     let follow = inputs.follow;
     let Some(clock) = Clock::parse(clock) else {
-        eprintln!("fluxsight: --clock: '{clock}' is not one of wall, record");
+        eprintln!(
+            "fluxsight: --clock: '{clock}' is not one of {}",
+            Clock::NAMES.join(", ")
+        );
         return Ok(ExitCode::from(2));
     };
     if let Err(code) = inputs.check() {

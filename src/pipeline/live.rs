@@ -23,9 +23,17 @@
 //! asks the pipeline loop, between two batches, to validate and swap the config; the
 //! correlator, its open findings and the sinks' spools carry over.
 //!
-//! Clock: `Clock::Wall` (default) drives time-driven checks with the wall clock;
-//! `Clock::Record` uses the records' own time, as `replay` does, for recorded input fed
-//! through the live path (post-mortems with checkpoints and sinks).
+//! Clock (see `live/clock.rs`): `Clock::Auto` (default) follows the records' own time
+//! while the input runs more than [`BEHIND_AFTER_MS`] behind the wall clock (a backlog,
+//! a file of old logs) and the wall clock once it has caught up; a `--no-follow` run
+//! whose input is behind ends as `replay` does, so both give the same findings.
+//! `Clock::Wall` and `Clock::Record` fix one time for the whole run. The router and the
+//! sinks see the correlator's time. Batches with no dated record, before any dated one,
+//! wait (at most `MAX_WAITING_BATCHES`, or until the next tick) for `Auto` to decide.
+//!
+//! Text on stdout (see `live/text.rs`): the detailed block of `replay --output text`
+//! when a finding first fires, fires again or resolves; one line for each update in
+//! between.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -52,6 +60,11 @@ use crate::sources::ack::BatchAcks;
 use crate::sources::{SourceLine, SourceTask, LINE_CHANNEL};
 use crate::telemetry::{SourceStats, Telemetry};
 
+mod clock;
+mod text;
+pub use clock::{Clock, Drift, LiveClock, BEHIND_AFTER_MS};
+use text::LiveText;
+
 /// Most per-stream decoders kept (one per pod/container log stream).
 const MAX_STREAMS: usize = 10_000;
 /// Most queued lines taken into one batch (bounds the time between two emissions).
@@ -70,27 +83,13 @@ struct Batch {
     acks: BatchAcks,
     /// When its first line was taken from the line channel (pipeline latency).
     read_at: Option<Instant>,
+    /// Time of its newest dated record.
+    newest: Option<TsMs>,
 }
 
-/// What drives the correlator's clock in live mode.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Clock {
-    /// The wall clock (following a live cluster).
-    #[default]
-    Wall,
-    /// The records' own timestamps (recorded input, like `replay`).
-    Record,
-}
-
-impl Clock {
-    pub fn parse(s: &str) -> Option<Clock> {
-        match s {
-            "wall" => Some(Clock::Wall),
-            "record" => Some(Clock::Record),
-            _ => None,
-        }
-    }
-}
+/// Batches of undated records kept while `Clock::Auto` waits for a dated one to decide
+/// what drives time (past it, undated input is taken as live).
+const MAX_WAITING_BATCHES: usize = BATCH_CHANNEL;
 
 /// Event time re-read after a restart to rebuild the correlator's windows: the longest
 /// window or resolve time of any pattern (a finding open at the crash is then known
@@ -285,14 +284,16 @@ pub async fn run_live(
     });
 
     // Stage 2, here: correlation, emission and delivery.
-    let mut correlator = Correlator::new(settings);
-    let mut summary = LiveSummary::default();
+    let mut stage = Stage {
+        correlator: Correlator::new(settings),
+        clock: LiveClock::new(opts.clock, BEHIND_AFTER_MS),
+        summary: LiveSummary::default(),
+        withholding: false,
+        waiting: Vec::new(),
+        text: LiveText::default(),
+    };
     let mut ticker = tokio::time::interval(opts.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let stdout = std::io::stdout();
-    // Once a batch's outputs could not be made safe, no later batch is acknowledged
-    // either (acknowledging a later line would pass over the unsafe one).
-    let mut withholding = false;
     let mut input_ended = false;
     loop {
         tokio::select! {
@@ -301,65 +302,27 @@ pub async fn run_live(
                     input_ended = true;
                     break;
                 };
-                // Live: the clock is the wall clock, read once per batch; a record never
-                // moves it back. Collecting and routing what changed runs once per
-                // batch instead of once per line.
-                if opts.clock == Clock::Wall {
-                    correlator.on_time(wall_ms());
+                if let Some(drift) = stage.clock.observe(batch.newest, wall_ms()) {
+                    log_drift(drift);
                 }
-                summary.lines += batch.lines;
-                summary.records += batch.records.len() as u64;
-                for (rec, rebuild) in batch.records.iter().zip(&batch.rebuild) {
-                    correlator.on_record(rec);
-                    if *rebuild {
-                        let n = correlator.drain().len() as u64;
-                        summary.suppressed += n;
-                        telemetry.rebuild_suppressed.fetch_add(n, Ordering::Relaxed);
-                    }
+                if stage.clock.undecided() && stage.waiting.len() < MAX_WAITING_BATCHES {
+                    stage.waiting.push(batch);
+                    continue;
                 }
-                let out = correlator.drain();
-                let mut safe = true;
-                if !out.is_empty() {
-                    emit(&out, &opts, &stdout, &mut summary, &telemetry);
-                    let now = clock_now(&opts, &correlator);
-                    safe = sinks.deliver_since(&out, now, batch.read_at).await;
-                    if let (true, Some(at)) = (safe, batch.read_at) {
-                        telemetry.pipeline_latency.observe(at.elapsed());
-                    }
-                }
-                safe &= sinks.persist_router();
-                withholding |= !safe;
-                if withholding {
-                    summary.withheld += 1;
-                    telemetry.ack_withheld.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    batch.acks.commit();
-                }
+                stage.release_waiting(&mut sinks, &opts, &telemetry).await;
+                stage.batch(batch, &mut sinks, &opts, &telemetry).await;
             }
             _ = ticker.tick() => {
-                let now = match opts.clock {
-                    Clock::Wall => {
-                        let now = wall_ms();
-                        correlator.on_time(now);
-                        now
-                    }
-                    Clock::Record => clock_now(&opts, &correlator),
-                };
-                let out = correlator.drain();
-                if !out.is_empty() {
-                    emit(&out, &opts, &stdout, &mut summary, &telemetry);
-                    sinks.deliver(&out, now).await;
-                }
-                publish_gauges(&telemetry, &correlator);
-                sinks.tick(now).await;
-                sinks.persist_router();
+                // Undated input and a tick without a dated record since: it is live.
+                stage.release_waiting(&mut sinks, &opts, &telemetry).await;
+                stage.tick(&mut sinks, &opts, &telemetry).await;
             }
             Some(trigger) = reload_rx.recv() => {
                 if let Some(r) = reloader.as_mut() {
                     // A rejected file is logged and counted by `reload`; the running
                     // config simply goes on.
-                    if r.reload(trigger, &mut correlator, &mut sinks, &telemetry).is_ok() {
-                        publish_gauges(&telemetry, &correlator);
+                    if r.reload(trigger, &mut stage.correlator, &mut sinks, &telemetry).is_ok() {
+                        publish_gauges(&telemetry, &stage.correlator);
                     }
                 }
             }
@@ -371,20 +334,17 @@ pub async fn run_live(
     drop(brx);
     decode.abort();
     if !hard_stop.is_cancelled() {
-        if opts.clock == Clock::Record {
-            if input_ended {
-                correlator.finish();
-            }
-        } else {
-            correlator.on_time(wall_ms());
-        }
-        let out = correlator.drain();
-        if !out.is_empty() {
-            emit(&out, &opts, &stdout, &mut summary, &telemetry);
-            sinks.deliver(&out, clock_now(&opts, &correlator)).await;
-        }
+        stage.release_waiting(&mut sinks, &opts, &telemetry).await;
+        // A recording read to its end (`--no-follow`, or any end with `--clock record`)
+        // is judged at its last record's time, as `replay` does.
+        let recording_ended =
+            input_ended && (opts.clock == Clock::Record || opts.stop_when_inputs_end);
+        stage
+            .end(recording_ended, &mut sinks, &opts, &telemetry)
+            .await;
     }
-    publish_gauges(&telemetry, &correlator);
+    publish_gauges(&telemetry, &stage.correlator);
+    let mut summary = stage.summary;
     // Sources save their last checkpoint once the pipeline is gone; the server ends
     // within its grace. Neither may hold the exit past the deadline.
     let by = deadline
@@ -400,14 +360,6 @@ pub async fn run_live(
     }
     summary.sinks = sinks.finish_by(true, by).await;
     Ok(summary)
-}
-
-/// The router's time: the wall clock, or the correlator's record time.
-fn clock_now(opts: &LiveOptions, correlator: &Correlator) -> TsMs {
-    match opts.clock {
-        Clock::Wall => wall_ms(),
-        Clock::Record => correlator.now().unwrap_or_else(wall_ms),
-    }
 }
 
 /// Decoding and classification, one decoder per stream.
@@ -448,6 +400,7 @@ impl Ingest {
             batch.records.push(rec);
             batch.rebuild.push(rebuild);
         }
+        batch.newest = batch.newest.max(newest);
         if let Some(a) = line.ack {
             batch.acks.add(a, newest);
         }
@@ -459,6 +412,7 @@ impl Ingest {
             for mut rec in dec.finish() {
                 self.classifier.classify(&mut rec);
                 telemetry.records.fetch_add(1, Ordering::Relaxed);
+                batch.newest = batch.newest.max(rec.ts);
                 batch.records.push(rec);
                 batch.rebuild.push(false);
             }
@@ -466,38 +420,171 @@ impl Ingest {
     }
 }
 
-fn emit(
-    out: &[Output],
-    opts: &LiveOptions,
-    stdout: &std::io::Stdout,
-    summary: &mut LiveSummary,
-    telemetry: &Telemetry,
-) {
-    let mut lock = stdout.lock();
-    for o in out {
-        let v = match (o, opts.stdout) {
-            (_, None) => None,
-            (Output::Finding(f), Some(OutputFormat::Ocsf)) => {
-                Some(finding::ocsf(f, f.emission <= 1))
-            }
-            (Output::Finding(f), Some(OutputFormat::Ecs)) => Some(finding::ecs(f)),
-            (Output::Finding(f), Some(OutputFormat::Text)) => {
-                let _ = writeln!(lock, "{}", finding::text_line_in(f, opts.text_palette));
-                None
-            }
-            (Output::Finding(f), Some(_)) => Some(finding::native(f)),
-            (Output::Audit(a), Some(_)) if opts.audit_to_stdout => Some(finding::audit_native(a)),
-            (Output::Audit(_), _) => None,
-        };
-        if matches!(o, Output::Finding(_)) {
-            summary.findings += 1;
-            telemetry.findings_emitted.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Some(v) = v {
-            let _ = writeln!(lock, "{v}");
+/// Logs a change of what drives time (once per change, not per batch).
+fn log_drift(drift: Drift) {
+    match drift {
+        Drift::Behind { lag_ms } => tracing::warn!(
+            lag = %crate::correlate::vars::human_ms(lag_ms),
+            lag_secs = lag_ms / 1_000,
+            "input runs behind the wall clock; time follows the records' own until it catches up"
+        ),
+        Drift::CaughtUp => {
+            tracing::info!("input caught up with the wall clock; the wall clock drives time")
         }
     }
-    let _ = lock.flush();
+}
+
+/// The correlator loop's state: the correlator, its clock and what was emitted.
+struct Stage {
+    correlator: Correlator,
+    clock: LiveClock,
+    summary: LiveSummary,
+    /// Once a batch's outputs could not be made safe, no later batch is acknowledged
+    /// either (acknowledging a later line would pass over the unsafe one).
+    withholding: bool,
+    /// Undated batches waiting for `Clock::Auto` to decide (see [`MAX_WAITING_BATCHES`]).
+    waiting: Vec<Batch>,
+    text: LiveText,
+}
+
+impl Stage {
+    /// Correlates one batch, emits and delivers what changed, then acknowledges it
+    /// once its outputs are safe.
+    async fn batch(
+        &mut self,
+        batch: Batch,
+        sinks: &mut SinkSet,
+        opts: &LiveOptions,
+        telemetry: &Telemetry,
+    ) {
+        // The wall clock, when it drives, is read once per batch; a record never moves
+        // it back. Collecting and routing what changed runs once per batch instead of
+        // once per line.
+        if let Some(now) = self.clock.wall_drives(wall_ms()) {
+            self.correlator.on_time(now);
+        }
+        self.summary.lines += batch.lines;
+        self.summary.records += batch.records.len() as u64;
+        for (rec, rebuild) in batch.records.iter().zip(&batch.rebuild) {
+            self.correlator.on_record(rec);
+            if *rebuild {
+                let n = self.correlator.drain().len() as u64;
+                self.summary.suppressed += n;
+                telemetry.rebuild_suppressed.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        let out = self.correlator.drain();
+        let mut safe = true;
+        if !out.is_empty() {
+            self.emit(&out, opts, telemetry);
+            let now = self.clock.now(wall_ms(), self.correlator.now());
+            safe = sinks.deliver_since(&out, now, batch.read_at).await;
+            if let (true, Some(at)) = (safe, batch.read_at) {
+                telemetry.pipeline_latency.observe(at.elapsed());
+            }
+        }
+        safe &= sinks.persist_router();
+        self.withholding |= !safe;
+        if self.withholding {
+            self.summary.withheld += 1;
+            telemetry.ack_withheld.fetch_add(1, Ordering::Relaxed);
+        } else {
+            batch.acks.commit();
+        }
+    }
+
+    /// The batches that waited for the clock to decide, in order, under what it decided
+    /// (the wall clock when no dated record came: undated input is live).
+    async fn release_waiting(
+        &mut self,
+        sinks: &mut SinkSet,
+        opts: &LiveOptions,
+        telemetry: &Telemetry,
+    ) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        self.clock.decide_wall();
+        for batch in std::mem::take(&mut self.waiting) {
+            self.batch(batch, sinks, opts, telemetry).await;
+        }
+    }
+
+    /// Time-driven checks: the wall clock advances the correlator only when it drives.
+    async fn tick(&mut self, sinks: &mut SinkSet, opts: &LiveOptions, telemetry: &Telemetry) {
+        let wall = wall_ms();
+        if let Some(now) = self.clock.wall_drives(wall) {
+            self.correlator.on_time(now);
+        }
+        let now = self.clock.now(wall, self.correlator.now());
+        let out = self.correlator.drain();
+        if !out.is_empty() {
+            self.emit(&out, opts, telemetry);
+            sinks.deliver(&out, now).await;
+        }
+        publish_gauges(telemetry, &self.correlator);
+        sinks.tick(now).await;
+        sinks.persist_router();
+    }
+
+    /// The end of the run: a recording read to its end is finished in its own time (as
+    /// `replay`); with the wall clock driving, time advances to it; input still behind
+    /// but not ended (a signal) is left as it is, to go on at the next start.
+    async fn end(
+        &mut self,
+        recording_ended: bool,
+        sinks: &mut SinkSet,
+        opts: &LiveOptions,
+        telemetry: &Telemetry,
+    ) {
+        match self.clock.wall_drives(wall_ms()) {
+            Some(now) => self.correlator.on_time(now),
+            None if recording_ended => self.correlator.finish(),
+            None => {}
+        }
+        let out = self.correlator.drain();
+        if !out.is_empty() {
+            self.emit(&out, opts, telemetry);
+            let now = self.clock.now(wall_ms(), self.correlator.now());
+            sinks.deliver(&out, now).await;
+        }
+    }
+
+    /// Writes `out` on stdout in the chosen format and counts the findings. A failed
+    /// write is logged (stdout is the user's view, not a delivery path with a spool).
+    fn emit(&mut self, out: &[Output], opts: &LiveOptions, telemetry: &Telemetry) {
+        let mut lock = std::io::stdout().lock();
+        let mut written = Ok(());
+        for o in out {
+            if let Output::Finding(_) = o {
+                self.summary.findings += 1;
+                telemetry.findings_emitted.fetch_add(1, Ordering::Relaxed);
+            }
+            let v = match (o, opts.stdout) {
+                (_, None) => None,
+                (Output::Finding(f), Some(OutputFormat::Ocsf)) => {
+                    Some(finding::ocsf(f, f.emission <= 1))
+                }
+                (Output::Finding(f), Some(OutputFormat::Ecs)) => Some(finding::ecs(f)),
+                (Output::Finding(f), Some(OutputFormat::Text)) => {
+                    let text = self.text.render(f, opts.text_palette);
+                    written = written.and(lock.write_all(text.as_bytes()));
+                    None
+                }
+                (Output::Finding(f), Some(_)) => Some(finding::native(f)),
+                (Output::Audit(a), Some(_)) if opts.audit_to_stdout => {
+                    Some(finding::audit_native(a))
+                }
+                (Output::Audit(_), _) => None,
+            };
+            if let Some(v) = v {
+                written = written.and(writeln!(lock, "{v}"));
+            }
+        }
+        if let Err(e) = written.and(lock.flush()) {
+            tracing::warn!(error = %e, "writing findings to stdout failed");
+        }
+    }
 }
 
 /// The firing-findings gauge (per pattern and tenant) and the state sizes, set once per

@@ -1,5 +1,7 @@
 //! Findings and audit records in their output schemas: native (contracts.md §4–§5),
-//! OCSF API Activity and ECS events for audit records, and a human text summary.
+//! OCSF API Activity and ECS events for audit records, and a human text summary (one
+//! line per finding, a detailed block, and the report of `replay --output text` made
+//! of those blocks).
 //! Findings as OCSF Detection Findings and ECS alerts are in `ocsf` and `ecs`,
 //! re-exported here.
 //!
@@ -240,41 +242,53 @@ pub fn text_report_in(findings: &[Finding], palette: Palette) -> String {
     ));
     for f in v {
         out.push('\n');
-        out.push_str(&text_line_in(f, palette));
-        out.push('\n');
-        out.push_str(&format!(
-            "    since {}  last {}  count {}\n",
-            format_rfc3339_ms(f.first_seen),
-            format_rfc3339_ms(f.last_seen),
-            f.count
-        ));
-        out.push_str(&format!("    {}\n", term(&f.summary)));
-        if let Some(rc) = &f.root_cause {
-            out.push_str(&format!(
-                "    root cause: {} ({})\n",
-                term(&rc.object.to_string()),
-                rc.class.as_str()
-            ));
-        }
-        if !f.impacted.is_empty() {
-            let names: Vec<String> = f
-                .impacted
-                .iter()
-                .take(8)
-                .map(|o| term(&o.to_string()))
-                .collect();
-            let more = f.impacted.len().saturating_sub(8);
-            out.push_str(&format!(
-                "    impacted: {}{}\n",
-                names.join(", "),
-                if more > 0 {
-                    format!(" … and {more} more")
-                } else {
-                    String::new()
-                }
-            ));
-        }
-        out.push_str(&format!("    next step: {}\n", term(&f.remediation)));
+        out.push_str(&text_block_in(f, palette));
     }
+    out
+}
+
+/// Impacted objects named in a text block; the rest are counted.
+const TEXT_IMPACTED_SHOWN: usize = 8;
+
+/// One finding's block of the human report: its line, then since/last/count, the
+/// summary, the root cause, the impacted objects and the next step, each indented.
+/// `replay --output text` prints it for every final finding, `run` when one fires or
+/// resolves.
+pub fn text_block_in(f: &Finding, palette: Palette) -> String {
+    let mut out = text_line_in(f, palette);
+    out.push('\n');
+    out.push_str(&format!(
+        "    since {}  last {}  count {}\n",
+        format_rfc3339_ms(f.first_seen),
+        format_rfc3339_ms(f.last_seen),
+        f.count
+    ));
+    out.push_str(&format!("    {}\n", term(&f.summary)));
+    if let Some(rc) = &f.root_cause {
+        out.push_str(&format!(
+            "    root cause: {} ({})\n",
+            term(&rc.object.to_string()),
+            rc.class.as_str()
+        ));
+    }
+    if !f.impacted.is_empty() {
+        let names: Vec<String> = f
+            .impacted
+            .iter()
+            .take(TEXT_IMPACTED_SHOWN)
+            .map(|o| term(&o.to_string()))
+            .collect();
+        let more = f.impacted.len().saturating_sub(TEXT_IMPACTED_SHOWN);
+        out.push_str(&format!(
+            "    impacted: {}{}\n",
+            names.join(", "),
+            if more > 0 {
+                format!(" … and {more} more")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    out.push_str(&format!("    next step: {}\n", term(&f.remediation)));
     out
 }
