@@ -1005,11 +1005,12 @@ fn run_validate(patterns: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<Ex
     for f in files {
         let file = f.display().to_string();
         match std::fs::read_to_string(f) {
-            Ok(text) => {
-                if let Err(e) = Settings::from_config_text(&text, &file, set.clone()) {
-                    errs.extend(e);
-                }
-            }
+            Ok(text) => match Settings::pipeline_from_text(&text, &file, set.clone()) {
+                Ok((_, plan)) => fluxsight::sinks::config::describe(&plan)
+                    .iter()
+                    .for_each(|line| println!("{file}: {line}")),
+                Err(e) => errs.extend(e),
+            },
             Err(e) => errs.push(SpecError {
                 file,
                 line: 0,

@@ -1,4 +1,4 @@
-//! Slack Block Kit messages for findings, finding groups and audit records.
+//! Slack Block Kit messages for findings, finding groups, digests and audit records.
 //!
 //! Owns: the message shape (`text` fallback + `blocks`), mrkdwn escaping, and Block Kit
 //! limits. Does not send anything (see `sinks::slack`).
@@ -21,6 +21,7 @@ use crate::classify::redact::redact;
 use crate::correlate::{AuditRecord, Finding, Status};
 use crate::parse::time::format_rfc3339_ms;
 use crate::record::{ObjectRef, Severity};
+use crate::sinks::digest::Digest;
 use crate::sinks::{Delivery, Group};
 
 /// Blocks per message (Slack: 50).
@@ -314,6 +315,7 @@ pub fn message(d: &Delivery) -> Value {
     match d {
         Delivery::Finding(f) => finding_message(f),
         Delivery::Group(g) => group_message(g),
+        Delivery::Digest(dg) => digest_message(dg),
         Delivery::Audit(a) => audit_message(a),
     }
 }
@@ -488,6 +490,88 @@ fn group_message(g: &Group) -> Value {
             .to_uppercase(),
         g.findings.len(),
         if g.findings.len() == 1 { "" } else { "s" },
+    );
+    json!({"text": prose(&text, MAX_TEXT_CHARS), "blocks": b.blocks})
+}
+
+/// Rows of a digest's count lists (patterns, tenants).
+const DIGEST_COUNT_ROWS: usize = 10;
+
+/// `` `a` ×3, `b` ×1, …and 4 more `` from ranked counts.
+fn count_list(counts: &std::collections::BTreeMap<String, usize>) -> String {
+    let ranked = Digest::ranked(counts);
+    let mut parts: Vec<String> = ranked
+        .iter()
+        .take(DIGEST_COUNT_ROWS)
+        .map(|(k, n)| format!("{} ×{n}", code_span(k, 60)))
+        .collect();
+    if ranked.len() > DIGEST_COUNT_ROWS {
+        parts.push(format!(
+            "{ELLIPSIS}and {} more",
+            ranked.len() - DIGEST_COUNT_ROWS
+        ));
+    }
+    parts.join("\n")
+}
+
+/// The one message for a storm of findings: counts by pattern and tenant, the top
+/// findings, and where to see the rest.
+fn digest_message(d: &Digest) -> Value {
+    let mut b = Blocks::new();
+    let span = (d.window_end - d.window_start).max(0) / 1000;
+    b.header(&format!(
+        "{} findings in {span}s: {} firing, {} resolved",
+        d.total, d.firing, d.resolved
+    ));
+    b.fields(vec![
+        format!("*By pattern*\n{}", count_list(&d.by_pattern)),
+        format!("*By tenant*\n{}", count_list(&d.by_tenant)),
+        format!(
+            "*Worst severity*\n{}",
+            d.worst.map(|s| s.as_str()).unwrap_or("resolved")
+        ),
+        format!("*Cluster*\n{}", count_list(&d.by_cluster)),
+    ]);
+    b.section(format!("*Top {} of {}*", d.top.len(), d.total), 400);
+    for f in &d.top {
+        let text = clip(
+            format!(
+                "{} *{}* {}\n{} · tenant {} · {}",
+                severity_emoji(f.severity, f.status),
+                f.severity.as_str(),
+                prose(&f.title, 150),
+                code_span(&object(&f.subject), 120),
+                code_span(&f.tenant, 40),
+                f.status.as_str(),
+            ),
+            GROUP_ITEM_CHARS,
+        );
+        if !b.section(text, 300) {
+            break;
+        }
+    }
+    b.context(format!(
+        "{} more not shown · {} · route {} · {} to {}",
+        d.total - d.top.len(),
+        code_span(&d.see_rest, 200),
+        code_span(&d.route, 60),
+        format_rfc3339_ms(d.window_start),
+        format_rfc3339_ms(d.window_end)
+    ));
+    let patterns: Vec<String> = Digest::ranked(&d.by_pattern)
+        .iter()
+        .take(3)
+        .map(|(p, n)| format!("{p} {n}"))
+        .collect();
+    let text = format!(
+        "[{}] digest: {} findings ({} firing): {}",
+        d.worst
+            .map(|s| s.as_str())
+            .unwrap_or("resolved")
+            .to_uppercase(),
+        d.total,
+        d.firing,
+        patterns.join(", ")
     );
     json!({"text": prose(&text, MAX_TEXT_CHARS), "blocks": b.blocks})
 }

@@ -16,6 +16,7 @@ pub mod alertmanager;
 pub mod body;
 pub mod build;
 pub mod config;
+pub mod digest;
 pub mod file;
 pub mod http;
 pub mod kafka;
@@ -62,6 +63,8 @@ pub enum Delivery {
     Finding(Box<Finding>),
     Audit(Box<AuditRecord>),
     Group(Box<Group>),
+    /// One message for a storm of findings (chat sinks only).
+    Digest(Box<digest::Digest>),
 }
 
 impl Delivery {
@@ -87,14 +90,19 @@ impl Delivery {
                 let last = g.findings.iter().map(|f| f.last_seen).max().unwrap_or(0);
                 format!("{}-{}-{}", g.key, g.findings.len(), last)
             }
+            Delivery::Digest(d) => format!(
+                "digest-{}-{}-{}-{}",
+                d.route, d.window_start, d.window_end, d.total
+            ),
         }
     }
 
-    /// The findings this delivery carries.
+    /// The findings this delivery carries (a digest: its top findings).
     pub fn findings(&self) -> Vec<&Finding> {
         match self {
             Delivery::Finding(f) => vec![f],
             Delivery::Group(g) => g.findings.iter().collect(),
+            Delivery::Digest(d) => d.top.iter().collect(),
             Delivery::Audit(_) => vec![],
         }
     }

@@ -8,12 +8,25 @@
 //! most every `group_interval`, an unchanged firing group again after
 //! `repeat_interval`. A route without grouping settings passes every finding update
 //! through as it happens (what SIEM sinks want). Audit records are never held back.
+//!
+//! What goes where by default (`config::Route`): a route that does not name its record
+//! types sends audit records only to its SIEM and storage sinks; chat and paging sinks
+//! get them only from a route with `match: {type: audit}`. A route that would carry an
+//! audit record to no sink does not match it, so later routes still see it.
+//!
+//! Chat sinks get storm control even without grouping: on a route without `group_by`,
+//! their finding updates are held in a per-route window (`group_wait`, 30s when unset,
+//! opened by the first update); when it closes, more than `digest_threshold` findings
+//! become one [`Digest`], fewer are sent one by one (latest state of each). On a route
+//! with `group_by`, a group notification of more than `digest_threshold` findings
+//! reaches chat sinks as a digest.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::config::Route;
+use super::digest::Digest;
 use super::{Delivery, Group};
 use crate::correlate::{Finding, Output, Status};
 use crate::record::TsMs;
@@ -30,10 +43,21 @@ struct GroupState {
     last_sent: Option<TsMs>,
 }
 
+/// Finding updates held for a route's chat sinks (latest state per finding, in order
+/// of first arrival).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ChatWindow {
+    opened: TsMs,
+    due: TsMs,
+    findings: Vec<Finding>,
+}
+
 /// The router of one pipeline.
 pub struct Router {
     routes: Vec<Route>,
     groups: BTreeMap<(usize, String), GroupState>,
+    /// Open chat windows, by route index.
+    windows: BTreeMap<usize, ChatWindow>,
     /// Most groups kept per route; beyond it new groups are notified ungrouped.
     max_groups: usize,
     pub overflowed: u64,
@@ -47,12 +71,23 @@ pub struct Router {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct RouterSnapshot {
     groups: Vec<(String, String, GroupState)>,
+    /// Open chat windows by route name (absent in files of older versions).
+    #[serde(default)]
+    windows: Vec<(String, ChatWindow)>,
 }
 
 impl RouterSnapshot {
-    /// Findings held in groups.
+    /// Findings held in groups and chat windows.
     pub fn findings(&self) -> usize {
-        self.groups.iter().map(|(_, _, g)| g.findings.len()).sum()
+        self.groups
+            .iter()
+            .map(|(_, _, g)| g.findings.len())
+            .sum::<usize>()
+            + self
+                .windows
+                .iter()
+                .map(|(_, w)| w.findings.len())
+                .sum::<usize>()
     }
 }
 
@@ -85,6 +120,7 @@ impl Router {
         Router {
             routes,
             groups: BTreeMap::new(),
+            windows: BTreeMap::new(),
             max_groups: 10_000,
             overflowed: 0,
             dirty: false,
@@ -102,6 +138,11 @@ impl Router {
                 .groups
                 .iter()
                 .map(|((ri, key), g)| (self.routes[*ri].name.clone(), key.clone(), g.clone()))
+                .collect(),
+            windows: self
+                .windows
+                .iter()
+                .map(|(ri, w)| (self.routes[*ri].name.clone(), w.clone()))
                 .collect(),
         })
     }
@@ -121,6 +162,14 @@ impl Router {
                     self.groups.insert((i, key), g);
                 }
                 None => lost += g.findings.len(),
+            }
+        }
+        for (route, w) in snap.windows {
+            match self.routes.iter().position(|r| r.name == route) {
+                Some(i) => {
+                    self.windows.insert(i, w);
+                }
+                None => lost += w.findings.len(),
             }
         }
         lost
@@ -149,14 +198,29 @@ impl Router {
             if !matched {
                 continue;
             }
+            if let Output::Finding(f) = out {
+                if !r.windowed_sinks().is_empty() {
+                    let w = self.windows.entry(i).or_insert_with(|| ChatWindow {
+                        opened: now,
+                        due: now + r.chat_window_ms as i64,
+                        findings: Vec::new(),
+                    });
+                    match w.findings.iter_mut().find(|held| held.id == f.id) {
+                        Some(held) => *held = (**f).clone(),
+                        None => w.findings.push((**f).clone()),
+                    }
+                    self.dirty = true;
+                }
+            }
             match out {
                 Output::Audit(a) => {
-                    for s in &r.sinks {
+                    for s in &r.audit_sinks {
                         due.push((s.clone(), Delivery::Audit(a.clone())));
                     }
                 }
+                Output::Finding(_) if r.group_sinks().next().is_none() => {}
                 Output::Finding(f) if passthrough(r) => {
-                    for s in &r.sinks {
+                    for s in r.group_sinks() {
                         due.push((s.clone(), Delivery::Finding(f.clone())));
                     }
                 }
@@ -176,7 +240,7 @@ impl Router {
                     let gk = (i, key);
                     if !self.groups.contains_key(&gk) && self.groups.len() >= self.max_groups {
                         self.overflowed += 1;
-                        for s in &r.sinks {
+                        for s in r.group_sinks() {
                             due.push((s.clone(), Delivery::Finding(f.clone())));
                         }
                         continue;
@@ -230,14 +294,25 @@ impl Router {
                     .then_with(|| b.severity.cmp(&a.severity))
                     .then_with(|| a.id.cmp(&b.id))
             });
+            let digest =
+                (findings.len() > r.digest_threshold && !r.chat_sinks.is_empty()).then(|| {
+                    let since = g
+                        .last_sent
+                        .unwrap_or_else(|| g.next_send.unwrap_or(now) - r.group_wait_ms as i64);
+                    Digest::new(&r.name, (since, now), &findings, &r.digest_hint)
+                });
             let group = Group {
                 route: r.name.clone(),
                 key: key.clone(),
                 labels: g.labels.clone(),
                 findings,
             };
-            for s in &r.sinks {
-                due.push((s.clone(), Delivery::Group(Box::new(group.clone()))));
+            for s in r.group_sinks() {
+                let d = match &digest {
+                    Some(d) if r.chat_sinks.contains(s) => Delivery::Digest(Box::new(d.clone())),
+                    _ => Delivery::Group(Box::new(group.clone())),
+                };
+                due.push((s.clone(), d));
             }
             g.last_sent = Some(now);
             g.changed = false;
@@ -252,6 +327,39 @@ impl Router {
         for k in empty {
             self.groups.remove(&k);
         }
+        due.extend(self.close_windows(now));
+        due
+    }
+
+    /// Chat windows due at `now`: one digest per chat sink when more than the route's
+    /// threshold of findings are held, else each finding's latest state.
+    fn close_windows(&mut self, now: TsMs) -> Vec<Addressed> {
+        let closing: Vec<usize> = self
+            .windows
+            .iter()
+            .filter(|(_, w)| w.due <= now)
+            .map(|(ri, _)| *ri)
+            .collect();
+        let mut due = Vec::new();
+        for ri in closing {
+            let Some(w) = self.windows.remove(&ri) else {
+                continue;
+            };
+            self.dirty = true;
+            let r = &self.routes[ri];
+            if w.findings.len() > r.digest_threshold {
+                let d = Digest::new(&r.name, (w.opened, now), &w.findings, &r.digest_hint);
+                for s in r.windowed_sinks() {
+                    due.push((s.clone(), Delivery::Digest(Box::new(d.clone()))));
+                }
+            } else {
+                for f in w.findings {
+                    for s in r.windowed_sinks() {
+                        due.push((s.clone(), Delivery::Finding(Box::new(f.clone()))));
+                    }
+                }
+            }
+        }
         due
     }
 
@@ -261,6 +369,7 @@ impl Router {
             .groups
             .values()
             .filter_map(|g| g.next_send)
+            .chain(self.windows.values().map(|w| w.due))
             .max()
             .unwrap_or(0);
         self.on_time(last)
@@ -279,6 +388,7 @@ impl Router {
                         .and_then(|rep| g.last_sent.map(|l| l + rep as i64))
                 }
             })
+            .chain(self.windows.values().map(|w| w.due))
             .min()
     }
 }
@@ -299,6 +409,11 @@ mod tests {
             findings: true,
             audit: true,
             sinks: vec!["s".into()],
+            audit_sinks: vec!["s".into()],
+            chat_sinks: Vec::new(),
+            chat_window_ms: 30_000,
+            digest_threshold: 10,
+            digest_hint: String::new(),
             group_by: group_by.iter().map(|s| s.to_string()).collect(),
             group_wait_ms: wait,
             group_interval_ms: interval,
