@@ -4,9 +4,16 @@
 //! Raw (serde, `deny_unknown_fields`) → validated (pure, every error with file, line and
 //! field) → built (the only step with I/O: reading secrets, opening files, connecting).
 //!
+//! Also owns what each kind of sink receives by default ([`SinkClass`]: chat and paging
+//! sinks get findings only, SIEM and storage sinks findings and audit records; a route
+//! naming `type` overrides it) and its description for `fluxsight validate`
+//! ([`describe`]).
+//!
 //! Invariant: secrets (webhook URLs of Slack, HMAC keys, tokens, passwords, credential
 //! headers) are never accepted as plain text in the file: only `{env: NAME}` or
-//! `{file: PATH}` references, resolved at build time and never logged.
+//! `{file: PATH}` references, resolved at build time and never logged. A plain value in
+//! a secret field is dropped while parsing ([`SecretRef`] keeps nothing of it) and
+//! reported by validation as "`<field>` holds a secret", so no error can quote it.
 
 use std::collections::{BTreeMap, BTreeSet};
 

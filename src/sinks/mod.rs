@@ -3,8 +3,8 @@
 //!
 //! Owns: the [`Sink`] seam, the [`Delivery`] unit, the per-sink worker (`worker`: bounded
 //! read-ahead queue, write-ahead disk spool, retry with jittered back-off, dead letters,
-//! stats), the router with Alertmanager-style storm control (`router`), and sink
-//! configuration (`config`).
+//! stats), the router with Alertmanager-style storm control (`router`) and chat digests
+//! (`digest`), and sink configuration (`config`).
 //!
 //! Invariant: at least once. A delivery is appended to the sink's spool before the sink
 //! sees it and acknowledged only after the sink accepted it (or after it was dead-lettered

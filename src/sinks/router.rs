@@ -505,4 +505,152 @@ mod tests {
         assert!(r.on_time(1_000_000).is_empty());
         assert_eq!(r.on_time(330_000 + 3_600_000).len(), 1);
     }
+
+    fn chat_route(threshold: usize) -> Route {
+        Route {
+            chat_sinks: vec!["s".into()],
+            digest_threshold: threshold,
+            ..route(&[], 0, 0, None)
+        }
+    }
+
+    #[test]
+    fn chat_window_turns_a_storm_into_one_digest() {
+        let mut r = Router::new(vec![chat_route(3)]);
+        for i in 0..4 {
+            let f = finding(
+                &format!("o{i}"),
+                "build_failure",
+                Severity::Error,
+                Status::Firing,
+            );
+            assert!(r.on_output(&f, i * 1000).is_empty(), "held in the window");
+        }
+        assert_eq!(r.next_deadline(), Some(30_000));
+        assert!(r.on_time(29_999).is_empty());
+        let out = r.on_time(30_000);
+        assert_eq!(out.len(), 1, "{out:?}");
+        match &out[0].1 {
+            Delivery::Digest(d) => {
+                assert_eq!((d.total, d.firing), (4, 4));
+                assert_eq!(d.by_pattern.get("build_failure"), Some(&4));
+                assert_eq!((d.window_start, d.window_end), (0, 30_000));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(r.next_deadline(), None, "the window closed");
+    }
+
+    #[test]
+    fn chat_window_below_the_threshold_sends_each_finding_once() {
+        let mut r = Router::new(vec![chat_route(3)]);
+        let a = finding("a", "build_failure", Severity::Warning, Status::Firing);
+        let a2 = finding("a", "build_failure", Severity::Critical, Status::Firing);
+        let b = finding("b", "build_failure", Severity::Error, Status::Firing);
+        for (o, t) in [(&a, 0), (&b, 1000), (&a2, 2000)] {
+            assert!(r.on_output(o, t).is_empty());
+        }
+        let out = r.flush();
+        let sent: Vec<Severity> = out
+            .iter()
+            .map(|(_, d)| match d {
+                Delivery::Finding(f) => f.severity,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // `a`'s two updates are one message with its latest state.
+        assert_eq!(sent, vec![Severity::Critical, Severity::Error]);
+    }
+
+    #[test]
+    fn grouped_route_sends_chat_sinks_a_digest_and_others_the_group() {
+        let mut rt = route(&["pattern"], 10_000, 0, None);
+        rt.sinks = vec!["s".into(), "siem".into()];
+        rt.chat_sinks = vec!["s".into()];
+        rt.digest_threshold = 2;
+        let mut r = Router::new(vec![rt]);
+        for (i, name) in ["x", "y", "z"].iter().enumerate() {
+            let f = finding(name, "build_failure", Severity::Error, Status::Firing);
+            r.on_output(&f, i as i64);
+        }
+        let out = r.on_time(10_000);
+        let kinds: Vec<(&str, &str)> = out
+            .iter()
+            .map(|(s, d)| {
+                let k = match d {
+                    Delivery::Digest(_) => "digest",
+                    Delivery::Group(_) => "group",
+                    _ => "other",
+                };
+                (s.as_str(), k)
+            })
+            .collect();
+        assert_eq!(kinds, vec![("s", "digest"), ("siem", "group")]);
+    }
+
+    /// Routes of a pipeline file, validated as `fluxsight` loads them.
+    fn routes_of(text: &str) -> Vec<Route> {
+        let (_, plan) = crate::correlate::spec::Settings::pipeline_from_text(
+            text,
+            "t.yaml",
+            crate::correlate::spec::PatternSet::builtin(),
+        )
+        .unwrap();
+        plan.routes
+    }
+
+    fn audit_output() -> Output {
+        Output::Audit(Box::new(crate::correlate::AuditRecord {
+            ts: 0,
+            cluster: "c".into(),
+            controller: None,
+            action: "revision_applied".into(),
+            subject: ObjectRef::new("Kustomization", "t1", "app"),
+            tenant: "t1".into(),
+            source: None,
+            source_url: None,
+            revision: None,
+            commit: None,
+            changes: Default::default(),
+            outcome: "success".into(),
+            message: String::new(),
+        }))
+    }
+
+    const SINKS: &str = "sinks:\n  - name: chat\n    type: slack\n    url: {env: X}\n  - name: pager\n    type: alertmanager\n    url: http://127.0.0.1:9093\n  - name: siem\n    type: kafka\n    brokers: 127.0.0.1:9092\n  - name: archive\n    type: file\n    path: /tmp/x.jsonl\n";
+
+    #[test]
+    fn without_routes_audit_goes_to_siem_and_storage_sinks_only() {
+        let mut r = Router::new(routes_of(SINKS));
+        let to: Vec<String> = r
+            .on_output(&audit_output(), 0)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(to, vec!["siem", "archive"]);
+    }
+
+    #[test]
+    fn a_route_without_type_lets_audit_fall_through_to_later_routes() {
+        let text = format!(
+            "{SINKS}routes:\n  - name: ops\n    sinks: [chat, pager]\n  - name: rest\n    sinks: [archive]\n"
+        );
+        let mut r = Router::new(routes_of(&text));
+        let to: Vec<String> = r
+            .on_output(&audit_output(), 0)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(to, vec!["archive"]);
+        let text = format!(
+            "{SINKS}routes:\n  - name: ops\n    match: {{type: audit}}\n    sinks: [chat, pager]\n"
+        );
+        let mut r = Router::new(routes_of(&text));
+        let to: Vec<String> = r
+            .on_output(&audit_output(), 0)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(to, vec!["chat", "pager"]);
+    }
 }
