@@ -519,9 +519,11 @@ fn count_list(counts: &std::collections::BTreeMap<String, usize>) -> String {
 fn digest_message(d: &Digest) -> Value {
     let mut b = Blocks::new();
     let span = (d.window_end - d.window_start).max(0) / 1000;
+    // Findings beyond the window's cap are only counted.
+    let total = d.total + d.not_held;
     b.header(&format!(
-        "{} findings in {span}s: {} firing, {} resolved",
-        d.total, d.firing, d.resolved
+        "{total} findings in {span}s: {} firing, {} resolved",
+        d.firing, d.resolved
     ));
     b.fields(vec![
         format!("*By pattern*\n{}", count_list(&d.by_pattern)),
@@ -532,7 +534,7 @@ fn digest_message(d: &Digest) -> Value {
         ),
         format!("*Cluster*\n{}", count_list(&d.by_cluster)),
     ]);
-    b.section(format!("*Top {} of {}*", d.top.len(), d.total), 400);
+    b.section(format!("*Top {} of {total}*", d.top.len()), 400);
     for f in &d.top {
         let text = clip(
             format!(
@@ -552,7 +554,7 @@ fn digest_message(d: &Digest) -> Value {
     }
     b.context(format!(
         "{} more not shown · {} · route {} · {} to {}",
-        d.total - d.top.len(),
+        total - d.top.len(),
         code_span(&d.see_rest, 200),
         code_span(&d.route, 60),
         format_rfc3339_ms(d.window_start),
@@ -564,12 +566,11 @@ fn digest_message(d: &Digest) -> Value {
         .map(|(p, n)| format!("{p} {n}"))
         .collect();
     let text = format!(
-        "[{}] digest: {} findings ({} firing): {}",
+        "[{}] digest: {total} findings ({} firing): {}",
         d.worst
             .map(|s| s.as_str())
             .unwrap_or("resolved")
             .to_uppercase(),
-        d.total,
         d.firing,
         patterns.join(", ")
     );
@@ -654,5 +655,58 @@ mod tests {
         let c = clip(s, 50);
         assert!(c.chars().count() <= 50, "{c}");
         assert_eq!(c.matches('`').count() % 2, 0, "{c}");
+    }
+
+    #[test]
+    fn digest_keeps_limits_and_escapes_hostile_names() {
+        use crate::correlate::finding::finding_id;
+        let findings: Vec<Finding> = (0..300)
+            .map(|i| {
+                let subject = ObjectRef::new("Kustomization", "ns", format!("<!here> app-{i}"));
+                Finding {
+                    id: finding_id("build_failure", &subject),
+                    pattern: if i % 2 == 0 {
+                        "build_failure"
+                    } else {
+                        "drift_detected"
+                    }
+                    .into(),
+                    status: Status::Firing,
+                    severity: Severity::Error,
+                    title: format!("*bold* <@channel> {}", "x".repeat(400)),
+                    summary: String::new(),
+                    cluster: "c".into(),
+                    tenant: format!("<tenant-{}>`", i % 40),
+                    tenants: vec![],
+                    subject,
+                    root_cause: None,
+                    impacted: vec![],
+                    impact: Vec::new(),
+                    first_seen: 0,
+                    last_seen: 0,
+                    count: 1,
+                    evidence: vec![],
+                    labels: Default::default(),
+                    remediation: String::new(),
+                    last_counted: 0,
+                    emission: 1,
+                    rule: Default::default(),
+                    text_pending: Default::default(),
+                }
+            })
+            .collect();
+        let d = Digest::new("default", (0, 30_000), &findings, "fluxsight replay …");
+        let m = message(&Delivery::Digest(Box::new(d)));
+        let blocks = m["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= MAX_BLOCKS);
+        let all = m.to_string();
+        assert!(
+            !all.contains("<!here>") && !all.contains("<tenant"),
+            "{all}"
+        );
+        assert!(all.contains("300 findings in 30s"), "{all}");
+        assert!(all.contains("×150"), "{all}");
+        // 40 tenants: the first rows and the rest counted.
+        assert!(all.contains("and 30 more"), "{all}");
     }
 }

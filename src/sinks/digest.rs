@@ -6,7 +6,8 @@
 //! chat sinks later) turn it into their message format; nothing here knows a format.
 //!
 //! Invariant: a digest is about the findings of one window of one route; the counts
-//! cover every one of them, `top` at most [`DIGEST_TOP`].
+//! cover every finding the window held, `top` at most [`DIGEST_TOP`]; findings beyond
+//! the window's cap are only counted (`not_held`).
 
 use std::collections::BTreeMap;
 
@@ -41,6 +42,9 @@ pub struct Digest {
     pub top: Vec<Finding>,
     /// Where every finding can be seen (a command or a file).
     pub see_rest: String,
+    /// Further findings of the window, beyond what it holds: in no count above.
+    #[serde(default)]
+    pub not_held: usize,
 }
 
 impl Digest {
@@ -84,6 +88,7 @@ impl Digest {
             by_cluster,
             top: top.into_iter().take(DIGEST_TOP).cloned().collect(),
             see_rest: see_rest.to_string(),
+            not_held: 0,
         }
     }
 

@@ -43,13 +43,44 @@ struct GroupState {
     last_sent: Option<TsMs>,
 }
 
-/// Finding updates held for a route's chat sinks (latest state per finding, in order
-/// of first arrival).
+/// Most findings one chat window holds; a storm beyond it is counted in the digest
+/// (`not_held`) and in [`Router::overflowed`], not shown (the other sinks have them all).
+const MAX_WINDOW_FINDINGS: usize = 10_000;
+
+/// Finding updates held for a route's chat sinks: the latest state per finding id,
+/// with the order of first arrival.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ChatWindow {
     opened: TsMs,
     due: TsMs,
-    findings: Vec<Finding>,
+    findings: BTreeMap<String, (usize, Finding)>,
+    #[serde(default)]
+    not_held: usize,
+}
+
+impl ChatWindow {
+    /// Holds `f`'s latest state; `false` when the window is full and `f` is new.
+    fn hold(&mut self, f: &Finding) -> bool {
+        let next = self.findings.len();
+        match self.findings.get_mut(&f.id) {
+            Some((_, held)) => *held = f.clone(),
+            None if next >= MAX_WINDOW_FINDINGS => {
+                self.not_held += 1;
+                return false;
+            }
+            None => {
+                self.findings.insert(f.id.clone(), (next, f.clone()));
+            }
+        }
+        true
+    }
+
+    /// The held findings in order of first arrival.
+    fn into_findings(self) -> Vec<Finding> {
+        let mut v: Vec<(usize, Finding)> = self.findings.into_values().collect();
+        v.sort_by_key(|(i, _)| *i);
+        v.into_iter().map(|(_, f)| f).collect()
+    }
 }
 
 /// The router of one pipeline.
@@ -203,11 +234,11 @@ impl Router {
                     let w = self.windows.entry(i).or_insert_with(|| ChatWindow {
                         opened: now,
                         due: now + r.chat_window_ms as i64,
-                        findings: Vec::new(),
+                        findings: BTreeMap::new(),
+                        not_held: 0,
                     });
-                    match w.findings.iter_mut().find(|held| held.id == f.id) {
-                        Some(held) => *held = (**f).clone(),
-                        None => w.findings.push((**f).clone()),
+                    if !w.hold(f) {
+                        self.overflowed += 1;
                     }
                     self.dirty = true;
                 }
@@ -347,13 +378,16 @@ impl Router {
             };
             self.dirty = true;
             let r = &self.routes[ri];
-            if w.findings.len() > r.digest_threshold {
-                let d = Digest::new(&r.name, (w.opened, now), &w.findings, &r.digest_hint);
+            let (opened, not_held) = (w.opened, w.not_held);
+            let findings = w.into_findings();
+            if findings.len() + not_held > r.digest_threshold {
+                let mut d = Digest::new(&r.name, (opened, now), &findings, &r.digest_hint);
+                d.not_held = not_held;
                 for s in r.windowed_sinks() {
                     due.push((s.clone(), Delivery::Digest(Box::new(d.clone()))));
                 }
             } else {
-                for f in w.findings {
+                for f in findings {
                     for s in r.windowed_sinks() {
                         due.push((s.clone(), Delivery::Finding(Box::new(f.clone()))));
                     }
