@@ -23,6 +23,7 @@ pub mod kafka;
 pub mod lock;
 pub mod retry;
 pub mod router;
+pub mod secret;
 pub mod slack;
 pub mod spool;
 pub mod ssrf;
