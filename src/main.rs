@@ -1193,8 +1193,13 @@ fn run_validate(patterns: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<Ex
     for f in files {
         let file = f.display().to_string();
         match std::fs::read_to_string(f) {
-            Ok(text) => match Settings::from_config_text(&text, &file, set.clone()) {
-                Ok(_) => println!("ok: {file}"),
+            Ok(text) => match Settings::pipeline_from_text(&text, &file, set.clone()) {
+                Ok((_, plan)) => {
+                    println!("ok: {file}");
+                    for line in fluxsight::sinks::config::describe(&plan) {
+                        println!("{file}: {line}");
+                    }
+                }
                 Err(e) => errs.extend(e),
             },
             Err(e) => errs.push(SpecError {

@@ -160,6 +160,10 @@ impl ReceiverSection {
     /// Checks the section (pure); errors name the file, line and field.
     pub fn check(&self, file: &str, text: &str) -> Vec<SpecError> {
         let mut errs = Vec::new();
+        let field = "receiver.hmac_secret";
+        if let Some(message) = self.hmac_secret.as_ref().and_then(|r| r.problem(field)) {
+            errs.push(SpecError::at(file, text, field, message));
+        }
         let mut err = |key: &str, message: String| {
             errs.push(SpecError::at(
                 file,

@@ -119,3 +119,25 @@ fn fluxsight_patterns() -> usize {
         })
         .count()
 }
+
+/// A plain-text value where a secret belongs is placed at the value, named by its path,
+/// and never quoted (serde's own error would echo it: `unknown variant `http://…``).
+#[test]
+fn validate_places_plaintext_secrets_without_quoting_them() {
+    let text = "sinks:\n  - name: ops\n    type: slack\n    url: https://hooks.example/services/T0/B0/PLANTEDVALUE\n  - name: k\n    type: kafka\n    brokers: 127.0.0.1:9092\n    sasl_password: [PLANTEDLIST]\n";
+    let (code, err, path) = validate("secret.yaml", text);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{path}:4:10: sinks[0].url: sinks[0].url holds a secret: write {{env: NAME}} or {{file: PATH}}"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{path}:8:20: sinks[1].sasl_password: sinks[1].sasl_password is not a secret reference"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("PLANTED"), "{err}");
+}

@@ -223,7 +223,7 @@ impl SinkSet {
         let Some(snap) = self.router.take_snapshot() else {
             return !self.router_state_failing;
         };
-        match write_atomically(&path, &snap) {
+        match crate::sinks::atomic::write_json(&path, &snap) {
             Ok(()) => {
                 if self.router_state_failing {
                     tracing::info!(path = %path.display(), "router state written again");
@@ -463,21 +463,6 @@ fn load_router_state(path: &Path) -> Result<RouterSnapshot, DeliverError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RouterSnapshot::default()),
         Err(e) => Err(err(e.to_string())),
     }
-}
-
-/// Writes `v` as JSON to `path`: temporary file, fsync, rename, directory fsync.
-pub fn write_atomically<T: serde::Serialize>(path: &Path, v: &T) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec(v).map_err(std::io::Error::other)?)?;
-        f.sync_data()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 async fn futures_join_all(joins: Vec<JoinHandle<()>>) {

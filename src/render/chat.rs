@@ -17,6 +17,7 @@
 use crate::correlate::{AuditRecord, Finding, Status};
 use crate::parse::time::format_rfc3339_ms;
 use crate::record::{ObjectRef, Severity, TsMs};
+use crate::sinks::digest::Digest;
 use crate::sinks::{Delivery, Group};
 
 use super::finding::{pattern_doc_url, PATTERN_DOCS_URL};
@@ -197,6 +198,7 @@ pub fn message(d: &Delivery) -> ChatMessage {
     match d {
         Delivery::Finding(f) => finding(f),
         Delivery::Group(g) => group(g),
+        Delivery::Digest(dg) => digest(dg),
         Delivery::Audit(a) => audit(a),
     }
 }
@@ -270,6 +272,21 @@ pub fn finding(f: &Finding) -> ChatMessage {
     }
 }
 
+/// One finding as an item of a group or digest message.
+fn item(f: &Finding) -> Item {
+    Item {
+        id: f.id.clone(),
+        severity: f.severity,
+        status: f.status,
+        title: f.title.clone(),
+        object: object(&f.subject),
+        cluster: f.cluster.clone(),
+        tenant: f.tenant.clone(),
+        count: f.count,
+        summary: f.summary.clone(),
+    }
+}
+
 /// The message about a route group (storm control): one message, many findings.
 pub fn group(g: &Group) -> ChatMessage {
     let firing = g
@@ -324,27 +341,77 @@ pub fn group(g: &Group) -> ChatMessage {
         impacted: Vec::new(),
         remediation: String::new(),
         runbook_url: None,
-        items: g
-            .findings
-            .iter()
-            .map(|f| Item {
-                id: f.id.clone(),
-                severity: f.severity,
-                status: f.status,
-                title: f.title.clone(),
-                object: object(&f.subject),
-                cluster: f.cluster.clone(),
-                tenant: f.tenant.clone(),
-                count: f.count,
-                summary: f.summary.clone(),
-            })
-            .collect(),
+        items: g.findings.iter().map(item).collect(),
         detail: None,
         footer: Footer::Group {
             route: g.route.clone(),
             key: g.key.clone(),
         },
         thread_key: Some(format!("group:{}", g.key)),
+    }
+}
+
+/// Ranked counts as one fact value: `a ×3, b ×1, …and N more` (at most `rows`).
+fn count_fact(label: &str, counts: &std::collections::BTreeMap<String, usize>) -> Fact {
+    const ROWS: usize = 5;
+    let ranked = Digest::ranked(counts);
+    let mut parts: Vec<String> = ranked
+        .iter()
+        .take(ROWS)
+        .map(|(k, n)| format!("{k} ×{n}"))
+        .collect();
+    if ranked.len() > ROWS {
+        parts.push(format!("and {} more", ranked.len() - ROWS));
+    }
+    Fact::plain(label, parts.join(", "))
+}
+
+/// The one message for a storm of findings (a digest): counts by pattern, tenant and
+/// cluster as facts, the top findings as items, and where to see the rest.
+pub fn digest(d: &Digest) -> ChatMessage {
+    let total = d.total + d.not_held;
+    let span = (d.window_end - d.window_start).max(0) / 1000;
+    let worst = d.worst.map(|s| s.as_str()).unwrap_or("resolved");
+    ChatMessage {
+        kind: MessageKind::Group,
+        status: Some(if d.firing > 0 {
+            Status::Firing
+        } else {
+            Status::Resolved
+        }),
+        severity: d.worst,
+        title: format!(
+            "{total} findings in {span}s: {} firing, {} resolved",
+            d.firing, d.resolved
+        ),
+        fallback: format!(
+            "[{}] digest: {total} findings ({} firing)",
+            worst.to_uppercase(),
+            d.firing
+        ),
+        facts: vec![
+            count_fact("By pattern", &d.by_pattern),
+            count_fact("By tenant", &d.by_tenant),
+            count_fact("By cluster", &d.by_cluster),
+        ],
+        summary: format!(
+            "Top {} of {total} shown; {} more not shown. See them all: {}",
+            d.top.len(),
+            total - d.top.len(),
+            d.see_rest
+        ),
+        root_cause: None,
+        evidence: Vec::new(),
+        impacted: Vec::new(),
+        remediation: String::new(),
+        runbook_url: None,
+        items: d.top.iter().map(item).collect(),
+        detail: None,
+        footer: Footer::Group {
+            route: d.route.clone(),
+            key: format!("digest:{}", d.window_start),
+        },
+        thread_key: Some(format!("digest:{}:{}", d.route, d.window_start)),
     }
 }
 

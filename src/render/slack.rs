@@ -1,4 +1,4 @@
-//! Slack Block Kit messages for findings, finding groups and audit records.
+//! Slack Block Kit messages for findings, finding groups, digests and audit records.
 //!
 //! Owns: the message shape (`text` fallback + `blocks`), mrkdwn escaping, and Block Kit
 //! limits. What a message says comes from the neutral model (`render::chat`), shared with
@@ -23,6 +23,7 @@ use crate::classify::redact::redact;
 use crate::correlate::Status;
 use crate::parse::time::format_rfc3339_ms;
 use crate::record::{Severity, TsMs};
+use crate::sinks::digest::Digest;
 use crate::sinks::Delivery;
 
 /// Blocks per message (Slack: 50).
@@ -308,7 +309,11 @@ fn clip(s: String, max: usize) -> String {
 /// The Slack message (`text` + `blocks`) of a delivery, rendered from the neutral
 /// [`chat::ChatMessage`].
 pub fn message(d: &Delivery) -> Value {
-    render(&chat::message(d))
+    match d {
+        // Slack's digest has its own layout (count fields, top findings as sections).
+        Delivery::Digest(dg) => digest_message(dg),
+        _ => render(&chat::message(d)),
+    }
 }
 
 /// What a threaded reply is about: the finding's title and object, or a group's labels.
@@ -338,6 +343,11 @@ fn reply_subject(d: &Delivery) -> (String, String, TsMs) {
                 last,
             )
         }
+        Delivery::Digest(dg) => (
+            format!("digest of route {}", dg.route),
+            format!("{} findings, {} firing", dg.total + dg.not_held, dg.firing),
+            dg.window_end,
+        ),
         Delivery::Audit(a) => (chat::object(&a.subject), a.message.clone(), a.ts),
     }
 }
@@ -526,6 +536,89 @@ fn group_blocks(b: &mut Blocks, m: &ChatMessage) {
     b.context(footer(&m.footer, &tail));
 }
 
+/// Rows of a digest's count lists (patterns, tenants).
+const DIGEST_COUNT_ROWS: usize = 10;
+
+/// `` `a` ×3, `b` ×1, …and 4 more `` from ranked counts.
+fn count_list(counts: &std::collections::BTreeMap<String, usize>) -> String {
+    let ranked = Digest::ranked(counts);
+    let mut parts: Vec<String> = ranked
+        .iter()
+        .take(DIGEST_COUNT_ROWS)
+        .map(|(k, n)| format!("{} ×{n}", code_span(k, 60)))
+        .collect();
+    if ranked.len() > DIGEST_COUNT_ROWS {
+        parts.push(format!(
+            "{ELLIPSIS}and {} more",
+            ranked.len() - DIGEST_COUNT_ROWS
+        ));
+    }
+    parts.join("\n")
+}
+
+/// The one message for a storm of findings: counts by pattern and tenant, the top
+/// findings, and where to see the rest.
+fn digest_message(d: &Digest) -> Value {
+    let mut b = Blocks::new();
+    let span = (d.window_end - d.window_start).max(0) / 1000;
+    // Findings beyond the window's cap are only counted.
+    let total = d.total + d.not_held;
+    b.header(&format!(
+        "{total} findings in {span}s: {} firing, {} resolved",
+        d.firing, d.resolved
+    ));
+    b.fields(vec![
+        format!("*By pattern*\n{}", count_list(&d.by_pattern)),
+        format!("*By tenant*\n{}", count_list(&d.by_tenant)),
+        format!(
+            "*Worst severity*\n{}",
+            d.worst.map(|s| s.as_str()).unwrap_or("resolved")
+        ),
+        format!("*Cluster*\n{}", count_list(&d.by_cluster)),
+    ]);
+    b.section(format!("*Top {} of {total}*", d.top.len()), 400);
+    for f in &d.top {
+        let text = clip(
+            format!(
+                "{} *{}* {}\n{} · tenant {} · {}",
+                severity_emoji(f.severity, f.status),
+                f.severity.as_str(),
+                prose(&f.title, 150),
+                code_span(&chat::object(&f.subject), 120),
+                code_span(&f.tenant, 40),
+                f.status.as_str(),
+            ),
+            GROUP_ITEM_CHARS,
+        );
+        if !b.section(text, 300) {
+            break;
+        }
+    }
+    b.context(format!(
+        "{} more not shown · {} · route {} · {} to {}",
+        total - d.top.len(),
+        code_span(&d.see_rest, 200),
+        code_span(&d.route, 60),
+        format_rfc3339_ms(d.window_start),
+        format_rfc3339_ms(d.window_end)
+    ));
+    let patterns: Vec<String> = Digest::ranked(&d.by_pattern)
+        .iter()
+        .take(3)
+        .map(|(p, n)| format!("{p} {n}"))
+        .collect();
+    let text = format!(
+        "[{}] digest: {total} findings ({} firing): {}",
+        d.worst
+            .map(|s| s.as_str())
+            .unwrap_or("resolved")
+            .to_uppercase(),
+        d.firing,
+        patterns.join(", ")
+    );
+    json!({"text": prose(&text, MAX_TEXT_CHARS), "blocks": b.blocks})
+}
+
 fn audit_blocks(b: &mut Blocks, m: &ChatMessage) {
     b.header(&m.title);
     b.fields(m.facts.iter().map(field).collect());
@@ -538,6 +631,8 @@ fn audit_blocks(b: &mut Blocks, m: &ChatMessage) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::correlate::Finding;
+    use crate::record::ObjectRef;
 
     #[test]
     fn escapes_the_three_characters_and_mentions() {
@@ -580,5 +675,58 @@ mod tests {
         let c = clip(s, 50);
         assert!(c.chars().count() <= 50, "{c}");
         assert_eq!(c.matches('`').count() % 2, 0, "{c}");
+    }
+
+    #[test]
+    fn digest_keeps_limits_and_escapes_hostile_names() {
+        use crate::correlate::finding::finding_id;
+        let findings: Vec<Finding> = (0..300)
+            .map(|i| {
+                let subject = ObjectRef::new("Kustomization", "ns", format!("<!here> app-{i}"));
+                Finding {
+                    id: finding_id("build_failure", &subject),
+                    pattern: if i % 2 == 0 {
+                        "build_failure"
+                    } else {
+                        "drift_detected"
+                    }
+                    .into(),
+                    status: Status::Firing,
+                    severity: Severity::Error,
+                    title: format!("*bold* <@channel> {}", "x".repeat(400)),
+                    summary: String::new(),
+                    cluster: "c".into(),
+                    tenant: format!("<tenant-{}>`", i % 40),
+                    tenants: vec![],
+                    subject,
+                    root_cause: None,
+                    impacted: vec![],
+                    impact: Vec::new(),
+                    first_seen: 0,
+                    last_seen: 0,
+                    count: 1,
+                    evidence: vec![],
+                    labels: Default::default(),
+                    remediation: String::new(),
+                    last_counted: 0,
+                    emission: 1,
+                    rule: Default::default(),
+                    text_pending: Default::default(),
+                }
+            })
+            .collect();
+        let d = Digest::new("default", (0, 30_000), &findings, "fluxsight replay …");
+        let m = message(&Delivery::Digest(Box::new(d)));
+        let blocks = m["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= MAX_BLOCKS);
+        let all = m.to_string();
+        assert!(
+            !all.contains("<!here>") && !all.contains("<tenant"),
+            "{all}"
+        );
+        assert!(all.contains("300 findings in 30s"), "{all}");
+        assert!(all.contains("×150"), "{all}");
+        // 40 tenants: the first rows and the rest counted.
+        assert!(all.contains("and 30 more"), "{all}");
     }
 }

@@ -35,6 +35,8 @@ pub fn items(d: &Delivery) -> Vec<Item<'_>> {
         Delivery::Finding(f) => vec![Item::Finding(f)],
         Delivery::Audit(a) => vec![Item::Audit(a)],
         Delivery::Group(g) => g.findings.iter().map(Item::Finding).collect(),
+        // Digests go to chat sinks only; elsewhere they stand for their top findings.
+        Delivery::Digest(d) => d.top.iter().map(Item::Finding).collect(),
     }
 }
 

@@ -153,7 +153,8 @@ pub struct Update {
 }
 
 impl Update {
-    /// The update a delivery carries; `None` for audit records (no thread).
+    /// The update a delivery carries; `None` for audit records and digests (no thread:
+    /// each is posted as it comes, a digest being a one-off summary of a window).
     pub fn of(d: &Delivery) -> Option<Update> {
         match d {
             Delivery::Finding(f) => Some(Update {
@@ -183,7 +184,7 @@ impl Update {
                     seen: g.findings.iter().map(|f| f.last_seen).max().unwrap_or(0),
                 })
             }
-            Delivery::Audit(_) => None,
+            Delivery::Audit(_) | Delivery::Digest(_) => None,
         }
     }
 }

@@ -4,42 +4,26 @@
 //! Raw (serde, `deny_unknown_fields`) → validated (pure, every error with file, line and
 //! field) → built (the only step with I/O: reading secrets, opening files, connecting).
 //!
+//! Also owns what each kind of sink receives by default ([`SinkClass`]: chat and paging
+//! sinks get findings only, SIEM and storage sinks findings and audit records; a route
+//! naming `type` overrides it) and its description for `fluxsight validate`
+//! ([`describe`]).
+//!
 //! Invariant: secrets (webhook URLs of Slack, HMAC keys, tokens, passwords, credential
 //! headers) are never accepted as plain text in the file: only `{env: NAME}` or
-//! `{file: PATH}` references, resolved at build time and never logged.
+//! `{file: PATH}` references, resolved at build time and never logged. A plain value in
+//! a secret field is dropped while parsing ([`SecretRef`] keeps nothing of it) and
+//! reported by validation as "`<field>` holds a secret", so no error can quote it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
+pub use super::secret::{plaintext_secret_message, SecretRef, SECRET_FORMS};
 use super::ssrf::{self, Allow};
 use crate::correlate::spec::SpecError;
 use crate::parse::time::parse_go_duration_ms;
 use crate::record::Severity;
-
-/// Where a secret comes from.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "lowercase")]
-pub enum SecretRef {
-    /// An environment variable's value.
-    Env(String),
-    /// A file's content (trailing newline removed), e.g. a mounted Kubernetes Secret.
-    File(String),
-}
-
-impl SecretRef {
-    /// Resolves the secret (build step).
-    pub fn resolve(&self) -> Result<String, String> {
-        match self {
-            SecretRef::Env(n) => {
-                std::env::var(n).map_err(|_| format!("environment variable {n} is not set"))
-            }
-            SecretRef::File(p) => std::fs::read_to_string(p)
-                .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-                .map_err(|e| format!("cannot read {p}: {e}")),
-        }
-    }
-}
 
 /// A header value: plain text for non-secret headers, or a secret reference.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -345,6 +329,66 @@ impl SinkConfig {
         }
     }
 
+    /// What kind of destination the sink is: decides what it receives by default.
+    /// A new sink type picks its class here, and nothing else.
+    pub fn class(&self) -> SinkClass {
+        match self {
+            SinkConfig::Slack(_) | SinkConfig::Teams(_) | SinkConfig::GoogleChat(_) => {
+                SinkClass::Chat
+            }
+            SinkConfig::Alertmanager(_) => SinkClass::Paging,
+            SinkConfig::Kafka(_) | SinkConfig::Webhook(_) => SinkClass::Siem,
+            SinkConfig::File(_) | SinkConfig::Stdout(_) => SinkClass::Storage,
+        }
+    }
+
+    /// Whether a route that does not say which types it wants (or no route at all)
+    /// sends this sink audit records.
+    pub fn receives_audit_by_default(&self) -> bool {
+        self.class().receives_audit_by_default()
+    }
+
+    /// Every secret field of the sink, by its key: validation rejects plain-text values
+    /// in each of them with one message ([`plaintext_secret_message`]). A new secret
+    /// field is listed here.
+    pub fn secret_fields(&self) -> Vec<(&'static str, &SecretRef)> {
+        let mut out = Vec::new();
+        match self {
+            SinkConfig::Slack(c) => {
+                if let Some(r) = &c.url {
+                    out.push(("url", r));
+                }
+                if let Some(r) = &c.token {
+                    out.push(("token", r));
+                }
+            }
+            SinkConfig::Teams(c) | SinkConfig::GoogleChat(c) => out.push(("url", &c.url)),
+            SinkConfig::Webhook(c) => {
+                if let Some(r) = &c.hmac_secret {
+                    out.push(("hmac_secret", r));
+                }
+                if let MaybeSecret::Secret(r) = &c.url {
+                    out.push(("url", r));
+                }
+            }
+            SinkConfig::Alertmanager(c) => {
+                if let MaybeSecret::Secret(r) = &c.url {
+                    out.push(("url", r));
+                }
+            }
+            SinkConfig::Kafka(c) => {
+                if let Some(r) = &c.sasl_username {
+                    out.push(("sasl_username", r));
+                }
+                if let Some(r) = &c.sasl_password {
+                    out.push(("sasl_password", r));
+                }
+            }
+            SinkConfig::File(_) | SinkConfig::Stdout(_) => {}
+        }
+        out
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             SinkConfig::Stdout(_) => "stdout",
@@ -358,15 +402,60 @@ impl SinkConfig {
         }
     }
 
-    /// Chat sinks: people read them, so they get findings only by default (issue 21;
-    /// the router wires this default).
+    /// Chat sinks: people read them, so they get findings only by default and a storm
+    /// of findings as one digest.
     pub fn is_chat(&self) -> bool {
-        matches!(
-            self,
-            SinkConfig::Slack(_) | SinkConfig::Teams(_) | SinkConfig::GoogleChat(_)
-        )
+        self.class() == SinkClass::Chat
     }
 }
+
+/// What kind of destination a sink is (see [`SinkConfig::class`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkClass {
+    /// People read it (Slack, Teams, Google Chat): findings only by default, and a
+    /// storm of findings becomes one digest message.
+    Chat,
+    /// It pages people (Alertmanager): findings only by default.
+    Paging,
+    /// A machine stream (Kafka, webhooks into a SIEM): findings and audit records.
+    Siem,
+    /// Kept for later (file, stdout): findings and audit records.
+    Storage,
+}
+
+impl SinkClass {
+    /// Audit records ("revision applied", …) belong to the SIEM stream: chat and paging
+    /// sinks get them only through a route that asks for them (`match: {type: audit}`).
+    pub fn receives_audit_by_default(self) -> bool {
+        matches!(self, SinkClass::Siem | SinkClass::Storage)
+    }
+
+    /// Whether storms reach the sink as one digest instead of a message per finding.
+    pub fn digests(self) -> bool {
+        self == SinkClass::Chat
+    }
+}
+
+/// One value or a list (`type: audit`, `type: [finding, audit]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn values(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// The record types a route may name.
+pub const TYPE_FINDING: &str = "finding";
+pub const TYPE_AUDIT: &str = "audit";
 
 /// What a route matches. Empty lists match everything.
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
@@ -381,7 +470,12 @@ pub struct RouteMatch {
     /// Tenants (exact).
     #[serde(default)]
     pub tenants: Vec<String>,
-    /// `finding` and/or `audit` (default both).
+    /// Record types: `finding` and/or `audit`, one value or a list. Without it, the
+    /// route sends findings to all its sinks and audit records only to the sinks that
+    /// take them by default (SIEM and storage sinks, not chat or paging sinks).
+    #[serde(default, rename = "type")]
+    pub types: Option<OneOrMany>,
+    /// Older spelling of `type` (a list), still accepted.
     #[serde(default)]
     pub kinds: Vec<String>,
 }
@@ -409,6 +503,11 @@ pub struct RouteConfig {
     /// Re-notify a firing, unchanged group this often (default never).
     #[serde(default)]
     pub repeat_interval: Option<String>,
+    /// Chat sinks of this route get one digest message instead of the individual
+    /// notifications when more than this many findings change within one group window
+    /// (`group_wait`, 30s for chat sinks when unset). Default 10.
+    #[serde(default)]
+    pub digest_threshold: Option<usize>,
     /// Keep matching later routes after this one (default false).
     #[serde(default, rename = "continue")]
     pub continue_matching: bool,
@@ -488,13 +587,146 @@ pub struct Route {
     pub severity_min: Severity,
     pub tenants: BTreeSet<String>,
     pub findings: bool,
+    /// The route matches audit records (it has sinks to send them to).
     pub audit: bool,
     pub sinks: Vec<String>,
+    /// The sinks audit records go to: all of `sinks` when the route names `type:
+    /// audit`, otherwise those whose class takes audit by default.
+    pub audit_sinks: Vec<String>,
+    /// Chat sinks of the route: their finding notifications are held for
+    /// `chat_window_ms` (when the route has no `group_by`) and become one digest when
+    /// more than `digest_threshold` findings changed.
+    pub chat_sinks: Vec<String>,
+    pub chat_window_ms: u64,
+    pub digest_threshold: usize,
+    /// Where a digest's reader sees every finding (a command or a file).
+    pub digest_hint: String,
     pub group_by: Vec<String>,
     pub group_wait_ms: u64,
     pub group_interval_ms: u64,
     pub repeat_interval_ms: Option<u64>,
     pub continue_matching: bool,
+}
+
+impl Route {
+    /// Sinks whose findings go through the route's storm-control groups: all of them
+    /// with `group_by`; without it, all but the chat sinks (which have their window).
+    pub fn group_sinks(&self) -> impl Iterator<Item = &String> {
+        self.sinks
+            .iter()
+            .filter(|s| !(self.group_by.is_empty() && self.chat_sinks.contains(s)))
+    }
+
+    /// Chat sinks whose findings are held in the route's chat window (routes without
+    /// `group_by`; with it, the groups are the window).
+    pub fn windowed_sinks(&self) -> &[String] {
+        if self.group_by.is_empty() {
+            &self.chat_sinks
+        } else {
+            &[]
+        }
+    }
+
+    /// The finding filter in words (`severity >= warning, tenant in {a}`, or `all`).
+    fn finding_filter(&self) -> String {
+        let mut parts = Vec::new();
+        if self.severity_min > Severity::Info {
+            parts.push(format!("severity >= {}", self.severity_min.as_str()));
+        }
+        if !self.patterns.is_empty() {
+            parts.push(format!("pattern in {{{}}}", join(&self.patterns)));
+        }
+        if !self.tenants.is_empty() {
+            parts.push(format!("tenant in {{{}}}", join(&self.tenants)));
+        }
+        if parts.is_empty() {
+            "all".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    /// The audit filter in words (the router matches audit records by tenant, and by
+    /// pattern only for `rbac_denied`).
+    fn audit_filter(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.patterns.is_empty() {
+            parts.push(if self.patterns.contains("rbac_denied") {
+                "rbac_denied only".to_string()
+            } else {
+                "none (patterns match no audit record)".to_string()
+            });
+        }
+        if !self.tenants.is_empty() {
+            parts.push(format!("tenant in {{{}}}", join(&self.tenants)));
+        }
+        if parts.is_empty() {
+            "all".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+fn join(set: &BTreeSet<String>) -> String {
+    set.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// `30s`, `1500ms`.
+fn ms_text(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// What each sink will receive, one line per sink, for `fluxsight validate`:
+/// `sink slack-ops (slack): findings (severity >= warning via route 'ops'; digest
+/// above 10 in a 30s window); audit: no`. A route is described by its own match, even
+/// when an earlier route without `continue` takes some records first.
+pub fn describe(plan: &DeliveryPlan) -> Vec<String> {
+    plan.sinks
+        .iter()
+        .map(|s| {
+            let name = s.name();
+            let mut findings = Vec::new();
+            let mut audit = Vec::new();
+            for r in plan
+                .routes
+                .iter()
+                .filter(|r| r.sinks.iter().any(|n| n == name))
+            {
+                if r.findings {
+                    let mut d = format!("{} via route '{}'", r.finding_filter(), r.name);
+                    if r.chat_sinks.iter().any(|n| n == name) {
+                        d.push_str(&match r.group_by.is_empty() {
+                            true => format!(
+                                ", digest above {} in a {} window",
+                                r.digest_threshold,
+                                ms_text(r.chat_window_ms)
+                            ),
+                            false => format!(", digest above {} per group", r.digest_threshold),
+                        });
+                    }
+                    findings.push(d);
+                }
+                if r.audit_sinks.iter().any(|n| n == name) {
+                    audit.push(format!("{} via route '{}'", r.audit_filter(), r.name));
+                }
+            }
+            let list = |what: &str, v: Vec<String>| match v.is_empty() {
+                true => format!("{what}: no"),
+                false => format!("{what} ({})", v.join("; ")),
+            };
+            format!(
+                "sink {name} ({}): {}; {}",
+                s.type_name(),
+                list("findings", findings),
+                list("audit", audit)
+            )
+        })
+        .collect()
 }
 
 /// Everything the delivery side needs, validated.
@@ -508,6 +740,76 @@ pub struct DeliveryPlan {
 impl DeliveryPlan {
     pub fn is_empty(&self) -> bool {
         self.sinks.is_empty()
+    }
+}
+
+/// Name of the route used when the pipeline file has none.
+pub const DEFAULT_ROUTE: &str = "default";
+/// Group window of chat sinks whose route sets no `group_wait`: long enough that a
+/// storm lands in one window, short enough for an alert.
+pub const DEFAULT_CHAT_GROUP_WAIT_MS: u64 = 30_000;
+/// Findings in one window above which chat sinks get a digest.
+pub const DEFAULT_DIGEST_THRESHOLD: usize = 10;
+
+/// The record types a route asked for.
+struct Wants {
+    /// The route named its types (`type:` or `kinds:`).
+    explicit: bool,
+    findings: bool,
+    audit: bool,
+}
+
+impl Wants {
+    fn of(types: &[String]) -> Wants {
+        let explicit = !types.is_empty();
+        Wants {
+            explicit,
+            findings: !explicit || types.iter().any(|t| t == TYPE_FINDING),
+            audit: types.iter().any(|t| t == TYPE_AUDIT),
+        }
+    }
+
+    /// The route's sinks that get audit records: all of them when the route asks for
+    /// audit, none when it names only findings, else those that take audit by default.
+    fn audit_sinks(&self, all: &[SinkConfig], named: &[String]) -> Vec<String> {
+        named
+            .iter()
+            .filter(|n| {
+                if self.explicit {
+                    self.audit
+                } else {
+                    all.iter()
+                        .find(|s| s.name() == n.as_str())
+                        .is_some_and(SinkConfig::receives_audit_by_default)
+                }
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// The chat sinks among `named`.
+fn chat_sinks(all: &[SinkConfig], named: &[String]) -> Vec<String> {
+    named
+        .iter()
+        .filter(|n| {
+            all.iter()
+                .find(|s| s.name() == n.as_str())
+                .is_some_and(|s| s.class().digests())
+        })
+        .cloned()
+        .collect()
+}
+
+/// Where a digest tells its reader to find every finding: the pipeline's file sink
+/// when it has one, else the replay command.
+fn digest_hint(sinks: &[SinkConfig], file: &str) -> String {
+    match sinks.iter().find_map(|s| match s {
+        SinkConfig::File(f) => Some(f.path.as_str()),
+        _ => None,
+    }) {
+        Some(path) => format!("every finding: {path}"),
+        None => format!("every finding: fluxsight replay --output text --config {file} <logs>"),
     }
 }
 
@@ -581,6 +883,12 @@ pub fn validate(
                 "name",
                 format!("duplicate sink name '{}'", s.name()),
             );
+        }
+        for (key, secret) in s.secret_fields() {
+            let field = format!("{base}.{key}");
+            if let Some(message) = secret.problem(&field) {
+                cx.err(&field, key, message);
+            }
         }
         match s {
             SinkConfig::Webhook(w) => {
@@ -763,14 +1071,28 @@ pub fn validate(
                 Severity::Info
             }),
         };
-        for k in &r.matcher.kinds {
-            if k != "finding" && k != "audit" {
-                cx.err(
-                    &format!("{base}.match.kinds"),
-                    "kinds",
-                    format!("'{k}' is not finding or audit"),
-                );
+        let typed = r.matcher.types.as_ref().map(OneOrMany::values);
+        for (key, values) in [
+            ("type", typed.as_deref()),
+            ("kinds", Some(&r.matcher.kinds[..])),
+        ] {
+            for k in values.unwrap_or_default() {
+                if k != TYPE_FINDING && k != TYPE_AUDIT {
+                    cx.err(
+                        &format!("{base}.match.{key}"),
+                        key,
+                        format!("'{k}' is not {TYPE_FINDING} or {TYPE_AUDIT}"),
+                    );
+                }
             }
+        }
+        let digest_threshold = r.digest_threshold.unwrap_or(DEFAULT_DIGEST_THRESHOLD);
+        if digest_threshold == 0 {
+            cx.err(
+                &format!("{base}.digest_threshold"),
+                "digest_threshold",
+                "must be above 0",
+            );
         }
         for g in &r.group_by {
             if !valid_group_field(g) {
@@ -781,22 +1103,34 @@ pub fn validate(
                 );
             }
         }
-        let kinds = &r.matcher.kinds;
+        let mut types: Vec<String> = typed.unwrap_or_default();
+        types.extend(r.matcher.kinds.iter().cloned());
+        let wants = Wants::of(&types);
+        let group_wait_ms = cx.dur(
+            &r.group_wait,
+            &format!("{base}.group_wait"),
+            "group_wait",
+            0,
+        );
+        let chat_window_ms = match r.group_wait {
+            Some(_) => group_wait_ms,
+            None => DEFAULT_CHAT_GROUP_WAIT_MS,
+        };
         out_routes.push(Route {
             name: r.name.clone(),
             patterns: r.matcher.patterns.iter().cloned().collect(),
             severity_min,
             tenants: r.matcher.tenants.iter().cloned().collect(),
-            findings: kinds.is_empty() || kinds.iter().any(|k| k == "finding"),
-            audit: kinds.is_empty() || kinds.iter().any(|k| k == "audit"),
+            findings: wants.findings,
+            audit: false,
             sinks: r.sinks.clone(),
+            audit_sinks: wants.audit_sinks(&sinks, &r.sinks),
+            chat_sinks: chat_sinks(&sinks, &r.sinks),
+            chat_window_ms,
+            digest_threshold,
+            digest_hint: String::new(),
             group_by: r.group_by.clone(),
-            group_wait_ms: cx.dur(
-                &r.group_wait,
-                &format!("{base}.group_wait"),
-                "group_wait",
-                0,
-            ),
+            group_wait_ms,
             group_interval_ms: cx.dur(
                 &r.group_interval,
                 &format!("{base}.group_interval"),
@@ -814,22 +1148,36 @@ pub fn validate(
             continue_matching: r.continue_matching,
         });
     }
-    // Sinks without a route get everything (a one-sink pipeline needs no routes).
+    // Without routes, every sink gets every finding, and the sinks that take audit
+    // records by default get those (a one-sink pipeline needs no routes).
     if routes.is_empty() && !sinks.is_empty() {
+        let all: Vec<String> = sinks.iter().map(|s| s.name().to_string()).collect();
         out_routes.push(Route {
-            name: "default".into(),
+            name: DEFAULT_ROUTE.into(),
             patterns: BTreeSet::new(),
             severity_min: Severity::Info,
             tenants: BTreeSet::new(),
             findings: true,
-            audit: true,
-            sinks: sinks.iter().map(|s| s.name().to_string()).collect(),
+            audit: false,
+            audit_sinks: Wants::of(&[]).audit_sinks(&sinks, &all),
+            chat_sinks: chat_sinks(&sinks, &all),
+            chat_window_ms: DEFAULT_CHAT_GROUP_WAIT_MS,
+            digest_threshold: DEFAULT_DIGEST_THRESHOLD,
+            digest_hint: String::new(),
+            sinks: all,
             group_by: Vec::new(),
             group_wait_ms: 0,
             group_interval_ms: 0,
             repeat_interval_ms: None,
             continue_matching: false,
         });
+    }
+    let hint = digest_hint(&sinks, file);
+    for r in &mut out_routes {
+        // A route that carries an audit record to no sink does not match it, so later
+        // routes still see it.
+        r.audit = !r.audit_sinks.is_empty();
+        r.digest_hint = hint.clone();
     }
     let d = delivery.unwrap_or_default();
     let defaults = DeliverySettings::default();
@@ -959,11 +1307,15 @@ fn check_headers(cx: &mut Ctx<'_>, base: &str, headers: &BTreeMap<String, Header
     for (h, v) in headers {
         let field = format!("{base}.headers.{h}");
         match v {
-            HeaderValue::Plain(_) if is_credential_header(h) => cx.err(
-                &field,
-                h,
-                "credential headers must use {env: NAME} or {file: PATH}, not plain text",
-            ),
+            HeaderValue::Plain(_) if is_credential_header(h) => {
+                let message = plaintext_secret_message(&field);
+                cx.err(&field, h, message)
+            }
+            HeaderValue::Secret(r) => {
+                if let Some(message) = r.problem(&field) {
+                    cx.err(&field, h, message)
+                }
+            }
             HeaderValue::Plain(p) if p.chars().any(|c| c.is_control() && c != '\t') => cx.err(
                 &field,
                 h,

@@ -3,8 +3,9 @@
 //!
 //! Owns: the [`Sink`] seam, the [`Delivery`] unit, the per-sink worker (`worker`: bounded
 //! read-ahead queue, write-ahead disk spool, retry with jittered back-off, dead letters,
-//! stats), the router with Alertmanager-style storm control (`router`), one thread per
-//! incident for chat sinks (`chat`), and sink configuration (`config`).
+//! stats), the router with Alertmanager-style storm control (`router`) and chat digests
+//! (`digest`), one thread per incident for chat sinks (`chat`, `chat_webhook`), and sink
+//! configuration (`config`).
 //!
 //! Invariant: at least once. A delivery is appended to the sink's spool before the sink
 //! sees it and acknowledged only after the sink accepted it (or after it was dead-lettered
@@ -19,6 +20,7 @@ pub mod build;
 pub mod chat;
 pub mod chat_webhook;
 pub mod config;
+pub mod digest;
 pub mod file;
 pub mod gchat;
 pub mod http;
@@ -26,6 +28,7 @@ pub mod kafka;
 pub mod lock;
 pub mod retry;
 pub mod router;
+pub mod secret;
 pub mod slack;
 pub mod spool;
 pub mod ssrf;
@@ -67,6 +70,8 @@ pub enum Delivery {
     Finding(Box<Finding>),
     Audit(Box<AuditRecord>),
     Group(Box<Group>),
+    /// One message for a storm of findings (chat sinks only).
+    Digest(Box<digest::Digest>),
 }
 
 impl Delivery {
@@ -92,14 +97,19 @@ impl Delivery {
                 let last = g.findings.iter().map(|f| f.last_seen).max().unwrap_or(0);
                 format!("{}-{}-{}", g.key, g.findings.len(), last)
             }
+            Delivery::Digest(d) => format!(
+                "digest-{}-{}-{}-{}",
+                d.route, d.window_start, d.window_end, d.total
+            ),
         }
     }
 
-    /// The findings this delivery carries.
+    /// The findings this delivery carries (a digest: its top findings).
     pub fn findings(&self) -> Vec<&Finding> {
         match self {
             Delivery::Finding(f) => vec![f],
             Delivery::Group(g) => g.findings.iter().collect(),
+            Delivery::Digest(d) => d.top.iter().collect(),
             Delivery::Audit(_) => vec![],
         }
     }

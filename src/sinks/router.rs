@@ -8,12 +8,25 @@
 //! most every `group_interval`, an unchanged firing group again after
 //! `repeat_interval`. A route without grouping settings passes every finding update
 //! through as it happens (what SIEM sinks want). Audit records are never held back.
+//!
+//! What goes where by default (`config::Route`): a route that does not name its record
+//! types sends audit records only to its SIEM and storage sinks; chat and paging sinks
+//! get them only from a route with `match: {type: audit}`. A route that would carry an
+//! audit record to no sink does not match it, so later routes still see it.
+//!
+//! Chat sinks get storm control even without grouping: on a route without `group_by`,
+//! their finding updates are held in a per-route window (`group_wait`, 30s when unset,
+//! opened by the first update); when it closes, more than `digest_threshold` findings
+//! become one [`Digest`], fewer are sent one by one (latest state of each). On a route
+//! with `group_by`, a group notification of more than `digest_threshold` findings
+//! reaches chat sinks as a digest.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::config::Route;
+use super::digest::Digest;
 use super::{Delivery, Group};
 use crate::correlate::{Finding, Output, Status};
 use crate::record::TsMs;
@@ -30,10 +43,52 @@ struct GroupState {
     last_sent: Option<TsMs>,
 }
 
+/// Most findings one chat window holds; a storm beyond it is counted in the digest
+/// (`not_held`) and in [`Router::overflowed`], not shown (the other sinks have them all).
+const MAX_WINDOW_FINDINGS: usize = 10_000;
+
+/// Finding updates held for a route's chat sinks: the latest state per finding id,
+/// with the order of first arrival.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ChatWindow {
+    opened: TsMs,
+    due: TsMs,
+    findings: BTreeMap<String, (usize, Finding)>,
+    #[serde(default)]
+    not_held: usize,
+}
+
+impl ChatWindow {
+    /// Holds `f`'s latest state; `false` when the window is full and `f` is new.
+    fn hold(&mut self, f: &Finding) -> bool {
+        let next = self.findings.len();
+        match self.findings.get_mut(&f.id) {
+            Some((_, held)) => *held = f.clone(),
+            None if next >= MAX_WINDOW_FINDINGS => {
+                self.not_held += 1;
+                return false;
+            }
+            None => {
+                self.findings.insert(f.id.clone(), (next, f.clone()));
+            }
+        }
+        true
+    }
+
+    /// The held findings in order of first arrival.
+    fn into_findings(self) -> Vec<Finding> {
+        let mut v: Vec<(usize, Finding)> = self.findings.into_values().collect();
+        v.sort_by_key(|(i, _)| *i);
+        v.into_iter().map(|(_, f)| f).collect()
+    }
+}
+
 /// The router of one pipeline.
 pub struct Router {
     routes: Vec<Route>,
     groups: BTreeMap<(usize, String), GroupState>,
+    /// Open chat windows, by route index.
+    windows: BTreeMap<usize, ChatWindow>,
     /// Most groups kept per route; beyond it new groups are notified ungrouped.
     max_groups: usize,
     pub overflowed: u64,
@@ -47,12 +102,23 @@ pub struct Router {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct RouterSnapshot {
     groups: Vec<(String, String, GroupState)>,
+    /// Open chat windows by route name (absent in files of older versions).
+    #[serde(default)]
+    windows: Vec<(String, ChatWindow)>,
 }
 
 impl RouterSnapshot {
-    /// Findings held in groups.
+    /// Findings held in groups and chat windows.
     pub fn findings(&self) -> usize {
-        self.groups.iter().map(|(_, _, g)| g.findings.len()).sum()
+        self.groups
+            .iter()
+            .map(|(_, _, g)| g.findings.len())
+            .sum::<usize>()
+            + self
+                .windows
+                .iter()
+                .map(|(_, w)| w.findings.len())
+                .sum::<usize>()
     }
 }
 
@@ -85,6 +151,7 @@ impl Router {
         Router {
             routes,
             groups: BTreeMap::new(),
+            windows: BTreeMap::new(),
             max_groups: 10_000,
             overflowed: 0,
             dirty: false,
@@ -102,6 +169,11 @@ impl Router {
                 .groups
                 .iter()
                 .map(|((ri, key), g)| (self.routes[*ri].name.clone(), key.clone(), g.clone()))
+                .collect(),
+            windows: self
+                .windows
+                .iter()
+                .map(|(ri, w)| (self.routes[*ri].name.clone(), w.clone()))
                 .collect(),
         })
     }
@@ -121,6 +193,14 @@ impl Router {
                     self.groups.insert((i, key), g);
                 }
                 None => lost += g.findings.len(),
+            }
+        }
+        for (route, w) in snap.windows {
+            match self.routes.iter().position(|r| r.name == route) {
+                Some(i) => {
+                    self.windows.insert(i, w);
+                }
+                None => lost += w.findings.len(),
             }
         }
         lost
@@ -149,14 +229,29 @@ impl Router {
             if !matched {
                 continue;
             }
+            if let Output::Finding(f) = out {
+                if !r.windowed_sinks().is_empty() {
+                    let w = self.windows.entry(i).or_insert_with(|| ChatWindow {
+                        opened: now,
+                        due: now + r.chat_window_ms as i64,
+                        findings: BTreeMap::new(),
+                        not_held: 0,
+                    });
+                    if !w.hold(f) {
+                        self.overflowed += 1;
+                    }
+                    self.dirty = true;
+                }
+            }
             match out {
                 Output::Audit(a) => {
-                    for s in &r.sinks {
+                    for s in &r.audit_sinks {
                         due.push((s.clone(), Delivery::Audit(a.clone())));
                     }
                 }
+                Output::Finding(_) if r.group_sinks().next().is_none() => {}
                 Output::Finding(f) if passthrough(r) => {
-                    for s in &r.sinks {
+                    for s in r.group_sinks() {
                         due.push((s.clone(), Delivery::Finding(f.clone())));
                     }
                 }
@@ -176,7 +271,7 @@ impl Router {
                     let gk = (i, key);
                     if !self.groups.contains_key(&gk) && self.groups.len() >= self.max_groups {
                         self.overflowed += 1;
-                        for s in &r.sinks {
+                        for s in r.group_sinks() {
                             due.push((s.clone(), Delivery::Finding(f.clone())));
                         }
                         continue;
@@ -230,14 +325,25 @@ impl Router {
                     .then_with(|| b.severity.cmp(&a.severity))
                     .then_with(|| a.id.cmp(&b.id))
             });
+            let digest =
+                (findings.len() > r.digest_threshold && !r.chat_sinks.is_empty()).then(|| {
+                    let since = g
+                        .last_sent
+                        .unwrap_or_else(|| g.next_send.unwrap_or(now) - r.group_wait_ms as i64);
+                    Digest::new(&r.name, (since, now), &findings, &r.digest_hint)
+                });
             let group = Group {
                 route: r.name.clone(),
                 key: key.clone(),
                 labels: g.labels.clone(),
                 findings,
             };
-            for s in &r.sinks {
-                due.push((s.clone(), Delivery::Group(Box::new(group.clone()))));
+            for s in r.group_sinks() {
+                let d = match &digest {
+                    Some(d) if r.chat_sinks.contains(s) => Delivery::Digest(Box::new(d.clone())),
+                    _ => Delivery::Group(Box::new(group.clone())),
+                };
+                due.push((s.clone(), d));
             }
             g.last_sent = Some(now);
             g.changed = false;
@@ -252,6 +358,42 @@ impl Router {
         for k in empty {
             self.groups.remove(&k);
         }
+        due.extend(self.close_windows(now));
+        due
+    }
+
+    /// Chat windows due at `now`: one digest per chat sink when more than the route's
+    /// threshold of findings are held, else each finding's latest state.
+    fn close_windows(&mut self, now: TsMs) -> Vec<Addressed> {
+        let closing: Vec<usize> = self
+            .windows
+            .iter()
+            .filter(|(_, w)| w.due <= now)
+            .map(|(ri, _)| *ri)
+            .collect();
+        let mut due = Vec::new();
+        for ri in closing {
+            let Some(w) = self.windows.remove(&ri) else {
+                continue;
+            };
+            self.dirty = true;
+            let r = &self.routes[ri];
+            let (opened, not_held) = (w.opened, w.not_held);
+            let findings = w.into_findings();
+            if findings.len() + not_held > r.digest_threshold {
+                let mut d = Digest::new(&r.name, (opened, now), &findings, &r.digest_hint);
+                d.not_held = not_held;
+                for s in r.windowed_sinks() {
+                    due.push((s.clone(), Delivery::Digest(Box::new(d.clone()))));
+                }
+            } else {
+                for f in findings {
+                    for s in r.windowed_sinks() {
+                        due.push((s.clone(), Delivery::Finding(Box::new(f.clone()))));
+                    }
+                }
+            }
+        }
         due
     }
 
@@ -261,6 +403,7 @@ impl Router {
             .groups
             .values()
             .filter_map(|g| g.next_send)
+            .chain(self.windows.values().map(|w| w.due))
             .max()
             .unwrap_or(0);
         self.on_time(last)
@@ -279,6 +422,7 @@ impl Router {
                         .and_then(|rep| g.last_sent.map(|l| l + rep as i64))
                 }
             })
+            .chain(self.windows.values().map(|w| w.due))
             .min()
     }
 }
@@ -299,6 +443,11 @@ mod tests {
             findings: true,
             audit: true,
             sinks: vec!["s".into()],
+            audit_sinks: vec!["s".into()],
+            chat_sinks: Vec::new(),
+            chat_window_ms: 30_000,
+            digest_threshold: 10,
+            digest_hint: String::new(),
             group_by: group_by.iter().map(|s| s.to_string()).collect(),
             group_wait_ms: wait,
             group_interval_ms: interval,
@@ -389,5 +538,153 @@ mod tests {
         // Nothing changes: repeat after an hour.
         assert!(r.on_time(1_000_000).is_empty());
         assert_eq!(r.on_time(330_000 + 3_600_000).len(), 1);
+    }
+
+    fn chat_route(threshold: usize) -> Route {
+        Route {
+            chat_sinks: vec!["s".into()],
+            digest_threshold: threshold,
+            ..route(&[], 0, 0, None)
+        }
+    }
+
+    #[test]
+    fn chat_window_turns_a_storm_into_one_digest() {
+        let mut r = Router::new(vec![chat_route(3)]);
+        for i in 0..4 {
+            let f = finding(
+                &format!("o{i}"),
+                "build_failure",
+                Severity::Error,
+                Status::Firing,
+            );
+            assert!(r.on_output(&f, i * 1000).is_empty(), "held in the window");
+        }
+        assert_eq!(r.next_deadline(), Some(30_000));
+        assert!(r.on_time(29_999).is_empty());
+        let out = r.on_time(30_000);
+        assert_eq!(out.len(), 1, "{out:?}");
+        match &out[0].1 {
+            Delivery::Digest(d) => {
+                assert_eq!((d.total, d.firing), (4, 4));
+                assert_eq!(d.by_pattern.get("build_failure"), Some(&4));
+                assert_eq!((d.window_start, d.window_end), (0, 30_000));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(r.next_deadline(), None, "the window closed");
+    }
+
+    #[test]
+    fn chat_window_below_the_threshold_sends_each_finding_once() {
+        let mut r = Router::new(vec![chat_route(3)]);
+        let a = finding("a", "build_failure", Severity::Warning, Status::Firing);
+        let a2 = finding("a", "build_failure", Severity::Critical, Status::Firing);
+        let b = finding("b", "build_failure", Severity::Error, Status::Firing);
+        for (o, t) in [(&a, 0), (&b, 1000), (&a2, 2000)] {
+            assert!(r.on_output(o, t).is_empty());
+        }
+        let out = r.flush();
+        let sent: Vec<Severity> = out
+            .iter()
+            .map(|(_, d)| match d {
+                Delivery::Finding(f) => f.severity,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // `a`'s two updates are one message with its latest state.
+        assert_eq!(sent, vec![Severity::Critical, Severity::Error]);
+    }
+
+    #[test]
+    fn grouped_route_sends_chat_sinks_a_digest_and_others_the_group() {
+        let mut rt = route(&["pattern"], 10_000, 0, None);
+        rt.sinks = vec!["s".into(), "siem".into()];
+        rt.chat_sinks = vec!["s".into()];
+        rt.digest_threshold = 2;
+        let mut r = Router::new(vec![rt]);
+        for (i, name) in ["x", "y", "z"].iter().enumerate() {
+            let f = finding(name, "build_failure", Severity::Error, Status::Firing);
+            r.on_output(&f, i as i64);
+        }
+        let out = r.on_time(10_000);
+        let kinds: Vec<(&str, &str)> = out
+            .iter()
+            .map(|(s, d)| {
+                let k = match d {
+                    Delivery::Digest(_) => "digest",
+                    Delivery::Group(_) => "group",
+                    _ => "other",
+                };
+                (s.as_str(), k)
+            })
+            .collect();
+        assert_eq!(kinds, vec![("s", "digest"), ("siem", "group")]);
+    }
+
+    /// Routes of a pipeline file, validated as `fluxsight` loads them.
+    fn routes_of(text: &str) -> Vec<Route> {
+        let (_, plan) = crate::correlate::spec::Settings::pipeline_from_text(
+            text,
+            "t.yaml",
+            crate::correlate::spec::PatternSet::builtin(),
+        )
+        .unwrap();
+        plan.routes
+    }
+
+    fn audit_output() -> Output {
+        Output::Audit(Box::new(crate::correlate::AuditRecord {
+            ts: 0,
+            cluster: "c".into(),
+            controller: None,
+            action: "revision_applied".into(),
+            subject: ObjectRef::new("Kustomization", "t1", "app"),
+            tenant: "t1".into(),
+            source: None,
+            source_url: None,
+            revision: None,
+            commit: None,
+            changes: Default::default(),
+            outcome: "success".into(),
+            message: String::new(),
+        }))
+    }
+
+    const SINKS: &str = "sinks:\n  - name: chat\n    type: slack\n    url: {env: X}\n  - name: pager\n    type: alertmanager\n    url: http://127.0.0.1:9093\n  - name: siem\n    type: kafka\n    brokers: 127.0.0.1:9092\n  - name: archive\n    type: file\n    path: /tmp/x.jsonl\n";
+
+    #[test]
+    fn without_routes_audit_goes_to_siem_and_storage_sinks_only() {
+        let mut r = Router::new(routes_of(SINKS));
+        let to: Vec<String> = r
+            .on_output(&audit_output(), 0)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(to, vec!["siem", "archive"]);
+    }
+
+    #[test]
+    fn a_route_without_type_lets_audit_fall_through_to_later_routes() {
+        let text = format!(
+            "{SINKS}routes:\n  - name: ops\n    sinks: [chat, pager]\n  - name: rest\n    sinks: [archive]\n"
+        );
+        let mut r = Router::new(routes_of(&text));
+        let to: Vec<String> = r
+            .on_output(&audit_output(), 0)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(to, vec!["archive"]);
+        let text = format!(
+            "{SINKS}routes:\n  - name: ops\n    match: {{type: audit}}\n    sinks: [chat, pager]\n"
+        );
+        let mut r = Router::new(routes_of(&text));
+        let to: Vec<String> = r
+            .on_output(&audit_output(), 0)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(to, vec!["chat", "pager"]);
     }
 }
