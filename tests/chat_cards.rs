@@ -407,9 +407,22 @@ fn config_accepts_teams_googlechat_and_the_gchat_alias() {
         assert_eq!(c.type_name(), want);
         assert!(c.is_chat(), "{ty} is a chat sink");
     }
-    let plain: Result<SinkConfig, _> =
-        serde_saphyr::from_str("type: teams\nname: x\nurl: https://example.test/hook\n");
-    assert!(plain.is_err(), "a plaintext webhook URL is refused");
+    // A plaintext URL parses to a value-less marker that validation refuses.
+    let plain: SinkConfig =
+        serde_saphyr::from_str("type: teams\nname: x\nurl: https://example.test/hook\n").unwrap();
+    let fields = plain.secret_fields();
+    assert_eq!(fields.len(), 1);
+    let problem = fields[0].1.problem("sinks[0].url");
+    assert!(
+        problem
+            .as_deref()
+            .is_some_and(|p| p.contains("holds a secret")),
+        "a plaintext webhook URL is refused: {problem:?}"
+    );
+    assert!(
+        !format!("{plain:?}").contains("example.test"),
+        "the value is dropped"
+    );
 }
 
 fn golden_case(name: &str) -> PathBuf {

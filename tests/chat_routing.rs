@@ -110,6 +110,33 @@ async fn no_routes_slack_gets_findings_only_and_the_file_sink_keeps_audit() {
     let n_audit = types.iter().filter(|t| *t == "\"audit\"").count();
     assert_eq!(n_audit, CAPTURE_AUDIT_RECORDS, "{archived}");
     assert!(types.iter().any(|t| t == "\"finding\""), "{archived}");
+    // At most one message per finding, plus one per severity change and its resolution:
+    // counted from every update the file sink archived.
+    let mut per_id: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    for l in archived.lines() {
+        let v: Value = serde_json::from_str(l).unwrap();
+        if v["type"] == "finding" {
+            per_id
+                .entry(v["id"].to_string())
+                .or_default()
+                .push((v["severity"].to_string(), v["status"].to_string()));
+        }
+    }
+    let updates: usize = per_id.values().map(Vec::len).sum();
+    let allowed: usize = per_id
+        .values()
+        .map(|u| {
+            let changes = u.windows(2).filter(|w| w[0].0 != w[1].0).count();
+            let resolved = u.iter().any(|(_, st)| st == "\"resolved\"");
+            1 + changes + usize::from(resolved)
+        })
+        .sum();
+    assert!(
+        posts.len() <= allowed && updates > allowed,
+        "{} posts for {} findings ({updates} updates, {allowed} allowed): {posts:#?}",
+        posts.len(),
+        per_id.len()
+    );
 }
 
 /// A route asking for audit delivers it to Slack; `type` and the older `kinds` agree.
@@ -257,6 +284,21 @@ fn planted() -> Vec<(&'static str, String, &'static str)> {
             "sinks[0].headers.X-Api-Token",
             "sinks:\n  - name: am\n    type: alertmanager\n    url: http://127.0.0.1:9093\n    headers:\n      X-Api-Token: PLANTED6TOKEN\n".to_string(),
             "PLANTED6TOKEN",
+        ),
+        (
+            "sinks[0].token",
+            "sinks:\n  - name: s\n    type: slack\n    channel: C1\n    token: xoxb-PLANTED7BOT\n".to_string(),
+            "PLANTED7BOT",
+        ),
+        (
+            "sinks[0].url",
+            "sinks:\n  - name: t\n    type: teams\n    url: https://example.test/workflows?sig=PLANTED8TEAMS\n".to_string(),
+            "PLANTED8TEAMS",
+        ),
+        (
+            "sinks[0].url",
+            "sinks:\n  - name: g\n    type: googlechat\n    url: https://chat.googleapis.com/v1/spaces/A?key=PLANTED9GCHAT\n".to_string(),
+            "PLANTED9GCHAT",
         ),
     ]
 }
