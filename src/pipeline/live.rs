@@ -420,11 +420,21 @@ impl Ingest {
     }
 }
 
+/// A lag as people read it: days for old captures (`279d19h`), else `1h5m` / `12m0s`.
+fn lag_text(lag_ms: i64) -> String {
+    const DAY_MS: i64 = 86_400_000;
+    if lag_ms >= 2 * DAY_MS {
+        format!("{}d{}h", lag_ms / DAY_MS, (lag_ms % DAY_MS) / 3_600_000)
+    } else {
+        crate::correlate::vars::human_ms(lag_ms)
+    }
+}
+
 /// Logs a change of what drives time (once per change, not per batch).
 fn log_drift(drift: Drift) {
     match drift {
         Drift::Behind { lag_ms } => tracing::warn!(
-            lag = %crate::correlate::vars::human_ms(lag_ms),
+            lag = %lag_text(lag_ms),
             lag_secs = lag_ms / 1_000,
             "input runs behind the wall clock; time follows the records' own until it catches up"
         ),
@@ -607,4 +617,16 @@ fn publish_gauges(telemetry: &Telemetry, correlator: &Correlator) {
             .map(|((p, t), n)| ((p.to_string(), t.to_string()), n))
             .collect(),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lag_text;
+
+    #[test]
+    fn old_lags_read_in_days() {
+        assert_eq!(lag_text(24_180_304_000), "279d20h");
+        assert_eq!(lag_text(3_900_000), "1h5m");
+        assert_eq!(lag_text(47 * 3_600_000), "47h0m");
+    }
 }
