@@ -184,6 +184,26 @@ impl ChatMessage {
     }
 }
 
+/// The footer line (finding id and time, group route and key, audit action and time),
+/// each value escaped by the chat's `esc(text, max_chars)`.
+pub fn footer_text(f: &Footer, esc: fn(&str, usize) -> String) -> String {
+    match f {
+        Footer::Finding { id, last_seen, .. } => {
+            format!(
+                "finding {} · {}",
+                esc(id, 80),
+                format_rfc3339_ms(*last_seen)
+            )
+        }
+        Footer::Group { route, key } => {
+            format!("route {} · group {}", esc(route, 60), esc(key, 80))
+        }
+        Footer::Audit { action, ts } => {
+            format!("{} · {}", esc(action, 80), format_rfc3339_ms(*ts))
+        }
+    }
+}
+
 /// `namespace/Kind/name` (or `Kind/name` when cluster-scoped).
 pub fn object(o: &ObjectRef) -> String {
     if o.namespace.is_empty() {

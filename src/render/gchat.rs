@@ -24,7 +24,6 @@ use serde_json::{json, Value};
 use super::chat::{self, ChatMessage, Fact, FactValue, Footer};
 use crate::classify::redact::redact;
 use crate::correlate::Status;
-use crate::parse::time::format_rfc3339_ms;
 use crate::record::Severity;
 use crate::sinks::Delivery;
 
@@ -271,21 +270,7 @@ fn sections(m: &ChatMessage, caps: Caps) -> Vec<Value> {
 }
 
 fn footer(f: &Footer) -> String {
-    match f {
-        Footer::Finding { id, last_seen, .. } => {
-            format!(
-                "finding {} · {}",
-                html(id, 80),
-                format_rfc3339_ms(*last_seen)
-            )
-        }
-        Footer::Group { route, key } => {
-            format!("route {} · group {}", html(route, 60), html(key, 80))
-        }
-        Footer::Audit { action, ts } => {
-            format!("{} · {}", html(action, 80), format_rfc3339_ms(*ts))
-        }
-    }
+    chat::footer_text(f, html)
 }
 
 /// A card id: letters, digits and `-` only (ids are ours, but group keys carry labels).

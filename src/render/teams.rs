@@ -19,7 +19,6 @@ use serde_json::{json, Value};
 use super::chat::{self, ChatMessage, Fact, FactValue, Footer};
 use crate::classify::redact::redact;
 use crate::correlate::Status;
-use crate::parse::time::format_rfc3339_ms;
 use crate::record::Severity;
 use crate::sinks::Delivery;
 
@@ -271,21 +270,7 @@ fn card(m: &ChatMessage, caps: Caps) -> Value {
 }
 
 fn footer(f: &Footer) -> String {
-    match f {
-        Footer::Finding { id, last_seen, .. } => {
-            format!(
-                "finding {} · {}",
-                text(id, 80),
-                format_rfc3339_ms(*last_seen)
-            )
-        }
-        Footer::Group { route, key } => {
-            format!("route {} · group {}", text(route, 60), text(key, 80))
-        }
-        Footer::Audit { action, ts } => {
-            format!("{} · {}", text(action, 80), format_rfc3339_ms(*ts))
-        }
-    }
+    chat::footer_text(f, text)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //! Invariant: the URL is a secret; it is never logged or part of an error.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
@@ -32,9 +32,8 @@ pub struct WebhookChat {
     client: reqwest::Client,
     url: reqwest::Url,
     render: Render,
-    min_interval: Duration,
+    pacer: http::Pacer,
     repeat_ms: u64,
-    last_request: Option<Instant>,
     store: LazyStore,
 }
 
@@ -44,7 +43,7 @@ impl std::fmt::Debug for WebhookChat {
         f.debug_struct("WebhookChat")
             .field("kind", &self.kind)
             .field("url", &http::url_for_logs(&self.url))
-            .field("min_interval", &self.min_interval)
+            .field("pacer", &self.pacer)
             .field("repeat_ms", &self.repeat_ms)
             .field("state", &self.store.path())
             .finish()
@@ -108,9 +107,8 @@ impl WebhookChat {
             client: p.client,
             url: p.url,
             render: p.render,
-            min_interval: p.min_interval,
+            pacer: http::Pacer::new(p.min_interval),
             repeat_ms: p.repeat_ms,
-            last_request: None,
             store: LazyStore::new(p.name, p.state_dir),
         }
     }
@@ -118,12 +116,7 @@ impl WebhookChat {
     async fn post(&mut self, d: &Delivery) -> Result<(), SinkError> {
         let body = serde_json::to_vec(&(self.render)(d))
             .map_err(|e| SinkError::permanent(format!("encode: {e}")))?;
-        if let Some(last) = self.last_request {
-            let since = last.elapsed();
-            if since < self.min_interval {
-                tokio::time::sleep(self.min_interval - since).await;
-            }
-        }
+        self.pacer.wait().await;
         let resp = self
             .client
             .post(self.url.clone())
@@ -131,7 +124,7 @@ impl WebhookChat {
             .body(body)
             .send()
             .await;
-        self.last_request = Some(Instant::now());
+        self.pacer.sent();
         http::check_response(resp.map_err(http::transport_error)?).await
     }
 

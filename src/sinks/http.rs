@@ -212,3 +212,36 @@ mod tests {
         );
     }
 }
+
+/// A sink's own pacing: at most one request per `interval`. Chat sinks pace themselves
+/// (instead of the worker's per-delivery `min_interval`) so that coalesced updates,
+/// which send nothing, cost no time.
+#[derive(Debug)]
+pub struct Pacer {
+    interval: Duration,
+    last: Option<std::time::Instant>,
+}
+
+impl Pacer {
+    pub fn new(interval: Duration) -> Self {
+        Pacer {
+            interval,
+            last: None,
+        }
+    }
+
+    /// Waits until `interval` passed since the previous request.
+    pub async fn wait(&self) {
+        if let Some(last) = self.last {
+            let since = last.elapsed();
+            if since < self.interval {
+                tokio::time::sleep(self.interval - since).await;
+            }
+        }
+    }
+
+    /// Marks a request as made (its answer came, whatever it was).
+    pub fn sent(&mut self) {
+        self.last = Some(std::time::Instant::now());
+    }
+}

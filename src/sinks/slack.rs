@@ -31,7 +31,7 @@
 //! of the URL; the token travels in a sensitive header only).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
@@ -84,9 +84,7 @@ pub struct SlackSink {
     client: reqwest::Client,
     transport: Transport,
     mode: Mode,
-    min_interval: Duration,
-    /// End of the previous request (pacing).
-    last_request: Option<Instant>,
+    pacer: http::Pacer,
     /// The threads, saved in the state directory (in memory without one).
     store: LazyStore,
 }
@@ -101,7 +99,7 @@ impl std::fmt::Debug for SlackSink {
         f.debug_struct("SlackSink")
             .field("target", &target)
             .field("mode", &self.mode)
-            .field("min_interval", &self.min_interval)
+            .field("pacer", &self.pacer)
             .field("state", &self.store.path())
             .finish()
     }
@@ -192,20 +190,12 @@ impl SlackSink {
             client: http::client(name, timeout, cfg.ca_file.as_deref(), &allow)?,
             transport,
             mode,
-            min_interval: http::duration_or(&cfg.min_interval, DEFAULT_MIN_INTERVAL_MS),
-            last_request: None,
+            pacer: http::Pacer::new(http::duration_or(
+                &cfg.min_interval,
+                DEFAULT_MIN_INTERVAL_MS,
+            )),
             store: LazyStore::new(name, None),
         })
-    }
-
-    /// Waits until `min_interval` passed since the previous request.
-    async fn pace(&mut self) {
-        if let Some(last) = self.last_request {
-            let since = last.elapsed();
-            if since < self.min_interval {
-                tokio::time::sleep(self.min_interval - since).await;
-            }
-        }
     }
 
     /// Posts `body` to the incoming webhook.
@@ -215,7 +205,7 @@ impl SlackSink {
         };
         let url = url.clone();
         let bytes = encode(body)?;
-        self.pace().await;
+        self.pacer.wait().await;
         let resp = self
             .client
             .post(url)
@@ -223,7 +213,7 @@ impl SlackSink {
             .body(bytes)
             .send()
             .await;
-        self.last_request = Some(Instant::now());
+        self.pacer.sent();
         http::check_response(resp.map_err(http::transport_error)?).await
     }
 
@@ -245,7 +235,7 @@ impl SlackSink {
         }
         let auth = auth.clone();
         let bytes = encode(&body)?;
-        self.pace().await;
+        self.pacer.wait().await;
         let resp = self
             .client
             .post(url)
@@ -254,7 +244,7 @@ impl SlackSink {
             .body(bytes)
             .send()
             .await;
-        self.last_request = Some(Instant::now());
+        self.pacer.sent();
         let resp = resp.map_err(http::transport_error)?;
         if !resp.status().is_success() {
             return Err(match http::check_response(resp).await {
