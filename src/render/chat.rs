@@ -184,6 +184,37 @@ impl ChatMessage {
     }
 }
 
+/// Caps of one rendering of a size-limited chat payload; halved until it fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Impacted objects, evidence lines, group findings listed.
+    pub list: usize,
+    /// Longest free text (summary, remediation, log line).
+    pub text: usize,
+}
+
+const FIRST_CAPS: Caps = Caps {
+    list: 20,
+    text: 1500,
+};
+const LAST_CAPS: Caps = Caps { list: 1, text: 100 };
+
+/// Renders with `build(caps)`, halving the caps until the JSON is at most `max_bytes`
+/// (or the caps are at their floor: one list item, 100 characters of text).
+pub fn fit(max_bytes: usize, build: impl Fn(Caps) -> serde_json::Value) -> serde_json::Value {
+    let mut caps = FIRST_CAPS;
+    loop {
+        let v = build(caps);
+        if caps == LAST_CAPS || serde_json::to_vec(&v).map_or(0, |b| b.len()) <= max_bytes {
+            return v;
+        }
+        caps = Caps {
+            list: (caps.list / 2).max(LAST_CAPS.list),
+            text: (caps.text / 2).max(LAST_CAPS.text),
+        };
+    }
+}
+
 /// The footer line (finding id and time, group route and key, audit action and time),
 /// each value escaped by the chat's `esc(text, max_chars)`.
 pub fn footer_text(f: &Footer, esc: fn(&str, usize) -> String) -> String {

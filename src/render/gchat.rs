@@ -21,7 +21,7 @@
 
 use serde_json::{json, Value};
 
-use super::chat::{self, ChatMessage, Fact, FactValue, Footer};
+use super::chat::{self, Caps, ChatMessage, Fact, FactValue, Footer};
 use crate::classify::redact::redact;
 use crate::correlate::Status;
 use crate::record::Severity;
@@ -45,18 +45,6 @@ const LOOKALIKES: [(char, char); 6] = [
     ('<', '\u{2039}'), // SINGLE LEFT-POINTING ANGLE QUOTATION MARK
     ('>', '\u{203A}'), // SINGLE RIGHT-POINTING ANGLE QUOTATION MARK
 ];
-
-#[derive(Debug, Clone, Copy)]
-struct Caps {
-    list: usize,
-    text: usize,
-}
-
-const FIRST_CAPS: Caps = Caps {
-    list: 20,
-    text: 1500,
-};
-const LAST_CAPS: Caps = Caps { list: 1, text: 100 };
 
 /// Redacted, one line, control characters as spaces, `://` broken, cut to `max` chars.
 fn flat(s: &str, max: usize) -> String {
@@ -123,18 +111,7 @@ pub fn message(d: &Delivery) -> Value {
 
 /// The payload of a neutral chat message, within [`MAX_PAYLOAD_BYTES`].
 pub fn render(m: &ChatMessage) -> Value {
-    let mut caps = FIRST_CAPS;
-    loop {
-        let v = payload(m, caps);
-        let small = caps.list == LAST_CAPS.list && caps.text == LAST_CAPS.text;
-        if small || serde_json::to_vec(&v).map_or(0, |b| b.len()) <= MAX_PAYLOAD_BYTES {
-            return v;
-        }
-        caps = Caps {
-            list: (caps.list / 2).max(LAST_CAPS.list),
-            text: (caps.text / 2).max(LAST_CAPS.text),
-        };
-    }
+    chat::fit(MAX_PAYLOAD_BYTES, |caps| payload(m, caps))
 }
 
 /// Colour of the status line.

@@ -16,7 +16,7 @@
 
 use serde_json::{json, Value};
 
-use super::chat::{self, ChatMessage, Fact, FactValue, Footer};
+use super::chat::{self, Caps, ChatMessage, Fact, FactValue, Footer};
 use crate::classify::redact::redact;
 use crate::correlate::Status;
 use crate::record::Severity;
@@ -44,21 +44,6 @@ const LOOKALIKES: [(char, char); 9] = [
     ('>', '\u{203A}'), // SINGLE RIGHT-POINTING ANGLE QUOTATION MARK
     ('#', '\u{FF03}'), // FULLWIDTH NUMBER SIGN
 ];
-
-/// Caps of one rendering; halved until the payload fits.
-#[derive(Debug, Clone, Copy)]
-struct Caps {
-    /// Impacted objects, evidence lines, group findings listed.
-    list: usize,
-    /// Longest free text (summary, remediation, log line).
-    text: usize,
-}
-
-const FIRST_CAPS: Caps = Caps {
-    list: 20,
-    text: 1500,
-};
-const LAST_CAPS: Caps = Caps { list: 1, text: 100 };
 
 /// Untrusted text for a TextBlock or Fact: secrets redacted, one line, markdown syntax
 /// replaced by look-alikes, auto-links broken, cut to `max` chars with an ellipsis.
@@ -106,18 +91,7 @@ pub fn message(d: &Delivery) -> Value {
 
 /// The payload of a neutral chat message, within [`MAX_PAYLOAD_BYTES`].
 pub fn render(m: &ChatMessage) -> Value {
-    let mut caps = FIRST_CAPS;
-    loop {
-        let v = envelope(card(m, caps));
-        let small = caps.list == LAST_CAPS.list && caps.text == LAST_CAPS.text;
-        if small || serde_json::to_vec(&v).map_or(0, |b| b.len()) <= MAX_PAYLOAD_BYTES {
-            return v;
-        }
-        caps = Caps {
-            list: (caps.list / 2).max(LAST_CAPS.list),
-            text: (caps.text / 2).max(LAST_CAPS.text),
-        };
-    }
+    chat::fit(MAX_PAYLOAD_BYTES, |caps| envelope(card(m, caps)))
 }
 
 fn envelope(card: Value) -> Value {
