@@ -1,0 +1,320 @@
+//! The command line's surface: every clap type, with the doc comments that are its help
+//! texts, man page and completions. Owns no behaviour; each command family's wiring is in
+//! its own file next to this one. The invariant: a change here changes `--help`, the man
+//! page and the completions, so it is a change of the CLI.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use fluxsight::render::finding::OutputFormat;
+use fluxsight::telemetry::logs::LogFormat;
+
+#[derive(Parser)]
+#[command(
+    name = "fluxsight",
+    version,
+    about = "Log-and-event stream processor for Flux"
+)]
+pub struct Cli {
+    /// Colour the text findings: `auto` on a terminal unless NO_COLOR is set.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+    #[command(subcommand)]
+    pub command: Command,
+    /// Format of fluxsight's own logs on stderr: text, or JSON with the Flux
+    /// controllers' key names (level, ts, msg, logger). Filter: FLUXSIGHT_LOG.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// When the text findings are coloured.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal, unless the NO_COLOR environment variable is set and not empty.
+    Auto,
+    /// Always, also into a pipe (`| less -R`).
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Findings output of `replay` and `demo`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// fluxsight's own finding schema, one JSON object per line.
+    Native,
+    /// OCSF 1.x Detection Finding, one JSON object per line.
+    Ocsf,
+    /// Elastic Common Schema alert document, one JSON object per line.
+    Ecs,
+    /// A human summary of the findings at the end of input.
+    Text,
+}
+
+impl From<FormatArg> for OutputFormat {
+    fn from(f: FormatArg) -> OutputFormat {
+        match f {
+            FormatArg::Native => OutputFormat::Native,
+            FormatArg::Ocsf => OutputFormat::Ocsf,
+            FormatArg::Ecs => OutputFormat::Ecs,
+            FormatArg::Text => OutputFormat::Text,
+        }
+    }
+}
+
+/// Findings output of `run` on stdout.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RunFormatArg {
+    /// fluxsight's own finding schema, one JSON object per line.
+    Native,
+    /// OCSF 1.x Detection Finding, one JSON object per line.
+    Ocsf,
+    /// Elastic Common Schema alert document, one JSON object per line.
+    Ecs,
+    /// One human line per finding change.
+    Text,
+    /// Nothing on stdout (findings go to the pipeline's sinks only).
+    None,
+}
+
+impl RunFormatArg {
+    pub fn format(self) -> Option<OutputFormat> {
+        match self {
+            RunFormatArg::Native => Some(OutputFormat::Native),
+            RunFormatArg::Ocsf => Some(OutputFormat::Ocsf),
+            RunFormatArg::Ecs => Some(OutputFormat::Ecs),
+            RunFormatArg::Text => Some(OutputFormat::Text),
+            RunFormatArg::None => None,
+        }
+    }
+}
+
+#[derive(clap::Args, Clone)]
+pub struct CorrelateArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, value_name = "FORMAT", default_value_t = FormatArg::Native)]
+    pub output: FormatArg,
+    /// Also write audit records.
+    #[arg(long)]
+    pub audit: bool,
+    /// Directory of pattern files replacing the built-in ones of the same id.
+    #[arg(long)]
+    pub patterns: Option<PathBuf>,
+    /// Config file: cluster name, tenant mapping, threshold overrides.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Out-of-order tolerance, e.g. 10s.
+    #[arg(long, default_value = "10s")]
+    pub lateness: String,
+}
+
+/// Which cluster and which namespace `run` and `record` read, as in every kube tool.
+#[derive(clap::Args, Clone, Default)]
+pub struct KubeArgs {
+    /// Kubeconfig file (default: KUBECONFIG, in-cluster, then ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace where Flux runs (default: the pipeline file's kubernetes.namespace,
+    /// else RUNTIME_NAMESPACE, else flux-system).
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Parse and classify every line; one JSON row per line (stdin when no file or `-`).
+    Classify {
+        /// Input files; `-` is stdin.
+        files: Vec<String>,
+    },
+    /// Run the whole pipeline over recorded input using the records' own timestamps.
+    Replay {
+        /// Input files; `-` is stdin. Merged in timestamp order.
+        files: Vec<String>,
+        #[command(flatten)]
+        args: CorrelateArgs,
+    },
+    /// Replay the incident capture shipped with fluxsight and print a summary.
+    Demo {
+        /// Output format.
+        #[arg(short, long, value_enum, value_name = "FORMAT", default_value_t = FormatArg::Text)]
+        output: FormatArg,
+        /// Also write audit records.
+        #[arg(long)]
+        audit: bool,
+    },
+    /// Run live: follow inputs (and, in a cluster, the Flux controllers), serve
+    /// /metrics, /healthz, /readyz and the Flux event receiver, deliver to the sinks.
+    Run(RunArgs),
+    /// Write the live input (controller logs, watch events, metrics, `--input` files) to
+    /// a file that `fluxsight replay` reads back; stops on SIGTERM/SIGINT.
+    Record(RecordArgs),
+    /// Deliver what is left in the sinks' spools (after a crash or kill) and exit.
+    Drain {
+        /// Pipeline file with the sinks and `delivery.state_dir`.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Check pattern and config files; exit 2 naming file, line and field on error.
+    Validate {
+        /// Pattern directory to check (default: the built-in set).
+        #[arg(long)]
+        patterns: Option<PathBuf>,
+        /// Config files to check.
+        files: Vec<PathBuf>,
+    },
+    /// Write deterministic generated Flux traffic (benches, load and memory tests).
+    Gen(GenArgs),
+    /// List patterns, or run every pattern file's examples.
+    Patterns {
+        #[command(subcommand)]
+        action: Option<PatternsAction>,
+        /// Pattern directory (default: the built-in set).
+        #[arg(long, global = true)]
+        dir: Option<PathBuf>,
+    },
+    /// Print a shell completion script, e.g. `fluxsight completions bash >
+    /// /etc/bash_completion.d/fluxsight`.
+    Completions {
+        /// Shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per subcommand with `--out-dir`.
+    Man {
+        /// Directory for fluxsight.1 and fluxsight-<subcommand>.1 (packagers install
+        /// these under share/man/man1).
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct GenArgs {
+    /// Lines to write.
+    #[arg(long, default_value_t = 100_000)]
+    pub lines: u64,
+    /// Tenants (namespaces).
+    #[arg(long, default_value_t = 20)]
+    pub tenants: u32,
+    /// Flux objects.
+    #[arg(long, default_value_t = 1_000)]
+    pub objects: u32,
+    /// PRNG seed; the same seed gives byte-identical output.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Fraction of objects in a failure mode (0..=1).
+    #[arg(long, default_value_t = 0.05)]
+    pub failure_rate: f64,
+    /// `current` (mostly current zap JSON) or `all` (every form and layout).
+    #[arg(long, default_value = "all")]
+    pub mix: String,
+    /// Time of the first line (RFC 3339); with --rate, now.
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Time covered by the lines (Go duration); with --rate, lines / rate.
+    #[arg(long)]
+    pub span: Option<String>,
+    /// Write in real time at this many lines/s, each line stamped with the time it is
+    /// written (a live load for `run`: `gen --rate 50000 | fluxsight run --input -`).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Target mean line length in bytes.
+    #[arg(long, default_value_t = 400)]
+    pub avg_bytes: usize,
+}
+
+#[derive(Subcommand)]
+pub enum PatternsAction {
+    /// List every pattern with its severity and description.
+    List,
+    /// Run every pattern file's examples; exit 1 if any fails.
+    Test,
+}
+
+// The flags of `run` (its about text is the `Command::Run` doc comment).
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Pipeline file (sinks, routes, thresholds, listen address, receiver).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Files to follow (`-` = stdin), in addition to the cluster sources.
+    #[arg(long = "input")]
+    pub inputs: Vec<String>,
+    /// Read inputs to their end and stop instead of following them.
+    #[arg(long)]
+    pub no_follow: bool,
+    /// Receiver listen address, also serving /metrics, /healthz, /readyz (overrides
+    /// the pipeline file; default 127.0.0.1:9797, in a cluster 0.0.0.0:9797).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Address of /healthz, /readyz and /metrics alone, for the probes (overrides the
+    /// pipeline file; default 127.0.0.1:9440, in a cluster 0.0.0.0:9440; `none` turns
+    /// it off).
+    #[arg(long)]
+    pub health_listen: Option<String>,
+    /// Start even though the receiver listens on an address other than loopback with
+    /// no `receiver.hmac_secret`, accepting unsigned events from any host that reaches it.
+    #[arg(long)]
+    pub allow_unsigned: bool,
+    /// Wait for `--input` files that do not exist yet (warning once, retrying with
+    /// growing back-off) instead of exiting 2.
+    #[arg(long)]
+    pub wait_for_input: bool,
+    /// Findings on stdout.
+    #[arg(short, long, value_enum, value_name = "FORMAT", default_value_t = RunFormatArg::Native)]
+    pub output: RunFormatArg,
+    /// Also write audit records on stdout.
+    #[arg(long)]
+    pub audit: bool,
+    /// Do not connect to the Kubernetes API (only `--input` files and the receiver).
+    #[arg(long)]
+    pub no_kube: bool,
+    /// Clock of the correlator, routing and sinks: `auto` (the records' own time
+    /// while the input runs more than 2 min behind the wall clock, e.g. a file of old
+    /// logs or a backlog, then the wall clock once caught up; a `--no-follow` run of
+    /// old input ends with the findings `replay` gives), `wall` (always the wall
+    /// clock) or `record` (always the records' own time, as `replay`).
+    #[arg(long, default_value = "auto", value_parser = fluxsight::pipeline::live::Clock::NAMES)]
+    pub clock: String,
+    /// Event time re-read after a restart to rebuild correlation state: a Go
+    /// duration or `all` (from the start of the file). Default with `--clock auto|wall`:
+    /// the longest window or resolve time of any pattern (2h built in); with
+    /// `--clock record`: `all`, so a restarted post-mortem gives the same findings
+    /// as an uninterrupted one.
+    #[arg(long)]
+    pub rebuild_lookback: Option<String>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+// The flags of `record` (its about text is the `Command::Record` doc comment).
+#[derive(clap::Args)]
+pub struct RecordArgs {
+    /// Capture file to write.
+    #[arg(long, value_name = "FILE", required_unless_present = "output")]
+    pub to: Option<PathBuf>,
+    /// Deprecated spelling of `--to`, kept for one release (it read as a format).
+    #[arg(long, value_name = "FILE", hide = true, conflicts_with = "to")]
+    pub output: Option<PathBuf>,
+    /// Pipeline file (its `kubernetes:` section).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Files to follow (`-` = stdin), in addition to the cluster sources.
+    #[arg(long = "input")]
+    pub inputs: Vec<String>,
+    /// Read inputs to their end and stop instead of following them.
+    #[arg(long)]
+    pub no_follow: bool,
+    /// Wait for `--input` files that do not exist yet instead of exiting 2.
+    #[arg(long)]
+    pub wait_for_input: bool,
+    /// Do not connect to the Kubernetes API.
+    #[arg(long)]
+    pub no_kube: bool,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
