@@ -31,9 +31,10 @@
 //! sinks see the correlator's time. Batches with no dated record, before any dated one,
 //! wait (at most `MAX_WAITING_BATCHES`, or until the next tick) for `Auto` to decide.
 //!
-//! Text on stdout (see `live/text.rs`): the detailed block of `replay --output text`
-//! when a finding first fires, fires again or resolves; one line for each update in
-//! between.
+//! Stdout (see [`crate::pipeline::emit`], shared with `replay`): findings, and audit
+//! records with `--audit`, in the chosen schema; in text, the detailed block of `replay
+//! --output text` when a finding first fires, fires again or resolves, one line for each
+//! update in between, and the number of audit records at the end.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -50,9 +51,10 @@ use crate::classify::Classifier;
 use crate::correlate::{Correlator, Output, Settings, Status};
 use crate::parse::LineDecoder;
 use crate::pipeline::deliver::{DeliverError, SinkSet};
+use crate::pipeline::emit::OutputEmitter;
 use crate::pipeline::reload::{spawn_triggers, Reloader, Trigger};
 use crate::record::{Format, Record, TsMs};
-use crate::render::finding::{self, OutputFormat};
+use crate::render::finding::OutputFormat;
 use crate::server::{self, ReceiverConfig};
 use crate::sinks::config::DeliveryPlan;
 use crate::sinks::stats::StatsSnapshot;
@@ -61,9 +63,7 @@ use crate::sources::{SourceLine, SourceTask, LINE_CHANNEL};
 use crate::telemetry::{SourceStats, Telemetry};
 
 mod clock;
-mod text;
 pub use clock::{Clock, Drift, LiveClock, BEHIND_AFTER_MS};
-use text::LiveText;
 
 /// Most per-stream decoders kept (one per pod/container log stream).
 const MAX_STREAMS: usize = 10_000;
@@ -290,7 +290,9 @@ pub async fn run_live(
         summary: LiveSummary::default(),
         withholding: false,
         waiting: Vec::new(),
-        text: LiveText::default(),
+        stdout: opts
+            .stdout
+            .map(|f| OutputEmitter::stream(f, opts.audit_to_stdout, opts.text_palette)),
     };
     let mut ticker = tokio::time::interval(opts.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -309,13 +311,13 @@ pub async fn run_live(
                     stage.waiting.push(batch);
                     continue;
                 }
-                stage.release_waiting(&mut sinks, &opts, &telemetry).await;
-                stage.batch(batch, &mut sinks, &opts, &telemetry).await;
+                stage.release_waiting(&mut sinks, &telemetry).await;
+                stage.batch(batch, &mut sinks, &telemetry).await;
             }
             _ = ticker.tick() => {
                 // Undated input and a tick without a dated record since: it is live.
-                stage.release_waiting(&mut sinks, &opts, &telemetry).await;
-                stage.tick(&mut sinks, &opts, &telemetry).await;
+                stage.release_waiting(&mut sinks, &telemetry).await;
+                stage.tick(&mut sinks, &telemetry).await;
             }
             Some(trigger) = reload_rx.recv() => {
                 if let Some(r) = reloader.as_mut() {
@@ -334,15 +336,14 @@ pub async fn run_live(
     drop(brx);
     decode.abort();
     if !hard_stop.is_cancelled() {
-        stage.release_waiting(&mut sinks, &opts, &telemetry).await;
+        stage.release_waiting(&mut sinks, &telemetry).await;
         // A recording read to its end (`--no-follow`, or any end with `--clock record`)
         // is judged at its last record's time, as `replay` does.
         let recording_ended =
             input_ended && (opts.clock == Clock::Record || opts.stop_when_inputs_end);
-        stage
-            .end(recording_ended, &mut sinks, &opts, &telemetry)
-            .await;
+        stage.end(recording_ended, &mut sinks, &telemetry).await;
     }
+    stage.finish_stdout();
     publish_gauges(&telemetry, &stage.correlator);
     let mut summary = stage.summary;
     // Sources save their last checkpoint once the pipeline is gone; the server ends
@@ -454,19 +455,14 @@ struct Stage {
     withholding: bool,
     /// Undated batches waiting for `Clock::Auto` to decide (see [`MAX_WAITING_BATCHES`]).
     waiting: Vec<Batch>,
-    text: LiveText,
+    /// Findings and audit records on stdout (`None`: `--output none`).
+    stdout: Option<OutputEmitter>,
 }
 
 impl Stage {
     /// Correlates one batch, emits and delivers what changed, then acknowledges it
     /// once its outputs are safe.
-    async fn batch(
-        &mut self,
-        batch: Batch,
-        sinks: &mut SinkSet,
-        opts: &LiveOptions,
-        telemetry: &Telemetry,
-    ) {
+    async fn batch(&mut self, batch: Batch, sinks: &mut SinkSet, telemetry: &Telemetry) {
         // The wall clock, when it drives, is read once per batch; a record never moves
         // it back. Collecting and routing what changed runs once per batch instead of
         // once per line.
@@ -486,7 +482,7 @@ impl Stage {
         let out = self.correlator.drain();
         let mut safe = true;
         if !out.is_empty() {
-            self.emit(&out, opts, telemetry);
+            self.emit(&out, telemetry);
             let now = self.clock.now(wall_ms(), self.correlator.now());
             safe = sinks.deliver_since(&out, now, batch.read_at).await;
             if let (true, Some(at)) = (safe, batch.read_at) {
@@ -505,23 +501,18 @@ impl Stage {
 
     /// The batches that waited for the clock to decide, in order, under what it decided
     /// (the wall clock when no dated record came: undated input is live).
-    async fn release_waiting(
-        &mut self,
-        sinks: &mut SinkSet,
-        opts: &LiveOptions,
-        telemetry: &Telemetry,
-    ) {
+    async fn release_waiting(&mut self, sinks: &mut SinkSet, telemetry: &Telemetry) {
         if self.waiting.is_empty() {
             return;
         }
         self.clock.decide_wall();
         for batch in std::mem::take(&mut self.waiting) {
-            self.batch(batch, sinks, opts, telemetry).await;
+            self.batch(batch, sinks, telemetry).await;
         }
     }
 
     /// Time-driven checks: the wall clock advances the correlator only when it drives.
-    async fn tick(&mut self, sinks: &mut SinkSet, opts: &LiveOptions, telemetry: &Telemetry) {
+    async fn tick(&mut self, sinks: &mut SinkSet, telemetry: &Telemetry) {
         let wall = wall_ms();
         if let Some(now) = self.clock.wall_drives(wall) {
             self.correlator.on_time(now);
@@ -529,7 +520,7 @@ impl Stage {
         let now = self.clock.now(wall, self.correlator.now());
         let out = self.correlator.drain();
         if !out.is_empty() {
-            self.emit(&out, opts, telemetry);
+            self.emit(&out, telemetry);
             sinks.deliver(&out, now).await;
         }
         publish_gauges(telemetry, &self.correlator);
@@ -540,13 +531,7 @@ impl Stage {
     /// The end of the run: a recording read to its end is finished in its own time (as
     /// `replay`); with the wall clock driving, time advances to it; input still behind
     /// but not ended (a signal) is left as it is, to go on at the next start.
-    async fn end(
-        &mut self,
-        recording_ended: bool,
-        sinks: &mut SinkSet,
-        opts: &LiveOptions,
-        telemetry: &Telemetry,
-    ) {
+    async fn end(&mut self, recording_ended: bool, sinks: &mut SinkSet, telemetry: &Telemetry) {
         match self.clock.wall_drives(wall_ms()) {
             Some(now) => self.correlator.on_time(now),
             None if recording_ended => self.correlator.finish(),
@@ -554,44 +539,44 @@ impl Stage {
         }
         let out = self.correlator.drain();
         if !out.is_empty() {
-            self.emit(&out, opts, telemetry);
+            self.emit(&out, telemetry);
             let now = self.clock.now(wall_ms(), self.correlator.now());
             sinks.deliver(&out, now).await;
         }
     }
 
-    /// Writes `out` on stdout in the chosen format and counts the findings. A failed
-    /// write is logged (stdout is the user's view, not a delivery path with a spool).
-    fn emit(&mut self, out: &[Output], opts: &LiveOptions, telemetry: &Telemetry) {
+    /// Counts the findings of `out` and writes it on stdout through the emitter
+    /// `replay` shares. A failed write is logged (stdout is the user's view, not a
+    /// delivery path with a spool).
+    fn emit(&mut self, out: &[Output], telemetry: &Telemetry) {
+        let findings = out
+            .iter()
+            .filter(|o| matches!(o, Output::Finding(_)))
+            .count() as u64;
+        self.summary.findings += findings;
+        telemetry
+            .findings_emitted
+            .fetch_add(findings, Ordering::Relaxed);
+        let Some(stdout) = self.stdout.as_mut() else {
+            return;
+        };
         let mut lock = std::io::stdout().lock();
-        let mut written = Ok(());
-        for o in out {
-            if let Output::Finding(_) = o {
-                self.summary.findings += 1;
-                telemetry.findings_emitted.fetch_add(1, Ordering::Relaxed);
-            }
-            let v = match (o, opts.stdout) {
-                (_, None) => None,
-                (Output::Finding(f), Some(OutputFormat::Ocsf)) => {
-                    Some(finding::ocsf(f, f.emission <= 1))
-                }
-                (Output::Finding(f), Some(OutputFormat::Ecs)) => Some(finding::ecs(f)),
-                (Output::Finding(f), Some(OutputFormat::Text)) => {
-                    let text = self.text.render(f, opts.text_palette);
-                    written = written.and(lock.write_all(text.as_bytes()));
-                    None
-                }
-                (Output::Finding(f), Some(_)) => Some(finding::native(f)),
-                (Output::Audit(a), Some(_)) if opts.audit_to_stdout => {
-                    Some(finding::audit_native(a))
-                }
-                (Output::Audit(_), _) => None,
-            };
-            if let Some(v) = v {
-                written = written.and(writeln!(lock, "{v}"));
-            }
+        let written = out
+            .iter()
+            .try_for_each(|o| stdout.write(&mut lock, o))
+            .and_then(|()| lock.flush());
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "writing findings to stdout failed");
         }
-        if let Err(e) = written.and(lock.flush()) {
+    }
+
+    /// The end of stdout output (in text with `--audit`, the number of audit records).
+    fn finish_stdout(&mut self) {
+        let Some(stdout) = self.stdout.as_mut() else {
+            return;
+        };
+        let mut lock = std::io::stdout().lock();
+        if let Err(e) = stdout.finish(&mut lock).and_then(|()| lock.flush()) {
             tracing::warn!(error = %e, "writing findings to stdout failed");
         }
     }

@@ -1,12 +1,14 @@
 //! Wiring of the stages for each command.
 //!
 //! Owns: the batch pipelines (`classify`, `replay`) and pattern example runs, the live
-//! wiring (`live`, `capture`) and the start-up banner of `run` and `record` (`banner`).
+//! wiring (`live`, `capture`), the one stdout emitter of `replay` and `run` (`emit`) and
+//! the start-up banner of `run` and `record` (`banner`).
 
 pub mod banner;
 pub mod capture;
 pub mod classify;
 pub mod deliver;
+pub mod emit;
 pub mod examples;
 pub mod live;
 pub mod progress;

@@ -10,18 +10,19 @@
 //! draws its progress line without the replay reading a clock.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::BinaryHeap;
 use std::io::{self, BufRead, Write};
 
 use crate::classify::Classifier;
-use crate::correlate::{Correlator, Finding, Output};
+use crate::correlate::{Correlator, Output};
 use crate::parse::{LineDecoder, MAX_LINE_BYTES};
 use crate::pipeline::classify::controller_hint_from_path;
 use crate::pipeline::deliver::Deliverer;
+use crate::pipeline::emit::OutputEmitter;
 use crate::pipeline::progress::ReplayProgress;
 use crate::record::{Format, Record, TsMs};
 use crate::render::colour::Palette;
-use crate::render::finding::{self, OutputFormat};
+use crate::render::finding::OutputFormat;
 use crate::sources::file::BoundedLines;
 
 /// Replay options.
@@ -210,13 +211,13 @@ pub const PROGRESS_EVERY_RECORDS: u64 = 4_096;
 /// What a replay reports its progress to.
 pub type ProgressHook = Box<dyn FnMut(ReplayProgress) + Send>;
 
-/// Renders findings and audit records as they are emitted, and hands them to the
-/// pipeline's sinks when it has any.
+/// Writes findings and audit records as they are emitted (through the
+/// [`OutputEmitter`] `run` shares), and hands them to the pipeline's sinks when it has
+/// any.
 pub struct Emitter<W: Write> {
     out: W,
     opts: ReplayOptions,
-    seen: HashSet<String>,
-    last: HashMap<String, Finding>,
+    stdout: OutputEmitter,
     deliverer: Option<Deliverer>,
     progress: Option<ProgressHook>,
     pub stats: ReplayStats,
@@ -228,9 +229,8 @@ impl<W: Write> Emitter<W> {
     pub fn new(out: W, opts: ReplayOptions) -> Self {
         Emitter {
             out,
+            stdout: OutputEmitter::report(opts.format, opts.audit, opts.palette),
             opts,
-            seen: HashSet::new(),
-            last: HashMap::new(),
             deliverer: None,
             progress: None,
             stats: ReplayStats::default(),
@@ -274,44 +274,13 @@ impl<W: Write> Emitter<W> {
     }
 
     pub fn emit(&mut self, outputs: Vec<Output>) -> io::Result<()> {
-        for o in outputs {
-            match o {
-                Output::Finding(f) => {
-                    self.stats.findings_emitted += 1;
-                    let first = f.emission <= 1 && self.seen.insert(f.id.clone());
-                    let v = match self.opts.format {
-                        OutputFormat::Native => Some(finding::native(&f)),
-                        OutputFormat::Ocsf => Some(finding::ocsf(&f, first)),
-                        OutputFormat::Ecs => Some(finding::ecs(&f)),
-                        OutputFormat::Text => None,
-                    };
-                    if let Some(v) = v {
-                        serde_json::to_writer(&mut self.out, &v)?;
-                        self.out.write_all(b"\n")?;
-                    }
-                    // Only the text report reads the last state of each finding.
-                    if self.opts.format == OutputFormat::Text {
-                        self.last.insert(f.id.clone(), *f);
-                    }
-                }
-                Output::Audit(a) => {
-                    if !self.opts.audit {
-                        continue;
-                    }
-                    self.stats.audit_emitted += 1;
-                    let v = match self.opts.format {
-                        OutputFormat::Ocsf => finding::audit_ocsf(&a),
-                        OutputFormat::Ecs => finding::audit_ecs(&a),
-                        _ => finding::audit_native(&a),
-                    };
-                    if self.opts.format == OutputFormat::Text {
-                        continue;
-                    }
-                    serde_json::to_writer(&mut self.out, &v)?;
-                    self.out.write_all(b"\n")?;
-                }
+        for o in &outputs {
+            if let Output::Finding(_) = o {
+                self.stats.findings_emitted += 1;
             }
+            self.stdout.write(&mut self.out, o)?;
         }
+        self.stats.audit_emitted = self.stdout.audit_records();
         Ok(())
     }
 
@@ -332,15 +301,7 @@ impl<W: Write> Emitter<W> {
         if let Some(d) = self.deliverer.take() {
             self.sink_stats = d.finish();
         }
-        if self.opts.format == OutputFormat::Text {
-            let mut v: Vec<Finding> = self.last.into_values().collect();
-            v.sort_by(|a, b| a.id.cmp(&b.id));
-            let report = finding::text_report_in(&v, self.opts.palette);
-            self.out.write_all(report.as_bytes())?;
-            if self.opts.audit {
-                writeln!(self.out, "\naudit records: {}", self.stats.audit_emitted)?;
-            }
-        }
+        self.stdout.finish(&mut self.out)?;
         self.out.flush()?;
         Ok(self.stats)
     }
