@@ -140,3 +140,67 @@ impl OutputEmitter {
         self.seen.insert(id.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::correlate::finding::RuleMeta;
+    use crate::correlate::Status;
+    use crate::record::{ObjectRef, Severity};
+
+    fn finding(id: &str) -> Finding {
+        Finding {
+            id: id.into(),
+            pattern: "git_auth_failure".into(),
+            status: Status::Firing,
+            severity: Severity::Error,
+            title: "cannot authenticate".into(),
+            summary: "failed".into(),
+            cluster: "c".into(),
+            tenant: "team-a".into(),
+            tenants: vec!["team-a".into()],
+            subject: ObjectRef::new("GitRepository", "team-a", "app"),
+            root_cause: None,
+            impacted: Vec::new(),
+            impact: Vec::new(),
+            first_seen: 1,
+            last_seen: 2,
+            count: 1,
+            evidence: Vec::new(),
+            labels: Default::default(),
+            remediation: "rotate the token".into(),
+            rule: RuleMeta::default(),
+            last_counted: 2,
+            emission: 1,
+            text_pending: Default::default(),
+        }
+    }
+
+    /// The OCSF activity names of writing `ids` (each a first emission) in both forms.
+    fn activities(emitter: &mut OutputEmitter, ids: &[&str]) -> Vec<String> {
+        let mut out = Vec::new();
+        for id in ids {
+            let o = Output::Finding(Box::new(finding(id)));
+            emitter.write(&mut out, &o).unwrap();
+        }
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|v| v["activity_name"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn an_ocsf_finding_is_created_once_per_id_in_run_as_in_replay() {
+        for mut emitter in [
+            OutputEmitter::report(OutputFormat::Ocsf, false, Palette::Plain),
+            OutputEmitter::stream(OutputFormat::Ocsf, false, Palette::Plain),
+        ] {
+            assert_eq!(
+                activities(&mut emitter, &["a", "a", "b"]),
+                ["Create", "Update", "Create"]
+            );
+        }
+    }
+}
