@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use fluxsight::classify::Classifier;
+use fluxsight::config::LoadPipeline;
 use fluxsight::correlate::spec::{PatternSet, Settings, SpecError};
 use fluxsight::correlate::Correlator;
 use fluxsight::pipeline::banner::{Banner, Listening, Signature, SourceInfo};
