@@ -7,14 +7,20 @@
 //! - [`parse`]: one parser per input form; pure, no tokio.
 //! - [`classify`]: rule tables from `patterns/`, secret redaction.
 //! - [`correlate`]: sans-IO correlation into findings and audit records.
+//! - [`delivery`]: the units that flow to sinks (finding, audit record, group, digest).
 //! - [`gen`]: deterministic generated Flux traffic for benches and load tests.
 //! - [`render`]: output rows and finding schemas.
 //! - [`sinks`]: delivery: stdout, file, webhook, Slack, Alertmanager, Kafka; spool, retry, routes.
+//! - [`config`]: the pipeline file as one checked whole, composed from every section.
 //! - [`pipeline`]: the wiring of each command.
+//! - [`spec_error`]: the config error type and field locator every config section uses.
+//! - [`time`]: the clock (`now_ms`), RFC 3339 formatting, Go durations.
 //! - [`tls`]: the process's rustls crypto provider (ring), installed before any HTTP client.
 
 pub mod classify;
+pub mod config;
 pub mod correlate;
+pub mod delivery;
 /// Fuzz harnesses for `fuzz/` and `tests/fuzz_regressions.rs`; not a stable API.
 #[doc(hidden)]
 pub mod fuzzing;
@@ -26,5 +32,7 @@ pub mod render;
 pub mod server;
 pub mod sinks;
 pub mod sources;
+pub mod spec_error;
 pub mod telemetry;
+pub mod time;
 pub mod tls;

@@ -38,7 +38,7 @@ pub mod signature;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
@@ -52,12 +52,13 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::correlate::spec::SpecError;
-use crate::parse::time::{parse_go_duration_ms, parse_ts};
+use crate::parse::time::parse_ts;
 use crate::sinks::config::SecretRef;
 use crate::sources::{LineTx, SourceLine};
+use crate::spec_error::SpecError;
 use crate::telemetry::exposition::Exposition;
 use crate::telemetry::{Refusal, SourceStats, Telemetry};
+use crate::time::parse_go_duration_ms;
 use limit::{retry_after_secs, ConnectionsPerIp, RateLimiter, Rates};
 use signature::{
     verify_signature, verify_timestamped, ReplayCache, SIGNATURE_HEADER,
@@ -344,12 +345,6 @@ async fn readyz(State(telemetry): State<Arc<Telemetry>>) -> impl IntoResponse {
     }
 }
 
-fn now_unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 fn refuse(stats: &SourceStats, code: StatusCode, why: &'static str) -> Response {
     stats.errors.fetch_add(1, Ordering::Relaxed);
     (code, why).into_response()
@@ -365,7 +360,7 @@ fn check_signed(
 ) -> Result<bool, &'static str> {
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     let window = st.cfg.replay_window;
-    let now = now_unix_ms();
+    let now = crate::time::now_ms().max(0) as u64;
     let stamped = header(TIMESTAMPED_SIGNATURE_HEADER);
     let signed = if stamped.is_some() {
         let w = if window.is_zero() {

@@ -358,10 +358,7 @@ impl Collector for TelemetryCollector {
             "Records waiting between sources and the correlator",
             &[(l(&[("queue", "records")]), ld(&t.queue_depth) as f64)],
         )?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now = crate::time::now_ms();
         let sources: Vec<(String, Arc<SourceStats>)> = t
             .sources
             .lock()

@@ -27,6 +27,7 @@ use serde_json::Value;
 mod common;
 use common::wait_until;
 
+use fluxsight::config::LoadPipeline;
 use fluxsight::correlate::finding::{finding_id, Finding, Status};
 use fluxsight::correlate::spec::{PatternSet, Settings};
 use fluxsight::correlate::Output;

@@ -13,6 +13,7 @@ mod http_support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use fluxsight::config::LoadPipeline;
 use fluxsight::correlate::spec::{PatternSet, Settings};
 use fluxsight::correlate::Output;
 use fluxsight::pipeline::deliver::Deliverer;

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fluxsight::classify::Classifier;
+use fluxsight::config::LoadPipeline;
 use fluxsight::correlate::spec::PatternSet;
 use fluxsight::correlate::{Correlator, Output, Settings};
 use fluxsight::parse::LineDecoder;

@@ -8,7 +8,8 @@ use std::io::{self, IsTerminal};
 use std::path::Path;
 use std::process::ExitCode;
 
-use fluxsight::correlate::spec::{LiveSection, PatternSet, Settings, SpecError};
+use fluxsight::config::{LiveSection, LoadPipeline};
+use fluxsight::correlate::spec::{PatternSet, Settings, SpecError};
 use fluxsight::render::colour::Palette;
 use fluxsight::sinks::config::DeliveryPlan;
 use fluxsight::sinks::stats::StatsSnapshot;

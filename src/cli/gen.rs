@@ -25,12 +25,7 @@ pub fn gen(a: &GenArgs) -> anyhow::Result<ExitCode> {
             a.mix
         )));
     };
-    let wall_ms = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
-    };
+    let wall_ms = fluxsight::time::now_ms;
     if let Some(r) = a.rate {
         if !(r.is_finite() && r > 0.0) {
             return Ok(usage(format!(

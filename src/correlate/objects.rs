@@ -668,7 +668,7 @@ impl Correlator {
             f.labels.insert("since".into(), vars::human_ms(now - since));
             f.labels.insert(
                 "first_failure".into(),
-                crate::parse::time::format_rfc3339_ms(since),
+                crate::time::format_rfc3339_ms(since),
             );
             f.add_evidence(Evidence {
                 ts: Some(last.ts),

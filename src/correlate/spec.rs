@@ -1,9 +1,12 @@
-//! Pattern files (`patterns/<pattern>.yaml`) and the correlation config (`--config`).
+//! Pattern files (`patterns/<pattern>.yaml`) and the correlator's sections of a
+//! pipeline file (`--config`: cluster, tenants, pattern overrides, repeat interval).
 //!
 //! Owns: loading raw YAML (serde, `deny_unknown_fields`), validating it (pure, every
 //! error with file, the field's own line and column, and its path; see [`position`]),
 //! and exposing thresholds to detectors. The built-in set is compiled in from
-//! `patterns/`.
+//! `patterns/`. Does not own: the pipeline file as a whole, which `crate::config`
+//! composes from every component's section (the correlator imports no component above
+//! it: tests/layers.rs).
 //!
 //! Invariant: every parameter a detector reads is declared in [`KNOWN_PARAMS`] with its
 //! default, so a pattern file can only name parameters that exist.
@@ -16,49 +19,14 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::finding::Confidence;
-use crate::parse::time::parse_go_duration_ms;
 use crate::record::Severity;
+use crate::time::parse_go_duration_ms;
 
-mod position;
-
-pub use position::{Position, PositionIndex};
-
-/// A configuration problem, naming file, line, column and field:
-/// `file:line:column: field: message`, or `file:line: field: message` when the column
-/// is unknown (0).
-#[derive(Debug, thiserror::Error, Clone, PartialEq)]
-#[error("{file}:{line}{}: {field}: {message}", column_suffix(.column))]
-pub struct SpecError {
-    pub file: String,
-    /// 1-based; 0 when the error is about the whole file.
-    pub line: usize,
-    /// 1-based; 0 when unknown.
-    pub column: usize,
-    pub field: String,
-    pub message: String,
-}
-
-fn column_suffix(column: &usize) -> String {
-    match column {
-        0 => String::new(),
-        c => format!(":{c}"),
-    }
-}
-
-impl SpecError {
-    /// An error about the field at `field` (a path such as `sinks[0].url`), placed at
-    /// that field's value in `text` (see [`position`]).
-    pub fn at(file: &str, text: &str, field: &str, message: impl Into<String>) -> Self {
-        let pos = position(text, field);
-        SpecError {
-            file: file.to_string(),
-            line: pos.line,
-            column: pos.column,
-            field: field.to_string(),
-            message: message.into(),
-        }
-    }
-}
+// The error type and the field locator are shared by every config section (sinks,
+// sources, server); they live at the bottom of the tree (`crate::spec_error`).
+pub use crate::spec_error::{
+    line_of, locate, position, yaml_error, Position, PositionIndex, SpecError,
+};
 
 /// A scalar parameter value: a number or a duration / string.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -360,162 +328,6 @@ impl Pattern {
     }
 }
 
-/// Line of a field path such as `routes[1].match.severity_min` or `sinks[0].url`
-/// (see [`position`]).
-pub fn locate(text: &str, path: &str) -> usize {
-    position(text, path).line
-}
-
-/// Line and column of a field path such as `routes[1].match.severity_min`: of its value
-/// when the value starts on the key's line (`url: ftp://x` points at `ftp://x`), else of
-/// its key (a block section or list); of the nearest enclosing field that exists when
-/// the field itself is absent (a missing key). When `text` is not YAML, the line from
-/// indentation alone and column 0.
-pub fn position(text: &str, path: &str) -> Position {
-    let Some(index) = PositionIndex::new(text) else {
-        return Position {
-            line: locate_by_indent(text, path),
-            column: 0,
-        };
-    };
-    let mut p = path;
-    loop {
-        if let Some(pos) = index.field(p) {
-            return pos;
-        }
-        match p.rfind(['.', '[']) {
-            Some(i) => p = &p[..i],
-            None => {
-                return Position {
-                    line: line_of(text, path.rsplit('.').next().unwrap_or(path)),
-                    column: 0,
-                }
-            }
-        }
-    }
-}
-
-/// The line of `path` from indentation: walks to the section, then its n-th list item,
-/// then each key in turn. Falls back to [`line_of`] on the last key.
-fn locate_by_indent(text: &str, path: &str) -> usize {
-    let lines: Vec<&str> = text.lines().collect();
-    let indent = |l: &str| l.len() - l.trim_start().len();
-    let mut start = 0usize;
-    let mut end = lines.len();
-    let mut found_any = false;
-    for seg in path.split('.') {
-        let (key, idx) = match seg.split_once('[') {
-            Some((k, rest)) => (k, rest.trim_end_matches(']').parse::<usize>().ok()),
-            None => (seg, None),
-        };
-        let needle = format!("{key}:");
-        let Some(pos) = (start..end).find(|&i| {
-            let t = lines[i].trim_start().trim_start_matches("- ");
-            t.starts_with(&needle)
-        }) else {
-            break;
-        };
-        found_any = true;
-        let base_indent = indent(lines[pos]);
-        let mut sec_end = lines.len().min(end);
-        for (i, line) in lines.iter().enumerate().take(end).skip(pos + 1) {
-            if !line.trim().is_empty()
-                && indent(line) <= base_indent
-                && !line.trim_start().starts_with("- ")
-            {
-                sec_end = i;
-                break;
-            }
-        }
-        start = pos;
-        end = sec_end;
-        if let Some(n) = idx {
-            let items: Vec<usize> = (pos + 1..sec_end)
-                .filter(|&i| lines[i].trim_start().starts_with("- "))
-                .collect();
-            let item_indent = items.first().map(|&i| indent(lines[i]));
-            let items: Vec<usize> = items
-                .into_iter()
-                .filter(|&i| Some(indent(lines[i])) == item_indent)
-                .collect();
-            if let Some(&it) = items.get(n) {
-                start = it;
-                end = items.get(n + 1).copied().unwrap_or(sec_end);
-            }
-        }
-    }
-    if found_any {
-        start + 1
-    } else {
-        line_of(text, path.rsplit('.').next().unwrap_or(path))
-    }
-}
-
-/// Best-effort line of `field:` in `text`, for error messages.
-pub fn line_of(text: &str, field: &str) -> usize {
-    let needle = format!("{field}:");
-    text.lines()
-        .position(|l| l.trim_start().starts_with(&needle))
-        .map(|i| i + 1)
-        .unwrap_or(1)
-}
-
-fn yaml_error_line(msg: &str) -> usize {
-    // serde-saphyr messages carry "line N"; fall back to 1.
-    let lower = msg.to_ascii_lowercase();
-    lower
-        .find("line ")
-        .and_then(|i| {
-            lower[i + 5..]
-                .split(|c: char| !c.is_ascii_digit())
-                .next()
-                .and_then(|d| d.parse().ok())
-        })
-        .unwrap_or(1)
-}
-
-/// A YAML/serde error as a [`SpecError`] at the field's own line and column, with the
-/// field's path (`sinks[0].max_batch`).
-///
-/// serde-saphyr's location is exact for a plain struct field (the offending value, or
-/// an unknown key); inside a `sinks:` item (an internally tagged enum, buffered by
-/// serde) it is the item's first key, and [`PositionIndex::error_field`] finds the
-/// field within the item: the unknown key, or the value the message quotes (`"ten"` of
-/// `max_batch: "ten"`: the column is the value's, since the value is what is wrong).
-pub fn yaml_error(e: &serde_saphyr::Error, file: &str, text: &str) -> SpecError {
-    use serde_saphyr::MessageFormatter;
-    let message: String = serde_saphyr::DefaultMessageFormatter
-        .format_message(e)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let at = e
-        .location()
-        .and_then(Position::of)
-        .unwrap_or_else(|| Position {
-            line: yaml_error_line(&e.to_string()),
-            column: 0,
-        });
-    let found = PositionIndex::new(text).and_then(|index| index.error_field(at, &message));
-    let (field, pos) = found.unwrap_or_else(|| {
-        let named = |marker: &str| {
-            let rest = &message[message.find(marker)? + marker.len()..];
-            rest.find('`').map(|j| rest[..j].to_string())
-        };
-        match named("unknown field `").or_else(|| named("missing field `")) {
-            Some(f) => (f, at),
-            None => ("(document)".into(), at),
-        }
-    });
-    SpecError {
-        file: file.to_string(),
-        line: pos.line,
-        column: pos.column,
-        field,
-        message,
-    }
-}
-
 /// Parses and validates one pattern file. Collects every error.
 pub fn load_pattern(text: &str, file: &str) -> Result<Pattern, Vec<SpecError>> {
     let spec: PatternSpec =
@@ -787,60 +599,20 @@ pub struct TenantRule {
     pub tenant: String,
 }
 
-/// `--config FILE`: cluster name, tenant mapping and threshold overrides.
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+/// The correlator's own sections of a pipeline file (`--config FILE`): cluster name,
+/// tenant mapping, threshold overrides and the repeat interval. The file as a whole
+/// (with sinks, routes, delivery, receiver and Kubernetes sections) is composed in
+/// `crate::config`, which hands these fields over.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct CorrelateConfig {
     /// Cluster name reported in every finding (default `default`).
-    #[serde(default)]
     pub cluster: Option<String>,
     /// Namespace → tenant rules, first match wins; unmatched namespaces are their own tenant.
-    #[serde(default)]
     pub tenants: Vec<TenantRule>,
     /// Per-pattern parameter overrides, e.g. `git_auth_failure: {min_attempts: 5}`.
-    #[serde(default)]
     pub patterns: BTreeMap<String, BTreeMap<String, ParamValue>>,
     /// Re-emit a firing finding whose count changed after this long (default `1h`).
-    #[serde(default)]
     pub repeat_interval: Option<String>,
-    /// Destinations of findings and audit records (see `sinks::config`).
-    #[serde(default)]
-    pub sinks: Vec<crate::sinks::config::SinkConfig>,
-    /// Which deliveries go to which sinks, with storm control.
-    #[serde(default)]
-    pub routes: Vec<crate::sinks::config::RouteConfig>,
-    /// Spool, fsync, retry and shutdown settings.
-    #[serde(default)]
-    pub delivery: Option<crate::sinks::config::DeliveryConfig>,
-    /// `fluxsight run`: address of the event receiver, also serving `/metrics`,
-    /// `/healthz` and `/readyz` (default `0.0.0.0:9797`; Flux controllers use 8080, 9440
-    /// and 9090).
-    #[serde(default)]
-    pub listen: Option<String>,
-    /// `fluxsight run`: address of `/healthz`, `/readyz` and `/metrics` alone, with their
-    /// own connection cap, for the probes (default `0.0.0.0:9440`; `none` or empty
-    /// turns it off).
-    #[serde(default)]
-    pub health_listen: Option<String>,
-    /// `fluxsight run`: the Flux event receiver.
-    #[serde(default)]
-    pub receiver: Option<ReceiverSection>,
-    /// `fluxsight run` / `record`: the Kubernetes sources (namespace, selector, Event
-    /// namespaces, metrics scrape, checkpoint).
-    #[serde(default)]
-    pub kubernetes: Option<crate::sources::kube::KubernetesSection>,
-}
-
-/// The `receiver:` section (owned by the server).
-pub use crate::server::ReceiverSection;
-
-/// Live-mode settings of a pipeline file.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct LiveSection {
-    pub listen: Option<String>,
-    pub health_listen: Option<String>,
-    pub receiver: ReceiverSection,
-    pub kubernetes: crate::sources::kube::KubeSettings,
 }
 
 /// Compiled tenant mapping.
@@ -893,44 +665,32 @@ pub struct Settings {
     pub repeat_interval_ms: u64,
 }
 
+/// Cluster name when a pipeline file names none.
+pub const DEFAULT_CLUSTER: &str = "default";
+
+/// `repeat_interval` when a pipeline file sets none: 1h.
+pub const DEFAULT_REPEAT_INTERVAL_MS: u64 = 3_600_000;
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            cluster: "default".into(),
+            cluster: DEFAULT_CLUSTER.into(),
             tenants: TenantMap::default(),
             patterns: PatternSet::builtin(),
-            repeat_interval_ms: 3_600_000,
+            repeat_interval_ms: DEFAULT_REPEAT_INTERVAL_MS,
         }
     }
 }
 
 impl Settings {
-    /// Loads `--config` text on top of `patterns` (pure: no I/O).
-    pub fn from_config_text(
-        text: &str,
+    /// Validates the correlator's sections of a pipeline file on top of `patterns`
+    /// (pure: no I/O). `file` and `text` place errors. Collects every error.
+    pub fn from_sections(
+        cfg: CorrelateConfig,
         file: &str,
-        patterns: PatternSet,
-    ) -> Result<Settings, Vec<SpecError>> {
-        Self::pipeline_from_text(text, file, patterns).map(|(s, _)| s)
-    }
-
-    /// Loads a whole pipeline file: correlation settings and the delivery plan (pure).
-    pub fn pipeline_from_text(
         text: &str,
-        file: &str,
-        patterns: PatternSet,
-    ) -> Result<(Settings, crate::sinks::config::DeliveryPlan), Vec<SpecError>> {
-        Self::pipeline_full(text, file, patterns).map(|(s, p, _)| (s, p))
-    }
-
-    /// Loads a whole pipeline file including its live-mode sections (pure).
-    pub fn pipeline_full(
-        text: &str,
-        file: &str,
         mut patterns: PatternSet,
-    ) -> Result<(Settings, crate::sinks::config::DeliveryPlan, LiveSection), Vec<SpecError>> {
-        let cfg: CorrelateConfig =
-            serde_saphyr::from_str(text).map_err(|e| vec![yaml_error(&e, file, text)])?;
+    ) -> Result<Settings, Vec<SpecError>> {
         let mut errs = Vec::new();
         let tenants = TenantMap::new(&cfg.tenants, file, text).unwrap_or_else(|e| {
             errs.extend(e);
@@ -940,7 +700,7 @@ impl Settings {
             errs.extend(e);
         }
         let repeat_interval_ms = match &cfg.repeat_interval {
-            None => 3_600_000,
+            None => DEFAULT_REPEAT_INTERVAL_MS,
             Some(s) => parse_go_duration_ms(s).unwrap_or_else(|| {
                 errs.push(SpecError::at(
                     file,
@@ -948,64 +708,18 @@ impl Settings {
                     "repeat_interval",
                     format!("'{s}' is not a duration"),
                 ));
-                3_600_000
+                DEFAULT_REPEAT_INTERVAL_MS
             }),
         };
-        let plan = crate::sinks::config::validate(cfg.sinks, cfg.routes, cfg.delivery, file, text)
-            .unwrap_or_else(|e| {
-                errs.extend(e);
-                Default::default()
-            });
-        if let Some(l) = &cfg.listen {
-            if l.parse::<std::net::SocketAddr>().is_err() {
-                errs.push(SpecError::at(
-                    file,
-                    text,
-                    "listen",
-                    format!("'{l}' is not an address such as 0.0.0.0:9797"),
-                ));
-            }
-        }
-        if let Some(l) = &cfg.health_listen {
-            if crate::server::parse_optional_listen(l).is_err() {
-                errs.push(SpecError::at(
-                    file,
-                    text,
-                    "health_listen",
-                    format!("'{l}' is not an address such as 0.0.0.0:9440, nor none"),
-                ));
-            }
-        }
-        let receiver = cfg.receiver.unwrap_or_default();
-        errs.extend(receiver.check(file, text));
-        let kubernetes = crate::sources::kube::KubeSettings::from_section(
-            &cfg.kubernetes.unwrap_or_default(),
-            plan.settings.state_dir.as_deref(),
-            file,
-            text,
-        )
-        .unwrap_or_else(|e| {
-            errs.extend(e);
-            Default::default()
-        });
         if !errs.is_empty() {
             return Err(errs);
         }
-        Ok((
-            Settings {
-                cluster: cfg.cluster.unwrap_or_else(|| "default".into()),
-                tenants,
-                patterns,
-                repeat_interval_ms,
-            },
-            plan,
-            LiveSection {
-                listen: cfg.listen,
-                health_listen: cfg.health_listen,
-                receiver,
-                kubernetes,
-            },
-        ))
+        Ok(Settings {
+            cluster: cfg.cluster.unwrap_or_else(|| DEFAULT_CLUSTER.into()),
+            tenants,
+            patterns,
+            repeat_interval_ms,
+        })
     }
 }
 
@@ -1050,111 +764,6 @@ mod tests {
         assert_eq!(e.len(), 2);
         assert!(e.iter().any(|x| x.field == "severity" && x.line == 3));
         assert!(e.iter().any(|x| x.field == "params.window" && x.line == 8));
-    }
-
-    #[test]
-    fn config_overrides_and_tenants() {
-        let text = "cluster: prod\ntenants:\n  - namespace: 'team-(.*)'\n    tenant: '$1'\npatterns:\n  git_auth_failure:\n    min_attempts: 5\n";
-        let s = Settings::from_config_text(text, "c.yaml", PatternSet::builtin()).unwrap();
-        assert_eq!(s.cluster, "prod");
-        assert_eq!(s.tenants.tenant("team-a"), "a");
-        assert_eq!(s.tenants.tenant("other"), "other");
-        assert_eq!(s.patterns.get("git_auth_failure").n("min_attempts"), 5);
-        let bad = "cluster: prod\nclustr: x\n";
-        let e = Settings::from_config_text(bad, "c.yaml", PatternSet::builtin()).unwrap_err();
-        assert!(e[0].message.contains("clustr") || e[0].field == "(document)");
-    }
-
-    fn pipeline_errors(text: &str) -> Vec<SpecError> {
-        Settings::pipeline_full(text, "p.yaml", PatternSet::builtin()).unwrap_err()
-    }
-
-    /// The issue-19 example: a type error inside a `sinks:` item (an internally tagged
-    /// enum, which serde-saphyr can only place at the item's first key, 2:5) is
-    /// reported at the offending value `"ten"`, 5:16, and names the field.
-    #[test]
-    fn type_error_in_a_list_item_points_at_the_value() {
-        let text = "sinks:\n  - name: hook\n    type: webhook\n    url: http://127.0.0.1:1/x\n    max_batch: \"ten\"\n";
-        let e = pipeline_errors(text);
-        assert_eq!((e[0].line, e[0].column), (5, 16), "{e:?}");
-        assert_eq!(e[0].field, "sinks[0].max_batch");
-        assert!(e[0].message.contains("invalid type"), "{e:?}");
-        assert_eq!(
-            e[0].to_string(),
-            format!("p.yaml:5:16: sinks[0].max_batch: {}", e[0].message)
-        );
-    }
-
-    /// An unknown key in the second item, whose name is a valid key of the first:
-    /// searching the text for `url:` found the first item's line.
-    #[test]
-    fn unknown_field_in_a_list_item_points_at_its_key() {
-        let text = "sinks:\n  - name: hook\n    type: webhook\n    url: http://127.0.0.1:1/x\n  - name: out\n    type: stdout\n    url: http://127.0.0.1:1/y\n";
-        let e = pipeline_errors(text);
-        assert_eq!((e[0].line, e[0].column), (7, 5), "{e:?}");
-        assert_eq!(e[0].field, "sinks[1].url");
-        assert!(e[0].message.contains("unknown field `url`"), "{e:?}");
-    }
-
-    /// A type error in a nested route field (a plain struct, located by serde-saphyr)
-    /// names the field; a semantic error there points at the value's column.
-    #[test]
-    fn nested_route_fields_are_named_and_placed() {
-        let route = |m: &str| {
-            format!("sinks:\n  - name: out\n    type: stdout\nroutes:\n  - name: a\n    sinks: [out]\n  - name: b\n    sinks: [out]\n    match:\n      {m}\n")
-        };
-        let e = pipeline_errors(&route("kinds: finding"));
-        assert_eq!((e[0].line, e[0].column), (10, 14), "{e:?}");
-        assert_eq!(e[0].field, "routes[1].match.kinds");
-        let e = pipeline_errors(&route("severity_min: loud"));
-        assert_eq!((e[0].line, e[0].column), (10, 21), "{e:?}");
-        assert_eq!(e[0].field, "routes[1].match.severity_min");
-    }
-
-    /// A bad duration in `delivery:` (checked after deserialisation) points at the value.
-    #[test]
-    fn bad_delivery_duration_points_at_the_value() {
-        let text = "cluster: c\ndelivery:\n  retry_initial: 1s\n  retry_max: soon\n";
-        let e = pipeline_errors(text);
-        assert_eq!(e.len(), 1, "{e:?}");
-        assert_eq!((e[0].line, e[0].column), (4, 14), "{e:?}");
-        assert_eq!(e[0].field, "delivery.retry_max");
-        assert!(e[0]
-            .to_string()
-            .starts_with("p.yaml:4:14: delivery.retry_max: "));
-    }
-
-    /// A tenant rule's bad regex is placed at its own item, not the first `namespace:`.
-    #[test]
-    fn tenant_regex_error_points_at_its_item() {
-        let text = "tenants:\n  - namespace: 'a-(.*)'\n    tenant: '$1'\n  - namespace: 'b-(('\n    tenant: b\n";
-        let e = pipeline_errors(text);
-        assert_eq!((e[0].line, e[0].column), (4, 16), "{e:?}");
-        assert_eq!(e[0].field, "tenants[1].namespace");
-        assert_eq!(
-            e[0].to_string(),
-            "p.yaml:4:16: tenants[1].namespace: invalid regex \"b-((\": unclosed group"
-        );
-    }
-
-    /// Without a column, the text keeps the old `file:line: field: message` form; an
-    /// absent field is placed at its nearest enclosing field.
-    #[test]
-    fn display_without_column_and_absent_fields() {
-        let e = SpecError {
-            file: "f.yaml".into(),
-            line: 3,
-            column: 0,
-            field: "x".into(),
-            message: "bad".into(),
-        };
-        assert_eq!(e.to_string(), "f.yaml:3: x: bad");
-        let text = "sinks:\n  - name: a\n    type: stdout\n";
-        assert_eq!(
-            position(text, "sinks[0].path"),
-            Position { line: 2, column: 5 }
-        );
-        assert_eq!(position("a: [1\n", "a").column, 0);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::finding::{Finding, PendingText, RuleMeta};
 use super::spec::Pattern;
-use crate::parse::time::format_rfc3339_ms;
+use crate::time::format_rfc3339_ms;
 
 /// Renders `{count}`-style durations: `1h5m`, `12m`, `40s`.
 pub fn human_ms(ms: i64) -> String {

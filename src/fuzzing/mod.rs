@@ -233,7 +233,7 @@ pub fn load_classes(data: &[u8]) {
 
 /// A pipeline file (correlation settings, tenants, sinks, routes, delivery, live).
 pub fn load_pipeline(data: &[u8]) {
-    match Settings::pipeline_full(&utf8(data), "pipelines/fuzz.yaml", patterns().clone()) {
+    match crate::config::load(&utf8(data), "pipelines/fuzz.yaml", patterns().clone()) {
         Ok((settings, _plan, _live)) => {
             let _ = settings.tenants.tenant("team-a-prod");
         }

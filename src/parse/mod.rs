@@ -434,6 +434,13 @@ fn unescape_html(s: &str) -> Option<String> {
     Some(out)
 }
 
+/// Controller hint from a file or pod name such as `source-controller.log` or
+/// `kustomize-controller-6c9b8d7f5-abcde.log`, for [`LineDecoder::new`].
+pub fn controller_hint_from_path(path: &str) -> Option<String> {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    message::controller_in_text(base).map(str::to_string)
+}
+
 /// Convenience for tests and one-shot callers: decode a single line with a fresh decoder.
 pub fn parse_line(line: &[u8]) -> Vec<Record> {
     LineDecoder::new(None).decode(line)

@@ -4,17 +4,14 @@ use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
 
 use crate::classify::Classifier;
-use crate::parse::{message, LineDecoder, MAX_LINE_BYTES};
+use crate::parse::{LineDecoder, MAX_LINE_BYTES};
 use crate::record::{Format, Record};
 use crate::render::row::{render_row_into, RowScratch};
 use crate::sources::file::BoundedLines;
 
-/// Controller hint from a file name such as `source-controller.log` or
-/// `kustomize-controller-6c9b8d7f5-abcde.log`.
-pub fn controller_hint_from_path(path: &str) -> Option<String> {
-    let base = path.rsplit('/').next().unwrap_or(path);
-    message::controller_in_text(base).map(str::to_string)
-}
+/// Sources name it too, so it lives in `parse` (below them); re-exported for callers of
+/// this path.
+pub use crate::parse::controller_hint_from_path;
 
 /// Classifies every line of `input`, writing rows to `out`. Returns lines read.
 ///

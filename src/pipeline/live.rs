@@ -61,6 +61,7 @@ use crate::sinks::stats::StatsSnapshot;
 use crate::sources::ack::BatchAcks;
 use crate::sources::{SourceLine, SourceTask, LINE_CHANNEL};
 use crate::telemetry::{SourceStats, Telemetry};
+use crate::time::now_ms;
 
 mod clock;
 pub use clock::{Clock, Drift, LiveClock, BEHIND_AFTER_MS};
@@ -153,13 +154,6 @@ pub struct LiveSummary {
     pub sinks: BTreeMap<String, StatsSnapshot>,
 }
 
-fn wall_ms() -> TsMs {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// Runs sources until they end or `cancel` fires, then drains everything.
 pub async fn run_live(
     settings: Settings,
@@ -183,7 +177,7 @@ pub async fn run_live(
     let mut reloader = match &opts.config_path {
         Some(path) => Some(Reloader::new(path.clone(), &telemetry)),
         None => {
-            telemetry.reloads.record(true, wall_ms(), true);
+            telemetry.reloads.record(true, now_ms(), true);
             None
         }
     };
@@ -304,7 +298,7 @@ pub async fn run_live(
                     input_ended = true;
                     break;
                 };
-                if let Some(drift) = stage.clock.observe(batch.newest, wall_ms()) {
+                if let Some(drift) = stage.clock.observe(batch.newest, now_ms()) {
                     log_drift(drift);
                 }
                 if stage.clock.undecided() && stage.waiting.len() < MAX_WAITING_BATCHES {
@@ -466,7 +460,7 @@ impl Stage {
         // The wall clock, when it drives, is read once per batch; a record never moves
         // it back. Collecting and routing what changed runs once per batch instead of
         // once per line.
-        if let Some(now) = self.clock.wall_drives(wall_ms()) {
+        if let Some(now) = self.clock.wall_drives(now_ms()) {
             self.correlator.on_time(now);
         }
         self.summary.lines += batch.lines;
@@ -483,7 +477,7 @@ impl Stage {
         let mut safe = true;
         if !out.is_empty() {
             self.emit(&out, telemetry);
-            let now = self.clock.now(wall_ms(), self.correlator.now());
+            let now = self.clock.now(now_ms(), self.correlator.now());
             safe = sinks.deliver_since(&out, now, batch.read_at).await;
             if let (true, Some(at)) = (safe, batch.read_at) {
                 telemetry.pipeline_latency.observe(at.elapsed());
@@ -513,7 +507,7 @@ impl Stage {
 
     /// Time-driven checks: the wall clock advances the correlator only when it drives.
     async fn tick(&mut self, sinks: &mut SinkSet, telemetry: &Telemetry) {
-        let wall = wall_ms();
+        let wall = now_ms();
         if let Some(now) = self.clock.wall_drives(wall) {
             self.correlator.on_time(now);
         }
@@ -532,7 +526,7 @@ impl Stage {
     /// `replay`); with the wall clock driving, time advances to it; input still behind
     /// but not ended (a signal) is left as it is, to go on at the next start.
     async fn end(&mut self, recording_ended: bool, sinks: &mut SinkSet, telemetry: &Telemetry) {
-        match self.clock.wall_drives(wall_ms()) {
+        match self.clock.wall_drives(now_ms()) {
             Some(now) => self.correlator.on_time(now),
             None if recording_ended => self.correlator.finish(),
             None => {}
@@ -540,7 +534,7 @@ impl Stage {
         let out = self.correlator.drain();
         if !out.is_empty() {
             self.emit(&out, telemetry);
-            let now = self.clock.now(wall_ms(), self.correlator.now());
+            let now = self.clock.now(now_ms(), self.correlator.now());
             sinks.deliver(&out, now).await;
         }
     }

@@ -25,10 +25,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::correlate::spec::{LiveSection, PatternSet, Settings, SpecError};
+use crate::config::{LiveSection, LoadPipeline};
+use crate::correlate::spec::{PatternSet, Settings};
 use crate::correlate::Correlator;
 use crate::pipeline::deliver::{DeliverError, SinkSet};
 use crate::sinks::config::DeliveryPlan;
+use crate::spec_error::SpecError;
 use crate::telemetry::Telemetry;
 
 /// How often the config file's content is hashed. Kubelet refreshes a ConfigMap volume
@@ -98,13 +100,6 @@ pub fn load(path: &Path) -> Result<Loaded, ReloadError> {
 
 fn content_hash(path: &Path) -> Option<[u8; 32]> {
     std::fs::read(path).ok().map(|b| Sha256::digest(&b).into())
-}
-
-fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Starts the reload triggers until `cancel`: SIGHUP always (without a config file it
@@ -185,7 +180,7 @@ impl Reloader {
         // The running process was started from this file (main validated it): its
         // restart-only sections are the baseline later reloads are compared with.
         let live = load(&path).ok().map(|l| l.live);
-        telemetry.reloads.record(true, unix_ms(), true);
+        telemetry.reloads.record(true, crate::time::now_ms(), true);
         Reloader { path, live }
     }
 
@@ -198,7 +193,9 @@ impl Reloader {
         telemetry: &Telemetry,
     ) -> Result<(), ReloadError> {
         let result = self.apply(correlator, sinks, telemetry);
-        telemetry.reloads.record(result.is_ok(), unix_ms(), false);
+        telemetry
+            .reloads
+            .record(result.is_ok(), crate::time::now_ms(), false);
         match &result {
             Ok(()) => {}
             Err(e) => tracing::error!(

@@ -15,8 +15,8 @@ use std::io::{self, BufRead, Write};
 
 use crate::classify::Classifier;
 use crate::correlate::{Correlator, Output};
+use crate::parse::controller_hint_from_path;
 use crate::parse::{LineDecoder, MAX_LINE_BYTES};
-use crate::pipeline::classify::controller_hint_from_path;
 use crate::pipeline::deliver::Deliverer;
 use crate::pipeline::emit::OutputEmitter;
 use crate::pipeline::progress::ReplayProgress;

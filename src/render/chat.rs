@@ -15,10 +15,10 @@
 //! is the order every renderer shows them in.
 
 use crate::correlate::{AuditRecord, Finding, Status};
-use crate::parse::time::format_rfc3339_ms;
+use crate::delivery::digest::Digest;
+use crate::delivery::{Delivery, Group};
 use crate::record::{ObjectRef, Severity, TsMs};
-use crate::sinks::digest::Digest;
-use crate::sinks::{Delivery, Group};
+use crate::time::format_rfc3339_ms;
 
 use super::finding::{pattern_doc_url, PATTERN_DOCS_URL};
 

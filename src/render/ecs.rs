@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 use super::finding::{native, pattern_doc_url, ECS_VERSION, PATTERN_DOCS_URL};
 use crate::classify::redact::redact;
 use crate::correlate::finding::{Finding, Status};
-use crate::parse::time::format_rfc3339_ms;
 use crate::record::Severity;
+use crate::time::format_rfc3339_ms;
 
 /// Prefix of `rule.id`.
 pub const RULE_ID_PREFIX: &str = "fluxsight.";

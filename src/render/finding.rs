@@ -14,9 +14,9 @@ use serde_json::{json, Map, Value};
 use crate::classify::redact::redact;
 use crate::correlate::finding::{Finding, Status};
 use crate::correlate::AuditRecord;
-use crate::parse::time::format_rfc3339_ms;
 use crate::record::ObjectRef;
 use crate::render::colour::Palette;
+use crate::time::format_rfc3339_ms;
 
 /// Output format of `replay` and sinks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,8 +24,8 @@ use serde_json::{json, Value};
 use super::chat::{self, Caps, ChatMessage, Fact, FactValue, Footer};
 use crate::classify::redact::redact;
 use crate::correlate::Status;
+use crate::delivery::Delivery;
 use crate::record::Severity;
-use crate::sinks::Delivery;
 
 /// Google Chat refuses messages above 32,000 bytes; keep a margin.
 pub const MAX_PAYLOAD_BYTES: usize = 30_000;

@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 use super::finding::{pattern_doc_url, OCSF_VERSION, PATTERN_DOCS_URL};
 use crate::classify::redact::redact;
 use crate::correlate::finding::{Confidence, Finding, Status};
-use crate::parse::time::format_rfc3339_ms;
 use crate::record::{ObjectRef, Severity};
+use crate::time::format_rfc3339_ms;
 
 /// OCSF `class_uid` of Detection Finding.
 pub const CLASS_UID: u32 = 2004;

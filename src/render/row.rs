@@ -8,8 +8,8 @@
 //! serializer, so the bytes are those serde's derive of the former `Row` struct wrote.
 
 use crate::classify::redact::redact;
-use crate::parse::time::write_rfc3339_ms;
 use crate::record::Record;
+use crate::time::write_rfc3339_ms;
 
 /// Field names of the row, shared with tests.
 pub mod field {
@@ -170,8 +170,8 @@ mod tests {
     use super::*;
     use crate::classify::Classifier;
     use crate::parse::parse_line;
-    use crate::parse::time::format_rfc3339_ms;
     use crate::record::{Envelope, Level, ObjectRef};
+    use crate::time::format_rfc3339_ms;
     use serde::Serialize;
 
     /// The former serde-derived row: the byte-for-byte reference.

@@ -21,10 +21,10 @@ use serde_json::{json, Value};
 use super::chat::{self, ChatMessage, Fact, FactValue, Footer, MessageKind};
 use crate::classify::redact::redact;
 use crate::correlate::Status;
-use crate::parse::time::format_rfc3339_ms;
+use crate::delivery::digest::Digest;
+use crate::delivery::Delivery;
 use crate::record::{Severity, TsMs};
-use crate::sinks::digest::Digest;
-use crate::sinks::Delivery;
+use crate::time::format_rfc3339_ms;
 
 /// Blocks per message (Slack: 50).
 pub const MAX_BLOCKS: usize = 50;

@@ -19,8 +19,8 @@ use serde_json::{json, Value};
 use super::chat::{self, Caps, ChatMessage, Fact, FactValue, Footer};
 use crate::classify::redact::redact;
 use crate::correlate::Status;
+use crate::delivery::Delivery;
 use crate::record::Severity;
-use crate::sinks::Delivery;
 
 /// Teams rejects messages above ~28 KB; keep a margin for the HTTP envelope.
 pub const MAX_PAYLOAD_BYTES: usize = 27_000;

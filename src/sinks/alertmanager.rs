@@ -35,9 +35,9 @@ use super::ssrf::Allow;
 use super::{BoxFut, Delivery, Sink, SinkError};
 use crate::classify::redact::redact;
 use crate::correlate::finding::{Finding, Status};
-use crate::parse::time::{format_rfc3339_ms, parse_go_duration_ms};
 use crate::record::{Severity, TsMs};
 use crate::render::finding::{pattern_doc_url, PATTERN_DOCS_URL};
+use crate::time::{format_rfc3339_ms, parse_go_duration_ms};
 
 /// Path of the alerts endpoint under the configured base URL.
 pub const ALERTS_PATH: &str = "/api/v2/alerts";
@@ -486,13 +486,6 @@ impl AlertSet {
     }
 }
 
-fn now_ms() -> TsMs {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as TsMs)
-        .unwrap_or(0)
-}
-
 /// The sink.
 pub struct AlertmanagerSink {
     name: String,
@@ -537,7 +530,7 @@ impl AlertmanagerSink {
 impl Sink for AlertmanagerSink {
     fn send<'a>(&'a mut self, batch: &'a [Delivery]) -> BoxFut<'a, Result<(), SinkError>> {
         Box::pin(async move {
-            let now = now_ms();
+            let now = crate::time::now_ms();
             let alerts: Vec<(String, PostableAlert)> = batch
                 .iter()
                 .flat_map(|d| d.findings())
@@ -947,6 +940,7 @@ mod tests {
 
     #[test]
     fn config_validation_rejects_what_would_break_alerts() {
+        use crate::config::LoadPipeline;
         use crate::correlate::spec::{PatternSet, Settings};
         let text = "sinks:\n  - type: alertmanager\n    name: am\n    url: http://am:9093\n    repost_interval: 5m\n    generator_url: ftp://x\n    labels:\n      severity: high\n      bad-name: z\n      team: platform\n";
         let Err(errs) = Settings::pipeline_from_text(text, "p.yaml", PatternSet::builtin()) else {

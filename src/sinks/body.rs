@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 use super::config::BodyFormat;
 use super::Delivery;
 use crate::correlate::{AuditRecord, Finding, Status};
-use crate::parse::time::format_rfc3339_ms;
 use crate::render::finding as render;
+use crate::time::format_rfc3339_ms;
 
 /// CloudEvents `type` prefix.
 pub const CE_TYPE_PREFIX: &str = "io.fluxsight";

@@ -22,7 +22,7 @@ use super::config::ChatWebhookConfig;
 use super::http;
 use super::ssrf::Allow;
 use super::{BoxFut, Delivery, Sink, SinkError};
-use crate::parse::time::parse_go_duration_ms;
+use crate::time::parse_go_duration_ms;
 
 /// Renders one delivery as the chat's JSON body.
 pub type Render = fn(&Delivery) -> Value;

@@ -21,9 +21,9 @@ use serde::Deserialize;
 
 pub use super::secret::{plaintext_secret_message, SecretRef, SECRET_FORMS};
 use super::ssrf::{self, Allow};
-use crate::correlate::spec::SpecError;
-use crate::parse::time::parse_go_duration_ms;
 use crate::record::Severity;
+use crate::spec_error::SpecError;
+use crate::time::parse_go_duration_ms;
 
 /// A header value: plain text for non-secret headers, or a secret reference.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -18,7 +18,7 @@ use super::config::HeaderValue;
 use super::retry::parse_retry_after;
 use super::ssrf::{self, Allow, GuardedResolver};
 use super::SinkError;
-use crate::parse::time::parse_go_duration_ms;
+use crate::time::parse_go_duration_ms;
 
 /// Default request timeout of HTTP sinks.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;

@@ -28,8 +28,8 @@ use super::body::{ce_attributes, items, render_item, Item};
 use super::config::{BodyFormat, KafkaConfig};
 use super::ssrf::{self, Allow};
 use super::{BoxFut, Delivery, Sink, SinkError};
-use crate::parse::time::parse_go_duration_ms;
 use crate::record::ObjectRef;
+use crate::time::parse_go_duration_ms;
 
 /// Topic of findings unless `findings_topic` says otherwise.
 pub const DEFAULT_FINDINGS_TOPIC: &str = "fluxsight.findings.v1";

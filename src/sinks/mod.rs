@@ -1,10 +1,10 @@
 //! Sinks: where findings and audit records go (stdout, file, webhook, Slack, Microsoft
 //! Teams, Google Chat, Alertmanager, Kafka), with one shared delivery machinery.
 //!
-//! Owns: the [`Sink`] seam, the [`Delivery`] unit, the per-sink worker (`worker`: bounded
+//! Owns: the [`Sink`] seam, the per-sink worker (`worker`: bounded
 //! read-ahead queue, write-ahead disk spool, retry with jittered back-off, dead letters,
-//! stats), the router with Alertmanager-style storm control (`router`) and chat digests
-//! (`digest`), one thread per incident for chat sinks (`chat`, `chat_webhook`), and sink
+//! stats), the router with Alertmanager-style storm control (`router`), which builds chat
+//! digests ([`crate::delivery::digest`]), one thread per incident for chat sinks (`chat`, `chat_webhook`), and sink
 //! configuration (`config`).
 //!
 //! Invariant: at least once. A delivery is appended to the sink's spool before the sink
@@ -20,7 +20,6 @@ pub mod build;
 pub mod chat;
 pub mod chat_webhook;
 pub mod config;
-pub mod digest;
 pub mod file;
 pub mod gchat;
 pub mod http;
@@ -38,82 +37,16 @@ pub mod teams;
 pub mod webhook;
 pub mod worker;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use crate::correlate::{AuditRecord, Finding};
+/// The delivery units and the digest live below `render` (see `crate::delivery`); these
+/// re-exports keep the paths sinks and their users have always named.
+pub use crate::delivery::{digest, Delivery, Group};
 
 /// A boxed, sendable future (keeps [`Sink`] object-safe without extra crates).
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// A notification for several findings of one route group (storm control).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Group {
-    /// Route that produced the group.
-    pub route: String,
-    /// Stable group key (route + group_by label values).
-    pub key: String,
-    /// The group_by label values.
-    pub labels: BTreeMap<String, String>,
-    /// Latest state of every finding in the group, firing first.
-    pub findings: Vec<Finding>,
-}
-
-/// What flows to a sink. The serde form is the spool's record format.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "t", content = "v")]
-pub enum Delivery {
-    Finding(Box<Finding>),
-    Audit(Box<AuditRecord>),
-    Group(Box<Group>),
-    /// One message for a storm of findings (chat sinks only).
-    Digest(Box<digest::Digest>),
-}
-
-impl Delivery {
-    /// A stable id of this exact delivery (same finding update → same id), for
-    /// receivers that de-duplicate (CloudEvents `id`, Kafka header).
-    pub fn delivery_id(&self) -> String {
-        match self {
-            Delivery::Finding(f) => format!("{}-{}-{}", f.id, f.status.as_str(), f.last_seen),
-            Delivery::Audit(a) => {
-                let basis = format!(
-                    "{}|{}|{}|{}",
-                    a.subject,
-                    a.action,
-                    a.revision.as_deref().unwrap_or(""),
-                    a.ts
-                );
-                crate::correlate::finding::finding_id(
-                    "audit",
-                    &crate::record::ObjectRef::new("", "", basis),
-                )
-            }
-            Delivery::Group(g) => {
-                let last = g.findings.iter().map(|f| f.last_seen).max().unwrap_or(0);
-                format!("{}-{}-{}", g.key, g.findings.len(), last)
-            }
-            Delivery::Digest(d) => format!(
-                "digest-{}-{}-{}-{}",
-                d.route, d.window_start, d.window_end, d.total
-            ),
-        }
-    }
-
-    /// The findings this delivery carries (a digest: its top findings).
-    pub fn findings(&self) -> Vec<&Finding> {
-        match self {
-            Delivery::Finding(f) => vec![f],
-            Delivery::Group(g) => g.findings.iter().collect(),
-            Delivery::Digest(d) => d.top.iter().collect(),
-            Delivery::Audit(_) => vec![],
-        }
-    }
-}
 
 /// Why a send failed, and whether trying again makes sense.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -624,7 +624,7 @@ mod tests {
 
     /// Routes of a pipeline file, validated as `fluxsight` loads them.
     fn routes_of(text: &str) -> Vec<Route> {
-        let (_, plan) = crate::correlate::spec::Settings::pipeline_from_text(
+        let (_, plan, _) = crate::config::load(
             text,
             "t.yaml",
             crate::correlate::spec::PatternSet::builtin(),

@@ -42,8 +42,8 @@ use super::http;
 use super::retry::parse_retry_after;
 use super::ssrf::Allow;
 use super::{BoxFut, Delivery, Sink, SinkError};
-use crate::parse::time::parse_go_duration_ms;
 use crate::render::slack::{growth_reply, message, resolution_reply, severity_reply};
+use crate::time::parse_go_duration_ms;
 
 /// Default minimum time between two requests.
 pub const DEFAULT_MIN_INTERVAL_MS: u64 = 1000;

@@ -193,9 +193,8 @@ impl WebhookSink {
             rb = rb.header(GROUP_ID_HEADER, http::header_text(&id));
         }
         if let (Some(sig), Some(key)) = (self.signature(&req.body), &self.hmac_key) {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
+            // Unix seconds, as the receiver's replay window expects.
+            let now = crate::time::now_ms().max(0) as u64 / 1000;
             rb = rb
                 .header(SIGNATURE_HEADER, sig)
                 .header(signature::TIMESTAMP_HEADER, now)

@@ -622,11 +622,8 @@ fn dead_letter(
 
 /// The JSON lines of a dead-lettered batch.
 fn dead_letter_lines(sink: &str, reason: &str, deliveries: &[Delivery]) -> Vec<u8> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    let ts = crate::parse::time::format_rfc3339_ms(now);
+    let now = crate::time::now_ms();
+    let ts = crate::time::format_rfc3339_ms(now);
     let reason = crate::classify::redact::redact(reason);
     let mut buf = Vec::new();
     for d in deliveries {

@@ -44,8 +44,8 @@ use tokio_util::sync::CancellationToken;
 use super::ack::{Ack, Tracker};
 use super::kube::checkpoint::line_hash;
 use super::{LineTx, SourceLine, SourceTask};
+use crate::parse::controller_hint_from_path;
 use crate::parse::MAX_LINE_BYTES;
-use crate::pipeline::classify::controller_hint_from_path;
 use crate::record::TsMs;
 use crate::telemetry::SourceStats;
 

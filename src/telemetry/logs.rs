@@ -133,10 +133,7 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now = crate::time::now_ms();
         writeln!(writer, "{}", json_line(event, now))
     }
 }
@@ -152,7 +149,7 @@ fn json_line(event: &Event<'_>, now_ms: i64) -> String {
     push_pair(
         &mut out,
         K_TS,
-        &crate::parse::time::format_rfc3339_ms(now_ms).into(),
+        &crate::time::format_rfc3339_ms(now_ms).into(),
     );
     push_pair(&mut out, K_MSG, &fields.message.unwrap_or_default().into());
     push_pair(&mut out, K_LOGGER, &meta.target().replace("::", ".").into());

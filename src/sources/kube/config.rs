@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::correlate::spec::SpecError;
-use crate::parse::time::parse_go_duration_ms;
+use crate::spec_error::SpecError;
+use crate::time::parse_go_duration_ms;
 
 /// The Flux controllers whose pods are followed when no selector is configured.
 pub const FLUX_CONTROLLERS: [&str; 6] = [

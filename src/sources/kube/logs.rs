@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 use super::checkpoint::Checkpoints;
 use super::reach::{is_connection_failure, Reachability};
 use super::{jitter, send_line, KubeSettings};
+use crate::parse::controller_hint_from_path;
 use crate::parse::MAX_LINE_BYTES;
-use crate::pipeline::classify::controller_hint_from_path;
 use crate::sources::LineTx;
 use crate::telemetry::Telemetry;
 

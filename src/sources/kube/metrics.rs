@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::logs::PodIps;
 use super::send_line;
-use crate::pipeline::classify::controller_hint_from_path;
+use crate::parse::controller_hint_from_path;
 use crate::sources::LineTx;
 use crate::telemetry::Telemetry;
 
@@ -116,10 +116,7 @@ pub async fn scrape_loop(
                     continue;
                 }
             };
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
+            let now = crate::time::now_ms();
             let stream: Arc<str> = Arc::from(format!("{METRICS_SOURCE}/{pod}").as_str());
             // The pipeline registers every stream it sees; a scrape has no list to
             // finish, so its stream is synced once it answered. Unmarked, the first
