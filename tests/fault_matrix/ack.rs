@@ -318,7 +318,9 @@ fn sigterm_during_group_wait_keeps_every_group_for_drain() {
 }
 
 /// Defect: `run --no-follow --input FILE` never exited, because the receiver kept the
-/// line channel open. Now it ends within 1 s of reading the last line.
+/// line channel open. Now it ends when its input is read: about 0.5 s on an idle
+/// machine (printed). The bound asserted is looser (5 s): what is tested is that the end
+/// of input ends the run, not its latency on a machine busy with other test binaries.
 #[test]
 fn no_follow_with_the_receiver_exits_at_the_end_of_its_input() {
     let dir = tempdir("fault-nofollow");
@@ -365,7 +367,7 @@ fn no_follow_with_the_receiver_exits_at_the_end_of_its_input() {
         "its last answered poll"
     };
     eprintln!("no-follow: exited {after:?} after {what}");
-    assert!(after < Duration::from_secs(1), "{after:?}");
+    assert!(after < Duration::from_secs(5), "{after:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
