@@ -21,7 +21,11 @@
 
 use serde_json::{Map, Value};
 
+#[cfg(test)]
+mod equivalence;
 pub mod fast;
+#[cfg(test)]
+mod old;
 
 use super::message::{canonical_kind, controller_for_kind, kind_for_logger};
 use super::time::{epoch_f64, parse_go_duration_ms, parse_ts};
