@@ -330,6 +330,14 @@ const FIXTURE_DIRS: [&str; 4] = [
     "samples",
 ];
 
+/// Per fixture file: how many JSON candidates it holds and the digest of what
+/// [`parse_line`](super::parse_line) makes of them, blessed from the two paths the one
+/// parser replaced. `FLUXSIGHT_BLESS=1` rewrites it after a deliberate change.
+const DIGEST_FILE: &str = "src/parse/zap/fixtures.digest";
+
+/// The environment variable that regenerates every golden file of the crate.
+const BLESS_ENV: &str = "FLUXSIGHT_BLESS";
+
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
@@ -360,28 +368,133 @@ fn candidates(line: &str) -> Vec<String> {
     out
 }
 
-#[test]
-fn one_parser_matches_both_old_paths_on_fixtures() {
+/// Every fixture file (path relative to the crate root, sorted) with its JSON candidates.
+fn fixture_candidates() -> Vec<(String, Vec<String>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut all = Vec::new();
     for d in FIXTURE_DIRS {
         files(&root.join(d), &mut all);
     }
     all.sort();
+    all.iter()
+        .filter_map(|path| {
+            let text = std::fs::read_to_string(path).ok()?;
+            let cands: Vec<String> = text
+                .lines()
+                .filter(|l| l.contains('{'))
+                .flat_map(candidates)
+                .collect();
+            let rel = path.strip_prefix(root).unwrap_or(path);
+            (!cands.is_empty()).then(|| (rel.display().to_string(), cands))
+        })
+        .collect()
+}
+
+/// Inputs only: outputs (golden expectations, chat payloads) change with the renderers and
+/// would tie this digest to them.
+fn is_input(path: &str) -> bool {
+    path.ends_with(".log") || path.ends_with(".cases") || path.starts_with("samples/")
+}
+
+/// FNV-1a, 64 bits: stable across Rust releases, unlike `DefaultHasher`.
+fn fnv1a(acc: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(acc, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// The digest file's text: `<candidates> <digest> <path>` per fixture file.
+fn digest_text(parse: impl Fn(&str) -> Result<super::Line, ParseError>) -> String {
+    let mut out = String::from(
+        "# zap::parse_line over every JSON candidate of the fixture trees: count, FNV-1a of the\n\
+         # Debug rendering of each result, path. Written by FLUXSIGHT_BLESS=1 cargo test --lib zap\n",
+    );
+    for (path, cands) in fixture_candidates()
+        .into_iter()
+        .filter(|(p, _)| is_input(p))
+    {
+        let digest = cands.iter().fold(FNV_OFFSET, |h, c| {
+            fnv1a(h, format!("{:?}\n", parse(c)).as_bytes())
+        });
+        out.push_str(&format!("{} {digest:016x} {path}\n", cands.len()));
+    }
+    out
+}
+
+#[test]
+fn one_parser_matches_both_old_paths_on_fixtures() {
     let mut checked = 0usize;
-    for path in &all {
-        let Ok(text) = std::fs::read_to_string(path) else {
-            continue;
-        };
-        for line in text.lines().filter(|l| l.contains('{')) {
-            for c in candidates(line) {
-                if let Err(e) = same(&c) {
-                    panic!("{}: {e}", path.display());
-                }
-                checked += 1;
+    for (path, cands) in fixture_candidates() {
+        for c in cands {
+            if let Err(e) = same(&c) {
+                panic!("{path}: {e}");
             }
+            checked += 1;
         }
     }
     // the four trees hold thousands of JSON lines; a handful means they moved
     assert!(checked > 5000, "only {checked} fixture JSON lines found");
+}
+
+/// `parse_line` as the two old paths answered (fast path, then the `Value` path).
+fn old_parse_line(line: &str) -> Result<super::Line, ParseError> {
+    use super::Line;
+    match old::parse(line) {
+        Err(()) => Err(ParseError::Malformed("json")),
+        Ok(old::Fast::Record(r)) => Ok(Line::Record(r)),
+        Ok(old::Fast::NotLogLine) => Ok(Line::NotLogLine),
+        Ok(old::Fast::Fallback) => {
+            let v: Value = serde_json::from_str(line).expect("the fast path validated it");
+            let Some(obj) = v.as_object() else {
+                return Ok(Line::NotLogLine);
+            };
+            if super::K8S_KEYS.iter().any(|k| obj.contains_key(*k)) {
+                return Ok(Line::MayBeKubernetes);
+            }
+            match old::from_json(obj, &ParseContext::default()) {
+                Ok(r) => Ok(Line::Record(r)),
+                Err(ParseError::NotThisFormat) => Ok(Line::NotLogLine),
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+#[test]
+fn bless_digest_from_old_paths() {
+    if std::env::var_os("BLESS_FROM_OLD").is_some() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DIGEST_FILE);
+        std::fs::write(path, digest_text(old_parse_line)).expect("digest written");
+    }
+}
+
+#[test]
+fn fixtures_parse_as_blessed() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DIGEST_FILE);
+    let now = digest_text(super::parse_line);
+    if std::env::var_os(BLESS_ENV).is_some() {
+        std::fs::write(&path, &now).expect("digest written");
+        return;
+    }
+    let blessed = std::fs::read_to_string(&path).expect("fixtures.digest is committed");
+    let rows = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect()
+    };
+    let (want, got) = (rows(&blessed), rows(&now));
+    let differ: Vec<&String> = got.iter().filter(|r| !want.contains(r)).collect();
+    let gone: Vec<&String> = want.iter().filter(|r| !got.contains(r)).collect();
+    assert!(
+        differ.is_empty() && gone.is_empty(),
+        "zap records of fixture files changed (rerun with {BLESS_ENV}=1 after a deliberate change):\n now: {differ:#?}\n blessed: {gone:#?}"
+    );
+    assert!(
+        got.len() > 50,
+        "only {} fixture files with JSON lines",
+        got.len()
+    );
 }
