@@ -17,7 +17,7 @@
 //! (e) current `controllerKind` + `"<Kind>":{"name","namespace"}` + `reconcileID`.
 //!
 //! One reading of the keys, two ways in: a JSON line is deserialized straight into
-//! [`Val`] entries ([`parse_line`], no `serde_json::Value` tree), and a `Value` another
+//! `value::Val` entries ([`parse_line`], no `serde_json::Value` tree), and a `Value` another
 //! parser holds is viewed as the same entries ([`from_json`], [`LogFields::push`]); both
 //! go through `LogFields::push_val`. `value` says how the two views are kept equal.
 //!
@@ -30,8 +30,6 @@ use serde_json::{Map, Value};
 
 #[cfg(test)]
 mod equivalence;
-#[cfg(test)]
-mod old;
 mod value;
 
 use super::message::{canonical_kind, controller_for_kind, kind_for_logger};
@@ -80,7 +78,7 @@ pub enum Line {
     Record(Record),
     /// Valid JSON that is not a log line: not an object, or none of `msg`, `level`, `ts`.
     NotLogLine,
-    /// An object with a key of a Kubernetes document ([`K8S_KEYS`]): `k8s::looks_like`
+    /// An object with a key of a Kubernetes document (`K8S_KEYS`): `k8s::looks_like`
     /// decides, on the `Value` tree, and [`from_json`] reads it when it is not one.
     MayBeKubernetes,
 }
@@ -92,7 +90,7 @@ const K8S_KEYS: [&str; 3] = ["apiVersion", "involvedObject", "object"];
 /// Keys of which a log line has at least one.
 const LOG_LINE_KEYS: [&str; 3] = [key::MSG, key::LEVEL, key::TS];
 
-/// Cheap pre-check on the raw line: false when none of the [`K8S_KEYS`] can be a key, so
+/// Cheap pre-check on the raw line: false when none of the `K8S_KEYS` can be a key, so
 /// a caller may skip [`parse_line`] for a line that is probably a Kubernetes document. (A
 /// key spelled with escapes is still caught by `parse_line`, after unescaping.)
 pub fn may_be_k8s(line: &str) -> bool {

@@ -1,52 +1,53 @@
-//! Differential test: the one zap parser against the two paths it replaced (`old`), on
-//! generated lines of all five layouts since 2020 and on every JSON line of the committed
-//! fixtures (tests/golden, tests/fixtures, tests/real_world, samples/).
+//! The one zap parser on generated lines of all five layouts since 2020 (what each layout
+//! says reaches the record; the JSON-line and `Value`-tree ways in agree, odd and
+//! malformed lines included) and on every JSON line of the committed fixture inputs
+//! (tests/golden, tests/fixtures, tests/real_world, samples/), against `fixtures.digest`,
+//! first blessed from the two paths this parser replaced (`zap/fast.rs` and the `Value`
+//! path) after a differential test showed them equal to it.
 
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use serde_json::Value;
 
-use super::old;
+use super::{from_json, parse_line, Line};
+use crate::parse::message::controller_for_kind;
+use crate::parse::time::format_rfc3339_ms;
 use crate::parse::{json_depth_exceeds, ParseContext, ParseError, MAX_JSON_DEPTH};
-use crate::record::Record;
+use crate::record::Level;
 
-/// The JSON-line dispatch as it is now.
-fn new_line(line: &str) -> Result<Vec<Record>, ParseError> {
-    crate::parse::parse_json_line(line, &ParseContext::default())
-}
-
-/// The JSON-line dispatch as it was (same depth guard in front).
-fn old_line(line: &str) -> Result<Vec<Record>, ParseError> {
-    if json_depth_exceeds(line.as_bytes(), MAX_JSON_DEPTH) {
-        return Err(ParseError::Malformed("json nesting too deep"));
-    }
-    old::parse_json_line(line, &ParseContext::default())
-}
-
-/// Both dispatches agree, and so do the `Value`-tree entries (console's trailing JSON
-/// goes through `from_json`, logfmt and klog through `push` with string values).
-fn same(line: &str) -> Result<(), TestCaseError> {
-    prop_assert_eq!(new_line(line), old_line(line), "line: {}", line);
+/// The line way in agrees with the `Value`-tree way in, which the dispatch takes for
+/// documents that may be Kubernetes ones and console, logfmt and klog take always.
+fn ways_in_agree(line: &str) -> Result<(), TestCaseError> {
     if json_depth_exceeds(line.as_bytes(), MAX_JSON_DEPTH) {
         return Ok(());
     }
-    if let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(line) {
-        let ctx = ParseContext::default();
-        prop_assert_eq!(
-            super::from_json(&obj, &ctx),
-            old::from_json(&obj, &ctx),
-            "from_json: {}",
-            line
-        );
-        let (mut new, mut was) = (super::LogFields::default(), super::LogFields::default());
-        for (k, v) in &obj {
-            let s = Value::String(v.as_str().map_or_else(|| v.to_string(), str::to_string));
-            new.push(k, &s);
-            was.old_push(k, &s);
-        }
-        let fmt = crate::record::Format::Logfmt;
-        prop_assert_eq!(new.finish(fmt), was.finish(fmt), "pairs: {}", line);
+    let got = parse_line(line);
+    match serde_json::from_str::<Value>(line) {
+        Err(_) => prop_assert!(
+            matches!(got, Err(ParseError::Malformed(_))),
+            "malformed {line}: {got:?}"
+        ),
+        Ok(Value::Object(obj)) => match got {
+            Ok(Line::MayBeKubernetes) => {
+                prop_assert!(
+                    super::K8S_KEYS.iter().any(|k| obj.contains_key(*k)),
+                    "{line}"
+                )
+            }
+            Ok(Line::Record(r)) => prop_assert_eq!(
+                Ok(r),
+                from_json(&obj, &ParseContext::default()),
+                "line: {}",
+                line
+            ),
+            Ok(Line::NotLogLine) => prop_assert_eq!(
+                from_json(&obj, &ParseContext::default()),
+                Err(ParseError::NotThisFormat)
+            ),
+            Err(e) => prop_assert!(false, "valid JSON refused: {e:?} {line}"),
+        },
+        Ok(_) => prop_assert!(matches!(got, Ok(Line::NotLogLine)), "{line}: {got:?}"),
     }
     Ok(())
 }
@@ -310,12 +311,133 @@ prop_compose! {
     }
 }
 
+/// Flux kinds the model checks: each names its controller.
+const FLUX_KINDS: &[&str] = &[
+    "GitRepository",
+    "OCIRepository",
+    "HelmChart",
+    "Bucket",
+    "Kustomization",
+    "HelmRelease",
+    "ImageRepository",
+    "Alert",
+];
+
+/// What a generated layout line says, as the record must show it.
+#[derive(Debug, Clone)]
+struct Said {
+    line: String,
+    object: String,
+    controller: &'static str,
+    level: Level,
+    ts: &'static str,
+    msg: String,
+    /// (error, reason) from the `error` key.
+    error: (Option<String>, Option<String>),
+    caller: Option<String>,
+}
+
+/// (JSON value, record time) of the timestamp forms of zap's encoders.
+const TIMES: &[(&str, &str)] = &[
+    (r#""2026-08-01T10:00:00.123Z""#, "2026-08-01T10:00:00.123Z"),
+    (
+        r#""2020-07-09T13:40:00.000+0300""#,
+        "2020-07-09T10:40:00.000Z",
+    ),
+    (
+        r#""2025-11-10T17:00:00.123+03:00""#,
+        "2025-11-10T14:00:00.123Z",
+    ),
+    ("1594302000.1234", "2020-07-09T13:40:00.123Z"),
+];
+
+const LEVELS: &[(&str, Level)] = &[
+    ("info", Level::Info),
+    ("error", Level::Error),
+    ("debug", Level::Debug),
+    ("Level(-2)", Level::Trace),
+];
+
+prop_compose! {
+    fn layout_line()(
+        which in 0u8..6,
+        kind in prop::sample::select(FLUX_KINDS),
+        ns in "[a-z][a-z0-9-]{0,11}",
+        name in "[a-z][a-z0-9.-]{0,15}",
+        (lvl, level) in prop::sample::select(LEVELS),
+        (when, ts) in prop::sample::select(TIMES),
+        msg in "[A-Za-z][A-Za-z0-9 ,.:'/-]{0,40}",
+        err in 0u8..4,
+        caller in prop::option::of("[a-z]{1,8}\\.go:[0-9]{1,4}"),
+        rotate in 0usize..12,
+    ) -> Said {
+        let mut camel = kind.to_string();
+        camel[..1].make_ascii_lowercase();
+        let ctl = kind.to_ascii_lowercase();
+        let mut kvs = vec![
+            ("level".to_string(), lit(lvl)),
+            ("ts".to_string(), when.to_string()),
+            ("msg".to_string(), lit(&msg)),
+        ];
+        kvs.extend(layout(which, (kind, &ctl, "toolkit.fluxcd.io"), &ns, &name));
+        let error = match err {
+            0 => (None, None),
+            1 => {
+                kvs.push(("error".into(), lit("unable to clone: EOF")));
+                (Some("unable to clone: EOF".to_string()), None)
+            }
+            2 => {
+                kvs.push(("error".into(), lit("GitOperationFailed")));
+                (None, Some("GitOperationFailed".to_string()))
+            }
+            _ => {
+                kvs.push(("error".into(), r#"{"op":"get","codes":[1,2]}"#.to_string()));
+                (Some(r#"{"codes":[1,2],"op":"get"}"#.to_string()), None)
+            }
+        };
+        if let Some(c) = &caller {
+            kvs.push(("caller".into(), lit(c)));
+        }
+        // key order carries no meaning
+        let at = rotate % kvs.len();
+        kvs.rotate_left(at);
+        let body: Vec<String> = kvs.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        Said {
+            line: format!("{{{}}}", body.join(",")),
+            object: format!("{kind}/{ns}/{name}"),
+            controller: controller_for_kind(kind).expect("a Flux kind"),
+            level,
+            ts,
+            msg,
+            error,
+            caller,
+        }
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
-    fn one_parser_matches_both_old_paths(line in zap_line()) {
-        same(&line)?;
+    fn every_layout_reaches_the_record(said in layout_line()) {
+        let Ok(Line::Record(r)) = parse_line(&said.line) else {
+            return Err(TestCaseError::fail(format!("no record: {}", said.line)));
+        };
+        let line = &said.line;
+        prop_assert_eq!(r.object.as_ref().map(|o| o.to_string()), Some(said.object), "{}", line);
+        prop_assert_eq!(r.controller.as_deref(), Some(said.controller), "{}", line);
+        prop_assert_eq!(r.level, Some(said.level), "{}", line);
+        let ts = r.ts.map(format_rfc3339_ms);
+        prop_assert_eq!(ts.as_deref(), Some(said.ts), "{}", line);
+        prop_assert_eq!(&r.msg, &said.msg, "{}", line);
+        prop_assert_eq!((r.error.clone(), r.reason.clone()), said.error, "{}", line);
+        prop_assert_eq!(r.field("caller"), said.caller.as_deref(), "{}", line);
+        ways_in_agree(line)?;
+    }
+
+    #[test]
+    fn line_and_value_ways_in_agree(line in zap_line()) {
+        ways_in_agree(&line)?;
     }
 }
 
@@ -330,9 +452,9 @@ const FIXTURE_DIRS: [&str; 4] = [
     "samples",
 ];
 
-/// Per fixture file: how many JSON candidates it holds and the digest of what
-/// [`parse_line`](super::parse_line) makes of them, blessed from the two paths the one
-/// parser replaced. `FLUXSIGHT_BLESS=1` rewrites it after a deliberate change.
+/// Per fixture input file: how many JSON candidates it holds and the digest of what
+/// [`parse_line`] makes of them; first blessed from the two paths the one parser replaced.
+/// `FLUXSIGHT_BLESS=1` rewrites it after a deliberate change.
 const DIGEST_FILE: &str = "src/parse/zap/fixtures.digest";
 
 /// The environment variable that regenerates every golden file of the crate.
@@ -406,7 +528,7 @@ fn fnv1a(acc: u64, bytes: &[u8]) -> u64 {
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// The digest file's text: `<candidates> <digest> <path>` per fixture file.
-fn digest_text(parse: impl Fn(&str) -> Result<super::Line, ParseError>) -> String {
+fn digest_text(parse: impl Fn(&str) -> Result<Line, ParseError>) -> String {
     let mut out = String::from(
         "# zap::parse_line over every JSON candidate of the fixture trees: count, FNV-1a of the\n\
          # Debug rendering of each result, path. Written by FLUXSIGHT_BLESS=1 cargo test --lib zap\n",
@@ -424,11 +546,11 @@ fn digest_text(parse: impl Fn(&str) -> Result<super::Line, ParseError>) -> Strin
 }
 
 #[test]
-fn one_parser_matches_both_old_paths_on_fixtures() {
+fn fixture_lines_ways_in_agree() {
     let mut checked = 0usize;
     for (path, cands) in fixture_candidates() {
         for c in cands {
-            if let Err(e) = same(&c) {
+            if let Err(e) = ways_in_agree(&c) {
                 panic!("{path}: {e}");
             }
             checked += 1;
@@ -438,42 +560,10 @@ fn one_parser_matches_both_old_paths_on_fixtures() {
     assert!(checked > 5000, "only {checked} fixture JSON lines found");
 }
 
-/// `parse_line` as the two old paths answered (fast path, then the `Value` path).
-fn old_parse_line(line: &str) -> Result<super::Line, ParseError> {
-    use super::Line;
-    match old::parse(line) {
-        Err(()) => Err(ParseError::Malformed("json")),
-        Ok(old::Fast::Record(r)) => Ok(Line::Record(r)),
-        Ok(old::Fast::NotLogLine) => Ok(Line::NotLogLine),
-        Ok(old::Fast::Fallback) => {
-            let v: Value = serde_json::from_str(line).expect("the fast path validated it");
-            let Some(obj) = v.as_object() else {
-                return Ok(Line::NotLogLine);
-            };
-            if super::K8S_KEYS.iter().any(|k| obj.contains_key(*k)) {
-                return Ok(Line::MayBeKubernetes);
-            }
-            match old::from_json(obj, &ParseContext::default()) {
-                Ok(r) => Ok(Line::Record(r)),
-                Err(ParseError::NotThisFormat) => Ok(Line::NotLogLine),
-                Err(e) => Err(e),
-            }
-        }
-    }
-}
-
-#[test]
-fn bless_digest_from_old_paths() {
-    if std::env::var_os("BLESS_FROM_OLD").is_some() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DIGEST_FILE);
-        std::fs::write(path, digest_text(old_parse_line)).expect("digest written");
-    }
-}
-
 #[test]
 fn fixtures_parse_as_blessed() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DIGEST_FILE);
-    let now = digest_text(super::parse_line);
+    let now = digest_text(parse_line);
     if std::env::var_os(BLESS_ENV).is_some() {
         std::fs::write(&path, &now).expect("digest written");
         return;
