@@ -262,8 +262,7 @@ impl<'de> Deserialize<'de> for Top<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top<'de>, A::Error> {
                 let mut entries = Vec::with_capacity(16);
                 while let Some(CowStr(k)) = map.next_key::<CowStr<'de>>()? {
-                    let render = renders_compound(&k);
-                    let v = map.next_value_seed(ValSeed { render })?;
+                    let v = map.next_value_seed(ValSeed { key: &k })?;
                     entries.push((k, v));
                 }
                 Ok(Top::Object(entries))
@@ -294,19 +293,22 @@ impl<'de> Deserialize<'de> for Top<'de> {
     }
 }
 
-/// A top-level value; `render`: a compound value becomes [`Val::Rendered`] (deserialized
+/// A top-level value under `key`; a compound value of a key that [`renders_compound`]
+/// becomes [`Val::Rendered`] (deserialized
 /// as the `Value` it would be, then displayed).
-struct ValSeed {
-    render: bool,
+// The key is looked at only when the value is compound (rare): the check per key would
+// cost more than the rest of a scalar's visit.
+struct ValSeed<'k> {
+    key: &'k str,
 }
 
-impl<'de> DeserializeSeed<'de> for ValSeed {
+impl<'de> DeserializeSeed<'de> for ValSeed<'_> {
     type Value = Val<'de>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Val<'de>, D::Error> {
-        struct V {
-            render: bool,
+        struct V<'k> {
+            key: &'k str,
         }
-        impl<'de> Visitor<'de> for V {
+        impl<'de> Visitor<'de> for V<'_> {
             type Value = Val<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("any JSON value")
@@ -340,20 +342,17 @@ impl<'de> DeserializeSeed<'de> for ValSeed {
                 Ok(Val::Null)
             }
             fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Val<'de>, D::Error> {
-                ValSeed {
-                    render: self.render,
-                }
-                .deserialize(d)
+                ValSeed { key: self.key }.deserialize(d)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Val<'de>, A::Error> {
-                if self.render {
+                if renders_compound(self.key) {
                     let v = Value::deserialize(SeqAccessDeserializer::new(seq))?;
                     return Ok(Val::Rendered(v.to_string()));
                 }
                 SkipVisitor.visit_seq(seq).map(|_| Val::Arr)
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val<'de>, A::Error> {
-                if self.render {
+                if renders_compound(self.key) {
                     let v = Value::deserialize(MapAccessDeserializer::new(map))?;
                     return Ok(Val::Rendered(v.to_string()));
                 }
@@ -365,9 +364,7 @@ impl<'de> DeserializeSeed<'de> for ValSeed {
                 Ok(Val::Obj(entries))
             }
         }
-        d.deserialize_any(V {
-            render: self.render,
-        })
+        d.deserialize_any(V { key: self.key })
     }
 }
 
