@@ -310,10 +310,12 @@ fn parse_json_line(line: &str, ctx: &ParseContext) -> Result<Vec<Record>, ParseE
     // zap log lines (most JSON lines) go straight into `LogFields` without a `Value` tree;
     // documents that may be Kubernetes ones take the `Value` path below.
     if !zap::may_be_k8s(line) {
-        match zap::parse_line(line)? {
-            zap::Line::Record(r) => return Ok(vec![r]),
-            zap::Line::NotLogLine => return Err(ParseError::NotThisFormat),
-            zap::Line::MayBeKubernetes => {}
+        // matched whole, not through `?`: that would copy the record once more
+        match zap::parse_line(line) {
+            Ok(zap::Line::Record(r)) => return Ok(vec![r]),
+            Ok(zap::Line::NotLogLine) => return Err(ParseError::NotThisFormat),
+            Ok(zap::Line::MayBeKubernetes) => {}
+            Err(e) => return Err(e),
         }
     }
     let value: serde_json::Value =
