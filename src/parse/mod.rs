@@ -308,13 +308,14 @@ fn parse_json_line(line: &str, ctx: &ParseContext) -> Result<Vec<Record>, ParseE
         return Err(ParseError::Malformed("json nesting too deep"));
     }
     // zap log lines (most JSON lines) go straight into `LogFields` without a `Value` tree;
-    // Kubernetes documents and the rare odd shapes take the `Value` path below.
-    if !zap::fast::may_be_k8s(line) {
-        match zap::fast::parse(line) {
-            Err(()) => return Err(ParseError::Malformed("json")),
-            Ok(zap::fast::Fast::Record(r)) => return Ok(vec![r]),
-            Ok(zap::fast::Fast::NotLogLine) => return Err(ParseError::NotThisFormat),
-            Ok(zap::fast::Fast::Fallback) => {}
+    // documents that may be Kubernetes ones take the `Value` path below.
+    if !zap::may_be_k8s(line) {
+        // matched whole, not through `?`: that would copy the record once more
+        match zap::parse_line(line) {
+            Ok(zap::Line::Record(r)) => return Ok(vec![r]),
+            Ok(zap::Line::NotLogLine) => return Err(ParseError::NotThisFormat),
+            Ok(zap::Line::MayBeKubernetes) => {}
+            Err(e) => return Err(e),
         }
     }
     let value: serde_json::Value =

@@ -16,17 +16,27 @@
 //! (d) Flux v0.34 `controllerKind` + lower-camel kind key (`"gitRepository":{…}`);
 //! (e) current `controllerKind` + `"<Kind>":{"name","namespace"}` + `reconcileID`.
 //!
+//! One reading of the keys, two ways in: a JSON line is deserialized straight into
+//! `value::Val` entries ([`parse_line`], no `serde_json::Value` tree), and a `Value` another
+//! parser holds is viewed as the same entries ([`from_json`], [`LogFields::push`]); both
+//! go through `LogFields::push_val`. `value` says how the two views are kept equal.
+//!
 //! Invariant: a key is read into exactly one place (a typed field or `fields`); nothing
 //! is invented: the object is set only when both its kind and name are known.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
-pub mod fast;
+#[cfg(test)]
+mod equivalence;
+mod value;
 
 use super::message::{canonical_kind, controller_for_kind, kind_for_logger};
 use super::time::{epoch_f64, parse_go_duration_ms, parse_ts};
 use super::{ParseContext, ParseError};
 use crate::record::{ChangeSet, Format, Level, ObjectRef, Record};
+use value::{sort_dedup, str_of, Nested, Val};
 
 /// Structured log keys understood by [`LogFields`].
 pub mod key {
@@ -58,13 +68,75 @@ pub mod key {
     pub const KIND: &str = "kind";
 }
 
+/// What a JSON line is to the zap parser.
+// Returned by value once per line and matched at once: boxing the record would add an
+// allocation per line for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Line {
+    /// A zap log line.
+    Record(Record),
+    /// Valid JSON that is not a log line: not an object, or none of `msg`, `level`, `ts`.
+    NotLogLine,
+    /// An object with a key of a Kubernetes document (`K8S_KEYS`): `k8s::looks_like`
+    /// decides, on the `Value` tree, and [`from_json`] reads it when it is not one.
+    MayBeKubernetes,
+}
+
+/// Top-level keys that make `k8s::looks_like` possibly true: `apiVersion` (with
+/// `kind`), `involvedObject`, `object` (watch event).
+const K8S_KEYS: [&str; 3] = ["apiVersion", "involvedObject", "object"];
+
+/// Keys of which a log line has at least one.
+const LOG_LINE_KEYS: [&str; 3] = [key::MSG, key::LEVEL, key::TS];
+
+/// Cheap pre-check on the raw line: false when none of the `K8S_KEYS` can be a key, so
+/// a caller may skip [`parse_line`] for a line that is probably a Kubernetes document. (A
+/// key spelled with escapes is still caught by `parse_line`, after unescaping.)
+pub fn may_be_k8s(line: &str) -> bool {
+    static FINDERS: std::sync::OnceLock<[memchr::memmem::Finder<'static>; 3]> =
+        std::sync::OnceLock::new();
+    // the key with its quotes: a value or a longer key containing it is no match
+    let finders = FINDERS.get_or_init(|| {
+        K8S_KEYS.map(|k| memchr::memmem::Finder::new(&format!("\"{k}\"")).into_owned())
+    });
+    let b = line.as_bytes();
+    finders.iter().any(|f| f.find(b).is_some())
+}
+
+/// Parses one JSON line.
+///
+/// Grammar: one JSON document (RFC 8259, serde_json's reading of it), whitespace around
+/// it allowed; an object is a log line when it has one of `msg`, `level`, `ts`, its keys
+/// read as by [`from_json`] on the `Value` tree of the same line (sorted, last duplicate
+/// wins). `Malformed` when the line is not one valid JSON document.
+pub fn parse_line(line: &str) -> Result<Line, ParseError> {
+    let mut entries = match value::entries(line) {
+        Ok(Some(e)) => e,
+        Ok(None) => return Ok(Line::NotLogLine),
+        Err(_) => return Err(ParseError::Malformed("json")),
+    };
+    if entries.iter().any(|(k, _)| K8S_KEYS.contains(&k.as_ref())) {
+        return Ok(Line::MayBeKubernetes);
+    }
+    sort_dedup(&mut entries);
+    if !LOG_LINE_KEYS
+        .iter()
+        .any(|k| entries.iter().any(|(e, _)| e == k))
+    {
+        return Ok(Line::NotLogLine);
+    }
+    let mut f = LogFields::default();
+    for (k, v) in entries {
+        f.push_val(k, v);
+    }
+    Ok(Line::Record(f.finish(Format::ZapJson)))
+}
+
 /// Builds a record from a parsed zap JSON object; `NotThisFormat` when it is not a log
 /// line (none of `msg`, `level`, `ts`).
 pub fn from_json(obj: &Map<String, Value>, _ctx: &ParseContext) -> Result<Record, ParseError> {
-    if ![key::MSG, key::LEVEL, key::TS]
-        .iter()
-        .any(|k| obj.contains_key(*k))
-    {
+    if !LOG_LINE_KEYS.iter().any(|k| obj.contains_key(*k)) {
         return Err(ParseError::NotThisFormat);
     }
     let mut f = LogFields::default();
@@ -104,53 +176,41 @@ pub struct LogFields {
     involved: Option<ObjectRef>,
 }
 
-fn scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn str_of<'v>(m: &'v Map<String, Value>, k: &str) -> Option<&'v str> {
-    m.get(k).and_then(Value::as_str)
-}
-
-fn change_set(m: &Map<String, Value>) -> ChangeSet {
+/// `ChangeSet` of an `output` object, entries in key order (last duplicate wins).
+fn change_set(m: &mut Vec<(Cow<'_, str>, Nested<'_>)>) -> ChangeSet {
+    sort_dedup(m);
     let mut cs = ChangeSet::default();
-    for (k, v) in m {
+    for (k, v) in m.iter() {
         match v {
             // `{"Deployment/ns/name": "configured"}`
-            Value::String(action) => cs.add(k, action),
+            Nested::Str(action) => cs.add(k, action),
             // grouped change log: `{"configured": ["Deployment/ns/name", …]}`
-            Value::Array(items) => {
-                for it in items.iter().filter_map(Value::as_str) {
+            Nested::StrArr(items) => {
+                for it in items {
                     cs.add(it, k);
                 }
             }
-            _ => {}
+            Nested::Other => {}
         }
     }
     cs
 }
 
 impl LogFields {
-    /// Sets a value unless an earlier key already did (first spelling wins).
-    fn keep(slot: &mut Option<String>, v: &Value) -> bool {
-        match scalar(v) {
-            Some(s) if slot.is_none() => {
-                *slot = Some(s);
-                true
-            }
-            _ => false,
+    /// Sets a scalar unless an earlier key already did (first spelling wins); gives the
+    /// value back when it was not used.
+    fn keep<'a>(slot: &mut Option<String>, v: Val<'a>) -> Option<Val<'a>> {
+        if slot.is_none() && v.is_scalar() {
+            *slot = v.scalar();
+            None
+        } else {
+            Some(v)
         }
     }
 
     /// The plain scalar slot a key fills (the first scalar value wins), for the keys
-    /// that fill one; both the `Value` path ([`push`](LogFields::push)) and the fast
-    /// path (`fast.rs`) read this one table.
-    pub(super) fn scalar_slot(&mut self, k: &str) -> Option<&mut Option<String>> {
+    /// that fill one.
+    fn scalar_slot(&mut self, k: &str) -> Option<&mut Option<String>> {
         Some(match k {
             key::MSG => &mut self.msg,
             key::MESSAGE => &mut self.message,
@@ -168,101 +228,112 @@ impl LogFields {
         })
     }
 
-    /// Reads one key/value.
+    /// Reads one key/value of a `Value` held elsewhere.
     pub fn push(&mut self, k: &str, v: &Value) {
-        if let Some(slot) = self.scalar_slot(k) {
-            if !Self::keep(slot, v) {
-                if let Some(s) = scalar(v) {
-                    self.rec.fields.push((k.to_string(), s));
-                }
+        self.push_val(Cow::Borrowed(k), Val::of(k, v));
+    }
+
+    /// Reads one key/value: into its typed field, or into `fields` when it is a scalar
+    /// that no typed field took.
+    fn push_val(&mut self, k: Cow<'_, str>, v: Val<'_>) {
+        if let Some(slot) = self.scalar_slot(&k) {
+            if let Some(s) = Self::keep(slot, v).and_then(Val::scalar) {
+                self.rec.fields.push((k.into_owned(), s));
             }
             return;
         }
-        let used = match k {
-            key::LEVEL | key::LVL => match v.as_str().and_then(Level::from_loose) {
-                Some(l) if self.rec.level.is_none() => {
-                    self.rec.level = Some(l);
-                    true
+        let unused: Option<Val<'_>> = match k.as_ref() {
+            key::LEVEL | key::LVL => {
+                let level = match &v {
+                    Val::Str(s) => Level::from_loose(s),
+                    _ => None,
+                };
+                match level {
+                    Some(l) if self.rec.level.is_none() => {
+                        self.rec.level = Some(l);
+                        None
+                    }
+                    _ => Some(v),
                 }
-                _ => false,
-            },
+            }
             key::TS | key::TIME | key::T | key::TIMESTAMP => {
-                let ts = match v {
-                    Value::String(s) => parse_ts(s),
-                    Value::Number(n) => n.as_f64().and_then(epoch_f64),
+                let ts = match &v {
+                    Val::Str(s) => parse_ts(s),
+                    Val::Num(n) => n.as_f64().and_then(epoch_f64),
                     _ => None,
                 };
                 match ts {
                     Some(t) if self.rec.ts.is_none() => {
                         self.rec.ts = Some(t);
-                        true
+                        None
                     }
-                    _ => false,
+                    _ => Some(v),
                 }
             }
             key::ERROR | key::ERR => match v {
-                Value::Null => true,
-                Value::String(_) | Value::Number(_) | Value::Bool(_) => {
-                    Self::keep(&mut self.error, v)
+                Val::Null => None,
+                // a compound error, as JSON text, when no earlier spelling set one
+                Val::Rendered(text) if self.error.is_none() => {
+                    self.error = Some(text);
+                    None
                 }
-                other if self.error.is_none() => {
-                    self.error = Some(other.to_string());
-                    true
-                }
-                _ => false,
+                v => Self::keep(&mut self.error, v),
             },
             key::DURATION => {
-                self.duration_ms = match v {
+                self.duration_ms = match &v {
                     // zap's production encoder writes durations as float seconds
-                    Value::Number(n) => n.as_f64().and_then(|s| {
+                    Val::Num(n) => n.as_f64().and_then(|s| {
                         (s.is_finite() && (0.0..1e12).contains(&s))
                             .then(|| (s * 1000.0).round() as u64)
                     }),
-                    Value::String(s) => parse_go_duration_ms(s),
+                    Val::Str(s) => parse_go_duration_ms(s),
                     _ => None,
                 };
-                self.duration_ms.is_some()
+                if self.duration_ms.is_some() {
+                    None
+                } else {
+                    Some(v)
+                }
             }
             key::OUTPUT => match v {
-                Value::Object(m) => {
-                    let cs = change_set(m);
+                Val::Obj(mut m) => {
+                    let cs = change_set(&mut m);
                     let merged = self.rec.changes.get_or_insert_with(ChangeSet::default);
                     merged.created.extend(cs.created);
                     merged.configured.extend(cs.configured);
                     merged.deleted.extend(cs.deleted);
                     merged.unchanged += cs.unchanged;
-                    true
+                    None
                 }
-                _ => false,
+                v => Some(v),
             },
-            key::STACKTRACE => true,
+            key::STACKTRACE => None,
             key::EVENT_INVOLVED_OBJECT => match v {
-                Value::Object(m) => {
-                    if let (Some(kind), Some(name)) = (str_of(m, key::KIND), str_of(m, key::NAME)) {
-                        let ns = str_of(m, key::NAMESPACE).unwrap_or("");
+                Val::Obj(m) => {
+                    if let (Some(kind), Some(name)) = (str_of(&m, key::KIND), str_of(&m, key::NAME))
+                    {
+                        let ns = str_of(&m, key::NAMESPACE).unwrap_or("");
                         self.involved = Some(ObjectRef::new(kind, ns, name));
                     }
-                    true
+                    None
                 }
-                _ => false,
+                v => Some(v),
             },
             _ => match v {
-                Value::Object(m) => {
-                    if let Some(name) = str_of(m, key::NAME) {
-                        let ns = str_of(m, key::NAMESPACE).unwrap_or("");
+                Val::Obj(m) => {
+                    if let Some(name) = str_of(&m, key::NAME) {
+                        let ns = str_of(&m, key::NAMESPACE).unwrap_or("");
                         self.kind_objects
                             .push((k.to_string(), ns.to_string(), name.to_string()));
                     }
-                    true
+                    None
                 }
-                Value::Array(_) | Value::Null => true,
-                _ => false,
+                Val::Arr | Val::Null => None,
+                v => Some(v),
             },
         };
-        if !used {
-            if let Some(s) = scalar(v) {
-                self.rec.fields.push((k.to_string(), s));
-            }
+        if let Some(s) = unused.and_then(Val::scalar) {
+            self.rec.fields.push((k.into_owned(), s));
         }
     }
 
