@@ -5,6 +5,7 @@
 //! Invariant: one audit record per apply (the log line and the Event of the same apply
 //! produce one record), and one per new revision even when nothing changed.
 
+use super::pattern_id::PatternId;
 use rustc_hash::FxHashMap;
 
 use super::finding::Finding;
@@ -125,7 +126,7 @@ impl AuditState {
             ts: f.last_seen,
             cluster: f.cluster.clone(),
             controller: f.evidence.last().and_then(|e| e.controller.clone()),
-            action: "rbac_denied".into(),
+            action: PatternId::RbacDenied.as_str().into(),
             subject: f.subject.clone(),
             tenant: f.tenant.clone(),
             source: None,

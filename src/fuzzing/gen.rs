@@ -3,6 +3,7 @@
 //! Names come from small pools so keys collide (detectors see histories, not a new
 //! object per record); times stay in the range the parsers can produce.
 
+use crate::correlate::PatternId;
 use std::collections::BTreeMap;
 
 use super::input::Input;
@@ -34,11 +35,11 @@ const KINDS: &[&str] = &[
 const NAMESPACES: &[&str] = &["flux-system", "payments", "shop", "team-a-prod", ""];
 const NAMES: &[&str] = &["app", "infra", "podinfo", "source-controller-5d8f", "x"];
 const PATTERNS: &[&str] = &[
-    "git_auth_failure",
-    "controller_oom",
-    "dependency_cycle",
-    "rbac_denied",
-    "stalled_reconciliation",
+    PatternId::GitAuthFailure.as_str(),
+    PatternId::ControllerOom.as_str(),
+    PatternId::DependencyCycle.as_str(),
+    PatternId::RbacDenied.as_str(),
+    PatternId::StalledReconciliation.as_str(),
     "",
 ];
 const METRICS: &[&str] = &[
@@ -149,7 +150,11 @@ pub fn audit(i: &mut Input) -> AuditRecord {
         ts: ts(i),
         cluster: i.text(),
         controller: i.opt(|i| i.name(CONTROLLERS)),
-        action: i.name(&["revision_applied", "helm_release_upgraded", "rbac_denied"]),
+        action: i.name(&[
+            "revision_applied",
+            "helm_release_upgraded",
+            PatternId::RbacDenied.as_str(),
+        ]),
         subject: object(i),
         tenant: i.text(),
         source: i.opt(object),

@@ -9,6 +9,7 @@
 //! rename. Every free-text value has been redacted upstream; renderers redact again
 //! because they are the last stage before a sink.
 
+use crate::correlate::PatternId;
 use serde_json::{json, Map, Value};
 
 use crate::classify::redact::redact;
@@ -173,7 +174,7 @@ pub fn audit_ocsf(a: &AuditRecord) -> Value {
         "time": a.ts,
         "metadata": {"version": OCSF_VERSION, "product": {"name": "fluxsight", "vendor_name": "fluxsight", "version": env!("CARGO_PKG_VERSION")}, "tenant_uid": a.tenant},
         "actor": {"app_name": a.controller.clone().unwrap_or_else(|| "flux".into())},
-        "api": {"operation": if a.action == "rbac_denied" { "apply (denied)" } else { "apply" }},
+        "api": {"operation": if a.action == PatternId::RbacDenied.as_str() { "apply (denied)" } else { "apply" }},
         "src_endpoint": {"name": a.controller.clone().unwrap_or_else(|| "flux".into())},
         "resources": [{"uid": a.subject.to_string(), "name": a.subject.name, "type": a.subject.kind,
                        "namespace": a.subject.namespace, "version": a.commit}],

@@ -2,6 +2,7 @@
 //! against librdkafka's in-process `MockCluster` (its own test seam). The real broker
 //! runs in `tests/kafka_e2e.rs`.
 
+use crate::correlate::PatternId;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -21,8 +22,8 @@ use crate::sinks::Group;
 fn finding(name: &str, emission: u64) -> Finding {
     let subject = ObjectRef::new("Kustomization", "team-a", name);
     Finding {
-        id: finding_id("build_failure", &subject),
-        pattern: "build_failure".into(),
+        id: finding_id(PatternId::BuildFailure.as_str(), &subject),
+        pattern: PatternId::BuildFailure.as_str().into(),
         status: Status::Firing,
         severity: Severity::Error,
         title: "kustomize build failed".into(),
