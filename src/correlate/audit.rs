@@ -5,10 +5,10 @@
 //! Invariant: one audit record per apply (the log line and the Event of the same apply
 //! produce one record), and one per new revision even when nothing changed.
 
-use super::pattern_id::PatternId;
 use rustc_hash::FxHashMap;
 
 use super::finding::Finding;
+use super::pattern_id::PatternId;
 use super::spec::Settings;
 use crate::record::{ChangeSet, Class, ObjectRef, Record, TsMs};
 

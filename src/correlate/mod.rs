@@ -6,7 +6,8 @@
 //! calls and replay is deterministic.
 //!
 //! Owns: keyed windowed state (`state`), the dependency graph (`graph`), the finding
-//! lifecycle (`finding`), pattern files and config (`spec`), and the detectors, one file
+//! lifecycle (`finding`), the pattern ids every stage names patterns by (`pattern_id`),
+//! pattern files and config (`spec`), and the detectors, one file
 //! per family: `sources` (auth, rate limit, network), `controllers` (OOM, crash loop,
 //! cascade, memory, queue, guilty tenant), `objects` (per-object failure patterns,
 //! stalled, slow, drift and loops), `graph` (dependency cycles and chains); and the

@@ -3,12 +3,11 @@
 //! Names come from small pools so keys collide (detectors see histories, not a new
 //! object per record); times stay in the range the parsers can produce.
 
-use crate::correlate::PatternId;
 use std::collections::BTreeMap;
 
 use super::input::Input;
 use crate::correlate::finding::{Evidence, RootCause};
-use crate::correlate::{AuditRecord, Finding, Status};
+use crate::correlate::{AuditRecord, Finding, PatternId, Status};
 use crate::parse::message::CONTROLLERS;
 use crate::record::{
     ChangeSet, Class, Condition, ContainerInfo, Detail, EventInfo, Format, Level, MetricSample,

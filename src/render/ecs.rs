@@ -12,12 +12,12 @@
 //!   Elastic rules and dashboards keyed on it survive a renamed pattern title.
 //! - Fields outside ECS live under `fluxsight.*` (the native finding) only.
 
-use crate::correlate::PatternId;
 use serde_json::{json, Value};
 
 use super::finding::{native, pattern_doc_url, ECS_VERSION, PATTERN_DOCS_URL};
 use crate::classify::redact::redact;
 use crate::correlate::finding::{Finding, Status};
+use crate::correlate::PatternId;
 use crate::record::Severity;
 use crate::time::format_rfc3339_ms;
 
@@ -148,17 +148,9 @@ pub fn ecs(f: &Finding) -> Value {
 mod tests {
     use super::*;
 
-    const PATTERNS: &[PatternId] = &[
-        PatternId::GitAuthFailure,
-        PatternId::RbacDenied,
-        PatternId::NetworkDegradation,
-        PatternId::ControllerOom,
-        PatternId::BuildFailure,
-    ];
-
     #[test]
     fn resolved_types_are_allowed_for_every_category() {
-        for p in PATTERNS {
+        for p in PatternId::ALL {
             let c = ecs_category(p.as_str());
             for s in [Status::Firing, Status::Resolved] {
                 let t = event_type(s, c);

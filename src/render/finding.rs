@@ -9,12 +9,11 @@
 //! rename. Every free-text value has been redacted upstream; renderers redact again
 //! because they are the last stage before a sink.
 
-use crate::correlate::PatternId;
 use serde_json::{json, Map, Value};
 
 use crate::classify::redact::redact;
 use crate::correlate::finding::{Finding, Status};
-use crate::correlate::AuditRecord;
+use crate::correlate::{AuditRecord, PatternId};
 use crate::record::ObjectRef;
 use crate::render::colour::Palette;
 use crate::time::format_rfc3339_ms;

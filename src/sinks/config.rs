@@ -15,13 +15,13 @@
 //! a secret field is dropped while parsing ([`SecretRef`] keeps nothing of it) and
 //! reported by validation as "`<field>` holds a secret", so no error can quote it.
 
-use crate::correlate::PatternId;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
 pub use super::secret::{plaintext_secret_message, SecretRef, SECRET_FORMS};
 use super::ssrf::{self, Allow};
+use crate::correlate::PatternId;
 use crate::record::Severity;
 use crate::spec_error::SpecError;
 use crate::time::parse_go_duration_ms;

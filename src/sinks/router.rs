@@ -21,7 +21,6 @@
 //! with `group_by`, a group notification of more than `digest_threshold` findings
 //! reaches chat sinks as a digest.
 
-use crate::correlate::PatternId;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -29,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::config::Route;
 use super::digest::Digest;
 use super::{Delivery, Group};
-use crate::correlate::{Finding, Output, Status};
+use crate::correlate::{Finding, Output, PatternId, Status};
 use crate::record::TsMs;
 
 /// A delivery addressed to one sink.

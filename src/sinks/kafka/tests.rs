@@ -2,7 +2,6 @@
 //! against librdkafka's in-process `MockCluster` (its own test seam). The real broker
 //! runs in `tests/kafka_e2e.rs`.
 
-use crate::correlate::PatternId;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -14,6 +13,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::correlate::finding::finding_id;
+use crate::correlate::PatternId;
 use crate::correlate::{AuditRecord, Finding, Status};
 use crate::record::Severity;
 use crate::sinks::config::SecretRef;
