@@ -202,6 +202,7 @@ impl LoadPipeline for Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::correlate::PatternId;
 
     #[test]
     fn config_overrides_and_tenants() {
@@ -210,7 +211,10 @@ mod tests {
         assert_eq!(s.cluster, "prod");
         assert_eq!(s.tenants.tenant("team-a"), "a");
         assert_eq!(s.tenants.tenant("other"), "other");
-        assert_eq!(s.patterns.get("git_auth_failure").n("min_attempts"), 5);
+        assert_eq!(
+            s.patterns.get(PatternId::GitAuthFailure).n("min_attempts"),
+            5
+        );
         let bad = "cluster: prod\nclustr: x\n";
         let e = Settings::from_config_text(bad, "c.yaml", PatternSet::builtin()).unwrap_err();
         assert!(e[0].message.contains("clustr") || e[0].field == "(document)");

@@ -646,6 +646,7 @@ impl Collector for TelemetryCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::correlate::PatternId;
 
     #[test]
     fn exposition_contains_series() {
@@ -658,7 +659,13 @@ mod tests {
         t.register_sink("hook", s);
         t.set_state(&[("objects", 7)], &[("objects", 2)]);
         let mut f = BTreeMap::new();
-        f.insert(("git_auth_failure".to_string(), "payments".to_string()), 1);
+        f.insert(
+            (
+                PatternId::GitAuthFailure.to_string(),
+                "payments".to_string(),
+            ),
+            1,
+        );
         t.set_firing(f);
         t.refuse(Refusal::ReceiverPerIp);
         t.kube_connect_failures.fetch_add(6, Ordering::Relaxed);

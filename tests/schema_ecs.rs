@@ -222,7 +222,10 @@ fn every_pattern_has_its_runbook_page() {
             "{}: title",
             page.display()
         );
-        let spec = &set.get(p).spec;
+        let spec = &set
+            .find(p)
+            .unwrap_or_else(|| panic!("{p}: no pattern"))
+            .spec;
         for (what, want) in [
             ("description", spec.description.clone()),
             ("confidence", format!("`{}`", spec.confidence.as_str())),

@@ -70,7 +70,11 @@ fn every_golden_finding_is_a_valid_ocsf_detection_finding() {
                 }
                 None => problems.push(format!("{at}: no metadata.uid")),
             }
-            let want = match patterns.get(pattern).spec.confidence {
+            let Some(pat) = patterns.find(pattern) else {
+                problems.push(format!("{at}: unknown pattern {pattern}"));
+                continue;
+            };
+            let want = match pat.spec.confidence {
                 Confidence::Low => 1,
                 Confidence::Medium => 2,
                 Confidence::High => 3,

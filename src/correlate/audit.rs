@@ -8,6 +8,7 @@
 use rustc_hash::FxHashMap;
 
 use super::finding::Finding;
+use super::pattern_id::PatternId;
 use super::spec::Settings;
 use crate::record::{ChangeSet, Class, ObjectRef, Record, TsMs};
 
@@ -125,7 +126,7 @@ impl AuditState {
             ts: f.last_seen,
             cluster: f.cluster.clone(),
             controller: f.evidence.last().and_then(|e| e.controller.clone()),
-            action: "rbac_denied".into(),
+            action: PatternId::RbacDenied.as_str().into(),
             subject: f.subject.clone(),
             tenant: f.tenant.clone(),
             source: None,

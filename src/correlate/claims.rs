@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use super::finding::{ImpactDetail, RootCause};
 use super::objects::parse_kind_ns_name;
+use super::pattern_id::PatternId;
 use super::{vars, Correlator};
 use crate::record::{Class, ObjectRef, TsMs};
 
@@ -54,14 +55,14 @@ pub(crate) fn is_source_kind(kind: &str) -> bool {
 }
 
 /// The rank of a claim by the finding of (`pattern`, `subject`).
-pub(crate) fn claim_rank(pattern: &str, subject: &ObjectRef) -> ClaimRank {
+pub(crate) fn claim_rank(pattern: PatternId, subject: &ObjectRef) -> ClaimRank {
     match pattern {
-        "oom_cascade" => ClaimRank::OomCascade,
-        "rate_limit_exhaustion" => ClaimRank::HostRateLimit,
-        "network_degradation" => ClaimRank::HostNetwork,
-        "git_auth_failure" => ClaimRank::SourceAuth,
-        "dependency_blocked" if is_source_kind(&subject.kind) => ClaimRank::SourceFailure,
-        "dependency_blocked" | "dependency_cycle" => ClaimRank::Dependency,
+        PatternId::OomCascade => ClaimRank::OomCascade,
+        PatternId::RateLimitExhaustion => ClaimRank::HostRateLimit,
+        PatternId::NetworkDegradation => ClaimRank::HostNetwork,
+        PatternId::GitAuthFailure => ClaimRank::SourceAuth,
+        PatternId::DependencyBlocked if is_source_kind(&subject.kind) => ClaimRank::SourceFailure,
+        PatternId::DependencyBlocked | PatternId::DependencyCycle => ClaimRank::Dependency,
         _ => ClaimRank::Own,
     }
 }
@@ -120,11 +121,11 @@ pub(crate) fn source_in_message(msg: &str, of: &ObjectRef) -> Option<(ObjectRef,
 impl Correlator {
     /// A claim by the root finding (`pattern`, `subject`) on `o`. An existing claim
     /// whose finding still fires and outranks this one is kept.
-    pub(crate) fn claim(&mut self, o: &ObjectRef, pattern: &str, subject: &ObjectRef) {
+    pub(crate) fn claim(&mut self, o: &ObjectRef, pattern: PatternId, subject: &ObjectRef) {
         if let Some((p, s)) = self.claims.get(o) {
-            let keep = (p != pattern || s != subject)
-                && self.findings.is_firing(p, s)
-                && claim_rank(p, s) > claim_rank(pattern, subject);
+            let keep = (*p != pattern || s != subject)
+                && self.findings.is_firing(*p, s)
+                && claim_rank(*p, s) > claim_rank(pattern, subject);
             if keep {
                 return;
             }
@@ -132,8 +133,7 @@ impl Correlator {
         if !self.claims.contains_key(o) && self.claims.len() >= self.caps.objects {
             self.trim_claims();
         }
-        self.claims
-            .insert(o.clone(), (pattern.to_string(), subject.clone()));
+        self.claims.insert(o.clone(), (pattern, subject.clone()));
     }
 
     /// Claims whose root finding no longer fires explain nothing; drop those, then (if
@@ -141,7 +141,7 @@ impl Correlator {
     fn trim_claims(&mut self) {
         let before = self.claims.len();
         let findings = &self.findings;
-        self.claims.retain(|_, (p, s)| findings.is_firing(p, s));
+        self.claims.retain(|_, (p, s)| findings.is_firing(*p, s));
         let cap = self.caps.objects.max(1);
         if self.claims.len() >= cap {
             let mut keys: Vec<ObjectRef> = self.claims.keys().cloned().collect();
@@ -160,11 +160,11 @@ impl Correlator {
     }
 
     /// The firing finding that claims `o`, with its rank.
-    pub(crate) fn root_of(&self, o: &ObjectRef) -> Option<(&str, &ObjectRef, ClaimRank)> {
+    pub(crate) fn root_of(&self, o: &ObjectRef) -> Option<(PatternId, &ObjectRef, ClaimRank)> {
         let (p, s) = self.claims.get(o)?;
         self.findings
-            .is_firing(p, s)
-            .then(|| (p.as_str(), s, claim_rank(p, s)))
+            .is_firing(*p, s)
+            .then(|| (*p, s, claim_rank(*p, s)))
     }
 
     /// True when a firing root other than `o`'s own finding, ranked above `rank`,
@@ -176,9 +176,9 @@ impl Correlator {
     /// The root that explains a failure of `o` that has no pattern of its own: `o`'s
     /// claim, or else the claim on the source `o` consumes (a source that cannot
     /// fetch makes its consumers fail too).
-    fn symptom_root(&self, o: &ObjectRef) -> Option<(String, ObjectRef)> {
-        let above_own = |(p, s, r): (&str, &ObjectRef, ClaimRank)| {
-            (r > ClaimRank::Own && s != o).then(|| (p.to_string(), s.clone()))
+    fn symptom_root(&self, o: &ObjectRef) -> Option<(PatternId, ObjectRef)> {
+        let above_own = |(p, s, r): (PatternId, &ObjectRef, ClaimRank)| {
+            (r > ClaimRank::Own && s != o).then(|| (p, s.clone()))
         };
         if let Some(root) = self.root_of(o).and_then(above_own) {
             return Some(root);
@@ -205,11 +205,11 @@ impl Correlator {
             class,
             message: message.to_string(),
         });
-        if let Some(f) = self.findings.update(&pattern, &subject) {
+        if let Some(f) = self.findings.update(pattern, &subject) {
             f.add_impact(seed);
             f.add_tenant(&tenant);
         }
-        self.claim(o, &pattern, &subject);
+        self.claim(o, pattern, &subject);
     }
 
     /// `o`'s own failures since it began failing (count, first and last failure),
@@ -255,7 +255,7 @@ impl Correlator {
     /// `source_min_failing`. Consumers of a source another root claims are attached
     /// to that root instead.
     pub(super) fn check_sources(&mut self, now: TsMs) {
-        let pat = self.settings.patterns.shared("dependency_blocked");
+        let pat = self.settings.patterns.shared(PatternId::DependencyBlocked);
         let (within, min_failing) = (pat.ms("waiting_within"), pat.ms("source_min_failing"));
         let mut by_source: BTreeMap<ObjectRef, Vec<(ObjectRef, TsMs)>> = BTreeMap::new();
         let mut attach: Vec<(ObjectRef, TsMs, Class, String)> = Vec::new();
@@ -302,7 +302,7 @@ impl Correlator {
             self.group_symptom(&o, ts, class, &message);
         }
         for (src, blocked) in by_source {
-            let already = self.findings.is_firing("dependency_blocked", &src);
+            let already = self.findings.is_firing(PatternId::DependencyBlocked, &src);
             let oldest = blocked.iter().map(|(_, t)| *t).min().unwrap_or(now);
             if !already && now - oldest < min_failing {
                 continue;
@@ -315,7 +315,7 @@ impl Correlator {
     /// source and claims its blocked consumers (and the source itself, so its own
     /// stalled finding does not repeat the root).
     fn source_root(&mut self, src: &ObjectRef, blocked: &[(ObjectRef, TsMs)], now: TsMs) {
-        let pat = self.settings.patterns.shared("dependency_blocked");
+        let pat = self.settings.patterns.shared(PatternId::DependencyBlocked);
         let own = self
             .objects
             .get(src)
@@ -343,7 +343,7 @@ impl Correlator {
         let tenant = most_affected(symptoms.iter().map(|(_, t, _)| t.as_str()))
             .unwrap_or_else(|| self.tenant_of(src));
         let f = self.findings.upsert(
-            "dependency_blocked",
+            PatternId::DependencyBlocked,
             src,
             pat.severity,
             now,
@@ -361,9 +361,9 @@ impl Correlator {
         f.tenant = tenant;
         vars::fill_text(f, &pat);
         for (o, _, _) in symptoms {
-            self.claim(&o, "dependency_blocked", src);
+            self.claim(&o, PatternId::DependencyBlocked, src);
         }
-        self.claim(src, "dependency_blocked", src);
+        self.claim(src, PatternId::DependencyBlocked, src);
     }
 }
 
@@ -420,14 +420,14 @@ mod tests {
         let host = ObjectRef::new("Host", "", "github.com");
         let repo = ObjectRef::new("GitRepository", "apps", "fleet");
         let order = [
-            claim_rank("build_failure", &ks("a")),
-            claim_rank("dependency_blocked", &ks("a")),
-            claim_rank("dependency_blocked", &repo),
-            claim_rank("git_auth_failure", &repo),
-            claim_rank("network_degradation", &host),
-            claim_rank("rate_limit_exhaustion", &host),
+            claim_rank(PatternId::BuildFailure, &ks("a")),
+            claim_rank(PatternId::DependencyBlocked, &ks("a")),
+            claim_rank(PatternId::DependencyBlocked, &repo),
+            claim_rank(PatternId::GitAuthFailure, &repo),
+            claim_rank(PatternId::NetworkDegradation, &host),
+            claim_rank(PatternId::RateLimitExhaustion, &host),
             claim_rank(
-                "oom_cascade",
+                PatternId::OomCascade,
                 &ObjectRef::new("Deployment", "flux-system", "source-controller"),
             ),
         ];
@@ -441,20 +441,30 @@ mod tests {
         let mut c = Correlator::new(Settings::default());
         let host = ObjectRef::new("Host", "", "github.com");
         let repo = ObjectRef::new("GitRepository", "apps", "fleet");
-        c.findings
-            .upsert("network_degradation", &host, Severity::Warning, 0, 600_000);
-        c.claim(&repo, "network_degradation", &host);
-        c.findings
-            .upsert("git_auth_failure", &repo, Severity::Error, 1, 600_000);
-        c.claim(&repo, "git_auth_failure", &repo);
-        let root = |c: &Correlator| c.root_of(&repo).map(|(p, _, _)| p.to_string());
-        assert_eq!(root(&c).as_deref(), Some("network_degradation"));
+        c.findings.upsert(
+            PatternId::NetworkDegradation,
+            &host,
+            Severity::Warning,
+            0,
+            600_000,
+        );
+        c.claim(&repo, PatternId::NetworkDegradation, &host);
+        c.findings.upsert(
+            PatternId::GitAuthFailure,
+            &repo,
+            Severity::Error,
+            1,
+            600_000,
+        );
+        c.claim(&repo, PatternId::GitAuthFailure, &repo);
+        let root = |c: &Correlator| c.root_of(&repo).map(|(p, _, _)| p);
+        assert_eq!(root(&c), Some(PatternId::NetworkDegradation));
         assert!(c.claimed_above(&repo, ClaimRank::SourceAuth));
         // The host recovered: its claim explains nothing, the auth root takes over.
-        c.findings.resolve("network_degradation", &host, 2);
+        c.findings.resolve(PatternId::NetworkDegradation, &host, 2);
         assert_eq!(root(&c), None);
-        c.claim(&repo, "git_auth_failure", &repo);
-        assert_eq!(root(&c).as_deref(), Some("git_auth_failure"));
+        c.claim(&repo, PatternId::GitAuthFailure, &repo);
+        assert_eq!(root(&c), Some(PatternId::GitAuthFailure));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rustc_hash::FxHashMap;
 
 use super::finding::{Evidence, RootCause};
+use super::pattern_id::PatternId;
 use super::sources::{heaviest_of, shares_from};
 use super::state::{push_capped, ObjState};
 use super::{vars, Correlator};
@@ -212,8 +213,11 @@ impl Correlator {
     fn detect_controller(&mut self, c: &str, now: TsMs) {
         let Some(cs) = self.ctrls.get(c) else { return };
         let subject = deployment(c, &cs.namespace);
-        let oom_pat = self.settings.patterns.shared("controller_oom");
-        let crash_pat = self.settings.patterns.shared("controller_crashloop");
+        let oom_pat = self.settings.patterns.shared(PatternId::ControllerOom);
+        let crash_pat = self
+            .settings
+            .patterns
+            .shared(PatternId::ControllerCrashloop);
         let window = crash_pat.ms("window");
         let ooms: Vec<TsMs> = cs
             .ooms
@@ -231,7 +235,7 @@ impl Correlator {
         let memory = cs.memory.back().map(|(_, v)| v / MIB);
         if let Some(&last) = ooms.last() {
             let f = self.findings.upsert(
-                "controller_oom",
+                PatternId::ControllerOom,
                 &subject,
                 oom_pat.severity,
                 last,
@@ -261,7 +265,7 @@ impl Correlator {
             let reasons = reasons.into_iter().take(5).collect::<Vec<_>>().join("; ");
             let last = restarts.last().map(|(t, _)| *t).unwrap_or(now);
             let f = self.findings.upsert(
-                "controller_crashloop",
+                PatternId::ControllerCrashloop,
                 &subject,
                 crash_pat.severity,
                 last,
@@ -292,13 +296,13 @@ impl Correlator {
     /// Failures after a controller OOM / crash loop, across tenants, become symptoms of
     /// one `oom_cascade` finding.
     fn detect_cascade(&mut self, c: &str, now: TsMs) {
-        let pat = self.settings.patterns.shared("oom_cascade");
+        let pat = self.settings.patterns.shared(PatternId::OomCascade);
         let window = pat.ms("window");
         let Some(cs) = self.ctrls.get(c) else { return };
         let crash_min = self
             .settings
             .patterns
-            .get("controller_crashloop")
+            .get(PatternId::ControllerCrashloop)
             .n("min_restarts");
         let recent_restarts: Vec<TsMs> = cs
             .restarts
@@ -345,7 +349,7 @@ impl Correlator {
             .iter()
             .map(|(_, o, _, _)| self.tenant_of(o))
             .collect();
-        let already = self.findings.is_firing("oom_cascade", &subject);
+        let already = self.findings.is_firing(PatternId::OomCascade, &subject);
         if (tenants.len() as u64) < pat.n("min_tenants") && !already {
             return;
         }
@@ -354,7 +358,7 @@ impl Correlator {
         let restarts = self.ctrls.get(c).map(|cs| cs.restart_count).unwrap_or(0);
         let first = impacted.first().cloned();
         let f = self.findings.upsert(
-            "oom_cascade",
+            PatternId::OomCascade,
             &subject,
             pat.severity,
             now.max(t0),
@@ -405,7 +409,7 @@ impl Correlator {
         }
         vars::fill_text(f, &pat);
         for (_, o, _, _) in impacted {
-            self.claim(&o, "oom_cascade", &subject);
+            self.claim(&o, PatternId::OomCascade, &subject);
         }
     }
 
@@ -445,7 +449,7 @@ impl Correlator {
     }
 
     fn detect_memory(&mut self, c: &str, now: TsMs) {
-        let pat = self.settings.patterns.shared("memory_growth");
+        let pat = self.settings.patterns.shared(PatternId::MemoryGrowth);
         let Some(cs) = self.ctrls.get(c) else { return };
         // Use the series since the last big drop (a restart resets memory).
         let mut start = 0;
@@ -475,7 +479,7 @@ impl Correlator {
             return;
         }
         let f = self.findings.upsert(
-            "memory_growth",
+            PatternId::MemoryGrowth,
             &subject,
             pat.severity,
             now,
@@ -493,7 +497,7 @@ impl Correlator {
     }
 
     fn detect_queue(&mut self, c: &str, now: TsMs) {
-        let pat = self.settings.patterns.shared("queue_backpressure");
+        let pat = self.settings.patterns.shared(PatternId::QueueBackpressure);
         let Some(cs) = self.ctrls.get(c) else { return };
         let min_depth = pat.p("min_depth");
         // Length of the current run of samples above the threshold.
@@ -516,7 +520,7 @@ impl Correlator {
         let mut per: Vec<(&str, f64)> = work.into_iter().map(|(t, w)| (t, w.runs)).collect();
         per.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         let f = self.findings.upsert(
-            "queue_backpressure",
+            PatternId::QueueBackpressure,
             &subject,
             pat.severity,
             now,
@@ -539,7 +543,7 @@ impl Correlator {
 
     /// Guilty tenant: per controller under pressure, the tenant with most of its work.
     pub(super) fn check_tenants(&mut self, now: TsMs) {
-        let pat = self.settings.patterns.shared("guilty_tenant");
+        let pat = self.settings.patterns.shared(PatternId::GuiltyTenant);
         let window = pat.ms("window");
         let names: Vec<String> = self.ctrls.keys().cloned().collect();
         for c in names {
@@ -548,8 +552,10 @@ impl Correlator {
             let oom = cs.ooms.iter().any(|t| now - t <= window)
                 || self
                     .findings
-                    .is_firing("controller_crashloop", &subject_ctrl);
-            let queue = self.findings.is_firing("queue_backpressure", &subject_ctrl);
+                    .is_firing(PatternId::ControllerCrashloop, &subject_ctrl);
+            let queue = self
+                .findings
+                .is_firing(PatternId::QueueBackpressure, &subject_ctrl);
             let rate = cs.rate_limited_at.is_some_and(|t| now - t <= window);
             let (pressure, measure) = if oom {
                 ("OOM kills", "artifact bytes")
@@ -607,7 +613,7 @@ impl Correlator {
             let subject = ObjectRef::new("Namespace", "", tenant.clone());
             let heaviest = self.describe_heaviest(&tenant, &c, &heaviest);
             let f = self.findings.upsert(
-                "guilty_tenant",
+                PatternId::GuiltyTenant,
                 &subject,
                 pat.severity,
                 now,

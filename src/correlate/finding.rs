@@ -11,6 +11,7 @@ use rustc_hash::FxHashMap;
 
 use sha2::{Digest, Sha256};
 
+use super::pattern_id::PatternId;
 use crate::record::{Class, ObjectRef, Severity, TsMs};
 
 /// Status of a finding.
@@ -359,22 +360,22 @@ impl FindingTable {
         }
     }
 
-    pub fn get(&self, pattern: &str, subject: &ObjectRef) -> Option<&Finding> {
+    pub fn get(&self, pattern: PatternId, subject: &ObjectRef) -> Option<&Finding> {
         let id = self.id_of(pattern, subject)?;
         self.entries.get(id).map(|e| &e.finding)
     }
 
     /// The id of the entry of (pattern, subject), through the subject index: no
     /// fingerprint is computed for a lookup.
-    fn id_of(&self, pattern: &str, subject: &ObjectRef) -> Option<&String> {
+    fn id_of(&self, pattern: PatternId, subject: &ObjectRef) -> Option<&String> {
         self.subjects.get(subject)?.iter().find(|id| {
             self.entries
                 .get(*id)
-                .is_some_and(|e| e.finding.pattern == pattern)
+                .is_some_and(|e| pattern.is(&e.finding.pattern))
         })
     }
 
-    pub fn is_firing(&self, pattern: &str, subject: &ObjectRef) -> bool {
+    pub fn is_firing(&self, pattern: PatternId, subject: &ObjectRef) -> bool {
         self.get(pattern, subject)
             .is_some_and(|f| f.status == Status::Firing)
     }
@@ -382,7 +383,7 @@ impl FindingTable {
     /// Opens (or re-opens) the finding of (pattern, subject) and returns it for update.
     pub fn upsert(
         &mut self,
-        pattern: &str,
+        pattern: PatternId,
         subject: &ObjectRef,
         severity: Severity,
         ts: TsMs,
@@ -391,7 +392,7 @@ impl FindingTable {
         let id = match self.id_of(pattern, subject) {
             Some(id) => id.clone(),
             None => {
-                let id = finding_id(pattern, subject);
+                let id = finding_id(pattern.as_str(), subject);
                 self.subjects
                     .entry(subject.clone())
                     .or_default()
@@ -404,7 +405,7 @@ impl FindingTable {
         let e = self.entries.entry(id.clone()).or_insert_with(|| Entry {
             finding: Finding {
                 id,
-                pattern: pattern.to_string(),
+                pattern: pattern.as_str().to_string(),
                 status: Status::Firing,
                 severity,
                 title: String::new(),
@@ -456,7 +457,7 @@ impl FindingTable {
     /// A firing finding to amend without new evidence of its own (its `last_seen`
     /// stays): a symptom attached to it. Emitted with its next material change or
     /// repeat.
-    pub fn update(&mut self, pattern: &str, subject: &ObjectRef) -> Option<&mut Finding> {
+    pub fn update(&mut self, pattern: PatternId, subject: &ObjectRef) -> Option<&mut Finding> {
         let id = self.id_of(pattern, subject)?.clone();
         let e = self.entries.get_mut(&id)?;
         if e.finding.status != Status::Firing {
@@ -467,19 +468,26 @@ impl FindingTable {
     }
 
     /// Resolves a firing finding now (its subject succeeded).
-    pub fn resolve(&mut self, pattern: &str, subject: &ObjectRef, ts: TsMs) {
+    pub fn resolve(&mut self, pattern: PatternId, subject: &ObjectRef, ts: TsMs) {
         self.resolve_where(subject, ts, |p| p == pattern);
     }
 
     /// Resolves now every firing finding about `subject` whose pattern `pred` accepts:
     /// one index lookup however many patterns a success clears.
-    pub fn resolve_where(&mut self, subject: &ObjectRef, ts: TsMs, pred: impl Fn(&str) -> bool) {
+    pub fn resolve_where(
+        &mut self,
+        subject: &ObjectRef,
+        ts: TsMs,
+        pred: impl Fn(PatternId) -> bool,
+    ) {
         let Some(ids) = self.subjects.get(subject) else {
             return;
         };
         for id in ids {
             if let Some(e) = self.entries.get_mut(id) {
-                if e.finding.status == Status::Firing && pred(&e.finding.pattern) {
+                if e.finding.status == Status::Firing
+                    && PatternId::parse(&e.finding.pattern).is_some_and(&pred)
+                {
                     e.finding.status = Status::Resolved;
                     e.finding.last_seen = e.finding.last_seen.max(ts);
                     self.dirty.insert(id.clone());

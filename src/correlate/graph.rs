@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::finding::RootCause;
+use super::pattern_id::PatternId;
 use super::{vars, Correlator};
 use crate::record::{Class, ObjectRef, TsMs};
 
@@ -82,7 +83,7 @@ impl Correlator {
         if self.waiting.is_empty() {
             return;
         }
-        let cyc_pat = self.settings.patterns.shared("dependency_cycle");
+        let cyc_pat = self.settings.patterns.shared(PatternId::DependencyCycle);
         let cycles = self.find_cycles();
         let mut in_cycle: BTreeSet<ObjectRef> = BTreeSet::new();
         for c in &cycles {
@@ -103,7 +104,7 @@ impl Correlator {
             let tenants: Vec<String> = c.iter().map(|o| self.tenant_of(o)).collect();
             let subject = c[0].clone();
             let f = self.findings.upsert(
-                "dependency_cycle",
+                PatternId::DependencyCycle,
                 &subject,
                 cyc_pat.severity,
                 now,
@@ -120,12 +121,12 @@ impl Correlator {
             f.labels.insert("cycle".into(), names.join(" -> "));
             vars::fill_text(f, &cyc_pat);
             for m in c {
-                self.claim(m, "dependency_cycle", &subject);
+                self.claim(m, PatternId::DependencyCycle, &subject);
             }
         }
         // Blocked chains: waiting objects whose chain ends at an object failing for
         // another reason.
-        let blk_pat = self.settings.patterns.shared("dependency_blocked");
+        let blk_pat = self.settings.patterns.shared(PatternId::DependencyBlocked);
         let mut by_root: BTreeMap<ObjectRef, Vec<ObjectRef>> = BTreeMap::new();
         for w in &self.waiting {
             if in_cycle.contains(w) {
@@ -161,7 +162,7 @@ impl Correlator {
             let tenants: Vec<String> = waiters.iter().map(|o| self.tenant_of(o)).collect();
             let tenant = self.tenant_of(&root);
             let f = self.findings.upsert(
-                "dependency_blocked",
+                PatternId::DependencyBlocked,
                 &root,
                 blk_pat.severity,
                 now,
@@ -183,7 +184,7 @@ impl Correlator {
             }
             vars::fill_text(f, &blk_pat);
             for w in waiters {
-                self.claim(&w, "dependency_blocked", &root);
+                self.claim(&w, PatternId::DependencyBlocked, &root);
             }
         }
     }

@@ -6,7 +6,8 @@
 //! calls and replay is deterministic.
 //!
 //! Owns: keyed windowed state (`state`), the dependency graph (`graph`), the finding
-//! lifecycle (`finding`), pattern files and config (`spec`), and the detectors, one file
+//! lifecycle (`finding`), the pattern ids every stage names patterns by (`pattern_id`),
+//! pattern files and config (`spec`), and the detectors, one file
 //! per family: `sources` (auth, rate limit, network), `controllers` (OOM, crash loop,
 //! cascade, memory, queue, guilty tenant), `objects` (per-object failure patterns,
 //! stalled, slow, drift and loops), `graph` (dependency cycles and chains); and the
@@ -23,6 +24,7 @@ mod controllers;
 pub mod finding;
 mod graph;
 mod objects;
+pub mod pattern_id;
 mod sources;
 pub mod spec;
 pub mod state;
@@ -36,6 +38,7 @@ use crate::record::{Class, Detail, Format, ObjectRef, Record, TsMs};
 
 pub use audit::AuditRecord;
 pub use finding::{Finding, Status};
+pub use pattern_id::PatternId;
 pub use spec::Settings;
 use state::{push_capped, Attempt, Caps, CtrlState, Evictions, HostState, ObjState, StateCounts};
 
@@ -86,7 +89,7 @@ pub struct Correlator {
     hosts: FxHashMap<String, HostState>,
     recent_failures: VecDeque<RecentFailure>,
     /// object → (pattern, subject) of the root finding that explains it (`claims`).
-    claims: FxHashMap<ObjectRef, (String, ObjectRef)>,
+    claims: FxHashMap<ObjectRef, (PatternId, ObjectRef)>,
     findings: finding::FindingTable,
     audit: audit::AuditState,
     evictions: Evictions,
@@ -274,7 +277,7 @@ impl Correlator {
             self.evictions.findings += self.findings.enforce_cap(self.caps.findings);
         }
         for f in self.findings.take_changes(now, force) {
-            if f.pattern == "rbac_denied" && f.status == Status::Firing {
+            if PatternId::RbacDenied.is(&f.pattern) && f.status == Status::Firing {
                 if let Some(a) = self.audit.mirror_rbac(&f) {
                     self.out.push(Output::Audit(Box::new(a)));
                 }
@@ -310,7 +313,7 @@ impl Correlator {
         let ww = self
             .settings
             .patterns
-            .get("dependency_blocked")
+            .get(PatternId::DependencyBlocked)
             .ms("waiting_within");
         self.waiting.retain(|o| {
             objects
@@ -644,13 +647,15 @@ impl Correlator {
         }
         self.resolve_recovered_host(obj, ts);
         self.findings.resolve_where(obj, ts, |p| {
-            if p == "slow_reconciliation" {
+            if p == PatternId::SlowReconciliation {
                 return !slow;
             }
             objects::OBJECT_PATTERNS.contains(&p)
                 || matches!(
                     p,
-                    "stalled_reconciliation" | "git_auth_failure" | "dependency_blocked"
+                    PatternId::StalledReconciliation
+                        | PatternId::GitAuthFailure
+                        | PatternId::DependencyBlocked
                 )
         });
     }

@@ -7,37 +7,38 @@ use std::collections::BTreeSet;
 
 use super::claims::ClaimRank;
 use super::finding::Evidence;
+use super::pattern_id::PatternId;
 use super::state::{push_capped, Apply, ObjState};
 use super::{vars, Correlator};
 use crate::record::{Class, ObjectRef, Record, TsMs};
 
 /// Patterns whose subject is the failing object itself; a success resolves them.
-pub const OBJECT_PATTERNS: &[&str] = &[
-    "health_check_failure",
-    "helm_release_failure",
-    "build_failure",
-    "decryption_failure",
-    "rbac_denied",
-    "apply_conflict",
-    "notification_failure",
-    "image_automation_failure",
-    "slow_reconciliation",
+pub const OBJECT_PATTERNS: &[PatternId] = &[
+    PatternId::HealthCheckFailure,
+    PatternId::HelmReleaseFailure,
+    PatternId::BuildFailure,
+    PatternId::DecryptionFailure,
+    PatternId::RbacDenied,
+    PatternId::ApplyConflict,
+    PatternId::NotificationFailure,
+    PatternId::ImageAutomationFailure,
+    PatternId::SlowReconciliation,
 ];
 
 /// Resolve window of a finding whose subject stopped retrying.
 const GAVE_UP_RESOLVE_MS: u64 = 24 * 3_600_000;
 
 /// The pattern of a failure class, when it has a per-object one.
-fn pattern_for(class: Class) -> Option<&'static str> {
+fn pattern_for(class: Class) -> Option<PatternId> {
     Some(match class {
-        Class::HealthCheckFailed => "health_check_failure",
-        Class::HelmReleaseFailed => "helm_release_failure",
-        Class::BuildFailed | Class::ValidationFailed => "build_failure",
-        Class::DecryptionFailed => "decryption_failure",
-        Class::RbacForbidden => "rbac_denied",
-        Class::ApplyConflict => "apply_conflict",
-        Class::NotificationFailed => "notification_failure",
-        Class::ImageAutomationFailed => "image_automation_failure",
+        Class::HealthCheckFailed => PatternId::HealthCheckFailure,
+        Class::HelmReleaseFailed => PatternId::HelmReleaseFailure,
+        Class::BuildFailed | Class::ValidationFailed => PatternId::BuildFailure,
+        Class::DecryptionFailed => PatternId::DecryptionFailure,
+        Class::RbacForbidden => PatternId::RbacDenied,
+        Class::ApplyConflict => PatternId::ApplyConflict,
+        Class::NotificationFailed => PatternId::NotificationFailure,
+        Class::ImageAutomationFailed => PatternId::ImageAutomationFailure,
         _ => return None,
     })
 }
@@ -65,10 +66,10 @@ fn revision_commit(rev: &str) -> String {
 }
 
 /// Pattern-specific labels from the failure text.
-fn labels_for(pattern: &str, msg: &str, rec: &Record) -> Vec<(&'static str, String)> {
+fn labels_for(pattern: PatternId, msg: &str, rec: &Record) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     match pattern {
-        "helm_release_failure" => {
+        PatternId::HelmReleaseFailure => {
             if let Some(ch) =
                 between(msg, "with chart ", ":").or_else(|| between(msg, "with chart ", " "))
             {
@@ -89,7 +90,7 @@ fn labels_for(pattern: &str, msg: &str, rec: &Record) -> Vec<(&'static str, Stri
                 .unwrap_or("release");
             out.push(("action", action.into()));
         }
-        "decryption_failure" => {
+        PatternId::DecryptionFailure => {
             let secret = between(msg, "decryption failed for '", "'")
                 .or_else(|| between(msg, "failed to decrypt and format '", "'"))
                 .or_else(|| between(msg, "Secret \"", "\""))
@@ -119,7 +120,7 @@ fn labels_for(pattern: &str, msg: &str, rec: &Record) -> Vec<(&'static str, Stri
             };
             out.push(("provider", provider.into()));
         }
-        "rbac_denied" => {
+        PatternId::RbacDenied => {
             let sa = between(msg, "User \"", "\"").unwrap_or("the service account");
             out.push(("service_account", sa.to_string()));
             let verb = between(msg, "cannot ", " resource").unwrap_or("access");
@@ -136,11 +137,11 @@ fn labels_for(pattern: &str, msg: &str, rec: &Record) -> Vec<(&'static str, Stri
                 .unwrap_or_default();
             out.push(("target_namespace", ns));
         }
-        "apply_conflict" => {
+        PatternId::ApplyConflict => {
             let m = between(msg, "conflict with \"", "\"").unwrap_or("another writer");
             out.push(("manager", m.to_string()));
         }
-        "image_automation_failure" => {
+        PatternId::ImageAutomationFailure => {
             if let Some(h) = super::sources::host_of(msg) {
                 out.push(("registry", h));
             }
@@ -148,7 +149,7 @@ fn labels_for(pattern: &str, msg: &str, rec: &Record) -> Vec<(&'static str, Stri
                 out.push(("policy", o.name.clone()));
             }
         }
-        "health_check_failure" => {
+        PatternId::HealthCheckFailure => {
             let w = between(msg, "timeout waiting for: [", "]")
                 .or_else(|| between(msg, "stalled resources: [", "]"))
                 .map(|s| {
@@ -249,12 +250,12 @@ impl Correlator {
         let cls = rec.class;
         let same = |c: Class| {
             c == cls
-                || (pattern == "build_failure"
+                || (pattern == PatternId::BuildFailure
                     && matches!(c, Class::BuildFailed | Class::ValidationFailed))
         };
         let n = s.attempts_in(ts, window, same);
         let msg = rec.message();
-        let special = pattern == "helm_release_failure"
+        let special = pattern == PatternId::HelmReleaseFailure
             && (exhausted(&msg)
                 || s.stalled
                 || s.attempts
@@ -288,7 +289,7 @@ impl Correlator {
         if let Some(v) = failed_version {
             revision = v;
         }
-        if pattern == "rbac_denied" {
+        if pattern == PatternId::RbacDenied {
             if let Some(sa) = sa {
                 if !labels
                     .iter()
@@ -334,7 +335,7 @@ impl Correlator {
         for (k, v) in labels {
             f.labels.insert(k.into(), v);
         }
-        if pattern == "helm_release_failure" {
+        if pattern == PatternId::HelmReleaseFailure {
             if !f.labels.contains_key("chart") {
                 f.labels
                     .insert("chart".into(), chart.unwrap_or_else(|| "unknown".into()));
@@ -359,7 +360,7 @@ impl Correlator {
 
     /// Reconcile durations: `slow_reconciliation`. True when this run was slow.
     pub(super) fn track_duration(&mut self, obj: &ObjectRef, d: u64, ts: TsMs) -> bool {
-        let pat = self.settings.patterns.shared("slow_reconciliation");
+        let pat = self.settings.patterns.shared(PatternId::SlowReconciliation);
         let window = pat.ms("window");
         let (median, n, slow_count) = {
             let s = self.obj_mut(obj, ts);
@@ -384,7 +385,7 @@ impl Correlator {
         }
         let tenant = self.tenant_of(obj);
         let f = self.findings.upsert(
-            "slow_reconciliation",
+            PatternId::SlowReconciliation,
             obj,
             pat.severity,
             ts,
@@ -424,7 +425,11 @@ impl Correlator {
                 .map(str::to_string)
                 .collect(),
         };
-        let dedupe = self.settings.patterns.shared("reconcile_loop").ms("dedupe");
+        let dedupe = self
+            .settings
+            .patterns
+            .shared(PatternId::ReconcileLoop)
+            .ms("dedupe");
         let revision = rec.revision.clone();
         let open = {
             let s = self.obj_mut(obj, ts);
@@ -490,7 +495,7 @@ impl Correlator {
             now - self
                 .settings
                 .patterns
-                .get("reconcile_loop")
+                .get(PatternId::ReconcileLoop)
                 .ms("confirm_after")
         };
         let due: Vec<ObjectRef> = self
@@ -540,7 +545,7 @@ impl Correlator {
     /// `reconcile_loop` and `drift_detected` from the confirmed applies of `obj` that
     /// corrected changes made outside Git (no new revision, not a retry) up to `ts`.
     fn judge_drift(&mut self, obj: &ObjectRef, ts: TsMs) {
-        let loop_pat = self.settings.patterns.shared("reconcile_loop");
+        let loop_pat = self.settings.patterns.shared(PatternId::ReconcileLoop);
         let window = loop_pat.ms("window");
         let Some(s) = self.objects.get(obj) else {
             return;
@@ -585,12 +590,12 @@ impl Correlator {
         // A loop is drift that keeps coming back: once it fires it carries the later
         // corrections, and the single-drift finding it grew from is closed.
         let pattern = if drifts >= loop_pat.n("min_applies")
-            || self.findings.is_firing("reconcile_loop", obj)
+            || self.findings.is_firing(PatternId::ReconcileLoop, obj)
         {
-            self.findings.resolve("drift_detected", obj, ts);
-            "reconcile_loop"
+            self.findings.resolve(PatternId::DriftDetected, obj, ts);
+            PatternId::ReconcileLoop
         } else {
-            "drift_detected"
+            PatternId::DriftDetected
         };
         let pat = self.settings.patterns.shared(pattern);
         let f = self.findings.upsert(
@@ -616,7 +621,10 @@ impl Correlator {
 
     /// `stalled_reconciliation`: failing for long, or Stalled=True.
     pub(super) fn check_stalled(&mut self, now: TsMs) {
-        let pat = self.settings.patterns.shared("stalled_reconciliation");
+        let pat = self
+            .settings
+            .patterns
+            .shared(PatternId::StalledReconciliation);
         let (recent, min_failing) = (pat.ms("recent"), pat.ms("min_failing"));
         let min_intervals = pat.p("min_intervals") as i64;
         // Only objects past the time checks are cloned out of the failing set.
@@ -645,7 +653,8 @@ impl Correlator {
             {
                 // Explained by a root (or its own finding) now: that finding carries
                 // the object, so a stalled one opened before the root fired closes.
-                self.findings.resolve("stalled_reconciliation", &o, now);
+                self.findings
+                    .resolve(PatternId::StalledReconciliation, &o, now);
                 continue;
             }
             if matches!(last.class, Class::DependencyNotReady) {
@@ -654,7 +663,7 @@ impl Correlator {
             let last = last.clone();
             let tenant = self.tenant_of(&o);
             let f = self.findings.upsert(
-                "stalled_reconciliation",
+                PatternId::StalledReconciliation,
                 &o,
                 pat.severity,
                 last.ts,

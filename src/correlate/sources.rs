@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::claims::{most_affected, ClaimRank};
 use super::finding::{Evidence, ImpactDetail};
+use super::pattern_id::PatternId;
 use super::{vars, Correlator};
 use crate::record::{Class, ObjectRef, Record, TsMs};
 
@@ -103,12 +104,12 @@ impl Correlator {
     }
 
     pub(super) fn detect_auth(&mut self, obj: &ObjectRef, ts: TsMs) {
-        let pat = self.settings.patterns.shared("git_auth_failure");
+        let pat = self.settings.patterns.shared(PatternId::GitAuthFailure);
         let Some(s) = self.objects.get(obj) else {
             return;
         };
         let n = s.attempts_in(ts, pat.ms("window"), |c| c == Class::GitAuthFailed);
-        let already = self.findings.is_firing("git_auth_failure", obj);
+        let already = self.findings.is_firing(PatternId::GitAuthFailure, obj);
         if n < pat.n("min_attempts") && !already {
             return;
         }
@@ -128,7 +129,7 @@ impl Correlator {
             .map(|a| a.ts)
             .unwrap_or(ts);
         let f = self.findings.upsert(
-            "git_auth_failure",
+            PatternId::GitAuthFailure,
             obj,
             pat.severity,
             ts,
@@ -157,9 +158,9 @@ impl Correlator {
         }
         vars::fill_text(f, &pat);
         for c in consumers {
-            self.claim(&c, "git_auth_failure", obj);
+            self.claim(&c, PatternId::GitAuthFailure, obj);
         }
-        self.claim(obj, "git_auth_failure", obj);
+        self.claim(obj, PatternId::GitAuthFailure, obj);
     }
 
     pub(super) fn detect_rate_limit(
@@ -182,7 +183,10 @@ impl Correlator {
                 self.obj_mut(obj, ts).set_url(&u);
             }
         }
-        let pat = self.settings.patterns.shared("rate_limit_exhaustion");
+        let pat = self
+            .settings
+            .patterns
+            .shared(PatternId::RateLimitExhaustion);
         let window = pat.ms("window");
         self.touch_host(&host, ts);
         let Some(h) = self.hosts.get_mut(&host) else {
@@ -193,7 +197,9 @@ impl Correlator {
         let first = h.rate_limited.first().unwrap_or(ts);
         let generation = h.rate_limited.generation();
         let subject = host_ref(&host);
-        let already = self.findings.is_firing("rate_limit_exhaustion", &subject);
+        let already = self
+            .findings
+            .is_firing(PatternId::RateLimitExhaustion, &subject);
         if attempts < pat.n("min_attempts") && !already {
             return;
         }
@@ -215,7 +221,7 @@ impl Correlator {
             .map(|o| (o.clone(), self.tenant_of(o)))
             .collect();
         let f = self.findings.upsert(
-            "rate_limit_exhaustion",
+            PatternId::RateLimitExhaustion,
             &subject,
             pat.severity,
             ts,
@@ -242,9 +248,9 @@ impl Correlator {
         vars::fill_text(f, &pat);
         for (o, _) in tenant_of {
             for c in self.consumers_of(&o) {
-                self.claim(&c, "rate_limit_exhaustion", &subject);
+                self.claim(&c, PatternId::RateLimitExhaustion, &subject);
             }
-            self.claim(&o, "rate_limit_exhaustion", &subject);
+            self.claim(&o, PatternId::RateLimitExhaustion, &subject);
         }
     }
 
@@ -283,7 +289,7 @@ impl Correlator {
                 self.obj_mut(obj, ts).set_url(&u);
             }
         }
-        let pat = self.settings.patterns.shared("network_degradation");
+        let pat = self.settings.patterns.shared(PatternId::NetworkDegradation);
         let window = pat.ms("window");
         self.touch_host(&host, ts);
         let Some(h) = self.hosts.get_mut(&host) else {
@@ -294,7 +300,9 @@ impl Correlator {
         let first = h.network.first().unwrap_or(ts);
         let generation = h.network.generation();
         let subject = host_ref(&host);
-        let already = self.findings.is_firing("network_degradation", &subject);
+        let already = self
+            .findings
+            .is_firing(PatternId::NetworkDegradation, &subject);
         if !already {
             let h = &self.hosts[&host];
             let persisting = || {
@@ -347,7 +355,7 @@ impl Correlator {
         let listed: Vec<ObjectRef> = if full {
             let mut v: Vec<ObjectRef> = self
                 .findings
-                .get("network_degradation", &subject)
+                .get(PatternId::NetworkDegradation, &subject)
                 .filter(|_| already)
                 .map(|f| f.impacted.clone())
                 .unwrap_or_default();
@@ -360,7 +368,7 @@ impl Correlator {
         let top = most_affected(tenants.iter().map(String::as_str));
         let evidence = self.evidence_of(obj, 1);
         let f = self.findings.upsert(
-            "network_degradation",
+            PatternId::NetworkDegradation,
             &subject,
             pat.severity,
             ts,
@@ -387,9 +395,9 @@ impl Correlator {
         // The sources and everything consuming them are symptoms of the host.
         for o in unexplained {
             for c in self.consumers_of(&o) {
-                self.claim(&c, "network_degradation", &subject);
+                self.claim(&c, PatternId::NetworkDegradation, &subject);
             }
-            self.claim(&o, "network_degradation", &subject);
+            self.claim(&o, PatternId::NetworkDegradation, &subject);
         }
     }
 
@@ -402,7 +410,7 @@ impl Correlator {
         let subject = host_ref(&host);
         let Some(f) = self
             .findings
-            .get("network_degradation", &subject)
+            .get(PatternId::NetworkDegradation, &subject)
             .filter(|f| f.status == super::Status::Firing)
         else {
             return;
@@ -413,7 +421,8 @@ impl Correlator {
             })
         });
         if !still_failing {
-            self.findings.resolve("network_degradation", &subject, ts);
+            self.findings
+                .resolve(PatternId::NetworkDegradation, &subject, ts);
         }
     }
 }

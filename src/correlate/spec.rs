@@ -19,6 +19,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::finding::Confidence;
+use super::pattern_id::PatternId;
 use crate::record::Severity;
 use crate::time::parse_go_duration_ms;
 
@@ -104,9 +105,9 @@ fn default_category() -> String {
 
 /// Every pattern with the parameters its detector reads and their defaults.
 /// Durations are in milliseconds.
-pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
+pub const KNOWN_PARAMS: &[(PatternId, &[(&str, f64)])] = &[
     (
-        "git_auth_failure",
+        PatternId::GitAuthFailure,
         &[
             ("min_attempts", 3.0),
             ("window", 900_000.0),
@@ -114,7 +115,7 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
         ],
     ),
     (
-        "rate_limit_exhaustion",
+        PatternId::RateLimitExhaustion,
         &[
             ("min_attempts", 5.0),
             ("window", 900_000.0),
@@ -122,7 +123,7 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
         ],
     ),
     (
-        "network_degradation",
+        PatternId::NetworkDegradation,
         &[
             ("min_sources", 2.0),
             ("min_intervals", 2.0),
@@ -131,9 +132,9 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
             ("resolve_after", 600_000.0),
         ],
     ),
-    ("controller_oom", &[("resolve_after", 1_800_000.0)]),
+    (PatternId::ControllerOom, &[("resolve_after", 1_800_000.0)]),
     (
-        "oom_cascade",
+        PatternId::OomCascade,
         &[
             ("window", 1_800_000.0),
             ("min_tenants", 2.0),
@@ -142,7 +143,7 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
         ],
     ),
     (
-        "controller_crashloop",
+        PatternId::ControllerCrashloop,
         &[
             ("min_restarts", 3.0),
             ("window", 1_800_000.0),
@@ -150,7 +151,7 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
         ],
     ),
     (
-        "guilty_tenant",
+        PatternId::GuiltyTenant,
         &[
             ("min_share", 0.5),
             ("min_tenants", 2.0),
@@ -160,7 +161,7 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
         ],
     ),
     (
-        "reconcile_loop",
+        PatternId::ReconcileLoop,
         &[
             ("min_applies", 3.0),
             ("window", 1_800_000.0),
@@ -169,13 +170,13 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
             ("resolve_after", 1_800_000.0),
         ],
     ),
-    ("drift_detected", &[("resolve_after", 1_800_000.0)]),
+    (PatternId::DriftDetected, &[("resolve_after", 1_800_000.0)]),
     (
-        "dependency_cycle",
+        PatternId::DependencyCycle,
         &[("waiting_within", 900_000.0), ("resolve_after", 900_000.0)],
     ),
     (
-        "dependency_blocked",
+        PatternId::DependencyBlocked,
         &[
             ("waiting_within", 900_000.0),
             ("source_min_failing", 300_000.0),
@@ -183,7 +184,7 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
         ],
     ),
     (
-        "stalled_reconciliation",
+        PatternId::StalledReconciliation,
         &[
             ("min_failing", 1_800_000.0),
             ("min_intervals", 3.0),
@@ -192,7 +193,7 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
         ],
     ),
     (
-        "slow_reconciliation",
+        PatternId::SlowReconciliation,
         &[
             ("absolute", 300_000.0),
             ("median_factor", 5.0),
@@ -204,7 +205,7 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
         ],
     ),
     (
-        "health_check_failure",
+        PatternId::HealthCheckFailure,
         &[
             ("min_attempts", 2.0),
             ("window", 3_600_000.0),
@@ -212,7 +213,7 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
         ],
     ),
     (
-        "helm_release_failure",
+        PatternId::HelmReleaseFailure,
         &[
             ("min_attempts", 3.0),
             ("window", 3_600_000.0),
@@ -220,7 +221,7 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
         ],
     ),
     (
-        "build_failure",
+        PatternId::BuildFailure,
         &[
             ("min_attempts", 2.0),
             ("window", 3_600_000.0),
@@ -228,7 +229,7 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
         ],
     ),
     (
-        "decryption_failure",
+        PatternId::DecryptionFailure,
         &[
             ("min_attempts", 2.0),
             ("window", 3_600_000.0),
@@ -236,7 +237,7 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
         ],
     ),
     (
-        "rbac_denied",
+        PatternId::RbacDenied,
         &[
             ("min_attempts", 1.0),
             ("window", 3_600_000.0),
@@ -244,7 +245,7 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
         ],
     ),
     (
-        "apply_conflict",
+        PatternId::ApplyConflict,
         &[
             ("min_attempts", 2.0),
             ("window", 3_600_000.0),
@@ -252,7 +253,7 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
         ],
     ),
     (
-        "notification_failure",
+        PatternId::NotificationFailure,
         &[
             ("min_attempts", 2.0),
             ("window", 3_600_000.0),
@@ -260,7 +261,7 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
         ],
     ),
     (
-        "image_automation_failure",
+        PatternId::ImageAutomationFailure,
         &[
             ("min_attempts", 3.0),
             ("window", 3_600_000.0),
@@ -268,7 +269,7 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
         ],
     ),
     (
-        "memory_growth",
+        PatternId::MemoryGrowth,
         &[
             ("min_slope_mib_per_hour", 10.0),
             ("min_span", 7_200_000.0),
@@ -277,7 +278,7 @@ pub const KNOWN_PARAMS: &[(&str, &[(&str, f64)])] = &[
         ],
     ),
     (
-        "queue_backpressure",
+        PatternId::QueueBackpressure,
         &[
             ("min_depth", 100.0),
             ("min_duration", 300_000.0),
@@ -338,7 +339,8 @@ pub fn load_pattern(text: &str, file: &str) -> Result<Pattern, Vec<SpecError>> {
 fn validate_pattern(spec: PatternSpec, text: &str, file: &str) -> Result<Pattern, Vec<SpecError>> {
     let mut errs = Vec::new();
     let err = |field: &str, message: String| SpecError::at(file, text, field, message);
-    let known = KNOWN_PARAMS.iter().find(|(id, _)| *id == spec.id);
+    let known =
+        PatternId::parse(&spec.id).and_then(|p| KNOWN_PARAMS.iter().find(|(id, _)| *id == p));
     if known.is_none() {
         errs.push(err("id", format!("unknown pattern '{}'", spec.id)));
     }
@@ -423,40 +425,8 @@ fn parse_param(key: &str, v: &ParamValue) -> Result<f64, String> {
     Ok(x)
 }
 
-macro_rules! builtin {
-    ($($id:literal),* $(,)?) => {
-        /// The built-in pattern files, compiled in.
-        pub const BUILTIN_PATTERNS: &[(&str, &str)] = &[
-            $( ($id, include_str!(concat!("../../patterns/", $id, ".yaml"))), )*
-        ];
-    };
-}
-
-builtin!(
-    "git_auth_failure",
-    "rate_limit_exhaustion",
-    "network_degradation",
-    "controller_oom",
-    "oom_cascade",
-    "controller_crashloop",
-    "guilty_tenant",
-    "reconcile_loop",
-    "drift_detected",
-    "dependency_cycle",
-    "dependency_blocked",
-    "stalled_reconciliation",
-    "slow_reconciliation",
-    "health_check_failure",
-    "helm_release_failure",
-    "build_failure",
-    "decryption_failure",
-    "rbac_denied",
-    "apply_conflict",
-    "notification_failure",
-    "image_automation_failure",
-    "memory_growth",
-    "queue_backpressure",
-);
+// The built-in files are compiled in by the pattern id table, one list for both.
+pub use super::pattern_id::BUILTIN_PATTERNS;
 
 /// All patterns by id.
 ///
@@ -524,18 +494,25 @@ impl PatternSet {
         Ok(pattern_files(std::fs::read_dir(dir)?))
     }
 
-    pub fn get(&self, id: &str) -> &Pattern {
+    /// The pattern `id`: every [`PatternId`] is in every set (the built-in files are
+    /// loaded first and a file can only replace its namesake).
+    pub fn get(&self, id: PatternId) -> &Pattern {
         self.shared_ref(id)
     }
 
+    /// The pattern of an id string (a `Finding.pattern`, a command-line name), if any.
+    pub fn find(&self, id: &str) -> Option<&Pattern> {
+        self.by_id.get(id).map(|p| &**p)
+    }
+
     /// The pattern `id`, as a handle that does not borrow the set.
-    pub fn shared(&self, id: &str) -> Arc<Pattern> {
+    pub fn shared(&self, id: PatternId) -> Arc<Pattern> {
         Arc::clone(self.shared_ref(id))
     }
 
-    fn shared_ref(&self, id: &str) -> &Arc<Pattern> {
+    fn shared_ref(&self, id: PatternId) -> &Arc<Pattern> {
         self.by_id
-            .get(id)
+            .get(id.as_str())
             .unwrap_or_else(|| panic!("pattern {id} missing from set"))
     }
 
@@ -745,8 +722,8 @@ mod tests {
     fn builtin_patterns_load() {
         let set = PatternSet::builtin();
         assert_eq!(set.iter().count(), KNOWN_PARAMS.len());
-        assert_eq!(set.get("git_auth_failure").n("min_attempts"), 3);
-        assert_eq!(set.get("git_auth_failure").ms("window"), 900_000);
+        assert_eq!(set.get(PatternId::GitAuthFailure).n("min_attempts"), 3);
+        assert_eq!(set.get(PatternId::GitAuthFailure).ms("window"), 900_000);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::input::Input;
 use crate::correlate::finding::{Evidence, RootCause};
-use crate::correlate::{AuditRecord, Finding, Status};
+use crate::correlate::{AuditRecord, Finding, PatternId, Status};
 use crate::parse::message::CONTROLLERS;
 use crate::record::{
     ChangeSet, Class, Condition, ContainerInfo, Detail, EventInfo, Format, Level, MetricSample,
@@ -34,11 +34,11 @@ const KINDS: &[&str] = &[
 const NAMESPACES: &[&str] = &["flux-system", "payments", "shop", "team-a-prod", ""];
 const NAMES: &[&str] = &["app", "infra", "podinfo", "source-controller-5d8f", "x"];
 const PATTERNS: &[&str] = &[
-    "git_auth_failure",
-    "controller_oom",
-    "dependency_cycle",
-    "rbac_denied",
-    "stalled_reconciliation",
+    PatternId::GitAuthFailure.as_str(),
+    PatternId::ControllerOom.as_str(),
+    PatternId::DependencyCycle.as_str(),
+    PatternId::RbacDenied.as_str(),
+    PatternId::StalledReconciliation.as_str(),
     "",
 ];
 const METRICS: &[&str] = &[
@@ -149,7 +149,11 @@ pub fn audit(i: &mut Input) -> AuditRecord {
         ts: ts(i),
         cluster: i.text(),
         controller: i.opt(|i| i.name(CONTROLLERS)),
-        action: i.name(&["revision_applied", "helm_release_upgraded", "rbac_denied"]),
+        action: i.name(&[
+            "revision_applied",
+            "helm_release_upgraded",
+            PatternId::RbacDenied.as_str(),
+        ]),
         subject: object(i),
         tenant: i.text(),
         source: i.opt(object),

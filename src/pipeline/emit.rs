@@ -145,13 +145,14 @@ impl OutputEmitter {
 mod tests {
     use super::*;
     use crate::correlate::finding::RuleMeta;
+    use crate::correlate::PatternId;
     use crate::correlate::Status;
     use crate::record::{ObjectRef, Severity};
 
     fn finding(id: &str) -> Finding {
         Finding {
             id: id.into(),
-            pattern: "git_auth_failure".into(),
+            pattern: PatternId::GitAuthFailure.as_str().into(),
             status: Status::Firing,
             severity: Severity::Error,
             title: "cannot authenticate".into(),

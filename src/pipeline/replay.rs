@@ -390,6 +390,7 @@ fn lines_read<R>(streams: &[RecordStream<R>]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::correlate::PatternId;
     use crate::correlate::Settings;
 
     /// Findings (pattern, first_seen) of replaying `inputs` with `undated_ms`.
@@ -431,7 +432,7 @@ mod tests {
         assert_eq!(
             f,
             vec![(
-                "network_degradation".to_string(),
+                PatternId::NetworkDegradation.to_string(),
                 "2026-12-06T09:00:00.000Z".to_string()
             )]
         );
@@ -446,7 +447,7 @@ mod tests {
         assert_eq!(
             f,
             vec![(
-                "network_degradation".to_string(),
+                PatternId::NetworkDegradation.to_string(),
                 "2026-12-06T09:30:00.000Z".to_string()
             )]
         );

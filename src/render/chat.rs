@@ -513,13 +513,14 @@ pub fn audit(a: &AuditRecord) -> ChatMessage {
 mod tests {
     use super::*;
     use crate::correlate::finding::RootCause;
+    use crate::correlate::PatternId;
     use crate::record::Class;
 
     fn f(status: Status) -> Finding {
         let subject = ObjectRef::new("GitRepository", "ns", "repo");
         Finding {
             id: "fs-1".into(),
-            pattern: "git_auth_failure".into(),
+            pattern: PatternId::GitAuthFailure.as_str().into(),
             status,
             severity: Severity::Error,
             title: "T".into(),

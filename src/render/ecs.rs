@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use super::finding::{native, pattern_doc_url, ECS_VERSION, PATTERN_DOCS_URL};
 use crate::classify::redact::redact;
 use crate::correlate::finding::{Finding, Status};
+use crate::correlate::PatternId;
 use crate::record::Severity;
 use crate::time::format_rfc3339_ms;
 
@@ -47,13 +48,12 @@ fn r(s: &str) -> String {
 
 /// `event.category` of a pattern.
 pub fn ecs_category(pattern: &str) -> &'static str {
-    match pattern {
-        "git_auth_failure" => category::AUTHENTICATION,
-        "rbac_denied" => category::IAM,
-        "rate_limit_exhaustion" | "network_degradation" => category::NETWORK,
-        "controller_oom" | "oom_cascade" | "controller_crashloop" | "memory_growth" => {
-            category::PROCESS
-        }
+    use PatternId::*;
+    match PatternId::parse(pattern) {
+        Some(GitAuthFailure) => category::AUTHENTICATION,
+        Some(RbacDenied) => category::IAM,
+        Some(RateLimitExhaustion | NetworkDegradation) => category::NETWORK,
+        Some(ControllerOom | OomCascade | ControllerCrashloop | MemoryGrowth) => category::PROCESS,
         _ => category::CONFIGURATION,
     }
 }
@@ -148,18 +148,10 @@ pub fn ecs(f: &Finding) -> Value {
 mod tests {
     use super::*;
 
-    const PATTERNS: &[&str] = &[
-        "git_auth_failure",
-        "rbac_denied",
-        "network_degradation",
-        "controller_oom",
-        "build_failure",
-    ];
-
     #[test]
     fn resolved_types_are_allowed_for_every_category() {
-        for p in PATTERNS {
-            let c = ecs_category(p);
+        for p in PatternId::ALL {
+            let c = ecs_category(p.as_str());
             for s in [Status::Firing, Status::Resolved] {
                 let t = event_type(s, c);
                 assert!(expected_types(c).contains(&t), "{p}: {c}/{t}");

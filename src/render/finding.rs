@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::classify::redact::redact;
 use crate::correlate::finding::{Finding, Status};
-use crate::correlate::AuditRecord;
+use crate::correlate::{AuditRecord, PatternId};
 use crate::record::ObjectRef;
 use crate::render::colour::Palette;
 use crate::time::format_rfc3339_ms;
@@ -173,7 +173,7 @@ pub fn audit_ocsf(a: &AuditRecord) -> Value {
         "time": a.ts,
         "metadata": {"version": OCSF_VERSION, "product": {"name": "fluxsight", "vendor_name": "fluxsight", "version": env!("CARGO_PKG_VERSION")}, "tenant_uid": a.tenant},
         "actor": {"app_name": a.controller.clone().unwrap_or_else(|| "flux".into())},
-        "api": {"operation": if a.action == "rbac_denied" { "apply (denied)" } else { "apply" }},
+        "api": {"operation": if a.action == PatternId::RbacDenied.as_str() { "apply (denied)" } else { "apply" }},
         "src_endpoint": {"name": a.controller.clone().unwrap_or_else(|| "flux".into())},
         "resources": [{"uid": a.subject.to_string(), "name": a.subject.name, "type": a.subject.kind,
                        "namespace": a.subject.namespace, "version": a.commit}],

@@ -217,11 +217,12 @@ pub fn ocsf(f: &Finding, first: bool) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::correlate::PatternId;
 
     fn finding() -> Finding {
         Finding {
             id: "fid".into(),
-            pattern: "network_degradation".into(),
+            pattern: PatternId::NetworkDegradation.as_str().into(),
             status: Status::Firing,
             severity: Severity::Error,
             title: "t".into(),

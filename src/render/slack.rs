@@ -632,6 +632,7 @@ fn audit_blocks(b: &mut Blocks, m: &ChatMessage) {
 mod tests {
     use super::*;
     use crate::correlate::Finding;
+    use crate::correlate::PatternId;
     use crate::record::ObjectRef;
 
     #[test]
@@ -684,11 +685,11 @@ mod tests {
             .map(|i| {
                 let subject = ObjectRef::new("Kustomization", "ns", format!("<!here> app-{i}"));
                 Finding {
-                    id: finding_id("build_failure", &subject),
+                    id: finding_id(PatternId::BuildFailure.as_str(), &subject),
                     pattern: if i % 2 == 0 {
-                        "build_failure"
+                        PatternId::BuildFailure.as_str()
                     } else {
-                        "drift_detected"
+                        PatternId::DriftDetected.as_str()
                     }
                     .into(),
                     status: Status::Firing,

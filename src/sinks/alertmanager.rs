@@ -616,6 +616,7 @@ pub fn build(cfg: &AlertmanagerConfig) -> Result<Box<dyn Sink>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::correlate::PatternId;
     use crate::record::ObjectRef;
 
     const T0: TsMs = 1_767_268_200_000; // 2026-01-01T11:50:00Z
@@ -629,8 +630,8 @@ mod tests {
         );
         labels.insert("host".to_string(), "github.com".to_string());
         Finding {
-            id: crate::correlate::finding::finding_id("git_auth_failure", &subject),
-            pattern: "git_auth_failure".into(),
+            id: crate::correlate::finding::finding_id(PatternId::GitAuthFailure.as_str(), &subject),
+            pattern: PatternId::GitAuthFailure.as_str().into(),
             status,
             severity: Severity::Error,
             title: "Repeated Git authentication failures".into(),
@@ -719,8 +720,11 @@ mod tests {
 
     #[test]
     fn alertname_and_severity_follow_the_conventions() {
-        assert_eq!(alertname("git_auth_failure"), "FluxGitAuthFailure");
-        assert_eq!(alertname("oom_cascade"), "FluxOomCascade");
+        assert_eq!(
+            alertname(PatternId::GitAuthFailure.as_str()),
+            "FluxGitAuthFailure"
+        );
+        assert_eq!(alertname(PatternId::OomCascade.as_str()), "FluxOomCascade");
         assert_eq!(alertname(""), "FluxFinding");
         assert_eq!(severity_label(Severity::Info), "info");
         assert_eq!(severity_label(Severity::Warning), "warning");

@@ -21,6 +21,7 @@ use serde::Deserialize;
 
 pub use super::secret::{plaintext_secret_message, SecretRef, SECRET_FORMS};
 use super::ssrf::{self, Allow};
+use crate::correlate::PatternId;
 use crate::record::Severity;
 use crate::spec_error::SpecError;
 use crate::time::parse_go_duration_ms;
@@ -651,7 +652,7 @@ impl Route {
     fn audit_filter(&self) -> String {
         let mut parts = Vec::new();
         if !self.patterns.is_empty() {
-            parts.push(if self.patterns.contains("rbac_denied") {
+            parts.push(if self.patterns.contains(PatternId::RbacDenied.as_str()) {
                 "rbac_denied only".to_string()
             } else {
                 "none (patterns match no audit record)".to_string()
@@ -1049,10 +1050,7 @@ pub fn validate(
             );
         }
         for p in &r.matcher.patterns {
-            if !crate::correlate::spec::KNOWN_PARAMS
-                .iter()
-                .any(|(id, _)| id == p)
-            {
+            if crate::correlate::PatternId::parse(p).is_none() {
                 cx.err(
                     &format!("{base}.match.patterns"),
                     "patterns",

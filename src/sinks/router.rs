@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::config::Route;
 use super::digest::Digest;
 use super::{Delivery, Group};
-use crate::correlate::{Finding, Output, Status};
+use crate::correlate::{Finding, Output, PatternId, Status};
 use crate::record::TsMs;
 
 /// A delivery addressed to one sink.
@@ -223,7 +223,8 @@ impl Router {
                     r.audit
                         && (r.tenants.is_empty() || r.tenants.contains(&a.tenant))
                         && (r.patterns.is_empty()
-                            || (a.action == "rbac_denied" && r.patterns.contains("rbac_denied")))
+                            || (PatternId::RbacDenied.is(&a.action)
+                                && r.patterns.contains(PatternId::RbacDenied.as_str())))
                 }
             };
             if !matched {
@@ -456,11 +457,11 @@ mod tests {
         }
     }
 
-    fn finding(name: &str, pattern: &str, sev: Severity, status: Status) -> Output {
+    fn finding(name: &str, pattern: PatternId, sev: Severity, status: Status) -> Output {
         let subject = ObjectRef::new("Kustomization", "t1", name);
         Output::Finding(Box::new(Finding {
-            id: finding_id(pattern, &subject),
-            pattern: pattern.into(),
+            id: finding_id(pattern.as_str(), &subject),
+            pattern: pattern.to_string(),
             status,
             severity: sev,
             title: String::new(),
@@ -490,7 +491,12 @@ mod tests {
         let mut r = Router::new(vec![route(&[], 0, 0, None)]);
         assert_eq!(
             r.on_output(
-                &finding("a", "build_failure", Severity::Error, Status::Firing),
+                &finding(
+                    "a",
+                    PatternId::BuildFailure,
+                    Severity::Error,
+                    Status::Firing
+                ),
                 0
             )
             .len(),
@@ -498,7 +504,12 @@ mod tests {
         );
         assert!(r
             .on_output(
-                &finding("a", "drift_detected", Severity::Info, Status::Firing),
+                &finding(
+                    "a",
+                    PatternId::DriftDetected,
+                    Severity::Info,
+                    Status::Firing
+                ),
                 0
             )
             .is_empty());
@@ -509,13 +520,23 @@ mod tests {
         let mut r = Router::new(vec![route(&["pattern"], 30_000, 300_000, Some(3_600_000))]);
         assert!(r
             .on_output(
-                &finding("a", "build_failure", Severity::Error, Status::Firing),
+                &finding(
+                    "a",
+                    PatternId::BuildFailure,
+                    Severity::Error,
+                    Status::Firing
+                ),
                 0
             )
             .is_empty());
         assert!(r
             .on_output(
-                &finding("b", "build_failure", Severity::Error, Status::Firing),
+                &finding(
+                    "b",
+                    PatternId::BuildFailure,
+                    Severity::Error,
+                    Status::Firing
+                ),
                 10_000
             )
             .is_empty());
@@ -529,7 +550,12 @@ mod tests {
         // A change within group_interval waits for it.
         assert!(r
             .on_output(
-                &finding("c", "build_failure", Severity::Error, Status::Firing),
+                &finding(
+                    "c",
+                    PatternId::BuildFailure,
+                    Severity::Error,
+                    Status::Firing
+                ),
                 60_000
             )
             .is_empty());
@@ -554,7 +580,7 @@ mod tests {
         for i in 0..4 {
             let f = finding(
                 &format!("o{i}"),
-                "build_failure",
+                PatternId::BuildFailure,
                 Severity::Error,
                 Status::Firing,
             );
@@ -567,7 +593,7 @@ mod tests {
         match &out[0].1 {
             Delivery::Digest(d) => {
                 assert_eq!((d.total, d.firing), (4, 4));
-                assert_eq!(d.by_pattern.get("build_failure"), Some(&4));
+                assert_eq!(d.by_pattern.get(PatternId::BuildFailure.as_str()), Some(&4));
                 assert_eq!((d.window_start, d.window_end), (0, 30_000));
             }
             other => panic!("{other:?}"),
@@ -578,9 +604,24 @@ mod tests {
     #[test]
     fn chat_window_below_the_threshold_sends_each_finding_once() {
         let mut r = Router::new(vec![chat_route(3)]);
-        let a = finding("a", "build_failure", Severity::Warning, Status::Firing);
-        let a2 = finding("a", "build_failure", Severity::Critical, Status::Firing);
-        let b = finding("b", "build_failure", Severity::Error, Status::Firing);
+        let a = finding(
+            "a",
+            PatternId::BuildFailure,
+            Severity::Warning,
+            Status::Firing,
+        );
+        let a2 = finding(
+            "a",
+            PatternId::BuildFailure,
+            Severity::Critical,
+            Status::Firing,
+        );
+        let b = finding(
+            "b",
+            PatternId::BuildFailure,
+            Severity::Error,
+            Status::Firing,
+        );
         for (o, t) in [(&a, 0), (&b, 1000), (&a2, 2000)] {
             assert!(r.on_output(o, t).is_empty());
         }
@@ -604,7 +645,12 @@ mod tests {
         rt.digest_threshold = 2;
         let mut r = Router::new(vec![rt]);
         for (i, name) in ["x", "y", "z"].iter().enumerate() {
-            let f = finding(name, "build_failure", Severity::Error, Status::Firing);
+            let f = finding(
+                name,
+                PatternId::BuildFailure,
+                Severity::Error,
+                Status::Firing,
+            );
             r.on_output(&f, i as i64);
         }
         let out = r.on_time(10_000);

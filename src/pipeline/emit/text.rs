@@ -48,12 +48,13 @@ impl LiveText {
 mod tests {
     use super::*;
     use crate::correlate::finding::RuleMeta;
+    use crate::correlate::PatternId;
     use crate::record::{ObjectRef, Severity};
 
     fn finding(id: &str, status: Status, count: u64) -> Finding {
         Finding {
             id: id.into(),
-            pattern: "git_auth_failure".into(),
+            pattern: PatternId::GitAuthFailure.as_str().into(),
             status,
             severity: Severity::Error,
             title: "cannot authenticate".into(),

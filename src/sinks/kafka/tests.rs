@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::correlate::finding::finding_id;
+use crate::correlate::PatternId;
 use crate::correlate::{AuditRecord, Finding, Status};
 use crate::record::Severity;
 use crate::sinks::config::SecretRef;
@@ -21,8 +22,8 @@ use crate::sinks::Group;
 fn finding(name: &str, emission: u64) -> Finding {
     let subject = ObjectRef::new("Kustomization", "team-a", name);
     Finding {
-        id: finding_id("build_failure", &subject),
-        pattern: "build_failure".into(),
+        id: finding_id(PatternId::BuildFailure.as_str(), &subject),
+        pattern: PatternId::BuildFailure.as_str().into(),
         status: Status::Firing,
         severity: Severity::Error,
         title: "kustomize build failed".into(),
