@@ -182,6 +182,37 @@ impl std::fmt::Debug for PendingText {
 }
 
 impl Finding {
+    /// A firing `error` finding of `pattern` about `subject` with every other field
+    /// empty: the base of unit-test fixtures (`Finding { count: 3, ..Finding::example(…) }`).
+    #[cfg(test)]
+    pub(crate) fn example(pattern: PatternId, subject: ObjectRef) -> Finding {
+        Finding {
+            id: finding_id(pattern.as_str(), &subject),
+            pattern: pattern.as_str().into(),
+            status: Status::Firing,
+            severity: Severity::Error,
+            title: String::new(),
+            summary: String::new(),
+            cluster: "c".into(),
+            tenant: String::new(),
+            tenants: Vec::new(),
+            subject,
+            root_cause: None,
+            impacted: Vec::new(),
+            impact: Vec::new(),
+            first_seen: 0,
+            last_seen: 0,
+            count: 1,
+            evidence: Vec::new(),
+            labels: Default::default(),
+            remediation: String::new(),
+            rule: RuleMeta::default(),
+            last_counted: 0,
+            emission: 1,
+            text_pending: Default::default(),
+        }
+    }
+
     /// Counts an attempt against a provider host: a new finding starts from the
     /// `attempts` in its window (first one at `first`); later only new attempts count.
     pub fn note_host_attempt(&mut self, attempts: u64, first: TsMs, new_attempt: bool) {

@@ -144,36 +144,24 @@ impl OutputEmitter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::finding::RuleMeta;
     use crate::correlate::PatternId;
-    use crate::correlate::Status;
-    use crate::record::{ObjectRef, Severity};
+    use crate::record::ObjectRef;
 
     fn finding(id: &str) -> Finding {
         Finding {
             id: id.into(),
-            pattern: PatternId::GitAuthFailure.as_str().into(),
-            status: Status::Firing,
-            severity: Severity::Error,
             title: "cannot authenticate".into(),
             summary: "failed".into(),
-            cluster: "c".into(),
             tenant: "team-a".into(),
             tenants: vec!["team-a".into()],
-            subject: ObjectRef::new("GitRepository", "team-a", "app"),
-            root_cause: None,
-            impacted: Vec::new(),
-            impact: Vec::new(),
             first_seen: 1,
             last_seen: 2,
-            count: 1,
-            evidence: Vec::new(),
-            labels: Default::default(),
             remediation: "rotate the token".into(),
-            rule: RuleMeta::default(),
             last_counted: 2,
-            emission: 1,
-            text_pending: Default::default(),
+            ..Finding::example(
+                PatternId::GitAuthFailure,
+                ObjectRef::new("GitRepository", "team-a", "app"),
+            )
         }
     }
 

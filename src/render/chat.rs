@@ -520,15 +520,11 @@ mod tests {
         let subject = ObjectRef::new("GitRepository", "ns", "repo");
         Finding {
             id: "fs-1".into(),
-            pattern: PatternId::GitAuthFailure.as_str().into(),
             status,
-            severity: Severity::Error,
             title: "T".into(),
             summary: "S".into(),
-            cluster: "c".into(),
             tenant: "t".into(),
             tenants: vec!["t".into()],
-            subject: subject.clone(),
             root_cause: Some(RootCause {
                 object: subject.clone(),
                 class: Class::GitAuthFailed,
@@ -537,17 +533,10 @@ mod tests {
             impacted: (0..30)
                 .map(|i| ObjectRef::new("Kustomization", "ns", format!("k{i}")))
                 .collect(),
-            impact: Vec::new(),
-            first_seen: 0,
             last_seen: 1000,
             count: 3,
-            evidence: Vec::new(),
-            labels: Default::default(),
             remediation: "R".into(),
-            last_counted: 0,
-            emission: 1,
-            rule: Default::default(),
-            text_pending: Default::default(),
+            ..Finding::example(PatternId::GitAuthFailure, subject.clone())
         }
     }
 

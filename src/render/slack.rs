@@ -684,35 +684,16 @@ mod tests {
         let findings: Vec<Finding> = (0..300)
             .map(|i| {
                 let subject = ObjectRef::new("Kustomization", "ns", format!("<!here> app-{i}"));
+                let pattern = if i % 2 == 0 {
+                    PatternId::BuildFailure
+                } else {
+                    PatternId::DriftDetected
+                };
                 Finding {
                     id: finding_id(PatternId::BuildFailure.as_str(), &subject),
-                    pattern: if i % 2 == 0 {
-                        PatternId::BuildFailure.as_str()
-                    } else {
-                        PatternId::DriftDetected.as_str()
-                    }
-                    .into(),
-                    status: Status::Firing,
-                    severity: Severity::Error,
                     title: format!("*bold* <@channel> {}", "x".repeat(400)),
-                    summary: String::new(),
-                    cluster: "c".into(),
                     tenant: format!("<tenant-{}>`", i % 40),
-                    tenants: vec![],
-                    subject,
-                    root_cause: None,
-                    impacted: vec![],
-                    impact: Vec::new(),
-                    first_seen: 0,
-                    last_seen: 0,
-                    count: 1,
-                    evidence: vec![],
-                    labels: Default::default(),
-                    remediation: String::new(),
-                    last_counted: 0,
-                    emission: 1,
-                    rule: Default::default(),
-                    text_pending: Default::default(),
+                    ..Finding::example(pattern, subject)
                 }
             })
             .collect();

@@ -431,7 +431,6 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::finding::finding_id;
     use crate::record::{ObjectRef, Severity};
     use std::collections::BTreeSet;
 
@@ -460,29 +459,10 @@ mod tests {
     fn finding(name: &str, pattern: PatternId, sev: Severity, status: Status) -> Output {
         let subject = ObjectRef::new("Kustomization", "t1", name);
         Output::Finding(Box::new(Finding {
-            id: finding_id(pattern.as_str(), &subject),
-            pattern: pattern.to_string(),
             status,
             severity: sev,
-            title: String::new(),
-            summary: String::new(),
-            cluster: "c".into(),
             tenant: "t1".into(),
-            tenants: vec![],
-            subject,
-            root_cause: None,
-            impacted: vec![],
-            impact: Vec::new(),
-            first_seen: 0,
-            last_seen: 0,
-            count: 1,
-            evidence: vec![],
-            labels: Default::default(),
-            remediation: String::new(),
-            last_counted: 0,
-            emission: 1,
-            rule: Default::default(),
-            text_pending: Default::default(),
+            ..Finding::example(pattern, subject)
         }))
     }
 
