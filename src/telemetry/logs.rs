@@ -80,36 +80,54 @@ fn filter_directives(user: Option<&str>) -> String {
 /// (level, message and fields as the text format writes them).
 #[cfg(test)]
 pub(crate) fn capture_with_filter(user: Option<&str>, f: impl FnOnce()) -> Vec<(String, String)> {
-    use std::sync::{Arc, Mutex};
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let buf = Buf::default();
-    let writer = buf.clone();
     let sub = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
+        .with_writer(buf.clone())
         .with_ansi(false)
         .without_time()
         .with_target(false)
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter_directives(user)))
         .finish();
     tracing::subscriber::with_default(sub, f);
-    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-    text.lines()
+    buf.text()
+        .lines()
         .map(|l| {
             let l = l.trim_start();
             let (level, rest) = l.split_once(' ').unwrap_or((l, ""));
             (level.to_string(), rest.trim_start().to_string())
         })
         .collect()
+}
+
+/// An in-memory log writer for tests.
+#[cfg(test)]
+#[derive(Clone, Default)]
+struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl Buf {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[cfg(test)]
+impl std::io::Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buf {
+    type Writer = Buf;
+    fn make_writer(&'a self) -> Buf {
+        self.clone()
+    }
 }
 
 /// [`capture_with_filter`] with every level of fluxsight's own events.
@@ -232,28 +250,6 @@ impl Visit for Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
-    use tracing_subscriber::fmt::MakeWriter;
-
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Buf {
-        type Writer = Buf;
-        fn make_writer(&'a self) -> Buf {
-            self.clone()
-        }
-    }
 
     fn capture(f: impl FnOnce()) -> Vec<serde_json::Value> {
         let buf = Buf::default();
@@ -263,8 +259,8 @@ mod tests {
             .event_format(FluxJson)
             .finish();
         tracing::subscriber::with_default(sub, f);
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-        text.lines()
+        buf.text()
+            .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
             .collect()
     }
