@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     fluxsight::telemetry::logs::install(cli.log_format);
     let palette = cli::common::palette(cli.color);
     let result = match cli.command {
-        Command::Classify { files } => cli::replay::classify(files),
+        Command::Classify { files, threads } => cli::replay::classify(files, threads.get()),
         Command::Replay { files, args } => cli::replay::replay_files(files, &args, palette),
         Command::Demo { output, audit } => cli::replay::demo(output.into(), audit, palette),
         Command::Run(args) => cli::live::run(args, palette, cli.log_format),

@@ -107,6 +107,24 @@ pub struct CorrelateArgs {
     /// Out-of-order tolerance, e.g. 10s.
     #[arg(long, default_value = "10s")]
     pub lateness: String,
+    #[command(flatten)]
+    pub threads: ThreadsArg,
+}
+
+/// How many threads decode batch input.
+#[derive(clap::Args, Clone, Copy)]
+pub struct ThreadsArg {
+    /// Threads decoding the input (default: one per core; 0 decodes on the main
+    /// thread). Output is the same for any number.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+impl ThreadsArg {
+    pub fn get(self) -> usize {
+        self.threads
+            .unwrap_or_else(fluxsight::pipeline::parallel::default_threads)
+    }
 }
 
 /// Which cluster and which namespace `run` and `record` read, as in every kube tool.
@@ -130,6 +148,8 @@ pub enum Command {
     Classify {
         /// Input files; `-` is stdin.
         files: Vec<String>,
+        #[command(flatten)]
+        threads: ThreadsArg,
     },
     /// Run the whole pipeline over recorded input using the records' own timestamps.
     Replay {

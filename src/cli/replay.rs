@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use fluxsight::classify::Classifier;
 use fluxsight::correlate::spec::Settings;
 use fluxsight::correlate::Correlator;
-use fluxsight::pipeline::classify::classify_reader;
+use fluxsight::pipeline::classify::{classify_chunked, CHUNK_BYTES};
 use fluxsight::pipeline::deliver::Deliverer;
 use fluxsight::pipeline::progress::ProgressMeter;
 use fluxsight::pipeline::replay::{replay, Emitter, ProgressHook, ReplayOptions};
@@ -51,7 +51,7 @@ fn open_inputs(files: &[String]) -> Result<Vec<Input>, String> {
 }
 
 /// `fluxsight classify`: one JSON row per line.
-pub fn classify(mut files: Vec<String>) -> anyhow::Result<ExitCode> {
+pub fn classify(mut files: Vec<String>, threads: usize) -> anyhow::Result<ExitCode> {
     if files.is_empty() {
         files.push(STDIN.into());
     }
@@ -63,7 +63,7 @@ pub fn classify(mut files: Vec<String>) -> anyhow::Result<ExitCode> {
         Err(e) => return Ok(usage(e)),
     };
     for (name, r) in inputs {
-        classify_reader(&name, r, &classifier, &mut out)?;
+        classify_chunked(&name, r, &classifier, &mut out, threads, CHUNK_BYTES)?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
@@ -98,6 +98,8 @@ pub fn replay_files(
         lateness_ms: lateness as i64,
         undated_ms: newest_mtime_ms(&files),
         palette,
+        threads: args.threads.get(),
+        ..ReplayOptions::default()
     };
     let deliverer = if pipeline.plan.is_empty() {
         None

@@ -72,6 +72,9 @@ pub struct LineDecoder {
     block_ctx: block::Context,
     /// The object earlier Flux CLI progress lines (`►`, `◎`) named.
     progress: flux_progress::ProgressState,
+    /// A line was read while no year was known yet (a klog line before any dated
+    /// record): its time would differ had the decoder started with a year.
+    read_without_year: bool,
 }
 
 /// Counters a decoder keeps (exported as metrics by live sources).
@@ -94,6 +97,49 @@ impl LineDecoder {
             },
             ..Default::default()
         }
+    }
+
+    /// A decoder that continues an input after its first `lines_before` lines, as a
+    /// fresh decoder would (see [`LineDecoder::continues_as_fresh`]): line numbers (and so
+    /// `at_line` / `carrier_line`) count from there.
+    pub fn starting_after(controller_hint: Option<String>, lines_before: u64) -> Self {
+        let mut d = LineDecoder::new(controller_hint);
+        d.stats.lines = lines_before;
+        d
+    }
+
+    /// True when decoding the lines that follow gives the same records from `self` as
+    /// from a fresh decoder (`starting_after`) whose own run read a line without a year
+    /// only when `later_read_without_year`: no CRI partial, multi-line form, command-line
+    /// context or progress object is pending, and no year is carried that the later run
+    /// would have needed. What lets an input be decoded in chunks on several threads and
+    /// stay identical to one decoder reading it whole.
+    pub fn continues_as_fresh(&self, later_read_without_year: bool) -> bool {
+        self.partial.is_empty()
+            && self.block.is_none()
+            && self.block_ctx.command.is_none()
+            && self.progress == flux_progress::ProgressState::default()
+            && !(later_read_without_year && self.ctx.year_hint.is_some())
+    }
+
+    /// Whether a line was read while no year was known (see `continues_as_fresh`).
+    pub fn read_without_year(&self) -> bool {
+        self.read_without_year
+    }
+
+    /// Takes over the year a decoder that ran before this one ended with, when this one
+    /// has seen none itself, and adds its counters: `self` then stands where one decoder
+    /// reading both runs would.
+    pub fn follow(&mut self, before: &LineDecoder) {
+        if self.ctx.year_hint.is_none() {
+            self.ctx.year_hint = before.ctx.year_hint;
+        }
+        let (a, b) = (&mut self.stats, before.stats);
+        a.structured += b.structured;
+        a.text += b.text;
+        a.malformed += b.malformed;
+        a.truncated += b.truncated;
+        a.invalid_utf8 += b.invalid_utf8;
     }
 
     pub fn stats(&self) -> DecodeStats {
@@ -158,6 +204,9 @@ impl LineDecoder {
         } else {
             self.parse_inner(&text, no)
         };
+        if self.ctx.year_hint.is_none() && recs.iter().any(|r| r.format == Format::Klog) {
+            self.read_without_year = true;
+        }
         for rec in &mut recs {
             rec.envelope = stripped.envelope.or(rec.envelope);
             if rec.ts.is_none() && rec.at_line.is_none() {

@@ -11,6 +11,7 @@ pub mod deliver;
 pub mod emit;
 pub mod examples;
 pub mod live;
+pub mod parallel;
 pub mod progress;
 pub mod reload;
 pub mod replay;

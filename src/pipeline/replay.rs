@@ -11,7 +11,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io::{self, BufRead, Write};
+use std::io::{self, Read, Write};
 
 use crate::classify::Classifier;
 use crate::correlate::{Correlator, Output};
@@ -19,11 +19,12 @@ use crate::parse::controller_hint_from_path;
 use crate::parse::{LineDecoder, MAX_LINE_BYTES};
 use crate::pipeline::deliver::Deliverer;
 use crate::pipeline::emit::OutputEmitter;
+use crate::pipeline::parallel::{default_threads, with_pool, ChunkWork, OrderedDecode, Pool};
 use crate::pipeline::progress::ReplayProgress;
 use crate::record::{Format, Record, TsMs};
 use crate::render::colour::Palette;
 use crate::render::finding::OutputFormat;
-use crate::sources::file::BoundedLines;
+use crate::sources::chunks::{Chunk, Chunks};
 
 /// Replay options.
 #[derive(Debug, Clone)]
@@ -38,6 +39,10 @@ pub struct ReplayOptions {
     pub undated_ms: Option<TsMs>,
     /// Styling of the text report (`format: Text`); plain unless stdout is a terminal.
     pub palette: Palette,
+    /// Threads decoding the inputs (`0`: decoded on the replaying thread).
+    pub threads: usize,
+    /// Bytes of input per chunk handed to a decode thread, shared by the inputs.
+    pub chunk_bytes: usize,
 }
 
 impl Default for ReplayOptions {
@@ -48,6 +53,8 @@ impl Default for ReplayOptions {
             lateness_ms: 10_000,
             undated_ms: None,
             palette: Palette::Plain,
+            threads: default_threads(),
+            chunk_bytes: CHUNK_BYTES,
         }
     }
 }
@@ -94,10 +101,38 @@ fn content_key(b: &[u8]) -> u64 {
     h.finish()
 }
 
-/// One input: its lines decoded and classified, in file order.
-pub struct RecordStream<R> {
-    lines: BoundedLines<R>,
-    decoder: LineDecoder,
+/// Decodes and classifies a chunk for replay: each record with its line's tie-break key;
+/// continuation placeholders dropped (replay reads the form's records, not its lines).
+pub struct ReplayWork;
+
+impl ChunkWork for ReplayWork {
+    type Out = Vec<(u64, Record)>;
+    type State = LineDecoder;
+
+    fn run(&self, decoder: &mut LineDecoder, chunk: &Chunk, classifier: &Classifier) -> Self::Out {
+        let mut out = Vec::with_capacity(chunk.lines as usize);
+        for line in chunk.lines() {
+            let key = content_key(line);
+            for mut rec in decoder.decode(line) {
+                if rec.format == Format::Continuation {
+                    continue;
+                }
+                classifier.classify(&mut rec);
+                out.push((key, rec));
+            }
+        }
+        out
+    }
+}
+
+/// One input: its lines decoded and classified (on the pool when there is one), in file
+/// order.
+pub struct RecordStream<'p, 'env, R> {
+    chunks: Chunks<R>,
+    decode: OrderedDecode<'p, 'env, ReplayWork>,
+    classifier: &'env Classifier,
+    /// Every chunk of the input was handed in.
+    read_all: bool,
     pending: std::collections::VecDeque<(u64, Record)>,
     last_ts: Option<TsMs>,
     pub lines_read: u64,
@@ -108,11 +143,25 @@ pub struct RecordStream<R> {
     lead_ts: Option<TsMs>,
 }
 
-impl<R: BufRead> RecordStream<R> {
-    pub fn new(name: &str, input: R) -> Self {
+impl<'p, 'env, R: Read> RecordStream<'p, 'env, R> {
+    /// `chunk_bytes`: the size inputs are cut to for the pool.
+    pub fn new(
+        name: &str,
+        input: R,
+        pool: Option<&'p Pool<'env>>,
+        classifier: &'env Classifier,
+        chunk_bytes: usize,
+    ) -> Self {
         RecordStream {
-            lines: BoundedLines::new(input, MAX_LINE_BYTES + 1),
-            decoder: LineDecoder::new(controller_hint_from_path(name)),
+            chunks: Chunks::new(input, chunk_bytes, MAX_LINE_BYTES + 1),
+            decode: OrderedDecode::new(
+                pool,
+                &ReplayWork,
+                classifier,
+                controller_hint_from_path(name),
+            ),
+            classifier,
+            read_all: false,
             pending: Default::default(),
             last_ts: None,
             lines_read: 0,
@@ -128,7 +177,7 @@ impl<R: BufRead> RecordStream<R> {
     /// [`MAX_UNDATED_AHEAD`] records); an input with no timestamp at all (a pasted table,
     /// a describe block) is a snapshot taken after what the other inputs recorded, so it
     /// sorts after them and the correlator reads it at its current time.
-    fn next(&mut self, classifier: &Classifier) -> io::Result<Option<(TsMs, u64, Record)>> {
+    fn next(&mut self) -> io::Result<Option<(TsMs, u64, Record)>> {
         loop {
             if let Some((_, front)) = self.pending.front() {
                 let undated_lead = front.ts.is_none() && self.last_ts.is_none();
@@ -137,11 +186,12 @@ impl<R: BufRead> RecordStream<R> {
                         && self.pending.len() < MAX_UNDATED_AHEAD
                         && self.pending.back().is_none_or(|(_, r)| r.ts.is_none())
                     {
-                        self.fill(classifier)?;
+                        self.fill()?;
                     }
                     self.lead_ts = Some(
                         self.pending
                             .iter()
+                            .take(MAX_UNDATED_AHEAD)
                             .find_map(|(_, r)| r.ts)
                             .unwrap_or(UNDATED),
                     );
@@ -169,33 +219,44 @@ impl<R: BufRead> RecordStream<R> {
             if self.ended {
                 return Ok(None);
             }
-            self.fill(classifier)?;
+            self.fill()?;
         }
     }
 
-    /// Reads one more line (or, at the end of input, the decoder's held form) into
-    /// `pending`.
-    fn fill(&mut self, classifier: &Classifier) -> io::Result<()> {
-        let Some(line) = self.lines.next_line()? else {
+    /// Takes the next chunk's records (or, at the end of input, the decoder's held form)
+    /// into `pending`, keeping the pool's chunks in flight.
+    fn fill(&mut self) -> io::Result<()> {
+        loop {
+            if !self.read_all && (self.decode.wants() || self.decode.idle()) {
+                match self.chunks.next_chunk()? {
+                    Some(chunk) => {
+                        if let Some(done) = self.decode.push(chunk) {
+                            self.taken(done);
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    None => self.read_all = true,
+                }
+            }
+            if let Some(done) = self.decode.take() {
+                self.taken(done);
+                return Ok(());
+            }
             // A document or table row still being assembled at the end of input.
             self.ended = true;
             let key = self.lines_read;
-            for mut rec in self.decoder.finish() {
-                classifier.classify(&mut rec);
+            for mut rec in self.decode.state().finish() {
+                self.classifier.classify(&mut rec);
                 self.pending.push_back((key, rec));
             }
             return Ok(());
-        };
-        self.lines_read += 1;
-        let key = content_key(line.bytes);
-        for mut rec in self.decoder.decode(line.bytes) {
-            if rec.format == Format::Continuation {
-                continue;
-            }
-            classifier.classify(&mut rec);
-            self.pending.push_back((key, rec));
         }
-        Ok(())
+    }
+
+    fn taken(&mut self, (records, lines): (Vec<(u64, Record)>, u64)) {
+        self.lines_read += lines;
+        self.pending.extend(records);
     }
 }
 
@@ -315,21 +376,42 @@ fn date_undated(correlator: &mut Correlator, rec: &Record, undated_ms: Option<Ts
     }
 }
 
-/// Replays `inputs` through `correlator`, writing to `emitter`.
-pub fn replay<R: BufRead, W: Write>(
+/// Replays `inputs` through `correlator`, writing to `emitter`; inputs are decoded on
+/// `emitter`'s `threads` worker threads (none: on this one).
+pub fn replay<R: Read, W: Write>(
     inputs: Vec<(String, R)>,
     classifier: &Classifier,
     correlator: &mut Correlator,
     emitter: &mut Emitter<W>,
     lateness_ms: i64,
 ) -> io::Result<()> {
-    let mut streams: Vec<RecordStream<R>> = inputs
-        .into_iter()
-        .map(|(name, r)| RecordStream::new(&name, r))
-        .collect();
+    let (threads, chunk_bytes) = (emitter.opts.threads, emitter.opts.chunk_bytes);
+    with_pool(threads, |pool| {
+        let chunk_bytes = (chunk_bytes / inputs.len().max(1)).max(MIN_CHUNK_BYTES.min(chunk_bytes));
+        let streams = inputs
+            .into_iter()
+            .map(|(name, r)| RecordStream::new(&name, r, pool, classifier, chunk_bytes))
+            .collect();
+        merge(streams, correlator, emitter, lateness_ms)
+    })
+}
+
+/// Bytes of input per chunk handed to a decode thread, shared by the inputs of a replay.
+pub const CHUNK_BYTES: usize = 256 * 1024;
+/// Smallest chunk, however many inputs: smaller ones would cost more in hand-off than
+/// they save in memory.
+const MIN_CHUNK_BYTES: usize = 16 * 1024;
+
+/// Merges the streams in time order through the reorder buffer into the correlator.
+fn merge<R: Read, W: Write>(
+    mut streams: Vec<RecordStream<'_, '_, R>>,
+    correlator: &mut Correlator,
+    emitter: &mut Emitter<W>,
+    lateness_ms: i64,
+) -> io::Result<()> {
     let mut heads: Vec<Option<(TsMs, u64, Record)>> = Vec::with_capacity(streams.len());
     for s in streams.iter_mut() {
-        heads.push(s.next(classifier)?);
+        heads.push(s.next()?);
     }
     let mut buf: BinaryHeap<Reverse<Item>> = BinaryHeap::new();
     let mut seq = 0u64;
@@ -347,7 +429,7 @@ pub fn replay<R: BufRead, W: Write>(
             seq += 1;
             buf.push(Reverse(Item { ts, key, seq, rec }));
         }
-        heads[i] = streams[i].next(classifier)?;
+        heads[i] = streams[i].next()?;
         while buf
             .peek()
             .is_some_and(|Reverse(it)| it.ts <= watermark.saturating_sub(lateness_ms))
@@ -372,7 +454,7 @@ fn feed<R, W: Write>(
     correlator: &mut Correlator,
     emitter: &mut Emitter<W>,
     rec: &Record,
-    streams: &[RecordStream<R>],
+    streams: &[RecordStream<'_, '_, R>],
 ) -> io::Result<()> {
     emitter.stats.records += 1;
     if emitter.stats.records.is_multiple_of(PROGRESS_EVERY_RECORDS) {
@@ -383,7 +465,7 @@ fn feed<R, W: Write>(
     emitter.emit_at(correlator.drain(), correlator.now())
 }
 
-fn lines_read<R>(streams: &[RecordStream<R>]) -> u64 {
+fn lines_read<R>(streams: &[RecordStream<'_, '_, R>]) -> u64 {
     streams.iter().map(|s| s.lines_read).sum()
 }
 

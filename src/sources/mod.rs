@@ -10,6 +10,7 @@
 //! sources wait (back-pressure), so nothing is dropped between source and correlator.
 
 pub mod ack;
+pub mod chunks;
 pub mod file;
 pub mod follow;
 pub mod kube;
