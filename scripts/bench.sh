@@ -48,7 +48,7 @@ WORK=${WORK:-$(mktemp -d)}
 if [ -z "${KEEP:-}" ]; then trap 'rm -rf "$WORK"' EXIT; fi
 CORPUS="$WORK/bench-$LINES-$OBJECTS-$TENANTS-$SEED-$MIX.log"
 if [ ! -s "$CORPUS" ]; then
-    "$BIN" gen --lines "$LINES" --objects "$OBJECTS" --tenants "$TENANTS" --seed "$SEED" \
+    cargo run --release --locked --quiet -p fluxsight-testkit --bin fluxsight-gen -- --lines "$LINES" --objects "$OBJECTS" --tenants "$TENANTS" --seed "$SEED" \
         --mix "$MIX" >"$CORPUS"
 fi
 BYTES=$(wc -c <"$CORPUS")
