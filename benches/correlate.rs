@@ -1,5 +1,5 @@
 //! Correlator throughput at 1k / 100k / 1M distinct keys, and end-to-end replay of a
-//! generated mix, on deterministic inputs (`fluxsight::gen`, seed 11).
+//! generated mix, on deterministic inputs (`fluxsight_testkit::gen`, seed 11).
 //!
 //! `correlate_records`: (1M keys only with `FLUXSIGHT_BENCH_1M=1`) pre-decoded, pre-classified records (a 100k-record template
 //! set from the generator) fed to a fresh `Correlator` per iteration; record `j` is
@@ -16,10 +16,10 @@ use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throug
 
 use fluxsight::classify::Classifier;
 use fluxsight::correlate::{Correlator, Settings};
-use fluxsight::gen::{mixed, GenConfig, Mix};
 use fluxsight::parse::LineDecoder;
 use fluxsight::pipeline::replay::{replay, Emitter, ReplayOptions};
 use fluxsight::record::{ObjectRef, Record};
+use fluxsight_testkit::gen::{mixed, GenConfig, Mix};
 
 const TEMPLATES: u64 = 100_000;
 const REPLAY_LINES: u64 = 50_000;

@@ -1,5 +1,5 @@
 //! Parse and classify throughput per input form, on deterministic generated corpora
-//! (`fluxsight::gen`, seed 7, ≥100k lines per form).
+//! (`fluxsight_testkit::gen`, seed 7, ≥100k lines per form).
 //!
 //! Groups: `decode_bytes` (bytes/s of `LineDecoder::decode`), `decode_lines` (lines/s of
 //! the same work) and `decode_classify_lines` (decode + `Classifier::classify`, lines/s).
@@ -11,8 +11,8 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 
 use fluxsight::classify::Classifier;
-use fluxsight::gen::{corpus, Form, GenConfig, Mix};
 use fluxsight::parse::LineDecoder;
+use fluxsight_testkit::gen::{corpus, Form, GenConfig, Mix};
 
 const LINES: u64 = 100_000;
 

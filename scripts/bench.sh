@@ -122,7 +122,8 @@ bench_corpus() {
 
 CORPUS="$WORK/bench-$LINES-$OBJECTS-$TENANTS-$SEED-$MIX.log"
 if [ ! -s "$CORPUS" ]; then
-    "$BIN" gen --lines "$LINES" --objects "$OBJECTS" --tenants "$TENANTS" --seed "$SEED" \
+    cargo run --release --locked --quiet -p fluxsight-testkit --bin fluxsight-gen -- \
+        --lines "$LINES" --objects "$OBJECTS" --tenants "$TENANTS" --seed "$SEED" \
         --mix "$MIX" >"$CORPUS"
 fi
 bench_corpus "generated: $OBJECTS objects, $TENANTS tenants, mix $MIX, seed $SEED (target: replay peak RSS <= 32 MiB)"

@@ -4,6 +4,8 @@
 #
 # Usage: scripts/mem-check.sh [LINES] [OBJECTS] [TENANTS]
 # Env:   FLUXSIGHT=path/to/binary (default: target/release/fluxsight, built if missing)
+#        FLUXSIGHT_GEN=path/to/fluxsight-gen, the generator (testkit/; default:
+#        target/release/fluxsight-gen, built if missing)
 #        SEED (default 1), MIX (default all), FAILURE_RATE (default 0.05), KEEP=1 keeps
 #        the corpus in $WORK.
 set -euo pipefail
@@ -30,12 +32,16 @@ BIN=${FLUXSIGHT:-target/release/fluxsight}
 if [ ! -x "$BIN" ]; then
     cargo build --release --quiet
 fi
+GEN=${FLUXSIGHT_GEN:-target/release/fluxsight-gen}
+if [ ! -x "$GEN" ]; then
+    cargo build --release --quiet -p fluxsight-testkit --bin fluxsight-gen
+fi
 
 WORK=${WORK:-$(mktemp -d)}
 if [ -z "${KEEP:-}" ]; then trap 'rm -rf "$WORK"' EXIT; fi
 CORPUS="$WORK/gen-$LINES-$OBJECTS-$TENANTS-$SEED.log"
 
-"$BIN" gen --lines "$LINES" --objects "$OBJECTS" --tenants "$TENANTS" \
+"$GEN" --lines "$LINES" --objects "$OBJECTS" --tenants "$TENANTS" \
     --seed "$SEED" --mix "$MIX" --failure-rate "$FAILURE_RATE" >"$CORPUS"
 BYTES=$(wc -c <"$CORPUS")
 

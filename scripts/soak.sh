@@ -5,7 +5,7 @@
 #   DURATION=1800 RATE=50000 bash scripts/soak.sh          # the issue's 30 min at 50k/s
 #   DURATION=120 RATE=10000 bash scripts/soak.sh           # a short check
 #
-# What runs: `fluxsight run --no-kube` follows a file that `fluxsight gen --rate` feeds
+# What runs: `fluxsight run --no-kube` follows a file that `fluxsight-gen --rate` feeds
 # at RATE lines/s in real time (each line stamped with the time it is written; the file
 # is rotated by rename every ROTATE_MB, as logrotate would), with four outputs: findings
 # on stdout (to /dev/null), a file sink, a webhook sink (a local Python server that
@@ -22,6 +22,7 @@
 # 50k/s over 1,000 objects the per-object histories are full after ~3.5 min), SAMPLE
 # (s, 10), ROTATE_MB (256), OBJECTS (1000), TENANTS (20), KAFKA (1), KEEP (0: delete the
 # fed files at the end), BIN (default: target/release/fluxsight, built when missing),
+# GEN (the generator, default: target/release/fluxsight-gen from testkit/, built when missing),
 # OUT (default: target/soak/<UTC time>); SUMMARY=<csv> only prints the summary of an
 # earlier run's samples.
 set -euo pipefail
@@ -35,6 +36,7 @@ ROTATE_MB="${ROTATE_MB:-256}"
 KAFKA="${KAFKA:-1}"
 OUT="${OUT:-target/soak/$(date -u +%Y%m%dT%H%M%SZ)}"
 BIN="${BIN:-target/release/fluxsight}"
+GEN="${GEN:-target/release/fluxsight-gen}"
 # The summary of a samples file (also: `SUMMARY=path/to/soak.csv bash scripts/soak.sh`).
 summarize() {
 python3 - "$1" "$WARMUP" "$RATE" <<'PY'
@@ -103,6 +105,11 @@ if [ ! -x "$BIN" ]; then
   cargo build --release --bin fluxsight
 fi
 BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+if [ ! -x "$GEN" ]; then
+  echo "soak: building $GEN"
+  cargo build --release -p fluxsight-testkit --bin fluxsight-gen
+fi
+GEN="$(cd "$(dirname "$GEN")" && pwd)/$(basename "$GEN")"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -115,7 +122,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# 1. Traffic: `fluxsight gen --rate` writes RATE lines/s in real time, each line stamped
+# 1. Traffic: `fluxsight-gen --rate` writes RATE lines/s in real time, each line stamped
 #    with the time it is written (so the correlator sees a live cluster: windows,
 #    resolution and repeats run on real time), OBJECTS Flux objects in TENANTS tenants.
 OBJECTS="${OBJECTS:-1000}"
@@ -199,7 +206,7 @@ done
 #    rotated by rename every ROTATE_MB as logrotate would; the appender writes its line
 #    total to fed.count. A pipeline that falls behind never slows the generator: the
 #    lag shows as fed minus read.
-"$BIN" gen --rate "$RATE" --lines $(( RATE * DURATION )) --mix current --seed 7 \
+"$GEN" --rate "$RATE" --lines $(( RATE * DURATION )) --mix current --seed 7 \
   --objects "$OBJECTS" --tenants "$TENANTS" 2> "$OUT/gen.log" | \
 python3 -c '
 import os, sys

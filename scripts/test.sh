@@ -5,12 +5,13 @@
 #   - Prometheus Alertmanager: the Debian package unpacked into .tools/alertmanager
 #     without root (scripts/alertmanager.sh), unless one is installed;
 #   - the tansu Kafka-compatible broker: `cargo install` into ~/.cargo/bin (~6 min once).
-# Then it builds the test targets once (debug), runs every test binary (TEST_JOBS at a
-# time, default 3: most end-to-end tests wait on sockets and child processes, so running
-# binaries side by side shortens the wall time on 2 cores), compiles the criterion
-# benches without running them (they run in scripts/bench.sh only), runs the pattern
-# examples, validates every pipeline file and scores the scenarios when ../shared is
-# present. It prints each phase's time and the total.
+# Then it builds the test targets of the workspace (fluxsight and testkit/) once (debug),
+# runs every test binary (TEST_JOBS at a time, default 3: most end-to-end tests wait on
+# sockets and child processes, so running binaries side by side shortens the wall time
+# on 2 cores), compiles the criterion benches without running them (they run in
+# scripts/bench.sh only), runs the pattern examples, validates every pipeline file and
+# scores the scenarios when ../shared is present. It prints each phase's time and the
+# total.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,7 +33,7 @@ phase "build the test targets"
 LIST=$(mktemp -t fluxsight-tests.XXXXXX)
 LOGS=$(mktemp -d -t fluxsight-test-logs.XXXXXX)
 trap 'rm -rf "$LIST" "$LOGS"' EXIT
-cargo test --locked --lib --bins --tests --examples --no-run \
+cargo test --locked --workspace --lib --bins --tests --examples --no-run \
   --message-format=json-render-diagnostics |
   python3 -c '
 import json, sys

@@ -8,7 +8,6 @@
 //! - [`classify`]: rule tables from `patterns/`, secret redaction.
 //! - [`correlate`]: sans-IO correlation into findings and audit records.
 //! - [`delivery`]: the units that flow to sinks (finding, audit record, group, digest).
-//! - [`gen`]: deterministic generated Flux traffic for benches and load tests.
 //! - [`render`]: output rows and finding schemas.
 //! - [`sinks`]: delivery: stdout, file, webhook, Slack, Alertmanager, Kafka; spool, retry, routes.
 //! - [`config`]: the pipeline file as one checked whole, composed from every section.
@@ -21,10 +20,6 @@ pub mod classify;
 pub mod config;
 pub mod correlate;
 pub mod delivery;
-/// Fuzz harnesses for `fuzz/` and `tests/fuzz_regressions.rs`; not a stable API.
-#[doc(hidden)]
-pub mod fuzzing;
-pub mod gen;
 pub mod parse;
 pub mod pipeline;
 pub mod record;

@@ -35,7 +35,6 @@ fn main() -> ExitCode {
             cli::validate::validate(patterns.as_deref(), &files)
         }
         Command::Patterns { action, dir } => cli::validate::patterns(action, dir.as_deref()),
-        Command::Gen(args) => cli::gen::gen(&args),
         Command::Completions { shell } => cli::docs::completions(shell),
         Command::Man { out_dir } => cli::docs::man(out_dir.as_deref()),
     };

@@ -10,6 +10,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use fluxsight_testkit::gen::{mixed, GenConfig, Mix};
+
 const BIN: &str = env!("CARGO_BIN_EXE_fluxsight");
 /// Start of an ANSI control sequence (CSI).
 const CSI: &str = "\x1b[";
@@ -228,12 +230,12 @@ fn text_findings_are_coloured_on_a_terminal_only() {
 #[test]
 fn a_long_replay_shows_progress_on_a_terminal_only() {
     let input = tmp_path("progress.log");
-    let gen = Command::new(BIN)
-        .args(["gen", "--lines", "20000", "--mix", "current"])
-        .output()
-        .unwrap();
-    assert!(gen.status.success());
-    std::fs::write(&input, &gen.stdout).unwrap();
+    let corpus = mixed(&GenConfig {
+        lines: 20_000,
+        mix: Mix::Current,
+        ..GenConfig::default()
+    });
+    std::fs::write(&input, corpus).unwrap();
     let path = input.display();
     let stalled = format!("(head -n 100 {path}; sleep 3; cat {path}) | {BIN} replay - >/dev/null");
     let piped = Command::new("sh").args(["-c", &stalled]).output().unwrap();

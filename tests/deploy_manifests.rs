@@ -613,6 +613,7 @@ fn dockerfile_builds_locked_and_runs_as_nonroot() {
         "!src/",
         "!patterns/",
         "!benches/",
+        "!testkit/",
         "!samples/demo/",
     ] {
         assert!(

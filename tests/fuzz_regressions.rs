@@ -1,12 +1,12 @@
 //! Replays every committed fuzz input through the harness the fuzzer ran it with
-//! (`fluxsight::fuzzing`): crash inputs in `fuzz/regressions/<target>/` (each one a bug
+//! (`fluxsight_testkit::fuzzing`): crash inputs in `fuzz/regressions/<target>/` (each one a bug
 //! that was fixed) and the seed corpus in `fuzz/seeds/<target>/`. Adding a file adds a
 //! case. Also checks that every harness has a cargo-fuzz target file and seeds.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use fluxsight::fuzzing::{harness, TARGETS};
+use fluxsight_testkit::fuzzing::{harness, TARGETS};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")

@@ -2,7 +2,7 @@
 //! structure of the correlator at or under its cap, and evictions are counted.
 //!
 //! Not timed. Records are decoded and classified once from a generated corpus
-//! (`fluxsight::gen`), then re-keyed: record `j` is about its own object `o<j>` in
+//! (`fluxsight_testkit::gen`), then re-keyed: record `j` is about its own object `o<j>` in
 //! namespace `t<j % 500>`, its snapshot names its own source `src<j>` and depends on
 //! `o<j-1>`, so objects, sources, consumer edges, claims and per-object work all see
 //! over 1M distinct keys.
@@ -10,9 +10,9 @@
 use fluxsight::classify::Classifier;
 use fluxsight::correlate::state::{Caps, StateCounts};
 use fluxsight::correlate::{Correlator, Output, Settings};
-use fluxsight::gen::{mixed, GenConfig, Mix};
 use fluxsight::parse::LineDecoder;
 use fluxsight::record::{Class, Detail, ObjectRef, Record};
+use fluxsight_testkit::gen::{mixed, GenConfig, Mix};
 
 const KEYS: usize = 1_150_000;
 

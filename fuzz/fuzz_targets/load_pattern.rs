@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| fluxsight::fuzzing::load_pattern(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fluxsight_testkit::fuzzing::load_pattern(data));

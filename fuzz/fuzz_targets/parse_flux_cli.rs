@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| fluxsight::fuzzing::parse_flux_cli(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fluxsight_testkit::fuzzing::parse_flux_cli(data));

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| fluxsight::fuzzing::render_audit(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fluxsight_testkit::fuzzing::render_audit(data));

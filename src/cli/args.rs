@@ -187,8 +187,6 @@ pub enum Command {
         /// Config files to check.
         files: Vec<PathBuf>,
     },
-    /// Write deterministic generated Flux traffic (benches, load and memory tests).
-    Gen(GenArgs),
     /// List patterns, or run every pattern file's examples.
     Patterns {
         #[command(subcommand)]
@@ -210,41 +208,6 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
-}
-
-#[derive(clap::Args)]
-pub struct GenArgs {
-    /// Lines to write.
-    #[arg(long, default_value_t = 100_000)]
-    pub lines: u64,
-    /// Tenants (namespaces).
-    #[arg(long, default_value_t = 20)]
-    pub tenants: u32,
-    /// Flux objects.
-    #[arg(long, default_value_t = 1_000)]
-    pub objects: u32,
-    /// PRNG seed; the same seed gives byte-identical output.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Fraction of objects in a failure mode (0..=1).
-    #[arg(long, default_value_t = 0.05)]
-    pub failure_rate: f64,
-    /// `current` (mostly current zap JSON) or `all` (every form and layout).
-    #[arg(long, default_value = "all")]
-    pub mix: String,
-    /// Time of the first line (RFC 3339); with --rate, now.
-    #[arg(long)]
-    pub start: Option<String>,
-    /// Time covered by the lines (Go duration); with --rate, lines / rate.
-    #[arg(long)]
-    pub span: Option<String>,
-    /// Write in real time at this many lines/s, each line stamped with the time it is
-    /// written (a live load for `run`: `gen --rate 50000 | fluxsight run --input -`).
-    #[arg(long)]
-    pub rate: Option<f64>,
-    /// Target mean line length in bytes.
-    #[arg(long, default_value_t = 400)]
-    pub avg_bytes: usize,
 }
 
 #[derive(Subcommand)]

@@ -7,7 +7,6 @@ pub mod args;
 pub mod common;
 pub mod docs;
 pub mod drain;
-pub mod gen;
 pub mod live;
 pub mod replay;
 pub mod validate;

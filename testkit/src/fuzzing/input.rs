@@ -57,7 +57,7 @@ pub const TOKENS: &[&str] = &[
     "password=hunter2",
 ];
 
-/// A GitHub token shape that [`crate::classify::redact::redact`] must remove; placed
+/// A GitHub token shape that [`fluxsight::classify::redact::redact`] must remove; placed
 /// only in free-text fields, surrounded by spaces, so no output may contain it.
 pub const CANARY_SECRET: &str = "ghp_Fz9kQ2xW7vB4nR8tY1uI3oP5aS6dF0gH2jK4";
 

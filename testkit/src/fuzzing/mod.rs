@@ -16,13 +16,13 @@ mod render;
 
 use std::sync::OnceLock;
 
-use crate::classify::Classifier;
-use crate::correlate::spec::{self, PatternSet, Settings};
-use crate::parse::{
+use fluxsight::classify::Classifier;
+use fluxsight::correlate::spec::{self, PatternSet, Settings};
+use fluxsight::parse::{
     console, envelope, flux_cli, k8s, klog, logfmt, metric, text, zap, LineDecoder, ParseContext,
     ParseError,
 };
-use crate::record::Record;
+use fluxsight::record::Record;
 
 pub use correlate::correlate;
 pub use render::{render_alertmanager, render_audit, render_finding, render_row, render_slack};
@@ -233,7 +233,7 @@ pub fn load_classes(data: &[u8]) {
 
 /// A pipeline file (correlation settings, tenants, sinks, routes, delivery, live).
 pub fn load_pipeline(data: &[u8]) {
-    match crate::config::load(&utf8(data), "pipelines/fuzz.yaml", patterns().clone()) {
+    match fluxsight::config::load(&utf8(data), "pipelines/fuzz.yaml", patterns().clone()) {
         Ok((settings, _plan, _live)) => {
             let _ = settings.tenants.tenant("team-a-prod");
         }

@@ -8,7 +8,7 @@ use std::io::Write;
 use super::clock;
 use super::model::{hex, uuid, Cluster, Kind, Msg, CONTROLLERS};
 use super::{Mix, Rng};
-use crate::record::TsMs;
+use fluxsight::record::TsMs;
 
 /// Every generated input form (and layout, for zap JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

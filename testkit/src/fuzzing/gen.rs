@@ -6,14 +6,14 @@
 use std::collections::BTreeMap;
 
 use super::input::Input;
-use crate::correlate::finding::{Evidence, RootCause};
-use crate::correlate::{AuditRecord, Finding, PatternId, Status};
-use crate::parse::message::CONTROLLERS;
-use crate::record::{
+use fluxsight::correlate::finding::{Evidence, RootCause};
+use fluxsight::correlate::{AuditRecord, Finding, PatternId, Status};
+use fluxsight::parse::message::CONTROLLERS;
+use fluxsight::record::{
     ChangeSet, Class, Condition, ContainerInfo, Detail, EventInfo, Format, Level, MetricSample,
     ObjectInfo, ObjectRef, PodInfo, Record, Severity, TsMs,
 };
-use crate::sinks::{Delivery, Group};
+use fluxsight::sinks::{Delivery, Group};
 
 const KINDS: &[&str] = &[
     "GitRepository",

@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use crate::record::TsMs;
+use fluxsight::record::TsMs;
 
 /// Date and time of day of an instant (UTC).
 struct Civil {
@@ -129,7 +129,7 @@ mod tests {
     fn renders_match_parser_time() {
         let ts = 1_772_442_000_123;
         assert_eq!(s(|o| millis(o, ts)), "2026-03-02T09:00:00.123Z");
-        assert_eq!(s(|o| millis(o, ts)), crate::time::format_rfc3339_ms(ts));
+        assert_eq!(s(|o| millis(o, ts)), fluxsight::time::format_rfc3339_ms(ts));
         assert_eq!(
             s(|o| millis_offset(o, ts, 180)),
             "2026-03-02T12:00:00.123+0300"
@@ -141,9 +141,9 @@ mod tests {
         assert_eq!(s(|o| klog(o, ts, 456)), "0302 09:00:00.123456");
         assert_eq!(s(|o| secs(o, ts)), "2026-03-02T09:00:00Z");
         // Leap day and year boundary.
-        let leap = crate::time::days_from_civil(2028, 2, 29) * 86_400_000;
+        let leap = fluxsight::time::days_from_civil(2028, 2, 29) * 86_400_000;
         assert_eq!(s(|o| secs(o, leap)), "2028-02-29T00:00:00Z");
-        let nye = crate::time::days_from_civil(2026, 12, 31) * 86_400_000 + 86_399_999;
+        let nye = fluxsight::time::days_from_civil(2026, 12, 31) * 86_400_000 + 86_399_999;
         assert_eq!(s(|o| millis(o, nye)), "2026-12-31T23:59:59.999Z");
     }
 }

@@ -1,4 +1,4 @@
-//! Deterministic Flux traffic: the generator behind `fluxsight gen`, the benches, load
+//! Deterministic Flux traffic: the generator behind `fluxsight-gen`, the benches, load
 //! tests and the memory tests.
 //!
 //! Owns: a model of a cluster (tenants, Flux objects with sources, dependencies and a
@@ -26,7 +26,7 @@ use std::io::{self, Write};
 pub use forms::Form;
 pub use model::FailureMode;
 
-use crate::record::TsMs;
+use fluxsight::record::TsMs;
 
 /// Which forms a generated stream contains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

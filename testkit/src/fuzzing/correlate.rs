@@ -3,11 +3,11 @@
 
 use super::gen;
 use super::input::Input;
-use crate::correlate::state::Caps;
-use crate::correlate::{Correlator, Output};
-use crate::parse::LineDecoder;
-use crate::record::TsMs;
-use crate::sinks::Delivery;
+use fluxsight::correlate::state::Caps;
+use fluxsight::correlate::{Correlator, Output};
+use fluxsight::parse::LineDecoder;
+use fluxsight::record::TsMs;
+use fluxsight::sinks::Delivery;
 
 /// Caps small enough that evictions happen within one input.
 const SMALL_CAPS: Caps = Caps {

@@ -1,6 +1,6 @@
 use super::*;
-use crate::parse::LineDecoder;
-use crate::record::{Envelope, Format};
+use fluxsight::parse::LineDecoder;
+use fluxsight::record::{Envelope, Format};
 
 fn cfg(lines: u64) -> GenConfig {
     GenConfig {
@@ -136,7 +136,7 @@ fn every_form_decodes_as_itself() {
 
 #[test]
 fn failure_mix_follows_the_rate() {
-    let classifier = crate::classify::Classifier::builtin();
+    let classifier = fluxsight::classify::Classifier::builtin();
     let count_failures = |rate: f64| {
         let out = mixed(&GenConfig {
             failure_rate: rate,

@@ -4,18 +4,18 @@ use serde_json::Value;
 
 use super::gen;
 use super::input::{Input, CANARY_SECRET};
-use crate::correlate::{AuditRecord, Finding};
-use crate::render::finding::{
+use fluxsight::correlate::{AuditRecord, Finding};
+use fluxsight::render::finding::{
     audit_ecs, audit_native, audit_ocsf, ecs, native, ocsf, text_line, text_report,
 };
-use crate::render::row::render_row as row;
-use crate::render::slack;
-use crate::sinks::alertmanager::{
+use fluxsight::render::row::render_row as row;
+use fluxsight::render::slack;
+use fluxsight::sinks::alertmanager::{
     valid_label_name, AlertMapper, PostableAlert, MAX_ANNOTATION, MAX_LABEL_VALUE,
 };
-use crate::sinks::body::render_all;
-use crate::sinks::config::BodyFormat;
-use crate::sinks::Delivery;
+use fluxsight::sinks::body::render_all;
+use fluxsight::sinks::config::BodyFormat;
+use fluxsight::sinks::Delivery;
 
 const JSON_BODIES: [BodyFormat; 4] = [
     BodyFormat::Native,
