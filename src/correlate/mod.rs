@@ -7,10 +7,10 @@
 //!
 //! The correlator is a clock, the state every family shares (`shared::Shared`), and
 //! four detector families behind one trait (`detector::Detector`), one file each:
-//! `sources` ([`sources::SourceHealth`]: auth, rate limit, network), `controllers`
-//! ([`controllers::ControllerHealth`]: OOM, crash loop, cascade, memory, queue, guilty
-//! tenant), `objects` ([`objects::ObjectPatterns`]: per-object failure patterns,
-//! stalled, slow, drift and loops), `graph` ([`graph::DependencyGraph`]: dependency
+//! `sources` (`SourceHealth`: auth, rate limit, network), `controllers`
+//! (`ControllerHealth`: OOM, crash loop, cascade, memory, queue, guilty
+//! tenant), `objects` (`ObjectPatterns`: per-object failure patterns,
+//! stalled, slow, drift and loops), `graph` (`DependencyGraph`: dependency
 //! cycles and chains, the failing-or-missing-source root). It keeps the shared
 //! bookkeeping of each record (object state, failures, recovery) and hands the record
 //! to the families that consume it, in `RECORD_ORDER`; ticks run in `TICK_ORDER`.
@@ -624,5 +624,74 @@ fn pasted_occurrences(rec: &Record) -> u64 {
             e.count.unwrap_or(1).clamp(1, MAX_PASTED_OCCURRENCES)
         }
         _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_is_called_once_in_each_order() {
+        let all = [
+            Family::Objects,
+            Family::Sources,
+            Family::Graph,
+            Family::Controllers,
+        ];
+        for f in all {
+            let in_records = RECORD_ORDER.iter().filter(|x| **x == f).count();
+            let in_ticks = TICK_ORDER
+                .iter()
+                .filter(|(x, p)| *x == f && *p == TickPhase::Main)
+                .count();
+            assert_eq!((in_records, in_ticks), (1, 1), "{f:?}");
+        }
+        let late: Vec<Family> = TICK_ORDER
+            .iter()
+            .filter(|(_, p)| *p == TickPhase::Late)
+            .map(|(f, _)| *f)
+            .collect();
+        assert_eq!(late, [Family::Controllers]);
+    }
+
+    #[test]
+    fn the_families_together_emit_every_pattern_once() {
+        let c = Correlator::new(Settings::default());
+        let infos = c.detectors();
+        let names: Vec<&str> = infos.iter().map(|d| d.name).collect();
+        assert_eq!(
+            names,
+            [
+                "ObjectPatterns",
+                "SourceHealth",
+                "DependencyGraph",
+                "ControllerHealth"
+            ]
+        );
+        let mut emitted: Vec<PatternId> = infos
+            .iter()
+            .flat_map(|d| d.params.iter().map(|pp| pp.pattern))
+            .collect();
+        emitted.sort();
+        assert_eq!(emitted, PatternId::ALL);
+    }
+
+    #[test]
+    fn next_check_says_when_a_family_has_time_driven_work() {
+        let mut c = Correlator::new(Settings::default());
+        c.on_time(1_000_000);
+        assert!(c.next_deadline().is_some());
+        assert_eq!(c.next_check(), None, "nothing to look at yet");
+        let failing = Record {
+            ts: Some(1_000_500),
+            object: Some(ObjectRef::new("Kustomization", "apps", "a")),
+            class: Class::HealthCheckFailed,
+            msg: "health check failed after 5m0s".into(),
+            ..Default::default()
+        };
+        c.on_record(&failing);
+        // A failing object: stalled and the source-failure root look at it each tick.
+        assert_eq!(c.next_check(), c.next_deadline());
     }
 }
