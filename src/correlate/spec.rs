@@ -133,6 +133,12 @@ impl Pattern {
         v.unwrap_or(0.0)
     }
 
+    /// The value of `key` in ms when the pattern declares it: for callers that scan
+    /// every pattern for a parameter only some have (the live rebuild lookback).
+    pub fn declared_ms(&self, key: &str) -> Option<i64> {
+        self.params.get(key).map(|v| *v as i64)
+    }
+
     pub fn ms(&self, key: &str) -> i64 {
         self.p(key) as i64
     }
@@ -614,6 +620,17 @@ mod tests {
                 assert_eq!(p.p(param.name), param.default, "{}", param.name);
             }
         }
+    }
+
+    #[test]
+    fn declared_ms_reads_only_what_a_pattern_declares() {
+        let set = PatternSet::builtin();
+        let span = set.get(PatternId::MemoryGrowth).declared_ms("min_span");
+        assert_eq!(span, Some(7_200_000));
+        assert_eq!(
+            set.get(PatternId::ApplyConflict).declared_ms("min_span"),
+            None
+        );
     }
 
     #[test]
