@@ -3,15 +3,17 @@
 //! `fluxsight::correlate::PatternId` is the one list of finding pattern ids. A pattern
 //! is shipped as three things that must agree with it: its pattern file
 //! (`patterns/<id>.yaml`, besides the record-class rules in `classes.yaml`), its
-//! thresholds (`spec::KNOWN_PARAMS`) and its runbook (`docs/patterns/<id>.md`, which
-//! alerts link to). A new pattern file without a variant, or a variant without a file
+//! thresholds (one detector family's parameter table,
+//! `correlate::detector::PARAM_TABLES`) and its runbook (`docs/patterns/<id>.md`,
+//! which alerts link to). A new pattern file without a variant, or a variant without a file
 //! or runbook, fails here by name. The last check keeps the ids out of the shipped
 //! code as bare strings: outside the enum's table a pattern is named by its variant.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use fluxsight::correlate::spec::{BUILTIN_PATTERNS, KNOWN_PARAMS};
+use fluxsight::correlate::detector::PARAM_TABLES;
+use fluxsight::correlate::spec::BUILTIN_PATTERNS;
 use fluxsight::correlate::PatternId;
 
 fn root() -> &'static Path {
@@ -83,8 +85,15 @@ fn every_pattern_id_is_compiled_in_with_its_parameters() {
         "built-in pattern files follow the PatternId table"
     );
     for &p in PatternId::ALL {
-        let n = KNOWN_PARAMS.iter().filter(|(id, _)| *id == p).count();
-        assert_eq!(n, 1, "{p}: {n} KNOWN_PARAMS entries, want exactly 1");
+        let n = PARAM_TABLES
+            .iter()
+            .flat_map(|t| t.iter())
+            .filter(|pp| pp.pattern == p)
+            .count();
+        assert_eq!(
+            n, 1,
+            "{p}: in {n} detector parameter tables, want exactly 1"
+        );
     }
 }
 

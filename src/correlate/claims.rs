@@ -4,13 +4,14 @@
 //! finding its sources and their consumers, an auth finding its source and consumers,
 //! a failing or missing source its consumers, an OOM cascade the failures after it, a
 //! failing dependency its waiters. Every symptom pattern (stalled, slow, drift and
-//! loops, the source-failure root itself) asks [`Correlator::claimed`] before it fires,
+//! loops, the source-failure root itself) asks [`Shared::claimed`] before it fires,
 //! and a symptom's own failures are attached to the root's `impacted` entry
-//! ([`Correlator::group_symptom`]) instead.
+//! ([`Shared::group_symptom`]) instead.
 //!
-//! Owns: the claim order ([`ClaimRank`]), the claim map's updates, symptom
-//! attachment, and the source-failure root (`dependency_blocked` whose subject is a
-//! failing or missing source). Does not own the root detectors themselves.
+//! Owns: the claim order ([`ClaimRank`]), the claim map's updates and symptom
+//! attachment. Does not own the root detectors themselves (each family declares the
+//! ranks it grants: `detector::Detector::claims`; the source-failure root is the
+//! graph family's).
 //!
 //! Invariant: a claim is only replaced by a root of equal or higher rank while the
 //! claiming finding fires; a claim whose finding stopped firing explains nothing, so
@@ -18,17 +19,17 @@
 
 use std::collections::BTreeMap;
 
-use super::finding::{ImpactDetail, RootCause};
+use super::finding::ImpactDetail;
 use super::objects::parse_kind_ns_name;
 use super::pattern_id::PatternId;
-use super::{vars, Correlator};
+use super::shared::Shared;
 use crate::record::{Class, ObjectRef, TsMs};
 
 /// Which root explains an object when several could, lowest first. A claim is kept
 /// against any lower-ranked claim: OOM cascade > host rate limit > host network >
 /// source auth > source failure > dependency > the object's own finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum ClaimRank {
+pub enum ClaimRank {
     /// A per-object pattern of the object itself (build, health check, …).
     Own,
     /// `dependency_blocked` / `dependency_cycle` over `dependsOn` edges.
@@ -118,7 +119,7 @@ pub(crate) fn source_in_message(msg: &str, of: &ObjectRef) -> Option<(ObjectRef,
     None
 }
 
-impl Correlator {
+impl Shared {
     /// A claim by the root finding (`pattern`, `subject`) on `o`. An existing claim
     /// whose finding still fires and outranks this one is kept.
     pub(crate) fn claim(&mut self, o: &ObjectRef, pattern: PatternId, subject: &ObjectRef) {
@@ -247,124 +248,6 @@ impl Correlator {
             self.obj_mut(&src, ts).missing_at = Some(ts);
         }
     }
-
-    /// The source-failure root: consumers failing with `source_not_ready` behind a
-    /// source that is missing or failing for a reason no higher root explains (its
-    /// own fetch, storage or other error) are grouped under one `dependency_blocked`
-    /// finding about the source, once the oldest has been blocked for
-    /// `source_min_failing`. Consumers of a source another root claims are attached
-    /// to that root instead.
-    pub(super) fn check_sources(&mut self, now: TsMs) {
-        let pat = self.settings.patterns.shared(PatternId::DependencyBlocked);
-        let (within, min_failing) = (pat.ms("waiting_within"), pat.ms("source_min_failing"));
-        let mut by_source: BTreeMap<ObjectRef, Vec<(ObjectRef, TsMs)>> = BTreeMap::new();
-        let mut attach: Vec<(ObjectRef, TsMs, Class, String)> = Vec::new();
-        for o in &self.failing {
-            let Some(s) = self.objects.get(o) else {
-                continue;
-            };
-            let (Some(since), Some(last), Some(src)) =
-                (s.failing_since, s.attempts.back(), s.source_ref.as_ref())
-            else {
-                continue;
-            };
-            if last.class != Class::SourceNotReady || now - last.ts > within {
-                continue;
-            }
-            if self
-                .root_of(src)
-                .is_some_and(|(_, _, r)| r > ClaimRank::SourceFailure)
-            {
-                attach.push((o.clone(), last.ts, last.class, last.message.clone()));
-                continue;
-            }
-            let source = self.objects.get(src);
-            let missing = source.is_some_and(|x| x.missing_at.is_some());
-            // Auth, rate-limit and network failures have roots of their own, ranked
-            // above this one; until those fire the source is not the root here.
-            let failing = source.and_then(|x| x.current_failure()).is_some_and(|a| {
-                !matches!(
-                    a.class,
-                    Class::DependencyNotReady
-                        | Class::GitAuthFailed
-                        | Class::RateLimited
-                        | Class::NetworkError
-                )
-            });
-            if missing || failing {
-                by_source
-                    .entry(src.clone())
-                    .or_default()
-                    .push((o.clone(), since));
-            }
-        }
-        for (o, ts, class, message) in attach {
-            self.group_symptom(&o, ts, class, &message);
-        }
-        for (src, blocked) in by_source {
-            let already = self.findings.is_firing(PatternId::DependencyBlocked, &src);
-            let oldest = blocked.iter().map(|(_, t)| *t).min().unwrap_or(now);
-            if !already && now - oldest < min_failing {
-                continue;
-            }
-            self.source_root(&src, &blocked, now);
-        }
-    }
-
-    /// Opens or updates the `dependency_blocked` finding of a failing or missing
-    /// source and claims its blocked consumers (and the source itself, so its own
-    /// stalled finding does not repeat the root).
-    fn source_root(&mut self, src: &ObjectRef, blocked: &[(ObjectRef, TsMs)], now: TsMs) {
-        let pat = self.settings.patterns.shared(PatternId::DependencyBlocked);
-        let own = self
-            .objects
-            .get(src)
-            .and_then(|s| s.current_failure())
-            .cloned();
-        let symptoms: Vec<(ObjectRef, String, Option<ImpactDetail>)> = blocked
-            .iter()
-            .map(|(o, _)| (o.clone(), self.tenant_of(o), self.impact_seed(o)))
-            .collect();
-        let root_cause = match &own {
-            Some(a) => RootCause {
-                object: src.clone(),
-                class: a.class,
-                message: a.message.clone(),
-            },
-            None => RootCause {
-                object: src.clone(),
-                class: Class::SourceNotReady,
-                message: symptoms
-                    .iter()
-                    .find_map(|(_, _, d)| d.as_ref().map(|d| d.message.clone()))
-                    .unwrap_or_else(|| format!("{src} not found")),
-            },
-        };
-        let tenant = most_affected(symptoms.iter().map(|(_, t, _)| t.as_str()))
-            .unwrap_or_else(|| self.tenant_of(src));
-        let f = self.findings.upsert(
-            PatternId::DependencyBlocked,
-            src,
-            pat.severity,
-            now,
-            pat.ms("resolve_after") as u64,
-        );
-        f.count = symptoms.len() as u64;
-        f.root_cause = Some(root_cause);
-        for (o, t, seed) in symptoms.iter() {
-            match seed {
-                Some(d) => f.add_impact(d.clone()),
-                None => f.add_impacted(o),
-            }
-            f.add_tenant(t);
-        }
-        f.tenant = tenant;
-        vars::fill_text(f, &pat);
-        for (o, _, _) in symptoms {
-            self.claim(&o, PatternId::DependencyBlocked, src);
-        }
-        self.claim(src, PatternId::DependencyBlocked, src);
-    }
 }
 
 /// The tenant named most often (ties: the first in sort order); `None` when empty.
@@ -438,7 +321,10 @@ mod tests {
     fn a_lower_root_does_not_take_a_claim_while_the_higher_fires() {
         use crate::correlate::Settings;
         use crate::record::Severity;
-        let mut c = Correlator::new(Settings::default());
+        let mut c = Shared::new(
+            Settings::default(),
+            crate::correlate::state::Caps::default(),
+        );
         let host = ObjectRef::new("Host", "", "github.com");
         let repo = ObjectRef::new("GitRepository", "apps", "fleet");
         c.findings.upsert(
@@ -457,7 +343,7 @@ mod tests {
             600_000,
         );
         c.claim(&repo, PatternId::GitAuthFailure, &repo);
-        let root = |c: &Correlator| c.root_of(&repo).map(|(p, _, _)| p);
+        let root = |c: &Shared| c.root_of(&repo).map(|(p, _, _)| p);
         assert_eq!(root(&c), Some(PatternId::NetworkDegradation));
         assert!(c.claimed_above(&repo, ClaimRank::SourceAuth));
         // The host recovered: its claim explains nothing, the auth root takes over.

@@ -1,17 +1,186 @@
-//! Controller detectors: `controller_oom`, `controller_crashloop`, `oom_cascade`,
-//! `memory_growth`, `queue_backpressure`, `guilty_tenant`.
+//! The controller family ([`ControllerHealth`]): `controller_oom`,
+//! `controller_crashloop`, `oom_cascade`, `memory_growth`, `queue_backpressure`,
+//! `guilty_tenant`.
+//!
+//! Owns: per-controller state (restarts, OOM kills, memory and queue samples, work
+//! by tenant: `ctrls`), the controllers' own records (metrics, Pod status, Pod and
+//! Node Events, controller lines), and the parameter table of its six patterns.
+//! Does not own: the failures it attributes to a cascade (`Shared::recent_failures`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashMap;
 
+use super::claims::ClaimRank;
+use super::detector::{
+    count, duration, float, ratio, Consumes, Detector, PatternParams, TickPhase,
+};
 use super::finding::{Evidence, RootCause};
 use super::pattern_id::PatternId;
-use super::sources::{heaviest_of, shares_from};
-use super::state::{push_capped, ObjState};
-use super::{vars, Correlator};
+use super::shared::Shared;
+use super::sources::{heaviest_of, host_of_failure, shares_from};
+use super::state::{self, push_capped, Caps, CtrlState, Evictions, ObjState};
+use super::{controller_of, vars};
 use crate::parse::message::controller_from_pod;
-use crate::record::{Class, ObjectRef, Record, TsMs};
+use crate::record::{Class, Detail, ObjectRef, Record, TsMs};
+
+/// The controller family: the health of the Flux controllers themselves, and who
+/// loads them.
+#[derive(Default)]
+pub(crate) struct ControllerHealth {
+    /// Controller name → its state.
+    pub ctrls: BTreeMap<String, CtrlState>,
+}
+
+impl ControllerHealth {
+    /// The patterns this family emits and the parameters it reads (durations in ms).
+    pub const PARAMS: &'static [PatternParams] = &[
+        PatternParams {
+            pattern: PatternId::ControllerOom,
+            params: &[duration("resolve_after", 1_800_000.0)],
+        },
+        PatternParams {
+            pattern: PatternId::OomCascade,
+            params: &[
+                duration("window", 1_800_000.0),
+                count("min_tenants", 2.0),
+                ratio("hog_share", 0.5),
+                duration("resolve_after", 1_800_000.0),
+            ],
+        },
+        PatternParams {
+            pattern: PatternId::ControllerCrashloop,
+            params: &[
+                count("min_restarts", 3.0),
+                duration("window", 1_800_000.0),
+                duration("resolve_after", 1_800_000.0),
+            ],
+        },
+        PatternParams {
+            pattern: PatternId::GuiltyTenant,
+            params: &[
+                ratio("min_share", 0.5),
+                count("min_tenants", 2.0),
+                duration("window", 3_600_000.0),
+                count("min_runs", 20.0),
+                duration("resolve_after", 1_800_000.0),
+            ],
+        },
+        PatternParams {
+            pattern: PatternId::MemoryGrowth,
+            params: &[
+                float("min_slope_mib_per_hour", 10.0),
+                duration("min_span", 7_200_000.0),
+                count("min_samples", 8.0),
+                duration("resolve_after", 3_600_000.0),
+            ],
+        },
+        PatternParams {
+            pattern: PatternId::QueueBackpressure,
+            params: &[
+                float("min_depth", 100.0),
+                duration("min_duration", 300_000.0),
+                duration("resolve_after", 600_000.0),
+            ],
+        },
+    ];
+}
+
+impl Detector for ControllerHealth {
+    fn name(&self) -> &'static str {
+        "ControllerHealth"
+    }
+
+    fn consumes(&self) -> Consumes {
+        Consumes {
+            // Rate limits: the provider pressure behind a guilty tenant.
+            classes: &[
+                Class::OomKilled,
+                Class::ControllerRestarted,
+                Class::RateLimited,
+            ],
+            runs: true,
+            recovery: false,
+            controller_records: true,
+        }
+    }
+
+    fn params(&self) -> &'static [PatternParams] {
+        Self::PARAMS
+    }
+
+    fn claims(&self) -> &'static [ClaimRank] {
+        &[ClaimRank::OomCascade]
+    }
+
+    fn on_record(&mut self, sh: &mut Shared, rec: &Record, obj: &ObjectRef, ts: TsMs) {
+        let Some(c) = controller_of(rec, obj) else {
+            return;
+        };
+        match rec.class {
+            // Provider pressure counts only where the source family finds the host.
+            Class::RateLimited if host_of_failure(sh, rec, obj).is_some() => {
+                self.ctrl_mut(&c, &sh.caps, &mut sh.evictions)
+                    .rate_limited_at = Some(ts);
+            }
+            Class::OomKilled | Class::ControllerRestarted => {
+                let message = crate::classify::redact::redact(&rec.message()).into_owned();
+                self.note_restart(sh, &c, ts, rec.class == Class::OomKilled, &message);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_run(&mut self, sh: &mut Shared, rec: &Record, obj: &ObjectRef, c: &str, ts: TsMs) {
+        let size = sh
+            .objects
+            .get(obj)
+            .and_then(|s| s.artifact_size)
+            .unwrap_or(0);
+        let w = state::Work {
+            runs: 1.0,
+            duration_ms: rec.duration_ms.unwrap_or(0) as f64,
+            errors: if rec.class.is_failure() { 1.0 } else { 0.0 },
+            bytes: size as f64,
+        };
+        let tenant = sh.tenant_of(obj);
+        let caps = sh.caps;
+        let cs = self.ctrl_mut(c, &caps, &mut sh.evictions);
+        cs.add_work(ts, &tenant, w, &caps, &mut sh.evictions);
+        cs.add_object_work(obj, &w, caps.objects, &mut sh.evictions);
+        let s = sh.obj_mut(obj, ts);
+        push_capped(&mut s.runs, ts, caps.history);
+    }
+
+    fn on_controller_record(&mut self, sh: &mut Shared, rec: &Record, ts: TsMs) {
+        match &rec.detail {
+            Detail::Metric(_) => return self.on_metric(sh, rec, ts),
+            Detail::Pod(_) => return self.on_pod(sh, rec, ts),
+            _ => {}
+        }
+        let Some(obj) = &rec.object else {
+            return self.on_controller_line(sh, rec, ts);
+        };
+        match obj.kind.as_str() {
+            "Pod" => self.on_pod_event(sh, rec, obj, ts),
+            "Node" => self.on_node_event(sh, rec, ts),
+            // Deployment, ReplicaSet: only their failures say something.
+            _ if rec.class.is_failure() => self.on_controller_line(sh, rec, ts),
+            _ => {}
+        }
+    }
+
+    fn on_tick(&mut self, sh: &mut Shared, now: TsMs, phase: TickPhase) {
+        match phase {
+            TickPhase::Main => self.check_controllers(sh, now),
+            TickPhase::Late => self.check_tenants(sh, now),
+        }
+    }
+
+    fn next_deadline(&self, _sh: &Shared, tick: TsMs) -> Option<TsMs> {
+        (!self.ctrls.is_empty()).then_some(tick)
+    }
+}
 
 const MIB: f64 = 1024.0 * 1024.0;
 /// Restart signals closer than this are one restart (Pod status, BackOff event and
@@ -48,8 +217,8 @@ pub fn theil_sen(samples: &[(i64, f64)]) -> Option<f64> {
     Some(slopes[slopes.len() / 2])
 }
 
-impl Correlator {
-    pub(super) fn on_metric(&mut self, rec: &Record, ts: TsMs) {
+impl ControllerHealth {
+    fn on_metric(&mut self, sh: &mut Shared, rec: &Record, ts: TsMs) {
         let Some(m) = rec.metric() else { return };
         let ctrl = rec.controller.clone().or_else(|| {
             m.label("pod")
@@ -57,25 +226,25 @@ impl Correlator {
                 .map(str::to_string)
         });
         let Some(c) = ctrl else { return };
-        let cap = self.caps.samples;
+        let cap = sh.caps.samples;
         match m.name.as_str() {
             "process_resident_memory_bytes" | "container_memory_working_set_bytes" => {
-                let cs = self.ctrl_mut(&c);
+                let cs = self.ctrl_mut(&c, &sh.caps, &mut sh.evictions);
                 if let Some(ns) = m.label("namespace") {
                     cs.namespace = ns.to_string();
                 }
                 push_capped(&mut cs.memory, (ts, m.value), cap);
             }
             "workqueue_depth" => {
-                let cs = self.ctrl_mut(&c);
+                let cs = self.ctrl_mut(&c, &sh.caps, &mut sh.evictions);
                 push_capped(&mut cs.queue, (ts, m.value), cap);
-                self.detect_queue(&c, ts);
+                self.detect_queue(sh, &c, ts);
             }
             _ => {}
         }
     }
 
-    pub(super) fn on_pod(&mut self, rec: &Record, ts: TsMs) {
+    fn on_pod(&mut self, sh: &mut Shared, rec: &Record, ts: TsMs) {
         let Some(p) = rec.pod_info() else { return };
         let ctrl = rec.controller.clone().or_else(|| {
             rec.object
@@ -102,7 +271,7 @@ impl Correlator {
             .filter_map(|k| k.waiting_reason.clone())
             .next();
         let prev = {
-            let cs = self.ctrl_mut(&c);
+            let cs = self.ctrl_mut(&c, &sh.caps, &mut sh.evictions);
             if !ns.is_empty() {
                 cs.namespace = ns;
             }
@@ -113,6 +282,7 @@ impl Correlator {
         if restarts > prev {
             if let Some(t) = oom_at {
                 self.note_restart(
+                    sh,
                     &c,
                     t,
                     true,
@@ -120,13 +290,13 @@ impl Correlator {
                 );
             } else {
                 let why = waiting.unwrap_or_else(|| "restarted".into());
-                self.note_restart(&c, ts, false, &why);
+                self.note_restart(sh, &c, ts, false, &why);
             }
         }
     }
 
     /// kubelet events about a controller pod: BackOff, Killing, Unhealthy, OOMKilled.
-    pub(super) fn on_pod_event(&mut self, rec: &Record, pod: &ObjectRef, ts: TsMs) {
+    fn on_pod_event(&mut self, sh: &mut Shared, rec: &Record, pod: &ObjectRef, ts: TsMs) {
         let Some(c) = controller_from_pod(&pod.name)
             .map(str::to_string)
             .or(rec.controller.clone())
@@ -134,14 +304,14 @@ impl Correlator {
             return;
         };
         if rec.class == Class::OomKilled {
-            self.note_restart(&c, ts, true, &rec.message());
+            self.note_restart(sh, &c, ts, true, &rec.message());
         } else if rec.class == Class::ControllerRestarted {
-            self.note_restart(&c, ts, false, &rec.message());
+            self.note_restart(sh, &c, ts, false, &rec.message());
         }
     }
 
     /// Node `OOMKilling` events name the killed process.
-    pub(super) fn on_node_event(&mut self, rec: &Record, ts: TsMs) {
+    fn on_node_event(&mut self, sh: &mut Shared, rec: &Record, ts: TsMs) {
         if rec.class != Class::OomKilled {
             return;
         }
@@ -158,29 +328,29 @@ impl Correlator {
             .map(str::to_string)
             .or_else(|| rec.controller.clone());
         if let Some(c) = c {
-            self.note_restart(&c, ts, true, &msg);
+            self.note_restart(sh, &c, ts, true, &msg);
         }
     }
 
     /// A controller's `starting manager` line: a restart of its own, unless it is the
     /// start of the new container after an exit already noted (crash back-off delays
     /// the start by up to [`MAX_CRASH_BACKOFF_MS`]).
-    pub(super) fn note_start(&mut self, c: &str, ts: TsMs) {
+    fn note_start(&mut self, sh: &mut Shared, c: &str, ts: TsMs) {
         let after_exit = self.ctrls.get(c).is_some_and(|cs| {
             cs.restarts
                 .iter()
                 .any(|(t, _)| *t <= ts && ts - t <= MAX_CRASH_BACKOFF_MS)
         });
         if !after_exit {
-            self.note_restart(c, ts, false, START_REASON);
+            self.note_restart(sh, c, ts, false, START_REASON);
         }
     }
 
     /// Notes a restart (or OOM kill) of a controller and re-evaluates it.
-    pub(super) fn note_restart(&mut self, c: &str, ts: TsMs, oom: bool, why: &str) {
-        let cap = self.caps.history;
+    fn note_restart(&mut self, sh: &mut Shared, c: &str, ts: TsMs, oom: bool, why: &str) {
+        let cap = sh.caps.history;
         {
-            let cs = self.ctrl_mut(c);
+            let cs = self.ctrl_mut(c, &sh.caps, &mut sh.evictions);
             if oom && !cs.ooms.iter().any(|t| (t - ts).abs() <= RESTART_DEDUPE_MS) {
                 push_capped(&mut cs.ooms, ts, cap);
             }
@@ -207,17 +377,14 @@ impl Correlator {
                 }
             }
         }
-        self.detect_controller(c, ts);
+        self.detect_controller(sh, c, ts);
     }
 
-    fn detect_controller(&mut self, c: &str, now: TsMs) {
+    fn detect_controller(&mut self, sh: &mut Shared, c: &str, now: TsMs) {
         let Some(cs) = self.ctrls.get(c) else { return };
         let subject = deployment(c, &cs.namespace);
-        let oom_pat = self.settings.patterns.shared(PatternId::ControllerOom);
-        let crash_pat = self
-            .settings
-            .patterns
-            .shared(PatternId::ControllerCrashloop);
+        let oom_pat = sh.settings.patterns.shared(PatternId::ControllerOom);
+        let crash_pat = sh.settings.patterns.shared(PatternId::ControllerCrashloop);
         let window = crash_pat.ms("window");
         let ooms: Vec<TsMs> = cs
             .ooms
@@ -234,7 +401,7 @@ impl Correlator {
         let restart_count = cs.restart_count;
         let memory = cs.memory.back().map(|(_, v)| v / MIB);
         if let Some(&last) = ooms.last() {
-            let f = self.findings.upsert(
+            let f = sh.findings.upsert(
                 PatternId::ControllerOom,
                 &subject,
                 oom_pat.severity,
@@ -264,7 +431,7 @@ impl Correlator {
             let reasons: BTreeSet<&str> = restarts.iter().map(|(_, r)| r.as_str()).collect();
             let reasons = reasons.into_iter().take(5).collect::<Vec<_>>().join("; ");
             let last = restarts.last().map(|(t, _)| *t).unwrap_or(now);
-            let f = self.findings.upsert(
+            let f = sh.findings.upsert(
                 PatternId::ControllerCrashloop,
                 &subject,
                 crash_pat.severity,
@@ -285,21 +452,21 @@ impl Correlator {
     }
 
     /// Time-driven controller checks.
-    pub(super) fn check_controllers(&mut self, now: TsMs) {
+    fn check_controllers(&mut self, sh: &mut Shared, now: TsMs) {
         let names: Vec<String> = self.ctrls.keys().cloned().collect();
         for c in names {
-            self.detect_cascade(&c, now);
-            self.detect_memory(&c, now);
+            self.detect_cascade(sh, &c, now);
+            self.detect_memory(sh, &c, now);
         }
     }
 
     /// Failures after a controller OOM / crash loop, across tenants, become symptoms of
     /// one `oom_cascade` finding.
-    fn detect_cascade(&mut self, c: &str, now: TsMs) {
-        let pat = self.settings.patterns.shared(PatternId::OomCascade);
+    fn detect_cascade(&mut self, sh: &mut Shared, c: &str, now: TsMs) {
+        let pat = sh.settings.patterns.shared(PatternId::OomCascade);
         let window = pat.ms("window");
         let Some(cs) = self.ctrls.get(c) else { return };
-        let crash_min = self
+        let crash_min = sh
             .settings
             .patterns
             .get(PatternId::ControllerCrashloop)
@@ -328,7 +495,7 @@ impl Correlator {
         // reach it (artifact downloads from source-controller).
         let mut impacted: Vec<(TsMs, ObjectRef, Class, String)> = Vec::new();
         let mut seen = BTreeSet::new();
-        for f in &self.recent_failures {
+        for f in &sh.recent_failures {
             if f.ts < t0 - 60_000 || f.ts > now {
                 continue;
             }
@@ -336,7 +503,7 @@ impl Correlator {
                 || f.message.contains(&c_host)
                 || (c == "source-controller" && f.class == Class::SourceNotReady);
             // An object already failing before the controller's trouble is not its symptom.
-            let failing_before = self
+            let failing_before = sh
                 .objects
                 .get(&f.object)
                 .and_then(|s| s.failing_since)
@@ -347,17 +514,17 @@ impl Correlator {
         }
         let tenants: BTreeSet<String> = impacted
             .iter()
-            .map(|(_, o, _, _)| self.tenant_of(o))
+            .map(|(_, o, _, _)| sh.tenant_of(o))
             .collect();
-        let already = self.findings.is_firing(PatternId::OomCascade, &subject);
+        let already = sh.findings.is_firing(PatternId::OomCascade, &subject);
         if (tenants.len() as u64) < pat.n("min_tenants") && !already {
             return;
         }
         impacted.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-        let hog = self.memory_hog(c, now);
+        let hog = self.memory_hog(sh, c, now);
         let restarts = self.ctrls.get(c).map(|cs| cs.restart_count).unwrap_or(0);
         let first = impacted.first().cloned();
-        let f = self.findings.upsert(
+        let f = sh.findings.upsert(
             PatternId::OomCascade,
             &subject,
             pat.severity,
@@ -409,17 +576,17 @@ impl Correlator {
         }
         vars::fill_text(f, &pat);
         for (_, o, _, _) in impacted {
-            self.claim(&o, PatternId::OomCascade, &subject);
+            sh.claim(&o, PatternId::OomCascade, &subject);
         }
     }
 
     /// The tenant whose objects move the most artifact bytes through `c` (size ×
     /// polling rate), falling back to run counts.
-    pub(super) fn memory_hog(&self, c: &str, now: TsMs) -> Option<(String, f64, String)> {
+    fn memory_hog(&self, sh: &Shared, c: &str, now: TsMs) -> Option<(String, f64, String)> {
         // Summed per namespace first (no allocation per object), then per tenant.
         let mut per_ns: FxHashMap<&str, f64> = FxHashMap::default();
         let mut per_obj: Vec<(f64, &ObjectRef)> = Vec::new();
-        for (o, s) in &self.objects {
+        for (o, s) in &sh.objects {
             if s.controller != Some(c) {
                 continue;
             }
@@ -434,7 +601,7 @@ impl Correlator {
             FxHashMap::with_capacity_and_hasher(per_ns.len(), Default::default());
         let mut per_tenant: BTreeMap<String, f64> = BTreeMap::new();
         for (ns, load) in per_ns {
-            let t = self.tenant_of_ns(ns);
+            let t = sh.tenant_of_ns(ns);
             *per_tenant.entry(t.clone()).or_default() += load;
             ns_tenant.insert(ns, t);
         }
@@ -448,8 +615,8 @@ impl Correlator {
         Some((top.0, top.1, heaviest))
     }
 
-    fn detect_memory(&mut self, c: &str, now: TsMs) {
-        let pat = self.settings.patterns.shared(PatternId::MemoryGrowth);
+    fn detect_memory(&mut self, sh: &mut Shared, c: &str, now: TsMs) {
+        let pat = sh.settings.patterns.shared(PatternId::MemoryGrowth);
         let Some(cs) = self.ctrls.get(c) else { return };
         // Use the series since the last big drop (a restart resets memory).
         let mut start = 0;
@@ -478,7 +645,7 @@ impl Correlator {
         if mib_h < pat.p("min_slope_mib_per_hour") {
             return;
         }
-        let f = self.findings.upsert(
+        let f = sh.findings.upsert(
             PatternId::MemoryGrowth,
             &subject,
             pat.severity,
@@ -496,8 +663,8 @@ impl Correlator {
         vars::fill_text(f, &pat);
     }
 
-    fn detect_queue(&mut self, c: &str, now: TsMs) {
-        let pat = self.settings.patterns.shared(PatternId::QueueBackpressure);
+    fn detect_queue(&mut self, sh: &mut Shared, c: &str, now: TsMs) {
+        let pat = sh.settings.patterns.shared(PatternId::QueueBackpressure);
         let Some(cs) = self.ctrls.get(c) else { return };
         let min_depth = pat.p("min_depth");
         // Length of the current run of samples above the threshold.
@@ -519,7 +686,7 @@ impl Correlator {
         let work = cs.work_since(now, 3_600_000);
         let mut per: Vec<(&str, f64)> = work.into_iter().map(|(t, w)| (t, w.runs)).collect();
         per.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        let f = self.findings.upsert(
+        let f = sh.findings.upsert(
             PatternId::QueueBackpressure,
             &subject,
             pat.severity,
@@ -542,18 +709,18 @@ impl Correlator {
     }
 
     /// Guilty tenant: per controller under pressure, the tenant with most of its work.
-    pub(super) fn check_tenants(&mut self, now: TsMs) {
-        let pat = self.settings.patterns.shared(PatternId::GuiltyTenant);
+    fn check_tenants(&mut self, sh: &mut Shared, now: TsMs) {
+        let pat = sh.settings.patterns.shared(PatternId::GuiltyTenant);
         let window = pat.ms("window");
         let names: Vec<String> = self.ctrls.keys().cloned().collect();
         for c in names {
             let cs = &self.ctrls[&c];
             let subject_ctrl = deployment(&c, &cs.namespace);
             let oom = cs.ooms.iter().any(|t| now - t <= window)
-                || self
+                || sh
                     .findings
                     .is_firing(PatternId::ControllerCrashloop, &subject_ctrl);
-            let queue = self
+            let queue = sh
                 .findings
                 .is_firing(PatternId::QueueBackpressure, &subject_ctrl);
             let rate = cs.rate_limited_at.is_some_and(|t| now - t <= window);
@@ -573,7 +740,7 @@ impl Correlator {
                 continue;
             }
             let top = match measure {
-                "artifact bytes" => self.memory_hog(&c, now),
+                "artifact bytes" => self.memory_hog(sh, &c, now),
                 _ => {
                     let per: BTreeMap<String, f64> = work
                         .iter()
@@ -594,7 +761,7 @@ impl Correlator {
                                 .object_runs
                                 .iter()
                                 .filter_map(|(o, w)| {
-                                    let ot = self.tenant_of(o);
+                                    let ot = sh.tenant_of(o);
                                     (ot == t).then(|| (w.runs, o.clone(), ot))
                                 })
                                 .collect();
@@ -611,8 +778,8 @@ impl Correlator {
                 continue;
             }
             let subject = ObjectRef::new("Namespace", "", tenant.clone());
-            let heaviest = self.describe_heaviest(&tenant, &c, &heaviest);
-            let f = self.findings.upsert(
+            let heaviest = self.describe_heaviest(sh, &tenant, &c, &heaviest);
+            let f = sh.findings.upsert(
                 PatternId::GuiltyTenant,
                 &subject,
                 pat.severity,
@@ -635,11 +802,11 @@ impl Correlator {
     }
 
     /// "Kustomization/juliet/app-3 (every 15s), …" for the tenant's heaviest objects.
-    fn describe_heaviest(&self, tenant: &str, c: &str, fallback: &str) -> String {
-        let mut v: Vec<(f64, &ObjectRef, Option<u64>)> = self
+    fn describe_heaviest(&self, sh: &Shared, tenant: &str, c: &str, fallback: &str) -> String {
+        let mut v: Vec<(f64, &ObjectRef, Option<u64>)> = sh
             .objects
             .iter()
-            .filter(|(o, s)| s.controller == Some(c) && self.tenant_of(o) == tenant)
+            .filter(|(o, s)| s.controller == Some(c) && sh.tenant_of(o) == tenant)
             .map(|(o, s)| {
                 let rate = s
                     .interval_ms
@@ -660,6 +827,39 @@ impl Correlator {
             })
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// A controller's own lines without an object (start-up, leader election, klog).
+    fn on_controller_line(&mut self, sh: &mut Shared, rec: &Record, ts: TsMs) {
+        let Some(c) = rec.controller.clone() else {
+            return;
+        };
+        let msg = rec.message();
+        let lower = msg.to_ascii_lowercase();
+        if rec.class == Class::Lifecycle && lower.starts_with("starting manager") {
+            self.note_start(sh, &c, ts);
+        } else if rec.class == Class::OomKilled {
+            self.note_restart(sh, &c, ts, true, &msg);
+        } else if rec.class == Class::ControllerRestarted {
+            self.note_restart(sh, &c, ts, false, &msg);
+        }
+    }
+
+    /// The state of controller `name`, created on first sight; a new one beyond
+    /// `caps.controllers` evicts the first in name order.
+    fn ctrl_mut(&mut self, name: &str, caps: &Caps, ev: &mut Evictions) -> &mut CtrlState {
+        if !self.ctrls.contains_key(name) && self.ctrls.len() >= caps.controllers {
+            if let Some(k) = self.ctrls.keys().next().cloned() {
+                self.ctrls.remove(&k);
+                ev.controllers += 1;
+            }
+        }
+        self.ctrls
+            .entry(name.to_string())
+            .or_insert_with(|| CtrlState {
+                namespace: "flux-system".into(),
+                ..Default::default()
+            })
     }
 }
 

@@ -5,42 +5,54 @@
 //! time, live mode with wall time, so every detector is tested with plain synchronous
 //! calls and replay is deterministic.
 //!
-//! Owns: keyed windowed state (`state`), the dependency graph (`graph`), the finding
-//! lifecycle (`finding`), the pattern ids every stage names patterns by (`pattern_id`),
-//! pattern files and config (`spec`), and the detectors, one file
-//! per family: `sources` (auth, rate limit, network), `controllers` (OOM, crash loop,
-//! cascade, memory, queue, guilty tenant), `objects` (per-object failure patterns,
-//! stalled, slow, drift and loops), `graph` (dependency cycles and chains); and the
-//! claims that group symptoms under their root cause (`claims`: claim order, symptom
-//! attachment, the failing-or-missing-source root). Does not own: parsing, rendering,
+//! The correlator is a clock, the state every family shares (`shared::Shared`), and
+//! four detector families behind one trait (`detector::Detector`), one file each:
+//! `sources` (`SourceHealth`: auth, rate limit, network), `controllers`
+//! (`ControllerHealth`: OOM, crash loop, cascade, memory, queue, guilty
+//! tenant), `objects` (`ObjectPatterns`: per-object failure patterns,
+//! stalled, slow, drift and loops), `graph` (`DependencyGraph`: dependency
+//! cycles and chains, the failing-or-missing-source root). It keeps the shared
+//! bookkeeping of each record (object state, failures, recovery) and hands the record
+//! to the families that consume it, in `RECORD_ORDER`; ticks run in `TICK_ORDER`.
+//! Also owns: keyed windowed state (`state`), the finding lifecycle (`finding`), the
+//! pattern ids (`pattern_id`), pattern files and config (`spec`), and the claims that
+//! group symptoms under their root cause (`claims`). Does not own: parsing, rendering,
 //! delivery.
 //!
 //! Invariants: state is capped (see [`state::Caps`]); output order depends only on the
-//! input (BTreeMaps, sorted keys), never on hashing or timing.
+//! input (BTreeMaps, sorted keys, the fixed family orders), never on hashing or timing.
 
 pub mod audit;
 mod claims;
 mod controllers;
+pub mod detector;
 pub mod finding;
 mod graph;
 mod objects;
 pub mod pattern_id;
+mod shared;
 mod sources;
 pub mod spec;
 pub mod state;
 pub mod vars;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-
-use rustc_hash::FxHashMap;
+use std::collections::BTreeSet;
 
 use crate::record::{Class, Detail, Format, ObjectRef, Record, TsMs};
 
 pub use audit::AuditRecord;
+pub use claims::ClaimRank;
 pub use finding::{Finding, Status};
 pub use pattern_id::PatternId;
 pub use spec::Settings;
-use state::{push_capped, Attempt, Caps, CtrlState, Evictions, HostState, ObjState, StateCounts};
+
+use controllers::ControllerHealth;
+use detector::{Detector, TickPhase};
+use graph::DependencyGraph;
+use objects::ObjectPatterns;
+use shared::{RecentFailure, Shared, RECENT_FAILURES_CAP};
+use sources::SourceHealth;
+use state::{push_capped, Attempt, Caps, Evictions, StateCounts};
 
 /// The kind whose applies are steps of a run rather than its outcome.
 const KUSTOMIZATION: &str = "Kustomization";
@@ -58,42 +70,61 @@ pub enum Output {
     Audit(Box<AuditRecord>),
 }
 
-/// A recent failure anywhere, for cascade attribution.
-#[derive(Debug, Clone)]
-struct RecentFailure {
-    ts: TsMs,
-    object: ObjectRef,
-    class: Class,
-    controller: Option<String>,
-    message: String,
+/// A detector family, for the explicit call orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Objects,
+    Sources,
+    Graph,
+    Controllers,
 }
 
-/// The correlation engine.
+/// The order in which a record reaches the families that consume it (its class, a
+/// run, a recovery, a controller's own record, the end of input). It matters where a
+/// family reads what another settles on the same record: on a success, the object's
+/// own patterns (slow, drift: "is it claimed?") are judged before the source family
+/// and the graph resolve the roots that claimed it. Changing it changes output.
+const RECORD_ORDER: [Family; 4] = [
+    Family::Objects,
+    Family::Sources,
+    Family::Graph,
+    Family::Controllers,
+];
+
+/// The order of the time-driven checks in a tick, after the finding table expired
+/// what went quiet and the shared state was pruned: controllers first (an OOM
+/// cascade claims its symptoms before they are judged), then the dependency graph
+/// and the source-failure root (claims), then the objects' own checks (drift,
+/// stalled: quiet when claimed), the hosts' cap; last, the guilty tenant, which reads
+/// the pressure the others found. Changing it changes output.
+const TICK_ORDER: [(Family, TickPhase); 5] = [
+    (Family::Controllers, TickPhase::Main),
+    (Family::Graph, TickPhase::Main),
+    (Family::Objects, TickPhase::Main),
+    (Family::Sources, TickPhase::Main),
+    (Family::Controllers, TickPhase::Late),
+];
+
+/// What a detector family declares about itself ([`Correlator::detectors`]).
+#[derive(Debug, Clone)]
+pub struct DetectorInfo {
+    pub name: &'static str,
+    pub consumes: detector::Consumes,
+    /// Its patterns with their parameters and defaults.
+    pub params: &'static [detector::PatternParams],
+    /// The claim ranks its root findings take.
+    pub claims: &'static [ClaimRank],
+}
+
+/// The correlation engine: a clock, the shared state, and the detector families.
 pub struct Correlator {
-    settings: Settings,
-    caps: Caps,
     now: Option<TsMs>,
     next_tick: Option<TsMs>,
-    objects: FxHashMap<ObjectRef, ObjState>,
-    /// source → objects that consume it (from `spec.sourceRef`, chart sources).
-    consumers: FxHashMap<ObjectRef, BTreeSet<ObjectRef>>,
-    /// Edges in `consumers`, kept so the cap check is O(1).
-    consumer_edges: usize,
-    /// Objects failing now (for time-driven checks without scanning every object).
-    failing: BTreeSet<ObjectRef>,
-    waiting: BTreeSet<ObjectRef>,
-    /// Objects with applies whose run has no known outcome yet (drift is judged once
-    /// it has: `objects::confirm_applies`).
-    open_applies: BTreeSet<ObjectRef>,
-    ctrls: BTreeMap<String, CtrlState>,
-    hosts: FxHashMap<String, HostState>,
-    recent_failures: VecDeque<RecentFailure>,
-    /// object → (pattern, subject) of the root finding that explains it (`claims`).
-    claims: FxHashMap<ObjectRef, (PatternId, ObjectRef)>,
-    findings: finding::FindingTable,
-    audit: audit::AuditState,
-    evictions: Evictions,
-    out: Vec<Output>,
+    sh: Shared,
+    objects: ObjectPatterns,
+    sources: SourceHealth,
+    graph: DependencyGraph,
+    controllers: ControllerHealth,
 }
 
 impl Correlator {
@@ -102,36 +133,60 @@ impl Correlator {
     }
 
     pub fn with_caps(settings: Settings, caps: Caps) -> Self {
-        let findings = finding::FindingTable::new(&settings.cluster, settings.repeat_interval_ms);
         Correlator {
-            settings,
-            caps,
             now: None,
             next_tick: None,
-            objects: FxHashMap::default(),
-            consumers: FxHashMap::default(),
-            consumer_edges: 0,
-            failing: BTreeSet::new(),
-            waiting: BTreeSet::new(),
-            open_applies: BTreeSet::new(),
-            ctrls: BTreeMap::new(),
-            hosts: FxHashMap::default(),
-            recent_failures: VecDeque::new(),
-            claims: FxHashMap::default(),
-            findings,
-            audit: audit::AuditState::default(),
-            evictions: Evictions::default(),
-            out: Vec::new(),
+            sh: Shared::new(settings, caps),
+            objects: ObjectPatterns,
+            sources: SourceHealth::default(),
+            graph: DependencyGraph,
+            controllers: ControllerHealth::default(),
         }
+    }
+
+    /// The shared state and one family, borrowed apart.
+    fn family(&mut self, f: Family) -> (&mut Shared, &mut dyn Detector) {
+        let d: &mut dyn Detector = match f {
+            Family::Objects => &mut self.objects,
+            Family::Sources => &mut self.sources,
+            Family::Graph => &mut self.graph,
+            Family::Controllers => &mut self.controllers,
+        };
+        (&mut self.sh, d)
+    }
+
+    fn family_ref(&self, f: Family) -> &dyn Detector {
+        match f {
+            Family::Objects => &self.objects,
+            Family::Sources => &self.sources,
+            Family::Graph => &self.graph,
+            Family::Controllers => &self.controllers,
+        }
+    }
+
+    /// The detector families, in `RECORD_ORDER`, with what each declares.
+    pub fn detectors(&self) -> Vec<DetectorInfo> {
+        RECORD_ORDER
+            .iter()
+            .map(|f| {
+                let d = self.family_ref(*f);
+                DetectorInfo {
+                    name: d.name(),
+                    consumes: d.consumes(),
+                    params: d.params(),
+                    claims: d.claims(),
+                }
+            })
+            .collect()
     }
 
     /// Swaps the settings of a reloaded config (thresholds, patterns, tenant mapping,
     /// cluster name, repeat interval) keeping every window, claim and open finding:
     /// a finding firing before the swap is updated and resolved after it.
     pub fn reconfigure(&mut self, settings: Settings) {
-        self.findings.cluster = settings.cluster.clone();
-        self.findings.repeat_interval_ms = settings.repeat_interval_ms;
-        self.settings = settings;
+        self.sh.findings.cluster = settings.cluster.clone();
+        self.sh.findings.repeat_interval_ms = settings.repeat_interval_ms;
+        self.sh.settings = settings;
     }
 
     /// The clock as the correlator knows it (latest record or tick time).
@@ -139,45 +194,57 @@ impl Correlator {
         self.now
     }
 
-    /// When `on_time` next has work to do.
+    /// When `on_time` next has work to do: the next tick of the fixed [`TICK_MS`] grid.
+    /// The grid stays even while no family has time-driven work
+    /// ([`Correlator::next_check`]): the finding table expires quiet findings at
+    /// ticks, and findings carry tick times.
     pub fn next_deadline(&self) -> Option<TsMs> {
         self.next_tick
     }
 
+    /// The earliest tick at which some family's time-driven checks have something to
+    /// look at; `None` while only a record could give them work.
+    pub fn next_check(&self) -> Option<TsMs> {
+        let tick = self.next_tick?;
+        RECORD_ORDER
+            .iter()
+            .filter_map(|f| self.family_ref(*f).next_deadline(&self.sh, tick))
+            .min()
+    }
+
     pub fn evictions(&self) -> Evictions {
         Evictions {
-            audit: self.audit.evicted,
-            ..self.evictions
+            audit: self.sh.audit.evicted,
+            ..self.sh.evictions
         }
     }
 
     /// The caps this correlator enforces.
     pub fn caps(&self) -> Caps {
-        self.caps
+        self.sh.caps
     }
 
     /// Entry counts of every keyed structure (for memory tests and metrics).
     pub fn state_counts(&self) -> StateCounts {
+        let ctrls = &self.controllers.ctrls;
         StateCounts {
-            objects: self.objects.len(),
-            controllers: self.ctrls.len(),
-            hosts: self.hosts.len(),
-            findings: self.findings.len(),
-            consumer_sources: self.consumers.len(),
-            consumer_edges: self.consumers.values().map(BTreeSet::len).sum(),
-            claims: self.claims.len(),
-            failing: self.failing.len(),
-            waiting: self.waiting.len(),
-            recent_failures: self.recent_failures.len(),
-            audit: self.audit.len(),
-            object_runs_max: self
-                .ctrls
+            objects: self.sh.objects.len(),
+            controllers: ctrls.len(),
+            hosts: self.sources.hosts.len(),
+            findings: self.sh.findings.len(),
+            consumer_sources: self.sh.consumers.len(),
+            consumer_edges: self.sh.consumers.values().map(BTreeSet::len).sum(),
+            claims: self.sh.claims.len(),
+            failing: self.sh.failing.len(),
+            waiting: self.sh.waiting.len(),
+            recent_failures: self.sh.recent_failures.len(),
+            audit: self.sh.audit.len(),
+            object_runs_max: ctrls
                 .values()
                 .map(|c| c.object_runs.len())
                 .max()
                 .unwrap_or(0),
-            tenants_max: self
-                .ctrls
+            tenants_max: ctrls
                 .values()
                 .flat_map(|c| c.work.iter().map(|(_, m)| m.len()))
                 .max()
@@ -188,26 +255,26 @@ impl Correlator {
     /// Entry counts of the keyed state (objects, controllers, hosts, findings).
     pub fn state_sizes(&self) -> (usize, usize, usize, usize) {
         (
-            self.objects.len(),
-            self.ctrls.len(),
-            self.hosts.len(),
-            self.findings.len(),
+            self.sh.objects.len(),
+            self.controllers.ctrls.len(),
+            self.sources.hosts.len(),
+            self.sh.findings.len(),
         )
     }
 
     /// Drains what has been emitted so far.
     pub fn drain(&mut self) -> Vec<Output> {
-        std::mem::take(&mut self.out)
+        std::mem::take(&mut self.sh.out)
     }
 
     /// Every finding known (firing or resolved).
     pub fn findings(&self) -> Vec<Finding> {
-        self.findings.all().cloned().collect()
+        self.sh.findings.all().cloned().collect()
     }
 
     /// Every finding currently firing.
     pub fn firing(&self) -> impl Iterator<Item = &Finding> {
-        self.findings.firing()
+        self.sh.findings.firing()
     }
 
     /// Advances the clock to `now` and runs time-driven checks when due.
@@ -233,17 +300,19 @@ impl Correlator {
         if self.next_tick.is_none() {
             self.next_tick = Some(now - now.rem_euclid(TICK_MS) + TICK_MS);
         }
-        self.collect(now, false);
+        self.sh.collect(now, false);
     }
 
     /// End of input: run the checks once more and emit the final state of every
     /// finding that changed. Open findings stay firing.
     pub fn finish(&mut self) {
         if let Some(now) = self.now {
-            // No more records can show an apply's run failed: judge the open ones.
-            self.confirm_applies(now, true);
+            for f in RECORD_ORDER {
+                let (sh, d) = self.family(f);
+                d.on_end(sh, now);
+            }
             self.tick(now);
-            self.collect(now, true);
+            self.sh.collect(now, true);
         }
     }
 
@@ -258,8 +327,7 @@ impl Correlator {
         // Late records keep their own time for windows but never move the clock back.
         let ts = ts.min(now);
         match &rec.detail {
-            Detail::Metric(_) => self.on_metric(rec, ts),
-            Detail::Pod(_) => self.on_pod(rec, ts),
+            Detail::Metric(_) | Detail::Pod(_) => self.controller_record(rec, ts),
             Detail::Object(_) => self.on_object(rec, ts),
             _ => {
                 if rec.format == Format::Metric {
@@ -268,222 +336,123 @@ impl Correlator {
                 self.on_event_or_log(rec, ts)
             }
         }
-        self.collect(now, false);
-    }
-
-    fn collect(&mut self, now: TsMs, force: bool) {
-        // Checked per record too: between ticks a flood could open many findings.
-        if self.findings.len() > self.caps.findings {
-            self.evictions.findings += self.findings.enforce_cap(self.caps.findings);
-        }
-        for f in self.findings.take_changes(now, force) {
-            if PatternId::RbacDenied.is(&f.pattern) && f.status == Status::Firing {
-                if let Some(a) = self.audit.mirror_rbac(&f) {
-                    self.out.push(Output::Audit(Box::new(a)));
-                }
-            }
-            self.out.push(Output::Finding(Box::new(f)));
-        }
+        self.sh.collect(now, false);
     }
 
     fn tick(&mut self, now: TsMs) {
-        self.findings.expire(now);
-        self.evictions.findings += self.findings.enforce_cap(self.caps.findings);
-        self.prune(now);
-        self.check_controllers(now);
-        self.check_graph(now);
-        self.check_sources(now);
-        self.confirm_applies(now, false);
-        self.check_stalled(now);
-        self.check_tenants(now);
-    }
-
-    fn prune(&mut self, now: TsMs) {
-        let keep = 3 * 3_600_000;
-        while self
-            .recent_failures
-            .front()
-            .is_some_and(|f| now - f.ts > keep)
-        {
-            self.recent_failures.pop_front();
+        self.sh.findings.expire(now);
+        self.sh.evictions.findings += self.sh.findings.enforce_cap(self.sh.caps.findings);
+        self.sh.prune(now);
+        for (f, phase) in TICK_ORDER {
+            let (sh, d) = self.family(f);
+            d.on_tick(sh, now, phase);
         }
-        let objects = &self.objects;
-        self.failing
-            .retain(|o| objects.get(o).is_some_and(|s| s.failing_since.is_some()));
-        let ww = self
-            .settings
-            .patterns
-            .get(PatternId::DependencyBlocked)
-            .ms("waiting_within");
-        self.waiting.retain(|o| {
-            objects
-                .get(o)
-                .and_then(|s| s.waiting_at)
-                .is_some_and(|t| now - t <= ww)
-        });
-        let ev = state::evict_oldest(&mut self.hosts, self.caps.hosts, |h| h.last_seen);
-        self.evictions.hosts += ev;
     }
 
-    pub(crate) fn tenant_of(&self, o: &ObjectRef) -> String {
-        self.tenant_of_ns(&o.namespace)
-    }
-
-    pub(crate) fn tenant_of_ns(&self, namespace: &str) -> String {
-        if namespace.is_empty() {
-            return String::new();
-        }
-        self.settings.tenants.tenant(namespace)
-    }
-
-    fn obj_mut(&mut self, o: &ObjectRef, ts: TsMs) -> &mut ObjState {
-        // Looked up before inserting so a known object (almost every call) costs no
-        // clone of its reference.
-        if !self.objects.contains_key(o) {
-            if self.objects.len() >= self.caps.objects {
-                let cap = self.caps.objects - 1;
-                let n = state::evict_oldest(&mut self.objects, cap, |s| s.last_seen);
-                self.evictions.objects += n;
-                // Forget the evicted in the sets that point into `objects` now rather
-                // than at the next tick, so a flood between ticks cannot grow them.
-                let objects = &self.objects;
-                self.failing.retain(|o| objects.contains_key(o));
-                self.waiting.retain(|o| objects.contains_key(o));
-                self.open_applies.retain(|o| objects.contains_key(o));
-            }
-            let fresh = ObjState {
-                controller: vars::controller_for_kind(&o.kind),
-                ..Default::default()
-            };
-            self.objects.insert(o.clone(), fresh);
-        }
-        let s = self
-            .objects
-            .get_mut(o)
-            .expect("object state inserted above");
-        if ts > s.last_seen {
-            s.last_seen = ts;
-        }
-        s
-    }
-
-    /// Creates or refreshes a provider host's state, evicting the least recently seen
-    /// tenth when a new host would exceed `caps.hosts`.
-    pub(crate) fn touch_host(&mut self, host: &str, ts: TsMs) {
-        if !self.hosts.contains_key(host) && self.hosts.len() >= self.caps.hosts {
-            let cap = self.caps.hosts.saturating_sub(1);
-            self.evictions.hosts += state::evict_oldest(&mut self.hosts, cap, |h| h.last_seen);
-        }
-        let h = self.hosts.entry(host.to_string()).or_default();
-        h.last_seen = h.last_seen.max(ts);
-    }
-
-    fn ctrl_mut(&mut self, name: &str) -> &mut CtrlState {
-        if !self.ctrls.contains_key(name) && self.ctrls.len() >= self.caps.controllers {
-            if let Some(k) = self.ctrls.keys().next().cloned() {
-                self.ctrls.remove(&k);
-                self.evictions.controllers += 1;
+    /// Hands a record of `class` about `obj` to every family that consumes the
+    /// class, in `RECORD_ORDER`. False when none does.
+    fn dispatch_class(&mut self, rec: &Record, obj: &ObjectRef, ts: TsMs) -> bool {
+        let mut fed = false;
+        for f in RECORD_ORDER {
+            let (sh, d) = self.family(f);
+            if d.consumes().class(rec.class) {
+                d.on_record(sh, rec, obj, ts);
+                fed = true;
             }
         }
-        self.ctrls
-            .entry(name.to_string())
-            .or_insert_with(|| CtrlState {
-                namespace: "flux-system".into(),
-                ..Default::default()
-            })
+        fed
     }
 
-    /// Records `obj` as a consumer of `src`, keeping both the number of sources and the
-    /// number of edges under `caps.objects`.
-    pub(crate) fn add_consumer(&mut self, src: &ObjectRef, obj: &ObjectRef) {
-        let cap = self.caps.objects.max(1);
-        if self.consumer_edges >= cap
-            || (!self.consumers.contains_key(src) && self.consumers.len() >= cap)
-        {
-            self.trim_consumers(cap);
-        }
-        let set = self.consumers.entry(src.clone()).or_default();
-        if set.len() < 10_000 && set.insert(obj.clone()) {
-            self.consumer_edges += 1;
-        }
-    }
-
-    pub(crate) fn remove_consumer(&mut self, src: &ObjectRef, obj: &ObjectRef) {
-        if let Some(set) = self.consumers.get_mut(src) {
-            if set.remove(obj) {
-                self.consumer_edges -= 1;
-            }
-            if set.is_empty() {
-                self.consumers.remove(src);
+    /// A controller's own record: metric samples, Pod status, Pod and Node Events,
+    /// lines without a Flux object.
+    fn controller_record(&mut self, rec: &Record, ts: TsMs) {
+        for f in RECORD_ORDER {
+            let (sh, d) = self.family(f);
+            if d.consumes().controller_records {
+                d.on_controller_record(sh, rec, ts);
             }
         }
-    }
-
-    /// Drops edges of consumers whose state was evicted (their `sourceRef` is no longer
-    /// known), then the sources seen least recently, until a tenth of room is free.
-    fn trim_consumers(&mut self, cap: usize) {
-        let objects = &self.objects;
-        let mut dropped = 0u64;
-        for set in self.consumers.values_mut() {
-            let n = set.len();
-            set.retain(|c| objects.contains_key(c));
-            dropped += (n - set.len()) as u64;
-        }
-        self.consumers.retain(|_, set| !set.is_empty());
-        let room = cap - (cap / 10).max(1);
-        let mut edges: usize = self.consumers.values().map(BTreeSet::len).sum();
-        if self.consumers.len() > room || edges > room {
-            let mut ages: Vec<(TsMs, ObjectRef)> = self
-                .consumers
-                .keys()
-                .map(|k| (objects.get(k).map_or(TsMs::MIN, |s| s.last_seen), k.clone()))
-                .collect();
-            ages.sort_unstable();
-            for (_, k) in ages {
-                if self.consumers.len() <= room && edges <= room {
-                    break;
-                }
-                if let Some(set) = self.consumers.remove(&k) {
-                    edges -= set.len();
-                    dropped += set.len() as u64;
-                }
-            }
-        }
-        self.consumer_edges = edges;
-        self.evictions.consumers += dropped;
     }
 
     /// Records of Kubernetes Events and log lines.
     fn on_event_or_log(&mut self, rec: &Record, ts: TsMs) {
         let Some(obj) = rec.object.clone() else {
-            self.on_controller_line(rec, ts);
+            self.controller_record(rec, ts);
             return;
         };
-        match obj.kind.as_str() {
-            "Pod" => return self.on_pod_event(rec, &obj, ts),
-            "Node" => return self.on_node_event(rec, ts),
-            "Deployment" | "ReplicaSet" => {
-                if rec.class.is_failure() {
-                    self.on_controller_line(rec, ts);
-                }
-                return;
-            }
-            _ => {}
+        if matches!(
+            obj.kind.as_str(),
+            "Pod" | "Node" | "Deployment" | "ReplicaSet"
+        ) {
+            self.controller_record(rec, ts);
+            return;
         }
         self.on_object_record(rec, &obj, ts);
     }
 
+    /// A Flux object snapshot: spec facts, the dependency graph, and its status.
+    fn on_object(&mut self, rec: &Record, ts: TsMs) {
+        let (Some(obj), Some(info)) = (rec.object.clone(), rec.object_info()) else {
+            return;
+        };
+        if info.watch_type.as_deref() == Some("DELETED") {
+            self.sh.forget(&obj);
+            return;
+        }
+        let old_source = self.sh.objects.get(&obj).and_then(|s| s.source_ref.clone());
+        {
+            let s = self.sh.obj_mut(&obj, ts);
+            if info.interval_ms.is_some() {
+                s.interval_ms = info.interval_ms;
+            }
+            s.depends_on = info.depends_on.clone();
+            s.source_ref = info.source_ref.clone();
+            if let Some(u) = &info.url {
+                s.set_url(u);
+            }
+            s.service_account = info.service_account.clone();
+            if info.artifact_size.is_some() {
+                s.artifact_size = info.artifact_size;
+            }
+            s.chart = info.chart.clone();
+            s.suspended = info.suspend;
+            s.missing_at = None;
+            s.stalled = info
+                .condition("Stalled")
+                .is_some_and(|c| c.status == "True");
+            if let Some(r) = &info.last_applied_revision {
+                if !s.applied_revisions.contains(r) {
+                    push_capped(&mut s.applied_revisions, r.clone(), APPLIED_REVISIONS_CAP);
+                }
+            }
+        }
+        if old_source != info.source_ref {
+            if let Some(o) = old_source {
+                self.sh.remove_consumer(&o, &obj);
+            }
+            if let Some(src) = &info.source_ref {
+                self.sh.add_consumer(src, &obj);
+            }
+        }
+        let ready = info.condition("Ready");
+        if ready.is_some_and(|c| c.status == "True") {
+            // A snapshot saying Ready is not a run; it only clears stale failure state.
+            let s = self.sh.obj_mut(&obj, ts);
+            if s.failing_since.is_some() && s.attempts.back().is_none_or(|a| a.ts < ts) {
+                s.failing_since = None;
+                s.last_success = Some(ts);
+            }
+        } else if rec.class.is_failure() {
+            self.on_object_record(rec, &obj, ts);
+        }
+    }
+
     /// A record about a Flux object (log line, Event, payload or snapshot failure).
     fn on_object_record(&mut self, rec: &Record, obj: &ObjectRef, ts: TsMs) {
-        let tenant = self.tenant_of(obj);
-        let ctrl = rec
-            .controller
-            .clone()
-            .or_else(|| vars::controller_for_kind(&obj.kind).map(str::to_string));
+        let ctrl = controller_of(rec, obj);
         let class = rec.class;
-        let history = self.caps.history;
         {
-            let s = self.obj_mut(obj, ts);
+            let s = self.sh.obj_mut(obj, ts);
             if let Some(r) = &rec.revision {
                 if s.last_revision.as_deref() != Some(r) {
                     s.last_revision = Some(r.clone());
@@ -500,40 +469,27 @@ impl Correlator {
             || (class.is_failure() && class != Class::DependencyNotReady);
         if is_run && rec.format != Format::K8sEvent && rec.format != Format::FluxEvent {
             if let Some(c) = &ctrl {
-                let size = self
-                    .objects
-                    .get(obj)
-                    .and_then(|s| s.artifact_size)
-                    .unwrap_or(0);
-                let w = state::Work {
-                    runs: 1.0,
-                    duration_ms: rec.duration_ms.unwrap_or(0) as f64,
-                    errors: if class.is_failure() { 1.0 } else { 0.0 },
-                    bytes: size as f64,
-                };
-                let caps = self.caps;
-                let mut ev = self.evictions;
-                let cs = self.ctrl_mut(c);
-                cs.add_work(ts, &tenant, w, &caps, &mut ev);
-                cs.add_object_work(obj, &w, caps.objects, &mut ev);
-                self.evictions = ev;
-                let s = self.obj_mut(obj, ts);
-                push_capped(&mut s.runs, ts, history);
+                for f in RECORD_ORDER {
+                    let (sh, d) = self.family(f);
+                    if d.consumes().runs {
+                        d.on_run(sh, rec, obj, c, ts);
+                    }
+                }
             }
         }
         if class.is_failure() {
-            self.on_failure(rec, obj, ctrl.as_deref(), ts);
+            self.on_failure(rec, obj, ctrl, ts);
         } else {
             self.on_success_like(rec, obj, ts);
         }
     }
 
-    fn on_failure(&mut self, rec: &Record, obj: &ObjectRef, ctrl: Option<&str>, ts: TsMs) {
+    fn on_failure(&mut self, rec: &Record, obj: &ObjectRef, ctrl: Option<String>, ts: TsMs) {
         let class = rec.class;
         let message = crate::classify::redact::redact(&rec.message()).into_owned();
-        let history = self.caps.history;
+        let history = self.sh.caps.history;
         {
-            let s = self.obj_mut(obj, ts);
+            let s = self.sh.obj_mut(obj, ts);
             if class == Class::DependencyNotReady {
                 s.waiting_at = Some(ts);
             } else {
@@ -549,55 +505,36 @@ impl Correlator {
                         ts,
                         class,
                         message: message.clone(),
-                        controller: ctrl.map(str::to_string),
+                        controller: ctrl.clone(),
                         occurrences: pasted_occurrences(rec),
                     },
                     history,
                 );
             }
         }
-        if class == Class::DependencyNotReady {
-            self.waiting.insert(obj.clone());
-            for dep in graph::deps_in_message(&rec.message(), obj) {
-                let s = self.obj_mut(obj, ts);
-                if !s.depends_on.contains(&dep) {
-                    s.depends_on.push(dep);
-                }
-            }
+        // Waiting for a dependency is not failing: the graph family judges it.
+        if class != Class::DependencyNotReady {
+            self.sh.failing.insert(obj.clone());
+            push_capped(
+                &mut self.sh.recent_failures,
+                RecentFailure {
+                    ts,
+                    object: obj.clone(),
+                    class,
+                    controller: ctrl,
+                    message: message.clone(),
+                },
+                RECENT_FAILURES_CAP,
+            );
+        }
+        if self.dispatch_class(rec, obj, ts) {
             return;
         }
-        self.failing.insert(obj.clone());
-        push_capped(
-            &mut self.recent_failures,
-            RecentFailure {
-                ts,
-                object: obj.clone(),
-                class,
-                controller: ctrl.map(str::to_string),
-                message: message.clone(),
-            },
-            10_000,
-        );
-        match class {
-            Class::GitAuthFailed => self.detect_auth(obj, ts),
-            Class::RateLimited => self.detect_rate_limit(rec, obj, ctrl, ts),
-            Class::NetworkError => self.detect_network(rec, obj, ts),
-            Class::OomKilled | Class::ControllerRestarted => {
-                if let Some(c) = ctrl {
-                    self.note_restart(c, ts, class == Class::OomKilled, &message);
-                }
-            }
-            _ => {
-                if class == Class::SourceNotReady {
-                    self.note_source_of(obj, &message, ts);
-                }
-                if objects::has_own_pattern(class) {
-                    self.detect_object_failure(rec, obj, ts);
-                } else {
-                    self.group_symptom(obj, ts, class, &message);
-                }
-            }
+        // No family owns this failure: a symptom of whatever root explains it.
+        if class == Class::SourceNotReady {
+            self.sh.note_source_of(obj, &message, ts);
         }
+        self.sh.group_symptom(obj, ts, class, &message);
     }
 
     fn on_success_like(&mut self, rec: &Record, obj: &ObjectRef, ts: TsMs) {
@@ -612,69 +549,52 @@ impl Correlator {
             _ => false,
         };
         if class == Class::RevisionApplied {
-            self.track_apply(rec, obj, ts);
-            let tenant = self.tenant_of(obj);
-            if let Some(mut a) = self.audit.on_applied(rec, obj, ts, &self.settings, &tenant) {
-                let src = self.objects.get(obj).and_then(|s| s.source_ref.clone());
+            // Before recovery below: an apply made while failing is a retry.
+            self.dispatch_class(rec, obj, ts);
+            let tenant = self.sh.tenant_of(obj);
+            let sh = &mut self.sh;
+            if let Some(mut a) = sh.audit.on_applied(rec, obj, ts, &sh.settings, &tenant) {
+                let src = sh.objects.get(obj).and_then(|s| s.source_ref.clone());
                 a.source_url = src
                     .as_ref()
-                    .and_then(|s| self.objects.get(s))
+                    .and_then(|s| sh.objects.get(s))
                     .and_then(|s| s.url.clone());
                 a.source = src;
-                self.out.push(Output::Audit(Box::new(a)));
+                sh.out.push(Output::Audit(Box::new(a)));
             }
         }
         if !success || is_remediation(rec) {
             return;
         }
-        // A slow run is a success, but not recovery from slowness.
-        let slow = rec
-            .duration_ms
-            .is_some_and(|d| self.track_duration(obj, d, ts));
         let was_failing = {
-            let s = self.obj_mut(obj, ts);
+            let s = self.sh.obj_mut(obj, ts);
             s.last_success = Some(ts);
             s.stalled = false;
             s.waiting_at = None;
             s.failing_since.take().is_some()
         };
-        self.waiting.remove(obj);
+        self.sh.waiting.remove(obj);
         if was_failing {
-            self.failing.remove(obj);
+            self.sh.failing.remove(obj);
         }
-        if class == Class::ReconcileSucceeded {
-            self.confirm_applies_of(obj);
-        }
-        self.resolve_recovered_host(obj, ts);
-        self.findings.resolve_where(obj, ts, |p| {
-            if p == PatternId::SlowReconciliation {
-                return !slow;
+        for f in RECORD_ORDER {
+            let (sh, d) = self.family(f);
+            if d.consumes().recovery {
+                d.on_recovery(sh, rec, obj, ts);
             }
-            objects::OBJECT_PATTERNS.contains(&p)
-                || matches!(
-                    p,
-                    PatternId::StalledReconciliation
-                        | PatternId::GitAuthFailure
-                        | PatternId::DependencyBlocked
-                )
-        });
-    }
-
-    /// A controller's own lines without an object (start-up, leader election, klog).
-    fn on_controller_line(&mut self, rec: &Record, ts: TsMs) {
-        let Some(c) = rec.controller.clone() else {
-            return;
-        };
-        let msg = rec.message();
-        let lower = msg.to_ascii_lowercase();
-        if rec.class == Class::Lifecycle && lower.starts_with("starting manager") {
-            self.note_start(&c, ts);
-        } else if rec.class == Class::OomKilled {
-            self.note_restart(&c, ts, true, &msg);
-        } else if rec.class == Class::ControllerRestarted {
-            self.note_restart(&c, ts, false, &msg);
         }
     }
+}
+
+/// Most revisions remembered as applied per object.
+pub(crate) const APPLIED_REVISIONS_CAP: usize = 8;
+
+/// The controller behind a record about `obj`: the one that logged it, else the one
+/// that reconciles its kind.
+pub(crate) fn controller_of(rec: &Record, obj: &ObjectRef) -> Option<String> {
+    rec.controller
+        .clone()
+        .or_else(|| vars::controller_for_kind(&obj.kind).map(str::to_string))
 }
 
 /// A Helm remediation that succeeded (rollback, uninstall after a failed install): the
@@ -704,5 +624,74 @@ fn pasted_occurrences(rec: &Record) -> u64 {
             e.count.unwrap_or(1).clamp(1, MAX_PASTED_OCCURRENCES)
         }
         _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_is_called_once_in_each_order() {
+        let all = [
+            Family::Objects,
+            Family::Sources,
+            Family::Graph,
+            Family::Controllers,
+        ];
+        for f in all {
+            let in_records = RECORD_ORDER.iter().filter(|x| **x == f).count();
+            let in_ticks = TICK_ORDER
+                .iter()
+                .filter(|(x, p)| *x == f && *p == TickPhase::Main)
+                .count();
+            assert_eq!((in_records, in_ticks), (1, 1), "{f:?}");
+        }
+        let late: Vec<Family> = TICK_ORDER
+            .iter()
+            .filter(|(_, p)| *p == TickPhase::Late)
+            .map(|(f, _)| *f)
+            .collect();
+        assert_eq!(late, [Family::Controllers]);
+    }
+
+    #[test]
+    fn the_families_together_emit_every_pattern_once() {
+        let c = Correlator::new(Settings::default());
+        let infos = c.detectors();
+        let names: Vec<&str> = infos.iter().map(|d| d.name).collect();
+        assert_eq!(
+            names,
+            [
+                "ObjectPatterns",
+                "SourceHealth",
+                "DependencyGraph",
+                "ControllerHealth"
+            ]
+        );
+        let mut emitted: Vec<PatternId> = infos
+            .iter()
+            .flat_map(|d| d.params.iter().map(|pp| pp.pattern))
+            .collect();
+        emitted.sort();
+        assert_eq!(emitted, PatternId::ALL);
+    }
+
+    #[test]
+    fn next_check_says_when_a_family_has_time_driven_work() {
+        let mut c = Correlator::new(Settings::default());
+        c.on_time(1_000_000);
+        assert!(c.next_deadline().is_some());
+        assert_eq!(c.next_check(), None, "nothing to look at yet");
+        let failing = Record {
+            ts: Some(1_000_500),
+            object: Some(ObjectRef::new("Kustomization", "apps", "a")),
+            class: Class::HealthCheckFailed,
+            msg: "health check failed after 5m0s".into(),
+            ..Default::default()
+        };
+        c.on_record(&failing);
+        // A failing object: stalled and the source-failure root look at it each tick.
+        assert_eq!(c.next_check(), c.next_deadline());
     }
 }

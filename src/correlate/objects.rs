@@ -1,16 +1,191 @@
 //! Per-object detectors: `health_check_failure`, `helm_release_failure`,
 //! `build_failure`, `decryption_failure`, `rbac_denied`, `apply_conflict`,
 //! `notification_failure`, `image_automation_failure`, `stalled_reconciliation`,
-//! `slow_reconciliation`, `reconcile_loop`, `drift_detected`; and object snapshots.
+//! `slow_reconciliation`, `reconcile_loop`, `drift_detected`: the object family
+//! ([`ObjectPatterns`]).
+//!
+//! Owns: the judgement of an object's own failures, durations and applies, and the
+//! parameter table of its twelve patterns. Its state lives in the shared per-object
+//! state (attempts, durations, applies). Does not own: snapshots and recovery
+//! bookkeeping (the correlator), or roots that claim the object (other families).
 
 use std::collections::BTreeSet;
 
 use super::claims::ClaimRank;
+use super::detector::{count, duration, float, Consumes, Detector, PatternParams, TickPhase};
 use super::finding::Evidence;
 use super::pattern_id::PatternId;
+use super::shared::Shared;
 use super::state::{push_capped, Apply, ObjState};
-use super::{vars, Correlator};
+use super::{vars, APPLIED_REVISIONS_CAP};
 use crate::record::{Class, ObjectRef, Record, TsMs};
+
+/// Most durations kept per object (the median of slow runs).
+const DURATIONS_CAP: usize = 32;
+/// Most slow runs kept per object.
+const SLOW_CAP: usize = 16;
+/// Most applies kept per object.
+const APPLIES_CAP: usize = 32;
+
+/// The object family: what an object's own records say about it.
+pub(crate) struct ObjectPatterns;
+
+/// The parameters of a per-object failure pattern (defaults differ by pattern).
+const fn per_object(min_attempts: f64, resolve_after_ms: f64) -> [super::detector::Param; 3] {
+    [
+        count("min_attempts", min_attempts),
+        duration("window", 3_600_000.0),
+        duration("resolve_after", resolve_after_ms),
+    ]
+}
+
+impl ObjectPatterns {
+    /// The patterns this family emits and the parameters it reads (durations in ms).
+    pub const PARAMS: &'static [PatternParams] = &[
+        PatternParams {
+            pattern: PatternId::ReconcileLoop,
+            params: &[
+                count("min_applies", 3.0),
+                duration("window", 1_800_000.0),
+                duration("dedupe", 10_000.0),
+                duration("confirm_after", 600_000.0),
+                duration("resolve_after", 1_800_000.0),
+            ],
+        },
+        PatternParams {
+            pattern: PatternId::DriftDetected,
+            params: &[duration("resolve_after", 1_800_000.0)],
+        },
+        PatternParams {
+            pattern: PatternId::StalledReconciliation,
+            params: &[
+                duration("min_failing", 1_800_000.0),
+                count("min_intervals", 3.0),
+                duration("recent", 900_000.0),
+                duration("resolve_after", 900_000.0),
+            ],
+        },
+        PatternParams {
+            pattern: PatternId::SlowReconciliation,
+            params: &[
+                duration("absolute", 300_000.0),
+                float("median_factor", 5.0),
+                count("min_samples", 5.0),
+                duration("min_duration", 60_000.0),
+                count("min_slow", 2.0),
+                duration("window", 3_600_000.0),
+                duration("resolve_after", 1_800_000.0),
+            ],
+        },
+        PatternParams {
+            pattern: PatternId::HealthCheckFailure,
+            params: &per_object(2.0, 900_000.0),
+        },
+        PatternParams {
+            pattern: PatternId::HelmReleaseFailure,
+            params: &per_object(3.0, 1_800_000.0),
+        },
+        PatternParams {
+            pattern: PatternId::BuildFailure,
+            params: &per_object(2.0, 900_000.0),
+        },
+        PatternParams {
+            pattern: PatternId::DecryptionFailure,
+            params: &per_object(2.0, 900_000.0),
+        },
+        PatternParams {
+            pattern: PatternId::RbacDenied,
+            params: &per_object(1.0, 1_800_000.0),
+        },
+        PatternParams {
+            pattern: PatternId::ApplyConflict,
+            params: &per_object(2.0, 900_000.0),
+        },
+        PatternParams {
+            pattern: PatternId::NotificationFailure,
+            params: &per_object(2.0, 900_000.0),
+        },
+        PatternParams {
+            pattern: PatternId::ImageAutomationFailure,
+            params: &per_object(3.0, 900_000.0),
+        },
+    ];
+}
+
+impl Detector for ObjectPatterns {
+    fn name(&self) -> &'static str {
+        "ObjectPatterns"
+    }
+
+    fn consumes(&self) -> Consumes {
+        Consumes {
+            classes: &[
+                Class::HealthCheckFailed,
+                Class::HelmReleaseFailed,
+                Class::BuildFailed,
+                Class::ValidationFailed,
+                Class::DecryptionFailed,
+                Class::RbacForbidden,
+                Class::ApplyConflict,
+                Class::NotificationFailed,
+                Class::ImageAutomationFailed,
+                // Applies: drift and loops.
+                Class::RevisionApplied,
+            ],
+            runs: false,
+            recovery: true,
+            controller_records: false,
+        }
+    }
+
+    fn params(&self) -> &'static [PatternParams] {
+        Self::PARAMS
+    }
+
+    fn claims(&self) -> &'static [ClaimRank] {
+        &[ClaimRank::Own]
+    }
+
+    fn on_record(&mut self, sh: &mut Shared, rec: &Record, obj: &ObjectRef, ts: TsMs) {
+        if rec.class == Class::RevisionApplied {
+            self.track_apply(sh, rec, obj, ts);
+        } else {
+            self.detect_object_failure(sh, rec, obj, ts);
+        }
+    }
+
+    fn on_recovery(&mut self, sh: &mut Shared, rec: &Record, obj: &ObjectRef, ts: TsMs) {
+        // A slow run is a success, but not recovery from slowness.
+        let slow = rec
+            .duration_ms
+            .is_some_and(|d| self.track_duration(sh, obj, d, ts));
+        if rec.class == Class::ReconcileSucceeded {
+            self.confirm_applies_of(sh, obj);
+        }
+        sh.findings.resolve_where(obj, ts, |p| {
+            if p == PatternId::SlowReconciliation {
+                return !slow;
+            }
+            OBJECT_PATTERNS.contains(&p) || p == PatternId::StalledReconciliation
+        });
+    }
+
+    fn on_tick(&mut self, sh: &mut Shared, now: TsMs, phase: TickPhase) {
+        if phase == TickPhase::Main {
+            self.confirm_applies(sh, now, false);
+            self.check_stalled(sh, now);
+        }
+    }
+
+    fn on_end(&mut self, sh: &mut Shared, now: TsMs) {
+        // No more records can show an apply's run failed: judge the open ones.
+        self.confirm_applies(sh, now, true);
+    }
+
+    fn next_deadline(&self, sh: &Shared, tick: TsMs) -> Option<TsMs> {
+        (!sh.open_applies.is_empty() || !sh.failing.is_empty()).then_some(tick)
+    }
+}
 
 /// Patterns whose subject is the failing object itself; a success resolves them.
 pub const OBJECT_PATTERNS: &[PatternId] = &[
@@ -177,73 +352,13 @@ fn exhausted(msg: &str) -> bool {
         || l.contains("has no deployed releases")
 }
 
-impl Correlator {
-    /// A Flux object snapshot: spec facts, the dependency graph, and its status.
-    pub(super) fn on_object(&mut self, rec: &Record, ts: TsMs) {
-        let (Some(obj), Some(info)) = (rec.object.clone(), rec.object_info()) else {
-            return;
-        };
-        if info.watch_type.as_deref() == Some("DELETED") {
-            self.objects.remove(&obj);
-            self.failing.remove(&obj);
-            self.waiting.remove(&obj);
-            self.open_applies.remove(&obj);
-            return;
-        }
-        let old_source = self.objects.get(&obj).and_then(|s| s.source_ref.clone());
-        {
-            let s = self.obj_mut(&obj, ts);
-            if info.interval_ms.is_some() {
-                s.interval_ms = info.interval_ms;
-            }
-            s.depends_on = info.depends_on.clone();
-            s.source_ref = info.source_ref.clone();
-            if let Some(u) = &info.url {
-                s.set_url(u);
-            }
-            s.service_account = info.service_account.clone();
-            if info.artifact_size.is_some() {
-                s.artifact_size = info.artifact_size;
-            }
-            s.chart = info.chart.clone();
-            s.suspended = info.suspend;
-            s.missing_at = None;
-            s.stalled = info
-                .condition("Stalled")
-                .is_some_and(|c| c.status == "True");
-            if let Some(r) = &info.last_applied_revision {
-                if !s.applied_revisions.contains(r) {
-                    push_capped(&mut s.applied_revisions, r.clone(), 8);
-                }
-            }
-        }
-        if old_source != info.source_ref {
-            if let Some(o) = old_source {
-                self.remove_consumer(&o, &obj);
-            }
-            if let Some(src) = &info.source_ref {
-                self.add_consumer(src, &obj);
-            }
-        }
-        let ready = info.condition("Ready");
-        if ready.is_some_and(|c| c.status == "True") {
-            // A snapshot saying Ready is not a run; it only clears stale failure state.
-            let s = self.obj_mut(&obj, ts);
-            if s.failing_since.is_some() && s.attempts.back().is_none_or(|a| a.ts < ts) {
-                s.failing_since = None;
-                s.last_success = Some(ts);
-            }
-        } else if rec.class.is_failure() {
-            self.on_object_record(rec, &obj, ts);
-        }
-    }
-
-    pub(super) fn detect_object_failure(&mut self, rec: &Record, obj: &ObjectRef, ts: TsMs) {
+impl ObjectPatterns {
+    fn detect_object_failure(&mut self, sh: &mut Shared, rec: &Record, obj: &ObjectRef, ts: TsMs) {
         let Some(pattern) = pattern_for(rec.class) else {
             return;
         };
-        let pat = self.settings.patterns.shared(pattern);
-        let Some(s) = self.objects.get(obj) else {
+        let pat = sh.settings.patterns.shared(pattern);
+        let Some(s) = sh.objects.get(obj) else {
             return;
         };
         let window = pat.ms("window");
@@ -261,7 +376,7 @@ impl Correlator {
                 || s.attempts
                     .iter()
                     .any(|a| ts - a.ts <= window && exhausted(&a.message)));
-        let already = self.findings.is_firing(pattern, obj);
+        let already = sh.findings.is_firing(pattern, obj);
         if n < pat.n("min_attempts") && !special && !already {
             return;
         }
@@ -272,7 +387,7 @@ impl Correlator {
             .unwrap_or_else(|| "unknown".into());
         let sa = s.service_account.clone();
         let chart = s.chart.clone();
-        let tenant = self.tenant_of(obj);
+        let tenant = sh.tenant_of(obj);
         let redacted = crate::classify::redact::redact(&msg).into_owned();
         let mut labels = labels_for(pattern, &redacted, rec);
         // A HelmRelease's revision is its chart version; the failed action names the
@@ -282,7 +397,7 @@ impl Correlator {
             .find(|(k, _)| *k == "version")
             .map(|(_, v)| v.clone())
             .or_else(|| {
-                self.findings
+                sh.findings
                     .get(pattern, obj)
                     .and_then(|f| f.labels.get("version").cloned())
             });
@@ -313,7 +428,7 @@ impl Correlator {
             .find(|a| ts - a.ts <= window && same(a.class))
             .map(|a| a.ts)
             .unwrap_or(ts);
-        let f = self
+        let f = sh
             .findings
             .upsert(pattern, obj, pat.severity, ts, resolve_after);
         if f.count == 0 {
@@ -355,24 +470,24 @@ impl Correlator {
             message: vars::truncate(&redacted, 2000),
         });
         vars::fill_text(f, &pat);
-        self.claim(obj, pattern, obj);
+        sh.claim(obj, pattern, obj);
     }
 
     /// Reconcile durations: `slow_reconciliation`. True when this run was slow.
-    pub(super) fn track_duration(&mut self, obj: &ObjectRef, d: u64, ts: TsMs) -> bool {
-        let pat = self.settings.patterns.shared(PatternId::SlowReconciliation);
+    fn track_duration(&mut self, sh: &mut Shared, obj: &ObjectRef, d: u64, ts: TsMs) -> bool {
+        let pat = sh.settings.patterns.shared(PatternId::SlowReconciliation);
         let window = pat.ms("window");
         let (median, n, slow_count) = {
-            let s = self.obj_mut(obj, ts);
+            let s = sh.obj_mut(obj, ts);
             let median = s.median_duration();
             let n = s.durations.len() as u64;
             let slow = d as f64 >= pat.p("absolute")
                 || (n >= pat.n("min_samples")
                     && median.is_some_and(|m| d as f64 >= pat.p("median_factor") * m as f64)
                     && d as f64 >= pat.p("min_duration"));
-            push_capped(&mut s.durations, d, 32);
+            push_capped(&mut s.durations, d, DURATIONS_CAP);
             if slow {
-                push_capped(&mut s.slow, (ts, d), 16);
+                push_capped(&mut s.slow, (ts, d), SLOW_CAP);
             }
             while s.slow.front().is_some_and(|(t, _)| ts - t > window) {
                 s.slow.pop_front();
@@ -380,11 +495,11 @@ impl Correlator {
             (median, n, if slow { s.slow.len() as u64 } else { 0 })
         };
         let _ = n;
-        if slow_count < pat.n("min_slow") || self.claimed(obj) {
+        if slow_count < pat.n("min_slow") || sh.claimed(obj) {
             return slow_count > 0;
         }
-        let tenant = self.tenant_of(obj);
-        let f = self.findings.upsert(
+        let tenant = sh.tenant_of(obj);
+        let f = sh.findings.upsert(
             PatternId::SlowReconciliation,
             obj,
             pat.severity,
@@ -406,7 +521,7 @@ impl Correlator {
     }
 
     /// Applies that changed objects: `reconcile_loop` and `drift_detected`.
-    pub(super) fn track_apply(&mut self, rec: &Record, obj: &ObjectRef, ts: TsMs) {
+    fn track_apply(&mut self, sh: &mut Shared, rec: &Record, obj: &ObjectRef, ts: TsMs) {
         let changed: Vec<String> = match &rec.changes {
             Some(cs) => cs
                 .created
@@ -425,19 +540,19 @@ impl Correlator {
                 .map(str::to_string)
                 .collect(),
         };
-        let dedupe = self
+        let dedupe = sh
             .settings
             .patterns
             .shared(PatternId::ReconcileLoop)
             .ms("dedupe");
         let revision = rec.revision.clone();
         let open = {
-            let s = self.obj_mut(obj, ts);
+            let s = sh.obj_mut(obj, ts);
             let rev = revision.or_else(|| s.last_revision.clone());
             if changed.is_empty() {
                 if let Some(r) = &rev {
                     if !s.applied_revisions.contains(r) {
-                        push_capped(&mut s.applied_revisions, r.clone(), 8);
+                        push_capped(&mut s.applied_revisions, r.clone(), APPLIED_REVISIONS_CAP);
                     }
                 }
                 return;
@@ -460,11 +575,11 @@ impl Correlator {
                     retry,
                     confirmed: retry,
                 },
-                32,
+                APPLIES_CAP,
             );
             if let Some(r) = &rev {
                 if !s.applied_revisions.contains(r) {
-                    push_capped(&mut s.applied_revisions, r.clone(), 8);
+                    push_capped(&mut s.applied_revisions, r.clone(), APPLIED_REVISIONS_CAP);
                 }
             }
             same && !retry
@@ -472,58 +587,58 @@ impl Correlator {
         // Judged once the run's outcome is known: a failure after it (health check,
         // apply error) makes it a retry.
         if open {
-            self.open_applies.insert(obj.clone());
+            sh.open_applies.insert(obj.clone());
         }
     }
 
     /// The run of `obj` succeeded: its open applies stand, and count as drift.
-    pub(super) fn confirm_applies_of(&mut self, obj: &ObjectRef) {
-        if self.open_applies.remove(obj) {
-            self.confirm_open(obj, TsMs::MAX);
+    fn confirm_applies_of(&mut self, sh: &mut Shared, obj: &ObjectRef) {
+        if sh.open_applies.remove(obj) {
+            self.confirm_open(sh, obj, TsMs::MAX);
         }
     }
 
     /// Confirms open applies with no failure after `confirm_after` (every open one
     /// when `all`: the input ended) and judges drift for their objects.
-    pub(super) fn confirm_applies(&mut self, now: TsMs, all: bool) {
-        if self.open_applies.is_empty() {
+    fn confirm_applies(&mut self, sh: &mut Shared, now: TsMs, all: bool) {
+        if sh.open_applies.is_empty() {
             return;
         }
         let before = if all {
             TsMs::MAX
         } else {
-            now - self
+            now - sh
                 .settings
                 .patterns
                 .get(PatternId::ReconcileLoop)
                 .ms("confirm_after")
         };
-        let due: Vec<ObjectRef> = self
+        let due: Vec<ObjectRef> = sh
             .open_applies
             .iter()
             .filter(|o| {
-                self.objects
+                sh.objects
                     .get(*o)
                     .is_some_and(|s| s.applies.iter().any(|a| !a.confirmed && a.ts <= before))
             })
             .cloned()
             .collect();
         for o in due {
-            self.confirm_open(&o, before);
-            let still_open = self
+            self.confirm_open(sh, &o, before);
+            let still_open = sh
                 .objects
                 .get(&o)
                 .is_some_and(|s| s.applies.iter().any(|a| !a.confirmed));
             if !still_open {
-                self.open_applies.remove(&o);
+                sh.open_applies.remove(&o);
             }
         }
     }
 
     /// Confirms `obj`'s open applies made at or before `before`, then judges drift
     /// when one of them corrected changes without a new revision.
-    fn confirm_open(&mut self, obj: &ObjectRef, before: TsMs) {
-        let Some(s) = self.objects.get_mut(obj) else {
+    fn confirm_open(&mut self, sh: &mut Shared, obj: &ObjectRef, before: TsMs) {
+        let Some(s) = sh.objects.get_mut(obj) else {
             return;
         };
         let mut drift_at = None;
@@ -538,16 +653,16 @@ impl Correlator {
             }
         }
         if let Some(ts) = drift_at {
-            self.judge_drift(obj, ts);
+            self.judge_drift(sh, obj, ts);
         }
     }
 
     /// `reconcile_loop` and `drift_detected` from the confirmed applies of `obj` that
     /// corrected changes made outside Git (no new revision, not a retry) up to `ts`.
-    fn judge_drift(&mut self, obj: &ObjectRef, ts: TsMs) {
-        let loop_pat = self.settings.patterns.shared(PatternId::ReconcileLoop);
+    fn judge_drift(&mut self, sh: &mut Shared, obj: &ObjectRef, ts: TsMs) {
+        let loop_pat = sh.settings.patterns.shared(PatternId::ReconcileLoop);
         let window = loop_pat.ms("window");
-        let Some(s) = self.objects.get(obj) else {
+        let Some(s) = sh.objects.get(obj) else {
             return;
         };
         let drifts: Vec<&Apply> = s
@@ -568,7 +683,7 @@ impl Correlator {
         let drifts = drifts.len() as u64;
         // A root that explains the object (a failing source, a crashed controller)
         // explains its re-applies too.
-        if self.claimed_above(obj, ClaimRank::Own) {
+        if sh.claimed_above(obj, ClaimRank::Own) {
             return;
         }
         let changing_s = changing
@@ -585,20 +700,20 @@ impl Correlator {
         } else {
             "unknown: check managedFields of the changing objects".to_string()
         };
-        let tenant = self.tenant_of(obj);
+        let tenant = sh.tenant_of(obj);
         let rev = rev.unwrap_or_else(|| "unknown".into());
         // A loop is drift that keeps coming back: once it fires it carries the later
         // corrections, and the single-drift finding it grew from is closed.
         let pattern = if drifts >= loop_pat.n("min_applies")
-            || self.findings.is_firing(PatternId::ReconcileLoop, obj)
+            || sh.findings.is_firing(PatternId::ReconcileLoop, obj)
         {
-            self.findings.resolve(PatternId::DriftDetected, obj, ts);
+            sh.findings.resolve(PatternId::DriftDetected, obj, ts);
             PatternId::ReconcileLoop
         } else {
             PatternId::DriftDetected
         };
-        let pat = self.settings.patterns.shared(pattern);
-        let f = self.findings.upsert(
+        let pat = sh.settings.patterns.shared(pattern);
+        let f = sh.findings.upsert(
             pattern,
             obj,
             pat.severity,
@@ -620,8 +735,8 @@ impl Correlator {
     }
 
     /// `stalled_reconciliation`: failing for long, or Stalled=True.
-    pub(super) fn check_stalled(&mut self, now: TsMs) {
-        let pat = self
+    fn check_stalled(&mut self, sh: &mut Shared, now: TsMs) {
+        let pat = sh
             .settings
             .patterns
             .shared(PatternId::StalledReconciliation);
@@ -635,25 +750,25 @@ impl Correlator {
             let need = min_failing.max(min_intervals * s.interval_ms.unwrap_or(0) as i64);
             !s.suspended && now - last.ts <= recent && (now - since >= need || s.stalled)
         };
-        let candidates: Vec<ObjectRef> = self
+        let candidates: Vec<ObjectRef> = sh
             .failing
             .iter()
-            .filter(|o| self.objects.get(*o).is_some_and(due))
+            .filter(|o| sh.objects.get(*o).is_some_and(due))
             .cloned()
             .collect();
         for o in candidates {
-            let Some(s) = self.objects.get(&o) else {
+            let Some(s) = sh.objects.get(&o) else {
                 continue;
             };
             let (Some(since), Some(last)) = (s.failing_since, s.attempts.back()) else {
                 continue;
             };
-            if self.claimed(&o)
-                || pattern_for(last.class).is_some_and(|p| self.findings.is_firing(p, &o))
+            if sh.claimed(&o)
+                || pattern_for(last.class).is_some_and(|p| sh.findings.is_firing(p, &o))
             {
                 // Explained by a root (or its own finding) now: that finding carries
                 // the object, so a stalled one opened before the root fired closes.
-                self.findings
+                sh.findings
                     .resolve(PatternId::StalledReconciliation, &o, now);
                 continue;
             }
@@ -661,8 +776,8 @@ impl Correlator {
                 continue;
             }
             let last = last.clone();
-            let tenant = self.tenant_of(&o);
-            let f = self.findings.upsert(
+            let tenant = sh.tenant_of(&o);
+            let f = sh.findings.upsert(
                 PatternId::StalledReconciliation,
                 &o,
                 pat.severity,

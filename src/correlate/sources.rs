@@ -1,13 +1,121 @@
-//! Source-side detectors: `git_auth_failure`, `rate_limit_exhaustion`,
+//! The source family ([`SourceHealth`]): `git_auth_failure`, `rate_limit_exhaustion`,
 //! `network_degradation`, and the provider host of a failure.
+//!
+//! Owns: the per-host failure windows (`hosts`), the parameter table of its three
+//! patterns, and the host and auth claims. Does not own: the consumers of a source
+//! (shared) or the claim map's rules (`claims`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rustc_hash::FxHashMap;
+
 use super::claims::{most_affected, ClaimRank};
-use super::finding::{Evidence, ImpactDetail};
+use super::detector::{count, duration, Consumes, Detector, PatternParams, TickPhase};
+use super::finding::ImpactDetail;
 use super::pattern_id::PatternId;
-use super::{vars, Correlator};
+use super::shared::Shared;
+use super::state::{self, Caps, Evictions, HostState};
+use super::vars;
 use crate::record::{Class, ObjectRef, Record, TsMs};
+
+/// The source family: auth failures of a source, rate limits and network trouble of
+/// a provider host.
+#[derive(Default)]
+pub(crate) struct SourceHealth {
+    /// Provider host → its failure windows.
+    pub hosts: FxHashMap<String, HostState>,
+}
+
+impl SourceHealth {
+    /// The patterns this family emits and the parameters it reads (durations in ms).
+    pub const PARAMS: &'static [PatternParams] = &[
+        PatternParams {
+            pattern: PatternId::GitAuthFailure,
+            params: &[
+                count("min_attempts", 3.0),
+                duration("window", 900_000.0),
+                duration("resolve_after", 600_000.0),
+            ],
+        },
+        PatternParams {
+            pattern: PatternId::RateLimitExhaustion,
+            params: &[
+                count("min_attempts", 5.0),
+                duration("window", 900_000.0),
+                duration("resolve_after", 900_000.0),
+            ],
+        },
+        PatternParams {
+            pattern: PatternId::NetworkDegradation,
+            params: &[
+                count("min_sources", 2.0),
+                count("min_intervals", 2.0),
+                count("min_attempts", 3.0),
+                duration("window", 900_000.0),
+                duration("resolve_after", 600_000.0),
+            ],
+        },
+    ];
+}
+
+impl Detector for SourceHealth {
+    fn name(&self) -> &'static str {
+        "SourceHealth"
+    }
+
+    fn consumes(&self) -> Consumes {
+        Consumes {
+            classes: &[
+                Class::GitAuthFailed,
+                Class::RateLimited,
+                Class::NetworkError,
+            ],
+            runs: false,
+            recovery: true,
+            controller_records: false,
+        }
+    }
+
+    fn params(&self) -> &'static [PatternParams] {
+        Self::PARAMS
+    }
+
+    fn claims(&self) -> &'static [ClaimRank] {
+        &[
+            ClaimRank::SourceAuth,
+            ClaimRank::HostNetwork,
+            ClaimRank::HostRateLimit,
+        ]
+    }
+
+    fn on_record(&mut self, sh: &mut Shared, rec: &Record, obj: &ObjectRef, ts: TsMs) {
+        match rec.class {
+            Class::GitAuthFailed => detect_auth(sh, obj, ts),
+            Class::RateLimited => self.detect_rate_limit(sh, rec, obj, ts),
+            Class::NetworkError => self.detect_network(sh, rec, obj, ts),
+            _ => {}
+        }
+    }
+
+    fn on_recovery(&mut self, sh: &mut Shared, _rec: &Record, obj: &ObjectRef, ts: TsMs) {
+        self.resolve_recovered_host(sh, obj, ts);
+        sh.findings.resolve(PatternId::GitAuthFailure, obj, ts);
+    }
+
+    fn on_tick(&mut self, sh: &mut Shared, _now: TsMs, phase: TickPhase) {
+        if phase == TickPhase::Main {
+            let ev = state::evict_oldest(&mut self.hosts, sh.caps.hosts, |h| h.last_seen);
+            sh.evictions.hosts += ev;
+        }
+    }
+}
+
+/// The provider host a failure of `obj` talks to: named in the message, or the
+/// host of the object's URL.
+pub(crate) fn host_of_failure(sh: &Shared, rec: &Record, obj: &ObjectRef) -> Option<String> {
+    let url = sh.objects.get(obj).and_then(|s| s.url.as_deref());
+    host_of(&rec.message()).or_else(|| url.and_then(host_of))
+}
 
 /// The provider host a message or URL talks to (`github.com`), without user info or port.
 pub fn host_of(text: &str) -> Option<String> {
@@ -61,134 +169,99 @@ fn share_pct(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
 }
 
-impl Correlator {
-    /// Consumers of `source`, transitively through HelmCharts.
-    pub(crate) fn consumers_of(&self, source: &ObjectRef) -> Vec<ObjectRef> {
-        let mut out = Vec::new();
-        let mut seen = BTreeSet::new();
-        let mut stack = vec![source.clone()];
-        while let Some(s) = stack.pop() {
-            if let Some(cs) = self.consumers.get(&s) {
-                for c in cs {
-                    if seen.insert(c.clone()) {
-                        out.push(c.clone());
-                        stack.push(c.clone());
-                    }
-                }
-            }
-            if out.len() > 1000 {
-                break;
-            }
+fn detect_auth(sh: &mut Shared, obj: &ObjectRef, ts: TsMs) {
+    let pat = sh.settings.patterns.shared(PatternId::GitAuthFailure);
+    let Some(s) = sh.objects.get(obj) else {
+        return;
+    };
+    let n = s.attempts_in(ts, pat.ms("window"), |c| c == Class::GitAuthFailed);
+    let already = sh.findings.is_firing(PatternId::GitAuthFailure, obj);
+    if n < pat.n("min_attempts") && !already {
+        return;
+    }
+    let consumers = sh.consumers_of(obj);
+    let seeds: Vec<ImpactDetail> = consumers.iter().filter_map(|c| sh.impact_seed(c)).collect();
+    let tenant = sh.tenant_of(obj);
+    let tenants: Vec<String> = consumers.iter().map(|c| sh.tenant_of(c)).collect();
+    let evidence = sh.evidence_of(obj, 3);
+    let url = s.url.clone();
+    let first = s
+        .attempts
+        .iter()
+        .find(|a| ts - a.ts <= pat.ms("window") && a.class == Class::GitAuthFailed)
+        .map(|a| a.ts)
+        .unwrap_or(ts);
+    let f = sh.findings.upsert(
+        PatternId::GitAuthFailure,
+        obj,
+        pat.severity,
+        ts,
+        pat.ms("resolve_after") as u64,
+    );
+    if f.count == 0 {
+        f.first_seen = f.first_seen.min(first);
+    }
+    f.note_attempt(ts, n);
+    f.tenant = tenant.clone();
+    f.add_tenant(&tenant);
+    for t in &tenants {
+        f.add_tenant(t);
+    }
+    for c in &consumers {
+        f.add_impacted(c);
+    }
+    for d in seeds {
+        f.add_impact(d);
+    }
+    if let Some(h) = url.as_deref().and_then(host_of) {
+        f.labels.insert("host".into(), h);
+    }
+    for e in evidence {
+        f.add_evidence(e);
+    }
+    vars::fill_text(f, &pat);
+    for c in consumers {
+        sh.claim(&c, PatternId::GitAuthFailure, obj);
+    }
+    sh.claim(obj, PatternId::GitAuthFailure, obj);
+}
+
+/// Per-tenant share of requests to `host`: polling rate (1/interval) of every known
+/// source on that host, or the observed runs when no interval is known.
+fn request_shares(sh: &Shared, host: &str, limited: &BTreeSet<ObjectRef>) -> Shares {
+    let mut per_tenant: BTreeMap<String, f64> = BTreeMap::new();
+    let mut per_obj: Vec<(f64, ObjectRef, String)> = Vec::new();
+    for (o, s) in &sh.objects {
+        let on_host = s.url_host.as_deref() == Some(host) || limited.contains(o);
+        if !on_host {
+            continue;
         }
-        out
-    }
-
-    fn evidence_of(&self, obj: &ObjectRef, n: usize) -> Vec<Evidence> {
-        self.objects
-            .get(obj)
-            .map(|s| {
-                s.attempts
-                    .iter()
-                    .rev()
-                    .take(n)
-                    .rev()
-                    .map(|a| Evidence {
-                        ts: Some(a.ts),
-                        controller: a.controller.clone(),
-                        class: a.class,
-                        message: a.message.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    pub(super) fn detect_auth(&mut self, obj: &ObjectRef, ts: TsMs) {
-        let pat = self.settings.patterns.shared(PatternId::GitAuthFailure);
-        let Some(s) = self.objects.get(obj) else {
-            return;
+        let rate = match s.interval_ms {
+            Some(iv) if iv > 0 => 3_600_000.0 / iv as f64,
+            _ => s.runs.len().max(1) as f64,
         };
-        let n = s.attempts_in(ts, pat.ms("window"), |c| c == Class::GitAuthFailed);
-        let already = self.findings.is_firing(PatternId::GitAuthFailure, obj);
-        if n < pat.n("min_attempts") && !already {
-            return;
-        }
-        let consumers = self.consumers_of(obj);
-        let seeds: Vec<ImpactDetail> = consumers
-            .iter()
-            .filter_map(|c| self.impact_seed(c))
-            .collect();
-        let tenant = self.tenant_of(obj);
-        let tenants: Vec<String> = consumers.iter().map(|c| self.tenant_of(c)).collect();
-        let evidence = self.evidence_of(obj, 3);
-        let url = s.url.clone();
-        let first = s
-            .attempts
-            .iter()
-            .find(|a| ts - a.ts <= pat.ms("window") && a.class == Class::GitAuthFailed)
-            .map(|a| a.ts)
-            .unwrap_or(ts);
-        let f = self.findings.upsert(
-            PatternId::GitAuthFailure,
-            obj,
-            pat.severity,
-            ts,
-            pat.ms("resolve_after") as u64,
-        );
-        if f.count == 0 {
-            f.first_seen = f.first_seen.min(first);
-        }
-        f.note_attempt(ts, n);
-        f.tenant = tenant.clone();
-        f.add_tenant(&tenant);
-        for t in &tenants {
-            f.add_tenant(t);
-        }
-        for c in &consumers {
-            f.add_impacted(c);
-        }
-        for d in seeds {
-            f.add_impact(d);
-        }
-        if let Some(h) = url.as_deref().and_then(host_of) {
-            f.labels.insert("host".into(), h);
-        }
-        for e in evidence {
-            f.add_evidence(e);
-        }
-        vars::fill_text(f, &pat);
-        for c in consumers {
-            self.claim(&c, PatternId::GitAuthFailure, obj);
-        }
-        self.claim(obj, PatternId::GitAuthFailure, obj);
+        let t = sh.tenant_of(o);
+        *per_tenant.entry(t.clone()).or_default() += rate;
+        per_obj.push((rate, o.clone(), t));
     }
+    shares_from(per_tenant, per_obj)
+}
 
-    pub(super) fn detect_rate_limit(
-        &mut self,
-        rec: &Record,
-        obj: &ObjectRef,
-        ctrl: Option<&str>,
-        ts: TsMs,
-    ) {
+impl SourceHealth {
+    fn detect_rate_limit(&mut self, sh: &mut Shared, rec: &Record, obj: &ObjectRef, ts: TsMs) {
         let msg = rec.message();
-        let url = self.objects.get(obj).and_then(|s| s.url.clone());
+        let url = sh.objects.get(obj).and_then(|s| s.url.clone());
         let Some(host) = host_of(&msg).or_else(|| url.as_deref().and_then(host_of)) else {
             return;
         };
-        if let Some(c) = ctrl {
-            self.ctrl_mut(c).rate_limited_at = Some(ts);
-        }
         if url.is_none() {
             if let Some(u) = first_url(&msg) {
-                self.obj_mut(obj, ts).set_url(&u);
+                sh.obj_mut(obj, ts).set_url(&u);
             }
         }
-        let pat = self
-            .settings
-            .patterns
-            .shared(PatternId::RateLimitExhaustion);
+        let pat = sh.settings.patterns.shared(PatternId::RateLimitExhaustion);
         let window = pat.ms("window");
-        self.touch_host(&host, ts);
+        self.touch_host(&host, ts, &sh.caps, &mut sh.evictions);
         let Some(h) = self.hosts.get_mut(&host) else {
             return;
         };
@@ -197,7 +270,7 @@ impl Correlator {
         let first = h.rate_limited.first().unwrap_or(ts);
         let generation = h.rate_limited.generation();
         let subject = host_ref(&host);
-        let already = self
+        let already = sh
             .findings
             .is_firing(PatternId::RateLimitExhaustion, &subject);
         if attempts < pat.n("min_attempts") && !already {
@@ -214,13 +287,13 @@ impl Correlator {
         } else {
             BTreeSet::new()
         };
-        let shares = full.then(|| self.request_shares(&host, &sources));
-        let evidence = self.evidence_of(obj, 1);
+        let shares = full.then(|| request_shares(sh, &host, &sources));
+        let evidence = sh.evidence_of(obj, 1);
         let tenant_of: Vec<(ObjectRef, String)> = sources
             .iter()
-            .map(|o| (o.clone(), self.tenant_of(o)))
+            .map(|o| (o.clone(), sh.tenant_of(o)))
             .collect();
-        let f = self.findings.upsert(
+        let f = sh.findings.upsert(
             PatternId::RateLimitExhaustion,
             &subject,
             pat.severity,
@@ -247,37 +320,16 @@ impl Correlator {
         }
         vars::fill_text(f, &pat);
         for (o, _) in tenant_of {
-            for c in self.consumers_of(&o) {
-                self.claim(&c, PatternId::RateLimitExhaustion, &subject);
+            for c in sh.consumers_of(&o) {
+                sh.claim(&c, PatternId::RateLimitExhaustion, &subject);
             }
-            self.claim(&o, PatternId::RateLimitExhaustion, &subject);
+            sh.claim(&o, PatternId::RateLimitExhaustion, &subject);
         }
     }
 
-    /// Per-tenant share of requests to `host`: polling rate (1/interval) of every known
-    /// source on that host, or the observed runs when no interval is known.
-    fn request_shares(&self, host: &str, limited: &BTreeSet<ObjectRef>) -> Shares {
-        let mut per_tenant: BTreeMap<String, f64> = BTreeMap::new();
-        let mut per_obj: Vec<(f64, ObjectRef, String)> = Vec::new();
-        for (o, s) in &self.objects {
-            let on_host = s.url_host.as_deref() == Some(host) || limited.contains(o);
-            if !on_host {
-                continue;
-            }
-            let rate = match s.interval_ms {
-                Some(iv) if iv > 0 => 3_600_000.0 / iv as f64,
-                _ => s.runs.len().max(1) as f64,
-            };
-            let t = self.tenant_of(o);
-            *per_tenant.entry(t.clone()).or_default() += rate;
-            per_obj.push((rate, o.clone(), t));
-        }
-        shares_from(per_tenant, per_obj)
-    }
-
-    pub(super) fn detect_network(&mut self, rec: &Record, obj: &ObjectRef, ts: TsMs) {
+    fn detect_network(&mut self, sh: &mut Shared, rec: &Record, obj: &ObjectRef, ts: TsMs) {
         let msg = rec.message();
-        let url = self.objects.get(obj).and_then(|s| s.url.clone());
+        let url = sh.objects.get(obj).and_then(|s| s.url.clone());
         let Some(host) = host_of(&msg).or_else(|| url.as_deref().and_then(host_of)) else {
             return;
         };
@@ -286,12 +338,12 @@ impl Correlator {
         }
         if url.is_none() {
             if let Some(u) = first_url(&msg) {
-                self.obj_mut(obj, ts).set_url(&u);
+                sh.obj_mut(obj, ts).set_url(&u);
             }
         }
-        let pat = self.settings.patterns.shared(PatternId::NetworkDegradation);
+        let pat = sh.settings.patterns.shared(PatternId::NetworkDegradation);
         let window = pat.ms("window");
-        self.touch_host(&host, ts);
+        self.touch_host(&host, ts, &sh.caps, &mut sh.evictions);
         let Some(h) = self.hosts.get_mut(&host) else {
             return;
         };
@@ -300,14 +352,14 @@ impl Correlator {
         let first = h.network.first().unwrap_or(ts);
         let generation = h.network.generation();
         let subject = host_ref(&host);
-        let already = self
+        let already = sh
             .findings
             .is_firing(PatternId::NetworkDegradation, &subject);
         if !already {
             let h = &self.hosts[&host];
             let persisting = || {
                 h.network.sources().any(|o| {
-                    let iv = self.objects.get(o).and_then(|s| s.interval_ms);
+                    let iv = sh.objects.get(o).and_then(|s| s.interval_ms);
                     let iv = iv.unwrap_or(60_000) as i64;
                     h.network
                         .first_of(o)
@@ -328,7 +380,7 @@ impl Correlator {
             let sources: Vec<ObjectRef> = h.network.sources().cloned().collect();
             sources
                 .into_iter()
-                .filter(|o| !self.claimed_above(o, ClaimRank::HostNetwork))
+                .filter(|o| !sh.claimed_above(o, ClaimRank::HostNetwork))
                 .collect()
         } else {
             Vec::new()
@@ -345,15 +397,15 @@ impl Correlator {
         // full update, the failing one otherwise.
         let mut seeds: Vec<ImpactDetail> = unexplained
             .iter()
-            .filter_map(|o| self.impact_seed(o))
+            .filter_map(|o| sh.impact_seed(o))
             .collect();
-        if !full && !self.claimed_above(obj, ClaimRank::HostNetwork) {
-            seeds.extend(self.impact_seed(obj));
+        if !full && !sh.claimed_above(obj, ClaimRank::HostNetwork) {
+            seeds.extend(sh.impact_seed(obj));
         }
         // Tenants of everything listed (sources and grouped consumers), for `tenants`
         // and the most affected one as `tenant`.
         let listed: Vec<ObjectRef> = if full {
-            let mut v: Vec<ObjectRef> = self
+            let mut v: Vec<ObjectRef> = sh
                 .findings
                 .get(PatternId::NetworkDegradation, &subject)
                 .filter(|_| already)
@@ -364,10 +416,10 @@ impl Correlator {
         } else {
             Vec::new()
         };
-        let tenants: Vec<String> = listed.iter().map(|o| self.tenant_of(o)).collect();
+        let tenants: Vec<String> = listed.iter().map(|o| sh.tenant_of(o)).collect();
         let top = most_affected(tenants.iter().map(String::as_str));
-        let evidence = self.evidence_of(obj, 1);
-        let f = self.findings.upsert(
+        let evidence = sh.evidence_of(obj, 1);
+        let f = sh.findings.upsert(
             PatternId::NetworkDegradation,
             &subject,
             pat.severity,
@@ -394,21 +446,21 @@ impl Correlator {
         vars::fill_text(f, &pat);
         // The sources and everything consuming them are symptoms of the host.
         for o in unexplained {
-            for c in self.consumers_of(&o) {
-                self.claim(&c, PatternId::NetworkDegradation, &subject);
+            for c in sh.consumers_of(&o) {
+                sh.claim(&c, PatternId::NetworkDegradation, &subject);
             }
-            self.claim(&o, PatternId::NetworkDegradation, &subject);
+            sh.claim(&o, PatternId::NetworkDegradation, &subject);
         }
     }
 
     /// A source on a host with a firing `network_degradation` succeeded: once no
     /// impacted source on that host is failing, the host has recovered.
-    pub(super) fn resolve_recovered_host(&mut self, obj: &ObjectRef, ts: TsMs) {
-        let Some(host) = self.objects.get(obj).and_then(|s| s.url_host.clone()) else {
+    fn resolve_recovered_host(&mut self, sh: &mut Shared, obj: &ObjectRef, ts: TsMs) {
+        let Some(host) = sh.objects.get(obj).and_then(|s| s.url_host.clone()) else {
             return;
         };
         let subject = host_ref(&host);
-        let Some(f) = self
+        let Some(f) = sh
             .findings
             .get(PatternId::NetworkDegradation, &subject)
             .filter(|f| f.status == super::Status::Firing)
@@ -416,14 +468,25 @@ impl Correlator {
             return;
         };
         let still_failing = f.impacted.iter().any(|o| {
-            self.objects.get(o).is_some_and(|s| {
+            sh.objects.get(o).is_some_and(|s| {
                 s.url_host.as_deref() == Some(host.as_str()) && s.failing_since.is_some()
             })
         });
         if !still_failing {
-            self.findings
+            sh.findings
                 .resolve(PatternId::NetworkDegradation, &subject, ts);
         }
+    }
+
+    /// Creates or refreshes a provider host's state, evicting the least recently seen
+    /// tenth when a new host would exceed `caps.hosts`.
+    fn touch_host(&mut self, host: &str, ts: TsMs, caps: &Caps, ev: &mut Evictions) {
+        if !self.hosts.contains_key(host) && self.hosts.len() >= caps.hosts {
+            let cap = caps.hosts.saturating_sub(1);
+            ev.hosts += state::evict_oldest(&mut self.hosts, cap, |h| h.last_seen);
+        }
+        let h = self.hosts.entry(host.to_string()).or_default();
+        h.last_seen = h.last_seen.max(ts);
     }
 }
 

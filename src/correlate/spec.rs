@@ -8,8 +8,10 @@
 //! composes from every component's section (the correlator imports no component above
 //! it: tests/layers.rs).
 //!
-//! Invariant: every parameter a detector reads is declared in [`KNOWN_PARAMS`] with its
-//! default, so a pattern file can only name parameters that exist.
+//! Invariant: every parameter a detector reads is declared in its family's table
+//! (`detector::PARAM_TABLES`, see [`params_of`]) with its kind and default, so a
+//! pattern file can only name parameters that exist, and a detector can only read
+//! those (a read of an undeclared name panics in debug builds).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use std::sync::Arc;
 use regex::Regex;
 use serde::Deserialize;
 
+use super::detector::{Param, ParamKind};
 use super::finding::Confidence;
 use super::pattern_id::PatternId;
 use crate::record::Severity;
@@ -103,207 +106,10 @@ fn default_category() -> String {
     DEFAULT_CATEGORY.to_string()
 }
 
-/// Every pattern with the parameters its detector reads and their defaults.
-/// Durations are in milliseconds.
-pub const KNOWN_PARAMS: &[(PatternId, &[(&str, f64)])] = &[
-    (
-        PatternId::GitAuthFailure,
-        &[
-            ("min_attempts", 3.0),
-            ("window", 900_000.0),
-            ("resolve_after", 600_000.0),
-        ],
-    ),
-    (
-        PatternId::RateLimitExhaustion,
-        &[
-            ("min_attempts", 5.0),
-            ("window", 900_000.0),
-            ("resolve_after", 900_000.0),
-        ],
-    ),
-    (
-        PatternId::NetworkDegradation,
-        &[
-            ("min_sources", 2.0),
-            ("min_intervals", 2.0),
-            ("min_attempts", 3.0),
-            ("window", 900_000.0),
-            ("resolve_after", 600_000.0),
-        ],
-    ),
-    (PatternId::ControllerOom, &[("resolve_after", 1_800_000.0)]),
-    (
-        PatternId::OomCascade,
-        &[
-            ("window", 1_800_000.0),
-            ("min_tenants", 2.0),
-            ("hog_share", 0.5),
-            ("resolve_after", 1_800_000.0),
-        ],
-    ),
-    (
-        PatternId::ControllerCrashloop,
-        &[
-            ("min_restarts", 3.0),
-            ("window", 1_800_000.0),
-            ("resolve_after", 1_800_000.0),
-        ],
-    ),
-    (
-        PatternId::GuiltyTenant,
-        &[
-            ("min_share", 0.5),
-            ("min_tenants", 2.0),
-            ("window", 3_600_000.0),
-            ("min_runs", 20.0),
-            ("resolve_after", 1_800_000.0),
-        ],
-    ),
-    (
-        PatternId::ReconcileLoop,
-        &[
-            ("min_applies", 3.0),
-            ("window", 1_800_000.0),
-            ("dedupe", 10_000.0),
-            ("confirm_after", 600_000.0),
-            ("resolve_after", 1_800_000.0),
-        ],
-    ),
-    (PatternId::DriftDetected, &[("resolve_after", 1_800_000.0)]),
-    (
-        PatternId::DependencyCycle,
-        &[("waiting_within", 900_000.0), ("resolve_after", 900_000.0)],
-    ),
-    (
-        PatternId::DependencyBlocked,
-        &[
-            ("waiting_within", 900_000.0),
-            ("source_min_failing", 300_000.0),
-            ("resolve_after", 900_000.0),
-        ],
-    ),
-    (
-        PatternId::StalledReconciliation,
-        &[
-            ("min_failing", 1_800_000.0),
-            ("min_intervals", 3.0),
-            ("recent", 900_000.0),
-            ("resolve_after", 900_000.0),
-        ],
-    ),
-    (
-        PatternId::SlowReconciliation,
-        &[
-            ("absolute", 300_000.0),
-            ("median_factor", 5.0),
-            ("min_samples", 5.0),
-            ("min_duration", 60_000.0),
-            ("min_slow", 2.0),
-            ("window", 3_600_000.0),
-            ("resolve_after", 1_800_000.0),
-        ],
-    ),
-    (
-        PatternId::HealthCheckFailure,
-        &[
-            ("min_attempts", 2.0),
-            ("window", 3_600_000.0),
-            ("resolve_after", 900_000.0),
-        ],
-    ),
-    (
-        PatternId::HelmReleaseFailure,
-        &[
-            ("min_attempts", 3.0),
-            ("window", 3_600_000.0),
-            ("resolve_after", 1_800_000.0),
-        ],
-    ),
-    (
-        PatternId::BuildFailure,
-        &[
-            ("min_attempts", 2.0),
-            ("window", 3_600_000.0),
-            ("resolve_after", 900_000.0),
-        ],
-    ),
-    (
-        PatternId::DecryptionFailure,
-        &[
-            ("min_attempts", 2.0),
-            ("window", 3_600_000.0),
-            ("resolve_after", 900_000.0),
-        ],
-    ),
-    (
-        PatternId::RbacDenied,
-        &[
-            ("min_attempts", 1.0),
-            ("window", 3_600_000.0),
-            ("resolve_after", 1_800_000.0),
-        ],
-    ),
-    (
-        PatternId::ApplyConflict,
-        &[
-            ("min_attempts", 2.0),
-            ("window", 3_600_000.0),
-            ("resolve_after", 900_000.0),
-        ],
-    ),
-    (
-        PatternId::NotificationFailure,
-        &[
-            ("min_attempts", 2.0),
-            ("window", 3_600_000.0),
-            ("resolve_after", 900_000.0),
-        ],
-    ),
-    (
-        PatternId::ImageAutomationFailure,
-        &[
-            ("min_attempts", 3.0),
-            ("window", 3_600_000.0),
-            ("resolve_after", 900_000.0),
-        ],
-    ),
-    (
-        PatternId::MemoryGrowth,
-        &[
-            ("min_slope_mib_per_hour", 10.0),
-            ("min_span", 7_200_000.0),
-            ("min_samples", 8.0),
-            ("resolve_after", 3_600_000.0),
-        ],
-    ),
-    (
-        PatternId::QueueBackpressure,
-        &[
-            ("min_depth", 100.0),
-            ("min_duration", 300_000.0),
-            ("resolve_after", 600_000.0),
-        ],
-    ),
-];
-
-/// Parameter names whose values are durations (`window`, `resolve_after`, …).
-fn is_duration_param(key: &str) -> bool {
-    matches!(
-        key,
-        "window"
-            | "resolve_after"
-            | "dedupe"
-            | "waiting_within"
-            | "source_min_failing"
-            | "confirm_after"
-            | "min_failing"
-            | "recent"
-            | "absolute"
-            | "min_duration"
-            | "min_span"
-    )
-}
+/// The parameters of `pattern` as its detector family declares them (name, kind,
+/// default): the one table pattern files and `--config` overrides are checked
+/// against (`detector::PARAM_TABLES`).
+pub use super::detector::params_of;
 
 /// A validated pattern: its spec and resolved parameters.
 #[derive(Debug, Clone)]
@@ -314,10 +120,23 @@ pub struct Pattern {
 }
 
 impl Pattern {
-    /// A parameter's value (durations in ms). Unknown names are a programming error
-    /// caught by tests; they read as 0.
+    /// A parameter's value (durations in ms). Reading a name the pattern's family
+    /// does not declare is a programming error: it panics in debug builds (every test)
+    /// and reads as 0 in release.
     pub fn p(&self, key: &str) -> f64 {
-        self.params.get(key).copied().unwrap_or(0.0)
+        let v = self.params.get(key).copied();
+        debug_assert!(
+            v.is_some(),
+            "pattern {} reads undeclared parameter '{key}'",
+            self.spec.id
+        );
+        v.unwrap_or(0.0)
+    }
+
+    /// The value of `key` in ms when the pattern declares it: for callers that scan
+    /// every pattern for a parameter only some have (the live rebuild lookback).
+    pub fn declared_ms(&self, key: &str) -> Option<i64> {
+        self.params.get(key).map(|v| *v as i64)
     }
 
     pub fn ms(&self, key: &str) -> i64 {
@@ -339,8 +158,7 @@ pub fn load_pattern(text: &str, file: &str) -> Result<Pattern, Vec<SpecError>> {
 fn validate_pattern(spec: PatternSpec, text: &str, file: &str) -> Result<Pattern, Vec<SpecError>> {
     let mut errs = Vec::new();
     let err = |field: &str, message: String| SpecError::at(file, text, field, message);
-    let known =
-        PatternId::parse(&spec.id).and_then(|p| KNOWN_PARAMS.iter().find(|(id, _)| *id == p));
+    let known = PatternId::parse(&spec.id).and_then(params_of);
     if known.is_none() {
         errs.push(err("id", format!("unknown pattern '{}'", spec.id)));
     }
@@ -365,12 +183,12 @@ fn validate_pattern(spec: PatternSpec, text: &str, file: &str) -> Result<Pattern
         Severity::Warning
     });
     let mut params: BTreeMap<String, f64> = known
-        .map(|(_, ps)| ps.iter().map(|(k, v)| (k.to_string(), *v)).collect())
+        .map(|ps| ps.iter().map(|p| (p.name.to_string(), p.default)).collect())
         .unwrap_or_default();
     for (k, v) in &spec.params {
         if !params.contains_key(k) {
             let names: Vec<&str> = known
-                .map(|(_, ps)| ps.iter().map(|(k, _)| *k).collect())
+                .map(|ps| ps.iter().map(|p| p.name).collect())
                 .unwrap_or_default();
             errs.push(err(
                 &format!("params.{k}"),
@@ -378,7 +196,7 @@ fn validate_pattern(spec: PatternSpec, text: &str, file: &str) -> Result<Pattern
             ));
             continue;
         }
-        match parse_param(k, v) {
+        match parse_param(param_of(known, k), v) {
             Ok(x) => {
                 params.insert(k.clone(), x);
             }
@@ -407,11 +225,18 @@ fn validate_pattern(spec: PatternSpec, text: &str, file: &str) -> Result<Pattern
     }
 }
 
-fn parse_param(key: &str, v: &ParamValue) -> Result<f64, String> {
+/// The declaration of parameter `key` in `known` (a pattern's table).
+fn param_of(known: Option<&'static [Param]>, key: &str) -> Option<&'static Param> {
+    known.and_then(|ps| ps.iter().find(|p| p.name == key))
+}
+
+/// A parameter's value as held (durations in ms), by its declared kind.
+fn parse_param(param: Option<&Param>, v: &ParamValue) -> Result<f64, String> {
+    let is_duration = param.is_some_and(|p| p.kind == ParamKind::Duration);
     let x = match v {
-        ParamValue::Num(n) if is_duration_param(key) => *n * 1000.0,
+        ParamValue::Num(n) if is_duration => *n * 1000.0,
         ParamValue::Num(n) => *n,
-        ParamValue::Str(s) if is_duration_param(key) => parse_go_duration_ms(s)
+        ParamValue::Str(s) if is_duration => parse_go_duration_ms(s)
             .map(|ms| ms as f64)
             .ok_or_else(|| format!("'{s}' is not a duration such as 15m or 90s"))?,
         ParamValue::Str(s) => s
@@ -548,7 +373,8 @@ impl PatternSet {
                     ));
                     continue;
                 }
-                match parse_param(k, v) {
+                let known = PatternId::parse(id).and_then(params_of);
+                match parse_param(param_of(known, k), v) {
                     Ok(x) => {
                         pat.params.insert(k.clone(), x);
                     }
@@ -721,7 +547,7 @@ mod tests {
     #[test]
     fn builtin_patterns_load() {
         let set = PatternSet::builtin();
-        assert_eq!(set.iter().count(), KNOWN_PARAMS.len());
+        assert_eq!(set.iter().count(), PatternId::ALL.len());
         assert_eq!(set.get(PatternId::GitAuthFailure).n("min_attempts"), 3);
         assert_eq!(set.get(PatternId::GitAuthFailure).ms("window"), 900_000);
     }
@@ -732,6 +558,87 @@ mod tests {
         let e = load_pattern(text, "patterns/git_auth_failure.yaml").unwrap_err();
         assert_eq!(e[0].line, 8);
         assert_eq!(e[0].field, "params.min_atempts");
+    }
+
+    /// A pattern file text for `git_auth_failure` with `params` as its last lines.
+    fn auth_file(params: &str) -> String {
+        format!(
+            "id: git_auth_failure\ndescription: d\nseverity: error\ntitle: t\nsummary: s\nremediation: r\nparams:\n{params}"
+        )
+    }
+
+    #[test]
+    fn a_misspelt_parameter_is_rejected_naming_it_and_the_declared_ones() {
+        let text = auth_file("  window: 10m\n  min_atempts: 4\n");
+        let e = load_pattern(&text, "patterns/git_auth_failure.yaml").unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!((e[0].line, e[0].field.as_str()), (9, "params.min_atempts"));
+        // The message lists what the detector family declares for the pattern.
+        let declared: Vec<&str> = params_of(PatternId::GitAuthFailure)
+            .unwrap()
+            .iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(declared, ["min_attempts", "window", "resolve_after"]);
+        assert_eq!(
+            e[0].message,
+            "unknown parameter (known: min_attempts, window, resolve_after)"
+        );
+        assert!(e[0].to_string().contains("min_atempts"), "{}", e[0]);
+        // The same table checks `--config` overrides.
+        let cfg = "patterns:\n  git_auth_failure:\n    min_atempts: 4\n";
+        let mut overrides = BTreeMap::new();
+        overrides.insert(
+            "git_auth_failure".to_string(),
+            BTreeMap::from([("min_atempts".to_string(), ParamValue::Num(4.0))]),
+        );
+        let e = PatternSet::builtin()
+            .apply_overrides(&overrides, "p.yaml", cfg)
+            .unwrap_err();
+        assert_eq!(e[0].field, "patterns.git_auth_failure.min_atempts");
+        assert_eq!(e[0].line, 3);
+    }
+
+    #[test]
+    fn a_parameter_is_parsed_by_its_declared_kind() {
+        // `window` is a duration (a bare number is seconds), `min_attempts` a count.
+        let text = auth_file("  window: 90\n  min_attempts: 90\n");
+        let p = load_pattern(&text, "patterns/git_auth_failure.yaml").unwrap();
+        assert_eq!(p.ms("window"), 90_000);
+        assert_eq!(p.n("min_attempts"), 90);
+        let e = load_pattern(
+            &auth_file("  min_attempts: soon\n"),
+            "patterns/git_auth_failure.yaml",
+        )
+        .unwrap_err();
+        assert_eq!(e[0].message, "'soon' is not a number");
+        // What a file leaves out takes the table's default.
+        let text = auth_file("  window: 90\n");
+        let p = load_pattern(&text, "patterns/git_auth_failure.yaml").unwrap();
+        for param in params_of(PatternId::GitAuthFailure).unwrap() {
+            if param.name != "window" {
+                assert_eq!(p.p(param.name), param.default, "{}", param.name);
+            }
+        }
+    }
+
+    #[test]
+    fn declared_ms_reads_only_what_a_pattern_declares() {
+        let set = PatternSet::builtin();
+        let span = set.get(PatternId::MemoryGrowth).declared_ms("min_span");
+        assert_eq!(span, Some(7_200_000));
+        assert_eq!(
+            set.get(PatternId::ApplyConflict).declared_ms("min_span"),
+            None
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "reads undeclared parameter 'min_atempts'")]
+    fn reading_an_undeclared_parameter_panics_in_debug() {
+        PatternSet::builtin()
+            .get(PatternId::GitAuthFailure)
+            .n("min_atempts");
     }
 
     #[test]

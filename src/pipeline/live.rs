@@ -109,7 +109,7 @@ pub fn rebuild_lookback_ms(settings: &Settings) -> TsMs {
     settings
         .patterns
         .iter()
-        .flat_map(|p| KEYS.iter().map(move |k| p.ms(k)))
+        .flat_map(|p| KEYS.iter().filter_map(move |k| p.declared_ms(k)))
         .max()
         .unwrap_or(0)
         .clamp(0, MAX_LOOKBACK_MS)

@@ -1,0 +1,275 @@
+//! The state every detector family shares, and its bookkeeping.
+//!
+//! Owns: [`Shared`]: settings and caps, per-object state and the sets that index it
+//! (failing, waiting, objects with open applies), the consumer map (source → objects
+//! that take its artifact), recent failures (cascade attribution), the claim map
+//! (`claims` keeps its updates), the finding table, audit state, eviction counters
+//! and the output queue. Does not own: any family's own state (hosts:
+//! `sources::SourceHealth`; controllers: `controllers::ControllerHealth`) or pattern
+//! logic.
+//!
+//! Invariant: every map here is capped by [`Caps`] and each eviction is counted; the
+//! sets `failing`, `waiting` and `open_applies` only name objects present in
+//! `objects`.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use rustc_hash::FxHashMap;
+
+use super::finding::{Evidence, FindingTable};
+use super::pattern_id::PatternId;
+use super::state::{self, Caps, Evictions, ObjState};
+use super::{audit, vars, Output, Settings, Status};
+use crate::record::{Class, ObjectRef, TsMs};
+
+/// How long a failure stays in [`Shared::recent_failures`] (3h): longer than any
+/// cascade window.
+const RECENT_FAILURE_KEEP_MS: i64 = 3 * 3_600_000;
+
+/// Most failures kept in [`Shared::recent_failures`].
+pub(crate) const RECENT_FAILURES_CAP: usize = 10_000;
+
+/// Most consumers listed for one source.
+const CONSUMERS_PER_SOURCE: usize = 10_000;
+
+/// Most consumers [`Shared::consumers_of`] walks to.
+const CONSUMERS_WALK_CAP: usize = 1000;
+
+/// A recent failure anywhere, for cascade attribution.
+#[derive(Debug, Clone)]
+pub(crate) struct RecentFailure {
+    pub ts: TsMs,
+    pub object: ObjectRef,
+    pub class: Class,
+    pub controller: Option<String>,
+    pub message: String,
+}
+
+/// What all detector families read and write.
+pub(crate) struct Shared {
+    pub settings: Settings,
+    pub caps: Caps,
+    pub objects: FxHashMap<ObjectRef, ObjState>,
+    /// source → objects that consume it (from `spec.sourceRef`, chart sources).
+    pub consumers: FxHashMap<ObjectRef, BTreeSet<ObjectRef>>,
+    /// Edges in `consumers`, kept so the cap check is O(1).
+    pub consumer_edges: usize,
+    /// Objects failing now (for time-driven checks without scanning every object).
+    pub failing: BTreeSet<ObjectRef>,
+    /// Objects waiting for a dependency (`dependency_*`).
+    pub waiting: BTreeSet<ObjectRef>,
+    /// Objects with applies whose run has no known outcome yet (drift is judged once
+    /// it has: `objects::ObjectPatterns::confirm_applies`).
+    pub open_applies: BTreeSet<ObjectRef>,
+    pub recent_failures: VecDeque<RecentFailure>,
+    /// object → (pattern, subject) of the root finding that explains it (`claims`).
+    pub claims: FxHashMap<ObjectRef, (PatternId, ObjectRef)>,
+    pub findings: FindingTable,
+    pub audit: audit::AuditState,
+    pub evictions: Evictions,
+    pub out: Vec<Output>,
+}
+
+impl Shared {
+    pub fn new(settings: Settings, caps: Caps) -> Self {
+        let findings = FindingTable::new(&settings.cluster, settings.repeat_interval_ms);
+        Shared {
+            settings,
+            caps,
+            objects: FxHashMap::default(),
+            consumers: FxHashMap::default(),
+            consumer_edges: 0,
+            failing: BTreeSet::new(),
+            waiting: BTreeSet::new(),
+            open_applies: BTreeSet::new(),
+            recent_failures: VecDeque::new(),
+            claims: FxHashMap::default(),
+            findings,
+            audit: audit::AuditState::default(),
+            evictions: Evictions::default(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Emits what changed in the finding table (with the RBAC audit mirror).
+    pub fn collect(&mut self, now: TsMs, force: bool) {
+        // Checked per record too: between ticks a flood could open many findings.
+        if self.findings.len() > self.caps.findings {
+            self.evictions.findings += self.findings.enforce_cap(self.caps.findings);
+        }
+        for f in self.findings.take_changes(now, force) {
+            if PatternId::RbacDenied.is(&f.pattern) && f.status == Status::Firing {
+                if let Some(a) = self.audit.mirror_rbac(&f) {
+                    self.out.push(Output::Audit(Box::new(a)));
+                }
+            }
+            self.out.push(Output::Finding(Box::new(f)));
+        }
+    }
+
+    /// Forgets failures too old to attribute and objects no longer failing.
+    pub fn prune(&mut self, now: TsMs) {
+        while self
+            .recent_failures
+            .front()
+            .is_some_and(|f| now - f.ts > RECENT_FAILURE_KEEP_MS)
+        {
+            self.recent_failures.pop_front();
+        }
+        let objects = &self.objects;
+        self.failing
+            .retain(|o| objects.get(o).is_some_and(|s| s.failing_since.is_some()));
+    }
+
+    pub(crate) fn tenant_of(&self, o: &ObjectRef) -> String {
+        self.tenant_of_ns(&o.namespace)
+    }
+
+    pub(crate) fn tenant_of_ns(&self, namespace: &str) -> String {
+        if namespace.is_empty() {
+            return String::new();
+        }
+        self.settings.tenants.tenant(namespace)
+    }
+
+    pub(crate) fn obj_mut(&mut self, o: &ObjectRef, ts: TsMs) -> &mut ObjState {
+        // Looked up before inserting so a known object (almost every call) costs no
+        // clone of its reference.
+        if !self.objects.contains_key(o) {
+            if self.objects.len() >= self.caps.objects {
+                let cap = self.caps.objects - 1;
+                let n = state::evict_oldest(&mut self.objects, cap, |s| s.last_seen);
+                self.evictions.objects += n;
+                // Forget the evicted in the sets that point into `objects` now rather
+                // than at the next tick, so a flood between ticks cannot grow them.
+                let objects = &self.objects;
+                self.failing.retain(|o| objects.contains_key(o));
+                self.waiting.retain(|o| objects.contains_key(o));
+                self.open_applies.retain(|o| objects.contains_key(o));
+            }
+            let fresh = ObjState {
+                controller: vars::controller_for_kind(&o.kind),
+                ..Default::default()
+            };
+            self.objects.insert(o.clone(), fresh);
+        }
+        let s = self
+            .objects
+            .get_mut(o)
+            .expect("object state inserted above");
+        if ts > s.last_seen {
+            s.last_seen = ts;
+        }
+        s
+    }
+
+    /// Forgets a deleted object.
+    pub(crate) fn forget(&mut self, o: &ObjectRef) {
+        self.objects.remove(o);
+        self.failing.remove(o);
+        self.waiting.remove(o);
+        self.open_applies.remove(o);
+    }
+
+    /// Records `obj` as a consumer of `src`, keeping both the number of sources and the
+    /// number of edges under `caps.objects`.
+    pub(crate) fn add_consumer(&mut self, src: &ObjectRef, obj: &ObjectRef) {
+        let cap = self.caps.objects.max(1);
+        if self.consumer_edges >= cap
+            || (!self.consumers.contains_key(src) && self.consumers.len() >= cap)
+        {
+            self.trim_consumers(cap);
+        }
+        let set = self.consumers.entry(src.clone()).or_default();
+        if set.len() < CONSUMERS_PER_SOURCE && set.insert(obj.clone()) {
+            self.consumer_edges += 1;
+        }
+    }
+
+    pub(crate) fn remove_consumer(&mut self, src: &ObjectRef, obj: &ObjectRef) {
+        if let Some(set) = self.consumers.get_mut(src) {
+            if set.remove(obj) {
+                self.consumer_edges -= 1;
+            }
+            if set.is_empty() {
+                self.consumers.remove(src);
+            }
+        }
+    }
+
+    /// Drops edges of consumers whose state was evicted (their `sourceRef` is no longer
+    /// known), then the sources seen least recently, until a tenth of room is free.
+    fn trim_consumers(&mut self, cap: usize) {
+        let objects = &self.objects;
+        let mut dropped = 0u64;
+        for set in self.consumers.values_mut() {
+            let n = set.len();
+            set.retain(|c| objects.contains_key(c));
+            dropped += (n - set.len()) as u64;
+        }
+        self.consumers.retain(|_, set| !set.is_empty());
+        let room = cap - (cap / 10).max(1);
+        let mut edges: usize = self.consumers.values().map(BTreeSet::len).sum();
+        if self.consumers.len() > room || edges > room {
+            let mut ages: Vec<(TsMs, ObjectRef)> = self
+                .consumers
+                .keys()
+                .map(|k| (objects.get(k).map_or(TsMs::MIN, |s| s.last_seen), k.clone()))
+                .collect();
+            ages.sort_unstable();
+            for (_, k) in ages {
+                if self.consumers.len() <= room && edges <= room {
+                    break;
+                }
+                if let Some(set) = self.consumers.remove(&k) {
+                    edges -= set.len();
+                    dropped += set.len() as u64;
+                }
+            }
+        }
+        self.consumer_edges = edges;
+        self.evictions.consumers += dropped;
+    }
+
+    /// Consumers of `source`, transitively through HelmCharts.
+    pub(crate) fn consumers_of(&self, source: &ObjectRef) -> Vec<ObjectRef> {
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![source.clone()];
+        while let Some(s) = stack.pop() {
+            if let Some(cs) = self.consumers.get(&s) {
+                for c in cs {
+                    if seen.insert(c.clone()) {
+                        out.push(c.clone());
+                        stack.push(c.clone());
+                    }
+                }
+            }
+            if out.len() > CONSUMERS_WALK_CAP {
+                break;
+            }
+        }
+        out
+    }
+
+    /// The last `n` failures of `obj` as finding evidence, oldest first.
+    pub(crate) fn evidence_of(&self, obj: &ObjectRef, n: usize) -> Vec<Evidence> {
+        self.objects
+            .get(obj)
+            .map(|s| {
+                s.attempts
+                    .iter()
+                    .rev()
+                    .take(n)
+                    .rev()
+                    .map(|a| Evidence {
+                        ts: Some(a.ts),
+                        controller: a.controller.clone(),
+                        class: a.class,
+                        message: a.message.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
