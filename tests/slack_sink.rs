@@ -7,7 +7,7 @@ mod http_support;
 use std::time::{Duration, Instant};
 
 use fluxsight::correlate::Status;
-use fluxsight::sinks::config::{SecretRef, SlackConfig};
+use fluxsight::sinks::config::{HttpEndpoint, SecretRef, SlackConfig};
 use fluxsight::sinks::{slack, Delivery, Group};
 use http_support::{audit, finding, run_worker, strings, Fault, Receiver};
 use serde_json::Value;
@@ -18,11 +18,13 @@ fn config(var: &str, url: &str, min_interval: Option<&str>) -> SlackConfig {
     SlackConfig {
         name: "slack".into(),
         url: Some(SecretRef::Env(var.into())),
-        min_interval: min_interval.map(str::to_string),
-        timeout: Some("2s".into()),
-        ca_file: None,
-
-        allow_hosts: Vec::new(),
+        http: HttpEndpoint {
+            min_interval: min_interval.map(str::to_string),
+            timeout: Some("2s".into()),
+            ca_file: None,
+            allow_hosts: Vec::new(),
+            ..Default::default()
+        },
         ..Default::default()
     }
 }

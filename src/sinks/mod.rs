@@ -14,28 +14,22 @@
 //! (finding id + status + last_seen) so receivers can de-duplicate.
 
 pub mod alertmanager;
-pub mod atomic;
-pub mod body;
 pub mod build;
-pub mod chat;
-pub mod chat_webhook;
 pub mod config;
+pub mod delivery;
 pub mod file;
 pub mod gchat;
-pub mod http;
 pub mod kafka;
-pub mod lock;
-pub mod retry;
-pub mod router;
-pub mod secret;
 pub mod slack;
-pub mod spool;
-pub mod ssrf;
-pub mod stats;
 pub mod stdout;
 pub mod teams;
 pub mod webhook;
-pub mod worker;
+
+/// The shared machinery at the paths its users have always named (`sinks::spool`, …).
+pub use delivery::{
+    atomic, body, chat, chat_webhook, endpoint, http, lock, retry, router, secret, spool, ssrf,
+    stats, worker,
+};
 
 use std::future::Future;
 use std::pin::Pin;
