@@ -18,6 +18,7 @@
 use std::collections::BTreeSet;
 
 use serde::Deserialize;
+use serde_saphyr::Spanned;
 
 pub use super::alertmanager::config::AlertmanagerConfig;
 pub use super::chat_webhook::ChatWebhookConfig;
@@ -33,7 +34,7 @@ pub use super::teams::config::TeamsConfig;
 pub use super::webhook::config::WebhookConfig;
 use crate::correlate::PatternId;
 use crate::record::Severity;
-use crate::spec_error::SpecError;
+use crate::spec_error::{Position, PositionIndex, SpecError};
 use crate::time::parse_go_duration_ms;
 
 /// A header value: plain text for non-secret headers, or a secret reference.
@@ -252,10 +253,10 @@ pub const TYPE_AUDIT: &str = "audit";
 pub struct RouteMatch {
     /// Finding patterns (taxonomy.md §2).
     #[serde(default)]
-    pub patterns: Vec<String>,
+    pub patterns: Vec<Spanned<String>>,
     /// Lowest finding severity routed (`info`, `warning`, `error`, `critical`).
     #[serde(default)]
-    pub severity_min: Option<String>,
+    pub severity_min: Option<Spanned<String>>,
     /// Tenants (exact).
     #[serde(default)]
     pub tenants: Vec<String>,
@@ -277,21 +278,21 @@ pub struct RouteConfig {
     #[serde(default, rename = "match")]
     pub matcher: RouteMatch,
     /// Sink names.
-    pub sinks: Vec<String>,
+    pub sinks: Vec<Spanned<String>>,
     /// Finding fields that form a group: `pattern`, `tenant`, `cluster`, `severity`,
     /// `namespace`, `kind`, `name`, `id`, or `label:<key>`. Empty = each finding alone
     /// (no grouping: every update is delivered as it happens).
     #[serde(default)]
-    pub group_by: Vec<String>,
+    pub group_by: Vec<Spanned<String>>,
     /// Wait before the first notification of a new group (default `0s`).
     #[serde(default)]
-    pub group_wait: Option<String>,
+    pub group_wait: Option<Spanned<String>>,
     /// Minimum time between notifications of a changed group (default `0s`).
     #[serde(default)]
-    pub group_interval: Option<String>,
+    pub group_interval: Option<Spanned<String>>,
     /// Re-notify a firing, unchanged group this often (default never).
     #[serde(default)]
-    pub repeat_interval: Option<String>,
+    pub repeat_interval: Option<Spanned<String>>,
     /// Chat sinks of this route get one digest message instead of the individual
     /// notifications when more than this many findings change within one group window
     /// (`group_wait`, 30s for chat sinks when unset). Default 10.
@@ -312,10 +313,10 @@ pub struct DeliveryConfig {
     pub state_dir: Option<String>,
     /// `always` (fsync every append), `interval` (default: every `fsync_interval`), `never`.
     #[serde(default)]
-    pub fsync: Option<String>,
+    pub fsync: Option<Spanned<String>>,
     /// Default `1s`.
     #[serde(default)]
-    pub fsync_interval: Option<String>,
+    pub fsync_interval: Option<Spanned<String>>,
     /// Spool size limit per sink in bytes (default 1 GiB); beyond it new deliveries are
     /// dropped and counted.
     #[serde(default)]
@@ -325,13 +326,13 @@ pub struct DeliveryConfig {
     pub queue_capacity: Option<usize>,
     /// First retry delay (default `500ms`).
     #[serde(default)]
-    pub retry_initial: Option<String>,
+    pub retry_initial: Option<Spanned<String>>,
     /// Longest retry delay (default `1m`).
     #[serde(default)]
-    pub retry_max: Option<String>,
+    pub retry_max: Option<Spanned<String>>,
     /// How long shutdown waits for sinks to drain (default `20s`).
     #[serde(default)]
-    pub shutdown_timeout: Option<String>,
+    pub shutdown_timeout: Option<Spanned<String>>,
 }
 
 /// fsync policy of the spool.
@@ -614,6 +615,10 @@ fn valid_group_field(f: &str) -> bool {
 /// field) and the errors so far. Each kind's `check` takes it.
 pub struct Ctx<'a> {
     file: &'a str,
+    /// The positions of every field as serde-saphyr read them, built on the first error
+    /// (kinds flatten [`HttpEndpoint`] and `sinks:` items are internally tagged: serde
+    /// buffers both, so their fields cannot carry a `Spanned` location themselves).
+    index: Option<PositionIndex>,
     text: &'a str,
     errs: Vec<SpecError>,
 }
@@ -621,8 +626,38 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// An error about the field at `field` (`sinks[2].timeout`).
     pub fn err(&mut self, field: &str, message: impl Into<String>) {
+        let text = self.text;
+        let index = self
+            .index
+            .get_or_insert_with(|| PositionIndex::new(text).unwrap_or_else(PositionIndex::empty));
+        let pos = index
+            .nearest(field)
+            .unwrap_or(Position { line: 1, column: 0 });
         self.errs
-            .push(SpecError::at(self.file, self.text, field, message));
+            .push(SpecError::located(self.file, pos, field, message));
+    }
+
+    /// An error about the field at `field`, placed where the parser read `value` (a list
+    /// item, not the list); at the field's path when the parser gave no location.
+    pub fn err_at<T>(&mut self, field: &str, value: &Spanned<T>, message: impl Into<String>) {
+        match Position::of(value.referenced) {
+            Some(pos) => self
+                .errs
+                .push(SpecError::located(self.file, pos, field, message)),
+            None => self.err(field, message),
+        }
+    }
+
+    /// [`Ctx::dur`] of a field read with its location.
+    pub fn dur_at(&mut self, v: &Option<Spanned<String>>, field: &str, default: u64) -> u64 {
+        match v {
+            None => default,
+            Some(s) => parse_go_duration_ms(&s.value).unwrap_or_else(|| {
+                let message = format!("'{}' is not a duration such as 30s or 5m", s.value);
+                self.err_at(field, s, message);
+                default
+            }),
+        }
     }
 
     /// A duration field in milliseconds, `default` when unset or invalid (the error is
@@ -680,6 +715,7 @@ pub fn validate(
 ) -> Result<DeliveryPlan, Vec<SpecError>> {
     let mut cx = Ctx {
         file,
+        index: None,
         text,
         errs: Vec::new(),
     };
@@ -706,28 +742,26 @@ pub fn validate(
     for (i, r) in routes.iter().enumerate() {
         let base = format!("routes[{i}]");
         for s in &r.sinks {
-            if !names.contains(s) {
-                cx.err(&format!("{base}.sinks"), format!("no sink named '{s}'"));
+            if !names.contains(&s.value) {
+                let message = format!("no sink named '{}'", s.value);
+                cx.err_at(&format!("{base}.sinks"), s, message);
             }
         }
+        let route_sinks: Vec<String> = r.sinks.iter().map(|s| s.value.clone()).collect();
         if r.sinks.is_empty() {
             cx.err(&format!("{base}.sinks"), "a route needs at least one sink");
         }
         for p in &r.matcher.patterns {
-            if crate::correlate::PatternId::parse(p).is_none() {
-                cx.err(
-                    &format!("{base}.match.patterns"),
-                    format!("unknown pattern '{p}'"),
-                );
+            if crate::correlate::PatternId::parse(&p.value).is_none() {
+                let message = format!("unknown pattern '{}'", p.value);
+                cx.err_at(&format!("{base}.match.patterns"), p, message);
             }
         }
         let severity_min = match &r.matcher.severity_min {
             None => Severity::Info,
-            Some(s) => Severity::parse(s).unwrap_or_else(|| {
-                cx.err(
-                    &format!("{base}.match.severity_min"),
-                    format!("'{s}' is not one of info, warning, error, critical"),
-                );
+            Some(s) => Severity::parse(&s.value).unwrap_or_else(|| {
+                let message = format!("'{}' is not one of info, warning, error, critical", s.value);
+                cx.err_at(&format!("{base}.match.severity_min"), s, message);
                 Severity::Info
             }),
         };
@@ -750,41 +784,40 @@ pub fn validate(
             cx.err(&format!("{base}.digest_threshold"), "must be above 0");
         }
         for g in &r.group_by {
-            if !valid_group_field(g) {
-                cx.err(
-                    &format!("{base}.group_by"),
-                    format!("'{g}' is not a groupable field"),
-                );
+            if !valid_group_field(&g.value) {
+                let message = format!("'{}' is not a groupable field", g.value);
+                cx.err_at(&format!("{base}.group_by"), g, message);
             }
         }
+        let group_by: Vec<String> = r.group_by.iter().map(|g| g.value.clone()).collect();
         let mut types: Vec<String> = typed.unwrap_or_default();
         types.extend(r.matcher.kinds.iter().cloned());
         let wants = Wants::of(&types);
-        let group_wait_ms = cx.dur(&r.group_wait, &format!("{base}.group_wait"), 0);
+        let group_wait_ms = cx.dur_at(&r.group_wait, &format!("{base}.group_wait"), 0);
         let chat_window_ms = match r.group_wait {
             Some(_) => group_wait_ms,
             None => DEFAULT_CHAT_GROUP_WAIT_MS,
         };
         out_routes.push(Route {
             name: r.name.clone(),
-            patterns: r.matcher.patterns.iter().cloned().collect(),
+            patterns: r.matcher.patterns.iter().map(|p| p.value.clone()).collect(),
             severity_min,
             tenants: r.matcher.tenants.iter().cloned().collect(),
             findings: wants.findings,
             audit: false,
-            sinks: r.sinks.clone(),
-            audit_sinks: wants.audit_sinks(&sinks, &r.sinks),
-            chat_sinks: chat_sinks(&sinks, &r.sinks),
+            audit_sinks: wants.audit_sinks(&sinks, &route_sinks),
+            chat_sinks: chat_sinks(&sinks, &route_sinks),
+            sinks: route_sinks,
             chat_window_ms,
             digest_threshold,
             digest_hint: String::new(),
-            group_by: r.group_by.clone(),
+            group_by,
             group_wait_ms,
-            group_interval_ms: cx.dur(&r.group_interval, &format!("{base}.group_interval"), 0),
+            group_interval_ms: cx.dur_at(&r.group_interval, &format!("{base}.group_interval"), 0),
             repeat_interval_ms: r
                 .repeat_interval
                 .as_ref()
-                .map(|_| cx.dur(&r.repeat_interval, &format!("{base}.repeat_interval"), 0)),
+                .map(|_| cx.dur_at(&r.repeat_interval, &format!("{base}.repeat_interval"), 0)),
             continue_matching: r.continue_matching,
         });
     }
@@ -821,16 +854,14 @@ pub fn validate(
     }
     let d = delivery.unwrap_or_default();
     let defaults = DeliverySettings::default();
-    let fsync_interval = cx.dur(&d.fsync_interval, "delivery.fsync_interval", 1000);
-    let fsync = match d.fsync.as_deref() {
-        None | Some("interval") => FsyncPolicy::Interval(fsync_interval),
-        Some("always") => FsyncPolicy::Always,
-        Some("never") => FsyncPolicy::Never,
-        Some(other) => {
-            cx.err(
-                "delivery.fsync",
-                format!("'{other}' is not one of always, interval, never"),
-            );
+    let fsync_interval = cx.dur_at(&d.fsync_interval, "delivery.fsync_interval", 1000);
+    let fsync = match d.fsync.as_ref().map(|f| (f.value.as_str(), f)) {
+        None | Some(("interval", _)) => FsyncPolicy::Interval(fsync_interval),
+        Some(("always", _)) => FsyncPolicy::Always,
+        Some(("never", _)) => FsyncPolicy::Never,
+        Some((other, at)) => {
+            let message = format!("'{other}' is not one of always, interval, never");
+            cx.err_at("delivery.fsync", at, message);
             defaults.fsync
         }
     };
@@ -839,13 +870,13 @@ pub fn validate(
         fsync,
         spool_max_bytes: d.spool_max_bytes.unwrap_or(defaults.spool_max_bytes),
         queue_capacity: d.queue_capacity.unwrap_or(defaults.queue_capacity).max(1),
-        retry_initial_ms: cx.dur(
+        retry_initial_ms: cx.dur_at(
             &d.retry_initial,
             "delivery.retry_initial",
             defaults.retry_initial_ms,
         ),
-        retry_max_ms: cx.dur(&d.retry_max, "delivery.retry_max", defaults.retry_max_ms),
-        shutdown_timeout_ms: cx.dur(
+        retry_max_ms: cx.dur_at(&d.retry_max, "delivery.retry_max", defaults.retry_max_ms),
+        shutdown_timeout_ms: cx.dur_at(
             &d.shutdown_timeout,
             "delivery.shutdown_timeout",
             defaults.shutdown_timeout_ms,
