@@ -318,8 +318,6 @@ fn teams_config(var: &str, url: &str) -> TeamsConfig {
         http: HttpEndpoint {
             min_interval: Some("10ms".into()),
             timeout: Some("2s".into()),
-            ca_file: None,
-            allow_hosts: Vec::new(),
             ..Default::default()
         },
     }
@@ -387,13 +385,7 @@ fn chat_sinks_refuse_metadata_addresses() {
         name: "gchat".into(),
         url: SecretRef::Env("FLUXSIGHT_TEST_GCHAT_URL_SSRF".into()),
         repeat_interval: None,
-        http: HttpEndpoint {
-            min_interval: None,
-            timeout: None,
-            ca_file: None,
-            allow_hosts: Vec::new(),
-            ..Default::default()
-        },
+        http: HttpEndpoint::default(),
     };
     let e = sinks::gchat::sink(&cfg, None).unwrap_err();
     assert!(

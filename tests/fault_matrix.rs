@@ -65,8 +65,6 @@ fn http_sink(kind: &str, url: &str) -> Box<dyn Sink> {
                 http: HttpEndpoint {
                     min_interval: Some("10ms".into()),
                     timeout: Some("1s".into()),
-                    ca_file: None,
-                    allow_hosts: Vec::new(),
                     ..Default::default()
                 },
                 ..Default::default()
@@ -82,9 +80,6 @@ fn http_sink(kind: &str, url: &str) -> Box<dyn Sink> {
             runbook_base_url: None,
             http: HttpEndpoint {
                 timeout: Some("1s".into()),
-                headers: Default::default(),
-                ca_file: None,
-                allow_hosts: Vec::new(),
                 ..Default::default()
             },
         })
@@ -96,10 +91,7 @@ fn http_sink(kind: &str, url: &str) -> Box<dyn Sink> {
             hmac_secret: None,
             max_batch: None,
             http: HttpEndpoint {
-                headers: Default::default(),
-                ca_file: None,
                 timeout: Some("1s".into()),
-                allow_hosts: Vec::new(),
                 ..Default::default()
             },
         })

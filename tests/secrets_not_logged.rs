@@ -176,13 +176,7 @@ fn sink_debug_output_holds_no_secret() {
     let slack = SlackSink::new(&SlackConfig {
         name: "s".into(),
         url: Some(SecretRef::Env("FT_DEBUG_SLACK".into())),
-        http: HttpEndpoint {
-            min_interval: None,
-            timeout: None,
-            ca_file: None,
-            allow_hosts: Vec::new(),
-            ..Default::default()
-        },
+        http: HttpEndpoint::default(),
         ..Default::default()
     })
     .unwrap();
@@ -202,9 +196,6 @@ fn sink_debug_output_holds_no_secret() {
                 )),
             )]
             .into(),
-            ca_file: None,
-            timeout: None,
-            allow_hosts: Vec::new(),
             ..Default::default()
         },
     })

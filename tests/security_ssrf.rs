@@ -120,13 +120,7 @@ fn urls_from_secrets_are_checked_at_build() {
     let slack = SlackConfig {
         name: "s".into(),
         url: Some(SecretRef::Env("FLUXSIGHT_SSRF_SLACK".into())),
-        http: HttpEndpoint {
-            min_interval: None,
-            timeout: None,
-            ca_file: None,
-            allow_hosts: Vec::new(),
-            ..Default::default()
-        },
+        http: HttpEndpoint::default(),
         ..Default::default()
     };
     assert!(SlackSink::new(&slack).is_err());

@@ -21,8 +21,6 @@ fn config(var: &str, url: &str, min_interval: Option<&str>) -> SlackConfig {
         http: HttpEndpoint {
             min_interval: min_interval.map(str::to_string),
             timeout: Some("2s".into()),
-            ca_file: None,
-            allow_hosts: Vec::new(),
             ..Default::default()
         },
         ..Default::default()

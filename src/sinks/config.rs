@@ -1,8 +1,13 @@
 //! Sink, route and delivery configuration: the `sinks:`, `routes:` and `delivery:`
-//! sections of a pipeline file.
+//! sections of a pipeline file, and the parts every sink kind shares.
 //!
 //! Raw (serde, `deny_unknown_fields`) → validated (pure, every error with file, line and
 //! field) → built (the only step with I/O: reading secrets, opening files, connecting).
+//! Each kind's section and the check of its own fields live in its folder
+//! (`sinks/<kind>/config.rs`, re-exported here); [`validate`] checks what every sink has
+//! (a unique name, secrets by reference only) and hands each sink to its kind's check
+//! ([`SinkConfig::check`]) with the one error collector, [`Ctx`]. Route and delivery
+//! fields are `Spanned`, so their errors sit where the parser read them.
 //!
 //! Also owns what each kind of sink receives by default ([`SinkClass`]: chat and paging
 //! sinks get findings only, SIEM and storage sinks findings and audit records; a route

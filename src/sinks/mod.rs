@@ -1,11 +1,13 @@
 //! Sinks: where findings and audit records go (stdout, file, webhook, Slack, Microsoft
 //! Teams, Google Chat, Alertmanager, Kafka), with one shared delivery machinery.
 //!
-//! Owns: the [`Sink`] seam, the per-sink worker (`worker`: bounded
-//! read-ahead queue, write-ahead disk spool, retry with jittered back-off, dead letters,
-//! stats), the router with Alertmanager-style storm control (`router`), which builds chat
-//! digests ([`crate::delivery::digest`]), one thread per incident for chat sinks (`chat`, `chat_webhook`), and sink
-//! configuration (`config`).
+//! Owns: the [`Sink`] seam and [`SinkError`]. Each kind is a folder, `<kind>/mod.rs`
+//! (the sink) and `<kind>/config.rs` (its raw section and the validation of its own
+//! fields); [`config`] keeps the shared parts (the sink list and the dispatch to each
+//! kind's check, names, secrets, routes, `delivery:`). The machinery every kind shares
+//! is in [`delivery`] (worker, spool, retry, router, stats, bodies, the HTTP section
+//! [`endpoint::HttpEndpoint`] and client, chat state, secrets, SSRF guard, lock),
+//! re-exported here at the paths its users have always named (`sinks::spool`, …).
 //!
 //! Invariant: at least once. A delivery is appended to the sink's spool before the sink
 //! sees it and acknowledged only after the sink accepted it (or after it was dead-lettered

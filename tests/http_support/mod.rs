@@ -432,10 +432,7 @@ pub fn webhook_config(name: &str, url: String) -> WebhookConfig {
         hmac_secret: None,
         max_batch: None,
         http: HttpEndpoint {
-            headers: BTreeMap::new(),
-            ca_file: None,
             timeout: Some("2s".into()),
-            allow_hosts: Vec::new(),
             ..Default::default()
         },
     }
