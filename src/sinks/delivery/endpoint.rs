@@ -123,3 +123,45 @@ fn is_credential_header(name: &str) -> bool {
             .iter()
             .any(|w| l.contains(w))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::sinks::config::{validate, SinkConfig};
+
+    #[derive(serde::Deserialize)]
+    struct File {
+        sinks: Vec<SinkConfig>,
+    }
+
+    /// Every HTTP kind takes the one section and reports its errors with the same text
+    /// at its own fields: a bad `timeout` and `min_interval`, a credential header in
+    /// plain text. (Before, webhook and Alertmanager refused `min_interval`, Slack and the
+    /// chats `headers`: each kind had its own copy of the fields.)
+    #[test]
+    fn every_http_kind_takes_and_checks_the_one_section() {
+        let urls = [
+            ("webhook", "url: http://127.0.0.1:1/x"),
+            ("alertmanager", "url: http://127.0.0.1:1"),
+            ("slack", "url: {env: FLUXSIGHT_UNSET}"),
+            ("teams", "url: {env: FLUXSIGHT_UNSET}"),
+            ("googlechat", "url: {env: FLUXSIGHT_UNSET}"),
+        ];
+        for (kind, url) in urls {
+            let text = format!(
+                "sinks:\n  - name: s\n    type: {kind}\n    {url}\n    timeout: 5x\n    min_interval: 1q\n    headers: {{X-Api-Key: plain}}\n    ca_file: /ca.pem\n    allow_hosts: [metadata]\n"
+            );
+            let file: File = serde_saphyr::from_str(&text).expect(kind);
+            let errs = validate(file.sinks, Vec::new(), None, "p", &text).unwrap_err();
+            let got: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+            assert_eq!(
+                got,
+                [
+                    "p:6:19: sinks[0].min_interval: '1q' is not a duration such as 30s or 5m",
+                    "p:5:14: sinks[0].timeout: '5x' is not a duration such as 30s or 5m",
+                    "p:7:26: sinks[0].headers.X-Api-Key: sinks[0].headers.X-Api-Key holds a secret: write {env: NAME} or {file: PATH}",
+                ],
+                "{kind}"
+            );
+        }
+    }
+}

@@ -284,4 +284,17 @@ mod tests {
         c.url = MaybeSecret::Plain("ftp://x/".into());
         assert!(WebhookSink::new(&c).is_err());
     }
+
+    /// `min_interval` of the shared HTTP section paces a webhook through the worker
+    /// when set; unset, a webhook is not paced (a SIEM collector takes bursts).
+    #[test]
+    fn min_interval_paces_only_when_set() {
+        assert_eq!(WebhookSink::new(&cfg()).unwrap().min_interval(), None);
+        let mut c = cfg();
+        c.http.min_interval = Some("250ms".into());
+        assert_eq!(
+            WebhookSink::new(&c).unwrap().min_interval(),
+            Some(Duration::from_millis(250))
+        );
+    }
 }
