@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde_saphyr::Spanned;
 
 use crate::correlate::spec::{CorrelateConfig, ParamValue, PatternSet, Settings, TenantRule};
 use crate::server::ReceiverSection;
@@ -53,12 +54,12 @@ pub struct PipelineConfig {
     /// `/healthz` and `/readyz` (default `0.0.0.0:9797`; Flux controllers use 8080, 9440
     /// and 9090).
     #[serde(default)]
-    pub listen: Option<String>,
+    pub listen: Option<Spanned<String>>,
     /// `fluxsight run`: address of `/healthz`, `/readyz` and `/metrics` alone, with their
     /// own connection cap, for the probes (default `0.0.0.0:9440`; `none` or empty
     /// turns it off).
     #[serde(default)]
-    pub health_listen: Option<String>,
+    pub health_listen: Option<Spanned<String>>,
     /// `fluxsight run`: the Flux event receiver.
     #[serde(default)]
     pub receiver: Option<ReceiverSection>,
@@ -101,23 +102,18 @@ pub fn load(
             Default::default()
         });
     if let Some(l) = &cfg.listen {
-        if l.parse::<std::net::SocketAddr>().is_err() {
-            errs.push(SpecError::at(
-                file,
-                text,
-                "listen",
-                format!("'{l}' is not an address such as 0.0.0.0:9797"),
-            ));
+        if l.value.parse::<std::net::SocketAddr>().is_err() {
+            let message = format!("'{}' is not an address such as 0.0.0.0:9797", l.value);
+            errs.push(SpecError::at_value(file, text, "listen", l, message));
         }
     }
     if let Some(l) = &cfg.health_listen {
-        if crate::server::parse_optional_listen(l).is_err() {
-            errs.push(SpecError::at(
-                file,
-                text,
-                "health_listen",
-                format!("'{l}' is not an address such as 0.0.0.0:9440, nor none"),
-            ));
+        if crate::server::parse_optional_listen(&l.value).is_err() {
+            let message = format!(
+                "'{}' is not an address such as 0.0.0.0:9440, nor none",
+                l.value
+            );
+            errs.push(SpecError::at_value(file, text, "health_listen", l, message));
         }
     }
     let receiver = cfg.receiver.unwrap_or_default();
@@ -137,8 +133,8 @@ pub fn load(
             settings,
             plan,
             LiveSection {
-                listen: cfg.listen,
-                health_listen: cfg.health_listen,
+                listen: cfg.listen.map(|l| l.value),
+                health_listen: cfg.health_listen.map(|l| l.value),
                 receiver,
                 kubernetes,
             },
@@ -289,6 +285,43 @@ mod tests {
         assert_eq!(
             e[0].to_string(),
             "p.yaml:4:16: tenants[1].namespace: invalid regex \"b-((\": unclosed group"
+        );
+    }
+
+    /// An item of a route's list (`sinks`, `group_by`, `match.patterns`) is placed at
+    /// the item the parser read, through `Spanned`. The path locator could only place
+    /// the list: `[out, nope]` at 6:12 (not `nope`, 6:18), the `group_by` list at 7:15
+    /// (its bad item is on line 8), the `patterns:` key at 10:7 (its bad item: 12:11).
+    #[test]
+    fn a_route_list_item_is_placed_at_the_item() {
+        let text = "sinks:\n  - name: out\n    type: stdout\nroutes:\n  - name: a\n    sinks: [out, nope]\n    group_by: [tenant,\n      colour]\n    match:\n      patterns:\n        - git_auth_failure\n        - no_such_pattern\n";
+        let e = pipeline_errors(text);
+        let at: Vec<String> = e.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            at,
+            [
+                "p.yaml:6:18: routes[0].sinks: no sink named 'nope'",
+                "p.yaml:12:11: routes[0].match.patterns: unknown pattern 'no_such_pattern'",
+                "p.yaml:8:7: routes[0].group_by: 'colour' is not a groupable field",
+            ]
+        );
+    }
+
+    /// A sink written as a flow mapping, a key name repeated in a comment and under two
+    /// sinks: each error is at its own sink's value (the parser's position, never the
+    /// first text match of `timeout:`). A guard: a text search would fail it, the
+    /// parser-built index (`spec_error::PositionIndex`) already passed it.
+    #[test]
+    fn flow_mappings_comments_and_repeated_keys_are_placed_by_the_parser() {
+        let text = "# timeout: 5x in a comment\nsinks:\n  - {name: a, type: webhook, url: \"http://127.0.0.1:1/x\", timeout: 5x}\n  - name: b\n    type: webhook\n    url: http://127.0.0.1:1/y\n    timeout: 7q\n";
+        let e = pipeline_errors(text);
+        let at: Vec<String> = e.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            at,
+            [
+                "p.yaml:3:68: sinks[0].timeout: '5x' is not a duration such as 30s or 5m",
+                "p.yaml:7:14: sinks[1].timeout: '7q' is not a duration such as 30s or 5m",
+            ]
         );
     }
 }

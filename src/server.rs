@@ -60,6 +60,7 @@ use crate::telemetry::exposition::Exposition;
 use crate::telemetry::{Refusal, SourceStats, Telemetry};
 use crate::time::parse_go_duration_ms;
 use limit::{retry_after_secs, ConnectionsPerIp, RateLimiter, Rates};
+use serde_saphyr::Spanned;
 use signature::{
     verify_signature, verify_timestamped, ReplayCache, SIGNATURE_HEADER,
     TIMESTAMPED_SIGNATURE_HEADER, TIMESTAMP_HEADER,
@@ -123,38 +124,43 @@ pub struct ReceiverSection {
     pub hmac_secret: Option<SecretRef>,
     /// Largest accepted body in bytes (default 3 MiB).
     #[serde(default)]
-    pub body_limit: Option<usize>,
+    pub body_limit: Option<Spanned<usize>>,
     /// With `hmac_secret`: signed payloads whose timestamp is further than this from now
     /// are refused, and a payload seen twice within it is forwarded once (default `15m`;
     /// `0s` turns both off).
     #[serde(default)]
-    pub replay_window: Option<String>,
+    pub replay_window: Option<Spanned<String>>,
     /// Requests per second per client address (default 100).
     #[serde(default)]
-    pub client_rate: Option<f64>,
+    pub client_rate: Option<Spanned<f64>>,
     /// Requests a client may send at once before its rate applies (default 500).
     #[serde(default)]
-    pub client_burst: Option<u32>,
+    pub client_burst: Option<Spanned<u32>>,
     /// Requests per second over all clients (default 500).
     #[serde(default)]
-    pub global_rate: Option<f64>,
+    pub global_rate: Option<Spanned<f64>>,
     /// Global burst (default 2000).
     #[serde(default)]
-    pub global_burst: Option<u32>,
+    pub global_burst: Option<Spanned<u32>>,
     /// Open connections at most (default 256); more are closed at once.
     #[serde(default)]
-    pub max_connections: Option<usize>,
+    pub max_connections: Option<Spanned<usize>>,
     /// Open connections at most from one client address (default 32); more are closed
     /// at once.
     #[serde(default)]
-    pub max_connections_per_ip: Option<usize>,
+    pub max_connections_per_ip: Option<Spanned<usize>>,
     /// Time allowed for a request's headers; an idle connection is closed after it
     /// (default `5s`).
     #[serde(default)]
-    pub header_timeout: Option<String>,
+    pub header_timeout: Option<Spanned<String>>,
     /// Time allowed for a request's body (default `10s`).
     #[serde(default)]
-    pub read_timeout: Option<String>,
+    pub read_timeout: Option<Spanned<String>>,
+}
+
+/// A value's location without the value (errors name the value in their message).
+fn unit<T>(s: &Spanned<T>) -> Spanned<()> {
+    Spanned::new((), s.referenced, s.defined)
 }
 
 impl ReceiverSection {
@@ -165,13 +171,9 @@ impl ReceiverSection {
         if let Some(message) = self.hmac_secret.as_ref().and_then(|r| r.problem(field)) {
             errs.push(SpecError::at(file, text, field, message));
         }
-        let mut err = |key: &str, message: String| {
-            errs.push(SpecError::at(
-                file,
-                text,
-                &format!("receiver.{key}"),
-                message,
-            ));
+        let mut err = |key: &str, at: &Spanned<()>, message: String| {
+            let field = format!("receiver.{key}");
+            errs.push(SpecError::at_value(file, text, &field, at, message));
         };
         for (key, v) in [
             ("replay_window", &self.replay_window),
@@ -179,31 +181,38 @@ impl ReceiverSection {
             ("header_timeout", &self.header_timeout),
         ] {
             if let Some(s) = v {
-                if parse_go_duration_ms(s).is_none() {
-                    err(key, format!("'{s}' is not a duration such as 30s or 5m"));
+                if parse_go_duration_ms(&s.value).is_none() {
+                    let message = format!("'{}' is not a duration such as 30s or 5m", s.value);
+                    err(key, &unit(s), message);
                 }
             }
         }
         for (key, v) in [
-            ("client_rate", self.client_rate),
-            ("global_rate", self.global_rate),
+            ("client_rate", &self.client_rate),
+            ("global_rate", &self.global_rate),
         ] {
-            if v.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-                err(
-                    key,
-                    "must be a positive number of requests per second".into(),
-                );
+            if let Some(r) = v
+                .as_ref()
+                .filter(|r| !(r.value.is_finite() && r.value > 0.0))
+            {
+                let message = "must be a positive number of requests per second";
+                err(key, &unit(r), message.into());
             }
         }
+        let count = |n: &Option<Spanned<usize>>| n.as_ref().map(|n| (n.value, unit(n)));
+        let burst = |b: &Option<Spanned<u32>>| b.as_ref().map(|b| (b.value as usize, unit(b)));
         for (key, v) in [
-            ("client_burst", self.client_burst.map(|b| b as usize)),
-            ("global_burst", self.global_burst.map(|b| b as usize)),
-            ("max_connections", self.max_connections),
-            ("max_connections_per_ip", self.max_connections_per_ip),
-            ("body_limit", self.body_limit),
+            ("client_burst", burst(&self.client_burst)),
+            ("global_burst", burst(&self.global_burst)),
+            ("max_connections", count(&self.max_connections)),
+            (
+                "max_connections_per_ip",
+                count(&self.max_connections_per_ip),
+            ),
+            ("body_limit", count(&self.body_limit)),
         ] {
-            if v == Some(0) {
-                err(key, "must be above 0".into());
+            if let Some((0, at)) = v {
+                err(key, &at, "must be above 0".into());
             }
         }
         errs
@@ -212,27 +221,39 @@ impl ReceiverSection {
     /// The receiver settings (`hmac_key` already resolved by the build step).
     pub fn settings(&self, hmac_key: Option<Vec<u8>>) -> ReceiverConfig {
         let d = ReceiverConfig::default();
-        let ms = |v: &Option<String>, default: u64| {
+        let ms = |v: &Option<Spanned<String>>, default: u64| {
             Duration::from_millis(
-                v.as_deref()
-                    .and_then(parse_go_duration_ms)
+                v.as_ref()
+                    .and_then(|s| parse_go_duration_ms(&s.value))
                     .unwrap_or(default),
             )
         };
+        let or =
+            |v: &Option<Spanned<usize>>, default: usize| v.as_ref().map_or(default, |s| s.value);
         ReceiverConfig {
             hmac_key,
-            body_limit: self.body_limit.unwrap_or(d.body_limit),
+            body_limit: or(&self.body_limit, d.body_limit),
             replay_window: ms(&self.replay_window, DEFAULT_REPLAY_WINDOW_MS),
             rates: Rates {
-                client_rate: self.client_rate.unwrap_or(d.rates.client_rate),
-                client_burst: self.client_burst.map_or(d.rates.client_burst, f64::from),
-                global_rate: self.global_rate.unwrap_or(d.rates.global_rate),
-                global_burst: self.global_burst.map_or(d.rates.global_burst, f64::from),
+                client_rate: self
+                    .client_rate
+                    .as_ref()
+                    .map_or(d.rates.client_rate, |s| s.value),
+                client_burst: self
+                    .client_burst
+                    .as_ref()
+                    .map_or(d.rates.client_burst, |s| f64::from(s.value)),
+                global_rate: self
+                    .global_rate
+                    .as_ref()
+                    .map_or(d.rates.global_rate, |s| s.value),
+                global_burst: self
+                    .global_burst
+                    .as_ref()
+                    .map_or(d.rates.global_burst, |s| f64::from(s.value)),
             },
-            max_connections: self.max_connections.unwrap_or(d.max_connections),
-            max_connections_per_ip: self
-                .max_connections_per_ip
-                .unwrap_or(d.max_connections_per_ip),
+            max_connections: or(&self.max_connections, d.max_connections),
+            max_connections_per_ip: or(&self.max_connections_per_ip, d.max_connections_per_ip),
             header_timeout: ms(&self.header_timeout, DEFAULT_HEADER_TIMEOUT_MS),
             read_timeout: ms(&self.read_timeout, DEFAULT_READ_TIMEOUT_MS),
         }
@@ -704,16 +725,19 @@ async fn accept_loop(
 mod tests {
     use super::*;
 
+    /// The `receiver:` section of `text`, as serde-saphyr reads it (with locations).
+    fn section(text: &str) -> ReceiverSection {
+        #[derive(Deserialize)]
+        struct File {
+            receiver: ReceiverSection,
+        }
+        serde_saphyr::from_str::<File>(text).unwrap().receiver
+    }
+
     #[test]
     fn section_errors_name_the_field() {
         let text = "receiver:\n  read_timeout: soon\n  client_rate: 0\n  max_connections: 0\n";
-        let s = ReceiverSection {
-            read_timeout: Some("soon".into()),
-            client_rate: Some(0.0),
-            max_connections: Some(0),
-            ..Default::default()
-        };
-        let errs = s.check("p.yaml", text);
+        let errs = section(text).check("p.yaml", text);
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
@@ -723,18 +747,19 @@ mod tests {
                 "receiver.max_connections"
             ]
         );
-        assert_eq!(errs[0].line, 2);
+        let at: Vec<(usize, usize)> = errs.iter().map(|e| (e.line, e.column)).collect();
+        assert_eq!(at, [(2, 17), (3, 16), (4, 20)]);
         assert!(ReceiverSection::default().check("p", "").is_empty());
     }
 
     #[test]
     fn new_limits_are_checked_and_applied() {
-        let s = ReceiverSection {
-            header_timeout: Some("later".into()),
-            max_connections_per_ip: Some(0),
-            ..Default::default()
-        };
-        let fields: Vec<String> = s.check("p", "").into_iter().map(|e| e.field).collect();
+        let text = "receiver:\n  header_timeout: later\n  max_connections_per_ip: 0\n";
+        let fields: Vec<String> = section(text)
+            .check("p", text)
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
         assert_eq!(
             fields,
             ["receiver.header_timeout", "receiver.max_connections_per_ip"]
@@ -742,12 +767,8 @@ mod tests {
         let d = ReceiverSection::default().settings(None);
         assert_eq!(d.max_connections_per_ip, DEFAULT_MAX_CONNECTIONS_PER_IP);
         assert_eq!(d.header_timeout, Duration::from_secs(5));
-        let set = ReceiverSection {
-            header_timeout: Some("2s".into()),
-            max_connections_per_ip: Some(4),
-            ..Default::default()
-        }
-        .settings(None);
+        let set = section("receiver:\n  header_timeout: 2s\n  max_connections_per_ip: 4\n")
+            .settings(None);
         assert_eq!(
             (set.header_timeout, set.max_connections_per_ip),
             (Duration::from_secs(2), 4)
@@ -784,12 +805,7 @@ mod tests {
 
     #[test]
     fn settings_apply_defaults_and_overrides() {
-        let s = ReceiverSection {
-            replay_window: Some("0s".into()),
-            client_burst: Some(7),
-            ..Default::default()
-        }
-        .settings(None);
+        let s = section("receiver:\n  replay_window: 0s\n  client_burst: 7\n").settings(None);
         assert!(s.replay_window.is_zero());
         assert_eq!(s.rates.client_burst, 7.0);
         assert_eq!(s.body_limit, DEFAULT_BODY_LIMIT);

@@ -1,10 +1,17 @@
-//! Config errors and where they are: [`SpecError`] (`file:line:column: field: message`)
-//! and the locator that finds a field path such as `sinks[0].url` in the YAML text.
+//! Config errors and where they are: [`SpecError`] (`file:line:column: field: message`),
+//! placed by the parser.
 //!
 //! Owns: the one error type of every config section (patterns, correlation, sinks,
-//! sources, receiver) and of the composed pipeline file, [`position`] / [`locate`] /
-//! [`line_of`], and [`yaml_error`], which turns a serde-saphyr error into a
-//! [`SpecError`] at the offending field. Does not own: any schema.
+//! sources, receiver) and of the composed pipeline file; where an error goes, in this
+//! order: the location serde-saphyr recorded for a `Spanned` value
+//! ([`SpecError::at_value`], [`SpecError::located`]: route lists, `delivery:`,
+//! `receiver:`, `kubernetes:`, `listen`), else the field's path in an index of every
+//! key and value the parser read ([`PositionIndex`], [`position`]: fields serde buffers
+//! and so strips of their location, i.e. inside an internally tagged `sinks:` item or a
+//! flattened section); [`yaml_error`] turns a serde-saphyr error into a [`SpecError`]
+//! at the offending field. The text search (`text`: [`locate`], [`line_of`]) is only the
+//! fallback for a text that is not YAML, and what `correlate::spec` re-exports. Does not
+//! own: any schema.
 //!
 //! Why at the bottom (tests/layers.rs): each component validates its own section with
 //! these, and `config` composes them; were they owned by one component (they used to
@@ -15,8 +22,11 @@
 //! unknown.
 
 mod position;
+mod text;
 
 pub use position::{Position, PositionIndex};
+pub use text::{line_of, locate};
+use text::{locate_by_indent, yaml_error_line};
 
 /// A configuration problem, naming file, line, column and field:
 /// `file:line:column: field: message`, or `file:line: field: message` when the column
@@ -44,7 +54,28 @@ impl SpecError {
     /// An error about the field at `field` (a path such as `sinks[0].url`), placed at
     /// that field's value in `text` (see [`position`]).
     pub fn at(file: &str, text: &str, field: &str, message: impl Into<String>) -> Self {
-        let pos = position(text, field);
+        Self::located(file, position(text, field), field, message)
+    }
+
+    /// An error about the field at `field`, at the location serde-saphyr recorded for
+    /// `value` (a list item, a scalar in a flow mapping); at the field's path in `text`
+    /// when the value came through a buffer that drops locations (see [`position`]).
+    pub fn at_value<T>(
+        file: &str,
+        text: &str,
+        field: &str,
+        value: &serde_saphyr::Spanned<T>,
+        message: impl Into<String>,
+    ) -> Self {
+        match Position::of(value.referenced) {
+            Some(pos) => Self::located(file, pos, field, message),
+            None => Self::at(file, text, field, message),
+        }
+    }
+
+    /// An error about the field at `field`, at `pos`: where the parser read the value
+    /// (a [`serde_saphyr::Spanned`] field's location, see [`Position::of`]).
+    pub fn located(file: &str, pos: Position, field: &str, message: impl Into<String>) -> Self {
         SpecError {
             file: file.to_string(),
             line: pos.line,
@@ -53,12 +84,6 @@ impl SpecError {
             message: message.into(),
         }
     }
-}
-
-/// Line of a field path such as `routes[1].match.severity_min` or `sinks[0].url`
-/// (see [`position`]).
-pub fn locate(text: &str, path: &str) -> usize {
-    position(text, path).line
 }
 
 /// Line and column of a field path such as `routes[1].match.severity_min`: of its value
@@ -73,100 +98,10 @@ pub fn position(text: &str, path: &str) -> Position {
             column: 0,
         };
     };
-    let mut p = path;
-    loop {
-        if let Some(pos) = index.field(p) {
-            return pos;
-        }
-        match p.rfind(['.', '[']) {
-            Some(i) => p = &p[..i],
-            None => {
-                return Position {
-                    line: line_of(text, path.rsplit('.').next().unwrap_or(path)),
-                    column: 0,
-                }
-            }
-        }
-    }
-}
-
-/// The line of `path` from indentation: walks to the section, then its n-th list item,
-/// then each key in turn. Falls back to [`line_of`] on the last key.
-fn locate_by_indent(text: &str, path: &str) -> usize {
-    let lines: Vec<&str> = text.lines().collect();
-    let indent = |l: &str| l.len() - l.trim_start().len();
-    let mut start = 0usize;
-    let mut end = lines.len();
-    let mut found_any = false;
-    for seg in path.split('.') {
-        let (key, idx) = match seg.split_once('[') {
-            Some((k, rest)) => (k, rest.trim_end_matches(']').parse::<usize>().ok()),
-            None => (seg, None),
-        };
-        let needle = format!("{key}:");
-        let Some(pos) = (start..end).find(|&i| {
-            let t = lines[i].trim_start().trim_start_matches("- ");
-            t.starts_with(&needle)
-        }) else {
-            break;
-        };
-        found_any = true;
-        let base_indent = indent(lines[pos]);
-        let mut sec_end = lines.len().min(end);
-        for (i, line) in lines.iter().enumerate().take(end).skip(pos + 1) {
-            if !line.trim().is_empty()
-                && indent(line) <= base_indent
-                && !line.trim_start().starts_with("- ")
-            {
-                sec_end = i;
-                break;
-            }
-        }
-        start = pos;
-        end = sec_end;
-        if let Some(n) = idx {
-            let items: Vec<usize> = (pos + 1..sec_end)
-                .filter(|&i| lines[i].trim_start().starts_with("- "))
-                .collect();
-            let item_indent = items.first().map(|&i| indent(lines[i]));
-            let items: Vec<usize> = items
-                .into_iter()
-                .filter(|&i| Some(indent(lines[i])) == item_indent)
-                .collect();
-            if let Some(&it) = items.get(n) {
-                start = it;
-                end = items.get(n + 1).copied().unwrap_or(sec_end);
-            }
-        }
-    }
-    if found_any {
-        start + 1
-    } else {
-        line_of(text, path.rsplit('.').next().unwrap_or(path))
-    }
-}
-
-/// Best-effort line of `field:` in `text`, for error messages.
-pub fn line_of(text: &str, field: &str) -> usize {
-    let needle = format!("{field}:");
-    text.lines()
-        .position(|l| l.trim_start().starts_with(&needle))
-        .map(|i| i + 1)
-        .unwrap_or(1)
-}
-
-fn yaml_error_line(msg: &str) -> usize {
-    // serde-saphyr messages carry "line N"; fall back to 1.
-    let lower = msg.to_ascii_lowercase();
-    lower
-        .find("line ")
-        .and_then(|i| {
-            lower[i + 5..]
-                .split(|c: char| !c.is_ascii_digit())
-                .next()
-                .and_then(|d| d.parse().ok())
-        })
-        .unwrap_or(1)
+    index.nearest(path).unwrap_or_else(|| Position {
+        line: line_of(text, path.rsplit('.').next().unwrap_or(path)),
+        column: 0,
+    })
 }
 
 /// A YAML/serde error as a [`SpecError`] at the field's own line and column, with the

@@ -17,7 +17,9 @@ use std::time::Duration;
 use fluxsight::correlate::{Finding, Status};
 use fluxsight::record::{ObjectRef, Severity};
 use fluxsight::render::{gchat, teams};
-use fluxsight::sinks::config::{GoogleChatConfig, SecretRef, SinkConfig, TeamsConfig};
+use fluxsight::sinks::config::{
+    GoogleChatConfig, HttpEndpoint, SecretRef, SinkConfig, TeamsConfig,
+};
 use fluxsight::sinks::{self, Delivery, Group};
 use http_support::{finding, run_worker, strings, Fault, Receiver};
 use serde_json::Value;
@@ -312,11 +314,12 @@ fn teams_config(var: &str, url: &str) -> TeamsConfig {
     TeamsConfig {
         name: "teams".into(),
         url: SecretRef::Env(var.into()),
-        min_interval: Some("10ms".into()),
-        timeout: Some("2s".into()),
         repeat_interval: None,
-        ca_file: None,
-        allow_hosts: Vec::new(),
+        http: HttpEndpoint {
+            min_interval: Some("10ms".into()),
+            timeout: Some("2s".into()),
+            ..Default::default()
+        },
     }
 }
 
@@ -381,11 +384,8 @@ fn chat_sinks_refuse_metadata_addresses() {
     let cfg = GoogleChatConfig {
         name: "gchat".into(),
         url: SecretRef::Env("FLUXSIGHT_TEST_GCHAT_URL_SSRF".into()),
-        min_interval: None,
-        timeout: None,
         repeat_interval: None,
-        ca_file: None,
-        allow_hosts: Vec::new(),
+        http: HttpEndpoint::default(),
     };
     let e = sinks::gchat::sink(&cfg, None).unwrap_err();
     assert!(

@@ -31,7 +31,8 @@ use common::{
     wait_until, write_pipeline, BIN,
 };
 use fluxsight::sinks::config::{
-    AlertmanagerConfig, BodyFormat, FsyncPolicy, MaybeSecret, SecretRef, SlackConfig, WebhookConfig,
+    AlertmanagerConfig, BodyFormat, FsyncPolicy, HttpEndpoint, MaybeSecret, SecretRef, SlackConfig,
+    WebhookConfig,
 };
 use fluxsight::sinks::spool::{DiskSpool, Queue};
 use fluxsight::sinks::worker::{spawn, WorkerConfig};
@@ -61,10 +62,11 @@ fn http_sink(kind: &str, url: &str) -> Box<dyn Sink> {
             slack::build(&SlackConfig {
                 name: "slack".into(),
                 url: Some(SecretRef::Env(var)),
-                min_interval: Some("10ms".into()),
-                timeout: Some("1s".into()),
-                ca_file: None,
-                allow_hosts: Vec::new(),
+                http: HttpEndpoint {
+                    min_interval: Some("10ms".into()),
+                    timeout: Some("1s".into()),
+                    ..Default::default()
+                },
                 ..Default::default()
             })
             .unwrap()
@@ -76,10 +78,10 @@ fn http_sink(kind: &str, url: &str) -> Box<dyn Sink> {
             labels: Default::default(),
             generator_url: None,
             runbook_base_url: None,
-            timeout: Some("1s".into()),
-            headers: Default::default(),
-            ca_file: None,
-            allow_hosts: Vec::new(),
+            http: HttpEndpoint {
+                timeout: Some("1s".into()),
+                ..Default::default()
+            },
         })
         .unwrap(),
         _ => webhook::build(&WebhookConfig {
@@ -87,11 +89,11 @@ fn http_sink(kind: &str, url: &str) -> Box<dyn Sink> {
             url: MaybeSecret::Plain(url.into()),
             format: BodyFormat::Native,
             hmac_secret: None,
-            headers: Default::default(),
-            ca_file: None,
-            timeout: Some("1s".into()),
             max_batch: None,
-            allow_hosts: Vec::new(),
+            http: HttpEndpoint {
+                timeout: Some("1s".into()),
+                ..Default::default()
+            },
         })
         .unwrap(),
     }

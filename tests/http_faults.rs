@@ -18,10 +18,9 @@ use fluxsight::sinks::{webhook, Delivery};
 use http_support::{audit, finding, run_worker, webhook_config, Fault, Receiver};
 
 fn config(url: String, timeout: &str) -> WebhookConfig {
-    WebhookConfig {
-        timeout: Some(timeout.into()),
-        ..webhook_config("hook", url)
-    }
+    let mut c = webhook_config("hook", url);
+    c.http.timeout = Some(timeout.into());
+    c
 }
 
 fn deliveries(n: u64) -> Vec<Delivery> {

@@ -8,7 +8,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fluxsight::sinks::config::{MaybeSecret, SecretRef, SlackConfig, WebhookConfig};
+use fluxsight::sinks::config::{HttpEndpoint, MaybeSecret, SecretRef, SlackConfig, WebhookConfig};
 use fluxsight::sinks::slack::SlackSink;
 use fluxsight::sinks::webhook::WebhookSink;
 
@@ -176,10 +176,7 @@ fn sink_debug_output_holds_no_secret() {
     let slack = SlackSink::new(&SlackConfig {
         name: "s".into(),
         url: Some(SecretRef::Env("FT_DEBUG_SLACK".into())),
-        min_interval: None,
-        timeout: None,
-        ca_file: None,
-        allow_hosts: Vec::new(),
+        http: HttpEndpoint::default(),
         ..Default::default()
     })
     .unwrap();
@@ -190,15 +187,17 @@ fn sink_debug_output_holds_no_secret() {
         url: MaybeSecret::Plain(format!("https://hooks.example.com/in?token={WEBHOOK_PASS}")),
         format: Default::default(),
         hmac_secret: Some(SecretRef::Env("FT_DEBUG_HMAC".into())),
-        headers: [(
-            "Authorization".to_string(),
-            fluxsight::sinks::config::HeaderValue::Secret(SecretRef::Env("FT_DEBUG_HEADER".into())),
-        )]
-        .into(),
-        ca_file: None,
-        timeout: None,
         max_batch: None,
-        allow_hosts: Vec::new(),
+        http: HttpEndpoint {
+            headers: [(
+                "Authorization".to_string(),
+                fluxsight::sinks::config::HeaderValue::Secret(SecretRef::Env(
+                    "FT_DEBUG_HEADER".into(),
+                )),
+            )]
+            .into(),
+            ..Default::default()
+        },
     })
     .unwrap();
     let text = format!("{slack:?} {hook:?} {slack:#?} {hook:#?}");

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fluxsight::sinks::config::{MaybeSecret, SecretRef, SlackConfig, WebhookConfig};
+use fluxsight::sinks::config::{HttpEndpoint, MaybeSecret, SecretRef, SlackConfig, WebhookConfig};
 use fluxsight::sinks::slack::SlackSink;
 use fluxsight::sinks::ssrf::{Allow, GuardedResolver};
 use fluxsight::sinks::webhook::WebhookSink;
@@ -109,10 +109,8 @@ fn urls_from_secrets_are_checked_at_build() {
         "{e}"
     );
     assert!(!e.contains("token=abc"), "the URL is never repeated: {e}");
-    let allowed = WebhookConfig {
-        allow_hosts: vec!["169.254.169.254".into()],
-        ..cfg
-    };
+    let mut allowed = cfg;
+    allowed.http.allow_hosts = vec!["169.254.169.254".into()];
     assert!(WebhookSink::new(&allowed).is_ok());
 
     std::env::set_var(
@@ -122,10 +120,7 @@ fn urls_from_secrets_are_checked_at_build() {
     let slack = SlackConfig {
         name: "s".into(),
         url: Some(SecretRef::Env("FLUXSIGHT_SSRF_SLACK".into())),
-        min_interval: None,
-        timeout: None,
-        ca_file: None,
-        allow_hosts: Vec::new(),
+        http: HttpEndpoint::default(),
         ..Default::default()
     };
     assert!(SlackSink::new(&slack).is_err());

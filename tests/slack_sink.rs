@@ -7,7 +7,7 @@ mod http_support;
 use std::time::{Duration, Instant};
 
 use fluxsight::correlate::Status;
-use fluxsight::sinks::config::{SecretRef, SlackConfig};
+use fluxsight::sinks::config::{HeaderValue, HttpEndpoint, SecretRef, SlackConfig};
 use fluxsight::sinks::{slack, Delivery, Group};
 use http_support::{audit, finding, run_worker, strings, Fault, Receiver};
 use serde_json::Value;
@@ -18,11 +18,11 @@ fn config(var: &str, url: &str, min_interval: Option<&str>) -> SlackConfig {
     SlackConfig {
         name: "slack".into(),
         url: Some(SecretRef::Env(var.into())),
-        min_interval: min_interval.map(str::to_string),
-        timeout: Some("2s".into()),
-        ca_file: None,
-
-        allow_hosts: Vec::new(),
+        http: HttpEndpoint {
+            min_interval: min_interval.map(str::to_string),
+            timeout: Some("2s".into()),
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
@@ -188,6 +188,45 @@ async fn hostile_input_is_escaped_and_within_limits() {
         .as_str()
         .unwrap()
         .contains("300 findings"));
+}
+
+/// The HTTP section every HTTP sink shares (`sinks::endpoint`) puts its extra headers
+/// on Slack's requests too: a secret one by reference, a plain one as written, and the
+/// sink's own `Content-Type` is not replaced. (Before, Slack refused `headers`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_headers_of_the_http_section_are_sent() {
+    let rx = Receiver::start(None).await;
+    let mut cfg = config(
+        "FLUXSIGHT_TEST_SLACK_URL_HEADERS",
+        &rx.url("/services/headers"),
+        Some("10ms"),
+    );
+    std::env::set_var("FLUXSIGHT_TEST_SLACK_PROXY_AUTH", "Basic cHJveHk=");
+    let proxy = SecretRef::Env("FLUXSIGHT_TEST_SLACK_PROXY_AUTH".into());
+    let headers = &mut cfg.http.headers;
+    headers.insert("Proxy-Authorization".into(), HeaderValue::Secret(proxy));
+    headers.insert("X-Team".into(), HeaderValue::Plain("ops".into()));
+    headers.insert(
+        "Content-Type".into(),
+        HeaderValue::Plain("text/plain".into()),
+    );
+    let sink = slack::build(&cfg).unwrap();
+    let ds = vec![Delivery::Finding(Box::new(finding(1, "podinfo", "auth")))];
+    let stats = run_worker(sink, ds, None, Duration::from_secs(10)).await;
+    assert_eq!(stats.sent, 1);
+    let seen = rx.accepted();
+    assert_eq!(seen.len(), 1);
+    let s = &seen[0];
+    assert_eq!(
+        s.header("proxy-authorization").as_deref(),
+        Some("Basic cHJveHk=")
+    );
+    assert_eq!(s.header("x-team").as_deref(), Some("ops"));
+    assert_eq!(s.headers.get_all("content-type").iter().count(), 1);
+    assert_eq!(
+        s.header("content-type").as_deref(),
+        Some("application/json; charset=utf-8")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

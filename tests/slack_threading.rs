@@ -26,7 +26,7 @@ use common::{tempdir, BIN};
 use fluxsight::correlate::Status;
 use fluxsight::record::{ObjectRef, Severity};
 use fluxsight::sinks::chat::StepSpec;
-use fluxsight::sinks::config::{validate, SecretRef, SinkConfig, SlackConfig};
+use fluxsight::sinks::config::{validate, HttpEndpoint, SecretRef, SinkConfig, SlackConfig};
 use fluxsight::sinks::{slack, Delivery};
 use http_support::{finding, run_worker, Receiver};
 use serde_json::{json, Value};
@@ -158,8 +158,11 @@ fn bot_config(var: &str, api_url: &str, step: Option<&str>) -> SlackConfig {
         channel: Some("#incidents".into()),
         api_url: Some(api_url.into()),
         thread_step: step.map(|s| StepSpec::Text(s.into())),
-        min_interval: Some("10ms".into()),
-        timeout: Some("2s".into()),
+        http: HttpEndpoint {
+            min_interval: Some("10ms".into()),
+            timeout: Some("2s".into()),
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
@@ -478,7 +481,10 @@ async fn incoming_webhook_posts_severity_changes() {
     let cfg = SlackConfig {
         name: "slack".into(),
         url: Some(SecretRef::Env("FLUXSIGHT_TEST_SLACK_HOOK_SEV".into())),
-        min_interval: Some("10ms".into()),
+        http: HttpEndpoint {
+            min_interval: Some("10ms".into()),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let updates = vec![

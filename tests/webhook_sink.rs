@@ -49,15 +49,16 @@ async fn cloudevents_signed_with_secret_headers() {
 
     let mut cfg = config("siem", rx.url("/ingest"), BodyFormat::Cloudevents);
     cfg.hmac_secret = Some(SecretRef::File(key_file.display().to_string()));
-    cfg.headers.insert(
+    cfg.http.headers.insert(
         "Authorization".into(),
         HeaderValue::Secret(SecretRef::File(token_file.display().to_string())),
     );
-    cfg.headers.insert(
+    cfg.http.headers.insert(
         "X-Tenant-Key".into(),
         HeaderValue::Secret(SecretRef::Env("FLUXSIGHT_TEST_WH_TENANT_KEY".into())),
     );
-    cfg.headers
+    cfg.http
+        .headers
         .insert("X-Static".into(), HeaderValue::Plain("plain-value".into()));
     let sink = webhook::build(&cfg).expect("build");
     let ds = deliveries();
@@ -242,7 +243,7 @@ async fn https_with_custom_ca() {
     }
     assert!(rx.seen().is_empty());
 
-    cfg.ca_file = Some(tls_fixture("ca.pem").display().to_string());
+    cfg.http.ca_file = Some(tls_fixture("ca.pem").display().to_string());
     let sink = webhook::build(&cfg).unwrap();
     let stats = run_worker(sink, vec![d.clone()], None, Duration::from_secs(10)).await;
     assert_eq!(stats.sent, 1);
@@ -255,7 +256,7 @@ async fn https_with_custom_ca() {
     );
 
     // A file that is not PEM is a build error naming the sink and field.
-    cfg.ca_file = Some(tls_fixture("README.md").display().to_string());
+    cfg.http.ca_file = Some(tls_fixture("README.md").display().to_string());
     let e = webhook::build(&cfg).err().unwrap();
     assert!(e.contains("sink 'tls': ca_file"), "{e}");
 }

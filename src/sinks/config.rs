@@ -1,8 +1,13 @@
 //! Sink, route and delivery configuration: the `sinks:`, `routes:` and `delivery:`
-//! sections of a pipeline file.
+//! sections of a pipeline file, and the parts every sink kind shares.
 //!
 //! Raw (serde, `deny_unknown_fields`) → validated (pure, every error with file, line and
 //! field) → built (the only step with I/O: reading secrets, opening files, connecting).
+//! Each kind's section and the check of its own fields live in its folder
+//! (`sinks/<kind>/config.rs`, re-exported here); [`validate`] checks what every sink has
+//! (a unique name, secrets by reference only) and hands each sink to its kind's check
+//! ([`SinkConfig::check`]) with the one error collector, [`Ctx`]. Route and delivery
+//! fields are `Spanned`, so their errors sit where the parser read them.
 //!
 //! Also owns what each kind of sink receives by default ([`SinkClass`]: chat and paging
 //! sinks get findings only, SIEM and storage sinks findings and audit records; a route
@@ -15,15 +20,26 @@
 //! a secret field is dropped while parsing ([`SecretRef`] keeps nothing of it) and
 //! reported by validation as "`<field>` holds a secret", so no error can quote it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::Deserialize;
+use serde_saphyr::Spanned;
 
+pub use super::alertmanager::config::AlertmanagerConfig;
+pub use super::chat_webhook::ChatWebhookConfig;
+pub use super::endpoint::HttpEndpoint;
+pub use super::file::config::FileConfig;
+pub use super::gchat::config::GoogleChatConfig;
+pub use super::kafka::config::KafkaConfig;
 pub use super::secret::{plaintext_secret_message, SecretRef, SECRET_FORMS};
+pub use super::slack::config::SlackConfig;
 use super::ssrf::{self, Allow};
+pub use super::stdout::config::StdoutConfig;
+pub use super::teams::config::TeamsConfig;
+pub use super::webhook::config::WebhookConfig;
 use crate::correlate::PatternId;
 use crate::record::Severity;
-use crate::spec_error::SpecError;
+use crate::spec_error::{Position, PositionIndex, SpecError};
 use crate::time::parse_go_duration_ms;
 
 /// A header value: plain text for non-secret headers, or a secret reference.
@@ -63,242 +79,6 @@ pub enum BodyFormat {
     Cloudevents,
     /// Human text (stdout only).
     Text,
-}
-
-/// `type: stdout`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StdoutConfig {
-    pub name: String,
-    /// Body format (default `native`).
-    #[serde(default)]
-    pub format: BodyFormat,
-}
-
-/// `type: file`: JSON lines with size-based rotation.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub name: String,
-    /// Output path; rotated files get `.1`, `.2`, … suffixes.
-    pub path: String,
-    #[serde(default)]
-    pub format: BodyFormat,
-    /// Rotate when the file exceeds this many bytes (default 100 MiB).
-    #[serde(default)]
-    pub max_bytes: Option<u64>,
-    /// Rotated files kept (default 5).
-    #[serde(default)]
-    pub max_files: Option<u32>,
-}
-
-/// `type: webhook`: generic HTTP POST.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    pub name: String,
-    /// Receiver URL (plain, or `{env: …}` / `{file: …}` when it embeds a token).
-    pub url: MaybeSecret,
-    /// Body format (default `native`; `cloudevents` = structured mode).
-    #[serde(default)]
-    pub format: BodyFormat,
-    /// HMAC-SHA256 key; the body signature goes in `X-Signature: sha256=<hex>` (Flux
-    /// `generic-hmac` compatible).
-    #[serde(default)]
-    pub hmac_secret: Option<SecretRef>,
-    /// Extra headers; credential-looking headers must use a secret reference.
-    #[serde(default)]
-    pub headers: BTreeMap<String, HeaderValue>,
-    /// PEM file of extra CA certificates to trust.
-    #[serde(default)]
-    pub ca_file: Option<String>,
-    /// Request timeout (default `10s`).
-    #[serde(default)]
-    pub timeout: Option<String>,
-    /// Deliveries per request (default 1; >1 sends a JSON array).
-    #[serde(default)]
-    pub max_batch: Option<usize>,
-    /// Host names or IP literals exempt from the SSRF guard (link-local, cloud metadata,
-    /// unspecified and multicast destinations are refused otherwise; loopback and private
-    /// ranges are always allowed). Default none.
-    #[serde(default)]
-    pub allow_hosts: Vec<String>,
-}
-
-/// `type: slack`: Block Kit messages through an incoming webhook (`url`) or the Web API
-/// with a bot token (`token` + `channel`: one thread per incident, updates in place).
-/// Exactly one of `url` and `token`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct SlackConfig {
-    pub name: String,
-    /// The incoming-webhook URL: a secret, so `{env: …}` or `{file: …}` only. Webhooks
-    /// cannot edit: a finding is posted when it first fires, when its severity changes,
-    /// when it resolves, and again after `repeat_interval`; other updates are coalesced.
-    #[serde(default)]
-    pub url: Option<SecretRef>,
-    /// Bot token (`xoxb-…`, scope `chat:write`): a secret, `{env: …}` or `{file: …}`
-    /// only. The first firing is posted (`chat.postMessage`), updates edit it
-    /// (`chat.update`), and the thread gets a reply when the severity rises, the blast
-    /// radius grows by `thread_step`, or the finding resolves.
-    #[serde(default)]
-    pub token: Option<SecretRef>,
-    /// Channel of bot-token mode: an id (`C0123ABCD`) or a name (`#alerts`); the bot
-    /// must be a member. Required with `token`, refused with `url`.
-    #[serde(default)]
-    pub channel: Option<String>,
-    /// Web API base URL of bot-token mode (default `https://slack.com/api/`; tests and
-    /// Slack-compatible servers).
-    #[serde(default)]
-    pub api_url: Option<String>,
-    /// Bot-token mode: growth of the blast radius (impacted objects) since the last
-    /// notification that earns a threaded reply: a count (`5`) or a share (`50%`, the
-    /// default; at least one object).
-    #[serde(default)]
-    pub thread_step: Option<super::chat::StepSpec>,
-    /// Webhook mode: re-notify a firing finding whose updates were coalesced this often,
-    /// measured in finding time (default `4h`).
-    #[serde(default)]
-    pub repeat_interval: Option<String>,
-    /// Minimum time between messages (default `1s`, Slack's limit per webhook).
-    #[serde(default)]
-    pub min_interval: Option<String>,
-    /// Request timeout (default `10s`).
-    #[serde(default)]
-    pub timeout: Option<String>,
-    /// PEM file of extra CA certificates to trust (tests, proxies).
-    #[serde(default)]
-    pub ca_file: Option<String>,
-    /// Host names or IP literals exempt from the SSRF guard (link-local, cloud metadata,
-    /// unspecified and multicast destinations are refused otherwise; loopback and private
-    /// ranges are always allowed). Default none.
-    #[serde(default)]
-    pub allow_hosts: Vec<String>,
-}
-
-/// `type: teams` (Microsoft Teams Workflows webhook, "When a Teams webhook request is
-/// received", Adaptive Card messages) and `type: googlechat` (alias `gchat`; Google Chat
-/// incoming webhook, `cardsV2` messages, one thread per finding): incoming webhooks
-/// without an edit API, so updates are coalesced (`sinks::chat_webhook`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChatWebhookConfig {
-    pub name: String,
-    /// The webhook URL (a Workflows URL carries a signature, a Google Chat URL `key` and
-    /// `token` parameters): a secret, so `{env: …}` or `{file: …}` only.
-    pub url: SecretRef,
-    /// Minimum time between messages (default `1s`; Google Chat's write limit per space).
-    #[serde(default)]
-    pub min_interval: Option<String>,
-    /// Request timeout (default `10s`).
-    #[serde(default)]
-    pub timeout: Option<String>,
-    /// Post a firing finding again when it has not been notified for this long and is
-    /// still updated (default `4h`).
-    #[serde(default)]
-    pub repeat_interval: Option<String>,
-    /// PEM file of extra CA certificates to trust (tests, proxies).
-    #[serde(default)]
-    pub ca_file: Option<String>,
-    /// Host names or IP literals exempt from the SSRF guard (link-local, cloud metadata,
-    /// unspecified and multicast destinations are refused otherwise; loopback and private
-    /// ranges are always allowed). Default none.
-    #[serde(default)]
-    pub allow_hosts: Vec<String>,
-}
-
-/// `type: teams`.
-pub type TeamsConfig = ChatWebhookConfig;
-/// `type: googlechat`.
-pub type GoogleChatConfig = ChatWebhookConfig;
-
-/// `type: alertmanager`: `POST /api/v2/alerts` (Alertmanager ≥ 0.16; API v1 is gone).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertmanagerConfig {
-    pub name: String,
-    /// Base URL, e.g. `http://alertmanager.monitoring:9093` (`/api/v2/alerts` is appended
-    /// unless the URL already ends with it).
-    pub url: MaybeSecret,
-    /// Re-post firing alerts this often; must be below Alertmanager's `resolve_timeout`
-    /// (5m by default), else alerts resolve between posts (default `1m`). Resolved
-    /// alerts are re-posted at the same pace for 5 minutes.
-    #[serde(default)]
-    pub repost_interval: Option<String>,
-    /// Extra static labels on every alert (low cardinality; valid label names; the
-    /// sink's own labels `alertname`, `pattern`, `severity`, `cluster`, `tenant`,
-    /// `namespace`, `kind`, `name` cannot be overridden).
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    /// Base of `generatorURL`: `{id}` is replaced by the finding id, otherwise `/<id>`
-    /// is appended (default: no `generatorURL`).
-    #[serde(default)]
-    pub generator_url: Option<String>,
-    /// Base URL of the pattern runbooks: every alert gets the annotation
-    /// `runbook_url: <base>/<pattern>.md` (default: the repository's `docs/patterns`;
-    /// set it to a mirror or an internal wiki that keeps the same page names).
-    #[serde(default)]
-    pub runbook_base_url: Option<String>,
-    /// Request timeout (default `10s`).
-    #[serde(default)]
-    pub timeout: Option<String>,
-    /// Extra request headers; credential headers (`Authorization`, …) must use
-    /// `{env: NAME}` or `{file: PATH}`.
-    #[serde(default)]
-    pub headers: BTreeMap<String, HeaderValue>,
-    /// PEM file of extra CA certificates to trust (default: system roots only).
-    #[serde(default)]
-    pub ca_file: Option<String>,
-    /// Host names or IP literals exempt from the SSRF guard (link-local, cloud metadata,
-    /// unspecified and multicast destinations are refused otherwise; loopback and private
-    /// ranges are always allowed). Default none.
-    #[serde(default)]
-    pub allow_hosts: Vec<String>,
-}
-
-/// `type: kafka`: idempotent producer, CloudEvents binary mode.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaConfig {
-    pub name: String,
-    /// `host:port[,host:port…]`.
-    pub brokers: String,
-    /// Topic for findings (default `fluxsight.findings.v1`).
-    #[serde(default)]
-    pub findings_topic: Option<String>,
-    /// Topic for audit records (default `fluxsight.audit.v1`).
-    #[serde(default)]
-    pub audit_topic: Option<String>,
-    /// Body format (default `ocsf`; `ecs` or `native`).
-    #[serde(default)]
-    pub format: Option<BodyFormat>,
-    /// `plaintext` (default), `ssl`, `sasl_plaintext`, `sasl_ssl`.
-    #[serde(default)]
-    pub security_protocol: Option<String>,
-    /// `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`.
-    #[serde(default)]
-    pub sasl_mechanism: Option<String>,
-    #[serde(default)]
-    pub sasl_username: Option<SecretRef>,
-    #[serde(default)]
-    pub sasl_password: Option<SecretRef>,
-    /// CA file for TLS.
-    #[serde(default)]
-    pub ssl_ca_location: Option<String>,
-    /// `zstd`, `lz4`, `snappy`, `gzip` or `none` (default `lz4`).
-    #[serde(default)]
-    pub compression: Option<String>,
-    /// librdkafka `message.timeout.ms` as a duration (default `5m`).
-    #[serde(default)]
-    pub message_timeout: Option<String>,
-    /// Extra librdkafka properties (non-secret).
-    #[serde(default)]
-    pub properties: BTreeMap<String, String>,
-    /// Host names or IP literals exempt from the SSRF guard (link-local, cloud metadata,
-    /// unspecified and multicast destinations are refused otherwise; loopback and private
-    /// ranges are always allowed). Default none.
-    #[serde(default)]
-    pub allow_hosts: Vec<String>,
 }
 
 /// One sink, by `type`.
@@ -403,6 +183,20 @@ impl SinkConfig {
         }
     }
 
+    /// Validates the kind's own fields (each kind owns its arm; the shared ones, name and
+    /// secrets, are checked by [`validate`]).
+    pub fn check(&self, cx: &mut Ctx<'_>, base: &str) {
+        match self {
+            SinkConfig::Stdout(_) => {}
+            SinkConfig::File(c) => c.check(cx, base),
+            SinkConfig::Webhook(c) => c.check(cx, base),
+            SinkConfig::Slack(c) => c.check(cx, base),
+            SinkConfig::Teams(c) | SinkConfig::GoogleChat(c) => c.check(cx, base),
+            SinkConfig::Alertmanager(c) => c.check(cx, base),
+            SinkConfig::Kafka(c) => c.check(cx, base),
+        }
+    }
+
     /// Chat sinks: people read them, so they get findings only by default and a storm
     /// of findings as one digest.
     pub fn is_chat(&self) -> bool {
@@ -464,10 +258,10 @@ pub const TYPE_AUDIT: &str = "audit";
 pub struct RouteMatch {
     /// Finding patterns (taxonomy.md §2).
     #[serde(default)]
-    pub patterns: Vec<String>,
+    pub patterns: Vec<Spanned<String>>,
     /// Lowest finding severity routed (`info`, `warning`, `error`, `critical`).
     #[serde(default)]
-    pub severity_min: Option<String>,
+    pub severity_min: Option<Spanned<String>>,
     /// Tenants (exact).
     #[serde(default)]
     pub tenants: Vec<String>,
@@ -489,21 +283,21 @@ pub struct RouteConfig {
     #[serde(default, rename = "match")]
     pub matcher: RouteMatch,
     /// Sink names.
-    pub sinks: Vec<String>,
+    pub sinks: Vec<Spanned<String>>,
     /// Finding fields that form a group: `pattern`, `tenant`, `cluster`, `severity`,
     /// `namespace`, `kind`, `name`, `id`, or `label:<key>`. Empty = each finding alone
     /// (no grouping: every update is delivered as it happens).
     #[serde(default)]
-    pub group_by: Vec<String>,
+    pub group_by: Vec<Spanned<String>>,
     /// Wait before the first notification of a new group (default `0s`).
     #[serde(default)]
-    pub group_wait: Option<String>,
+    pub group_wait: Option<Spanned<String>>,
     /// Minimum time between notifications of a changed group (default `0s`).
     #[serde(default)]
-    pub group_interval: Option<String>,
+    pub group_interval: Option<Spanned<String>>,
     /// Re-notify a firing, unchanged group this often (default never).
     #[serde(default)]
-    pub repeat_interval: Option<String>,
+    pub repeat_interval: Option<Spanned<String>>,
     /// Chat sinks of this route get one digest message instead of the individual
     /// notifications when more than this many findings change within one group window
     /// (`group_wait`, 30s for chat sinks when unset). Default 10.
@@ -524,10 +318,10 @@ pub struct DeliveryConfig {
     pub state_dir: Option<String>,
     /// `always` (fsync every append), `interval` (default: every `fsync_interval`), `never`.
     #[serde(default)]
-    pub fsync: Option<String>,
+    pub fsync: Option<Spanned<String>>,
     /// Default `1s`.
     #[serde(default)]
-    pub fsync_interval: Option<String>,
+    pub fsync_interval: Option<Spanned<String>>,
     /// Spool size limit per sink in bytes (default 1 GiB); beyond it new deliveries are
     /// dropped and counted.
     #[serde(default)]
@@ -537,13 +331,13 @@ pub struct DeliveryConfig {
     pub queue_capacity: Option<usize>,
     /// First retry delay (default `500ms`).
     #[serde(default)]
-    pub retry_initial: Option<String>,
+    pub retry_initial: Option<Spanned<String>>,
     /// Longest retry delay (default `1m`).
     #[serde(default)]
-    pub retry_max: Option<String>,
+    pub retry_max: Option<Spanned<String>>,
     /// How long shutdown waits for sinks to drain (default `20s`).
     #[serde(default)]
-    pub shutdown_timeout: Option<String>,
+    pub shutdown_timeout: Option<Spanned<String>>,
 }
 
 /// fsync policy of the spool.
@@ -814,17 +608,6 @@ fn digest_hint(sinks: &[SinkConfig], file: &str) -> String {
     }
 }
 
-/// Header names that carry credentials and so must come from a secret reference.
-fn is_credential_header(name: &str) -> bool {
-    let l = name.to_ascii_lowercase();
-    l == "authorization"
-        || l == "proxy-authorization"
-        || l == "cookie"
-        || ["token", "secret", "key", "password", "auth"]
-            .iter()
-            .any(|w| l.contains(w))
-}
-
 /// Group-by fields a route may use.
 fn valid_group_field(f: &str) -> bool {
     matches!(
@@ -833,29 +616,96 @@ fn valid_group_field(f: &str) -> bool {
     ) || f.strip_prefix("label:").is_some_and(|k| !k.is_empty())
 }
 
-struct Ctx<'a> {
+/// What validation collects errors into: the file, its text (to place each error at its
+/// field) and the errors so far. Each kind's `check` takes it.
+pub struct Ctx<'a> {
     file: &'a str,
+    /// The positions of every field as serde-saphyr read them, built on the first error
+    /// (kinds flatten [`HttpEndpoint`] and `sinks:` items are internally tagged: serde
+    /// buffers both, so their fields cannot carry a `Spanned` location themselves).
+    index: Option<PositionIndex>,
     text: &'a str,
     errs: Vec<SpecError>,
 }
 
 impl Ctx<'_> {
-    fn err(&mut self, field: &str, _key: &str, message: impl Into<String>) {
+    /// An error about the field at `field` (`sinks[2].timeout`).
+    pub fn err(&mut self, field: &str, message: impl Into<String>) {
+        let text = self.text;
+        let index = self
+            .index
+            .get_or_insert_with(|| PositionIndex::new(text).unwrap_or_else(PositionIndex::empty));
+        let pos = index
+            .nearest(field)
+            .unwrap_or(Position { line: 1, column: 0 });
         self.errs
-            .push(SpecError::at(self.file, self.text, field, message));
+            .push(SpecError::located(self.file, pos, field, message));
     }
 
-    fn dur(&mut self, v: &Option<String>, field: &str, key: &str, default: u64) -> u64 {
+    /// An error about the field at `field`, placed where the parser read `value` (a list
+    /// item, not the list); at the field's path when the parser gave no location.
+    pub fn err_at<T>(&mut self, field: &str, value: &Spanned<T>, message: impl Into<String>) {
+        match Position::of(value.referenced) {
+            Some(pos) => self
+                .errs
+                .push(SpecError::located(self.file, pos, field, message)),
+            None => self.err(field, message),
+        }
+    }
+
+    /// [`Ctx::dur`] of a field read with its location.
+    pub fn dur_at(&mut self, v: &Option<Spanned<String>>, field: &str, default: u64) -> u64 {
+        match v {
+            None => default,
+            Some(s) => parse_go_duration_ms(&s.value).unwrap_or_else(|| {
+                let message = format!("'{}' is not a duration such as 30s or 5m", s.value);
+                self.err_at(field, s, message);
+                default
+            }),
+        }
+    }
+
+    /// A duration field in milliseconds, `default` when unset or invalid (the error is
+    /// recorded).
+    pub fn dur(&mut self, v: &Option<String>, field: &str, default: u64) -> u64 {
         match v {
             None => default,
             Some(s) => parse_go_duration_ms(s).unwrap_or_else(|| {
-                self.err(
-                    field,
-                    key,
-                    format!("'{s}' is not a duration such as 30s or 5m"),
-                );
+                self.err(field, format!("'{s}' is not a duration such as 30s or 5m"));
                 default
             }),
+        }
+    }
+
+    /// A body format for machines: `text` is for stdout only.
+    pub fn machine_format(&mut self, base: &str, format: BodyFormat) {
+        if format == BodyFormat::Text {
+            self.err(&format!("{base}.format"), "text is for stdout only");
+        }
+    }
+
+    /// Checks a URL written in the file; with `guard`, also its host against the SSRF
+    /// guard (names and IP literals as written; resolution is checked again at connect
+    /// time).
+    pub fn url(&mut self, u: &str, field: &str, guard: Option<&Allow>) {
+        let lower = u.to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            self.err(field, format!("'{u}' is not an http(s) URL"));
+        } else if let Some(why) = guard.and_then(|allow| {
+            let url = reqwest::Url::parse(u).ok()?;
+            ssrf::check_url(&url, allow).err()
+        }) {
+            let key = field.rsplit('.').next().unwrap_or(field);
+            self.err(field, ssrf::refusal(key, why));
+        } else if u.contains('@')
+            && u.split("://")
+                .nth(1)
+                .is_some_and(|r| r.split('/').next().is_some_and(|h| h.contains('@')))
+        {
+            self.err(
+                field,
+                "credentials in URLs must come from {env: NAME} or {file: PATH}",
+            );
         }
     }
 }
@@ -870,6 +720,7 @@ pub fn validate(
 ) -> Result<DeliveryPlan, Vec<SpecError>> {
     let mut cx = Ctx {
         file,
+        index: None,
         text,
         errs: Vec::new(),
     };
@@ -877,195 +728,45 @@ pub fn validate(
     for (i, s) in sinks.iter().enumerate() {
         let base = format!("sinks[{i}]");
         if s.name().is_empty() {
-            cx.err(&format!("{base}.name"), "name", "must not be empty");
+            cx.err(&format!("{base}.name"), "must not be empty");
         } else if !names.insert(s.name().to_string()) {
             cx.err(
                 &format!("{base}.name"),
-                "name",
                 format!("duplicate sink name '{}'", s.name()),
             );
         }
         for (key, secret) in s.secret_fields() {
             let field = format!("{base}.{key}");
             if let Some(message) = secret.problem(&field) {
-                cx.err(&field, key, message);
+                cx.err(&field, message);
             }
         }
-        match s {
-            SinkConfig::Webhook(w) => {
-                check_headers(&mut cx, &base, &w.headers);
-                cx.dur(&w.timeout, &format!("{base}.timeout"), "timeout", 10_000);
-                if let MaybeSecret::Plain(u) = &w.url {
-                    let allow = Allow::new(&w.allow_hosts);
-                    check_url(&mut cx, u, &format!("{base}.url"), Some(&allow));
-                }
-                if w.format == BodyFormat::Text {
-                    cx.err(
-                        &format!("{base}.format"),
-                        "format",
-                        "text is for stdout only",
-                    );
-                }
-            }
-            SinkConfig::Slack(sl) => check_slack(&mut cx, &base, sl),
-            SinkConfig::Teams(c) | SinkConfig::GoogleChat(c) => {
-                cx.dur(
-                    &c.min_interval,
-                    &format!("{base}.min_interval"),
-                    "min_interval",
-                    1000,
-                );
-                cx.dur(&c.timeout, &format!("{base}.timeout"), "timeout", 10_000);
-                cx.dur(
-                    &c.repeat_interval,
-                    &format!("{base}.repeat_interval"),
-                    "repeat_interval",
-                    crate::sinks::chat::DEFAULT_REPEAT_INTERVAL_MS,
-                );
-            }
-            SinkConfig::Alertmanager(a) => {
-                let repost = cx.dur(
-                    &a.repost_interval,
-                    &format!("{base}.repost_interval"),
-                    "repost_interval",
-                    60_000,
-                );
-                if repost == 0 || repost >= super::alertmanager::AM_DEFAULT_RESOLVE_TIMEOUT_MS {
-                    cx.err(
-                        &format!("{base}.repost_interval"),
-                        "repost_interval",
-                        "must be above 0 and below Alertmanager's resolve_timeout (5m by default), or firing alerts resolve between posts",
-                    );
-                }
-                for (k, v) in &a.labels {
-                    let field = format!("{base}.labels.{k}");
-                    if !super::alertmanager::valid_label_name(k) || k.starts_with("__") {
-                        cx.err(
-                            &field,
-                            k,
-                            format!(
-                                "'{k}' is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, no leading __)"
-                            ),
-                        );
-                    } else if super::alertmanager::label::RESERVED.contains(&k.as_str()) {
-                        cx.err(
-                            &field,
-                            k,
-                            format!("'{k}' is set by the sink from the finding"),
-                        );
-                    } else if v.is_empty() {
-                        cx.err(&field, k, "must not be empty");
-                    }
-                }
-                if let Some(g) = &a.generator_url {
-                    // A link for people to follow; fluxsight never fetches it.
-                    check_url(&mut cx, g, &format!("{base}.generator_url"), None);
-                }
-                if let Some(g) = &a.runbook_base_url {
-                    // A link for people to follow; fluxsight never fetches it.
-                    check_url(&mut cx, g, &format!("{base}.runbook_base_url"), None);
-                }
-                cx.dur(&a.timeout, &format!("{base}.timeout"), "timeout", 10_000);
-                if let MaybeSecret::Plain(u) = &a.url {
-                    let allow = Allow::new(&a.allow_hosts);
-                    check_url(&mut cx, u, &format!("{base}.url"), Some(&allow));
-                }
-                check_headers(&mut cx, &base, &a.headers);
-            }
-            SinkConfig::Kafka(k) => {
-                if k.brokers.trim().is_empty() {
-                    cx.err(&format!("{base}.brokers"), "brokers", "must not be empty");
-                } else if let Err(why) =
-                    ssrf::check_brokers(&k.brokers, &Allow::new(&k.allow_hosts))
-                {
-                    let field = format!("{base}.brokers");
-                    cx.err(&field, "brokers", ssrf::refusal("brokers", why));
-                }
-                if let Some(p) = &k.security_protocol {
-                    if !matches!(
-                        p.as_str(),
-                        "plaintext" | "ssl" | "sasl_plaintext" | "sasl_ssl"
-                    ) {
-                        cx.err(
-                            &format!("{base}.security_protocol"),
-                            "security_protocol",
-                            format!("'{p}' is not one of plaintext, ssl, sasl_plaintext, sasl_ssl"),
-                        );
-                    }
-                }
-                if let Some(BodyFormat::Text | BodyFormat::Cloudevents) = k.format {
-                    cx.err(&format!("{base}.format"), "format", "kafka bodies are ocsf, ecs or native (CloudEvents attributes go in ce_* headers)");
-                }
-                cx.dur(
-                    &k.message_timeout,
-                    &format!("{base}.message_timeout"),
-                    "message_timeout",
-                    300_000,
-                );
-                for key in k.properties.keys() {
-                    if key.contains("password")
-                        || key.contains("secret")
-                        || key.contains("sasl.oauthbearer")
-                    {
-                        cx.err(
-                            &format!("{base}.properties.{key}"),
-                            key,
-                            "secret properties must use sasl_password / sasl_username references",
-                        );
-                    }
-                }
-            }
-            SinkConfig::File(f) => {
-                if f.path.is_empty() {
-                    cx.err(&format!("{base}.path"), "path", "must not be empty");
-                }
-                if f.format == BodyFormat::Text {
-                    cx.err(
-                        &format!("{base}.format"),
-                        "format",
-                        "text is for stdout only",
-                    );
-                }
-            }
-            SinkConfig::Stdout(_) => {}
-        }
+        s.check(&mut cx, &base);
     }
     let mut out_routes = Vec::new();
     for (i, r) in routes.iter().enumerate() {
         let base = format!("routes[{i}]");
         for s in &r.sinks {
-            if !names.contains(s) {
-                cx.err(
-                    &format!("{base}.sinks"),
-                    "sinks",
-                    format!("no sink named '{s}'"),
-                );
+            if !names.contains(&s.value) {
+                let message = format!("no sink named '{}'", s.value);
+                cx.err_at(&format!("{base}.sinks"), s, message);
             }
         }
+        let route_sinks: Vec<String> = r.sinks.iter().map(|s| s.value.clone()).collect();
         if r.sinks.is_empty() {
-            cx.err(
-                &format!("{base}.sinks"),
-                "sinks",
-                "a route needs at least one sink",
-            );
+            cx.err(&format!("{base}.sinks"), "a route needs at least one sink");
         }
         for p in &r.matcher.patterns {
-            if crate::correlate::PatternId::parse(p).is_none() {
-                cx.err(
-                    &format!("{base}.match.patterns"),
-                    "patterns",
-                    format!("unknown pattern '{p}'"),
-                );
+            if crate::correlate::PatternId::parse(&p.value).is_none() {
+                let message = format!("unknown pattern '{}'", p.value);
+                cx.err_at(&format!("{base}.match.patterns"), p, message);
             }
         }
         let severity_min = match &r.matcher.severity_min {
             None => Severity::Info,
-            Some(s) => Severity::parse(s).unwrap_or_else(|| {
-                cx.err(
-                    &format!("{base}.match.severity_min"),
-                    "severity_min",
-                    format!("'{s}' is not one of info, warning, error, critical"),
-                );
+            Some(s) => Severity::parse(&s.value).unwrap_or_else(|| {
+                let message = format!("'{}' is not one of info, warning, error, critical", s.value);
+                cx.err_at(&format!("{base}.match.severity_min"), s, message);
                 Severity::Info
             }),
         };
@@ -1078,7 +779,6 @@ pub fn validate(
                 if k != TYPE_FINDING && k != TYPE_AUDIT {
                     cx.err(
                         &format!("{base}.match.{key}"),
-                        key,
                         format!("'{k}' is not {TYPE_FINDING} or {TYPE_AUDIT}"),
                     );
                 }
@@ -1086,63 +786,43 @@ pub fn validate(
         }
         let digest_threshold = r.digest_threshold.unwrap_or(DEFAULT_DIGEST_THRESHOLD);
         if digest_threshold == 0 {
-            cx.err(
-                &format!("{base}.digest_threshold"),
-                "digest_threshold",
-                "must be above 0",
-            );
+            cx.err(&format!("{base}.digest_threshold"), "must be above 0");
         }
         for g in &r.group_by {
-            if !valid_group_field(g) {
-                cx.err(
-                    &format!("{base}.group_by"),
-                    "group_by",
-                    format!("'{g}' is not a groupable field"),
-                );
+            if !valid_group_field(&g.value) {
+                let message = format!("'{}' is not a groupable field", g.value);
+                cx.err_at(&format!("{base}.group_by"), g, message);
             }
         }
+        let group_by: Vec<String> = r.group_by.iter().map(|g| g.value.clone()).collect();
         let mut types: Vec<String> = typed.unwrap_or_default();
         types.extend(r.matcher.kinds.iter().cloned());
         let wants = Wants::of(&types);
-        let group_wait_ms = cx.dur(
-            &r.group_wait,
-            &format!("{base}.group_wait"),
-            "group_wait",
-            0,
-        );
+        let group_wait_ms = cx.dur_at(&r.group_wait, &format!("{base}.group_wait"), 0);
         let chat_window_ms = match r.group_wait {
             Some(_) => group_wait_ms,
             None => DEFAULT_CHAT_GROUP_WAIT_MS,
         };
         out_routes.push(Route {
             name: r.name.clone(),
-            patterns: r.matcher.patterns.iter().cloned().collect(),
+            patterns: r.matcher.patterns.iter().map(|p| p.value.clone()).collect(),
             severity_min,
             tenants: r.matcher.tenants.iter().cloned().collect(),
             findings: wants.findings,
             audit: false,
-            sinks: r.sinks.clone(),
-            audit_sinks: wants.audit_sinks(&sinks, &r.sinks),
-            chat_sinks: chat_sinks(&sinks, &r.sinks),
+            audit_sinks: wants.audit_sinks(&sinks, &route_sinks),
+            chat_sinks: chat_sinks(&sinks, &route_sinks),
+            sinks: route_sinks,
             chat_window_ms,
             digest_threshold,
             digest_hint: String::new(),
-            group_by: r.group_by.clone(),
+            group_by,
             group_wait_ms,
-            group_interval_ms: cx.dur(
-                &r.group_interval,
-                &format!("{base}.group_interval"),
-                "group_interval",
-                0,
-            ),
-            repeat_interval_ms: r.repeat_interval.as_ref().map(|_| {
-                cx.dur(
-                    &r.repeat_interval,
-                    &format!("{base}.repeat_interval"),
-                    "repeat_interval",
-                    0,
-                )
-            }),
+            group_interval_ms: cx.dur_at(&r.group_interval, &format!("{base}.group_interval"), 0),
+            repeat_interval_ms: r
+                .repeat_interval
+                .as_ref()
+                .map(|_| cx.dur_at(&r.repeat_interval, &format!("{base}.repeat_interval"), 0)),
             continue_matching: r.continue_matching,
         });
     }
@@ -1179,22 +859,14 @@ pub fn validate(
     }
     let d = delivery.unwrap_or_default();
     let defaults = DeliverySettings::default();
-    let fsync_interval = cx.dur(
-        &d.fsync_interval,
-        "delivery.fsync_interval",
-        "fsync_interval",
-        1000,
-    );
-    let fsync = match d.fsync.as_deref() {
-        None | Some("interval") => FsyncPolicy::Interval(fsync_interval),
-        Some("always") => FsyncPolicy::Always,
-        Some("never") => FsyncPolicy::Never,
-        Some(other) => {
-            cx.err(
-                "delivery.fsync",
-                "fsync",
-                format!("'{other}' is not one of always, interval, never"),
-            );
+    let fsync_interval = cx.dur_at(&d.fsync_interval, "delivery.fsync_interval", 1000);
+    let fsync = match d.fsync.as_ref().map(|f| (f.value.as_str(), f)) {
+        None | Some(("interval", _)) => FsyncPolicy::Interval(fsync_interval),
+        Some(("always", _)) => FsyncPolicy::Always,
+        Some(("never", _)) => FsyncPolicy::Never,
+        Some((other, at)) => {
+            let message = format!("'{other}' is not one of always, interval, never");
+            cx.err_at("delivery.fsync", at, message);
             defaults.fsync
         }
     };
@@ -1203,22 +875,15 @@ pub fn validate(
         fsync,
         spool_max_bytes: d.spool_max_bytes.unwrap_or(defaults.spool_max_bytes),
         queue_capacity: d.queue_capacity.unwrap_or(defaults.queue_capacity).max(1),
-        retry_initial_ms: cx.dur(
+        retry_initial_ms: cx.dur_at(
             &d.retry_initial,
             "delivery.retry_initial",
-            "retry_initial",
             defaults.retry_initial_ms,
         ),
-        retry_max_ms: cx.dur(
-            &d.retry_max,
-            "delivery.retry_max",
-            "retry_max",
-            defaults.retry_max_ms,
-        ),
-        shutdown_timeout_ms: cx.dur(
+        retry_max_ms: cx.dur_at(&d.retry_max, "delivery.retry_max", defaults.retry_max_ms),
+        shutdown_timeout_ms: cx.dur_at(
             &d.shutdown_timeout,
             "delivery.shutdown_timeout",
-            "shutdown_timeout",
             defaults.shutdown_timeout_ms,
         ),
     };
@@ -1230,121 +895,5 @@ pub fn validate(
         })
     } else {
         Err(cx.errs)
-    }
-}
-
-/// `type: slack`: one delivery mode (webhook `url`, or `token` + `channel`), and the
-/// settings of that mode only.
-fn check_slack(cx: &mut Ctx<'_>, base: &str, sl: &SlackConfig) {
-    cx.dur(
-        &sl.min_interval,
-        &format!("{base}.min_interval"),
-        "min_interval",
-        1000,
-    );
-    cx.dur(&sl.timeout, &format!("{base}.timeout"), "timeout", 10_000);
-    let webhook_only = "belongs to webhook mode (url), not to token mode";
-    let token_only = "belongs to token mode (token + channel); an incoming webhook posts to its own channel and cannot edit";
-    match (&sl.url, &sl.token) {
-        (Some(_), Some(_)) => cx.err(
-            &format!("{base}.token"),
-            "token",
-            "url and token exclude each other: url for an incoming webhook, token + channel for the Web API",
-        ),
-        (None, None) => cx.err(
-            &format!("{base}.url"),
-            "url",
-            "a slack sink needs url (incoming webhook) or token + channel (Web API)",
-        ),
-        (Some(_), None) => {
-            for (set, field) in [
-                (sl.channel.is_some(), "channel"),
-                (sl.api_url.is_some(), "api_url"),
-                (sl.thread_step.is_some(), "thread_step"),
-            ] {
-                if set {
-                    cx.err(&format!("{base}.{field}"), field, token_only);
-                }
-            }
-            cx.dur(
-                &sl.repeat_interval,
-                &format!("{base}.repeat_interval"),
-                "repeat_interval",
-                super::chat::DEFAULT_REPEAT_INTERVAL_MS,
-            );
-        }
-        (None, Some(_)) => {
-            if sl.channel.as_deref().is_none_or(|c| c.trim().is_empty()) {
-                cx.err(
-                    &format!("{base}.channel"),
-                    "channel",
-                    "token mode needs the channel to post to",
-                );
-            }
-            if sl.repeat_interval.is_some() {
-                cx.err(
-                    &format!("{base}.repeat_interval"),
-                    "repeat_interval",
-                    webhook_only,
-                );
-            }
-            if let Some(u) = &sl.api_url {
-                let allow = Allow::new(&sl.allow_hosts);
-                check_url(cx, u, &format!("{base}.api_url"), Some(&allow));
-            }
-            if let Some(Err(e)) = sl.thread_step.as_ref().map(|s| s.parse()) {
-                cx.err(&format!("{base}.thread_step"), "thread_step", e);
-            }
-        }
-    }
-}
-
-/// Extra headers: credentials only by reference; plain values must be valid header
-/// values (a CR or LF would split the request: header injection).
-fn check_headers(cx: &mut Ctx<'_>, base: &str, headers: &BTreeMap<String, HeaderValue>) {
-    for (h, v) in headers {
-        let field = format!("{base}.headers.{h}");
-        match v {
-            HeaderValue::Plain(_) if is_credential_header(h) => {
-                let message = plaintext_secret_message(&field);
-                cx.err(&field, h, message)
-            }
-            HeaderValue::Secret(r) => {
-                if let Some(message) = r.problem(&field) {
-                    cx.err(&field, h, message)
-                }
-            }
-            HeaderValue::Plain(p) if p.chars().any(|c| c.is_control() && c != '\t') => cx.err(
-                &field,
-                h,
-                "control characters (CR, LF, …) are not allowed in header values",
-            ),
-            _ => {}
-        }
-    }
-}
-
-/// Checks a URL written in the file; with `guard`, also its host against the SSRF guard
-/// (names and IP literals as written; resolution is checked again at connect time).
-fn check_url(cx: &mut Ctx<'_>, u: &str, field: &str, guard: Option<&Allow>) {
-    let lower = u.to_ascii_lowercase();
-    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-        cx.err(field, "url", format!("'{u}' is not an http(s) URL"));
-    } else if let Some(why) = guard.and_then(|allow| {
-        let url = reqwest::Url::parse(u).ok()?;
-        ssrf::check_url(&url, allow).err()
-    }) {
-        let key = field.rsplit('.').next().unwrap_or(field);
-        cx.err(field, "url", ssrf::refusal(key, why));
-    } else if u.contains('@')
-        && u.split("://")
-            .nth(1)
-            .is_some_and(|r| r.split('/').next().is_some_and(|h| h.contains('@')))
-    {
-        cx.err(
-            field,
-            "url",
-            "credentials in URLs must come from {env: NAME} or {file: PATH}",
-        );
     }
 }

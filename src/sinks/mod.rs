@@ -1,11 +1,13 @@
 //! Sinks: where findings and audit records go (stdout, file, webhook, Slack, Microsoft
 //! Teams, Google Chat, Alertmanager, Kafka), with one shared delivery machinery.
 //!
-//! Owns: the [`Sink`] seam, the per-sink worker (`worker`: bounded
-//! read-ahead queue, write-ahead disk spool, retry with jittered back-off, dead letters,
-//! stats), the router with Alertmanager-style storm control (`router`), which builds chat
-//! digests ([`crate::delivery::digest`]), one thread per incident for chat sinks (`chat`, `chat_webhook`), and sink
-//! configuration (`config`).
+//! Owns: the [`Sink`] seam and [`SinkError`]. Each kind is a folder, `<kind>/mod.rs`
+//! (the sink) and `<kind>/config.rs` (its raw section and the validation of its own
+//! fields); [`config`] keeps the shared parts (the sink list and the dispatch to each
+//! kind's check, names, secrets, routes, `delivery:`). The machinery every kind shares
+//! is in [`delivery`] (worker, spool, retry, router, stats, bodies, the HTTP section
+//! [`endpoint::HttpEndpoint`] and client, chat state, secrets, SSRF guard, lock),
+//! re-exported here at the paths its users have always named (`sinks::spool`, …).
 //!
 //! Invariant: at least once. A delivery is appended to the sink's spool before the sink
 //! sees it and acknowledged only after the sink accepted it (or after it was dead-lettered
@@ -14,28 +16,22 @@
 //! (finding id + status + last_seen) so receivers can de-duplicate.
 
 pub mod alertmanager;
-pub mod atomic;
-pub mod body;
 pub mod build;
-pub mod chat;
-pub mod chat_webhook;
 pub mod config;
+pub mod delivery;
 pub mod file;
 pub mod gchat;
-pub mod http;
 pub mod kafka;
-pub mod lock;
-pub mod retry;
-pub mod router;
-pub mod secret;
 pub mod slack;
-pub mod spool;
-pub mod ssrf;
-pub mod stats;
 pub mod stdout;
 pub mod teams;
 pub mod webhook;
-pub mod worker;
+
+/// The shared machinery at the paths its users have always named (`sinks::spool`, …).
+pub use delivery::{
+    atomic, body, chat, chat_webhook, endpoint, http, lock, retry, router, secret, spool, ssrf,
+    stats, worker,
+};
 
 use std::future::Future;
 use std::pin::Pin;

@@ -129,6 +129,13 @@ impl PositionIndex {
         Some(PositionIndex { entries })
     }
 
+    /// An index of nothing (a text that is not YAML cannot reach validation).
+    pub fn empty() -> Self {
+        PositionIndex {
+            entries: Vec::new(),
+        }
+    }
+
     /// Where the field at `path` is: its value when the value starts on the key's line
     /// (a scalar or a flow collection), else its key (a block section or list).
     pub fn field(&self, path: &str) -> Option<Position> {
@@ -137,6 +144,18 @@ impl PositionIndex {
             Some(k) if k.line != e.value.line => k,
             _ => e.value,
         })
+    }
+
+    /// Where the field at `path` is, or (when it is absent, a missing key) its nearest
+    /// enclosing field that exists; `None` only when not even the first key exists.
+    pub fn nearest(&self, path: &str) -> Option<Position> {
+        let mut p = path;
+        loop {
+            if let Some(pos) = self.field(p) {
+                return Some(pos);
+            }
+            p = &p[..p.rfind(['.', '['])?];
+        }
     }
 
     /// The field a deserialisation error at `at` is about, and its own position.

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use fluxsight::correlate::finding::{Evidence, RootCause};
 use fluxsight::correlate::{AuditRecord, Finding, Status};
 use fluxsight::record::{Class, ObjectRef, Severity};
-use fluxsight::sinks::config::{BodyFormat, MaybeSecret, WebhookConfig};
+use fluxsight::sinks::config::{BodyFormat, HttpEndpoint, MaybeSecret, WebhookConfig};
 use fluxsight::sinks::spool::{MemQueue, Queue};
 use fluxsight::sinks::stats::StatsSnapshot;
 use fluxsight::sinks::worker::{spawn, WorkerConfig};
@@ -430,11 +430,11 @@ pub fn webhook_config(name: &str, url: String) -> WebhookConfig {
         url: MaybeSecret::Plain(url),
         format: BodyFormat::Native,
         hmac_secret: None,
-        headers: BTreeMap::new(),
-        ca_file: None,
-        timeout: Some("2s".into()),
         max_batch: None,
-        allow_hosts: Vec::new(),
+        http: HttpEndpoint {
+            timeout: Some("2s".into()),
+            ..Default::default()
+        },
     }
 }
 

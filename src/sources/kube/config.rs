@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::spec_error::SpecError;
 use crate::time::parse_go_duration_ms;
+use serde_saphyr::Spanned;
 
 /// The Flux controllers whose pods are followed when no selector is configured.
 pub const FLUX_CONTROLLERS: [&str; 6] = [
@@ -47,13 +48,13 @@ pub struct KubernetesSection {
     pub event_namespaces: Vec<String>,
     /// How often each controller's `/metrics` is scraped (default `30s`; `0s` = off).
     #[serde(default)]
-    pub metrics_interval: Option<String>,
+    pub metrics_interval: Option<Spanned<String>>,
     /// Port of the controllers' metrics endpoint (default 8080).
     #[serde(default)]
     pub metrics_port: Option<u16>,
     /// Lines read from a restarted container's previous instance (default 200).
     #[serde(default)]
-    pub previous_tail_lines: Option<i64>,
+    pub previous_tail_lines: Option<Spanned<i64>>,
     /// Directory of the source checkpoints (default: `delivery.state_dir`; none = no
     /// checkpoint): the Kubernetes sources' positions and those of followed `--input`
     /// files (`file-<hash>.pos`, written every second).
@@ -61,7 +62,7 @@ pub struct KubernetesSection {
     pub checkpoint_dir: Option<String>,
     /// How often the checkpoint is written (default `5s`); also written at shutdown.
     #[serde(default)]
-    pub checkpoint_interval: Option<String>,
+    pub checkpoint_interval: Option<Spanned<String>>,
 }
 
 /// Validated settings of the Kubernetes sources.
@@ -108,16 +109,17 @@ impl KubeSettings {
     ) -> Result<KubeSettings, Vec<SpecError>> {
         let d = KubeSettings::default();
         let mut errs = Vec::new();
-        let mut dur = |v: &Option<String>, field: &str, def: Duration| match v {
+        let mut dur = |v: &Option<Spanned<String>>, field: &str, def: Duration| match v {
             None => def,
-            Some(v) => match parse_go_duration_ms(v) {
+            Some(v) => match parse_go_duration_ms(&v.value) {
                 Some(ms) => Duration::from_millis(ms),
                 None => {
-                    errs.push(SpecError::at(
+                    errs.push(SpecError::at_value(
                         file,
                         text,
                         &format!("kubernetes.{field}"),
-                        format!("'{v}' is not a duration"),
+                        v,
+                        format!("'{}' is not a duration", v.value),
                     ));
                     def
                 }
@@ -133,15 +135,14 @@ impl KubeSettings {
             "checkpoint_interval",
             d.checkpoint_interval,
         );
-        if let Some(n) = s.previous_tail_lines {
-            if n < 0 {
-                errs.push(SpecError::at(
-                    file,
-                    text,
-                    "kubernetes.previous_tail_lines",
-                    "must not be negative",
-                ));
-            }
+        if let Some(n) = s.previous_tail_lines.as_ref().filter(|n| n.value < 0) {
+            errs.push(SpecError::at_value(
+                file,
+                text,
+                "kubernetes.previous_tail_lines",
+                n,
+                "must not be negative",
+            ));
         }
         if !errs.is_empty() {
             return Err(errs);
@@ -153,7 +154,10 @@ impl KubeSettings {
             event_namespaces: s.event_namespaces.clone(),
             metrics_interval: (!metrics.is_zero()).then_some(metrics),
             metrics_port: s.metrics_port.unwrap_or(d.metrics_port),
-            previous_tail_lines: s.previous_tail_lines.unwrap_or(d.previous_tail_lines),
+            previous_tail_lines: s
+                .previous_tail_lines
+                .as_ref()
+                .map_or(d.previous_tail_lines, |n| n.value),
             checkpoint_dir: s
                 .checkpoint_dir
                 .clone()
@@ -202,14 +206,21 @@ mod tests {
         assert_eq!(s.namespace, "flux-system");
         assert_eq!(s.checkpoint_dir.as_deref(), Some("/st"));
         assert_eq!(s.metrics_interval, Some(Duration::from_secs(30)));
-        let text = "kubernetes:\n  metrics_interval: often\n";
-        let raw = KubernetesSection {
-            metrics_interval: Some("often".into()),
-            ..Default::default()
-        };
+        let text = "kubernetes: {previous_tail_lines: -1,\n  metrics_interval: often}\n";
+        #[derive(Deserialize)]
+        struct File {
+            kubernetes: KubernetesSection,
+        }
+        let raw = serde_saphyr::from_str::<File>(text).unwrap().kubernetes;
         let e = KubeSettings::from_section(&raw, None, "f", text).unwrap_err();
-        assert_eq!(e[0].field, "kubernetes.metrics_interval");
-        assert_eq!(e[0].line, 2);
+        let at: Vec<String> = e.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            at,
+            [
+                "f:2:21: kubernetes.metrics_interval: 'often' is not a duration",
+                "f:1:35: kubernetes.previous_tail_lines: must not be negative",
+            ]
+        );
     }
 
     #[test]

@@ -30,9 +30,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Delivery, SinkError};
 use crate::correlate::Status;
 use crate::record::{Severity, TsMs};
+use crate::sinks::{Delivery, SinkError};
 
 /// Directory of chat state files under the state directory: `<state_dir>/chat/<sink>.json`.
 pub const STATE_SUBDIR: &str = "chat";
@@ -440,7 +440,7 @@ impl ChatStore {
             return Ok(());
         }
         self.file.version = STATE_VERSION;
-        super::atomic::write_json(path, &self.file).map_err(|source| ChatError::Io {
+        crate::sinks::atomic::write_json(path, &self.file).map_err(|source| ChatError::Io {
             path: path.clone(),
             source,
         })?;

@@ -41,8 +41,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::config::FsyncPolicy;
-use super::Delivery;
+use crate::sinks::config::FsyncPolicy;
+use crate::sinks::Delivery;
 
 /// Largest segment before rolling to the next one.
 pub const SEGMENT_BYTES: u64 = 16 << 20;

@@ -17,6 +17,8 @@
 //! - Secrets (SASL username and password) are resolved at build time, go only into the
 //!   librdkafka configuration and are never logged; the configuration is never printed.
 
+pub mod config;
+
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
@@ -24,11 +26,11 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
-use super::body::{ce_attributes, items, render_item, Item};
-use super::config::{BodyFormat, KafkaConfig};
-use super::ssrf::{self, Allow};
-use super::{BoxFut, Delivery, Sink, SinkError};
 use crate::record::ObjectRef;
+use crate::sinks::body::{ce_attributes, items, render_item, Item};
+use crate::sinks::config::{BodyFormat, KafkaConfig};
+use crate::sinks::ssrf::{self, Allow};
+use crate::sinks::{BoxFut, Delivery, Sink, SinkError};
 use crate::time::parse_go_duration_ms;
 
 /// Topic of findings unless `findings_topic` says otherwise.

@@ -1,7 +1,7 @@
 //! Retry delays: exponential back-off with full jitter, honouring `Retry-After`.
 //!
 //! One policy for every sink. Only retryable errors are retried (see
-//! [`super::SinkError`]); the worker retries until the delivery succeeds or shutdown.
+//! [`crate::sinks::SinkError`]); the worker retries until the delivery succeeds or shutdown.
 
 use std::time::Duration;
 

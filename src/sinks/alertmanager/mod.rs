@@ -22,21 +22,21 @@
 //! - Audit records are not alerts (they are events with no lifecycle to resolve); they
 //!   are accepted and ignored. RBAC denials reach Alertmanager as `rbac_denied` findings.
 
+pub mod config;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use reqwest::header::HeaderMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::config::AlertmanagerConfig;
-use super::http;
-use super::ssrf::Allow;
-use super::{BoxFut, Delivery, Sink, SinkError};
 use crate::classify::redact::redact;
 use crate::correlate::finding::{Finding, Status};
 use crate::record::{Severity, TsMs};
 use crate::render::finding::{pattern_doc_url, PATTERN_DOCS_URL};
+use crate::sinks::config::AlertmanagerConfig;
+use crate::sinks::http;
+use crate::sinks::{BoxFut, Delivery, Sink, SinkError};
 use crate::time::{format_rfc3339_ms, parse_go_duration_ms};
 
 /// Path of the alerts endpoint under the configured base URL.
@@ -490,7 +490,8 @@ impl AlertSet {
 pub struct AlertmanagerSink {
     name: String,
     client: reqwest::Client,
-    headers: HeaderMap,
+    /// Pacing of posts (`min_interval`; zero: none).
+    min_interval: Duration,
     /// May embed credentials (from `{env}`/`{file}`): never part of an error or log.
     endpoint: reqwest::Url,
     mapper: AlertMapper,
@@ -504,7 +505,6 @@ impl std::fmt::Debug for AlertmanagerSink {
         f.debug_struct("AlertmanagerSink")
             .field("name", &self.name)
             .field("endpoint", &http::url_for_logs(&self.endpoint))
-            .field("headers", &self.headers)
             .field("repost", &self.repost)
             .finish_non_exhaustive()
     }
@@ -516,7 +516,6 @@ impl AlertmanagerSink {
             let resp = self
                 .client
                 .post(self.endpoint.clone())
-                .headers(self.headers.clone())
                 .json(chunk)
                 .send()
                 .await
@@ -550,6 +549,10 @@ impl Sink for AlertmanagerSink {
 
     fn max_batch(&self) -> usize {
         MAX_ALERTS_PER_POST
+    }
+
+    fn min_interval(&self) -> Option<Duration> {
+        (!self.min_interval.is_zero()).then_some(self.min_interval)
     }
 
     fn tick(&mut self) -> BoxFut<'_, Result<(), SinkError>> {
@@ -589,19 +592,12 @@ pub fn build(cfg: &AlertmanagerConfig) -> Result<Box<dyn Sink>, String> {
         }
     };
     let repost = dur(&cfg.repost_interval, "repost_interval", DEFAULT_REPOST_MS)?.max(100);
-    let timeout = dur(&cfg.timeout, "timeout", DEFAULT_TIMEOUT_MS)?;
-    let headers = http::resolve_headers(&cfg.name, &cfg.headers)?;
-    let allow = Allow::new(&cfg.allow_hosts);
-    let client = http::client(
-        &cfg.name,
-        Duration::from_millis(timeout),
-        cfg.ca_file.as_deref(),
-        &allow,
-    )?;
+    let allow = cfg.http.allow();
+    let client = cfg.http.client(&cfg.name)?;
     Ok(Box::new(AlertmanagerSink {
         name: cfg.name.clone(),
         client,
-        headers,
+        min_interval: cfg.http.min_interval_or(config::DEFAULT_MIN_INTERVAL_MS),
         endpoint: http::parse_url(&cfg.name, "url", &endpoint(url.trim()), &allow)?,
         mapper: AlertMapper {
             static_labels: cfg.labels.clone(),

@@ -3,10 +3,10 @@
 
 use serde_json::{json, Value};
 
-use super::config::BodyFormat;
-use super::Delivery;
 use crate::correlate::{AuditRecord, Finding, Status};
 use crate::render::finding as render;
+use crate::sinks::config::BodyFormat;
+use crate::sinks::Delivery;
 use crate::time::format_rfc3339_ms;
 
 /// CloudEvents `type` prefix.

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::spool::Queue;
+use crate::sinks::spool::Queue;
 
 /// Upper bounds (ms) of the delivery-latency histogram buckets.
 pub const LATENCY_BUCKETS_MS: [u64; 10] = [5, 10, 25, 50, 100, 250, 1000, 5000, 30_000, 300_000];

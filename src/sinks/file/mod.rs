@@ -1,12 +1,14 @@
 //! `type: file`: JSON lines appended to a file, rotated by size (`path.1`, `path.2`, …).
 
+pub mod config;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::body::render_all;
-use super::config::{BodyFormat, FileConfig};
-use super::{BoxFut, Delivery, Sink, SinkError};
+use crate::sinks::body::render_all;
+use crate::sinks::config::{BodyFormat, FileConfig};
+use crate::sinks::{BoxFut, Delivery, Sink, SinkError};
 
 pub struct FileSink {
     path: PathBuf,

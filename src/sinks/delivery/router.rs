@@ -25,11 +25,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::config::Route;
-use super::digest::Digest;
-use super::{Delivery, Group};
 use crate::correlate::{Finding, Output, PatternId, Status};
 use crate::record::TsMs;
+use crate::sinks::config::Route;
+use crate::sinks::digest::Digest;
+use crate::sinks::{Delivery, Group};
 
 /// A delivery addressed to one sink.
 pub type Addressed = (String, Delivery);

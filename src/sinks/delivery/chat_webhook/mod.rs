@@ -17,12 +17,14 @@ use std::time::Duration;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
 
-use super::chat::{self, Decision, LazyStore, Mode, Update};
-use super::config::ChatWebhookConfig;
-use super::http;
-use super::ssrf::Allow;
-use super::{BoxFut, Delivery, Sink, SinkError};
+use crate::sinks::chat::{self, Decision, LazyStore, Mode, Update};
+use crate::sinks::http;
+use crate::sinks::{BoxFut, Delivery, Sink, SinkError};
 use crate::time::parse_go_duration_ms;
+
+mod config;
+
+pub use config::{ChatWebhookConfig, DEFAULT_MIN_INTERVAL_MS};
 
 /// Renders one delivery as the chat's JSON body.
 pub type Render = fn(&Delivery) -> Value;
@@ -62,10 +64,6 @@ pub struct Parts<'a> {
     pub state_dir: Option<&'a Path>,
 }
 
-/// Default minimum time between two messages (Google Chat allows one write per second
-/// per space; Teams Workflows throttle bursts).
-pub const DEFAULT_MIN_INTERVAL_MS: u64 = 1000;
-
 /// Builds a webhook chat sink from its config (build step: reads the URL secret, checks
 /// it against the SSRF guard, prepares the client). `url_for` adapts the URL (Google
 /// Chat's thread option); errors name the sink and never the URL.
@@ -81,16 +79,14 @@ pub fn from_config(
         .url
         .resolve()
         .map_err(|e| format!("sink '{name}': url: {e}"))?;
-    let allow = Allow::new(&cfg.allow_hosts);
-    let url = http::parse_url(name, "url", url.trim(), &allow)?;
-    let timeout = http::duration_or(&cfg.timeout, http::DEFAULT_TIMEOUT_MS);
+    let url = http::parse_url(name, "url", url.trim(), &cfg.http.allow())?;
     Ok(WebhookChat::new(Parts {
         kind,
         name,
-        client: http::client(name, timeout, cfg.ca_file.as_deref(), &allow)?,
+        client: cfg.http.client(name)?,
         url: url_for(url),
         render,
-        min_interval: http::duration_or(&cfg.min_interval, DEFAULT_MIN_INTERVAL_MS),
+        min_interval: cfg.http.min_interval_or(DEFAULT_MIN_INTERVAL_MS),
         repeat_ms: cfg
             .repeat_interval
             .as_deref()

@@ -1,10 +1,12 @@
 //! `type: stdout`: JSON lines (or the text line) on standard output.
 
+pub mod config;
+
 use std::io::Write;
 
-use super::body::render_all;
-use super::config::{BodyFormat, StdoutConfig};
-use super::{BoxFut, Delivery, Sink, SinkError};
+use crate::sinks::body::render_all;
+use crate::sinks::config::{BodyFormat, StdoutConfig};
+use crate::sinks::{BoxFut, Delivery, Sink, SinkError};
 
 pub struct StdoutSink {
     format: BodyFormat,

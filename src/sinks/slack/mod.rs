@@ -30,23 +30,23 @@
 //! `{env}`/`{file}`, never logged, never part of an error (transport errors are stripped
 //! of the URL; the token travels in a sensitive header only).
 
+pub mod config;
+
 use std::path::Path;
 use std::time::Duration;
 
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 
-use super::chat::{self, Decision, Escalation, LazyStore, MessageRef, Mode, Update};
-use super::config::SlackConfig;
-use super::http;
-use super::retry::parse_retry_after;
-use super::ssrf::Allow;
-use super::{BoxFut, Delivery, Sink, SinkError};
 use crate::render::slack::{growth_reply, message, resolution_reply, severity_reply};
+use crate::sinks::chat::{self, Decision, Escalation, LazyStore, MessageRef, Mode, Update};
+use crate::sinks::config::SlackConfig;
+use crate::sinks::http;
+use crate::sinks::retry::parse_retry_after;
+use crate::sinks::{BoxFut, Delivery, Sink, SinkError};
 use crate::time::parse_go_duration_ms;
 
-/// Default minimum time between two requests.
-pub const DEFAULT_MIN_INTERVAL_MS: u64 = 1000;
+pub use config::DEFAULT_MIN_INTERVAL_MS;
 /// Default Web API base URL.
 pub const DEFAULT_API_URL: &str = "https://slack.com/api/";
 const POST_MESSAGE: &str = "chat.postMessage";
@@ -130,7 +130,7 @@ struct ApiReply {
 impl SlackSink {
     pub fn new(cfg: &SlackConfig) -> Result<Self, String> {
         let name = &cfg.name;
-        let allow = Allow::new(&cfg.allow_hosts);
+        let allow = cfg.http.allow();
         let (transport, mode) = match (&cfg.url, &cfg.token) {
             (Some(url), None) => {
                 let url = url
@@ -184,16 +184,12 @@ impl SlackSink {
                 ))
             }
         };
-        let timeout = http::duration_or(&cfg.timeout, http::DEFAULT_TIMEOUT_MS);
         Ok(SlackSink {
             name: name.clone(),
-            client: http::client(name, timeout, cfg.ca_file.as_deref(), &allow)?,
+            client: cfg.http.client(name)?,
             transport,
             mode,
-            pacer: http::Pacer::new(http::duration_or(
-                &cfg.min_interval,
-                DEFAULT_MIN_INTERVAL_MS,
-            )),
+            pacer: http::Pacer::new(cfg.http.min_interval_or(DEFAULT_MIN_INTERVAL_MS)),
             store: LazyStore::new(name, None),
         })
     }

@@ -25,16 +25,19 @@
 //! Invariant: secrets (URL, HMAC key, header values) are read at build only, marked
 //! sensitive, and never appear in errors or logs.
 
-use reqwest::header::{HeaderMap, CONTENT_TYPE};
+pub mod config;
+
+use std::time::Duration;
+
+use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::body::{ce_attributes, items, render_item};
-use super::config::{BodyFormat, WebhookConfig};
-use super::http;
-use super::ssrf::Allow;
-use super::{BoxFut, Delivery, Sink, SinkError};
 use crate::server::signature::{self, sign, sign_timestamped};
+use crate::sinks::body::{ce_attributes, items, render_item};
+use crate::sinks::config::{BodyFormat, WebhookConfig};
+use crate::sinks::http;
+use crate::sinks::{BoxFut, Delivery, Sink, SinkError};
 
 /// Signature header (Flux `generic-hmac`).
 pub const SIGNATURE_HEADER: &str = signature::SIGNATURE_HEADER;
@@ -66,19 +69,20 @@ pub struct WebhookSink {
     url: reqwest::Url,
     format: BodyFormat,
     hmac_key: Option<Vec<u8>>,
-    headers: HeaderMap,
+    /// Pacing of requests (`min_interval`; zero: none).
+    min_interval: Duration,
     max_batch: usize,
 }
 
 // Hand-written so a secret can never be printed by `{:?}`: the URL shows only its host,
-// the key only its presence, secret header values are marked sensitive.
+// the key only its presence (secret header values live in the client, marked sensitive).
 impl std::fmt::Debug for WebhookSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookSink")
             .field("url", &http::url_for_logs(&self.url))
             .field("format", &self.format)
             .field("hmac_key", &self.hmac_key.as_ref().map(|_| "[REDACTED]"))
-            .field("headers", &self.headers)
+            .field("min_interval", &self.min_interval)
             .field("max_batch", &self.max_batch)
             .finish()
     }
@@ -96,7 +100,7 @@ impl WebhookSink {
             .url
             .resolve()
             .map_err(|e| format!("sink '{name}': url: {e}"))?;
-        let allow = Allow::new(&cfg.allow_hosts);
+        let allow = cfg.http.allow();
         let url = http::parse_url(name, "url", url_text.trim(), &allow)?;
         let hmac_key = match &cfg.hmac_secret {
             None => None,
@@ -110,16 +114,14 @@ impl WebhookSink {
                 Some(k.into_bytes())
             }
         };
-        let headers = http::resolve_headers(name, &cfg.headers)?;
-        let timeout = http::duration_or(&cfg.timeout, http::DEFAULT_TIMEOUT_MS);
-        let client = http::client(name, timeout, cfg.ca_file.as_deref(), &allow)?;
+        let client = cfg.http.client(name)?;
         let max_batch = cfg.max_batch.unwrap_or(1).clamp(1, MAX_BATCH_LIMIT);
         Ok(WebhookSink {
             client,
             url,
             format: cfg.format,
             hmac_key,
-            headers,
+            min_interval: cfg.http.min_interval_or(config::DEFAULT_MIN_INTERVAL_MS),
             max_batch,
         })
     }
@@ -181,7 +183,6 @@ impl WebhookSink {
         let mut rb = self
             .client
             .post(self.url.clone())
-            .headers(self.headers.clone())
             .header(CONTENT_TYPE, req.content_type)
             .header(IDEMPOTENCY_HEADER, http::header_text(&req.idempotency_key));
         // Ids embed group keys and tenants (tenant-influenced text): header_text keeps
@@ -227,6 +228,10 @@ impl Sink for WebhookSink {
     fn max_batch(&self) -> usize {
         self.max_batch
     }
+
+    fn min_interval(&self) -> Option<Duration> {
+        (!self.min_interval.is_zero()).then_some(self.min_interval)
+    }
 }
 
 pub use signature::hex;
@@ -242,11 +247,8 @@ mod tests {
             url: MaybeSecret::Plain("http://127.0.0.1:9/hook".into()),
             format: BodyFormat::Native,
             hmac_secret: None,
-            headers: Default::default(),
-            ca_file: None,
-            timeout: None,
             max_batch: None,
-            allow_hosts: Vec::new(),
+            http: Default::default(),
         }
     }
 
@@ -271,7 +273,7 @@ mod tests {
         assert!(e.contains("sink 'w': url"), "{e}");
         std::env::set_var("FLUXSIGHT_TEST_BAD_HEADER", "top\nsecret-value");
         let mut c = cfg();
-        c.headers.insert(
+        c.http.headers.insert(
             "Authorization".into(),
             HeaderValue::Secret(SecretRef::Env("FLUXSIGHT_TEST_BAD_HEADER".into())),
         );
@@ -281,5 +283,18 @@ mod tests {
         let mut c = cfg();
         c.url = MaybeSecret::Plain("ftp://x/".into());
         assert!(WebhookSink::new(&c).is_err());
+    }
+
+    /// `min_interval` of the shared HTTP section paces a webhook through the worker
+    /// when set; unset, a webhook is not paced (a SIEM collector takes bursts).
+    #[test]
+    fn min_interval_paces_only_when_set() {
+        assert_eq!(WebhookSink::new(&cfg()).unwrap().min_interval(), None);
+        let mut c = cfg();
+        c.http.min_interval = Some("250ms".into());
+        assert_eq!(
+            WebhookSink::new(&c).unwrap().min_interval(),
+            Some(Duration::from_millis(250))
+        );
     }
 }

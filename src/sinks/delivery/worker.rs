@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::config::FsyncPolicy;
-use super::retry::Backoff;
-use super::spool::{create_dir_synced, Pos, Queue, SpoolError};
-use super::stats::{DropReason, SinkStats};
-use super::{Delivery, Sink, SinkError};
+use crate::sinks::config::FsyncPolicy;
+use crate::sinks::retry::Backoff;
+use crate::sinks::spool::{create_dir_synced, Pos, Queue, SpoolError};
+use crate::sinks::stats::{DropReason, SinkStats};
+use crate::sinks::{Delivery, Sink, SinkError};
 
 /// Worker settings.
 #[derive(Debug, Clone)]

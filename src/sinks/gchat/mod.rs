@@ -15,12 +15,14 @@
 //! Invariant: the webhook URL is a secret (`key` and `token` query parameters): read
 //! once at build from `{env}`/`{file}`, never logged, never part of an error.
 
+pub mod config;
+
 use std::path::Path;
 
-use super::chat_webhook::{self, WebhookChat};
-use super::config::GoogleChatConfig;
-use super::Sink;
 use crate::render::gchat::message;
+use crate::sinks::chat_webhook::{self, WebhookChat};
+use crate::sinks::config::GoogleChatConfig;
+use crate::sinks::Sink;
 
 /// The query parameter that makes `thread.threadKey` reply in an existing thread.
 pub const REPLY_OPTION_PARAM: &str = "messageReplyOption";

@@ -1,4 +1,5 @@
-//! HTTP plumbing shared by the HTTP sinks (webhook, Slack): client construction (timeout,
+//! HTTP plumbing shared by the HTTP sinks (webhook, Slack, Teams, Google Chat,
+//! Alertmanager; their config section is `endpoint`): client construction (timeout,
 //! extra CA certificates), secret-free error text, and response classification.
 //!
 //! Owns: turning a reqwest outcome into a [`SinkError`]. Does not own retrying (the
@@ -14,10 +15,10 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue as HttpHeaderValue};
 
-use super::config::HeaderValue;
-use super::retry::parse_retry_after;
-use super::ssrf::{self, Allow, GuardedResolver};
-use super::SinkError;
+use crate::sinks::config::HeaderValue;
+use crate::sinks::retry::parse_retry_after;
+use crate::sinks::ssrf::{self, Allow, GuardedResolver};
+use crate::sinks::SinkError;
 use crate::time::parse_go_duration_ms;
 
 /// Default request timeout of HTTP sinks.
@@ -36,7 +37,8 @@ pub fn duration_or(v: &Option<String>, default_ms: u64) -> Duration {
     Duration::from_millis(ms)
 }
 
-/// Builds a client with `timeout` for the whole request and the extra CA certificates
+/// Builds a client with `timeout` for the whole request, `headers` on every request
+/// (unless the request sets them), and the extra CA certificates
 /// of `ca_file` (PEM, one or more certificates) trusted in addition to the system's roots
 /// (rustls-platform-verifier: `SSL_CERT_FILE`/`SSL_CERT_DIR` or the distribution bundle).
 /// Names resolve through the SSRF guard ([`GuardedResolver`]) with `allow` exempt.
@@ -45,8 +47,10 @@ pub fn client(
     timeout: Duration,
     ca_file: Option<&str>,
     allow: &Allow,
+    headers: HeaderMap,
 ) -> Result<reqwest::Client, String> {
     let mut b = crate::tls::http_client_builder()
+        .default_headers(headers)
         .dns_resolver(Arc::new(GuardedResolver::new(allow.clone())))
         .timeout(timeout)
         .connect_timeout(timeout)

@@ -9,12 +9,14 @@
 //! Invariant: the webhook URL is a secret (its query carries the flow's signature): read
 //! once at build from `{env}`/`{file}`, never logged, never part of an error.
 
+pub mod config;
+
 use std::path::Path;
 
-use super::chat_webhook::{self, WebhookChat};
-use super::config::TeamsConfig;
-use super::Sink;
 use crate::render::teams::message;
+use crate::sinks::chat_webhook::{self, WebhookChat};
+use crate::sinks::config::TeamsConfig;
+use crate::sinks::Sink;
 
 /// The sink with its chat state under `state_dir` (`None`: in memory).
 pub fn sink(cfg: &TeamsConfig, state_dir: Option<&Path>) -> Result<WebhookChat, String> {
