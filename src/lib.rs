@@ -28,6 +28,7 @@ pub mod server;
 pub mod sinks;
 pub mod sources;
 pub mod spec_error;
+pub mod sym;
 pub mod telemetry;
 pub mod time;
 pub mod tls;

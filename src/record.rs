@@ -9,6 +9,8 @@
 
 use std::fmt;
 
+pub use crate::sym::Sym;
+
 /// Milliseconds since the Unix epoch, UTC.
 pub type TsMs = i64;
 
@@ -327,17 +329,13 @@ impl fmt::Display for Class {
     serde::Deserialize,
 )]
 pub struct ObjectRef {
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
+    pub kind: Sym,
+    pub namespace: Sym,
+    pub name: Sym,
 }
 
 impl ObjectRef {
-    pub fn new(
-        kind: impl Into<String>,
-        namespace: impl Into<String>,
-        name: impl Into<String>,
-    ) -> Self {
+    pub fn new(kind: impl Into<Sym>, namespace: impl Into<Sym>, name: impl Into<Sym>) -> Self {
         ObjectRef {
             kind: kind.into(),
             namespace: namespace.into(),

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 /// missing here fails the check: a new module must be placed on purpose.
 const LAYERS: &[(&str, u8)] = &[
     ("record", 0),
+    ("sym", 0),
     ("time", 0),
     ("spec_error", 0),
     ("tls", 0),

@@ -46,15 +46,15 @@ fn templates() -> Vec<Record> {
 
 fn rekey(t: &mut Record, j: usize, ts: i64) {
     t.ts = Some(ts);
-    let ns = format!("t{}", j % 500);
+    let ns = fluxsight::record::Sym::from(format!("t{}", j % 500));
     if let Some(o) = &mut t.object {
         o.namespace.clone_from(&ns);
-        o.name = format!("o{j}");
+        o.name = format!("o{j}").into();
     }
     if let Detail::Object(info) = &mut t.detail {
         if let Some(s) = &mut info.source_ref {
             s.namespace.clone_from(&ns);
-            s.name = format!("src{j}");
+            s.name = format!("src{j}").into();
         }
         info.depends_on = vec![ObjectRef::new(
             "Kustomization",

@@ -25,8 +25,8 @@ fn hostile_finding() -> fluxsight::correlate::Finding {
     f.summary = format!("summary {HOSTILE}");
     f.tenant = format!("tenant {HOSTILE}");
     f.cluster = format!("cluster {HOSTILE}");
-    f.subject.name = format!("name {HOSTILE}");
-    f.subject.namespace = format!("ns {HOSTILE}");
+    f.subject.name = format!("name {HOSTILE}").into();
+    f.subject.namespace = format!("ns {HOSTILE}").into();
     f.remediation = format!("fix {HOSTILE}");
     f.impacted[0].name = HOSTILE.into();
     f.labels.insert("host".into(), HOSTILE.into());

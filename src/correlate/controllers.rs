@@ -273,7 +273,7 @@ impl ControllerHealth {
         let prev = {
             let cs = self.ctrl_mut(&c, &sh.caps, &mut sh.evictions);
             if !ns.is_empty() {
-                cs.namespace = ns;
+                cs.namespace = ns.to_string();
             }
             let prev = cs.restart_count;
             cs.restart_count = cs.restart_count.max(restarts);
@@ -409,7 +409,7 @@ impl ControllerHealth {
                 oom_pat.ms("resolve_after") as u64,
             );
             f.count = ooms.len() as u64;
-            f.tenant = subject.namespace.clone();
+            f.tenant = subject.namespace.to_string();
             f.add_tenant(&subject.namespace);
             f.labels.insert(
                 "restarts".into(),
@@ -439,7 +439,7 @@ impl ControllerHealth {
                 crash_pat.ms("resolve_after") as u64,
             );
             f.count = restarts.len() as u64;
-            f.tenant = subject.namespace.clone();
+            f.tenant = subject.namespace.to_string();
             f.add_tenant(&subject.namespace);
             f.labels.insert(
                 "restarts".into(),
@@ -500,15 +500,18 @@ impl ControllerHealth {
                 continue;
             }
             let related = f.controller.as_deref() == Some(c)
-                || f.message.contains(&c_host)
-                || (c == "source-controller" && f.class == Class::SourceNotReady);
+                || (c == "source-controller" && f.class == Class::SourceNotReady)
+                || f.message.contains(&c_host);
+            if !related {
+                continue;
+            }
             // An object already failing before the controller's trouble is not its symptom.
             let failing_before = sh
                 .objects
                 .get(&f.object)
                 .and_then(|s| s.failing_since)
                 .is_some_and(|since| since < t0 - 60_000);
-            if related && !failing_before && seen.insert(f.object.clone()) {
+            if !failing_before && seen.insert(f.object.clone()) {
                 impacted.push((f.ts, f.object.clone(), f.class, f.message.clone()));
             }
         }
@@ -653,7 +656,7 @@ impl ControllerHealth {
             pat.ms("resolve_after") as u64,
         );
         f.count = series.len() as u64;
-        f.tenant = subject.namespace.clone();
+        f.tenant = subject.namespace.to_string();
         f.add_tenant(&subject.namespace);
         f.labels
             .insert("slope_mib_per_hour".into(), format!("{mib_h:.1}"));
@@ -697,7 +700,7 @@ impl ControllerHealth {
         f.tenant = per
             .first()
             .map(|x| x.0.to_string())
-            .unwrap_or_else(|| subject.namespace.clone());
+            .unwrap_or_else(|| subject.namespace.to_string());
         for (t, _) in per.iter().take(3) {
             f.add_tenant(t);
         }

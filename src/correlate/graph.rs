@@ -193,7 +193,7 @@ impl DependencyGraph {
             let same_ns = c.iter().all(|m| m.namespace == c[0].namespace);
             let label = |o: &ObjectRef| {
                 if same_ns {
-                    o.name.clone()
+                    o.name.to_string()
                 } else {
                     format!("{}/{}", o.namespace, o.name)
                 }

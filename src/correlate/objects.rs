@@ -308,7 +308,7 @@ fn labels_for(pattern: PatternId, msg: &str, rec: &Record) -> Vec<(&'static str,
                     msg.contains("at the cluster scope")
                         .then(|| "(cluster scope)".to_string())
                 })
-                .or_else(|| rec.object.as_ref().map(|o| o.namespace.clone()))
+                .or_else(|| rec.object.as_ref().map(|o| o.namespace.to_string()))
                 .unwrap_or_default();
             out.push(("target_namespace", ns));
         }
@@ -321,7 +321,7 @@ fn labels_for(pattern: PatternId, msg: &str, rec: &Record) -> Vec<(&'static str,
                 out.push(("registry", h));
             }
             if let Some(o) = rec.object.as_ref().filter(|o| o.kind == "ImagePolicy") {
-                out.push(("policy", o.name.clone()));
+                out.push(("policy", o.name.to_string()));
             }
         }
         PatternId::HealthCheckFailure => {

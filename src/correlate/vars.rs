@@ -47,10 +47,10 @@ pub fn render_pending(f: &mut Finding) {
 pub fn render_text(f: &mut Finding, pattern: &Pattern) {
     let mut v: BTreeMap<String, String> = BTreeMap::new();
     v.insert("subject".into(), f.subject.to_string());
-    v.insert("kind".into(), f.subject.kind.clone());
+    v.insert("kind".into(), f.subject.kind.to_string());
     v.insert("kind_lc".into(), f.subject.kind.to_ascii_lowercase());
-    v.insert("name".into(), f.subject.name.clone());
-    v.insert("namespace".into(), f.subject.namespace.clone());
+    v.insert("name".into(), f.subject.name.to_string());
+    v.insert("namespace".into(), f.subject.namespace.to_string());
     v.insert("tenant".into(), f.tenant.clone());
     v.insert("count".into(), f.count.to_string());
     v.insert("impacted_count".into(), f.impacted.len().to_string());

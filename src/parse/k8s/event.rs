@@ -157,7 +157,7 @@ fn build(p: EventParts<'_>, format: Format, watch_type: Option<&str>) -> Record 
         .map(|r| r.to_string());
     let instance_ctrl = p.reporting_instance.and_then(controller_from_pod);
     let pod = match &p.object {
-        Some(o) if o.kind == "Pod" => Some(o.name.clone()),
+        Some(o) if o.kind == "Pod" => Some(o.name.to_string()),
         _ => instance_ctrl.and(p.reporting_instance.map(str::to_string)),
     };
     let controller = reporter
@@ -179,7 +179,7 @@ fn build(p: EventParts<'_>, format: Format, watch_type: Option<&str>) -> Record 
             // A cluster-scoped object (Node): the record is the Event, which lives in
             // `ns`; report that namespace and keep a marker that it is the Event's.
             fields.push((FIELD_EVENT_NAMESPACE.to_string(), ns.to_string()));
-            o.namespace = ns.to_string();
+            o.namespace = ns.into();
         }
     }
     Record {

@@ -128,9 +128,9 @@ fn group_value(f: &Finding, field: &str) -> String {
         "tenant" => f.tenant.clone(),
         "cluster" => f.cluster.clone(),
         "severity" => f.severity.as_str().to_string(),
-        "namespace" => f.subject.namespace.clone(),
-        "kind" => f.subject.kind.clone(),
-        "name" => f.subject.name.clone(),
+        "namespace" => f.subject.namespace.to_string(),
+        "kind" => f.subject.kind.to_string(),
+        "name" => f.subject.name.to_string(),
         "id" => f.id.clone(),
         other => other
             .strip_prefix("label:")
