@@ -4,8 +4,9 @@
 //!
 //! Owns: the per-stream decoders, and finishing them: when a source ends, the forms its
 //! streams still assemble (a document, a table, a `kubectl describe` block at the end of
-//! a file) are complete, and go into the same batch as that source's last lines; when
-//! every source has ended, the rest.
+//! a file) are complete, and go into the same batch as that source's last lines. Every
+//! stream belongs to a source and every source's end is taken before the input ends, so
+//! nothing is left to finish after that.
 //!
 //! Invariant: the order of one source's lines is kept (one task, one batch channel), and
 //! a batch's acknowledgements cover exactly its lines.
@@ -40,22 +41,19 @@ pub(super) async fn run(mut inputs: Inputs, btx: mpsc::Sender<Batch>, telemetry:
         for t in taken.drain(..) {
             match t {
                 Taken::Line(source, line) => ingest.line(source, line, &telemetry, &mut batch),
-                Taken::Ended(source) => ingest.finish(Some(source), &telemetry, &mut batch),
+                Taken::Ended(source) => ingest.finish(source, &telemetry, &mut batch),
             }
         }
         telemetry
             .queue_depth
             .store(inputs.queued() as u64, Ordering::Relaxed);
+        // A source that ended with nothing left to assemble gives an empty batch.
+        if batch.lines == 0 && batch.records.is_empty() {
+            continue;
+        }
         if btx.send(batch).await.is_err() {
             return;
         }
-    }
-    // Every source ended (`--no-follow`, stdin closed): what is still assembled is
-    // complete now (each source's was finished at its end; this is a safety net).
-    let mut batch = Batch::default();
-    ingest.finish(None, &telemetry, &mut batch);
-    if !batch.records.is_empty() && btx.send(batch).await.is_err() {
-        tracing::debug!("correlator gone before the last assembled records");
     }
 }
 
@@ -118,13 +116,13 @@ impl Ingest {
         }
     }
 
-    /// A source ended (`Some`), or every one did (`None`): the records its streams'
-    /// decoders still assemble, and the decoders are dropped.
-    fn finish(&mut self, source: Option<SourceId>, telemetry: &Telemetry, batch: &mut Batch) {
+    /// A source ended: the records its streams' decoders still assemble; the decoders
+    /// are dropped.
+    fn finish(&mut self, source: SourceId, telemetry: &Telemetry, batch: &mut Batch) {
         // Stream order is the map's (arbitrary): a source's streams end at one instant.
         let ended: Vec<StreamState> = self
             .decoders
-            .extract_if(|_, st| source.is_none_or(|s| st.source == s))
+            .extract_if(|_, st| st.source == source)
             .map(|(_, st)| st)
             .collect();
         for mut st in ended {

@@ -76,8 +76,8 @@ impl Inputs {
         n > 0
     }
 
-    /// Lines queued in the channels of sources still open (a gauge: a source that has
-    /// ended no longer counts, though its last lines may still be queued).
+    /// Lines queued in the channels of sources still sending (a gauge: once a source
+    /// has dropped its senders its last queued lines no longer count).
     pub fn queued(&self) -> usize {
         self.open
             .iter()
