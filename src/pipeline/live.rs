@@ -1,11 +1,13 @@
-//! `fluxsight run`: the live pipeline. Sources → bounded line channel → the decode task
-//! (decode per stream, classify; batches of the lines queued) → bounded batch channel →
+//! `fluxsight run`: the live pipeline. Sources, each with its own bounded line channel,
+//! merged as streams (`live/inputs.rs`: round-robin, and each source's end is seen) →
+//! the decode task (`live/decode.rs`: decode per stream, classify; batches of the lines
+//! queued; a source's unfinished forms complete when it ends) → bounded batch channel →
 //! the pipeline loop (correlate on wall-clock time) → stdout and the sinks. The two
 //! stages run on different cores; each keeps the order of what it is given.
 //!
 //! Shutdown flows downstream with the data: the cancellation token stops the sources
 //! and the HTTP server; when every sender is gone the decode task drains the line
-//! channel and ends, the pipeline loop drains the batches, emits what changed, flushes
+//! channels and ends, the pipeline loop drains the batches, emits what changed, flushes
 //! the router's pending groups into the spools, and the sinks drain and flush. The
 //! whole shutdown ends by `shutdown_timeout` after the signal, whatever a sink or the
 //! disk is doing: past it, the sinks are aborted, the rest stays in their spools, and
@@ -36,7 +38,7 @@
 //! --output text` when a finding first fires, fires again or resolves, one line for each
 //! update in between, and the number of audit records at the end.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,24 +49,25 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::classify::Classifier;
 use crate::correlate::{Correlator, Output, Settings, Status};
-use crate::parse::LineDecoder;
 use crate::pipeline::deliver::{DeliverError, SinkSet};
 use crate::pipeline::emit::OutputEmitter;
 use crate::pipeline::reload::{spawn_triggers, Reloader, Trigger};
-use crate::record::{Format, Record, TsMs};
+use crate::record::{Record, TsMs};
 use crate::render::finding::OutputFormat;
 use crate::server::{self, ReceiverConfig};
 use crate::sinks::config::DeliveryPlan;
 use crate::sinks::stats::StatsSnapshot;
 use crate::sources::ack::BatchAcks;
-use crate::sources::{SourceLine, SourceTask, LINE_CHANNEL};
-use crate::telemetry::{SourceStats, Telemetry};
+use crate::sources::SourceTask;
+use crate::telemetry::Telemetry;
 use crate::time::now_ms;
 
 mod clock;
+mod decode;
+mod inputs;
 pub use clock::{Clock, Drift, LiveClock, BEHIND_AFTER_MS};
+use inputs::Inputs;
 
 /// Most per-stream decoders kept (one per pod/container log stream).
 const MAX_STREAMS: usize = 10_000;
@@ -203,13 +206,14 @@ pub async fn run_live(
             hard_stop.cancel();
         });
     }
-    let (tx, mut rx) = mpsc::channel::<SourceLine>(LINE_CHANNEL);
+    // One bounded channel per source, merged by the decode stage.
+    let mut inputs = Inputs::default();
     let mut tasks = Vec::new();
     // `--no-follow`: when every input has been read, the run ends (the receiver would
     // otherwise keep the line channel open for ever).
     let running = Arc::new(std::sync::atomic::AtomicUsize::new(sources.len()));
     for s in sources {
-        let fut = s(tx.clone(), cancel.clone(), telemetry.clone());
+        let fut = s(inputs.source(), cancel.clone(), telemetry.clone());
         let (running, cancel, stop) = (running.clone(), cancel.clone(), opts.stop_when_inputs_end);
         tasks.push(tokio::spawn(async move {
             fut.await;
@@ -223,7 +227,7 @@ pub async fn run_live(
             telemetry.clone(),
             cancel.clone(),
             opts.receiver.clone(),
-            tx.clone(),
+            inputs.source(),
         );
         tasks.push(tokio::spawn(async move {
             if let Err(e) = server::serve_bound(bound, t, tx2, cfg, c).await {
@@ -231,7 +235,6 @@ pub async fn run_live(
             }
         }));
     }
-    drop(tx);
     // Capacity 1: a reload asked for while one is pending is the same reload.
     let (reload_tx, mut reload_rx) = mpsc::channel::<Trigger>(1);
     tasks.push(spawn_triggers(
@@ -241,41 +244,10 @@ pub async fn run_live(
     ));
 
     // Stage 1, its own task (so on another core than the correlator): decoding and
-    // classification, in batches of the lines already queued. Order is kept: one task,
-    // one channel. Both channels are bounded, so a slow correlator slows the sources.
+    // classification, in batches of the lines already queued. Order is kept per source.
+    // Both hops are bounded, so a slow correlator slows the sources.
     let (btx, mut brx) = mpsc::channel::<Batch>(BATCH_CHANNEL);
-    let decode_telemetry = telemetry.clone();
-    let decode = tokio::spawn(async move {
-        let telemetry = decode_telemetry;
-        let mut ingest = Ingest {
-            classifier: Classifier::builtin(),
-            decoders: HashMap::new(),
-        };
-        while let Some(line) = rx.recv().await {
-            let mut batch = Batch {
-                read_at: Some(Instant::now()),
-                ..Batch::default()
-            };
-            ingest.line(line, &telemetry, &mut batch);
-            for _ in 1..BATCH_LINES {
-                let Ok(line) = rx.try_recv() else { break };
-                ingest.line(line, &telemetry, &mut batch);
-            }
-            telemetry
-                .queue_depth
-                .store(rx.len() as u64, Ordering::Relaxed);
-            if btx.send(batch).await.is_err() {
-                return;
-            }
-        }
-        // Every source ended (`--no-follow`, stdin closed): documents and table rows still
-        // being assembled are complete now.
-        let mut batch = Batch::default();
-        ingest.finish(&telemetry, &mut batch);
-        if !batch.records.is_empty() && btx.send(batch).await.is_err() {
-            tracing::debug!("correlator gone before the last assembled records");
-        }
-    });
+    let decode = tokio::spawn(decode::run(inputs, btx, telemetry.clone()));
 
     // Stage 2, here: correlation, emission and delivery.
     let mut stage = Stage {
@@ -355,64 +327,6 @@ pub async fn run_live(
     }
     summary.sinks = sinks.finish_by(true, by).await;
     Ok(summary)
-}
-
-/// Decoding and classification, one decoder per stream.
-struct Ingest {
-    classifier: Classifier,
-    decoders: HashMap<Arc<str>, (LineDecoder, Arc<SourceStats>)>,
-}
-
-impl Ingest {
-    /// Decodes and classifies one source line into `batch`.
-    fn line(&mut self, line: SourceLine, telemetry: &Telemetry, batch: &mut Batch) {
-        batch.lines += 1;
-        let rebuild = line.ack.as_ref().is_some_and(|a| a.rebuild);
-        let mut newest: Option<TsMs> = None;
-        if !self.decoders.contains_key(&line.stream) && self.decoders.len() >= MAX_STREAMS {
-            self.decoders.clear();
-        }
-        // The stream's decoder and its telemetry entry, looked up once per stream.
-        let (dec, stats) = self.decoders.entry(line.stream.clone()).or_insert_with(|| {
-            (
-                LineDecoder::new(line.controller.clone()),
-                telemetry.source(&line.stream),
-            )
-        });
-        for mut rec in dec.decode(&line.bytes) {
-            if matches!(rec.format, Format::Partial | Format::Continuation) {
-                continue;
-            }
-            if rec.format == Format::Text {
-                telemetry.parse_failures.fetch_add(1, Ordering::Relaxed);
-            }
-            self.classifier.classify(&mut rec);
-            telemetry.records.fetch_add(1, Ordering::Relaxed);
-            if let Some(ts) = rec.ts {
-                stats.newest_ms.fetch_max(ts, Ordering::Relaxed);
-                newest = Some(newest.map_or(ts, |n| n.max(ts)));
-            }
-            batch.records.push(rec);
-            batch.rebuild.push(rebuild);
-        }
-        batch.newest = batch.newest.max(newest);
-        if let Some(a) = line.ack {
-            batch.acks.add(a, newest);
-        }
-    }
-
-    /// The input ended: the records every stream's decoder still assembles.
-    fn finish(&mut self, telemetry: &Telemetry, batch: &mut Batch) {
-        for (dec, _) in self.decoders.values_mut() {
-            for mut rec in dec.finish() {
-                self.classifier.classify(&mut rec);
-                telemetry.records.fetch_add(1, Ordering::Relaxed);
-                batch.newest = batch.newest.max(rec.ts);
-                batch.records.push(rec);
-                batch.rebuild.push(false);
-            }
-        }
-    }
 }
 
 /// A lag as people read it: days for old captures (`279d19h`), else `1h5m` / `12m0s`.

@@ -6,8 +6,10 @@
 //! one decoder per stream.
 //!
 //! Invariant: only sources watch the cancellation token; downstream stages drain when
-//! their input closes. The channel into the pipeline is bounded: when it is full,
-//! sources wait (back-pressure), so nothing is dropped between source and correlator.
+//! their input closes. Each source's channel into the pipeline is bounded: when it is
+//! full, that source waits (back-pressure), so nothing is dropped between source and
+//! correlator. `run` gives every source a channel of its own (merged in
+//! `pipeline::live::inputs`), so dropping its sender says the source has ended.
 
 pub mod ack;
 pub mod chunks;
@@ -36,11 +38,12 @@ pub struct SourceLine {
     pub ack: Option<ack::Ack>,
 }
 
-/// The sending side of the pipeline's input channel.
+/// The sending side of a source's input channel.
 pub type LineTx = mpsc::Sender<SourceLine>;
 
-/// Capacity of the channel between sources and the correlator. When full, sources
-/// wait: a slow correlator slows reading instead of losing lines.
+/// Capacity of one source's channel into the pipeline (`record` shares one among its
+/// sources). When full, the source waits: a slow correlator slows reading instead of
+/// losing lines.
 pub const LINE_CHANNEL: usize = 8192;
 
 /// A source ready to run: consumes the sender, stops when its input ends or the token

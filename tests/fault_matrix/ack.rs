@@ -75,19 +75,16 @@ fn delivered_finding_ids(hook: &Receiver) -> (BTreeSet<String>, usize) {
     (findings, dups)
 }
 
+/// The corpus `fluxsight gen --lines <lines> --seed <seed>` wrote before the generator
+/// moved to the test kit (its other settings are the `fluxsight-gen` defaults).
 fn gen(path: &Path, lines: u64, seed: u64) {
-    let out = Command::new(BIN)
-        .args([
-            "gen",
-            "--lines",
-            &lines.to_string(),
-            "--seed",
-            &seed.to_string(),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    std::fs::write(path, out.stdout).unwrap();
+    let corpus = fluxsight_testkit::gen::mixed(&fluxsight_testkit::gen::GenConfig {
+        lines,
+        seed,
+        objects: 1_000,
+        ..fluxsight_testkit::gen::GenConfig::default()
+    });
+    std::fs::write(path, corpus).unwrap();
 }
 
 /// Defect: a file's checkpoint advanced when a line was handed to the pipeline, so a
