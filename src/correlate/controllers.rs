@@ -7,6 +7,7 @@
 //! Node Events, controller lines), and the parameter table of its six patterns.
 //! Does not own: the failures it attributes to a cascade (`Shared::recent_failures`).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashMap;
@@ -30,6 +31,19 @@ use crate::record::{Class, Detail, ObjectRef, Record, TsMs};
 pub(crate) struct ControllerHealth {
     /// Controller name → its state.
     pub ctrls: BTreeMap<String, CtrlState>,
+    /// The artifact-load tops of every controller at one instant: the cascade check
+    /// and the guilty-tenant check of one tick both ask for them, per controller, and
+    /// each answer walks every object. Taken in one walk for all controllers and kept
+    /// while the time and the object count stay the same.
+    hogs: RefCell<Option<HogMemo>>,
+}
+
+/// The loaded-most tenant of each controller ([`ControllerHealth::memory_hog`]) at
+/// `now` with `objects` objects known.
+struct HogMemo {
+    now: TsMs,
+    objects: usize,
+    tops: FxHashMap<String, Option<(String, f64, String)>>,
 }
 
 impl ControllerHealth {
@@ -586,36 +600,19 @@ impl ControllerHealth {
     /// The tenant whose objects move the most artifact bytes through `c` (size ×
     /// polling rate), falling back to run counts.
     fn memory_hog(&self, sh: &Shared, c: &str, now: TsMs) -> Option<(String, f64, String)> {
-        // Summed per namespace first (no allocation per object), then per tenant.
-        let mut per_ns: FxHashMap<&str, f64> = FxHashMap::default();
-        let mut per_obj: Vec<(f64, &ObjectRef)> = Vec::new();
-        for (o, s) in &sh.objects {
-            if s.controller != Some(c) {
-                continue;
-            }
-            let load = object_load(s, now);
-            if load <= 0.0 {
-                continue;
-            }
-            *per_ns.entry(o.namespace.as_str()).or_default() += load;
-            per_obj.push((load, o));
+        let mut memo = self.hogs.borrow_mut();
+        let fresh = memo
+            .as_ref()
+            .is_some_and(|m| m.now == now && m.objects == sh.objects.len());
+        if !fresh {
+            *memo = Some(HogMemo {
+                now,
+                objects: sh.objects.len(),
+                tops: memory_hogs(sh, now),
+            });
         }
-        let mut ns_tenant: FxHashMap<&str, String> =
-            FxHashMap::with_capacity_and_hasher(per_ns.len(), Default::default());
-        let mut per_tenant: BTreeMap<String, f64> = BTreeMap::new();
-        for (ns, load) in per_ns {
-            let t = sh.tenant_of_ns(ns);
-            *per_tenant.entry(t.clone()).or_default() += load;
-            ns_tenant.insert(ns, t);
-        }
-        // Only the top tenant's objects are listed, so only they are cloned.
-        let top = shares_from(per_tenant, Vec::new()).top?;
-        let mut objs: Vec<(f64, &ObjectRef)> = per_obj
-            .into_iter()
-            .filter(|(_, o)| ns_tenant.get(o.namespace.as_str()) == Some(&top.0))
-            .collect();
-        let heaviest = heaviest_of(&mut objs);
-        Some((top.0, top.1, heaviest))
+        let tops = &memo.as_ref().expect("filled above").tops;
+        tops.get(c).cloned().flatten()
     }
 
     fn detect_memory(&mut self, sh: &mut Shared, c: &str, now: TsMs) {
@@ -864,6 +861,55 @@ impl ControllerHealth {
                 ..Default::default()
             })
     }
+}
+
+/// [`ControllerHealth::memory_hog`] of every controller with objects, in one walk over
+/// the objects.
+fn memory_hogs(sh: &Shared, now: TsMs) -> FxHashMap<String, Option<(String, f64, String)>> {
+    // Summed per controller and namespace first (no allocation per object), then per
+    // tenant.
+    #[derive(Default)]
+    struct Load<'a> {
+        per_ns: FxHashMap<&'a str, f64>,
+        per_obj: Vec<(f64, &'a ObjectRef)>,
+    }
+    let mut loads: FxHashMap<&str, Load> = FxHashMap::default();
+    for (o, s) in &sh.objects {
+        let Some(c) = s.controller.as_deref() else {
+            continue;
+        };
+        let load = object_load(s, now);
+        if load <= 0.0 {
+            continue;
+        }
+        let l = loads.entry(c).or_default();
+        *l.per_ns.entry(o.namespace.as_str()).or_default() += load;
+        l.per_obj.push((load, o));
+    }
+    loads
+        .into_iter()
+        .map(|(c, l)| {
+            let mut ns_tenant: FxHashMap<&str, String> =
+                FxHashMap::with_capacity_and_hasher(l.per_ns.len(), Default::default());
+            let mut per_tenant: BTreeMap<String, f64> = BTreeMap::new();
+            for (ns, load) in l.per_ns {
+                let t = sh.tenant_of_ns(ns);
+                *per_tenant.entry(t.clone()).or_default() += load;
+                ns_tenant.insert(ns, t);
+            }
+            // Only the top tenant's objects are listed, so only they are cloned.
+            let top = shares_from(per_tenant, Vec::new()).top.map(|top| {
+                let mut objs: Vec<(f64, &ObjectRef)> = l
+                    .per_obj
+                    .into_iter()
+                    .filter(|(_, o)| ns_tenant.get(o.namespace.as_str()) == Some(&top.0))
+                    .collect();
+                let heaviest = heaviest_of(&mut objs);
+                (top.0, top.1, heaviest)
+            });
+            (c.to_string(), top)
+        })
+        .collect()
 }
 
 /// Artifact bytes an object moves per hour (size × polling rate), falling back to runs

@@ -407,9 +407,6 @@ impl Correlator {
             }
             s.depends_on = info.depends_on.clone();
             s.source_ref = info.source_ref.clone();
-            if let Some(u) = &info.url {
-                s.set_url(u);
-            }
             s.service_account = info.service_account.clone();
             if info.artifact_size.is_some() {
                 s.artifact_size = info.artifact_size;
@@ -425,6 +422,9 @@ impl Correlator {
                     push_capped(&mut s.applied_revisions, r.clone(), APPLIED_REVISIONS_CAP);
                 }
             }
+        }
+        if let Some(u) = &info.url {
+            self.sh.set_url(&obj, ts, u);
         }
         if old_source != info.source_ref {
             if let Some(o) = old_source {

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::finding::{Evidence, FindingTable};
 use super::pattern_id::PatternId;
@@ -50,6 +50,10 @@ pub(crate) struct Shared {
     pub settings: Settings,
     pub caps: Caps,
     pub objects: FxHashMap<ObjectRef, ObjState>,
+    /// Provider host → the objects whose URL names it (`ObjState::url_host`), so a
+    /// host's request shares walk its sources, not every object. Kept in step by
+    /// [`Shared::set_url`], eviction and [`Shared::forget`].
+    pub by_host: FxHashMap<String, FxHashSet<ObjectRef>>,
     /// source → objects that consume it (from `spec.sourceRef`, chart sources).
     pub consumers: FxHashMap<ObjectRef, BTreeSet<ObjectRef>>,
     /// Edges in `consumers`, kept so the cap check is O(1).
@@ -77,6 +81,7 @@ impl Shared {
             settings,
             caps,
             objects: FxHashMap::default(),
+            by_host: FxHashMap::default(),
             consumers: FxHashMap::default(),
             consumer_edges: 0,
             failing: BTreeSet::new(),
@@ -146,6 +151,10 @@ impl Shared {
                 self.failing.retain(|o| objects.contains_key(o));
                 self.waiting.retain(|o| objects.contains_key(o));
                 self.open_applies.retain(|o| objects.contains_key(o));
+                self.by_host.retain(|_, set| {
+                    set.retain(|o| objects.contains_key(o));
+                    !set.is_empty()
+                });
             }
             let fresh = ObjState {
                 controller: vars::controller_for_kind(&o.kind),
@@ -163,9 +172,37 @@ impl Shared {
         s
     }
 
+    /// Sets the source URL of `o` (and the host it names), keeping [`Shared::by_host`]
+    /// in step.
+    pub(crate) fn set_url(&mut self, o: &ObjectRef, ts: TsMs, url: &str) {
+        let s = self.obj_mut(o, ts);
+        let old = s.url_host.clone();
+        s.set_url(url);
+        if s.url_host == old {
+            return;
+        }
+        let new = s.url_host.clone();
+        self.unindex_host(o, old.as_deref());
+        if let Some(h) = new {
+            self.by_host.entry(h).or_default().insert(o.clone());
+        }
+    }
+
+    fn unindex_host(&mut self, o: &ObjectRef, host: Option<&str>) {
+        let Some(h) = host else { return };
+        if let Some(set) = self.by_host.get_mut(h) {
+            set.remove(o);
+            if set.is_empty() {
+                self.by_host.remove(h);
+            }
+        }
+    }
+
     /// Forgets a deleted object.
     pub(crate) fn forget(&mut self, o: &ObjectRef) {
-        self.objects.remove(o);
+        if let Some(s) = self.objects.remove(o) {
+            self.unindex_host(o, s.url_host.as_deref());
+        }
         self.failing.remove(o);
         self.waiting.remove(o);
         self.open_applies.remove(o);
@@ -271,5 +308,69 @@ impl Shared {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(sh: &Shared) -> Vec<(String, Vec<String>)> {
+        let mut v: Vec<(String, Vec<String>)> = sh
+            .by_host
+            .iter()
+            .map(|(h, set)| {
+                let mut names: Vec<String> = set.iter().map(|o| o.name.to_string()).collect();
+                names.sort();
+                (h.clone(), names)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn repo(name: &str) -> ObjectRef {
+        ObjectRef::new("GitRepository", "apps", name)
+    }
+
+    #[test]
+    fn host_index_follows_urls_evictions_and_deletes() {
+        let caps = Caps {
+            objects: 3,
+            ..Caps::default()
+        };
+        let mut sh = Shared::new(Settings::default(), caps);
+        sh.set_url(&repo("a"), 1, "https://github.com/acme/a");
+        sh.set_url(&repo("b"), 2, "https://github.com/acme/b");
+        sh.set_url(&repo("c"), 3, "ssh://git@gitlab.com/acme/c");
+        assert_eq!(
+            hosts(&sh),
+            vec![
+                ("github.com".into(), vec!["a".into(), "b".into()]),
+                ("gitlab.com".into(), vec!["c".into()]),
+            ]
+        );
+        // A new URL on another host moves the object.
+        sh.set_url(&repo("b"), 4, "https://gitlab.com/acme/b");
+        assert_eq!(
+            hosts(&sh),
+            vec![
+                ("github.com".into(), vec!["a".into()]),
+                ("gitlab.com".into(), vec!["b".into(), "c".into()]),
+            ]
+        );
+        // A fourth object evicts the oldest (a): its host goes with it.
+        sh.set_url(&repo("d"), 5, "https://bitbucket.org/acme/d");
+        assert!(!sh.objects.contains_key(&repo("a")));
+        assert_eq!(
+            hosts(&sh),
+            vec![
+                ("bitbucket.org".into(), vec!["d".into()]),
+                ("gitlab.com".into(), vec!["b".into(), "c".into()]),
+            ]
+        );
+        sh.forget(&repo("d"));
+        sh.forget(&repo("b"));
+        assert_eq!(hosts(&sh), vec![("gitlab.com".into(), vec!["c".into()])]);
     }
 }

@@ -231,11 +231,14 @@ fn detect_auth(sh: &mut Shared, obj: &ObjectRef, ts: TsMs) {
 fn request_shares(sh: &Shared, host: &str, limited: &BTreeSet<ObjectRef>) -> Shares {
     let mut per_tenant: BTreeMap<String, f64> = BTreeMap::new();
     let mut per_obj: Vec<(f64, ObjectRef, String)> = Vec::new();
-    for (o, s) in &sh.objects {
-        let on_host = s.url_host.as_deref() == Some(host) || limited.contains(o);
-        if !on_host {
+    let on_host = sh.by_host.get(host);
+    let limited_elsewhere = limited
+        .iter()
+        .filter(|o| !on_host.is_some_and(|set| set.contains(*o)));
+    for o in on_host.into_iter().flatten().chain(limited_elsewhere) {
+        let Some(s) = sh.objects.get(o) else {
             continue;
-        }
+        };
         let rate = match s.interval_ms {
             Some(iv) if iv > 0 => 3_600_000.0 / iv as f64,
             _ => s.runs.len().max(1) as f64,
@@ -256,7 +259,7 @@ impl SourceHealth {
         };
         if url.is_none() {
             if let Some(u) = first_url(&msg) {
-                sh.obj_mut(obj, ts).set_url(&u);
+                sh.set_url(obj, ts, &u);
             }
         }
         let pat = sh.settings.patterns.shared(PatternId::RateLimitExhaustion);
@@ -338,7 +341,7 @@ impl SourceHealth {
         }
         if url.is_none() {
             if let Some(u) = first_url(&msg) {
-                sh.obj_mut(obj, ts).set_url(&u);
+                sh.set_url(obj, ts, &u);
             }
         }
         let pat = sh.settings.patterns.shared(PatternId::NetworkDegradation);

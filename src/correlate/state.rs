@@ -186,8 +186,9 @@ pub struct ObjState {
 }
 
 impl ObjState {
-    /// Sets the source URL and the host it names.
-    pub fn set_url(&mut self, url: &str) {
+    /// Sets the source URL and the host it names. Called through [`Shared::set_url`]
+    /// (`super::shared::Shared`), which keeps the host index in step.
+    pub(super) fn set_url(&mut self, url: &str) {
         if self.url.as_deref() != Some(url) {
             self.url_host = super::sources::host_of(url);
             self.url = Some(url.to_string());
