@@ -875,7 +875,7 @@ fn memory_hogs(sh: &Shared, now: TsMs) -> FxHashMap<String, Option<(String, f64,
     }
     let mut loads: FxHashMap<&str, Load> = FxHashMap::default();
     for (o, s) in &sh.objects {
-        let Some(c) = s.controller.as_deref() else {
+        let Some(c) = s.controller else {
             continue;
         };
         let load = object_load(s, now);
