@@ -376,8 +376,9 @@ pub async fn fetch(
     }
     // (kind, name) of each object whose Events are listed.
     let mut about: Vec<(&'static str, String)> = vec![(wres.kind, name.to_string())];
-    // Name prefixes of the Pods, for the Events-only fallback.
-    let mut prefixes: Vec<String> = vec![format!("{name}-")];
+    // Name prefixes of the Pods, for the Events-only fallback: their ReplicaSets' or
+    // Jobs' names when known, else the workload's.
+    let mut prefixes: Vec<String> = Vec::new();
     // (selector, uids whose Pods to keep; empty = keep every match).
     let mut pod_queries: Vec<(String, Vec<String>)> = Vec::new();
     match (kind, &workload) {
@@ -394,7 +395,7 @@ pub async fn fetch(
                         for r in &kept {
                             if let Some(n) = plan::name(r) {
                                 about.push((REPLICASETS.kind, n.to_string()));
-                                prefixes.insert(0, format!("{n}-"));
+                                prefixes.push(format!("{n}-"));
                             }
                         }
                         for r in kept {
@@ -487,6 +488,9 @@ pub async fn fetch(
                 f.push(e, EVENTS);
             }
         }
+    }
+    if prefixes.is_empty() {
+        prefixes.push(format!("{name}-"));
     }
     if pods_denied {
         // Events only: the namespace's Pod Events, kept by the Pods' name prefixes.
