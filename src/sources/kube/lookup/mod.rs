@@ -642,6 +642,13 @@ mod tests {
         assert_eq!(PVCS.api_version(), "v1");
     }
 
+    /// The lead spawns lookups on the runtime: the future must be `Send`.
+    #[allow(dead_code)]
+    fn lookup_future_is_send(l: &'static Lookups, t: &'static WorkloadTarget) {
+        fn send<T: Send>(_: T) {}
+        send(l.lookup(t));
+    }
+
     #[test]
     fn result_prefers_timeout_then_errors_then_denials() {
         let mut f = Fetched::default();
