@@ -561,3 +561,100 @@ fn forbidden_events_leave_the_objects() {
     // Interval 0: the same workload may be looked up again at once.
     assert!(rt.block_on(lk.lookup(&web())).fetched().is_some());
 }
+
+const STS: [&str; 3] = ["apps", "v1", "statefulsets"];
+const PVCS: [&str; 3] = ["", "v1", "persistentvolumeclaims"];
+
+/// A StatefulSet whose first Pod waits for a PVC that cannot be provisioned, and whose
+/// second PVC does not exist yet: the PVCs come from the Pods' volumes and the
+/// templates, a missing one is `not_found`, and the PVC's own Events are fetched.
+#[test]
+fn statefulset_lookup_follows_its_claims() {
+    let mut emu = Emulator::require();
+    emu.apply(
+        STS,
+        json!({
+            "metadata": {"name": "db", "namespace": "shop"},
+            "spec": {"replicas": 2, "selector": {"matchExpressions": [
+                    {"key": "app", "operator": "In", "values": ["db"]}]},
+                "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                    "spec": {"storageClassName": "fast"}}]},
+            "status": {"replicas": 1, "readyReplicas": 0}
+        }),
+    );
+    let mut pod = other_pod("shop", "db-0", "db");
+    pod["metadata"]["ownerReferences"] = owner("StatefulSet", "db", "shop");
+    pod["spec"]["volumes"] =
+        json!([{"name": "data", "persistentVolumeClaim": {"claimName": "data-db-0"}}]);
+    pod["status"] = json!({"phase": "Pending", "conditions": [{"type": "PodScheduled",
+        "status": "False", "reason": "Unschedulable"}]});
+    emu.apply(PODS, pod);
+    // Selected by `app in (db)` but another StatefulSet's.
+    let mut foreign = other_pod("shop", "db-old-0", "db");
+    foreign["metadata"]["ownerReferences"] = owner("StatefulSet", "db-old", "shop");
+    emu.apply(PODS, foreign);
+    emu.apply(
+        PVCS,
+        json!({"metadata": {"name": "data-db-0", "namespace": "shop"},
+            "spec": {"storageClassName": "fast"}, "status": {"phase": "Pending"}}),
+    );
+    let mut provisioning = event(
+        "shop",
+        "data-db-0.fail",
+        "PersistentVolumeClaim",
+        "data-db-0",
+        "ProvisioningFailed",
+        "Warning",
+        "storageclass.storage.k8s.io \"fast\" not found",
+        "2026-12-07T10:01:00Z",
+    );
+    provisioning["involvedObject"]["apiVersion"] = json!("v1");
+    emu.apply(EVENTS, provisioning);
+    emu.apply(
+        EVENTS,
+        event(
+            "shop",
+            "db-0.sched",
+            "Pod",
+            "db-0",
+            "FailedScheduling",
+            "Warning",
+            "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
+            "2026-12-07T10:01:30Z",
+        ),
+    );
+    let rt = runtime();
+    let (lk, _) = lookups(&rt, &emu, Duration::from_secs(60));
+    let got = rt
+        .block_on(lk.lookup(&WorkloadTarget::new("StatefulSet", "shop", "db")))
+        .fetched()
+        .unwrap();
+    assert_eq!(got.result(), LookupResult::Ok, "{got:?}");
+    assert_eq!(got.not_found, ["persistentvolumeclaims/shop/data-db-1"]);
+    let objs = objects(&got);
+    assert_eq!(of_kind(&objs, "StatefulSet"), names(&["db"]));
+    assert_eq!(of_kind(&objs, "Pod"), names(&["db-0"]));
+    assert_eq!(
+        of_kind(&objs, "PersistentVolumeClaim"),
+        names(&["data-db-0"])
+    );
+    assert_eq!(
+        of_kind(&objs, "Event"),
+        names(&["data-db-0.fail", "db-0.sched"])
+    );
+    let recs = decode(&got.docs);
+    assert!(
+        recs.iter()
+            .any(|r| r.format == Format::K8sEvent
+                && r.reason.as_deref() == Some("ProvisioningFailed"))
+    );
+    let qs = queries(&mut emu, 0);
+    let pod_lists: Vec<&Value> = qs
+        .iter()
+        .filter(|q| q["resource"] == "pods" && q["verb"] == "list")
+        .collect();
+    assert_eq!(pod_lists.len(), 1);
+    assert_eq!(pod_lists[0]["labelSelector"], "app in (db)");
+    // GET sts, LIST pods, GET 2 PVCs, Events of the sts, the Pod and one PVC.
+    assert_eq!(got.requests, 7, "{qs:#?}");
+}
