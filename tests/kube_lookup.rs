@@ -20,7 +20,7 @@ use fluxsight::parse::LineDecoder;
 use fluxsight::record::{Detail, Format, Record};
 use fluxsight::sources::kube::connect::{self, ClusterEnv, ClusterOptions};
 use fluxsight::sources::kube::lookup::{Fetched, Lookups, Outcome, WorkloadTarget};
-use fluxsight::sources::kube::LookupSettings;
+use fluxsight::sources::kube::{Cluster, LookupSettings};
 use fluxsight::telemetry::{LookupResult, Telemetry};
 use serde_json::{json, Value};
 
@@ -265,32 +265,37 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn lookups(
-    rt: &tokio::runtime::Runtime,
-    emu: &Emulator,
-    interval: Duration,
-) -> (Lookups, Arc<Telemetry>) {
+/// A client of the emulator, through the kubeconfig search `run` uses.
+fn cluster(rt: &tokio::runtime::Runtime, emu: &Emulator) -> Cluster {
     fluxsight::tls::install_crypto_provider();
     let dir = tempdir("kube-lookup");
     let opts = ClusterOptions {
         kubeconfig: Some(emu.kubeconfig(&dir)),
         context: None,
     };
-    let cluster = rt.block_on(async {
+    rt.block_on(async {
         let found = connect::load(&opts, &ClusterEnv::default())
             .await
             .expect("kubeconfig loads");
         fluxsight::sources::kube::client(found)
             .await
             .expect("client")
-    });
+    })
+}
+
+/// A runner with the default limits but `interval`, and its telemetry.
+fn lookups(
+    rt: &tokio::runtime::Runtime,
+    emu: &Emulator,
+    interval: Duration,
+) -> (Lookups, Arc<Telemetry>) {
     let settings = LookupSettings {
         interval,
         ..LookupSettings::default()
     };
     let telemetry = Telemetry::new();
     (
-        Lookups::new(cluster.client, settings, telemetry.clone()),
+        Lookups::new(cluster(rt, emu).client, settings, telemetry.clone()),
         telemetry,
     )
 }
@@ -657,4 +662,52 @@ fn statefulset_lookup_follows_its_claims() {
     assert_eq!(pod_lists[0]["labelSelector"], "app in (db)");
     // GET sts, LIST pods, GET 2 PVCs, Events of the sts, the Pod and one PVC.
     assert_eq!(got.requests, 7, "{qs:#?}");
+}
+
+/// Four lookups asked at once run two at a time (the emulator sees at most two
+/// requests in flight, and two); a lookup past its deadline keeps what it fetched.
+#[test]
+fn two_lookups_at_once_and_a_deadline_keeps_what_was_fetched() {
+    let mut emu = Emulator::require();
+    seed(&mut emu);
+    emu.delay("deployments", 0.4);
+    let rt = runtime();
+    let (lk, telemetry) = lookups(&rt, &emu, Duration::from_secs(60));
+    let targets: Vec<WorkloadTarget> = ["web", "a", "b", "c"]
+        .iter()
+        .map(|n| WorkloadTarget::new("Deployment", "shop", n))
+        .collect();
+    let outcomes = rt.block_on(futures::future::join_all(
+        targets.iter().map(|t| lk.lookup(t)),
+    ));
+    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Fetched(_))));
+    assert_eq!(emu.stats()["max_in_flight"], 2, "two lookups at once");
+    let missing = outcomes[1].clone().fetched().unwrap();
+    assert_eq!(missing.not_found, ["deployments/shop/a"]);
+    assert_eq!(missing.result(), LookupResult::Ok);
+
+    emu.delay("deployments", 0.0);
+    emu.delay("events", 3.0);
+    let settings = LookupSettings {
+        timeout: Duration::from_millis(800),
+        ..LookupSettings::default()
+    };
+    let lk = Lookups::new(cluster(&rt, &emu).client, settings, telemetry.clone());
+    let started = std::time::Instant::now();
+    let got = rt.block_on(lk.lookup(&web())).fetched().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(got.timed_out, "{got:?}");
+    assert_eq!(got.result(), LookupResult::Timeout);
+    let objs = objects(&got);
+    assert_eq!(of_kind(&objs, "Pod"), names(&WEB_PODS), "kept: {objs:?}");
+    assert!(of_kind(&objs, "Event").is_empty());
+    let text = telemetry.encode();
+    assert!(
+        text.contains("fluxsight_lookups_total{result=\"timeout\"} 1"),
+        "{text}"
+    );
 }

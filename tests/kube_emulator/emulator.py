@@ -21,7 +21,9 @@ per resource, lists, gets, watches and forbidden answers; `queries`: each list, 
 watch with its namespace, name, labelSelector, fieldSelector and limit, the last 2000),
 restart_container (`reason`: OOMKilled unless given; `ago_s`: exit time in the past),
 forbid / allow (`resource`, e.g. "pods": every request for it answers 403 Forbidden
-with a Kubernetes Status body, until allowed again).
+with a Kubernetes Status body, until allowed again), delay (`resource`, `seconds`: each
+list or get of it waits that long before answering; 0 removes it). `stats` also has
+`max_in_flight`: the most list and get requests of those resources served at once.
 """
 import json
 import re
@@ -54,6 +56,10 @@ STATE = {
     "by_resource": {},
     "queries": [],
     "forbidden": set(),
+    # resource -> seconds each list/get waits before answering
+    "delay": {},
+    "in_flight": 0,
+    "max_in_flight": 0,
 }
 MAX_QUERIES = 2000
 
@@ -338,6 +344,26 @@ class Handler(BaseHTTPRequestHandler):
                              "reason": "Forbidden", "details": {"kind": key[2], **({"group": group} if group else {})},
                              "code": 403})
 
+    def serve_timed(self, key, ns, name, q):
+        """A get or list, after the resource's delay; counted while in flight."""
+        with LOCK:
+            STATE["in_flight"] += 1
+            STATE["max_in_flight"] = max(STATE["max_in_flight"], STATE["in_flight"])
+            delay = STATE["delay"].get(key[2], 0)
+        try:
+            if delay:
+                time.sleep(delay)
+            if name is not None:
+                return self.serve_get(key, ns, name)
+            if key[2] == "pods":
+                with LOCK:
+                    pn = STATE["pod_namespaces"]
+                    pn[ns or ""] = pn.get(ns or "", 0) + 1
+            return self.serve_list(key, ns, q)
+        finally:
+            with LOCK:
+                STATE["in_flight"] -= 1
+
     def serve_get(self, key, ns, name):
         with LOCK:
             obj = res(key)["objs"].get((ns or "", name))
@@ -393,15 +419,13 @@ class Handler(BaseHTTPRequestHandler):
                 count_request(key[2], verb, ns, name, q, denied)
             if denied:
                 return self.forbidden(key, verb, ns)
-            if name is not None:
-                return self.serve_get(key, ns, name)
+            if name is not None or verb == "list":
+                return self.serve_timed(key, ns, name, q)
             if key[2] == "pods":
                 with LOCK:
                     pn = STATE["pod_namespaces"]
                     pn[ns or ""] = pn.get(ns or "", 0) + 1
-            if watch:
-                return self.serve_watch(key, ns, q)
-            return self.serve_list(key, ns, q)
+            return self.serve_watch(key, ns, q)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
@@ -572,11 +596,15 @@ def command(c):
         if op == "allow":
             STATE["forbidden"].discard(c["resource"])
             return {"ok": True}
+        if op == "delay":
+            STATE["delay"][c["resource"]] = float(c["seconds"])
+            return {"ok": True}
         if op == "stats":
             return {"ok": True, "lists": STATE["lists"], "watches": STATE["watches"],
                     "log_requests": STATE["log_requests"], "rv": STATE["rv"],
                     "requests": STATE["requests"], "pod_namespaces": STATE["pod_namespaces"],
-                    "by_resource": STATE["by_resource"], "queries": STATE["queries"]}
+                    "by_resource": STATE["by_resource"], "queries": STATE["queries"],
+                    "max_in_flight": STATE["max_in_flight"]}
     return {"ok": False, "error": f"unknown op {op}"}
 
 

@@ -88,7 +88,12 @@ impl Emulator {
         self.cmd(json!({"op": "forbid", "resource": resource}));
     }
 
-    /// `stats`: lists, watches, requests, `by_resource`, `queries`.
+    /// Each list or get of `resource` waits `seconds` before answering (0: none).
+    pub fn delay(&mut self, resource: &str, seconds: f64) {
+        self.cmd(json!({"op": "delay", "resource": resource, "seconds": seconds}));
+    }
+
+    /// `stats`: lists, watches, requests, `by_resource`, `queries`, `max_in_flight`.
     pub fn stats(&mut self) -> Value {
         self.cmd(json!({"op": "stats"}))
     }
