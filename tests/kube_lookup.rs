@@ -711,3 +711,35 @@ fn two_lookups_at_once_and_a_deadline_keeps_what_was_fetched() {
         "{text}"
     );
 }
+
+/// With the Deployment itself forbidden, its Pods' and ReplicaSets' Events are still
+/// found, by the names the controllers generate (`web-<hash>-<suffix>`), and not a
+/// `web-debug` Pod's.
+#[test]
+fn forbidden_workload_falls_back_to_events_by_generated_names() {
+    let mut emu = Emulator::require();
+    seed(&mut emu);
+    emu.forbid("deployments");
+    let rt = runtime();
+    let (lk, _) = lookups(&rt, &emu, Duration::from_secs(60));
+    let got = rt.block_on(lk.lookup(&web())).fetched().unwrap();
+    assert_eq!(got.denied, ["deployments"], "{got:?}");
+    let objs = objects(&got);
+    assert!(objs.iter().all(|(k, _, _)| k == "Event"), "{objs:?}");
+    let mut want: BTreeSet<String> = WEB_PODS
+        .iter()
+        .flat_map(|p| [format!("{p}.pull"), format!("{p}.backoff")])
+        .collect();
+    want.insert("web.scaled".into());
+    want.insert(format!("{CUR_RS}.created"));
+    assert_eq!(of_kind(&objs, "Event"), want);
+    let qs = queries(&mut emu, 0);
+    assert!(
+        !qs.iter()
+            .any(|q| q["resource"] == "pods" || q["resource"] == "replicasets"),
+        "no Pod or ReplicaSet list without the workload's selector: {qs:#?}"
+    );
+    // GET deployment, Events of the Deployment, Pod Events, ReplicaSet Events.
+    assert_eq!(got.requests, 4, "{qs:#?}");
+    decode(&got.docs);
+}

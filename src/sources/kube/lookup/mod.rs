@@ -21,10 +21,12 @@
 //!   and the PVCs; the newest [`EVENTS_PER_OBJECT`] of each, newest first.
 //!
 //! RBAC fallback: a resource that answers 403 is listed in [`Fetched::denied`] and not
-//! asked again in that lookup; the others go on. With `pods` denied, the Pods' Events are
-//! found by one LIST of the namespace's Pod Events (`involvedObject.kind=Pod`, `limit`
-//! [`EVENT_LIST_LIMIT`]) kept by name prefix (`<replicaset>-`, `<workload>-`): Events
-//! only. A 404 is a fact ([`Fetched::not_found`]: a missing PVC is a cause); any other
+//! asked again in that lookup; the others go on. With `pods` (or the workload) denied,
+//! the Pods' Events are found by one LIST of the namespace's Pod Events
+//! (`involvedObject.kind=Pod`, `limit` [`EVENT_LIST_LIMIT`]) kept by the names their
+//! controllers generate (`<replicaset>-<suffix>`, else `<deployment>-<hash>-<suffix>`,
+//! `<sts>-<ordinal>`: [`plan::named_after`]); with `replicasets` (or the Deployment)
+//! denied, the ReplicaSets' Events alike: Events only. A 404 is a fact ([`Fetched::not_found`]: a missing PVC is a cause); any other
 //! error is counted and returned, and after a connection failure the lookup stops.
 //!
 //! Limits ([`Lookups`]): [`CONCURRENCY`] lookups at once, a per-workload minimum
@@ -374,143 +376,64 @@ pub async fn fetch(
     if let Some(w) = &workload {
         f.push(w.clone(), wres);
     }
-    // (kind, name) of each object whose Events are listed.
-    let mut about: Vec<(&'static str, String)> = vec![(wres.kind, name.to_string())];
-    // Name prefixes of the Pods, for the Events-only fallback: their ReplicaSets' or
-    // Jobs' names when known, else the workload's.
-    let mut prefixes: Vec<String> = Vec::new();
-    // (selector, uids whose Pods to keep; empty = keep every match).
-    let mut pod_queries: Vec<(String, Vec<String>)> = Vec::new();
-    match (kind, &workload) {
-        (WorkloadKind::Deployment, Some(w)) => {
-            if let Some(sel) = selector_of(w) {
-                let lp = ListParams::default().labels(&sel).limit(POD_LIMIT);
-                match f.list(REPLICASETS, &lp).await {
-                    Some(rss) => {
-                        let kept = plan::current_and_previous(w, rss);
-                        let uids: Vec<String> = kept
-                            .iter()
-                            .filter_map(|r| plan::uid(r).map(str::to_string))
-                            .collect();
-                        for r in &kept {
-                            if let Some(n) = plan::name(r) {
-                                about.push((REPLICASETS.kind, n.to_string()));
-                                prefixes.push(format!("{n}-"));
-                            }
-                        }
-                        for r in kept {
-                            f.push(r, REPLICASETS);
-                        }
-                        // No ReplicaSet of this Deployment: it has no Pods to ask for.
-                        if !uids.is_empty() {
-                            pod_queries.push((sel, uids));
-                        }
-                    }
-                    // The owners are unknown (denied, failed): keep every Pod selected.
-                    None => pod_queries.push((sel, Vec::new())),
-                }
-            }
-        }
-        (WorkloadKind::StatefulSet | WorkloadKind::DaemonSet | WorkloadKind::Job, Some(w)) => {
-            if let Some(sel) = selector_of(w) {
-                pod_queries.push((sel, own_uid(w)));
-            }
-        }
-        (WorkloadKind::CronJob, Some(w)) => {
-            for job in plan::active_jobs(w).into_iter().take(MAX_JOBS) {
-                let Some(j) = f.get(JOBS, &job).await else {
-                    continue;
-                };
-                if let Some(sel) = selector_of(&j) {
-                    pod_queries.push((sel, own_uid(&j)));
-                }
-                about.push((JOBS.kind, job.clone()));
-                prefixes.push(format!("{job}-"));
-                f.push(j, JOBS);
-            }
-        }
-        // The workload could not be read: its own Events are all there is to ask.
-        (_, None) => {}
+    let mut ask = Ask {
+        about: vec![(wres.kind, name.to_string())],
+        parents: Vec::new(),
+        pod_queries: Vec::new(),
+    };
+    if let Some(w) = &workload {
+        f.children(kind, w, &mut ask).await;
     }
-    let mut pods: Vec<Value> = Vec::new();
-    let mut pods_denied = false;
-    for (sel, owners) in &pod_queries {
-        let lp = ListParams::default().labels(sel).limit(POD_LIMIT);
-        match f.list(PODS, &lp).await {
-            Some(items) => {
-                let owners: Vec<&str> = owners.iter().map(String::as_str).collect();
-                for p in plan::owned_by(items, &owners) {
-                    if pods.len() < POD_LIMIT as usize
-                        && !pods.iter().any(|q| plan::name(q) == plan::name(&p))
-                    {
-                        pods.push(p);
-                    }
-                }
-            }
-            None => pods_denied |= f.is_denied(PODS),
-        }
-    }
-    plan::unhealthy_first(&mut pods);
-    let mut claims: Vec<String> = Vec::new();
-    for p in &pods {
-        claims.extend(plan::claim_names(p));
-    }
+    let pods = f.pods(&ask.pod_queries).await;
+    let mut claims: Vec<String> = pods.iter().flat_map(plan::claim_names).collect();
     if let (WorkloadKind::StatefulSet, Some(w)) = (kind, &workload) {
         claims.extend(plan::template_claims(w, MAX_PVCS));
     }
     for p in pods.iter().take(EVENT_PODS) {
         if let Some(n) = plan::name(p) {
-            about.push((PODS.kind, n.to_string()));
+            ask.about.push((PODS.kind, n.to_string()));
         }
     }
     for p in pods {
         f.push(p, PODS);
     }
-    let mut seen = BTreeSet::new();
-    claims.retain(|c| seen.insert(c.clone()));
-    for c in claims.into_iter().take(MAX_PVCS) {
-        match f.get(PVCS, &c).await {
-            Some(pvc) => {
-                f.push(pvc, PVCS);
-                about.push((PVCS.kind, c));
-            }
-            // Denied: its Events may still say why it does not bind.
-            None if f.is_denied(PVCS) => about.push((PVCS.kind, c)),
-            None => {}
-        }
+    f.claims(claims, &mut ask.about).await;
+    for (k, n) in &ask.about {
+        let sel = format!("involvedObject.kind={k},involvedObject.name={n}");
+        f.events(&sel, |_| true, EVENTS_PER_OBJECT).await;
     }
-    for (k, n) in about {
-        let lp = ListParams::default()
-            .fields(&format!("involvedObject.kind={k},involvedObject.name={n}"))
-            .limit(EVENT_LIST_LIMIT);
-        if let Some(evs) = f.list(EVENTS, &lp).await {
-            for e in plan::newest_events(evs, EVENTS_PER_OBJECT) {
-                f.push(e, EVENTS);
-            }
-        }
+    // Events only, for what could not be listed: the namespace's Events of that kind,
+    // kept by the names their controllers generate (plan::named_after).
+    let unread = workload.is_none() && f.is_denied(wres);
+    if ask.parents.is_empty() {
+        let segments = match kind {
+            WorkloadKind::Deployment | WorkloadKind::CronJob => 2,
+            _ => 1,
+        };
+        ask.parents.push((name.to_string(), segments));
     }
-    if prefixes.is_empty() {
-        prefixes.push(format!("{name}-"));
+    if unread || f.is_denied(PODS) {
+        let sel = format!("involvedObject.kind={}", PODS.kind);
+        let ours = |n: &str| ask.parents.iter().any(|(p, k)| plan::named_after(n, p, *k));
+        f.events(&sel, ours, EVENTS_PER_OBJECT * EVENT_PODS).await;
     }
-    if pods_denied {
-        // Events only: the namespace's Pod Events, kept by the Pods' name prefixes.
-        let lp = ListParams::default()
-            .fields(&format!("involvedObject.kind={}", PODS.kind))
-            .limit(EVENT_LIST_LIMIT);
-        if let Some(evs) = f.list(EVENTS, &lp).await {
-            let ours: Vec<Value> = evs
-                .into_iter()
-                .filter(|e| {
-                    e.pointer("/involvedObject/name")
-                        .and_then(Value::as_str)
-                        .is_some_and(|n| prefixes.iter().any(|p| n.starts_with(p.as_str())))
-                })
-                .collect();
-            for e in plan::newest_events(ours, EVENTS_PER_OBJECT * EVENT_PODS) {
-                f.push(e, EVENTS);
-            }
-        }
+    if kind == WorkloadKind::Deployment && (unread || f.is_denied(REPLICASETS)) {
+        let sel = format!("involvedObject.kind={}", REPLICASETS.kind);
+        f.events(&sel, |n| plan::named_after(n, name, 1), EVENTS_PER_OBJECT)
+            .await;
     }
+}
+
+/// What a lookup asks after the workload: the objects whose Events it lists, the
+/// names its Pods are generated from, and its Pod lists.
+struct Ask {
+    /// (kind, name) of each object whose Events are listed.
+    about: Vec<(&'static str, String)>,
+    /// (parent, segments) for [`plan::named_after`]: the Pods' ReplicaSets or Jobs when
+    /// known (one segment), else the workload.
+    parents: Vec<(String, usize)>,
+    /// (label selector, uids whose Pods are kept; empty = every Pod selected).
+    pod_queries: Vec<(String, Vec<String>)>,
 }
 
 /// The label-selector text of a workload's or Job's `spec.selector`.
@@ -606,6 +529,111 @@ impl Fetcher<'_> {
                 self.failed(r, Verb::List, "", e);
                 None
             }
+        }
+    }
+
+    /// A workload's ReplicaSets or Jobs (sent), and how to find its Pods.
+    async fn children(&mut self, kind: WorkloadKind, w: &Value, ask: &mut Ask) {
+        match kind {
+            WorkloadKind::Deployment => {
+                let Some(sel) = selector_of(w) else { return };
+                let lp = ListParams::default().labels(&sel).limit(POD_LIMIT);
+                let Some(rss) = self.list(REPLICASETS, &lp).await else {
+                    // The owners are unknown (denied, failed): keep every Pod selected.
+                    ask.pod_queries.push((sel, Vec::new()));
+                    return;
+                };
+                let kept = plan::current_and_previous(w, rss);
+                let uids = kept.iter().flat_map(own_uid).collect::<Vec<_>>();
+                for r in kept {
+                    if let Some(n) = plan::name(&r) {
+                        ask.about.push((REPLICASETS.kind, n.to_string()));
+                        ask.parents.push((n.to_string(), 1));
+                    }
+                    self.push(r, REPLICASETS);
+                }
+                // No ReplicaSet of this Deployment: it has no Pods to ask for.
+                if !uids.is_empty() {
+                    ask.pod_queries.push((sel, uids));
+                }
+            }
+            WorkloadKind::StatefulSet | WorkloadKind::DaemonSet | WorkloadKind::Job => {
+                if let Some(sel) = selector_of(w) {
+                    ask.pod_queries.push((sel, own_uid(w)));
+                }
+            }
+            WorkloadKind::CronJob => {
+                for job in plan::active_jobs(w).into_iter().take(MAX_JOBS) {
+                    let Some(j) = self.get(JOBS, &job).await else {
+                        continue;
+                    };
+                    if let Some(sel) = selector_of(&j) {
+                        ask.pod_queries.push((sel, own_uid(&j)));
+                    }
+                    ask.about.push((JOBS.kind, job.clone()));
+                    ask.parents.push((job.clone(), 1));
+                    self.push(j, JOBS);
+                }
+            }
+        }
+    }
+
+    /// The Pods of each query its owners control, at most [`POD_LIMIT`], unhealthy
+    /// first.
+    async fn pods(&mut self, queries: &[(String, Vec<String>)]) -> Vec<Value> {
+        let mut pods: Vec<Value> = Vec::new();
+        for (sel, owners) in queries {
+            let lp = ListParams::default().labels(sel).limit(POD_LIMIT);
+            let Some(items) = self.list(PODS, &lp).await else {
+                continue;
+            };
+            let owners: Vec<&str> = owners.iter().map(String::as_str).collect();
+            for p in plan::owned_by(items, &owners) {
+                if pods.len() < POD_LIMIT as usize
+                    && !pods.iter().any(|q| plan::name(q) == plan::name(&p))
+                {
+                    pods.push(p);
+                }
+            }
+        }
+        plan::unhealthy_first(&mut pods);
+        pods
+    }
+
+    /// GETs each claim (first [`MAX_PVCS`], duplicates once), sends what it reads, and
+    /// adds the PVCs whose Events to list to `about`.
+    async fn claims(&mut self, mut claims: Vec<String>, about: &mut Vec<(&'static str, String)>) {
+        let mut seen = BTreeSet::new();
+        claims.retain(|c| seen.insert(c.clone()));
+        for c in claims.into_iter().take(MAX_PVCS) {
+            match self.get(PVCS, &c).await {
+                Some(pvc) => {
+                    self.push(pvc, PVCS);
+                    about.push((PVCS.kind, c));
+                }
+                // Denied: its Events may still say why it does not bind.
+                None if self.is_denied(PVCS) => about.push((PVCS.kind, c)),
+                None => {}
+            }
+        }
+    }
+
+    /// Lists Events by field selector `fields`, keeps those about an object whose name
+    /// `keep` accepts, and sends the newest `most` of them, newest first.
+    async fn events(&mut self, fields: &str, keep: impl Fn(&str) -> bool, most: usize) {
+        let lp = ListParams::default().fields(fields).limit(EVENT_LIST_LIMIT);
+        let Some(evs) = self.list(EVENTS, &lp).await else {
+            return;
+        };
+        let about = |e: &Value| {
+            e.pointer("/involvedObject/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let ours: Vec<Value> = evs.into_iter().filter(|e| keep(&about(e))).collect();
+        for e in plan::newest_events(ours, most) {
+            self.push(e, EVENTS);
         }
     }
 

@@ -62,7 +62,8 @@ pub fn label_selector(sel: &Value) -> Option<String> {
     if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
         for (k, v) in m {
             let v = v.as_str()?;
-            if !plain(k) || !plain(v) {
+            // An empty value is a value (`tier=` selects `tier: ""`).
+            if !plain(k) || !(v.is_empty() || plain(v)) {
                 return None;
             }
             terms.push(format!("{k}={v}"));
@@ -187,6 +188,22 @@ pub fn active_jobs(cron: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Whether `name` is one a controller generates from `parent`: `<parent>-` then
+/// `segments` alphanumeric parts joined by `-` (a Deployment's ReplicaSet
+/// `web-7d9f8c6b5` is one segment after `web`, its Pods `web-7d9f8c6b5-a1b2c` two; a
+/// StatefulSet's Pod `db-0` one). How Events are tied to objects that could not be
+/// listed: by name, inferred.
+pub fn named_after(name: &str, parent: &str, segments: usize) -> bool {
+    let Some(rest) = name.strip_prefix(parent).and_then(|r| r.strip_prefix('-')) else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('-').collect();
+    parts.len() == segments
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 /// A Pod that is not plainly healthy: not Running, or a container waiting or not ready.
 pub fn unhealthy(pod: &Value) -> bool {
     let running = s(pod, "/status/phase") == Some("Running");
@@ -201,11 +218,7 @@ pub fn unhealthy(pod: &Value) -> bool {
 
 /// Pods in the order their Events are looked up: unhealthy ones first, then by name.
 pub fn unhealthy_first(pods: &mut [Value]) {
-    pods.sort_by(|a, b| {
-        (!unhealthy(a), name(a))
-            .partial_cmp(&(!unhealthy(b), name(b)))
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
+    pods.sort_by(|a, b| (!unhealthy(a), name(a)).cmp(&(!unhealthy(b), name(b))));
 }
 
 /// When an Event last happened (ms): `lastTimestamp`, `series.lastObservedTime`,
@@ -270,6 +283,10 @@ mod tests {
         assert_eq!(
             label_selector(&sel).as_deref(),
             Some("app=web,tier=front,track in (stable,canary),!legacy,zone notin (x),team")
+        );
+        assert_eq!(
+            label_selector(&json!({"matchLabels": {"app": "web", "tier": ""}})).as_deref(),
+            Some("app=web,tier=")
         );
         assert_eq!(label_selector(&json!({})), None);
         assert_eq!(label_selector(&json!({"matchLabels": {}})), None);
@@ -346,6 +363,19 @@ mod tests {
         assert!(template_claims(&json!({"spec": 1}), 5).is_empty());
         let cron = json!({"status": {"active": [{"name": "backup-123"}, {"kind": "Job"}]}});
         assert_eq!(active_jobs(&cron), ["backup-123"]);
+    }
+
+    #[test]
+    fn generated_names() {
+        assert!(named_after("web-7d9f8c6b5-a1b2c", "web", 2));
+        assert!(named_after("web-7d9f8c6b5-a1b2c", "web-7d9f8c6b5", 1));
+        assert!(named_after("web-7d9f8c6b5", "web", 1));
+        assert!(named_after("db-0", "db", 1));
+        assert!(!named_after("web-debug", "web", 2));
+        assert!(!named_after("web-7d9f8c6b5-a1b2c", "web", 1));
+        assert!(!named_after("webapp-1-2", "web", 2));
+        assert!(!named_after("web--x", "web", 2));
+        assert!(!named_after("web", "web", 1));
     }
 
     #[test]
