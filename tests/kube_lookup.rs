@@ -268,7 +268,8 @@ fn runtime() -> tokio::runtime::Runtime {
 /// A client of the emulator, through the kubeconfig search `run` uses.
 fn cluster(rt: &tokio::runtime::Runtime, emu: &Emulator) -> Cluster {
     fluxsight::tls::install_crypto_provider();
-    let dir = tempdir("kube-lookup");
+    // One directory per emulator: the tests run in parallel in one process.
+    let dir = tempdir(&format!("kube-lookup-{}", emu.port));
     let opts = ClusterOptions {
         kubeconfig: Some(emu.kubeconfig(&dir)),
         context: None,
@@ -383,7 +384,10 @@ fn lookup_fetches_the_workload_its_replicasets_pods_and_their_events_only() {
         .fetched()
         .expect("a workload is looked up");
     assert_eq!(got.result(), LookupResult::Ok, "{got:?}");
-    assert!(got.denied.is_empty() && got.errors.is_empty() && got.not_found.is_empty());
+    assert!(
+        got.denied.is_empty() && got.errors.is_empty() && got.not_found.is_empty(),
+        "{got:?}"
+    );
     let objs = objects(&got);
     assert!(
         objs.iter().all(|(_, ns, _)| ns == "shop"),
@@ -742,4 +746,40 @@ fn forbidden_workload_falls_back_to_events_by_generated_names() {
     // GET deployment, Events of the Deployment, Pod Events, ReplicaSet Events.
     assert_eq!(got.requests, 4, "{qs:#?}");
     decode(&got.docs);
+}
+
+/// `enabled: false` and the per-minute cap drop requests before any is made.
+#[test]
+fn disabled_and_rate_limited_lookups_ask_nothing() {
+    let mut emu = Emulator::require();
+    seed(&mut emu);
+    let rt = runtime();
+    let telemetry = Telemetry::new();
+    let off = LookupSettings {
+        enabled: false,
+        ..LookupSettings::default()
+    };
+    let lk = Lookups::new(cluster(&rt, &emu).client, off, telemetry.clone());
+    assert_eq!(
+        rt.block_on(lk.lookup(&web())),
+        Outcome::Skipped(LookupResult::Disabled)
+    );
+    let one = LookupSettings {
+        max_per_minute: 1,
+        ..LookupSettings::default()
+    };
+    let lk = Lookups::new(cluster(&rt, &emu).client, one, telemetry.clone());
+    let api = WorkloadTarget::new("Deployment", "shop", "api");
+    assert!(rt.block_on(lk.lookup(&api)).fetched().is_some());
+    let before = query_count(&mut emu);
+    assert_eq!(
+        rt.block_on(lk.lookup(&web())),
+        Outcome::Skipped(LookupResult::RateLimited)
+    );
+    assert_eq!(query_count(&mut emu), before);
+    let text = telemetry.encode();
+    for r in ["disabled", "rate_limited"] {
+        let series = format!("fluxsight_lookups_total{{result=\"{r}\"}} 1\n");
+        assert!(text.contains(&series), "{series} in {text}");
+    }
 }
