@@ -494,6 +494,11 @@ fn lookup_fetches_the_workload_its_replicasets_pods_and_their_events_only() {
         rt.block_on(lk.lookup(&web())),
         Outcome::Skipped(LookupResult::Duplicate)
     );
+    // The kind as someone else spelled it is the same workload.
+    assert_eq!(
+        rt.block_on(lk.lookup(&WorkloadTarget::new("deployment", "shop", "web"))),
+        Outcome::Skipped(LookupResult::Duplicate)
+    );
     // Not a workload: nothing asked.
     assert_eq!(
         rt.block_on(lk.lookup(&WorkloadTarget::new("HelmRelease", "shop", "web"))),
@@ -505,7 +510,7 @@ fn lookup_fetches_the_workload_its_replicasets_pods_and_their_events_only() {
         "no request after the first lookup"
     );
     let text = telemetry.encode();
-    for (result, n) in [("ok", 1), ("duplicate", 1), ("not_workload", 1)] {
+    for (result, n) in [("ok", 1), ("duplicate", 2), ("not_workload", 1)] {
         let series = format!("fluxsight_lookups_total{{result=\"{result}\"}} {n}\n");
         assert!(text.contains(&series), "{series} in {text}");
     }

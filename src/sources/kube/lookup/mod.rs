@@ -283,7 +283,7 @@ impl Lookups {
         let stats = &self.telemetry.lookups;
         let skip = |r: LookupResult| {
             stats.count(r);
-            tracing::debug!(target = %target.key(), result = r.as_str(), "workload lookup skipped");
+            tracing::debug!(workload = %target.key(), result = r.as_str(), "workload lookup skipped");
             Outcome::Skipped(r)
         };
         if !self.settings.enabled {
@@ -292,11 +292,10 @@ impl Lookups {
         let Some(kind) = WorkloadKind::parse(&target.kind) else {
             return skip(LookupResult::NotWorkload);
         };
-        let admitted = self
-            .gate
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .admit(&target.key(), Instant::now());
+        let admitted = self.gate.lock().unwrap_or_else(|e| e.into_inner()).admit(
+            &WorkloadTarget::new(kind.res().kind, &target.namespace, &target.name).key(),
+            Instant::now(),
+        );
         match admitted {
             Err(Refused::Duplicate) => return skip(LookupResult::Duplicate),
             Err(Refused::RateLimited) => return skip(LookupResult::RateLimited),
@@ -326,7 +325,7 @@ impl Lookups {
         stats.count(result);
         self.warn_denied(&got.denied);
         tracing::debug!(
-            target = %target.key(),
+            workload = %target.key(),
             result = result.as_str(),
             docs = got.docs.len(),
             requests = got.requests,
