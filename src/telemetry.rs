@@ -69,6 +69,10 @@ pub const M_SINK_END_TO_END: &str = "fluxsight_sink_end_to_end_latency_seconds";
 /// Histogram: a batch's time from its first line read to its outputs queued in every
 /// sink's spool (record-in → queued; add the sink's delivery duration for delivered).
 pub const M_PIPELINE_LATENCY: &str = "fluxsight_pipeline_latency_seconds";
+/// Counter by `result`: workload lookups (see [`LookupResult`]).
+pub const M_LOOKUPS: &str = "fluxsight_lookups";
+/// Counter: Kubernetes API requests made by workload lookups.
+pub const M_LOOKUP_REQUESTS: &str = "fluxsight_lookup_requests";
 pub const M_CONFIG_RELOADS: &str = "fluxsight_config_reloads";
 pub const M_CONFIG_LAST_RELOAD_SUCCESS: &str =
     "fluxsight_config_last_reload_success_timestamp_seconds";
@@ -115,6 +119,8 @@ pub struct Telemetry {
     pub pipeline_latency: LatencyHistogram,
     /// Config reloads (SIGHUP, file change).
     pub reloads: ReloadStats,
+    /// Targeted workload lookups (`sources::kube::lookup`).
+    pub lookups: LookupStats,
     sources: Mutex<BTreeMap<String, Arc<SourceStats>>>,
     sinks: Mutex<BTreeMap<String, Arc<SinkStats>>>,
     /// (pattern, tenant) → firing count.
@@ -213,6 +219,72 @@ impl ReloadStats {
             self.failure.fetch_add(1, Ordering::Relaxed);
         }
         self.last_failed.store(!ok, Ordering::Relaxed);
+    }
+}
+
+/// How one requested workload lookup ended (the `result` label of [`M_LOOKUPS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupResult {
+    /// Every request answered (404s included: a missing object is a fact).
+    Ok,
+    /// Some resource answered 403: what could be read was returned.
+    Denied,
+    /// Some request failed otherwise (transport, 5xx, decode); the rest was returned.
+    Error,
+    /// The lookup's deadline passed; what was fetched by then was returned.
+    Timeout,
+    /// The target is not a workload kind (a HelmRelease, a Kustomization, …).
+    NotWorkload,
+    /// The same workload was looked up less than the interval ago: dropped.
+    Duplicate,
+    /// The per-minute cap was reached: dropped.
+    RateLimited,
+    /// Lookups are turned off (`kubernetes.lookups.enabled: false`).
+    Disabled,
+}
+
+impl LookupResult {
+    pub const ALL: [LookupResult; 8] = [
+        LookupResult::Ok,
+        LookupResult::Denied,
+        LookupResult::Error,
+        LookupResult::Timeout,
+        LookupResult::NotWorkload,
+        LookupResult::Duplicate,
+        LookupResult::RateLimited,
+        LookupResult::Disabled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LookupResult::Ok => "ok",
+            LookupResult::Denied => "denied",
+            LookupResult::Error => "error",
+            LookupResult::Timeout => "timeout",
+            LookupResult::NotWorkload => "not_workload",
+            LookupResult::Duplicate => "duplicate",
+            LookupResult::RateLimited => "rate_limited",
+            LookupResult::Disabled => "disabled",
+        }
+    }
+}
+
+/// Counters of the workload lookups.
+#[derive(Debug, Default)]
+pub struct LookupStats {
+    pub by_result: [AtomicU64; LookupResult::ALL.len()],
+    /// API requests made (GETs and LISTs, whatever their answer).
+    pub requests: AtomicU64,
+}
+
+impl LookupStats {
+    pub fn count(&self, r: LookupResult) {
+        self.by_result[r as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Lookups that ended with `r` so far.
+    pub fn get(&self, r: LookupResult) -> u64 {
+        self.by_result[r as usize].load(Ordering::Relaxed)
     }
 }
 
@@ -351,6 +423,22 @@ impl Collector for TelemetryCollector {
             M_CONNECTIONS_REFUSED,
             "Connections closed at accept (connection caps)",
             &refused,
+        )?;
+        let lookups: Vec<(Labels, u64)> = LookupResult::ALL
+            .iter()
+            .map(|r| (l(&[("result", r.as_str())]), t.lookups.get(*r)))
+            .collect();
+        counter(
+            &mut enc,
+            M_LOOKUPS,
+            "Lookups of failing workloads (Pods, ReplicaSets, PVCs, Events), by result",
+            &lookups,
+        )?;
+        counter(
+            &mut enc,
+            M_LOOKUP_REQUESTS,
+            "Kubernetes API requests made by workload lookups",
+            &[(vec![], ld(&t.lookups.requests))],
         )?;
         gauge(
             &mut enc,
@@ -669,7 +757,18 @@ mod tests {
         t.set_firing(f);
         t.refuse(Refusal::ReceiverPerIp);
         t.kube_connect_failures.fetch_add(6, Ordering::Relaxed);
+        t.lookups.count(LookupResult::Denied);
+        t.lookups.count(LookupResult::Duplicate);
+        t.lookups.count(LookupResult::Duplicate);
+        t.lookups.requests.fetch_add(9, Ordering::Relaxed);
         let text = t.encode();
+        assert!(
+            text.contains("fluxsight_lookups_total{result=\"denied\"} 1")
+                && text.contains("fluxsight_lookups_total{result=\"duplicate\"} 2")
+                && text.contains("fluxsight_lookups_total{result=\"ok\"} 0")
+                && text.contains("\nfluxsight_lookup_requests_total 9\n"),
+            "{text}"
+        );
         assert!(
             text.contains("# TYPE fluxsight_kube_connect_failures counter")
                 && text.contains("\nfluxsight_kube_connect_failures_total 6\n"),

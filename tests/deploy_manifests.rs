@@ -668,8 +668,106 @@ fn grants_check_flags_extra_and_missing_resources() {
     let errs = check_grants(&yaml(BAD_ROLE), "flux-system", "fluxsight").join("\n");
     assert!(errs.contains("may read `secrets`"), "{errs}");
     assert!(errs.contains("cannot read `kustomizations`"), "{errs}");
+    assert!(
+        errs.contains("cannot read `replicasets` in group `apps`"),
+        "{errs}"
+    );
     let unbound = check_grants(&[], "flux-system", "fluxsight");
     assert_eq!(unbound.len(), EXPECTED_GRANTS.len());
+}
+
+const WIDE_ROLE: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: wide}
+rules:
+  - apiGroups: [""]
+    resources: [pods, pods/log]
+    verbs: [get, list, watch]
+  - apiGroups: [apps]
+    resources: [deployments]
+    verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: wide}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: wide}
+subjects: [{kind: ServiceAccount, name: fluxsight, namespace: flux-system}]
+"#;
+
+#[test]
+fn grants_check_flags_logs_and_watches_granted_cluster_wide() {
+    let errs = check_grants(&yaml(WIDE_ROLE), "flux-system", "fluxsight").join("\n");
+    for want in [
+        "may `get` `pods/log` in group `` cluster-wide",
+        "may `watch` `pods` in group `` cluster-wide",
+        "may `watch` `deployments` in group `apps` cluster-wide",
+    ] {
+        assert!(errs.contains(want), "{want} in {errs}");
+    }
+    assert!(!errs.contains("may `get` `deployments`"), "{errs}");
+}
+
+/// Every install grants what a workload lookup reads (the resources the code asks for,
+/// not a copy of the list), get and list cluster-wide, and never Secrets.
+#[test]
+fn every_install_grants_the_lookups_and_no_secrets() {
+    let mut builds: Vec<(String, Vec<Value>)> = Vec::new();
+    for dir in ["base", "examples/flux-system"] {
+        let r = render(&Path::new(DEPLOY).join(dir)).unwrap();
+        builds.push((dir.to_string(), r.objects));
+    }
+    builds.extend(chart_tests::rendered_installs());
+    for (case, objs) in &builds {
+        let mut wide: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        for o in objs {
+            let kind = str_at(o, "/kind");
+            if !matches!(kind, "Role" | "ClusterRole") {
+                continue;
+            }
+            for r in o["rules"].as_array().into_iter().flatten() {
+                let strs = |k: &str| -> Vec<String> {
+                    r[k].as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                };
+                let resources = strs("resources");
+                assert!(
+                    !resources.iter().any(|r| r.starts_with("secrets")),
+                    "{case}: {kind} {} grants secrets",
+                    str_at(o, "/metadata/name")
+                );
+                if kind == "ClusterRole" {
+                    for g in strs("apiGroups") {
+                        for res in &resources {
+                            wide.entry((g.clone(), res.clone()))
+                                .or_default()
+                                .extend(strs("verbs"));
+                        }
+                    }
+                }
+            }
+        }
+        for r in fluxsight::sources::kube::lookup::READS {
+            let verbs = wide
+                .get(&(r.group.to_string(), r.plural.to_string()))
+                .unwrap_or_else(|| panic!("{case}: no ClusterRole grants {}", r.plural));
+            for v in ["get", "list"] {
+                assert!(
+                    verbs.iter().any(|x| x == v),
+                    "{case}: {v} on {} ({verbs:?})",
+                    r.plural
+                );
+            }
+        }
+        assert!(
+            !wide.contains_key(&("".to_string(), "pods/log".to_string())),
+            "{case}: pods/log cluster-wide"
+        );
+    }
 }
 
 const BAD_DEPLOYMENT: &str = r#"

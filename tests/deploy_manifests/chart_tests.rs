@@ -264,3 +264,15 @@ fn helm_renderer_trims_branches_and_refuses_what_it_does_not_know() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The chart's objects for the default values and for `mode: sidecar`, named.
+pub fn rendered_installs() -> Vec<(String, Vec<Value>)> {
+    let c = chart();
+    [
+        ("chart", json!({})),
+        ("chart (sidecar)", json!({"mode": "sidecar"})),
+    ]
+    .into_iter()
+    .map(|(case, v)| (case.to_string(), objects(&c.render(&v, NAMESPACE).unwrap())))
+    .collect()
+}

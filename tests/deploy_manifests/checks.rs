@@ -10,25 +10,76 @@ use super::kustomize::{image_name, str_at};
 /// The only verbs fluxsight's roles may grant.
 pub const READ_VERBS: &[&str] = &["get", "list", "watch"];
 
-/// Exactly what fluxsight may read: (API group, resource).
-pub const EXPECTED_GRANTS: &[(&str, &str)] = &[
-    ("", "pods"),
-    ("", "pods/log"),
-    ("", "events"),
-    ("events.k8s.io", "events"),
-    ("source.toolkit.fluxcd.io", "gitrepositories"),
-    ("source.toolkit.fluxcd.io", "ocirepositories"),
-    ("source.toolkit.fluxcd.io", "helmrepositories"),
-    ("source.toolkit.fluxcd.io", "helmcharts"),
-    ("source.toolkit.fluxcd.io", "buckets"),
-    ("kustomize.toolkit.fluxcd.io", "kustomizations"),
-    ("helm.toolkit.fluxcd.io", "helmreleases"),
-    ("image.toolkit.fluxcd.io", "imagerepositories"),
-    ("image.toolkit.fluxcd.io", "imagepolicies"),
-    ("image.toolkit.fluxcd.io", "imageupdateautomations"),
-    ("notification.toolkit.fluxcd.io", "alerts"),
-    ("notification.toolkit.fluxcd.io", "providers"),
-    ("notification.toolkit.fluxcd.io", "receivers"),
+/// One resource fluxsight may read.
+pub struct Grant {
+    pub group: &'static str,
+    pub resource: &'static str,
+    /// Verbs the ServiceAccount must have on it (anywhere).
+    pub needs: &'static [&'static str],
+    /// Verbs a ClusterRoleBinding may grant on it (cluster-wide); the rest only in
+    /// fluxsight's namespace (a Role).
+    pub cluster_wide: &'static [&'static str],
+}
+
+const fn all(group: &'static str, resource: &'static str) -> Grant {
+    Grant {
+        group,
+        resource,
+        needs: READ_VERBS,
+        cluster_wide: READ_VERBS,
+    }
+}
+
+/// get/list: what a workload lookup asks (sources::kube::lookup::READS).
+const LOOKUP_VERBS: &[&str] = &["get", "list"];
+
+const fn lookup(group: &'static str, resource: &'static str) -> Grant {
+    Grant {
+        group,
+        resource,
+        needs: LOOKUP_VERBS,
+        cluster_wide: LOOKUP_VERBS,
+    }
+}
+
+/// Exactly what fluxsight may read, and where.
+pub const EXPECTED_GRANTS: &[Grant] = &[
+    // Watched in flux-system (the controllers), read anywhere by workload lookups.
+    Grant {
+        group: "",
+        resource: "pods",
+        needs: READ_VERBS,
+        cluster_wide: LOOKUP_VERBS,
+    },
+    // The controllers' logs only: an application's output may carry its secrets.
+    Grant {
+        group: "",
+        resource: "pods/log",
+        needs: &["get"],
+        cluster_wide: &[],
+    },
+    all("", "events"),
+    all("events.k8s.io", "events"),
+    all("source.toolkit.fluxcd.io", "gitrepositories"),
+    all("source.toolkit.fluxcd.io", "ocirepositories"),
+    all("source.toolkit.fluxcd.io", "helmrepositories"),
+    all("source.toolkit.fluxcd.io", "helmcharts"),
+    all("source.toolkit.fluxcd.io", "buckets"),
+    all("kustomize.toolkit.fluxcd.io", "kustomizations"),
+    all("helm.toolkit.fluxcd.io", "helmreleases"),
+    all("image.toolkit.fluxcd.io", "imagerepositories"),
+    all("image.toolkit.fluxcd.io", "imagepolicies"),
+    all("image.toolkit.fluxcd.io", "imageupdateautomations"),
+    all("notification.toolkit.fluxcd.io", "alerts"),
+    all("notification.toolkit.fluxcd.io", "providers"),
+    all("notification.toolkit.fluxcd.io", "receivers"),
+    lookup("apps", "deployments"),
+    lookup("apps", "replicasets"),
+    lookup("apps", "statefulsets"),
+    lookup("apps", "daemonsets"),
+    lookup("batch", "jobs"),
+    lookup("batch", "cronjobs"),
+    lookup("", "persistentvolumeclaims"),
 ];
 
 /// fluxsight's listen port (receiver, also metrics and probes).
@@ -116,10 +167,13 @@ pub fn check_rbac_rules(objects: &[Value]) -> Vec<String> {
 }
 
 /// What the ServiceAccount `ns/sa` is granted by the bindings in `objects`: exactly
-/// [`EXPECTED_GRANTS`], each resource with get/list/watch (a subresource with get).
+/// [`EXPECTED_GRANTS`], each with the verbs it needs, and cluster-wide (a
+/// ClusterRoleBinding) no verb beyond its `cluster_wide` ones.
 pub fn check_grants(objects: &[Value], ns: &str, sa: &str) -> Vec<String> {
     let mut errs = Vec::new();
-    let mut granted: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    type Granted = BTreeMap<(String, String), BTreeSet<String>>;
+    let mut granted: Granted = BTreeMap::new();
+    let mut cluster: Granted = BTreeMap::new();
     for b in objects {
         let kind = str_at(b, "/kind");
         if !matches!(kind, "RoleBinding" | "ClusterRoleBinding") {
@@ -153,33 +207,47 @@ pub fn check_grants(objects: &[Value], ns: &str, sa: &str) -> Vec<String> {
         for r in list(role, "/rules") {
             for g in strs(r, "/apiGroups") {
                 for res in strs(r, "/resources") {
-                    let verbs = granted.entry((g.to_string(), res.to_string())).or_default();
-                    verbs.extend(strs(r, "/verbs").into_iter().map(str::to_string));
+                    let key = (g.to_string(), res.to_string());
+                    let verbs = strs(r, "/verbs").into_iter().map(str::to_string);
+                    if kind == "ClusterRoleBinding" {
+                        cluster
+                            .entry(key.clone())
+                            .or_default()
+                            .extend(verbs.clone());
+                    }
+                    granted.entry(key).or_default().extend(verbs);
                 }
             }
         }
     }
-    let expected: BTreeSet<(String, String)> = EXPECTED_GRANTS
-        .iter()
-        .map(|(g, r)| (g.to_string(), r.to_string()))
-        .collect();
+    let expected = |g: &str, r: &str| {
+        EXPECTED_GRANTS
+            .iter()
+            .find(|e| e.group == g && e.resource == r)
+    };
     for (g, r) in granted.keys() {
-        if !expected.contains(&(g.clone(), r.clone())) {
+        if expected(g, r).is_none() {
             errs.push(format!(
                 "{ns}/{sa} may read `{r}` in group `{g}`: not in the allowed list"
             ));
         }
     }
-    for (g, r) in &expected {
-        let needed: &[&str] = if r.contains('/') {
-            &["get"]
-        } else {
-            READ_VERBS
-        };
-        match granted.get(&(g.clone(), r.clone())) {
+    for ((g, r), verbs) in &cluster {
+        let Some(e) = expected(g, r) else { continue };
+        for v in verbs {
+            if !e.cluster_wide.contains(&v.as_str()) {
+                errs.push(format!(
+                    "{ns}/{sa} may `{v}` `{r}` in group `{g}` cluster-wide: only in its namespace"
+                ));
+            }
+        }
+    }
+    for e in EXPECTED_GRANTS {
+        let (g, r) = (e.group, e.resource);
+        match granted.get(&(g.to_string(), r.to_string())) {
             None => errs.push(format!("{ns}/{sa} cannot read `{r}` in group `{g}`")),
             Some(v) => {
-                for n in needed {
+                for n in e.needs {
                     if !v.contains(*n) {
                         errs.push(format!("{ns}/{sa} lacks `{n}` on `{r}` in group `{g}`"));
                     }

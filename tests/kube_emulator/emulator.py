@@ -6,15 +6,27 @@ Serves on 127.0.0.1 (random port, printed as {"port": N} on stdout):
   - lists and watches (?watch=true: chunked JSON lines, resourceVersion resume,
     BOOKMARK events every second, a 410 Gone ERROR event on demand) for
     pods in a namespace, events (all namespaces) and the served Flux kinds
+  - apps/v1 deployments, replicasets, statefulsets, daemonsets; batch/v1 jobs,
+    cronjobs; v1 persistentvolumeclaims: lists and GETs of one object (404 Status)
+  - lists honour labelSelector (`a=b,c!=d,e in (x,y),f notin (z),g,!h`),
+    fieldSelector (`involvedObject.name=x,involvedObject.kind=Pod`: any dotted
+    path, `=`, `==`, `!=`), limit and continue
   - pods/<pod>/log?follow=true&timestamps=true[&sinceTime=][&previous=true][&tailLines=]
   - /metrics (the scrape target: pods report podIP 127.0.0.1)
 
 Controlled through stdin, one JSON command per line; each gets one JSON reply line on
 stdout. Commands: log, previous_log, apply, event, cut_logs, cut_watches, gone, stats
-(lists, watches, log and total requests, pod lists/watches per namespace),
-restart_container (`reason`: OOMKilled unless given; `ago_s`: exit time in the past).
+(lists, watches, log and total requests, pod lists/watches per namespace; `by_resource`:
+per resource, lists, gets, watches and forbidden answers; `queries`: each list, get and
+watch with its namespace, name, labelSelector, fieldSelector and limit, the last 2000),
+restart_container (`reason`: OOMKilled unless given; `ago_s`: exit time in the past),
+forbid / allow (`resource`, e.g. "pods": every request for it answers 403 Forbidden
+with a Kubernetes Status body, until allowed again), delay (`resource`, `seconds`: each
+list or get of it waits that long before answering; 0 removes it). `stats` also has
+`max_in_flight`: the most list and get requests of those resources served at once.
 """
 import json
+import re
 import sys
 import threading
 import time
@@ -40,7 +52,16 @@ STATE = {
     # namespace -> lists and watches of pods there
     "pod_namespaces": {},
     "last_ts": 0,
+    # resource -> {"list": n, "get": n, "watch": n, "forbidden": n}
+    "by_resource": {},
+    "queries": [],
+    "forbidden": set(),
+    # resource -> seconds each list/get waits before answering
+    "delay": {},
+    "in_flight": 0,
+    "max_in_flight": 0,
 }
+MAX_QUERIES = 2000
 
 SERVED = {
     ("", "v1", "pods"): "Pod",
@@ -50,6 +71,16 @@ SERVED = {
     ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations"): "Kustomization",
     ("helm.toolkit.fluxcd.io", "v2", "helmreleases"): "HelmRelease",
 }
+# Workloads and what hangs off them (the lookups after a health-check failure).
+SERVED.update({
+    ("apps", "v1", "deployments"): "Deployment",
+    ("apps", "v1", "replicasets"): "ReplicaSet",
+    ("apps", "v1", "statefulsets"): "StatefulSet",
+    ("apps", "v1", "daemonsets"): "DaemonSet",
+    ("batch", "v1", "jobs"): "Job",
+    ("batch", "v1", "cronjobs"): "CronJob",
+    ("", "v1", "persistentvolumeclaims"): "PersistentVolumeClaim",
+})
 # Served as v1beta2 only: exercises the version fallback.
 SERVED[("source.toolkit.fluxcd.io", "v1beta2", "buckets")] = "Bucket"
 
@@ -159,6 +190,86 @@ def seed():
             })
 
 
+def split_terms(text):
+    """Splits a selector at commas outside parentheses."""
+    parts, cur, depth = [], "", 0
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def label_matcher(text):
+    """A predicate over a labels dict; ValueError on a selector it cannot read."""
+    preds = []
+    for t in split_terms(text):
+        m = re.fullmatch(r"([A-Za-z0-9./_-]+)\s+(in|notin)\s+\(([^)]*)\)", t)
+        if m:
+            k, op, vals = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",")}
+            if op == "in":
+                preds.append(lambda l, k=k, vals=vals: l.get(k) in vals)
+            else:
+                preds.append(lambda l, k=k, vals=vals: l.get(k) not in vals)
+        elif "!=" in t:
+            k, v = t.split("!=", 1)
+            preds.append(lambda l, k=k.strip(), v=v.strip(): l.get(k) != v)
+        elif "=" in t:
+            k, v = t.replace("==", "=").split("=", 1)
+            preds.append(lambda l, k=k.strip(), v=v.strip(): l.get(k) == v)
+        elif t.startswith("!"):
+            preds.append(lambda l, k=t[1:].strip(): k not in l)
+        elif re.fullmatch(r"[A-Za-z0-9./_-]+", t):
+            preds.append(lambda l, k=t: k in l)
+        else:
+            raise ValueError(f"unparsable label selector term {t!r}")
+    return lambda labels: all(p(labels or {}) for p in preds)
+
+
+def field_value(obj, path):
+    cur = obj
+    for part in path.split("."):
+        if not isinstance(cur, dict):
+            return ""
+        cur = cur.get(part)
+    return "" if cur is None else str(cur)
+
+
+def field_matcher(text):
+    """A predicate over an object for a field selector (`a.b=x,c!=y`)."""
+    preds = []
+    for t in split_terms(text):
+        if "!=" in t:
+            k, v = t.split("!=", 1)
+            preds.append(lambda o, k=k.strip(), v=v.strip(): field_value(o, k) != v)
+        elif "=" in t:
+            k, v = t.replace("==", "=").split("=", 1)
+            preds.append(lambda o, k=k.strip(), v=v.strip(): field_value(o, k) == v)
+        else:
+            raise ValueError(f"unparsable field selector term {t!r}")
+    return lambda o: all(p(o) for p in preds)
+
+
+def count_request(resource, verb, ns, name, q, forbidden=False):
+    """Per-resource request counts and the query log. Caller holds LOCK."""
+    r = STATE["by_resource"].setdefault(resource, {"list": 0, "get": 0, "watch": 0, "forbidden": 0})
+    r[verb] += 1
+    if forbidden:
+        r["forbidden"] += 1
+    STATE["queries"].append({
+        "verb": verb, "resource": resource, "namespace": ns, "name": name,
+        "labelSelector": q.get("labelSelector"), "fieldSelector": q.get("fieldSelector"),
+        "limit": int(q["limit"]) if q.get("limit") else None, "forbidden": forbidden})
+    del STATE["queries"][:-MAX_QUERIES]
+
+
 def find_key(path):
     """Maps a request path to (key, namespace, name, subresource) or None."""
     parts = [p for p in path.split("/") if p]
@@ -224,6 +335,47 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
                              "reason": "NotFound", "code": 404, "message": "the server could not find the requested resource"})
 
+    def forbidden(self, key, verb, ns):
+        group = key[0]
+        where = f' in the namespace "{ns}"' if ns else " at the cluster scope"
+        self.send_json(403, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                             "message": f'{key[2]} is forbidden: User "system:serviceaccount:flux-system:fluxsight" '
+                                        f'cannot {verb} resource "{key[2]}" in API group "{group}"{where}',
+                             "reason": "Forbidden", "details": {"kind": key[2], **({"group": group} if group else {})},
+                             "code": 403})
+
+    def serve_timed(self, key, ns, name, q):
+        """A get or list, after the resource's delay; counted while in flight."""
+        with LOCK:
+            STATE["in_flight"] += 1
+            STATE["max_in_flight"] = max(STATE["max_in_flight"], STATE["in_flight"])
+            delay = STATE["delay"].get(key[2], 0)
+        try:
+            if delay:
+                time.sleep(delay)
+            if name is not None:
+                return self.serve_get(key, ns, name)
+            if key[2] == "pods":
+                with LOCK:
+                    pn = STATE["pod_namespaces"]
+                    pn[ns or ""] = pn.get(ns or "", 0) + 1
+            return self.serve_list(key, ns, q)
+        finally:
+            with LOCK:
+                STATE["in_flight"] -= 1
+
+    def serve_get(self, key, ns, name):
+        with LOCK:
+            obj = res(key)["objs"].get((ns or "", name))
+            obj = json.loads(json.dumps(obj)) if obj is not None else None
+        if obj is None:
+            group = key[0]
+            full = f"{key[2]}.{group}" if group else key[2]
+            return self.send_json(404, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                        "message": f'{full} "{name}" not found', "reason": "NotFound",
+                                        "details": {"name": name, "group": group, "kind": key[2]}, "code": 404})
+        self.send_json(200, obj)
+
     def do_GET(self):
         u = urlparse(self.path)
         q = {k: v[-1] for k, v in parse_qs(u.query).items()}
@@ -258,25 +410,49 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if sub == "log":
                 return self.serve_log(ns, name, q)
-            if name is not None:
+            if sub is not None:
                 return self.not_found()
+            watch = q.get("watch") in ("true", "1")
+            verb = "get" if name is not None else ("watch" if watch else "list")
+            with LOCK:
+                denied = key[2] in STATE["forbidden"]
+                count_request(key[2], verb, ns, name, q, denied)
+            if denied:
+                return self.forbidden(key, verb, ns)
+            if name is not None or verb == "list":
+                return self.serve_timed(key, ns, name, q)
             if key[2] == "pods":
                 with LOCK:
                     pn = STATE["pod_namespaces"]
                     pn[ns or ""] = pn.get(ns or "", 0) + 1
-            if q.get("watch") in ("true", "1"):
-                return self.serve_watch(key, ns, q)
-            return self.serve_list(key, ns)
+            return self.serve_watch(key, ns, q)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def serve_list(self, key, ns):
+    def serve_list(self, key, ns, q):
+        try:
+            labels = label_matcher(q.get("labelSelector", ""))
+            fields = field_matcher(q.get("fieldSelector", ""))
+        except ValueError as e:
+            return self.send_json(400, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                        "message": str(e), "reason": "BadRequest", "code": 400})
         with LOCK:
             STATE["lists"][key[2]] = STATE["lists"].get(key[2], 0) + 1
-            items = [o for (ons, _), o in sorted(res(key)["objs"].items()) if ns is None or ons == ns]
+            items = [o for (ons, _), o in sorted(res(key)["objs"].items())
+                     if (ns is None or ons == ns) and labels(o["metadata"].get("labels")) and fields(o)]
+            items = json.loads(json.dumps(items))
             rv = STATE["rv"]
+        meta = {"resourceVersion": str(rv)}
+        start = int(q.get("continue") or 0)
+        limit = int(q.get("limit") or 0)
+        if start:
+            items = items[start:]
+        if limit and len(items) > limit:
+            meta["continue"] = str(start + limit)
+            meta["remainingItemCount"] = len(items) - limit
+            items = items[:limit]
         self.send_json(200, {"kind": SERVED[key] + "List", "apiVersion": "v1",
-                             "metadata": {"resourceVersion": str(rv)}, "items": items})
+                             "metadata": meta, "items": items})
 
     def serve_watch(self, key, ns, q):
         since = int(q.get("resourceVersion") or 0)
@@ -414,10 +590,21 @@ def command(c):
             STATE["gone"].add(c["resource"])
             LOCK.notify_all()
             return {"ok": True}
+        if op == "forbid":
+            STATE["forbidden"].add(c["resource"])
+            return {"ok": True}
+        if op == "allow":
+            STATE["forbidden"].discard(c["resource"])
+            return {"ok": True}
+        if op == "delay":
+            STATE["delay"][c["resource"]] = float(c["seconds"])
+            return {"ok": True}
         if op == "stats":
             return {"ok": True, "lists": STATE["lists"], "watches": STATE["watches"],
                     "log_requests": STATE["log_requests"], "rv": STATE["rv"],
-                    "requests": STATE["requests"], "pod_namespaces": STATE["pod_namespaces"]}
+                    "requests": STATE["requests"], "pod_namespaces": STATE["pod_namespaces"],
+                    "by_resource": STATE["by_resource"], "queries": STATE["queries"],
+                    "max_in_flight": STATE["max_in_flight"]}
     return {"ok": False, "error": f"unknown op {op}"}
 
 

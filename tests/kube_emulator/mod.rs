@@ -65,6 +65,39 @@ impl Emulator {
         })
     }
 
+    /// The emulator, failing the test when python3 is missing (tests that must not pass
+    /// without it).
+    pub fn require() -> Emulator {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kube_emulator/emulator.py");
+        if let Err(e) = Command::new("python3").arg("--version").output() {
+            panic!(
+                "python3 is needed for the Kubernetes emulator {} (scripts/install-test-deps.sh): {e}",
+                script.display()
+            );
+        }
+        Emulator::start().expect("python3 runs the Kubernetes emulator")
+    }
+
+    /// Stores `object` under resource `key` (`[group, version, plural]`).
+    pub fn apply(&mut self, key: [&str; 3], object: Value) {
+        self.cmd(json!({"op": "apply", "key": key, "object": object}));
+    }
+
+    /// Every request for `resource` (e.g. `pods`) answers 403 Forbidden.
+    pub fn forbid(&mut self, resource: &str) {
+        self.cmd(json!({"op": "forbid", "resource": resource}));
+    }
+
+    /// Each list or get of `resource` waits `seconds` before answering (0: none).
+    pub fn delay(&mut self, resource: &str, seconds: f64) {
+        self.cmd(json!({"op": "delay", "resource": resource, "seconds": seconds}));
+    }
+
+    /// `stats`: lists, watches, requests, `by_resource`, `queries`, `max_in_flight`.
+    pub fn stats(&mut self) -> Value {
+        self.cmd(json!({"op": "stats"}))
+    }
+
     pub fn cmd(&mut self, c: Value) -> Value {
         writeln!(self.stdin, "{c}").unwrap();
         self.stdin.flush().unwrap();

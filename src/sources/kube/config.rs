@@ -63,6 +63,53 @@ pub struct KubernetesSection {
     /// How often the checkpoint is written (default `5s`); also written at shutdown.
     #[serde(default)]
     pub checkpoint_interval: Option<Spanned<String>>,
+    /// Targeted lookups of a failing workload's Pods, ReplicaSets, PVCs and Events
+    /// after a Flux health check names it (see [`super::lookup`]).
+    #[serde(default)]
+    pub lookups: Option<LookupsSection>,
+}
+
+/// `kubernetes.lookups:` in a pipeline file.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LookupsSection {
+    /// Look up failing workloads at all (default `true`).
+    #[serde(default)]
+    pub enabled: Option<Spanned<bool>>,
+    /// Shortest time between two lookups of the same workload (default `60s`); a
+    /// request inside it is dropped and counted.
+    #[serde(default)]
+    pub interval: Option<Spanned<String>>,
+    /// Most lookups started per minute, all workloads together (default 10).
+    #[serde(default)]
+    pub max_per_minute: Option<Spanned<i64>>,
+    /// Longest time one lookup may take, its requests together (default `20s`); what
+    /// was fetched by then is kept.
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// Validated `kubernetes.lookups`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LookupSettings {
+    pub enabled: bool,
+    /// Per-workload minimum interval.
+    pub interval: Duration,
+    /// Global cap of lookups started per minute (at least 1).
+    pub max_per_minute: u32,
+    /// Per-lookup deadline.
+    pub timeout: Duration,
+}
+
+impl Default for LookupSettings {
+    fn default() -> Self {
+        LookupSettings {
+            enabled: true,
+            interval: Duration::from_secs(60),
+            max_per_minute: 10,
+            timeout: Duration::from_secs(20),
+        }
+    }
 }
 
 /// Validated settings of the Kubernetes sources.
@@ -80,6 +127,7 @@ pub struct KubeSettings {
     pub previous_tail_lines: i64,
     pub checkpoint_dir: Option<String>,
     pub checkpoint_interval: Duration,
+    pub lookups: LookupSettings,
 }
 
 impl Default for KubeSettings {
@@ -94,6 +142,7 @@ impl Default for KubeSettings {
             previous_tail_lines: 200,
             checkpoint_dir: None,
             checkpoint_interval: Duration::from_secs(5),
+            lookups: LookupSettings::default(),
         }
     }
 }
@@ -135,6 +184,33 @@ impl KubeSettings {
             "checkpoint_interval",
             d.checkpoint_interval,
         );
+        let lk = s.lookups.clone().unwrap_or_default();
+        let dl = LookupSettings::default();
+        let lookup_interval = dur(&lk.interval, "lookups.interval", dl.interval);
+        let lookup_timeout = dur(&lk.timeout, "lookups.timeout", dl.timeout);
+        if let Some(t) = lk.timeout.as_ref().filter(|_| lookup_timeout.is_zero()) {
+            errs.push(SpecError::at_value(
+                file,
+                text,
+                "kubernetes.lookups.timeout",
+                t,
+                "must be longer than 0s",
+            ));
+        }
+        let max_per_minute = match &lk.max_per_minute {
+            None => dl.max_per_minute,
+            Some(n) if (1..=i64::from(u32::MAX)).contains(&n.value) => n.value as u32,
+            Some(n) => {
+                errs.push(SpecError::at_value(
+                    file,
+                    text,
+                    "kubernetes.lookups.max_per_minute",
+                    n,
+                    "must be at least 1 (to turn lookups off: enabled: false)",
+                ));
+                dl.max_per_minute
+            }
+        };
         if let Some(n) = s.previous_tail_lines.as_ref().filter(|n| n.value < 0) {
             errs.push(SpecError::at_value(
                 file,
@@ -166,6 +242,12 @@ impl KubeSettings {
                 d.checkpoint_interval
             } else {
                 checkpoint_interval
+            },
+            lookups: LookupSettings {
+                enabled: lk.enabled.map_or(dl.enabled, |e| e.value),
+                interval: lookup_interval,
+                max_per_minute,
+                timeout: lookup_timeout,
             },
         })
     }
@@ -221,6 +303,43 @@ mod tests {
                 "f:1:35: kubernetes.previous_tail_lines: must not be negative",
             ]
         );
+    }
+
+    #[test]
+    fn lookups_defaults_values_and_errors_with_their_place() {
+        #[derive(Deserialize)]
+        struct File {
+            kubernetes: KubernetesSection,
+        }
+        let parse = |text: &str| serde_saphyr::from_str::<File>(text).unwrap().kubernetes;
+        let d = KubeSettings::from_section(&KubernetesSection::default(), None, "f", "").unwrap();
+        assert_eq!(d.lookups, LookupSettings::default());
+        assert!(d.lookups.enabled);
+        let text = "kubernetes:\n  lookups:\n    enabled: false\n    interval: 5m\n    max_per_minute: 3\n    timeout: 7s\n";
+        let s = KubeSettings::from_section(&parse(text), None, "f", text).unwrap();
+        assert_eq!(
+            s.lookups,
+            LookupSettings {
+                enabled: false,
+                interval: Duration::from_secs(300),
+                max_per_minute: 3,
+                timeout: Duration::from_secs(7),
+            }
+        );
+        let text =
+            "kubernetes:\n  lookups:\n    interval: soon\n    max_per_minute: 0\n    timeout: 0s\n";
+        let e = KubeSettings::from_section(&parse(text), None, "p.yaml", text).unwrap_err();
+        let at: Vec<String> = e.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            at,
+            [
+                "p.yaml:3:15: kubernetes.lookups.interval: 'soon' is not a duration",
+                "p.yaml:5:14: kubernetes.lookups.timeout: must be longer than 0s",
+                "p.yaml:4:21: kubernetes.lookups.max_per_minute: must be at least 1 (to turn lookups off: enabled: false)",
+            ]
+        );
+        let bad = "kubernetes:\n  lookups:\n    every: 1m\n";
+        assert!(serde_saphyr::from_str::<File>(bad).is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod connect;
 pub mod logs;
+pub mod lookup;
 pub mod metrics;
 pub mod reach;
 pub mod watch;
@@ -28,7 +29,7 @@ use kube::Client;
 use tokio::task::JoinSet;
 
 pub use checkpoint::Checkpoints;
-pub use config::{KubeSettings, KubernetesSection};
+pub use config::{KubeSettings, KubernetesSection, LookupSettings, LookupsSection};
 pub use connect::{ClusterConfig, ClusterEnv, ClusterOptions};
 
 use super::{LineTx, SourceLine, SourceTask};
