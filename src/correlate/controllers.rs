@@ -102,6 +102,7 @@ impl Detector for ControllerHealth {
             runs: true,
             recovery: false,
             controller_records: true,
+            workload_records: false,
         }
     }
 

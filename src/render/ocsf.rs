@@ -247,6 +247,7 @@ mod tests {
             },
             last_counted: 2,
             emission: 1,
+            workload: None,
             text_pending: Default::default(),
         }
     }

@@ -131,6 +131,7 @@ pub fn finding(i: &mut Input) -> Finding {
         last_counted: first_seen,
         emission: i.u64() % 4,
         rule: Default::default(),
+        workload: None,
         text_pending: Default::default(),
     }
 }
