@@ -796,9 +796,13 @@ pub fn describe(c: &Cause) -> String {
         "start_error" => format!("container {} failed to start", or("container", "?")),
         "system_oom" => "node out of memory (SystemOOM)".into(),
         "evicted" => format!("Pods evicted: node low on {}", or("resource", "resources")),
-        "readiness" | "liveness" | "startup" => {
-            format!("{} probe failing", or("probe", "Readiness"))
-        }
+        "readiness" | "liveness" | "startup" => match c.param("output") {
+            Some(out) if !out.is_empty() => {
+                let out: String = out.chars().take(120).collect();
+                format!("{} probe failing: {out}", or("probe", "Readiness"))
+            }
+            _ => format!("{} probe failing", or("probe", "Readiness")),
+        },
         "progress_deadline_exceeded" => "rollout stalled (progress deadline exceeded)".into(),
         "no_evidence" => "no cause found in the Events or Pod status seen".into(),
         other => other.replace('_', " "),

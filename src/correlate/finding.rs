@@ -99,6 +99,8 @@ pub struct WorkloadEvidence {
     pub reporter: Option<String>,
     pub involved_object: ObjectRef,
     pub uid: Option<String>,
+    /// The class of the record it came from (taxonomy §1).
+    pub record_class: Class,
     pub message: String,
     pub count: Option<u64>,
     pub first_seen: Option<TsMs>,

@@ -148,6 +148,7 @@ pub fn workload_json(w: &WorkloadDiagnosis) -> Value {
             "reporter": e.reporter,
             "involved_object": obj_json(&e.involved_object),
             "uid": e.uid,
+            "class": e.record_class.as_str(),
             "message": r(&e.message),
             "count": e.count,
             "first_seen": ts(e.first_seen),

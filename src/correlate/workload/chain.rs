@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use crate::classify::workload::{pod_causes, Cause, Stage};
 use crate::correlate::finding::{ChainLink, WorkloadEvidence};
-use crate::record::{ObjectInfo, ObjectRef, OwnerRef, TsMs};
+use crate::record::{Class, ObjectInfo, ObjectRef, OwnerRef, TsMs};
 
 use super::store::{KeptEvent, Store};
 
@@ -108,6 +108,7 @@ fn evidence_of_event(e: &KeptEvent) -> WorkloadEvidence {
         reporter: e.reporter.clone(),
         involved_object: e.involved.clone(),
         uid: e.uid.clone(),
+        record_class: e.class,
         message: e.message.clone(),
         count: e.count,
         first_seen: e.first,
@@ -121,6 +122,7 @@ fn evidence_of_status(
     reason: &str,
     msg: String,
     seen: TsMs,
+    class: Class,
 ) -> WorkloadEvidence {
     WorkloadEvidence {
         source: "status".into(),
@@ -129,6 +131,7 @@ fn evidence_of_status(
         reporter: None,
         involved_object: o.clone(),
         uid: uid.cloned(),
+        record_class: class,
         message: msg,
         count: None,
         first_seen: None,
@@ -265,6 +268,7 @@ pub fn view(store: &Store, w: &ObjectRef, win: Window) -> View {
                             "ReplicaFailure",
                             cond.message.clone(),
                             d.seen,
+                            d.class,
                         ),
                         tail: Vec::new(),
                     });
@@ -322,7 +326,14 @@ pub fn view(store: &Store, w: &ObjectRef, win: Window) -> View {
             for c in pod_causes(&d.info) {
                 let text = status_text(&c);
                 cands.push(Candidate {
-                    evidence: evidence_of_status(p, p_uid.as_ref(), c.subclass, text, d.seen),
+                    evidence: evidence_of_status(
+                        p,
+                        p_uid.as_ref(),
+                        c.subclass,
+                        text,
+                        d.seen,
+                        d.class,
+                    ),
                     cause: c,
                     tail: vec![pod_link.clone()],
                 });
@@ -433,6 +444,7 @@ pub fn view(store: &Store, w: &ObjectRef, win: Window) -> View {
                         &c.reason,
                         c.message.clone(),
                         d.seen,
+                        d.class,
                     )),
                 ),
                 None => ("no_evidence", None),

@@ -28,7 +28,7 @@ pub mod store;
 use std::collections::BTreeMap;
 
 use super::claims::ClaimRank;
-use super::detector::{duration, Consumes, Detector, PatternParams, TickPhase};
+use super::detector::{count, duration, Consumes, Detector, PatternParams, TickPhase};
 use super::finding::{ChainLink, Evidence, ImpactDetail, WorkloadCauseInfo, WorkloadDiagnosis};
 use super::pattern_id::PatternId;
 use super::shared::Shared;
@@ -115,6 +115,7 @@ impl WorkloadHealth {
             duration("window", 600_000.0),
             duration("lookup_interval", 60_000.0),
             duration("resolve_after", 1_800_000.0),
+            count("min_attempts", 2.0),
         ],
     }];
 
@@ -306,6 +307,15 @@ impl WorkloadHealth {
         };
         let subject = view.workload.clone();
         let pat = sh.settings.patterns.shared(PatternId::WorkloadFailure);
+        // A failure with no cause found is worth a finding only once it repeats (a
+        // single timeout of a slow rollout is not); a cause found fires at once.
+        let unexplained = top.cause.stage == Stage::None;
+        if unexplained
+            && p.count < pat.n("min_attempts")
+            && !sh.findings.is_firing(PatternId::WorkloadFailure, &subject)
+        {
+            return;
+        }
         let resolve_after = pat.ms("resolve_after") as u64;
         if let Some(old) = p.subject.as_ref().filter(|s| **s != subject) {
             sh.findings
@@ -433,7 +443,7 @@ impl WorkloadHealth {
             f.add_evidence(Evidence {
                 ts: e.last_seen,
                 controller: e.reporter.clone(),
-                class: Class::ErrorOther,
+                class: e.record_class,
                 message: vars::truncate(
                     &format!("{} {}: {}", e.reason, e.involved_object, e.message),
                     2000,

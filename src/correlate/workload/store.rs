@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::classify::workload::{event_cause, Cause};
-use crate::record::{Detail, ObjectInfo, ObjectRef, PodInfo, Record, TsMs};
+use crate::record::{Class, Detail, ObjectInfo, ObjectRef, PodInfo, Record, TsMs};
 
 /// Most cause-bearing Events kept per involved object.
 pub const EVENTS_PER_OBJECT: usize = 8;
@@ -62,6 +62,8 @@ pub struct KeptEvent {
     pub first: Option<TsMs>,
     pub last: TsMs,
     pub cause: Cause,
+    /// The record's own class (taxonomy §1), for finding evidence.
+    pub class: Class,
 }
 
 /// A status document and when it was last seen.
@@ -69,6 +71,8 @@ pub struct KeptEvent {
 pub struct Doc<T> {
     pub info: T,
     pub seen: TsMs,
+    /// The record's class (a failing Pod's status class).
+    pub class: Class,
 }
 
 /// The workload detector's memory.
@@ -128,7 +132,8 @@ impl Store {
                     return self.pods.remove(&o).is_some();
                 }
                 let cap = self.cap;
-                insert(&mut self.pods, cap, &mut self.evicted, o, (**p).clone(), ts);
+                let doc = ((**p).clone(), rec.class);
+                insert(&mut self.pods, cap, &mut self.evicted, o, doc, ts);
                 true
             }
             Detail::Object(info) => {
@@ -142,7 +147,14 @@ impl Store {
                 if deleted {
                     return map.remove(&o).is_some();
                 }
-                insert(map, cap, &mut self.evicted, o, (**info).clone(), ts);
+                insert(
+                    map,
+                    cap,
+                    &mut self.evicted,
+                    o,
+                    ((**info).clone(), rec.class),
+                    ts,
+                );
                 true
             }
             Detail::Event(e) => {
@@ -161,6 +173,7 @@ impl Store {
                     first: e.first_ms,
                     last: e.last_ms.unwrap_or(ts),
                     cause,
+                    class: rec.class,
                 };
                 let cap = self.cap;
                 if o.kind == "Node" {
@@ -203,7 +216,7 @@ fn insert<T>(
     cap: usize,
     evicted: &mut u64,
     k: ObjectRef,
-    info: T,
+    (info, class): (T, Class),
     ts: TsMs,
 ) {
     if !map.contains_key(&k) && map.len() >= cap {
@@ -217,7 +230,7 @@ fn insert<T>(
         }
     }
     let seen = map.get(&k).map_or(ts, |d| d.seen.max(ts));
-    map.insert(k, Doc { info, seen });
+    map.insert(k, Doc { info, seen, class });
 }
 
 /// Adds an Event to its object's ring: the same reason and message updates the kept
@@ -248,6 +261,7 @@ fn push_event<K: Ord + Clone>(
         .find(|x| x.reason == e.reason && x.message == e.message && x.uid == e.uid)
     {
         x.count = e.count.or(x.count);
+        x.class = e.class;
         x.last = x.last.max(e.last);
         x.first = match (x.first, e.first) {
             (Some(a), Some(b)) => Some(a.min(b)),
