@@ -351,6 +351,63 @@ pub fn text_block_in(f: &Finding, palette: Palette) -> String {
             }
         ));
     }
+    if let Some(w) = &f.workload {
+        out.push_str(&workload_text(w));
+    }
     out.push_str(&format!("    next step: {}\n", term(&f.remediation)));
+    out
+}
+
+/// Most workload evidence lines in a text block.
+const TEXT_WORKLOAD_EVIDENCE: usize = 3;
+
+/// The chain (`flux trace` style, one line) and the cause's verbatim evidence.
+fn workload_text(w: &WorkloadDiagnosis) -> String {
+    let chain: Vec<String> = w
+        .chain
+        .iter()
+        .map(|l| {
+            let how = if l.link == "name" {
+                " (linked by name, inferred)".to_string()
+            } else {
+                String::new()
+            };
+            format!("{}{how}", term(&l.object.to_string()))
+        })
+        .collect();
+    let mut out = format!("    chain: {}\n", chain.join(" → "));
+    let mut cause = format!(
+        "    cause: {} / {}: {} ({} Pods",
+        w.cause.stage,
+        w.cause.subclass,
+        term(&w.cause.text),
+        w.cause.pods_in_class
+    );
+    if let (Some(a), Some(d)) = (w.available, w.desired) {
+        cause.push_str(&format!(", {a}/{d} available"));
+    }
+    cause.push_str(&format!("), coverage {}", w.coverage));
+    if !w.coverage_reasons.is_empty() {
+        cause.push_str(&format!(" ({})", w.coverage_reasons.join(", ")));
+    }
+    out.push_str(&cause);
+    out.push('\n');
+    for e in w.evidence.iter().take(TEXT_WORKLOAD_EVIDENCE) {
+        let count = e.count.map(|c| format!(" ×{c}")).unwrap_or_default();
+        out.push_str(&format!(
+            "    {} {}{count}: {}\n",
+            term(&e.reason),
+            term(&e.involved_object.to_string()),
+            term(&e.message)
+        ));
+    }
+    for o in w.others.iter().take(TEXT_WORKLOAD_EVIDENCE) {
+        out.push_str(&format!(
+            "    also: {} ({}, {} Pods)\n",
+            term(&o.text),
+            term(&o.workload.to_string()),
+            o.pods_in_class
+        ));
+    }
     out
 }
