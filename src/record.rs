@@ -398,6 +398,51 @@ pub struct ObjectInfo {
     /// HelmRelease `status.failures` / install / upgrade failure counters, summed.
     pub failures: Option<u64>,
     pub labels: Vec<(String, String)>,
+    /// `metadata.uid`.
+    pub uid: Option<String>,
+    /// The `ownerReferences[]` entry with `controller: true` (else the first).
+    pub owner: Option<OwnerRef>,
+    /// Replica counts and rollout facts of a workload (Deployment, StatefulSet,
+    /// DaemonSet, ReplicaSet, Job); `None` for other kinds.
+    pub workload: Option<Box<WorkloadInfo>>,
+    /// PVC `status.phase` and `spec.storageClassName`; `None` for other kinds.
+    pub pvc: Option<PvcInfo>,
+    /// Kustomization / HelmRelease `status.inventory.entries[].id`, decoded
+    /// (cli-utils `ObjMetadata`: `<ns>_<name>_<group>_<Kind>`), capped.
+    pub inventory: Vec<ObjectRef>,
+}
+
+/// An `ownerReferences[]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OwnerRef {
+    pub kind: String,
+    pub name: String,
+    pub uid: Option<String>,
+    /// `controller: true`: the owner that manages the object.
+    pub controller: bool,
+}
+
+/// What a workload document says about its rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WorkloadInfo {
+    /// `spec.replicas` (Job: `spec.parallelism`; DaemonSet: desiredNumberScheduled).
+    pub desired: Option<i64>,
+    pub updated: Option<i64>,
+    pub ready: Option<i64>,
+    pub available: Option<i64>,
+    /// `deployment.kubernetes.io/revision` annotation.
+    pub revision: Option<String>,
+    /// The `pod-template-hash` label (ReplicaSets).
+    pub pod_template_hash: Option<String>,
+    /// StatefulSet `spec.volumeClaimTemplates[].metadata.name`.
+    pub claim_templates: Vec<String>,
+}
+
+/// A PersistentVolumeClaim's phase and class.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PvcInfo {
+    pub phase: Option<String>,
+    pub storage_class: Option<String>,
 }
 
 impl ObjectInfo {
@@ -419,6 +464,12 @@ pub struct ContainerInfo {
     pub last_terminated_reason: Option<String>,
     pub last_terminated_exit_code: Option<i64>,
     pub last_terminated_finished_ms: Option<TsMs>,
+    /// `state.waiting.message`.
+    pub waiting_message: Option<String>,
+    /// `lastState.terminated.message` (or `state.terminated.message`).
+    pub terminated_message: Option<String>,
+    /// `spec.containers[].resources.limits.memory` of the container of this name.
+    pub memory_limit: Option<String>,
 }
 
 /// What a Pod snapshot says.
@@ -428,6 +479,19 @@ pub struct PodInfo {
     pub phase: Option<String>,
     pub labels: Vec<(String, String)>,
     pub containers: Vec<ContainerInfo>,
+    /// `metadata.uid`.
+    pub uid: Option<String>,
+    /// The controller owner (ReplicaSet, StatefulSet, DaemonSet, Job).
+    pub owner: Option<OwnerRef>,
+    /// `spec.nodeName`.
+    pub node_name: Option<String>,
+    /// `spec.volumes[].persistentVolumeClaim.claimName`.
+    pub claim_names: Vec<String>,
+    /// `status.conditions` (PodScheduled=False says why it is not scheduled).
+    pub conditions: Vec<Condition>,
+    /// `status.reason` (`Evicted`) and `status.message`.
+    pub status_reason: Option<String>,
+    pub status_message: Option<String>,
 }
 
 /// Kubernetes Event (or Flux event payload) specifics.
@@ -442,6 +506,23 @@ pub struct EventInfo {
     pub last_ms: Option<TsMs>,
     /// Flux metadata (annotations) as `key → value`.
     pub metadata: Vec<(String, String)>,
+    /// `involvedObject.uid` / `regarding.uid`.
+    pub involved_uid: Option<String>,
+    /// `involvedObject.fieldPath` (`spec.containers{web}`).
+    pub field_path: Option<String>,
+    /// The message came aggregated by client-go: `(combined from similar events): …`
+    /// (the record's `msg` keeps it verbatim).
+    pub combined: bool,
+}
+
+/// The prefix client-go puts on aggregated Event messages.
+pub const COMBINED_PREFIX: &str = "(combined from similar events): ";
+
+impl EventInfo {
+    /// `msg` without the aggregation prefix.
+    pub fn strip_combined(msg: &str) -> &str {
+        msg.strip_prefix(COMBINED_PREFIX).unwrap_or(msg)
+    }
 }
 
 /// A Prometheus sample.

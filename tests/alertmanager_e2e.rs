@@ -531,6 +531,7 @@ fn live_finding(name: &str, status: Status, first_seen: i64, last_seen: i64) -> 
         last_counted: last_seen,
         emission: 1,
         rule: Default::default(),
+        workload: None,
         text_pending: Default::default(),
     }
 }

@@ -125,6 +125,9 @@ fn check_asserts(case: &Path, out: &str) -> Vec<String> {
                 errs.push(format!("{pattern}: {got} impacted (want {want})"));
             }
         }
+        if let Some(want) = e.get("workload") {
+            errs.extend(check_workload(pattern, &f["workload"], want));
+        }
         if let Some(rc) = e.get("root_cause") {
             if f["root_cause"]["class"] != *rc {
                 errs.push(format!(
@@ -152,6 +155,57 @@ fn check_asserts(case: &Path, out: &str) -> Vec<String> {
         let p = p.as_str().unwrap_or("");
         for f in fs.iter().filter(|f| f["pattern"] == p) {
             errs.push(format!("unexpected {p} on {}", obj_key(&f["subject"])));
+        }
+    }
+    errs
+}
+
+/// A `workload_failure`'s `workload` object against the case's expectation: `stage`,
+/// `subclass`, `coverage`, `coverage_reasons` equal; `chain` equal as
+/// `Kind/ns/name:link` strings; `params` a subset.
+fn check_workload(pattern: &str, got: &Value, want: &Value) -> Vec<String> {
+    let mut errs = Vec::new();
+    if got.is_null() {
+        return vec![format!("{pattern}: no workload object")];
+    }
+    for (k, path) in [
+        ("stage", &["cause", "stage"][..]),
+        ("subclass", &["cause", "subclass"][..]),
+        ("coverage", &["coverage"][..]),
+        ("coverage_reasons", &["coverage_reasons"][..]),
+    ] {
+        if let Some(w) = want.get(k) {
+            let g = path.iter().fold(got, |v, p| &v[*p]);
+            if g != w {
+                errs.push(format!("{pattern}: workload {k} {g} (want {w})"));
+            }
+        }
+    }
+    if let Some(w) = want.get("chain") {
+        let g: Vec<String> = got["chain"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| format!("{}:{}", obj_key(l), l["link"].as_str().unwrap_or("")))
+            .collect();
+        let w: Vec<String> = w
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect();
+        if g != w {
+            errs.push(format!("{pattern}: workload chain {g:?} (want {w:?})"));
+        }
+    }
+    if let Some(w) = want.get("params").and_then(Value::as_object) {
+        for (k, v) in w {
+            if got["cause"]["params"][k] != *v {
+                errs.push(format!(
+                    "{pattern}: cause param {k} = {} (want {v})",
+                    got["cause"]["params"][k]
+                ));
+            }
         }
     }
     errs

@@ -86,18 +86,39 @@ fn every_golden_finding_is_a_valid_ocsf_detection_finding() {
                 ));
             }
             let resources = doc["resources"].as_array().unwrap();
+            let impacted = native["impacted"].as_array().map_or(0, Vec::len);
+            // A workload chain's links beyond the subject and the impacted objects
+            // (ReplicaSet, Pod, PVC, Node) follow as "Related".
+            let key = |o: &Value| {
+                format!(
+                    "{}/{}/{}",
+                    o["kind"].as_str().unwrap_or(""),
+                    o["namespace"].as_str().unwrap_or(""),
+                    o["name"].as_str().unwrap_or("")
+                )
+            };
+            let listed: BTreeSet<String> = std::iter::once(key(&native["subject"]))
+                .chain(native["impacted"].as_array().into_iter().flatten().map(key))
+                .collect();
+            let related = native["workload"]["chain"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|l| !listed.contains(&key(l)))
+                .count();
             for (i, res) in resources.iter().enumerate() {
                 let role = if i == 0 {
                     (1, "Target")
-                } else {
+                } else if i <= impacted.min(50) {
                     (3, "Affected")
+                } else {
+                    (4, "Related")
                 };
                 if (res["role_id"].clone(), res["role"].clone()) != (json!(role.0), json!(role.1)) {
                     problems.push(format!("{at}: resources[{i}] role {res}"));
                 }
             }
-            let impacted = native["impacted"].as_array().map_or(0, Vec::len);
-            if resources.len() != 1 + impacted.min(50) {
+            if resources.len() != 1 + impacted.min(50) + related {
                 problems.push(format!("{at}: {} resources", resources.len()));
             }
             let observed: BTreeSet<&str> = doc["observables"]

@@ -24,6 +24,7 @@ mod emitter;
 pub mod redact;
 pub mod rules;
 mod snapshot;
+pub mod workload;
 
 use crate::record::{Class, Detail, Format, Level, Record, Severity};
 

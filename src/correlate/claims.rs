@@ -32,6 +32,8 @@ use crate::record::{Class, ObjectRef, TsMs};
 pub enum ClaimRank {
     /// A per-object pattern of the object itself (build, health check, …).
     Own,
+    /// `workload_failure`: the workload cause below the object's health check.
+    Workload,
     /// `dependency_blocked` / `dependency_cycle` over `dependsOn` edges.
     Dependency,
     /// `dependency_blocked` whose subject is a failing or missing source.
@@ -64,6 +66,7 @@ pub(crate) fn claim_rank(pattern: PatternId, subject: &ObjectRef) -> ClaimRank {
         PatternId::GitAuthFailure => ClaimRank::SourceAuth,
         PatternId::DependencyBlocked if is_source_kind(&subject.kind) => ClaimRank::SourceFailure,
         PatternId::DependencyBlocked | PatternId::DependencyCycle => ClaimRank::Dependency,
+        PatternId::WorkloadFailure => ClaimRank::Workload,
         _ => ClaimRank::Own,
     }
 }
@@ -304,6 +307,10 @@ mod tests {
         let repo = ObjectRef::new("GitRepository", "apps", "fleet");
         let order = [
             claim_rank(PatternId::BuildFailure, &ks("a")),
+            claim_rank(
+                PatternId::WorkloadFailure,
+                &ObjectRef::new("Deployment", "apps", "web"),
+            ),
             claim_rank(PatternId::DependencyBlocked, &ks("a")),
             claim_rank(PatternId::DependencyBlocked, &repo),
             claim_rank(PatternId::GitAuthFailure, &repo),

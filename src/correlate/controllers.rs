@@ -116,6 +116,7 @@ impl Detector for ControllerHealth {
             runs: true,
             recovery: false,
             controller_records: true,
+            workload_records: false,
         }
     }
 

@@ -22,6 +22,7 @@ use super::objects::ObjectPatterns;
 use super::pattern_id::PatternId;
 use super::shared::Shared;
 use super::sources::SourceHealth;
+use super::workload::WorkloadHealth;
 use crate::record::{Class, ObjectRef, Record, TsMs};
 
 /// How a parameter's value is written and read.
@@ -92,6 +93,7 @@ pub struct PatternParams {
 /// Every family's parameter table, in the correlator's record order. A pattern file
 /// may set exactly the parameters listed here for its pattern.
 pub const PARAM_TABLES: &[&[PatternParams]] = &[
+    WorkloadHealth::PARAMS,
     ObjectPatterns::PARAMS,
     SourceHealth::PARAMS,
     DependencyGraph::PARAMS,
@@ -122,6 +124,10 @@ pub struct Consumes {
     /// Whether the controllers' own records (metric samples, Pod status, Pod and Node
     /// Events, controller lines) are given to `Detector::on_controller_record`.
     pub controller_records: bool,
+    /// Whether workload-side records (workload, ReplicaSet, Pod and PVC documents,
+    /// Events about them and about Nodes, Flux snapshots with an inventory) are given
+    /// to `Detector::on_workload_record`, besides their usual route.
+    pub workload_records: bool,
 }
 
 impl Consumes {
@@ -178,6 +184,9 @@ pub(crate) trait Detector {
     /// A controller's own record (no Flux object as subject).
     fn on_controller_record(&mut self, _sh: &mut Shared, _rec: &Record, _ts: TsMs) {}
 
+    /// A workload-side record (see `Consumes::workload_records`).
+    fn on_workload_record(&mut self, _sh: &mut Shared, _rec: &Record, _ts: TsMs) {}
+
     /// The time-driven checks of `phase` at tick time `now`.
     fn on_tick(&mut self, _sh: &mut Shared, _now: TsMs, _phase: TickPhase) {}
 
@@ -221,6 +230,14 @@ mod tests {
             (c.name(), vec![include_str!("controllers.rs")], c.params()),
             (o.name(), vec![include_str!("objects.rs")], o.params()),
             (g.name(), vec![include_str!("graph.rs")], g.params()),
+            {
+                let w = WorkloadHealth::new(10);
+                (
+                    w.name(),
+                    vec![include_str!("workload/mod.rs")],
+                    WorkloadHealth::PARAMS,
+                )
+            },
         ]
     }
 

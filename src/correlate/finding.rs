@@ -62,6 +62,72 @@ pub struct ImpactDetail {
     pub message: String,
 }
 
+/// One link of a workload chain: the object and how it was linked to the one before.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChainLink {
+    pub object: ObjectRef,
+    pub uid: Option<String>,
+    /// `flux` (the Flux object itself), `health_check` (named in its message),
+    /// `inventory`, `label`, `ownerRef` (by uid), `name` (name prefix, inferred),
+    /// `claim` (a Pod's PVC), `node` (a Pod's node), `event` (Events only).
+    pub link: String,
+}
+
+/// A cause of a workload not becoming available (report-and-workload-rca.md §2.5).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WorkloadCauseInfo {
+    /// `create`, `schedule`, `volume`, `image`, `config`, `crash`, `node`, `probe`,
+    /// `none`.
+    pub stage: String,
+    pub class: String,
+    pub subclass: String,
+    pub params: BTreeMap<String, String>,
+    /// The workload it was found for and how many of its Pods show it.
+    pub workload: ObjectRef,
+    pub pods_in_class: u64,
+    /// The cause in words (`image ghcr.io/acme/web:v1.4.3 not found`).
+    pub text: String,
+}
+
+/// One piece of workload evidence, verbatim: an Event or a status field.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WorkloadEvidence {
+    /// `event` or `status`.
+    pub source: String,
+    pub reason: String,
+    pub event_type: Option<String>,
+    pub reporter: Option<String>,
+    pub involved_object: ObjectRef,
+    pub uid: Option<String>,
+    /// The class of the record it came from (taxonomy §1).
+    pub record_class: Class,
+    pub message: String,
+    pub count: Option<u64>,
+    pub first_seen: Option<TsMs>,
+    pub last_seen: Option<TsMs>,
+}
+
+/// What the workload root cause found under a Flux health-check or Helm timeout.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WorkloadDiagnosis {
+    /// The Kustomization or HelmRelease, its failure message and reason.
+    pub flux_object: ObjectRef,
+    pub flux_message: String,
+    /// Flux object → workload → ReplicaSet/StatefulSet/Job → Pod → PVC.
+    pub chain: Vec<ChainLink>,
+    pub cause: WorkloadCauseInfo,
+    /// Other causes (other Pods, other named workloads), most Pods first.
+    pub others: Vec<WorkloadCauseInfo>,
+    pub desired: Option<i64>,
+    pub updated: Option<i64>,
+    pub available: Option<i64>,
+    /// `full` or `partial`.
+    pub coverage: String,
+    /// Why partial: `events_expired`, `rbac_forbidden`, `no_uids`.
+    pub coverage_reasons: Vec<String>,
+    pub evidence: Vec<WorkloadEvidence>,
+}
+
 /// How sure a pattern is that its findings are real (a pattern-file setting,
 /// `confidence:`): renderers map it to OCSF `confidence_id`.
 #[derive(
@@ -154,6 +220,9 @@ pub struct Finding {
     /// Create/Update follows from it.
     #[serde(default)]
     pub emission: u64,
+    /// `workload_failure` only: the chain, cause, replicas, coverage and evidence.
+    #[serde(default)]
+    pub workload: Option<Box<WorkloadDiagnosis>>,
     /// Templates to render before the next emission (not rendered, not stored).
     #[serde(skip)]
     pub text_pending: PendingText,
@@ -209,6 +278,7 @@ impl Finding {
             rule: RuleMeta::default(),
             last_counted: 0,
             emission: 1,
+            workload: None,
             text_pending: Default::default(),
         }
     }
@@ -457,6 +527,7 @@ impl FindingTable {
                 rule: RuleMeta::default(),
                 last_counted: ts,
                 emission: 0,
+                workload: None,
                 text_pending: PendingText::default(),
             },
             emitted_key: None,
@@ -473,6 +544,7 @@ impl FindingTable {
             e.finding.evidence.clear();
             e.finding.impacted.clear();
             e.finding.impact.clear();
+            e.finding.workload = None;
         }
         e.resolve_after_ms = resolve_after_ms;
         if ts > e.finding.last_seen {

@@ -52,6 +52,7 @@ impl Detector for DependencyGraph {
             runs: false,
             recovery: true,
             controller_records: false,
+            workload_records: false,
         }
     }
 

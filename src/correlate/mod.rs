@@ -35,6 +35,7 @@ mod sources;
 pub mod spec;
 pub mod state;
 pub mod vars;
+pub mod workload;
 
 use std::collections::BTreeSet;
 
@@ -53,6 +54,8 @@ use objects::ObjectPatterns;
 use shared::{RecentFailure, Shared, RECENT_FAILURES_CAP};
 use sources::SourceHealth;
 use state::{push_capped, Attempt, Caps, Evictions, StateCounts};
+use workload::WorkloadHealth;
+pub use workload::{Lookup, LookupResult};
 
 /// The kind whose applies are steps of a run rather than its outcome.
 const KUSTOMIZATION: &str = "Kustomization";
@@ -73,6 +76,7 @@ pub enum Output {
 /// A detector family, for the explicit call orders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Family {
+    Workloads,
     Objects,
     Sources,
     Graph,
@@ -83,8 +87,11 @@ enum Family {
 /// run, a recovery, a controller's own record, the end of input). It matters where a
 /// family reads what another settles on the same record: on a success, the object's
 /// own patterns (slow, drift: "is it claimed?") are judged before the source family
-/// and the graph resolve the roots that claimed it. Changing it changes output.
-const RECORD_ORDER: [Family; 4] = [
+/// and the graph resolve the roots that claimed it. The workload family comes first:
+/// on a health-check failure it claims the object before the object's own pattern
+/// asks whether it is a folded symptom. Changing it changes output.
+const RECORD_ORDER: [Family; 5] = [
+    Family::Workloads,
     Family::Objects,
     Family::Sources,
     Family::Graph,
@@ -96,8 +103,11 @@ const RECORD_ORDER: [Family; 4] = [
 /// cascade claims its symptoms before they are judged), then the dependency graph
 /// and the source-failure root (claims), then the objects' own checks (drift,
 /// stalled: quiet when claimed), the hosts' cap; last, the guilty tenant, which reads
-/// the pressure the others found. Changing it changes output.
-const TICK_ORDER: [(Family, TickPhase); 5] = [
+/// the pressure the others found. The workload family first re-evaluates failures
+/// whose evidence changed (its claims then hold for the checks after it). Changing
+/// it changes output.
+const TICK_ORDER: [(Family, TickPhase); 6] = [
+    (Family::Workloads, TickPhase::Main),
     (Family::Controllers, TickPhase::Main),
     (Family::Graph, TickPhase::Main),
     (Family::Objects, TickPhase::Main),
@@ -125,6 +135,7 @@ pub struct Correlator {
     sources: SourceHealth,
     graph: DependencyGraph,
     controllers: ControllerHealth,
+    workloads: WorkloadHealth,
 }
 
 impl Correlator {
@@ -141,12 +152,14 @@ impl Correlator {
             sources: SourceHealth::default(),
             graph: DependencyGraph,
             controllers: ControllerHealth::default(),
+            workloads: WorkloadHealth::new(caps.objects),
         }
     }
 
     /// The shared state and one family, borrowed apart.
     fn family(&mut self, f: Family) -> (&mut Shared, &mut dyn Detector) {
         let d: &mut dyn Detector = match f {
+            Family::Workloads => &mut self.workloads,
             Family::Objects => &mut self.objects,
             Family::Sources => &mut self.sources,
             Family::Graph => &mut self.graph,
@@ -157,6 +170,7 @@ impl Correlator {
 
     fn family_ref(&self, f: Family) -> &dyn Detector {
         match f {
+            Family::Workloads => &self.workloads,
             Family::Objects => &self.objects,
             Family::Sources => &self.sources,
             Family::Graph => &self.graph,
@@ -215,6 +229,7 @@ impl Correlator {
     pub fn evictions(&self) -> Evictions {
         Evictions {
             audit: self.sh.audit.evicted,
+            workloads: self.workloads.evicted(),
             ..self.sh.evictions
         }
     }
@@ -227,7 +242,13 @@ impl Correlator {
     /// Entry counts of every keyed structure (for memory tests and metrics).
     pub fn state_counts(&self) -> StateCounts {
         let ctrls = &self.controllers.ctrls;
+        let (workload_keys, workload_events, workload_pending, inventories) =
+            self.workloads.counts();
         StateCounts {
+            workload_keys,
+            workload_events,
+            workload_pending: workload_pending + inventories,
+            lookups: self.workloads.lookups.len() + self.workloads.lookups.queued(),
             objects: self.sh.objects.len(),
             controllers: ctrls.len(),
             hosts: self.sources.hosts.len(),
@@ -260,6 +281,24 @@ impl Correlator {
             self.sources.hosts.len(),
             self.sh.findings.len(),
         )
+    }
+
+    /// Lookups asked for since the last call: one per workload a health-check failure
+    /// named, at most one per workload per `workload_failure.lookup_interval`. The
+    /// live side GETs each and answers with [`Correlator::lookup_result`]; replay
+    /// drains and drops them (the queue is capped either way).
+    pub fn take_lookups(&mut self) -> Vec<Lookup> {
+        self.workloads.lookups.take()
+    }
+
+    /// The documents a [`Lookup`] fetched: taken like any workload record, and the
+    /// pending failures naming the workload are evaluated now, so the finding names the
+    /// cause without waiting for the next tick. A non-empty `denied` makes the
+    /// finding's coverage partial (`rbac_forbidden`). The clock is not moved.
+    pub fn lookup_result(&mut self, r: LookupResult) {
+        let now = self.now.unwrap_or(r.at);
+        self.workloads.lookup_result(&mut self.sh, r, now);
+        self.sh.collect(now, false);
     }
 
     /// Drains what has been emitted so far.
@@ -326,6 +365,14 @@ impl Correlator {
         let now = self.now.unwrap_or(ts);
         // Late records keep their own time for windows but never move the clock back.
         let ts = ts.min(now);
+        if workload::wants(rec) {
+            for f in RECORD_ORDER {
+                let (sh, d) = self.family(f);
+                if d.consumes().workload_records {
+                    d.on_workload_record(sh, rec, ts);
+                }
+            }
+        }
         match &rec.detail {
             Detail::Metric(_) | Detail::Pod(_) => self.controller_record(rec, ts),
             Detail::Object(_) => self.on_object(rec, ts),
@@ -634,6 +681,7 @@ mod tests {
     #[test]
     fn every_family_is_called_once_in_each_order() {
         let all = [
+            Family::Workloads,
             Family::Objects,
             Family::Sources,
             Family::Graph,
@@ -663,6 +711,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                "WorkloadHealth",
                 "ObjectPatterns",
                 "SourceHealth",
                 "DependencyGraph",

@@ -135,6 +135,7 @@ impl Detector for ObjectPatterns {
             runs: false,
             recovery: true,
             controller_records: false,
+            workload_records: false,
         }
     }
 
@@ -357,6 +358,14 @@ impl ObjectPatterns {
         let Some(pattern) = pattern_for(rec.class) else {
             return;
         };
+        if matches!(
+            pattern,
+            PatternId::HealthCheckFailure | PatternId::HelmReleaseFailure
+        ) && super::workload::folded(sh, obj, &rec.message())
+        {
+            // A symptom of the workload root that claims the object (its `impacted`).
+            return;
+        }
         let pat = sh.settings.patterns.shared(pattern);
         let Some(s) = sh.objects.get(obj) else {
             return;

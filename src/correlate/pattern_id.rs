@@ -83,6 +83,7 @@ pattern_ids! {
     ImageAutomationFailure => "image_automation_failure",
     MemoryGrowth => "memory_growth",
     QueueBackpressure => "queue_backpressure",
+    WorkloadFailure => "workload_failure",
 }
 
 impl PatternId {

@@ -73,6 +73,7 @@ impl Detector for SourceHealth {
             runs: false,
             recovery: true,
             controller_records: false,
+            workload_records: false,
         }
     }
 

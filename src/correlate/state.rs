@@ -56,12 +56,23 @@ pub struct Evictions {
     pub findings: u64,
     /// Audit de-duplication entries.
     pub audit: u64,
+    /// Workload documents and Events (the least recently seen first), and lookups
+    /// dropped from a queue never drained.
+    pub workloads: u64,
 }
 
 /// Entry counts of every keyed structure of the correlator (see
 /// `Correlator::state_counts`); each stays at or under its cap.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StateCounts {
+    /// Workload, Pod and PVC documents and objects with kept Events.
+    pub workload_keys: usize,
+    /// Kept cause-bearing Events over every ring.
+    pub workload_events: usize,
+    /// Pending workload failures and remembered inventories.
+    pub workload_pending: usize,
+    /// Workloads rate-limited plus lookups queued.
+    pub lookups: usize,
     pub objects: usize,
     pub controllers: usize,
     pub hosts: usize,

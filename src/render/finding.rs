@@ -12,7 +12,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::classify::redact::redact;
-use crate::correlate::finding::{Finding, Status};
+use crate::correlate::finding::{Finding, Status, WorkloadCauseInfo, WorkloadDiagnosis};
 use crate::correlate::{AuditRecord, PatternId};
 use crate::record::ObjectRef;
 use crate::render::colour::Palette;
@@ -103,8 +103,70 @@ fn impacted_json(f: &Finding, o: &ObjectRef) -> Value {
     v
 }
 
-/// Native finding (contracts.md §4).
+/// The `workload` object of a `workload_finding` (an extension of contracts.md §4):
+/// chain, cause, replicas, coverage, verbatim evidence. Texts redacted again.
+pub fn workload_json(w: &WorkloadDiagnosis) -> Value {
+    let ts = |t: Option<i64>| t.map(format_rfc3339_ms);
+    let cause = |c: &WorkloadCauseInfo| {
+        json!({
+            "stage": c.stage,
+            "class": c.class,
+            "subclass": c.subclass,
+            "params": c.params.iter().map(|(k, v)| (k.clone(), json!(r(v)))).collect::<Map<_, _>>(),
+            "workload": obj_json(&c.workload),
+            "pods_in_class": c.pods_in_class,
+            "text": r(&c.text),
+        })
+    };
+    json!({
+        "flux_object": obj_json(&w.flux_object),
+        "flux_message": r(&w.flux_message),
+        "chain": w.chain.iter().map(|l| {
+            let mut v = obj_json(&l.object);
+            if let (Some(uid), Value::Object(m)) = (&l.uid, &mut v) {
+                m.insert("uid".into(), json!(uid));
+            }
+            if let Value::Object(m) = &mut v {
+                m.insert("link".into(), json!(l.link));
+            }
+            v
+        }).collect::<Vec<_>>(),
+        "cause": cause(&w.cause),
+        "others": w.others.iter().map(cause).collect::<Vec<_>>(),
+        "replicas": {
+            "desired": w.desired,
+            "updated": w.updated,
+            "available": w.available,
+            "pods_in_class": w.cause.pods_in_class,
+        },
+        "coverage": w.coverage,
+        "coverage_reasons": w.coverage_reasons,
+        "evidence": w.evidence.iter().map(|e| json!({
+            "source": e.source,
+            "reason": e.reason,
+            "type": e.event_type,
+            "reporter": e.reporter,
+            "involved_object": obj_json(&e.involved_object),
+            "uid": e.uid,
+            "class": e.record_class.as_str(),
+            "message": r(&e.message),
+            "count": e.count,
+            "first_seen": ts(e.first_seen),
+            "last_seen": ts(e.last_seen),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Native finding (contracts.md §4), with `workload` when the pattern has one.
 pub fn native(f: &Finding) -> Value {
+    let mut v = native_base(f);
+    if let (Some(w), Value::Object(m)) = (&f.workload, &mut v) {
+        m.insert("workload".into(), workload_json(w));
+    }
+    v
+}
+
+fn native_base(f: &Finding) -> Value {
     json!({
         "type": "finding",
         "id": f.id,
@@ -289,6 +351,63 @@ pub fn text_block_in(f: &Finding, palette: Palette) -> String {
             }
         ));
     }
+    if let Some(w) = &f.workload {
+        out.push_str(&workload_text(w));
+    }
     out.push_str(&format!("    next step: {}\n", term(&f.remediation)));
+    out
+}
+
+/// Most workload evidence lines in a text block.
+const TEXT_WORKLOAD_EVIDENCE: usize = 3;
+
+/// The chain (`flux trace` style, one line) and the cause's verbatim evidence.
+fn workload_text(w: &WorkloadDiagnosis) -> String {
+    let chain: Vec<String> = w
+        .chain
+        .iter()
+        .map(|l| {
+            let how = if l.link == "name" {
+                " (linked by name, inferred)".to_string()
+            } else {
+                String::new()
+            };
+            format!("{}{how}", term(&l.object.to_string()))
+        })
+        .collect();
+    let mut out = format!("    chain: {}\n", chain.join(" → "));
+    let mut cause = format!(
+        "    cause: {} / {}: {} ({} Pods",
+        w.cause.stage,
+        w.cause.subclass,
+        term(&w.cause.text),
+        w.cause.pods_in_class
+    );
+    if let (Some(a), Some(d)) = (w.available, w.desired) {
+        cause.push_str(&format!(", {a}/{d} available"));
+    }
+    cause.push_str(&format!("), coverage {}", w.coverage));
+    if !w.coverage_reasons.is_empty() {
+        cause.push_str(&format!(" ({})", w.coverage_reasons.join(", ")));
+    }
+    out.push_str(&cause);
+    out.push('\n');
+    for e in w.evidence.iter().take(TEXT_WORKLOAD_EVIDENCE) {
+        let count = e.count.map(|c| format!(" ×{c}")).unwrap_or_default();
+        out.push_str(&format!(
+            "    {} {}{count}: {}\n",
+            term(&e.reason),
+            term(&e.involved_object.to_string()),
+            term(&e.message)
+        ));
+    }
+    for o in w.others.iter().take(TEXT_WORKLOAD_EVIDENCE) {
+        out.push_str(&format!(
+            "    also: {} ({}, {} Pods)\n",
+            term(&o.text),
+            term(&o.workload.to_string()),
+            o.pods_in_class
+        ));
+    }
     out
 }

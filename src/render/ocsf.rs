@@ -30,6 +30,9 @@ const ROLE_TARGET: (u8, &str) = (1, "Target");
 /// `resources[].role_id`: an object the finding's cause keeps from working (OCSF 1.8.0
 /// "Affected"; 99 "Other" would hide the relation from SIEM queries).
 const ROLE_AFFECTED: (u8, &str) = (3, "Affected");
+/// `resources[].role_id`: an object on the way to the cause (a workload chain's
+/// ReplicaSet, Pod, PVC or Node).
+const ROLE_RELATED: (u8, &str) = (4, "Related");
 /// `observables[].type_id` of a hostname.
 const OBSERVABLE_HOSTNAME: (u8, &str) = (1, "Hostname");
 /// `observables[].type_id` of a resource's unique id.
@@ -157,7 +160,42 @@ pub fn ocsf(f: &Finding, first: bool) -> Value {
             .take(MAX_RESOURCES)
             .map(|o| resource(o, ROLE_AFFECTED)),
     );
+    if let Some(w) = &f.workload {
+        for l in &w.chain {
+            if l.object != f.subject && !f.impacted.contains(&l.object) {
+                let mut res = resource(&l.object, ROLE_RELATED);
+                if let Some(uid) = &l.uid {
+                    res["labels"] = json!([format!("uid:{uid}"), format!("link:{}", l.link)]);
+                } else {
+                    res["labels"] = json!([format!("link:{}", l.link)]);
+                }
+                resources.push(res);
+            }
+        }
+    }
     let observables = observables(f, &resources);
+    let mut evidences: Vec<Value> = f
+        .evidence
+        .iter()
+        .map(|e| {
+            json!({"data": {
+                "ts": e.ts.map(format_rfc3339_ms), "controller": e.controller,
+                "class": e.class.as_str(), "message": r(&e.message),
+            }})
+        })
+        .collect();
+    if let Some(w) = &f.workload {
+        evidences.extend(w.evidence.iter().map(|e| {
+            json!({"data": {
+                "source": e.source, "reason": e.reason, "type": e.event_type,
+                "reporter": e.reporter, "involved_object": e.involved_object.to_string(),
+                "uid": e.uid, "count": e.count, "class": e.record_class.as_str(),
+                "first_seen": e.first_seen.map(format_rfc3339_ms),
+                "last_seen": e.last_seen.map(format_rfc3339_ms),
+                "message": r(&e.message),
+            }})
+        }));
+    }
     let mut analytic = json!({"type_id": 1, "type": "Rule", "uid": f.pattern, "name": f.pattern});
     if !f.rule.description.is_empty() {
         analytic["desc"] = json!(r(&f.rule.description));
@@ -165,7 +203,7 @@ pub fn ocsf(f: &Finding, first: bool) -> Value {
     if !f.rule.category.is_empty() {
         analytic["category"] = json!(f.rule.category);
     }
-    json!({
+    let mut v = json!({
         "class_uid": CLASS_UID, "class_name": "Detection Finding",
         "category_uid": 2, "category_name": "Findings",
         "activity_id": activity_id, "activity_name": activity_name,
@@ -196,10 +234,7 @@ pub fn ocsf(f: &Finding, first: bool) -> Value {
         },
         "resources": resources,
         "observables": observables,
-        "evidences": f.evidence.iter().map(|e| json!({"data": {
-            "ts": e.ts.map(format_rfc3339_ms), "controller": e.controller,
-            "class": e.class.as_str(), "message": r(&e.message),
-        }})).collect::<Vec<_>>(),
+        "evidences": evidences,
         "remediation": {
             "desc": r(&f.remediation),
             "references": [pattern_doc_url(PATTERN_DOCS_URL, &f.pattern)],
@@ -211,7 +246,11 @@ pub fn ocsf(f: &Finding, first: bool) -> Value {
                 "class": rc.class.as_str(), "message": r(&rc.message)})),
             "labels": f.labels.iter().map(|(k, v)| (k.clone(), json!(r(v)))).collect::<Map<_, _>>(),
         },
-    })
+    });
+    if let Some(w) = &f.workload {
+        v["unmapped"]["workload"] = super::finding::workload_json(w);
+    }
+    v
 }
 
 #[cfg(test)]
@@ -247,6 +286,7 @@ mod tests {
             },
             last_counted: 2,
             emission: 1,
+            workload: None,
             text_pending: Default::default(),
         }
     }

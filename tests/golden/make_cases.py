@@ -103,9 +103,11 @@ class Case:
         self.alerting = None
 
     def expect(self, pattern, subject=None, tenant=None, impacted=None, status="firing", root_cause=None,
-               tenants=None, impacted_count=None):
+               tenants=None, impacted_count=None, workload=None):
         """A finding the case must end with (checked by tests/golden_replay.rs)."""
         e = {"pattern": pattern, "status": status}
+        if workload:
+            e["workload"] = workload
         if subject:
             e["subject"] = subject
         if tenant:
@@ -1798,6 +1800,460 @@ CUSTOM_EXAMPLES = {
     "stalled_reconciliation": (ex_stalled, "reports", "analytics"),
     "reconcile_loop": (ex_loop, "frontend", "shop"),
 }
+# ======================================================================================
+# workload_failure: the workload root cause below a health check (issue 17). Kubernetes
+# documents in the shapes `kubectl get … -o json` prints (one per line), Events with the
+# real message texts of report-and-workload-rca.md §2.2.
+# ======================================================================================
+def wl_meta(name, ns, uid=None, labels=None, annotations=None, owner=None, created=0):
+    m = {"name": name, "namespace": ns, "creationTimestamp": iso_s(created)}
+    if uid:
+        m["uid"] = uid
+    if labels:
+        m["labels"] = labels
+    if annotations:
+        m["annotations"] = annotations
+    if owner:
+        kind, oname, ouid = owner
+        ref = {"apiVersion": "apps/v1", "kind": kind, "name": oname, "controller": True,
+               "blockOwnerDeletion": True}
+        if ouid:
+            ref["uid"] = ouid
+        m["ownerReferences"] = [ref]
+    return m
+
+
+def wl_uid(*parts):
+    h = sha("/".join(parts))
+    return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:32])
+
+
+KS_LABELS = {"app": "web", "kustomize.toolkit.fluxcd.io/name": "checkout",
+             "kustomize.toolkit.fluxcd.io/namespace": "shop"}
+
+
+def wl_deploy(c, sec, name, replicas=3, available=0, ready=0, updated=None, ns="shop", uid=True, labels=None,
+              conditions=None, revision="2", kind="Deployment", extra_spec=None):
+    st = {"observedGeneration": 2, "replicas": replicas,
+          "updatedReplicas": replicas if updated is None else updated}
+    if ready:
+        st["readyReplicas"] = ready
+    if available:
+        st["availableReplicas"] = available
+    if replicas - available:
+        st["unavailableReplicas"] = replicas - available
+    st["conditions"] = conditions or [
+        {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable",
+         "message": "Deployment does not have minimum availability.", "lastUpdateTime": iso_s(sec),
+         "lastTransitionTime": iso_s(sec)},
+        {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated",
+         "message": 'ReplicaSet "%s-7d9f4c8b6" is progressing.' % name, "lastUpdateTime": iso_s(sec),
+         "lastTransitionTime": iso_s(sec)}]
+    spec = {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [{"name": name, "image": "ghcr.io/acme/%s:v1.4.3" % name}]}}}
+    spec.update(extra_spec or {})
+    d = {"apiVersion": "apps/v1", "kind": kind,
+         "metadata": wl_meta(name, ns, wl_uid(c.name, kind, name) if uid else None,
+                             labels if labels is not None else dict(KS_LABELS, app=name),
+                             {"deployment.kubernetes.io/revision": revision} if kind == "Deployment" else None,
+                             created=sec),
+         "spec": spec, "status": st}
+    c.add(sec, dumps(d))
+
+
+def wl_rs(c, sec, deploy, hash_="7d9f4c8b6", replicas=3, ns="shop", conditions=None):
+    name = "%s-%s" % (deploy, hash_)
+    d = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+         "metadata": wl_meta(name, ns, wl_uid(c.name, "ReplicaSet", name), {"app": deploy, "pod-template-hash": hash_},
+                             {"deployment.kubernetes.io/revision": "2"},
+                             ("Deployment", deploy, wl_uid(c.name, "Deployment", deploy)), created=sec),
+         "spec": {"replicas": replicas}, "status": {"replicas": 0, "observedGeneration": 1}}
+    if conditions:
+        d["status"]["conditions"] = conditions
+    c.add(sec, dumps(d))
+    return name
+
+
+def wl_pod(c, sec, owner_kind, owner, name, containers, phase="Pending", ns="shop", node="node-2", conditions=None,
+           reason=None, message=None, volumes=None, limits=None, owner_uid=True):
+    spec = {"containers": [{"name": cs["name"], "image": cs.get("image", "ghcr.io/acme/web:v1.4.3")}
+                           for cs in containers]}
+    if limits:
+        for ct in spec["containers"]:
+            ct["resources"] = {"limits": {"memory": limits}, "requests": {"memory": limits}}
+    if node:
+        spec["nodeName"] = node
+    if volumes:
+        spec["volumes"] = volumes
+    st = {"phase": phase, "containerStatuses": containers}
+    if conditions:
+        st["conditions"] = conditions
+    if reason:
+        st["reason"] = reason
+        st["message"] = message
+    d = {"apiVersion": "v1", "kind": "Pod",
+         "metadata": wl_meta(name, ns, wl_uid(c.name, "Pod", name), {"app": owner.split("-")[0]},
+                             owner=(owner_kind, owner, wl_uid(c.name, owner_kind, owner) if owner_uid else None),
+                             created=sec),
+         "spec": spec, "status": st}
+    c.add(sec, dumps(d))
+
+
+def wl_event(c, sec, kind, name, reason, message, type_="Warning", component="kubelet", ns="shop", count=1,
+             first=None, uid=True, field_path=None, host="node-2"):
+    inv = {"kind": kind, "namespace": ns, "name": name, "apiVersion": "apps/v1" if kind in ("ReplicaSet", "StatefulSet", "Deployment") else "v1"}
+    if uid:
+        inv["uid"] = wl_uid(c.name, kind, name)
+    if field_path:
+        inv["fieldPath"] = field_path
+    src = {"component": component}
+    if component == "kubelet":
+        src["host"] = host
+    d = {"apiVersion": "v1", "kind": "Event",
+         "metadata": {"name": "%s.%s" % (name, sha("%s%s%d" % (c.name, reason, c.n))[:16]), "namespace": ns,
+                      "creationTimestamp": iso_s(first if first is not None else sec)},
+         "involvedObject": inv, "reason": reason, "message": message, "type": type_, "source": src,
+         "count": count, "firstTimestamp": iso_s(first if first is not None else sec), "lastTimestamp": iso_s(sec),
+         "reportingComponent": component}
+    c.add(sec, dumps(d))
+
+
+def wl_waiting(name, reason, message=None, restarts=0, last=None, image="ghcr.io/acme/web:v1.4.3"):
+    cs = {"name": name, "ready": False, "restartCount": restarts, "image": image, "started": False,
+          "state": {"waiting": {"reason": reason}}}
+    if message:
+        cs["state"]["waiting"]["message"] = message
+    if last:
+        cs["lastState"] = {"terminated": last}
+    return cs
+
+
+def wl_running(name, ready=False, restarts=0):
+    return {"name": name, "ready": ready, "restartCount": restarts, "image": "ghcr.io/acme/web:v1.4.3",
+            "started": True, "state": {"running": {"startedAt": iso_s(60)}}}
+
+
+def wl_hc_err(objs, dur="5m0.00158s", early=False):
+    items = ", ".join("%s status: '%s'" % (o, s) for o, s in objs)
+    if early:
+        return "health check failed after %s: failed early due to stalled resources: [%s]" % (dur, items)
+    return "health check failed after %s: timeout waiting for: [%s]" % (dur, items)
+
+
+WEB = [("Deployment/shop/web", "InProgress")]
+KS_CHAIN = ["Kustomization/shop/checkout:flux", "Deployment/shop/web:label",
+            "ReplicaSet/shop/web-7d9f4c8b6:ownerRef"]
+
+
+def wl_flux(c, attempts=2, objs=None, early=False, start=60):
+    """Kustomization shop/checkout applies and fails its health check `attempts` times."""
+    rev = rev_of("checkout-v8")
+    c.ks(0, "shop", "checkout", ("shop", "shop-repo"), interval="10m0s", applied=rev_of("checkout-v7"))
+    for k in range(attempts):
+        t = start + k * 600
+        c.ssa(t, "shop", "checkout", rev, {"Deployment/shop/web": "configured" if k == 0 else "unchanged"})
+        c.zap(t + 1, "info", "Running health checks for revision %s with a timeout of 5m0s" % rev,
+              "Kustomization", "shop", "checkout")
+        c.ks_fail(t + 301, "shop", "checkout", rev, wl_hc_err(objs or WEB, early=early), dur=301.2,
+                  reason="HealthCheckFailed")
+    return rev
+
+
+# The chain ends at the first Pod (by name) of the cause's class.
+def wl_expect(c, stage, subclass, chain, coverage="full", reasons=None, params=None, subject="Deployment/shop/web",
+              flux="Kustomization/shop/checkout", tenant="shop"):
+    w = {"stage": stage, "subclass": subclass, "chain": chain, "coverage": coverage,
+         "coverage_reasons": reasons or []}
+    if params:
+        w["params"] = params
+    c.expect("workload_failure", subject, tenant, impacted=[flux], workload=w)
+    c.forbid("health_check_failure")
+    c.forbid("stalled_reconciliation")
+    c.max_alerting(1)
+
+
+POD_A, POD_B, POD_C = "web-7d9f4c8b6-x2x7k", "web-7d9f4c8b6-q8k2m", "web-7d9f4c8b6-p2lqz"
+IMG = "ghcr.io/acme/web:v1.4.3"
+NOT_FOUND = ('Failed to pull image "%s": rpc error: code = NotFound desc = failed to pull and unpack image "%s": '
+             'failed to resolve reference "%s": %s: not found' % (IMG, IMG, IMG, IMG))
+
+
+@case
+def workload_failure_fires():
+    # Image pull stage: the tag does not exist. Health check folded under the root.
+    c = Case("workload_failure_fires")
+    wl_deploy(c, 61, "web")
+    wl_rs(c, 61, "web")
+    for i, p in enumerate((POD_A, POD_B, POD_C)):
+        wl_pod(c, 62 + i, "ReplicaSet", "web-7d9f4c8b6", p,
+               [wl_waiting("web", "ImagePullBackOff", 'Back-off pulling image "%s"' % IMG)])
+        wl_event(c, 70 + i, "Pod", p, "Pulling", 'Pulling image "%s"' % IMG, type_="Normal",
+                 field_path="spec.containers{web}")
+        wl_event(c, 300 + i, "Pod", p, "Failed", NOT_FOUND, count=6, first=71 + i, field_path="spec.containers{web}")
+        wl_event(c, 300 + i, "Pod", p, "BackOff", 'Back-off pulling image "%s"' % IMG, type_="Normal", count=9,
+                 first=72 + i, field_path="spec.containers{web}")
+    wl_flux(c)
+    wl_expect(c, "image", "tag_or_image_not_found", KS_CHAIN + ["Pod/shop/%s:ownerRef" % POD_C],
+              params={"image": IMG})
+    return c
+
+
+@case
+def workload_failure_near_miss():
+    # One health-check timeout of a slow rollout: only benign Events, then it passes.
+    c = Case("workload_failure_near_miss")
+    rev = wl_flux(c, attempts=1)
+    wl_deploy(c, 61, "web")
+    wl_rs(c, 61, "web")
+    for i, p in enumerate((POD_A, POD_B, POD_C)):
+        wl_event(c, 62 + i, "Pod", p, "Scheduled", "Successfully assigned shop/%s to node-2" % p,
+                 type_="Normal", component="default-scheduler")
+        wl_event(c, 70 + i, "Pod", p, "Pulling", 'Pulling image "%s"' % IMG, type_="Normal")
+        wl_event(c, 400 + i, "Pod", p, "Pulled", 'Successfully pulled image "%s" in 5m20.2s' % IMG, type_="Normal")
+        wl_event(c, 401 + i, "Pod", p, "Started", "Started container web", type_="Normal")
+    c.ssa(961, "shop", "checkout", rev, {"Deployment/shop/web": "unchanged"})
+    c.zap(1009, "info", "Health check passed in 48.02s", "Kustomization", "shop", "checkout")
+    c.ks_ok(1010, "shop", "checkout", rev, dur=49.1)
+    c.forbid("health_check_failure")
+    return c
+
+
+@case
+def workload_create_quota():
+    c = Case("workload_create_quota")
+    msg = ('Error creating: pods "web-7d9f4c8b6-" is forbidden: exceeded quota: compute-quota, requested: '
+           'limits.cpu=500m, used: limits.cpu=2, limited: limits.cpu=2')
+    wl_deploy(c, 61, "web", conditions=[
+        {"type": "Progressing", "status": "True", "reason": "NewReplicaSetCreated",
+         "message": 'Created new replica set "web-7d9f4c8b6"', "lastTransitionTime": iso_s(61)},
+        {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": msg[len("Error creating: "):],
+         "lastTransitionTime": iso_s(62)}])
+    wl_rs(c, 61, "web", conditions=[{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                                     "message": msg[len("Error creating: "):], "lastTransitionTime": iso_s(62)}])
+    wl_event(c, 340, "ReplicaSet", "web-7d9f4c8b6", "FailedCreate", msg, component="replicaset-controller",
+             count=14, first=62)
+    wl_flux(c)
+    wl_expect(c, "create", "quota_exceeded", KS_CHAIN, params={"quota": "compute-quota"})
+    return c
+
+
+@case
+def workload_unschedulable_taint():
+    c = Case("workload_unschedulable_taint")
+    msg = ("0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, "
+           "2 node(s) had untolerated taint {dedicated: gpu}. preemption: 0/3 nodes are available: "
+           "3 Preemption is not helpful for scheduling.")
+    wl_deploy(c, 61, "web")
+    wl_rs(c, 61, "web")
+    cond = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": msg,
+             "lastTransitionTime": iso_s(62)}]
+    for i, p in enumerate((POD_A, POD_B, POD_C)):
+        wl_pod(c, 62 + i, "ReplicaSet", "web-7d9f4c8b6", p, [], node=None, conditions=cond)
+        wl_event(c, 330 + i, "Pod", p, "FailedScheduling", msg, component="default-scheduler", count=5, first=62 + i)
+    wl_flux(c)
+    wl_expect(c, "schedule", "untolerated_taint", KS_CHAIN + ["Pod/shop/%s:ownerRef" % POD_C],
+              params={"taint": "node-role.kubernetes.io/control-plane:", "nodes": "3"})
+    return c
+
+
+@case
+def workload_volume_storageclass():
+    c = Case("workload_volume_storageclass")
+    wl_deploy(c, 61, "db", replicas=1, kind="StatefulSet",
+              extra_spec={"serviceName": "db", "volumeClaimTemplates": [
+                  {"metadata": {"name": "data"},
+                   "spec": {"storageClassName": "fast-ssd", "accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": "10Gi"}}}}]})
+    c.add(62, dumps({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                     "metadata": wl_meta("data-db-0", "shop", wl_uid(c.name, "PersistentVolumeClaim", "data-db-0"),
+                                         {"app": "db"}, created=62),
+                     "spec": {"storageClassName": "fast-ssd", "accessModes": ["ReadWriteOnce"],
+                              "resources": {"requests": {"storage": "10Gi"}}},
+                     "status": {"phase": "Pending"}}))
+    unbound = ("0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 nodes "
+               "are available: 3 Preemption is not helpful for scheduling.")
+    wl_pod(c, 62, "StatefulSet", "db", "db-0", [], node=None,
+           volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "data-db-0"}}],
+           conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": unbound,
+                        "lastTransitionTime": iso_s(62)}])
+    wl_event(c, 320, "PersistentVolumeClaim", "data-db-0", "ProvisioningFailed",
+             'storageclass.storage.k8s.io "fast-ssd" not found', component="persistentvolume-controller",
+             count=17, first=62)
+    wl_event(c, 330, "Pod", "db-0", "FailedScheduling", unbound, component="default-scheduler", count=5, first=62)
+    wl_flux(c, objs=[("StatefulSet/shop/db", "InProgress")])
+    wl_expect(c, "volume", "storage_class_missing",
+              ["Kustomization/shop/checkout:flux", "StatefulSet/shop/db:label", "Pod/shop/db-0:ownerRef",
+               "PersistentVolumeClaim/shop/data-db-0:claim"],
+              params={"storage_class": "fast-ssd"}, subject="StatefulSet/shop/db")
+    return c
+
+
+@case
+def workload_config_configmap():
+    c = Case("workload_config_configmap")
+    wl_deploy(c, 61, "web")
+    wl_rs(c, 61, "web")
+    for i, p in enumerate((POD_A, POD_B, POD_C)):
+        wl_pod(c, 62 + i, "ReplicaSet", "web-7d9f4c8b6", p,
+               [wl_waiting("web", "CreateContainerConfigError", 'configmap "web-config" not found')])
+        wl_event(c, 70 + i, "Pod", p, "Pulled", 'Container image "%s" already present on machine' % IMG,
+                 type_="Normal", count=12, field_path="spec.containers{web}")
+        wl_event(c, 300 + i, "Pod", p, "Failed", 'Error: configmap "web-config" not found', count=12, first=70 + i,
+                 field_path="spec.containers{web}")
+    wl_flux(c)
+    wl_expect(c, "config", "configmap_missing", KS_CHAIN + ["Pod/shop/%s:ownerRef" % POD_C],
+              params={"configmap": "web-config"})
+    return c
+
+
+@case
+def workload_crash_oom():
+    c = Case("workload_crash_oom")
+    wl_deploy(c, 61, "web")
+    wl_rs(c, 61, "web")
+    last = {"reason": "OOMKilled", "exitCode": 137, "startedAt": iso_s(280), "finishedAt": iso_s(290)}
+    for i, p in enumerate((POD_A, POD_B, POD_C)):
+        wl_pod(c, 300 + i, "ReplicaSet", "web-7d9f4c8b6", p,
+               [wl_waiting("web", "CrashLoopBackOff",
+                           "back-off 2m40s restarting failed container=web pod=%s_shop(%s)" % (
+                               p, wl_uid(c.name, "Pod", p)), restarts=5, last=last)], phase="Running", limits="128Mi")
+        wl_event(c, 330 + i, "Pod", p, "BackOff",
+                 "Back-off restarting failed container web in pod %s_shop(%s)" % (p, wl_uid(c.name, "Pod", p)),
+                 count=21, first=100 + i, field_path="spec.containers{web}")
+    wl_flux(c)
+    wl_expect(c, "crash", "oom_killed", KS_CHAIN + ["Pod/shop/%s:ownerRef" % POD_C],
+              params={"container": "web", "exit_code": "137", "limit": "128Mi"})
+    return c
+
+
+@case
+def workload_node_evicted():
+    c = Case("workload_node_evicted")
+    wl_deploy(c, 61, "web")
+    wl_rs(c, 61, "web")
+    msg = ("The node was low on resource: memory. Threshold quantity: 100Mi, available: 81204Ki. Container web was "
+           "using 1452360Ki, request is 0, has larger consumption of memory. ")
+    for i, p in enumerate((POD_A, POD_B, POD_C)):
+        wl_pod(c, 200 + i, "ReplicaSet", "web-7d9f4c8b6", p,
+               [{"name": "web", "ready": False, "restartCount": 0, "image": IMG,
+                 "state": {"terminated": {"reason": "ContainerStatusUnknown", "exitCode": 137,
+                                          "message": "The container could not be located when the pod was terminated"}}}],
+               phase="Failed", reason="Evicted", message=msg)
+        wl_event(c, 200 + i, "Pod", p, "Evicted", msg, first=200 + i)
+    wl_flux(c)
+    wl_expect(c, "node", "evicted", KS_CHAIN + ["Pod/shop/%s:ownerRef" % POD_C], params={"resource": "memory"})
+    return c
+
+
+@case
+def workload_probe_readiness():
+    c = Case("workload_probe_readiness")
+    wl_deploy(c, 61, "web")
+    wl_rs(c, 61, "web")
+    for i, p in enumerate((POD_A, POD_B, POD_C)):
+        wl_pod(c, 90 + i, "ReplicaSet", "web-7d9f4c8b6", p, [wl_running("web")], phase="Running",
+               conditions=[{"type": "Ready", "status": "False", "reason": "ContainersNotReady",
+                            "message": "containers with unready status: [web]", "lastTransitionTime": iso_s(90)}])
+        wl_event(c, 340 + i, "Pod", p, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503",
+                 count=48, first=95 + i, field_path="spec.containers{web}")
+    wl_flux(c)
+    wl_expect(c, "probe", "readiness", KS_CHAIN + ["Pod/shop/%s:ownerRef" % POD_C], params={"probe": "Readiness"})
+    return c
+
+
+@case
+def workload_none_found():
+    # The Deployment says ProgressDeadlineExceeded (Flux fails early) and nothing else.
+    c = Case("workload_none_found")
+    wl_deploy(c, 61, "web", conditions=[
+        {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable",
+         "message": "Deployment does not have minimum availability.", "lastTransitionTime": iso_s(61)},
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+         "message": 'ReplicaSet "web-7d9f4c8b6" has timed out progressing.', "lastTransitionTime": iso_s(200)}])
+    wl_rs(c, 61, "web")
+    for i, p in enumerate((POD_A, POD_B, POD_C)):
+        wl_pod(c, 90 + i, "ReplicaSet", "web-7d9f4c8b6", p, [wl_running("web")], phase="Running")
+    wl_flux(c, objs=[("Deployment/shop/web", "Failed")], early=True)
+    wl_expect(c, "none", "progress_deadline_exceeded", KS_CHAIN)
+    return c
+
+
+@case
+def workload_helm_timeout():
+    # The old helm-controller wording names no object: linked by the release labels.
+    c = Case("workload_helm_timeout")
+    hr_setup(c, "3.2.0")
+    labels = {"app.kubernetes.io/name": "payments-api", "app.kubernetes.io/managed-by": "Helm",
+              "helm.toolkit.fluxcd.io/name": "payments-api", "helm.toolkit.fluxcd.io/namespace": "payments"}
+    wl_deploy(c, 61, "payments-api", replicas=2, ns="payments", labels=labels)
+    rs = "payments-api-5b7d9c6f4"
+    c.add(61, dumps({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                     "metadata": wl_meta(rs, "payments", wl_uid(c.name, "ReplicaSet", rs),
+                                         {"pod-template-hash": "5b7d9c6f4"},
+                                         {"deployment.kubernetes.io/revision": "2"},
+                                         ("Deployment", "payments-api",
+                                          wl_uid(c.name, "Deployment", "payments-api")), created=61),
+                     "spec": {"replicas": 2}, "status": {"replicas": 2}}))
+    img = "registry.acme.io/payments/api:3.2.0"
+    denied = ('Failed to pull image "%s": rpc error: code = Unknown desc = failed to pull and unpack image "%s": '
+              'failed to resolve reference "%s": pull access denied, repository does not exist or may require '
+              'authorization: server message: insufficient_scope: authorization failed' % (img, img, img))
+    for i, p in enumerate(("payments-api-5b7d9c6f4-k2x9d", "payments-api-5b7d9c6f4-m7q4w")):
+        wl_pod(c, 62 + i, "ReplicaSet", rs, p, [wl_waiting("api", "ImagePullBackOff",
+                                                           'Back-off pulling image "%s"' % img, image=img)],
+               ns="payments")
+        wl_event(c, 300 + i, "Pod", p, "Failed", denied, ns="payments", count=7, first=70 + i,
+                 field_path="spec.containers{api}")
+    for t in (400, 1100, 1800):
+        c.zap(t - 300, "info", "running 'upgrade' action with timeout of 5m0s", "HelmRelease", "payments",
+              "payments-api")
+        c.zap(t, "error", "failed to run 'upgrade' action", "HelmRelease", "payments", "payments-api",
+              error="Helm upgrade failed: timed out waiting for the condition")
+        c.event(t, "HelmRelease", "payments", "payments-api", "UpgradeFailed",
+                "Helm upgrade failed: timed out waiting for the condition", type_="Warning",
+                annotations={"helm.toolkit.fluxcd.io/revision": "3.2.0"})
+    wl_expect(c, "image", "registry_auth",
+              ["HelmRelease/payments/payments-api:flux", "Deployment/payments/payments-api:label",
+               "ReplicaSet/payments/%s:ownerRef" % rs, "Pod/payments/payments-api-5b7d9c6f4-k2x9d:ownerRef"],
+              params={"image": img}, subject="Deployment/payments/payments-api", flux="HelmRelease/payments/payments-api",
+              tenant="payments")
+    c.forbid("helm_release_failure")
+    return c
+
+
+@case
+def workload_events_expired():
+    # Health check failed, the Deployment is known from an earlier snapshot, but no
+    # Event or Pod status of it is left in the window.
+    c = Case("workload_events_expired")
+    wl_deploy(c, 0, "web")
+    wl_flux(c, start=60)
+    wl_expect(c, "none", "no_evidence", ["Kustomization/shop/checkout:flux", "Deployment/shop/web:label"],
+              coverage="partial", reasons=["events_expired"])
+    return c
+
+
+@case
+def workload_name_only():
+    # `kubectl get events` as text-free JSON without uids, no documents: linked by name.
+    c = Case("workload_name_only")
+    msg = ("0/4 nodes are available: 4 Insufficient cpu. preemption: 0/4 nodes are available: 4 No preemption "
+           "victims found for incoming pod.")
+    for i, p in enumerate((POD_A, POD_B)):
+        wl_event(c, 330 + i, "Pod", p, "FailedScheduling", msg, component="default-scheduler", count=5,
+                 first=62 + i, uid=False)
+    wl_event(c, 61, "ReplicaSet", "web-7d9f4c8b6", "SuccessfulCreate", "Created pod: %s" % POD_A, type_="Normal",
+             component="replicaset-controller", uid=False)
+    wl_flux(c)
+    wl_expect(c, "schedule", "insufficient_cpu",
+              ["Kustomization/shop/checkout:flux", "Deployment/shop/web:health_check",
+               "Pod/shop/%s:name" % POD_B],
+              coverage="partial", reasons=["no_uids"], params={"resource": "cpu", "nodes": "4"})
+    return c
+
+
+
 EXAMPLE_MAX_LINES = 40
 
 

@@ -376,6 +376,7 @@ pub fn finding(i: u64, name: &str, message: &str) -> Finding {
         last_counted: ts,
         emission: 1,
         rule: Default::default(),
+        workload: None,
         text_pending: Default::default(),
     }
 }

@@ -22,6 +22,8 @@ const FIELD_EVENT_NAMESPACE: &str = "event_namespace";
 #[derive(Default)]
 struct EventParts<'a> {
     object: Option<ObjectRef>,
+    /// `involvedObject.uid` / `regarding.uid`.
+    uid: Option<&'a str>,
     field_path: Option<&'a str>,
     /// `metadata.namespace` of the Event object itself.
     event_namespace: Option<&'a str>,
@@ -57,6 +59,7 @@ pub(super) fn from_core_v1(obj: &Map<String, Value>, watch_type: Option<&str>) -
     let series_last = obj_at(obj, "series").and_then(|s| ts_at(s, "lastObservedTime"));
     let parts = EventParts {
         object: involved.and_then(|o| object_ref(o, "", "")),
+        uid: involved.and_then(|o| str_at(o, "uid")),
         field_path: involved.and_then(|o| str_at(o, "fieldPath")),
         event_namespace: meta.and_then(|m| str_at(m, "namespace")),
         reason: str_at(obj, "reason"),
@@ -97,6 +100,7 @@ pub(super) fn from_events_v1(obj: &Map<String, Value>, watch_type: Option<&str>)
     let series_last = series.and_then(|s| ts_at(s, "lastObservedTime"));
     let parts = EventParts {
         object: regarding.and_then(|o| object_ref(o, "", "")),
+        uid: regarding.and_then(|o| str_at(o, "uid")),
         field_path: regarding.and_then(|o| str_at(o, "fieldPath")),
         event_namespace: meta.and_then(|m| str_at(m, "namespace")),
         reason: str_at(obj, "reason"),
@@ -132,6 +136,7 @@ pub(super) fn from_flux_payload(obj: &Map<String, Value>) -> Record {
     let ts = ts_at(obj, "timestamp");
     let parts = EventParts {
         object: obj_at(obj, "involvedObject").and_then(|o| object_ref(o, "", "")),
+        uid: obj_at(obj, "involvedObject").and_then(|o| str_at(o, "uid")),
         field_path: None,
         event_namespace: None,
         reason: str_at(obj, "reason"),
@@ -199,6 +204,11 @@ fn build(p: EventParts<'_>, format: Format, watch_type: Option<&str>) -> Record 
             first_ms: p.first_ms,
             last_ms: p.last_ms,
             metadata: p.metadata,
+            involved_uid: p.uid.map(str::to_string),
+            field_path: p.field_path.map(str::to_string),
+            combined: p
+                .message
+                .is_some_and(|m| m.starts_with(crate::record::COMBINED_PREFIX)),
         })),
         fields,
         ..Default::default()

@@ -11,7 +11,21 @@ use super::{
     object_ref, str_at, string_map, ts_at, u64_at,
 };
 use crate::parse::time::parse_go_duration_ms;
-use crate::record::{Condition, Detail, Format, Level, ObjectInfo, ObjectRef, Record};
+use crate::record::{
+    Condition, Detail, Format, Level, ObjectInfo, ObjectRef, OwnerRef, PvcInfo, Record,
+    WorkloadInfo,
+};
+
+/// Kinds whose documents carry replica counts ([`WorkloadInfo`]).
+const WORKLOAD_KINDS: &[&str] = &[
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Job",
+];
+/// Most inventory entries read from one Flux object.
+const MAX_INVENTORY: usize = 1_000;
 
 /// Record field holding an Alert's `spec.providerRef.name`.
 const FIELD_PROVIDER_REF: &str = "provider_ref";
@@ -39,8 +53,20 @@ pub(super) fn from_object(
             .and_then(|m| str_at(m, "resourceVersion"))
             .map(str::to_string),
         labels: string_map(meta.and_then(|m| obj_at(m, "labels"))),
+        uid: meta.and_then(|m| str_at(m, "uid")).map(str::to_string),
+        owner: meta.and_then(owner),
         ..Default::default()
     };
+    if WORKLOAD_KINDS.contains(&kind) {
+        info.workload = Some(Box::new(workload(meta, spec, status, kind, &info.labels)));
+    } else if kind == "PersistentVolumeClaim" {
+        info.pvc = Some(PvcInfo {
+            phase: status.and_then(|s| str_at(s, "phase")).map(str::to_string),
+            storage_class: spec
+                .and_then(|s| str_at(s, "storageClassName"))
+                .map(str::to_string),
+        });
+    }
     let mut fields = Vec::new();
     if let Some(spec) = spec {
         read_spec(spec, kind, namespace, &mut info);
@@ -156,7 +182,103 @@ fn default_source_kind(kind: &str) -> &'static str {
     }
 }
 
+/// The controller owner of an object's `metadata` (else its first owner).
+pub(crate) fn owner(meta: &Map<String, Value>) -> Option<OwnerRef> {
+    let owners: Vec<OwnerRef> = arr_at(meta, "ownerReferences")
+        .filter_map(Value::as_object)
+        .filter_map(|o| {
+            Some(OwnerRef {
+                kind: str_at(o, "kind")?.to_string(),
+                name: str_at(o, "name")?.to_string(),
+                uid: str_at(o, "uid").map(str::to_string),
+                controller: bool_at(o, "controller").unwrap_or(false),
+            })
+        })
+        .collect();
+    let i = owners.iter().position(|o| o.controller).unwrap_or(0);
+    owners.into_iter().nth(i)
+}
+
+/// Replica counts and rollout facts of a workload document.
+fn workload(
+    meta: Option<&Map<String, Value>>,
+    spec: Option<&Map<String, Value>>,
+    status: Option<&Map<String, Value>>,
+    kind: &str,
+    labels: &[(String, String)],
+) -> WorkloadInfo {
+    let st = |k: &str| status.and_then(|s| i64_at(s, k));
+    let (desired, ready, available, updated) = match kind {
+        "DaemonSet" => (
+            st("desiredNumberScheduled"),
+            st("numberReady"),
+            st("numberAvailable"),
+            st("updatedNumberScheduled"),
+        ),
+        "Job" => (
+            spec.and_then(|s| i64_at(s, "parallelism")),
+            st("ready"),
+            st("active"),
+            None,
+        ),
+        _ => (
+            spec.and_then(|s| i64_at(s, "replicas")).or(Some(1)),
+            st("readyReplicas").or(status.map(|_| 0)),
+            st("availableReplicas").or(status.map(|_| 0)),
+            st("updatedReplicas"),
+        ),
+    };
+    let annotations = string_map(meta.and_then(|m| obj_at(m, "annotations")));
+    WorkloadInfo {
+        desired,
+        updated,
+        ready,
+        available,
+        revision: annotations
+            .into_iter()
+            .find(|(k, _)| k == "deployment.kubernetes.io/revision")
+            .map(|(_, v)| v),
+        pod_template_hash: labels
+            .iter()
+            .find(|(k, _)| k == "pod-template-hash")
+            .map(|(_, v)| v.clone()),
+        claim_templates: spec
+            .into_iter()
+            .flat_map(|s| arr_at(s, "volumeClaimTemplates"))
+            .filter_map(Value::as_object)
+            .filter_map(|t| obj_at(t, "metadata").and_then(|m| str_at(m, "name")))
+            .map(str::to_string)
+            .collect(),
+    }
+}
+
+/// cli-utils `ObjMetadata` id `<ns>_<name>_<group>_<Kind>` → reference; RBAC names
+/// encode `:` as `__`, so the name is what lies between the first and the last two
+/// separators.
+fn inventory_id(id: &str) -> Option<ObjectRef> {
+    let (rest, kind) = id.rsplit_once('_')?;
+    let (rest, _group) = rest.rsplit_once('_')?;
+    let (ns, name) = rest.split_once('_')?;
+    if kind.is_empty() || name.is_empty() {
+        return None;
+    }
+    Some(ObjectRef::new(kind, ns, name.replace("__", ":")))
+}
+
 fn read_status(status: &Map<String, Value>, info: &mut ObjectInfo) {
+    info.inventory = obj_at(status, "inventory")
+        .into_iter()
+        .flat_map(|inv| {
+            inv.get("entries")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .take(MAX_INVENTORY)
+        })
+        .filter_map(Value::as_object)
+        .filter_map(|e| str_at(e, "id"))
+        .filter_map(inventory_id)
+        .collect();
     info.observed_generation = i64_at(status, "observedGeneration");
     info.conditions = arr_at(status, "conditions")
         .filter_map(Value::as_object)
@@ -224,4 +346,27 @@ fn summarise_conditions(info: &ObjectInfo, rec: &mut Record) {
     }
     rec.reason = (!c.reason.is_empty()).then(|| c.reason.clone());
     rec.msg = c.message.clone();
+}
+
+#[cfg(test)]
+mod inventory_tests {
+    use super::inventory_id;
+    use crate::record::ObjectRef;
+
+    #[test]
+    fn inventory_ids() {
+        assert_eq!(
+            inventory_id("shop_web_apps_Deployment"),
+            Some(ObjectRef::new("Deployment", "shop", "web"))
+        );
+        assert_eq!(
+            inventory_id("_cert-manager__Namespace"),
+            Some(ObjectRef::new("Namespace", "", "cert-manager"))
+        );
+        assert_eq!(
+            inventory_id("_system__controller_rbac.authorization.k8s.io_ClusterRole"),
+            Some(ObjectRef::new("ClusterRole", "", "system:controller"))
+        );
+        assert_eq!(inventory_id("garbage"), None);
+    }
 }

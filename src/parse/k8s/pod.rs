@@ -10,7 +10,9 @@ use super::{
     arr_at, bool_at, controller_from_pod, i64_at, obj_at, obj_path, str_at, string_map, ts_at,
     u64_at,
 };
-use crate::record::{ContainerInfo, Detail, Format, Level, ObjectRef, PodInfo, Record, TsMs};
+use crate::record::{
+    Condition, ContainerInfo, Detail, Format, Level, ObjectRef, PodInfo, Record, TsMs,
+};
 
 /// Rank of a container state reason; 0 = benign. Unknown waiting or terminated
 /// reasons rank just below the named failures.
@@ -80,6 +82,23 @@ pub(super) fn from_pod(obj: &Map<String, Value>, watch_type: Option<&str>) -> Re
             containers.push(info);
         }
     }
+    let spec = obj_at(obj, "spec");
+    // Memory limits live in the spec, container states in the status: joined by name.
+    for spec_c in spec
+        .into_iter()
+        .flat_map(|s| arr_at(s, "initContainers").chain(arr_at(s, "containers")))
+        .filter_map(Value::as_object)
+    {
+        let (Some(name), Some(limit)) = (
+            str_at(spec_c, "name"),
+            obj_path(spec_c, &["resources", "limits"]).and_then(|l| str_at(l, "memory")),
+        ) else {
+            continue;
+        };
+        if let Some(c) = containers.iter_mut().find(|c| c.name == name) {
+            c.memory_limit = Some(limit.to_string());
+        }
+    }
     let phase = status.and_then(|s| str_at(s, "phase"));
     let ready = containers.iter().filter(|c| c.ready).count();
     let level = if phase == Some("Failed") {
@@ -122,9 +141,41 @@ pub(super) fn from_pod(obj: &Map<String, Value>, watch_type: Option<&str>) -> Re
             phase: phase.map(str::to_string),
             labels,
             containers,
+            uid: meta.and_then(|m| str_at(m, "uid")).map(str::to_string),
+            owner: meta.and_then(super::object::owner),
+            node_name: spec.and_then(|s| str_at(s, "nodeName")).map(str::to_string),
+            claim_names: spec
+                .into_iter()
+                .flat_map(|s| arr_at(s, "volumes"))
+                .filter_map(Value::as_object)
+                .filter_map(|v| obj_at(v, "persistentVolumeClaim"))
+                .filter_map(|p| str_at(p, "claimName"))
+                .map(str::to_string)
+                .collect(),
+            conditions: status
+                .into_iter()
+                .flat_map(|s| arr_at(s, "conditions"))
+                .filter_map(Value::as_object)
+                .filter_map(condition)
+                .collect(),
+            status_reason: status.and_then(|s| str_at(s, "reason")).map(str::to_string),
+            status_message: status
+                .and_then(|s| str_at(s, "message"))
+                .map(str::to_string),
         })),
         ..Default::default()
     }
+}
+
+/// One `status.conditions[]` entry of a Pod.
+fn condition(c: &Map<String, Value>) -> Option<Condition> {
+    Some(Condition {
+        type_: str_at(c, "type")?.to_string(),
+        status: str_at(c, "status").unwrap_or("Unknown").to_string(),
+        reason: str_at(c, "reason").unwrap_or_default().to_string(),
+        message: str_at(c, "message").unwrap_or_default().to_string(),
+        last_transition_ms: ts_at(c, "lastTransitionTime"),
+    })
 }
 
 /// One `containerStatuses[]` entry and the instants it shows.
@@ -157,6 +208,14 @@ fn container(cs: &Map<String, Value>) -> (ContainerInfo, Vec<TsMs>) {
         last_terminated_reason: last.and_then(|t| str_at(t, "reason")).map(str::to_string),
         last_terminated_exit_code: last.and_then(|t| i64_at(t, "exitCode")),
         last_terminated_finished_ms: last.and_then(|t| ts_at(t, "finishedAt")),
+        waiting_message: waiting
+            .and_then(|w| str_at(w, "message"))
+            .map(str::to_string),
+        terminated_message: last
+            .or(terminated)
+            .and_then(|t| str_at(t, "message"))
+            .map(str::to_string),
+        memory_limit: None,
     };
     (info, times)
 }

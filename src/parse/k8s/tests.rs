@@ -717,3 +717,100 @@ fn every_field_with_every_wrong_type_never_panics() {
     }
     assert!(docs > 30, "fixtures not found in {dir}");
 }
+
+// ---- what the workload root cause needs (uids, owners, replicas, PVCs, Pod facts) ----
+
+const WEB_RS: &str = r#"{"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"web-7d9f4c8b6","namespace":"shop","uid":"rs-uid-1","labels":{"app":"web","pod-template-hash":"7d9f4c8b6"},"annotations":{"deployment.kubernetes.io/revision":"4"},"ownerReferences":[{"apiVersion":"apps/v1","kind":"Deployment","name":"web","uid":"dep-uid-1","controller":true,"blockOwnerDeletion":true}],"creationTimestamp":"2025-06-02T10:01:00Z"},"spec":{"replicas":3},"status":{"replicas":3,"fullyLabeledReplicas":3,"observedGeneration":1}}"#;
+
+const EVICTED_POD: &str = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-7d9f4c8b6-x2x7k","namespace":"shop","uid":"pod-uid-1","ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"web-7d9f4c8b6","uid":"rs-uid-1","controller":true}]},"spec":{"nodeName":"node-2","containers":[{"name":"web","image":"ghcr.io/acme/web:v1.4.3","resources":{"limits":{"memory":"256Mi"}}}],"volumes":[{"name":"data","persistentVolumeClaim":{"claimName":"web-data"}},{"name":"cfg","configMap":{"name":"web"}}]},"status":{"phase":"Failed","reason":"Evicted","message":"The node was low on resource: memory. Threshold quantity: 100Mi, available: 80Mi.","conditions":[{"type":"PodScheduled","status":"False","reason":"Unschedulable","message":"0/3 nodes are available: 3 Insufficient cpu."}],"containerStatuses":[{"name":"web","ready":false,"restartCount":2,"image":"ghcr.io/acme/web:v1.4.3","state":{"waiting":{"reason":"CrashLoopBackOff","message":"back-off 40s restarting failed container=web pod=web-7d9f4c8b6-x2x7k_shop(pod-uid-1)"}},"lastState":{"terminated":{"reason":"OOMKilled","exitCode":137,"finishedAt":"2025-06-02T10:03:00Z"}}}]}}"#;
+
+#[test]
+fn workload_facts_of_a_replicaset() {
+    let r = one(WEB_RS);
+    let o = obj_info(&r);
+    assert_eq!(o.uid.as_deref(), Some("rs-uid-1"));
+    let owner = o.owner.as_ref().unwrap();
+    assert_eq!(
+        (
+            owner.kind.as_str(),
+            owner.name.as_str(),
+            owner.uid.as_deref()
+        ),
+        ("Deployment", "web", Some("dep-uid-1"))
+    );
+    assert!(owner.controller);
+    let w = o.workload.as_ref().unwrap();
+    assert_eq!(
+        (w.desired, w.ready, w.available),
+        (Some(3), Some(0), Some(0))
+    );
+    assert_eq!(w.revision.as_deref(), Some("4"));
+    assert_eq!(w.pod_template_hash.as_deref(), Some("7d9f4c8b6"));
+}
+
+#[test]
+fn pvc_phase_and_class() {
+    let r = one(
+        r#"{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"data-db-0","namespace":"shop","uid":"pvc-1"},"spec":{"storageClassName":"fast-ssd","accessModes":["ReadWriteOnce"]},"status":{"phase":"Pending"}}"#,
+    );
+    let p = obj_info(&r).pvc.as_ref().unwrap();
+    assert_eq!(p.phase.as_deref(), Some("Pending"));
+    assert_eq!(p.storage_class.as_deref(), Some("fast-ssd"));
+}
+
+#[test]
+fn pod_owner_node_claims_conditions_and_eviction() {
+    let r = one(EVICTED_POD);
+    let p = pod_info(&r);
+    assert_eq!(p.uid.as_deref(), Some("pod-uid-1"));
+    assert_eq!(p.owner.as_ref().unwrap().uid.as_deref(), Some("rs-uid-1"));
+    assert_eq!(p.node_name.as_deref(), Some("node-2"));
+    assert_eq!(p.claim_names, ["web-data"]);
+    assert_eq!(p.status_reason.as_deref(), Some("Evicted"));
+    assert!(p
+        .status_message
+        .as_deref()
+        .unwrap()
+        .starts_with("The node was low"));
+    let sched = p
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "PodScheduled")
+        .unwrap();
+    assert_eq!(sched.status, "False");
+    assert_eq!(
+        sched.message,
+        "0/3 nodes are available: 3 Insufficient cpu."
+    );
+    let c = &p.containers[0];
+    assert_eq!(c.memory_limit.as_deref(), Some("256Mi"));
+    assert!(c
+        .waiting_message
+        .as_deref()
+        .unwrap()
+        .starts_with("back-off 40s"));
+    assert_eq!(c.last_terminated_exit_code, Some(137));
+}
+
+#[test]
+fn event_uid_field_path_and_aggregation() {
+    let r = one(
+        r#"{"apiVersion":"v1","kind":"Event","metadata":{"name":"web-7d9f4c8b6-x2x7k.1","namespace":"shop"},"involvedObject":{"kind":"Pod","namespace":"shop","name":"web-7d9f4c8b6-x2x7k","uid":"pod-uid-1","fieldPath":"spec.containers{web}"},"reason":"Failed","message":"(combined from similar events): Failed to pull image \"ghcr.io/acme/web:v1.4.3\": not found","type":"Warning","source":{"component":"kubelet","host":"node-2"},"count":7,"firstTimestamp":"2025-06-02T10:01:05Z","lastTimestamp":"2025-06-02T10:05:00Z"}"#,
+    );
+    let e = r.event_info().unwrap();
+    assert_eq!(e.involved_uid.as_deref(), Some("pod-uid-1"));
+    assert_eq!(e.field_path.as_deref(), Some("spec.containers{web}"));
+    assert!(e.combined);
+    assert!(
+        r.msg.starts_with("(combined from similar events): "),
+        "msg stays verbatim"
+    );
+    let v1 = one(
+        r#"{"apiVersion":"events.k8s.io/v1","kind":"Event","metadata":{"name":"x","namespace":"shop"},"regarding":{"kind":"Pod","namespace":"shop","name":"p","uid":"u-2"},"reason":"FailedScheduling","note":"0/3 nodes are available: 3 Insufficient cpu.","type":"Warning","reportingController":"default-scheduler","eventTime":"2025-06-02T10:01:05.000000Z"}"#,
+    );
+    assert_eq!(
+        v1.event_info().unwrap().involved_uid.as_deref(),
+        Some("u-2")
+    );
+    assert!(!v1.event_info().unwrap().combined);
+}

@@ -648,6 +648,7 @@ mod tests {
             last_counted: T0 + 600_000,
             emission: 1,
             rule: Default::default(),
+            workload: None,
             text_pending: Default::default(),
         }
     }

@@ -44,6 +44,7 @@ fn finding(name: &str, emission: u64) -> Finding {
         last_counted: 0,
         emission,
         rule: Default::default(),
+        workload: None,
         text_pending: Default::default(),
     }
 }

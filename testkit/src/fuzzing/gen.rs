@@ -131,6 +131,7 @@ pub fn finding(i: &mut Input) -> Finding {
         last_counted: first_seen,
         emission: i.u64() % 4,
         rule: Default::default(),
+        workload: None,
         text_pending: Default::default(),
     }
 }
@@ -213,6 +214,7 @@ fn object_info(i: &mut Input) -> ObjectInfo {
         artifact_size: i.opt(Input::u64),
         failures: i.opt(|i| i.u64() % 100),
         labels: i.vec(3, |i| (i.text(), i.text())),
+        ..Default::default()
     }
 }
 
@@ -228,6 +230,7 @@ fn container(i: &mut Input) -> ContainerInfo {
         last_terminated_reason: i.opt(|i| i.name(REASONS)),
         last_terminated_exit_code: i.opt(|i| i.pick(&[0, 1, 137, 143])),
         last_terminated_finished_ms: i.opt(ts),
+        ..Default::default()
     }
 }
 
@@ -241,6 +244,7 @@ fn detail(i: &mut Input) -> Detail {
             first_ms: i.opt(ts),
             last_ms: i.opt(ts),
             metadata: i.vec(3, |i| (i.text(), i.text())),
+            ..Default::default()
         })),
         2 => Detail::Object(Box::new(object_info(i))),
         3 => Detail::Pod(Box::new(PodInfo {
@@ -248,6 +252,7 @@ fn detail(i: &mut Input) -> Detail {
             phase: i.opt(|i| i.name(&["Running", "Failed", "Pending"])),
             labels: i.vec(3, |i| (i.text(), i.name(CONTROLLERS))),
             containers: i.vec(3, container),
+            ..Default::default()
         })),
         _ => Detail::Metric(MetricSample {
             name: i.name(METRICS),

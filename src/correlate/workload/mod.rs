@@ -1,0 +1,631 @@
+//! `workload_failure`: the workload root cause below a Flux health-check failure or a
+//! Helm install/upgrade timeout ([`WorkloadHealth`], report-and-workload-rca.md Part 2).
+//!
+//! Flux says `health check failed after 5m0s: timeout waiting for:
+//! [Deployment/shop/web status: 'InProgress']` and stops there. This family keeps the
+//! latest status of workloads, ReplicaSets, Pods and PVCs and small rings of the Events
+//! that name a cause (`store`); when a Kustomization or HelmRelease fails waiting for
+//! workloads (`failure`), it rebuilds Flux object → workload → ReplicaSet → Pods →
+//! Events/status → PVC (`chain`), classifies by the earliest blocked Pod-lifecycle
+//! stage covering the most unavailable replicas (`classify::workload`), and raises a
+//! finding about the workload that claims the Flux object: its `health_check_failure` /
+//! `helm_release_failure` is folded under it as an impacted symptom.
+//!
+//! Also owns the live lookups seam (`lookup`): a [`Lookup`] per named workload after a
+//! failure, rate-limited, and [`LookupResult`]s taken back like any record, which
+//! re-evaluate the pending failure at once. Does not own the GETs nor the watch of
+//! Events (sources), nor rendering.
+//!
+//! Invariant: bounded (`store` caps and TTLs, [`MAX_PENDING`] pending failures, the
+//! lookup queue's cap); deterministic (ordered maps; evaluation at the failure, at
+//! ticks for failures whose evidence changed, at a lookup result, at the end).
+
+pub mod chain;
+pub mod failure;
+pub mod lookup;
+pub mod store;
+
+use std::collections::BTreeMap;
+
+use super::claims::ClaimRank;
+use super::detector::{count, duration, Consumes, Detector, PatternParams, TickPhase};
+use super::finding::{ChainLink, Evidence, ImpactDetail, WorkloadCauseInfo, WorkloadDiagnosis};
+use super::pattern_id::PatternId;
+use super::shared::Shared;
+use super::vars;
+use crate::classify::workload::{describe, Stage};
+use crate::record::{Class, Detail, ObjectRef, Record, TsMs};
+
+pub use lookup::{Lookup, LookupLimiter, LookupResult};
+
+use chain::{View, Window};
+use failure::FluxFailure;
+use store::Store;
+
+/// Most Flux objects with a pending workload failure.
+pub const MAX_PENDING: usize = 1_000;
+/// Most Flux objects whose inventory is remembered.
+const MAX_INVENTORIES: usize = 4_096;
+/// Most inventory entries kept per Flux object.
+const INVENTORY_ENTRIES: usize = 512;
+/// Labels the Flux controllers put on what they apply (`<group>/name|namespace`).
+const KUSTOMIZE_LABEL: &str = "kustomize.toolkit.fluxcd.io";
+const HELM_LABEL: &str = "helm.toolkit.fluxcd.io";
+/// Label keys that become finding labels when a cause extracted them.
+const PARAM_LABELS: &[&str] = &[
+    "image",
+    "quota",
+    "taint",
+    "storage_class",
+    "webhook",
+    "policy",
+    "container",
+    "exit_code",
+    "limit",
+    "configmap",
+    "secret",
+    "pvc",
+    "resource",
+];
+
+/// A Flux object whose health check (or Helm wait) failed naming workloads.
+#[derive(Debug, Clone)]
+struct Pending {
+    failure: FluxFailure,
+    message: String,
+    class: Class,
+    controller: Option<String>,
+    first_failed: TsMs,
+    failed_at: TsMs,
+    count: u64,
+    window: Window,
+    /// Evidence changed since the last evaluation.
+    dirty: bool,
+    /// The workload the open finding is about.
+    subject: Option<ObjectRef>,
+}
+
+/// The workload family.
+pub(crate) struct WorkloadHealth {
+    store: Store,
+    pending: BTreeMap<ObjectRef, Pending>,
+    inventories: BTreeMap<ObjectRef, Vec<ObjectRef>>,
+    /// Resources the API forbade, per workload (lookup results).
+    denied: BTreeMap<ObjectRef, Vec<String>>,
+    pub(crate) lookups: LookupLimiter,
+}
+
+impl WorkloadHealth {
+    pub fn new(cap: usize) -> Self {
+        WorkloadHealth {
+            store: Store::with_cap(cap.min(store::DEFAULT_CAP)),
+            pending: BTreeMap::new(),
+            inventories: BTreeMap::new(),
+            denied: BTreeMap::new(),
+            lookups: LookupLimiter::default(),
+        }
+    }
+
+    /// The patterns this family emits and the parameters it reads (durations in ms).
+    pub const PARAMS: &'static [PatternParams] = &[PatternParams {
+        pattern: PatternId::WorkloadFailure,
+        params: &[
+            duration("event_ttl", 3_600_000.0),
+            duration("status_ttl", 6.0 * 3_600_000.0),
+            duration("window", 600_000.0),
+            duration("lookup_interval", 60_000.0),
+            duration("resolve_after", 1_800_000.0),
+            count("min_attempts", 2.0),
+        ],
+    }];
+
+    /// Entry counts: (store keys, kept Events, pending failures, inventories).
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let (keys, events) = self.store.counts();
+        (keys, events, self.pending.len(), self.inventories.len())
+    }
+
+    pub fn evicted(&self) -> u64 {
+        self.store.evicted + self.lookups.dropped
+    }
+
+    /// A lookup came back: its records are taken as any workload record, `denied`
+    /// noted for coverage, and every failure naming the workload evaluated now.
+    pub fn lookup_result(&mut self, sh: &mut Shared, r: LookupResult, now: TsMs) {
+        for rec in &r.records {
+            let ts = rec.ts.unwrap_or(r.at).min(now);
+            self.ingest(rec, ts.max(r.at.min(now)));
+        }
+        if !r.denied.is_empty() {
+            if !self.denied.contains_key(&r.workload) && self.denied.len() >= MAX_PENDING {
+                self.denied.pop_first();
+            }
+            let mut d = r.denied.clone();
+            d.sort();
+            d.dedup();
+            self.denied.insert(r.workload.clone(), d);
+        }
+        let due: Vec<ObjectRef> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.failure.named.iter().any(|(w, _)| *w == r.workload))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for flux in due {
+            self.evaluate(sh, &flux);
+        }
+    }
+
+    /// Takes a workload-side record (or a Flux object's inventory).
+    fn ingest(&mut self, rec: &Record, ts: TsMs) {
+        let Some(o) = rec.object.as_ref() else { return };
+        if let Detail::Object(info) = &rec.detail {
+            if matches!(o.kind.as_str(), "Kustomization" | "HelmRelease") {
+                if !info.inventory.is_empty() {
+                    if !self.inventories.contains_key(o)
+                        && self.inventories.len() >= MAX_INVENTORIES
+                    {
+                        self.inventories.pop_first();
+                    }
+                    let inv = info
+                        .inventory
+                        .iter()
+                        .take(INVENTORY_ENTRIES)
+                        .cloned()
+                        .collect();
+                    self.inventories.insert(o.clone(), inv);
+                }
+                return;
+            }
+        }
+        if !self.store.ingest(rec, ts) {
+            return;
+        }
+        let node = o.kind == "Node";
+        for (flux, p) in self.pending.iter_mut() {
+            if node
+                || flux.namespace == o.namespace
+                || p.failure
+                    .named
+                    .iter()
+                    .any(|(w, _)| w.namespace == o.namespace)
+            {
+                p.dirty = true;
+            }
+        }
+    }
+
+    /// How the Flux object reaches workload `w`: its inventory, the labels its
+    /// controller put on `w`, else the failure message that named it.
+    fn first_link(&self, flux: &ObjectRef, w: &ObjectRef) -> &'static str {
+        if self
+            .inventories
+            .get(flux)
+            .is_some_and(|inv| inv.contains(w))
+        {
+            return "inventory";
+        }
+        if self
+            .store
+            .workloads
+            .get(w)
+            .is_some_and(|d| labelled_by(&d.info.labels, flux))
+        {
+            return "label";
+        }
+        "health_check"
+    }
+
+    /// Workloads of a HelmRelease whose timeout named none: labelled by it, else
+    /// named after the release (in its namespace).
+    fn release_workloads(&self, flux: &ObjectRef) -> Vec<(ObjectRef, &'static str)> {
+        let top = |k: &ObjectRef| {
+            matches!(
+                k.kind.as_str(),
+                "Deployment" | "StatefulSet" | "DaemonSet" | "Job"
+            )
+        };
+        let labelled: Vec<(ObjectRef, &'static str)> = self
+            .store
+            .workloads
+            .iter()
+            .filter(|(k, d)| top(k) && labelled_by(&d.info.labels, flux))
+            .map(|(k, _)| (k.clone(), "label"))
+            .take(failure::MAX_NAMED)
+            .collect();
+        if !labelled.is_empty() {
+            return labelled;
+        }
+        let prefix = format!("{}-", flux.name);
+        let mut by_name: Vec<ObjectRef> = self
+            .store
+            .workloads
+            .keys()
+            .filter(|k| top(k) && k.namespace == flux.namespace)
+            .filter(|k| k.name == flux.name || k.name.starts_with(&prefix))
+            .cloned()
+            .collect();
+        // Workloads known only from their Pods' Events: `<release>-<hash>-<id>`.
+        if by_name.is_empty() {
+            for k in self.store.events.keys().filter(|k| {
+                k.kind == "Pod" && k.namespace == flux.namespace && k.name.starts_with(&prefix)
+            }) {
+                let mut parts: Vec<&str> = k.name.rsplitn(3, '-').collect();
+                if parts.len() == 3 {
+                    let name = parts.pop().unwrap_or_default();
+                    let d = ObjectRef::new("Deployment", flux.namespace.clone(), name);
+                    if !by_name.contains(&d) {
+                        by_name.push(d);
+                    }
+                }
+            }
+        }
+        by_name
+            .into_iter()
+            .take(failure::MAX_NAMED)
+            .map(|k| (k, "name"))
+            .collect()
+    }
+
+    /// Re-evaluates the failure of `flux`: the finding names the cause found now.
+    fn evaluate(&mut self, sh: &mut Shared, flux: &ObjectRef) {
+        let Some(p) = self.pending.get(flux).cloned() else {
+            return;
+        };
+        if let Some(x) = self.pending.get_mut(flux) {
+            x.dirty = false;
+        }
+        let targets: Vec<(ObjectRef, &'static str)> = if p.failure.named.is_empty() {
+            self.release_workloads(flux)
+        } else {
+            p.failure
+                .named
+                .iter()
+                .map(|(w, _)| (w.clone(), self.first_link(flux, w)))
+                .collect()
+        };
+        let views: Vec<(View, &'static str)> = targets
+            .iter()
+            .map(|(w, l)| (chain::view(&self.store, w, p.window), *l))
+            .filter(|(v, _)| v.known)
+            .collect();
+        // The workload with a cause found (not only "none"), else the first known.
+        let Some(primary) = views
+            .iter()
+            .position(|(v, _)| {
+                v.found
+                    .first()
+                    .is_some_and(|f| f.cause.stage != Stage::None)
+            })
+            .or(if views.is_empty() { None } else { Some(0) })
+        else {
+            return;
+        };
+        let (view, first_link) = &views[primary];
+        let Some(top) = view.found.first() else {
+            return;
+        };
+        let subject = view.workload.clone();
+        let pat = sh.settings.patterns.shared(PatternId::WorkloadFailure);
+        // A failure with no cause found is worth a finding only once it repeats (a
+        // single timeout of a slow rollout is not); a cause found fires at once.
+        let unexplained = top.cause.stage == Stage::None;
+        if unexplained
+            && p.count < pat.n("min_attempts")
+            && !sh.findings.is_firing(PatternId::WorkloadFailure, &subject)
+        {
+            return;
+        }
+        let resolve_after = pat.ms("resolve_after") as u64;
+        if let Some(old) = p.subject.as_ref().filter(|s| **s != subject) {
+            sh.findings
+                .resolve(PatternId::WorkloadFailure, old, p.failed_at);
+        }
+        let mut chain_links = vec![
+            ChainLink {
+                object: flux.clone(),
+                uid: None,
+                link: "flux".into(),
+            },
+            ChainLink {
+                object: subject.clone(),
+                uid: self
+                    .store
+                    .workloads
+                    .get(&subject)
+                    .and_then(|d| d.info.uid.clone()),
+                link: (*first_link).to_string(),
+            },
+        ];
+        chain_links.extend(view.chain.iter().cloned());
+        let mut reasons = Vec::new();
+        if !view.saw_pods_or_events {
+            reasons.push("events_expired".to_string());
+        }
+        if self.denied.get(&subject).is_some_and(|d| !d.is_empty()) {
+            reasons.push("rbac_forbidden".to_string());
+        }
+        if view.name_only || chain_links.iter().any(|l| l.link == "name") {
+            reasons.push("no_uids".to_string());
+        }
+        let cause_info = |v: &View, f: &chain::Found| WorkloadCauseInfo {
+            stage: f.cause.stage.as_str().into(),
+            class: f.cause.class().into(),
+            subclass: f.cause.subclass.into(),
+            params: f
+                .cause
+                .params
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), v.clone()))
+                .collect(),
+            workload: v.workload.clone(),
+            pods_in_class: f.pods,
+            text: describe(&f.cause),
+        };
+        let mut others: Vec<WorkloadCauseInfo> = view
+            .found
+            .iter()
+            .skip(1)
+            .map(|f| cause_info(view, f))
+            .collect();
+        for (i, (v, _)) in views.iter().enumerate() {
+            if i != primary {
+                others.extend(v.found.first().map(|f| cause_info(v, f)));
+            }
+        }
+        let cause = cause_info(view, top);
+        let tenant = sh.tenant_of(flux);
+        let flux_text = format!("{} {}/{}", flux.kind, flux.namespace, flux.name);
+        let workload_text = format!("{} {}/{}", subject.kind, subject.namespace, subject.name);
+        let status_text = match (view.available, view.desired) {
+            (Some(a), Some(d)) => format!("{workload_text} {a}/{d} available"),
+            _ => workload_text.clone(),
+        };
+        let redacted = crate::classify::redact::redact(&p.message).into_owned();
+        let diag = WorkloadDiagnosis {
+            flux_object: flux.clone(),
+            flux_message: redacted.clone(),
+            chain: chain_links,
+            cause: cause.clone(),
+            others,
+            desired: view.desired,
+            updated: view.updated,
+            available: view.available,
+            coverage: if reasons.is_empty() {
+                "full"
+            } else {
+                "partial"
+            }
+            .into(),
+            coverage_reasons: reasons.clone(),
+            evidence: top
+                .evidence
+                .iter()
+                .cloned()
+                .map(|mut e| {
+                    e.message = crate::classify::redact::redact(&e.message).into_owned();
+                    e
+                })
+                .collect(),
+        };
+        let f = sh.findings.upsert(
+            PatternId::WorkloadFailure,
+            &subject,
+            pat.severity,
+            p.failed_at,
+            resolve_after,
+        );
+        if f.count == 0 {
+            f.first_seen = f.first_seen.min(p.first_failed);
+        }
+        f.note_attempt(p.failed_at, p.count);
+        f.tenant = tenant.clone();
+        f.add_tenant(&tenant);
+        for (k, v) in [
+            ("flux_object", flux_text),
+            ("workload", workload_text),
+            ("workload_status", status_text),
+            ("cause", cause.text.clone()),
+            ("stage", cause.stage.clone()),
+            ("cause_class", cause.class.clone()),
+            ("subclass", cause.subclass.clone()),
+            ("coverage", diag.coverage.clone()),
+            ("health_check", vars::truncate(&redacted, 400)),
+        ] {
+            f.labels.insert(k.into(), v);
+        }
+        for (k, v) in &cause.params {
+            if PARAM_LABELS.contains(&k.as_str()) {
+                f.labels.insert(k.clone(), v.clone());
+            }
+        }
+        for e in diag.evidence.iter().take(3) {
+            f.add_evidence(Evidence {
+                ts: e.last_seen,
+                controller: e.reporter.clone(),
+                class: e.record_class,
+                message: vars::truncate(
+                    &format!("{} {}: {}", e.reason, e.involved_object, e.message),
+                    2000,
+                ),
+            });
+        }
+        f.add_evidence(Evidence {
+            ts: Some(p.failed_at),
+            controller: p.controller.clone(),
+            class: p.class,
+            message: vars::truncate(&redacted, 2000),
+        });
+        f.add_impact(ImpactDetail {
+            object: flux.clone(),
+            count: p.count,
+            first_failed: p.first_failed,
+            last_failed: p.failed_at,
+            class: p.class,
+            message: redacted,
+        });
+        f.workload = Some(Box::new(diag));
+        vars::fill_text(f, &pat);
+        sh.claim(flux, PatternId::WorkloadFailure, &subject);
+        // Folded: the Flux object's own finding for this failure is the symptom.
+        for own in [PatternId::HealthCheckFailure, PatternId::HelmReleaseFailure] {
+            sh.findings.resolve(own, flux, p.failed_at);
+        }
+        if let Some(x) = self.pending.get_mut(flux) {
+            x.subject = Some(subject);
+        }
+    }
+}
+
+/// True when `labels` say the object was applied by `flux`.
+fn labelled_by(labels: &[(String, String)], flux: &ObjectRef) -> bool {
+    let group = match flux.kind.as_str() {
+        "Kustomization" => KUSTOMIZE_LABEL,
+        "HelmRelease" => HELM_LABEL,
+        _ => return false,
+    };
+    let get = |k: &str| {
+        labels
+            .iter()
+            .find(|(a, _)| a.strip_prefix(group).and_then(|r| r.strip_prefix('/')) == Some(k))
+            .map(|(_, v)| v.as_str())
+    };
+    get("name") == Some(flux.name.as_str()) && get("namespace") == Some(flux.namespace.as_str())
+}
+
+/// True when the Flux failure of `obj` is one the workload root explains (a wait for
+/// workloads that timed out): the object patterns fold it instead of firing.
+pub(crate) fn folded(sh: &Shared, obj: &ObjectRef, msg: &str) -> bool {
+    sh.root_of(obj)
+        .is_some_and(|(p, _, _)| p == PatternId::WorkloadFailure)
+        && failure::parse(msg).is_workload_timeout()
+}
+
+/// True for the records this family keeps: workload, Pod, PVC and Node-event records,
+/// and Flux snapshots carrying an inventory.
+pub(crate) fn wants(rec: &Record) -> bool {
+    store::is_workload_record(rec) || rec.object_info().is_some_and(|i| !i.inventory.is_empty())
+}
+
+impl Detector for WorkloadHealth {
+    fn name(&self) -> &'static str {
+        "WorkloadHealth"
+    }
+
+    fn consumes(&self) -> Consumes {
+        Consumes {
+            classes: &[Class::HealthCheckFailed, Class::HelmReleaseFailed],
+            runs: false,
+            recovery: true,
+            controller_records: false,
+            workload_records: true,
+        }
+    }
+
+    fn params(&self) -> &'static [PatternParams] {
+        Self::PARAMS
+    }
+
+    fn claims(&self) -> &'static [ClaimRank] {
+        &[ClaimRank::Workload]
+    }
+
+    fn on_record(&mut self, sh: &mut Shared, rec: &Record, obj: &ObjectRef, ts: TsMs) {
+        let msg = rec.message();
+        let failure = failure::parse(&msg);
+        if !failure.is_workload_timeout() {
+            return;
+        }
+        let pat = sh.settings.patterns.shared(PatternId::WorkloadFailure);
+        let span = failure.duration_ms.unwrap_or(pat.ms("window"));
+        let window = Window {
+            // A minute of slack: Events are stamped by other clocks.
+            start: ts - span - 60_000,
+            end: ts + 60_000,
+        };
+        if !self.pending.contains_key(obj) && self.pending.len() >= MAX_PENDING {
+            self.pending.pop_first();
+        }
+        let p = self.pending.entry(obj.clone()).or_insert_with(|| Pending {
+            failure: failure.clone(),
+            message: msg.clone(),
+            class: rec.class,
+            controller: rec.controller.clone(),
+            first_failed: ts,
+            failed_at: ts,
+            count: 0,
+            window,
+            dirty: true,
+            subject: None,
+        });
+        // The log line and the Event of one attempt count once.
+        if p.count == 0 || ts - p.failed_at > super::state::ATTEMPT_DEDUPE_MS {
+            p.count += 1;
+        }
+        p.failure = failure;
+        p.message = msg;
+        p.class = rec.class;
+        if rec.controller.is_some() {
+            p.controller = rec.controller.clone();
+        }
+        p.failed_at = ts;
+        p.window = window;
+        let interval = pat.ms("lookup_interval");
+        let named: Vec<ObjectRef> = p.failure.named.iter().map(|(w, _)| w.clone()).collect();
+        for w in &named {
+            self.lookups.ask(obj, w, ts, interval);
+        }
+        self.evaluate(sh, obj);
+    }
+
+    fn on_workload_record(&mut self, _sh: &mut Shared, rec: &Record, ts: TsMs) {
+        self.ingest(rec, ts);
+    }
+
+    fn on_recovery(&mut self, sh: &mut Shared, _rec: &Record, obj: &ObjectRef, ts: TsMs) {
+        if let Some(p) = self.pending.remove(obj) {
+            if let Some(s) = p.subject {
+                sh.findings.resolve(PatternId::WorkloadFailure, &s, ts);
+            }
+        }
+    }
+
+    fn on_tick(&mut self, sh: &mut Shared, now: TsMs, phase: TickPhase) {
+        if phase != TickPhase::Main {
+            return;
+        }
+        let pat = sh.settings.patterns.shared(PatternId::WorkloadFailure);
+        let ttl = pat.ms("event_ttl");
+        self.store.prune(now, ttl, pat.ms("status_ttl"));
+        self.pending.retain(|_, p| now - p.failed_at <= ttl);
+        let due: Vec<ObjectRef> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.dirty)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for flux in due {
+            self.evaluate(sh, &flux);
+        }
+    }
+
+    fn on_end(&mut self, sh: &mut Shared, _now: TsMs) {
+        let due: Vec<ObjectRef> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.dirty)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for flux in due {
+            self.evaluate(sh, &flux);
+        }
+    }
+
+    fn next_deadline(&self, sh: &Shared, tick: TsMs) -> Option<TsMs> {
+        let _ = sh;
+        (!self.pending.is_empty() || self.store.counts().0 > 0).then_some(tick)
+    }
+}
+
+#[cfg(test)]
+mod tests;
