@@ -163,7 +163,7 @@ pub fn run(
             }
         },
     };
-    let opts = LiveOptions {
+    let mut opts = LiveOptions {
         listen: Some(listening.listen),
         health_listen: listening.health,
         receiver: live.receiver.settings(hmac_key),
@@ -174,6 +174,7 @@ pub fn run(
         clock,
         stop_when_inputs_end: !follow,
         config_path: config.map(Path::to_path_buf),
+        lookups: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKER_THREADS)
@@ -200,7 +201,14 @@ pub fn run(
     let announce = |sources| {
         Banner { sources, ..banner }.emit(log_format == LogFormat::Text);
     };
-    let sources = match live_sources(&rt, inputs, lookback_ms, live.kubernetes, announce) {
+    let sources = match live_sources(
+        &rt,
+        inputs,
+        lookback_ms,
+        live.kubernetes,
+        announce,
+        &mut opts.lookups,
+    ) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
@@ -309,6 +317,7 @@ fn live_sources(
     lookback_ms: i64,
     mut kube: fluxsight::sources::kube::KubeSettings,
     announce: impl FnOnce(Vec<SourceInfo>),
+    lookups: &mut Option<fluxsight::pipeline::live::LookupSource>,
 ) -> Result<Vec<fluxsight::sources::SourceTask>, ExitCode> {
     use fluxsight::sources::follow::{file_source, FileOptions};
     use fluxsight::sources::kube::config::RUNTIME_NAMESPACE_ENV;
@@ -395,6 +404,10 @@ fn live_sources(
             return Err(ExitCode::from(USAGE));
         }
     };
+    *lookups = Some(fluxsight::pipeline::live::LookupSource {
+        client: client.client.clone(),
+        settings: kube.lookups.clone(),
+    });
     sources.push(kube_source(client, kube, std::sync::Arc::new(ckpt)));
     Ok(sources)
 }
@@ -445,7 +458,8 @@ pub fn record(args: RecordArgs, log_format: LogFormat) -> anyhow::Result<ExitCod
         }
         .emit(log_format == LogFormat::Text);
     };
-    let sources = match live_sources(&rt, inputs, 0, kube, announce) {
+    // `record` writes lines and correlates nothing: no lookups.
+    let sources = match live_sources(&rt, inputs, 0, kube, announce, &mut None) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };

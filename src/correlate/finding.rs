@@ -382,6 +382,14 @@ impl Finding {
             r.object.name.hash(&mut h);
             r.class.as_str().hash(&mut h);
         }
+        // What a workload diagnosis says is material: a cause found after "none"
+        // (a lookup came back), or coverage turning partial (RBAC), is news.
+        if let Some(w) = &self.workload {
+            w.cause.stage.hash(&mut h);
+            w.cause.subclass.hash(&mut h);
+            w.coverage.hash(&mut h);
+            w.coverage_reasons.hash(&mut h);
+        }
         h.finish()
     }
 }

@@ -66,8 +66,11 @@ use crate::time::now_ms;
 mod clock;
 mod decode;
 mod inputs;
+mod lookups;
 pub use clock::{Clock, Drift, LiveClock, BEHIND_AFTER_MS};
 use inputs::Inputs;
+use lookups::LookupRunner;
+pub use lookups::LookupSource;
 
 /// Most per-stream decoders kept (one per pod/container log stream).
 const MAX_STREAMS: usize = 10_000;
@@ -142,6 +145,9 @@ pub struct LiveOptions {
     /// The pipeline file, reloaded on SIGHUP and when its content changes (`None`:
     /// built-in defaults, nothing to reload).
     pub config_path: Option<PathBuf>,
+    /// Targeted lookups of the workloads a failed health check names (`None`: no
+    /// cluster; the correlator's requests are dropped).
+    pub lookups: Option<LookupSource>,
 }
 
 /// What a live run did.
@@ -260,6 +266,12 @@ pub async fn run_live(
             .stdout
             .map(|f| OutputEmitter::stream(f, opts.audit_to_stdout, opts.text_palette)),
     };
+    let (lr_tx, mut lr_rx) = mpsc::channel(lookups::RESULT_CHANNEL);
+    let runner = opts.lookups.map(|l| {
+        let lookups =
+            crate::sources::kube::lookup::Lookups::new(l.client, l.settings, telemetry.clone());
+        LookupRunner::new(Arc::new(lookups), lr_tx)
+    });
     let mut ticker = tokio::time::interval(opts.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut input_ended = false;
@@ -279,11 +291,16 @@ pub async fn run_live(
                 }
                 stage.release_waiting(&mut sinks, &telemetry).await;
                 stage.batch(batch, &mut sinks, &telemetry).await;
+                stage.ask_lookups(runner.as_ref());
             }
             _ = ticker.tick() => {
                 // Undated input and a tick without a dated record since: it is live.
                 stage.release_waiting(&mut sinks, &telemetry).await;
                 stage.tick(&mut sinks, &telemetry).await;
+                stage.ask_lookups(runner.as_ref());
+            }
+            Some(result) = lr_rx.recv() => {
+                stage.lookup_result(result, &mut sinks, &telemetry).await;
             }
             Some(trigger) = reload_rx.recv() => {
                 if let Some(r) = reloader.as_mut() {
@@ -404,6 +421,31 @@ impl Stage {
             telemetry.ack_withheld.fetch_add(1, Ordering::Relaxed);
         } else {
             batch.acks.commit();
+        }
+    }
+
+    /// Starts the lookups the correlator asked for (dropped without a cluster).
+    fn ask_lookups(&mut self, runner: Option<&LookupRunner>) {
+        let asked = self.correlator.take_lookups();
+        if let Some(r) = runner {
+            r.start(asked);
+        }
+    }
+
+    /// What a lookup fetched: correlated at once, and what changed emitted and
+    /// delivered as after a tick.
+    async fn lookup_result(
+        &mut self,
+        result: crate::correlate::workload::LookupResult,
+        sinks: &mut SinkSet,
+        telemetry: &Telemetry,
+    ) {
+        self.correlator.lookup_result(result);
+        let now = self.clock.now(now_ms(), self.correlator.now());
+        let out = self.correlator.drain();
+        if !out.is_empty() {
+            self.emit(&out, telemetry);
+            sinks.deliver(&out, now).await;
         }
     }
 

@@ -415,7 +415,9 @@ class Handler(BaseHTTPRequestHandler):
             watch = q.get("watch") in ("true", "1")
             verb = "get" if name is not None else ("watch" if watch else "list")
             with LOCK:
-                denied = key[2] in STATE["forbidden"]
+                # "pods" forbids everywhere; "pods/shop" in one namespace (a RoleBinding
+                # scope), as multi-tenant clusters grant.
+                denied = key[2] in STATE["forbidden"] or f"{key[2]}/{ns}" in STATE["forbidden"]
                 count_request(key[2], verb, ns, name, q, denied)
             if denied:
                 return self.forbidden(key, verb, ns)
