@@ -78,24 +78,29 @@ fn is_finding_id(s: &str) -> bool {
 }
 
 /// The pattern ids close to `s`: by edit distance (at most a third of its length, and
-/// at least 2), or containing it; closest first.
+/// at least 2), or containing each of its words (`helm_failure`); closest first.
 pub fn close_patterns(s: &str) -> Vec<&'static str> {
     let s = s.to_ascii_lowercase();
     let limit = (s.chars().count() / 3).max(2);
-    let mut close: Vec<(usize, &'static str)> = PatternId::ALL
+    let words: Vec<&str> = s
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| w.len() >= 3)
+        .collect();
+    // Ids with every word first, then by distance.
+    let mut close: Vec<(bool, usize, &'static str)> = PatternId::ALL
         .iter()
         .map(|p| p.as_str())
         .filter_map(|id| {
             let d = strsim::levenshtein(&s, id);
-            let contains = s.len() >= 4 && id.contains(s.as_str());
-            (d <= limit || contains).then_some((d, id))
+            let contains = !words.is_empty() && words.iter().all(|w| id.contains(w));
+            (d <= limit || contains).then_some((!contains, d, id))
         })
         .collect();
     close.sort();
     close
         .into_iter()
         .take(SUGGESTIONS)
-        .map(|(_, id)| id)
+        .map(|(_, _, id)| id)
         .collect()
 }
 
@@ -384,6 +389,7 @@ mod tests {
         assert_eq!(close_patterns("git_auth_failur")[0], "git_auth_failure");
         assert_eq!(close_patterns("controller_om")[0], "controller_oom");
         assert!(close_patterns("drift").contains(&"drift_detected"));
+        assert_eq!(close_patterns("helm_failure")[0], "helm_release_failure");
         assert!(close_patterns("zzzzzzzzzzzz").is_empty());
         let e = unknown_id("explain", "helm_release_failur");
         assert!(e.contains("did you mean helm_release_failure"), "{e}");
