@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -22,6 +22,8 @@ use common::{free_port, tempdir, wait_until, BIN};
 
 const GOLDEN: &str = "tests/golden/symptom_surfaces_after_root/input.log";
 const DEMO: &str = "samples/demo/incident.log";
+/// How long the API's answer must stay the same for the capture to count as read.
+const SETTLED: Duration = Duration::from_millis(1500);
 const PORT_FORWARD: &str = "kubectl -n flux-system port-forward deploy/fluxsight 9797";
 
 fn repo(path: &str) -> PathBuf {
@@ -78,14 +80,17 @@ impl Server {
     /// second (the capture is read).
     fn settled(&self, want: u64) -> Value {
         let mut last = Value::Null;
+        let mut since = Instant::now();
         let ok = wait_until(Duration::from_secs(60), || {
             let Some((200, body)) = http(self.port, "GET", "/api/v1/findings") else {
                 return false;
             };
             let v: Value = serde_json::from_str(&body).unwrap();
-            let same = v == last;
-            last = v;
-            same && last["total"] == want
+            if v != last {
+                last = v;
+                since = Instant::now();
+            }
+            since.elapsed() >= SETTLED && last["total"] == want
         });
         assert!(
             ok,
@@ -534,11 +539,14 @@ fn the_api_section_caps_the_view_turns_it_off_and_is_checked() {
     std::fs::write(&capped, "api:\n  max_findings: 1\n  retention: 2h\n").unwrap();
     let server = Server::start(&input, Some(&capped));
     server.settled(1);
-    let dropped = common::metric(server.port, "fluxsight_findings_view_dropped_total");
+    let dropped = || common::metric(server.port, "fluxsight_findings_view_dropped_total");
     assert!(
-        dropped >= 3,
-        "4 findings into a view of 1 drop at least 3: {dropped}"
+        wait_until(Duration::from_secs(30), || dropped() >= 3),
+        "4 findings into a view of 1 drop at least 3: {}",
+        dropped()
     );
+    let (_, v) = get_json(server.port, "/api/v1/findings");
+    assert_eq!(v["total"], 1, "{v}");
     drop(server);
 
     let off = dir.join("off.yaml");
@@ -566,4 +574,39 @@ fn the_api_section_caps_the_view_turns_it_off_and_is_checked() {
         err.contains(&format!("{}:3:14: api.retention:", bad.display())),
         "{err}"
     );
+}
+
+#[test]
+fn the_api_and_the_commands_show_findings_redacted() {
+    const TOKEN: &str = "ghp_Zq8vT3mN5kR2xW7yL4pJ9hB6cF1dG0sA2eU7";
+    let dir = tempdir("findings-api-e");
+    let input = dir.join("secret.log");
+    let lines: Vec<String> = (0..5)
+        .map(|i| {
+            format!(
+                r#"{{"level":"error","ts":"2026-01-05T10:0{i}:00.000Z","msg":"Reconciler error","controller":"gitrepository","controllerKind":"GitRepository","GitRepository":{{"name":"app","namespace":"flux-system"}},"namespace":"flux-system","name":"app","reconcileID":"r{i}","error":"failed to checkout and determine revision: unable to clone 'https://bot:{TOKEN}@github.com/acme/app.git': authentication required: Invalid username or password"}}"#
+            )
+        })
+        .collect();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let server = Server::start(&input, None);
+    let all = server.settled(1);
+    let body = all.to_string();
+    assert_eq!(all["items"][0]["pattern"], "git_auth_failure", "{body}");
+    assert!(
+        body.contains("[REDACTED]"),
+        "the clone URL is in the evidence: {body}"
+    );
+    assert!(!body.contains(TOKEN) && !body.contains("ghp_"), "{body}");
+    let id = all["items"][0]["id"].as_str().unwrap().to_string();
+    let url = server.url();
+    for args in [
+        vec!["get", "findings", "-o", "yaml", "--server", &url],
+        vec!["get", "findings", "-o", "json", "--server", &url],
+        vec!["explain", &id, "--server", &url],
+    ] {
+        let out = stdout_ok(&args, &[]);
+        assert!(out.contains("[REDACTED]"), "{args:?}: {out}");
+        assert!(!out.contains(TOKEN), "{args:?}: {out}");
+    }
 }

@@ -11,6 +11,8 @@ use serde_json::Value;
 
 /// How to reach the fluxsight of a cluster from a laptop.
 pub const PORT_FORWARD: &str = "kubectl -n flux-system port-forward deploy/fluxsight 9797";
+/// The same for the sidecar (deploy/components/sidecar: in notification-controller's pod).
+pub const PORT_FORWARD_SIDECAR: &str = "deploy/notification-controller";
 /// Longest wait for a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait for a whole answer.
@@ -25,7 +27,7 @@ pub enum ClientError {
         "cannot reach fluxsight at {url}: {error}\n\
          Is `fluxsight run` listening there? In a cluster, forward its port first:\n  \
          {PORT_FORWARD}\n\
-         or point --server (or FLUXSIGHT_SERVER) at it"
+         (as a sidecar: {PORT_FORWARD_SIDECAR}), or point --server (or FLUXSIGHT_SERVER) at it"
     )]
     Unreachable { url: String, error: String },
     #[error("{url}: {status}: {message}")]
