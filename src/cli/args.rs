@@ -334,8 +334,11 @@ pub enum GetResource {
 /// Findings that `get findings` shows.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum StatusArg {
+    /// Only firing findings.
     Firing,
+    /// Only resolved findings (they stay listed for `api.retention`, 1h by default).
     Resolved,
+    /// Both, firing first.
     All,
 }
 
