@@ -6,8 +6,8 @@
 //! reports every error of the file. Does not own any section's meaning: the correlator
 //! validates its own (`correlate::spec`: cluster, tenants, pattern overrides, repeat
 //! interval), sinks theirs (`sinks::config`: sinks, routes, delivery), the server the
-//! receiver and listen addresses, the Kubernetes sources `kubernetes:`. All report
-//! [`SpecError`]s placed at the field (`crate::spec_error`).
+//! receiver, the findings API (`api:`) and listen addresses, the Kubernetes sources
+//! `kubernetes:`. All report [`SpecError`]s placed at the field (`crate::spec_error`).
 //!
 //! Why a module of its own: the composition needs every component, so it sits above
 //! them (tests/layers.rs) and below `pipeline` and the CLI, which load through it.
@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::correlate::spec::{CorrelateConfig, ParamValue, PatternSet, Settings, TenantRule};
+use crate::server::api::{ApiSection, ApiSettings};
 use crate::server::ReceiverSection;
 use crate::sinks::config::{DeliveryConfig, DeliveryPlan, RouteConfig, SinkConfig};
 use crate::sources::kube::{KubeSettings, KubernetesSection};
@@ -63,6 +64,10 @@ pub struct PipelineConfig {
     /// `fluxsight run`: the Flux event receiver.
     #[serde(default)]
     pub receiver: Option<ReceiverSection>,
+    /// `fluxsight run`: the read-only findings API on `listen` (`/api/v1/findings`):
+    /// on or off, how long resolved findings stay, how many are held.
+    #[serde(default)]
+    pub api: Option<ApiSection>,
     /// `fluxsight run` / `record`: the Kubernetes sources (namespace, selector, Event
     /// namespaces, metrics scrape, checkpoint).
     #[serde(default)]
@@ -74,6 +79,7 @@ pub struct LiveSection {
     pub listen: Option<String>,
     pub health_listen: Option<String>,
     pub receiver: ReceiverSection,
+    pub api: ApiSettings,
     pub kubernetes: KubeSettings,
 }
 
@@ -118,6 +124,8 @@ pub fn load(
     }
     let receiver = cfg.receiver.unwrap_or_default();
     errs.extend(receiver.check(file, text));
+    let api = cfg.api.unwrap_or_default();
+    errs.extend(api.check(file, text));
     let kubernetes = KubeSettings::from_section(
         &cfg.kubernetes.unwrap_or_default(),
         plan.settings.state_dir.as_deref(),
@@ -136,6 +144,7 @@ pub fn load(
                 listen: cfg.listen.map(|l| l.value),
                 health_listen: cfg.health_listen.map(|l| l.value),
                 receiver,
+                api: api.settings(),
                 kubernetes,
             },
         )),

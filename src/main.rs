@@ -35,6 +35,10 @@ fn main() -> ExitCode {
             cli::validate::validate(patterns.as_deref(), &files)
         }
         Command::Patterns { action, dir } => cli::validate::patterns(action, dir.as_deref()),
+        Command::Get { resource } => match resource {
+            cli::args::GetResource::Findings(args) => cli::get::findings(args),
+        },
+        Command::Explain(args) => cli::explain::explain(args),
         Command::Completions { shell } => cli::docs::completions(shell),
         Command::Man { out_dir } => cli::docs::man(out_dir.as_deref()),
     };

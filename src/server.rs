@@ -3,7 +3,8 @@
 //! Provider can feed fluxsight directly, and `/metrics`, `/healthz`, `/readyz`.
 //!
 //! Two listeners, as the Flux controllers have: the main one (`listen`, 9797) serves the
-//! receiver and, for compatibility, the probes and metrics; the health one
+//! receiver, the read-only findings API (`GET /api/v1/findings`, [`api`], over the
+//! pipeline's [`findings::FindingsView`]) and, for compatibility, the probes and metrics; the health one
 //! (`health_listen`, 9440) serves only the probes and metrics, with its own accept loop,
 //! connection cap and header timeout, so clients of the receiver can never starve the
 //! liveness probe (which would get the pod restarted).
@@ -32,6 +33,8 @@
 //! - accepted payloads go into the same bounded channel as every other source
 //!   (back-pressure, never dropped).
 
+pub mod api;
+pub mod findings;
 pub mod limit;
 pub mod signature;
 
@@ -590,19 +593,22 @@ pub async fn bind(main: SocketAddr, health: Option<SocketAddr>) -> Result<Bound,
     Ok(Bound { main, health })
 }
 
-/// Serves both listeners until `cancel` fires (see [`serve_on`] for the shutdown).
+/// Serves both listeners until `cancel` fires (see [`serve_on`] for the shutdown); the
+/// main one also serves the findings API over `findings` when there is one.
 pub async fn serve_bound(
     bound: Bound,
     telemetry: Arc<Telemetry>,
     tx: LineTx,
     cfg: ReceiverConfig,
+    findings: Option<Arc<findings::FindingsView>>,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
     // Its own task: the probes never wait behind the receiver's accept loop.
     let health = bound
         .health
         .map(|listener| tokio::spawn(serve_health(listener, telemetry.clone(), cancel.clone())));
-    let served = serve_on(bound.main, telemetry, tx, cfg, cancel).await;
+    let extra = findings.map(|view| api::routes(view, cfg.rates));
+    let served = serve_main(bound.main, telemetry, tx, cfg, extra, cancel).await;
     if let Some(task) = health {
         task.await.map_err(std::io::Error::other)??;
     }
@@ -635,13 +641,29 @@ pub async fn serve_on(
     cfg: ReceiverConfig,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
+    serve_main(listener, telemetry, tx, cfg, None, cancel).await
+}
+
+/// The main listener: the receiver, the probes and `extra` routes (the findings API),
+/// all under the receiver's connection caps and header timeout.
+async fn serve_main(
+    listener: TcpListener,
+    telemetry: Arc<Telemetry>,
+    tx: LineTx,
+    cfg: ReceiverConfig,
+    extra: Option<Router>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
     let limits = Limits {
         max: cfg.max_connections,
         per_ip: Some(ConnectionsPerIp::new(cfg.max_connections_per_ip)),
         header_timeout: cfg.header_timeout,
         full: Refusal::ReceiverFull,
     };
-    let app = router(telemetry.clone(), tx, cfg);
+    let mut app = router(telemetry.clone(), tx, cfg);
+    if let Some(extra) = extra {
+        app = app.merge(extra);
+    }
     accept_loop(listener, app, limits, telemetry, cancel).await
 }
 

@@ -43,6 +43,8 @@ pub const M_QUEUE_DEPTH: &str = "fluxsight_queue_depth";
 pub const M_DROPPED: &str = "fluxsight_dropped";
 pub const M_FIRING: &str = "fluxsight_findings_firing";
 pub const M_FINDINGS_EMITTED: &str = "fluxsight_findings_emitted";
+/// Findings the findings API's view dropped for room (its `api.max_findings` cap).
+pub const M_FINDINGS_VIEW_DROPPED: &str = "fluxsight_findings_view_dropped";
 pub const M_STATE_ENTRIES: &str = "fluxsight_state_entries";
 pub const M_STATE_EVICTIONS: &str = "fluxsight_state_evictions";
 pub const M_CONNECTIONS_REFUSED: &str = "fluxsight_connections_refused";
@@ -104,6 +106,8 @@ pub struct Telemetry {
     pub dropped: AtomicU64,
     pub queue_depth: AtomicU64,
     pub findings_emitted: AtomicU64,
+    /// Findings dropped from the findings API's view for room (oldest resolved first).
+    pub findings_view_dropped: AtomicU64,
     /// Outputs of lines re-read after a restart to rebuild state (delivered before the
     /// restart, so not sent again).
     pub rebuild_suppressed: AtomicU64,
@@ -401,6 +405,12 @@ impl Collector for TelemetryCollector {
             M_FINDINGS_EMITTED,
             "Finding updates emitted",
             &[(vec![], ld(&t.findings_emitted))],
+        )?;
+        counter(
+            &mut enc,
+            M_FINDINGS_VIEW_DROPPED,
+            "Findings dropped from the findings API's view for room (api.max_findings), oldest resolved first",
+            &[(vec![], ld(&t.findings_view_dropped))],
         )?;
         counter(
             &mut enc,

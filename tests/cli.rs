@@ -16,7 +16,16 @@ const BIN: &str = env!("CARGO_BIN_EXE_fluxsight");
 /// Start of an ANSI control sequence (CSI).
 const CSI: &str = "\x1b[";
 /// The subcommands every completion script and the man page must name.
-const SUBCOMMANDS: [&str; 6] = ["replay", "classify", "run", "record", "completions", "man"];
+const SUBCOMMANDS: [&str; 8] = [
+    "replay",
+    "classify",
+    "run",
+    "record",
+    "completions",
+    "man",
+    "get",
+    "explain",
+];
 
 fn fluxsight(args: &[&str]) -> Output {
     Command::new(BIN)

@@ -612,6 +612,7 @@ fn dockerfile_builds_locked_and_runs_as_nonroot() {
         "!Cargo.lock",
         "!src/",
         "!patterns/",
+        "!docs/patterns/",
         "!benches/",
         "!testkit/",
         "!samples/demo/",

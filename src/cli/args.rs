@@ -195,6 +195,14 @@ pub enum Command {
         #[arg(long, global = true)]
         dir: Option<PathBuf>,
     },
+    /// Query a running fluxsight (`fluxsight run`) as `flux get` queries a cluster.
+    Get {
+        #[command(subcommand)]
+        resource: GetResource,
+    },
+    /// Explain a pattern (what it means, its parameters, how it groups, its runbook) or
+    /// a finding of a running fluxsight by its id (from `fluxsight get findings`).
+    Explain(ExplainArgs),
     /// Print a shell completion script, e.g. `fluxsight completions bash >
     /// /etc/bash_completion.d/fluxsight`.
     Completions {
@@ -300,4 +308,90 @@ pub struct RecordArgs {
     pub no_kube: bool,
     #[command(flatten)]
     pub kube: KubeArgs,
+}
+
+/// Where a running fluxsight answers: its `listen` address.
+#[derive(clap::Args, Clone)]
+pub struct ServerArg {
+    /// URL of a running fluxsight's listen address; in a cluster, forward it first with
+    /// `kubectl -n flux-system port-forward deploy/fluxsight 9797`.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "FLUXSIGHT_SERVER",
+        default_value = "http://127.0.0.1:9797"
+    )]
+    pub server: String,
+}
+
+/// What `get` lists.
+#[derive(Subcommand)]
+pub enum GetResource {
+    /// The findings of a running fluxsight: firing first, then by severity, newest first.
+    Findings(GetFindingsArgs),
+}
+
+/// Findings that `get findings` shows.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StatusArg {
+    /// Only firing findings.
+    Firing,
+    /// Only resolved findings (they stay listed for `api.retention`, 1h by default).
+    Resolved,
+    /// Both, firing first.
+    All,
+}
+
+/// Output of `get findings`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum GetFormatArg {
+    /// Aligned columns, as `flux get`.
+    Table,
+    /// The API's items: native findings, a JSON array.
+    Json,
+    /// The same items as YAML.
+    Yaml,
+}
+
+#[derive(clap::Args)]
+pub struct GetFindingsArgs {
+    /// Findings about objects in every namespace (and cluster-wide subjects: hosts,
+    /// tenants).
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Findings whose subject is in this namespace.
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "NS",
+        default_value = "flux-system",
+        conflicts_with = "all_namespaces"
+    )]
+    pub namespace: String,
+    /// Which findings by status.
+    #[arg(long, value_enum, default_value_t = StatusArg::All)]
+    pub status: StatusArg,
+    /// Only this pattern (e.g. git_auth_failure).
+    #[arg(long, value_name = "PATTERN")]
+    pub pattern: Option<String>,
+    /// Only findings about this tenant (blamed or affected).
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, value_name = "FORMAT", default_value_t = GetFormatArg::Table)]
+    pub output: GetFormatArg,
+    #[command(flatten)]
+    pub server: ServerArg,
+}
+
+#[derive(clap::Args)]
+pub struct ExplainArgs {
+    /// A pattern id (`fluxsight patterns` lists them) or a finding id.
+    #[arg(value_name = "PATTERN_OR_FINDING_ID")]
+    pub id: String,
+    /// Pipeline file whose `patterns:` overrides to show next to the defaults.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: ServerArg,
 }

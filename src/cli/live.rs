@@ -167,6 +167,7 @@ pub fn run(
         listen: Some(listening.listen),
         health_listen: listening.health,
         receiver: live.receiver.settings(hmac_key),
+        api: live.api,
         stdout,
         text_palette,
         audit_to_stdout: audit,

@@ -4,9 +4,12 @@
 //! `main.rs` only; every command returns the process exit code.
 
 pub mod args;
+pub mod client;
 pub mod common;
 pub mod docs;
 pub mod drain;
+pub mod explain;
+pub mod get;
 pub mod live;
 pub mod replay;
 pub mod validate;

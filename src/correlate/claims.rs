@@ -71,6 +71,63 @@ pub(crate) fn claim_rank(pattern: PatternId, subject: &ObjectRef) -> ClaimRank {
     }
 }
 
+/// What a pattern's findings do in root-cause grouping, for people (`fluxsight explain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// A root cause: its findings claim the objects they explain, at these ranks
+    /// (`dependency_blocked` ranks by its subject: a source or a `dependsOn` target).
+    Root {
+        ranks: &'static [ClaimRank],
+        /// What it claims.
+        claims: &'static str,
+    },
+    /// A symptom: quiet while a root claims its object (the object's failures go to the
+    /// root's `impacted` entry); surfaces when the root resolves and it still fails.
+    Symptom,
+    /// About its subject's own failure: kept, not grouped, whatever claims the object.
+    Own,
+}
+
+/// The grouping role of `pattern` (ARCHITECTURE.md "Root causes group symptoms"): the
+/// ranks are [`claim_rank`]'s, the symptoms those whose detectors ask for a claim
+/// before they fire.
+pub fn grouping(pattern: PatternId) -> Grouping {
+    const SOURCE_OR_DEPENDENCY: &[ClaimRank] = &[ClaimRank::SourceFailure, ClaimRank::Dependency];
+    let root = |ranks, claims| Grouping::Root { ranks, claims };
+    match pattern {
+        PatternId::OomCascade => root(
+            &[ClaimRank::OomCascade],
+            "the failures that follow the controller's OOM kill",
+        ),
+        PatternId::RateLimitExhaustion => root(
+            &[ClaimRank::HostRateLimit],
+            "the host's sources and the objects that consume them",
+        ),
+        PatternId::NetworkDegradation => root(
+            &[ClaimRank::HostNetwork],
+            "the host's sources and the objects that consume them",
+        ),
+        PatternId::GitAuthFailure => root(
+            &[ClaimRank::SourceAuth],
+            "its source and the objects that consume it",
+        ),
+        PatternId::DependencyBlocked => root(
+            SOURCE_OR_DEPENDENCY,
+            "about a failing or missing source: its consumers that wait on it \
+             (source_not_ready); about a dependsOn target: the objects waiting on it",
+        ),
+        PatternId::DependencyCycle => root(
+            &[ClaimRank::Dependency],
+            "the objects waiting on each other in the cycle",
+        ),
+        PatternId::StalledReconciliation
+        | PatternId::SlowReconciliation
+        | PatternId::DriftDetected
+        | PatternId::ReconcileLoop => Grouping::Symptom,
+        _ => Grouping::Own,
+    }
+}
+
 /// The source a consumer's failure names: `Source 'GitRepository/ns/name' not found`,
 /// `HelmChart 'ns/name' is not ready`, `could not get Source object:
 /// GitRepository.source.toolkit.fluxcd.io "name" not found`, or an artifact URL
@@ -298,6 +355,27 @@ mod tests {
         assert_eq!(o, ObjectRef::new("GitRepository", "alpha", "monorepo"));
         assert!(
             source_in_message("Source artifact not found, retrying in 30s", &ks("a")).is_none()
+        );
+    }
+
+    #[test]
+    fn grouping_agrees_with_the_claim_ranks() {
+        let subject = ObjectRef::new("Kustomization", "ns", "app");
+        for &p in PatternId::ALL {
+            match grouping(p) {
+                Grouping::Root { ranks, .. } => {
+                    assert!(ranks.contains(&claim_rank(p, &subject)), "{p}");
+                    assert!(!ranks.contains(&ClaimRank::Own), "{p}");
+                }
+                Grouping::Symptom | Grouping::Own => {
+                    assert_eq!(claim_rank(p, &subject), ClaimRank::Own, "{p}")
+                }
+            }
+        }
+        let source = ObjectRef::new("GitRepository", "ns", "repo");
+        assert_eq!(
+            claim_rank(PatternId::DependencyBlocked, &source),
+            ClaimRank::SourceFailure
         );
     }
 

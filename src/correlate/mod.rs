@@ -42,7 +42,7 @@ use std::collections::BTreeSet;
 use crate::record::{Class, Detail, Format, ObjectRef, Record, TsMs};
 
 pub use audit::AuditRecord;
-pub use claims::ClaimRank;
+pub use claims::{grouping, ClaimRank, Grouping};
 pub use finding::{Finding, Status};
 pub use pattern_id::PatternId;
 pub use spec::Settings;

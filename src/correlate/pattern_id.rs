@@ -1,7 +1,8 @@
 //! The finding pattern ids (taxonomy.md §2) as a type.
 //!
-//! Owns: the one table of pattern ids ([`PatternId`]), their wire names and the built-in
-//! pattern files compiled in from `patterns/<id>.yaml`. Detectors, claims, renderers and
+//! Owns: the one table of pattern ids ([`PatternId`]), their wire names, the built-in
+//! pattern files compiled in from `patterns/<id>.yaml` and their runbooks from
+//! `docs/patterns/<id>.md` ([`PatternId::runbook`]). Detectors, claims, renderers and
 //! sinks name a pattern through a variant, so a typo is a compile error rather than a
 //! finding that never fires or a label that never matches. Does not own: the pattern
 //! files' contents (`spec`) or the record classes (`crate::record::Class`).
@@ -56,6 +57,16 @@ macro_rules! pattern_ids {
         pub const BUILTIN_PATTERNS: &[(&str, &str)] = &[
             $( ($id, include_str!(concat!("../../patterns/", $id, ".yaml"))), )*
         ];
+
+        impl PatternId {
+            /// The pattern's runbook, `docs/patterns/<id>.md`, compiled in (what
+            /// `fluxsight explain <pattern>` prints).
+            pub const fn runbook(self) -> &'static str {
+                match self {
+                    $(PatternId::$variant => include_str!(concat!("../../docs/patterns/", $id, ".md")),)*
+                }
+            }
+        }
     };
 }
 
@@ -155,6 +166,10 @@ mod tests {
             assert!(
                 text.contains(&format!("id: {id}")),
                 "{id}.yaml names its id"
+            );
+            assert!(
+                p.runbook().starts_with(&format!("# {id}\n")),
+                "docs/patterns/{id}.md is its runbook"
             );
         }
     }

@@ -55,6 +55,8 @@ use crate::pipeline::emit::OutputEmitter;
 use crate::pipeline::reload::{spawn_triggers, Reloader, Trigger};
 use crate::record::{Record, TsMs};
 use crate::render::finding::OutputFormat;
+use crate::server::api::ApiSettings;
+use crate::server::findings::FindingsView;
 use crate::server::{self, ReceiverConfig};
 use crate::sinks::config::DeliveryPlan;
 use crate::sinks::stats::StatsSnapshot;
@@ -131,6 +133,8 @@ pub struct LiveOptions {
     /// Where `/healthz`, `/readyz` and `/metrics` alone listen (`None` = not served apart).
     pub health_listen: Option<SocketAddr>,
     pub receiver: ReceiverConfig,
+    /// The findings API on `listen` (`/api/v1/findings`) and what its view holds.
+    pub api: ApiSettings,
     /// Findings on stdout (`None` = quiet).
     pub stdout: Option<OutputFormat>,
     /// Styling of `stdout: Some(Text)`; plain unless stdout is a terminal.
@@ -228,15 +232,21 @@ pub async fn run_live(
             }
         }));
     }
+    // The findings the API serves: kept by the correlator loop below, read by the server.
+    let view = opts
+        .api
+        .enabled
+        .then(|| Arc::new(FindingsView::new(opts.api.limits)));
     if let Some(bound) = bound {
-        let (t, c, cfg, tx2) = (
+        let (t, c, cfg, tx2, v) = (
             telemetry.clone(),
             cancel.clone(),
             opts.receiver.clone(),
             inputs.source(),
+            view.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = server::serve_bound(bound, t, tx2, cfg, c).await {
+            if let Err(e) = server::serve_bound(bound, t, tx2, cfg, v, c).await {
                 tracing::error!(error = %e, "http server failed");
             }
         }));
@@ -265,6 +275,7 @@ pub async fn run_live(
         stdout: opts
             .stdout
             .map(|f| OutputEmitter::stream(f, opts.audit_to_stdout, opts.text_palette)),
+        view,
     };
     let (lr_tx, mut lr_rx) = mpsc::channel(lookups::RESULT_CHANNEL);
     let runner = opts.lookups.map(|l| {
@@ -382,6 +393,8 @@ struct Stage {
     waiting: Vec<Batch>,
     /// Findings and audit records on stdout (`None`: `--output none`).
     stdout: Option<OutputEmitter>,
+    /// The findings API's view (`None`: `api.enabled: false`).
+    view: Option<Arc<FindingsView>>,
 }
 
 impl Stage {
@@ -399,7 +412,11 @@ impl Stage {
         for (rec, rebuild) in batch.records.iter().zip(&batch.rebuild) {
             self.correlator.on_record(rec);
             if *rebuild {
-                let n = self.correlator.drain().len() as u64;
+                // Not delivered again, but the view starts empty after a restart: what
+                // the rebuild knows again is the current state.
+                let rebuilt = self.correlator.drain();
+                self.keep(&rebuilt, telemetry);
+                let n = rebuilt.len() as u64;
                 self.summary.suppressed += n;
                 telemetry.rebuild_suppressed.fetch_add(n, Ordering::Relaxed);
             }
@@ -474,6 +491,9 @@ impl Stage {
             sinks.deliver(&out, now).await;
         }
         publish_gauges(telemetry, &self.correlator);
+        if let Some(view) = &self.view {
+            view.expire(wall);
+        }
         sinks.tick(now).await;
         sinks.persist_router();
     }
@@ -499,6 +519,7 @@ impl Stage {
     /// `replay` shares. A failed write is logged (stdout is the user's view, not a
     /// delivery path with a spool).
     fn emit(&mut self, out: &[Output], telemetry: &Telemetry) {
+        self.keep(out, telemetry);
         let findings = out
             .iter()
             .filter(|o| matches!(o, Output::Finding(_)))
@@ -517,6 +538,17 @@ impl Stage {
             .and_then(|()| lock.flush());
         if let Err(e) = written {
             tracing::warn!(error = %e, "writing findings to stdout failed");
+        }
+    }
+
+    /// Keeps the findings of `out` in the findings API's view (at wall time: a resolved
+    /// finding stays for the retention from when it was seen resolved).
+    fn keep(&self, out: &[Output], telemetry: &Telemetry) {
+        if let Some(view) = &self.view {
+            let dropped = view.apply(out, now_ms());
+            telemetry
+                .findings_view_dropped
+                .fetch_add(dropped, Ordering::Relaxed);
         }
     }
 

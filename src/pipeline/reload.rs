@@ -13,7 +13,7 @@
 //! changed (inside their running worker, so their spooled backlog goes to the new
 //! config); added and removed sinks; the routes (storm-control groups kept by route
 //! name). What needs a restart (logged, not applied): `listen`, `health_listen`,
-//! `receiver`, `kubernetes` and `delivery`.
+//! `receiver`, `api`, `kubernetes` and `delivery`.
 //!
 //! Owns: the triggers ([`spawn_triggers`]) and applying one reload ([`Reloader`]). Does
 //! not own: the config schema (`correlate::spec`, `sinks::config`).
@@ -233,6 +233,7 @@ impl Reloader {
                 ("listen", old.listen != new.listen),
                 ("health_listen", old.health_listen != new.health_listen),
                 ("receiver", old.receiver != new.receiver),
+                ("api", old.api != new.api),
                 ("kubernetes", old.kubernetes != new.kubernetes),
             ] {
                 if differs {
