@@ -43,9 +43,25 @@ local_apt() {
     -o Debug::NoLocking=1 "$@"
 }
 
+# Debian's build reads its default notification template from a fixed path
+# (/usr/share/prometheus/alertmanager/default.tmpl) and exits without it: the
+# project-local copy puts the package's templates there when that is writable (root, as
+# CI runs), else says what to run.
+ensure_templates() {
+  local tmpl=/usr/share/prometheus/alertmanager
+  [ -f "$tmpl/default.tmpl" ] && return 0
+  if mkdir -p "$tmpl" 2>/dev/null && cp "$LOCAL_DIR$tmpl"/*.tmpl "$tmpl"/ 2>/dev/null; then
+    echo "alertmanager: templates copied to $tmpl"
+  else
+    echo "alertmanager.sh: $tmpl/default.tmpl is missing and not writable; run once as root: mkdir -p $tmpl && cp $LOCAL_DIR$tmpl/*.tmpl $tmpl/" >&2
+    return 1
+  fi
+}
+
 install_am() {
   if bin=$(find_bin); then
     echo "alertmanager already installed: $bin"
+    if [ "$bin" = "$LOCAL_BIN" ]; then ensure_templates || return 1; fi
     return 0
   fi
   for tool in apt-get dpkg-deb; do
@@ -69,6 +85,7 @@ install_am() {
   dpkg-deb -x "$deb" "$LOCAL_DIR"
   rm -rf "$work"
   [ -x "$LOCAL_BIN" ] || { echo "alertmanager.sh: $deb holds no $LOCAL_BIN" >&2; return 1; }
+  ensure_templates || return 1
   echo "installed: $("$LOCAL_BIN" --version 2>&1 | head -1) at $LOCAL_BIN"
 }
 
