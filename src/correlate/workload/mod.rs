@@ -561,7 +561,13 @@ impl Detector for WorkloadHealth {
     }
 
     fn on_record(&mut self, sh: &mut Shared, rec: &Record, obj: &ObjectRef, ts: TsMs) {
-        let msg = rec.message();
+        // The Flux message proper (a log line's `error`, an Event's message), without
+        // the `Reconciliation failed after …` line around it.
+        let msg = rec
+            .error
+            .clone()
+            .filter(|e| !e.trim().is_empty())
+            .unwrap_or_else(|| rec.msg.clone());
         let failure = failure::parse(&msg);
         if !failure.is_workload_timeout() {
             return;
