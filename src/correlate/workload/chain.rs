@@ -460,7 +460,7 @@ pub fn view(store: &Store, w: &ObjectRef, win: Window) -> View {
     }
     let mut found: Vec<Found> = groups.into_values().collect();
     // Most Pods first; ties: the earliest stage (the map's order, kept by a stable sort).
-    found.sort_by(|a, b| b.pods.cmp(&a.pods));
+    found.sort_by_key(|f| std::cmp::Reverse(f.pods));
     v.found = found;
     if let Some(f) = v.found.first() {
         v.chain = f.tail.clone();

@@ -270,7 +270,7 @@ fn push_event<K: Ord + Clone>(
             .iter()
             .map(|(k, r)| (r.back().map_or(TsMs::MIN, |e| e.last), k.clone()))
             .collect();
-        ages.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        ages.sort_unstable();
         let n = (cap / 10).max(1);
         for (_, k) in ages.into_iter().take(n) {
             if let Some(r) = map.remove(&k) {
