@@ -152,3 +152,165 @@ fn a_million_distinct_keys_stay_within_caps() {
         )
     );
 }
+
+// ---- workload_failure (issue 17): its store, pending failures and lookups ----
+
+mod counting {
+    //! Live heap bytes allocated by the current thread: the correlator is one thread,
+    //! so the change across feeding it is the state it keeps (other tests in this
+    //! binary run on other threads and do not count here).
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    pub struct Counting;
+
+    thread_local! {
+        static LIVE: Cell<isize> = const { Cell::new(0) };
+    }
+
+    fn add(n: isize) {
+        let _ = LIVE.try_with(|c| c.set(c.get() + n));
+    }
+
+    pub fn live() -> isize {
+        LIVE.with(Cell::get)
+    }
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc(l) };
+            if !p.is_null() {
+                add(l.size() as isize);
+            }
+            p
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            unsafe { System.dealloc(p, l) };
+            add(-(l.size() as isize));
+        }
+        unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+            let q = unsafe { System.realloc(p, l, new) };
+            if !q.is_null() {
+                add(new as isize - l.size() as isize);
+            }
+            q
+        }
+    }
+}
+
+#[global_allocator]
+static ALLOC: counting::Counting = counting::Counting;
+
+/// The documents and Events of failing workload `i` (Deployment, ReplicaSet, three
+/// Pods in ImagePullBackOff with their `Failed` Events), and the health-check failure
+/// of the Kustomization that names it, as `kubectl get -o json` and Flux print them.
+fn workload_lines(i: usize) -> (Vec<String>, String) {
+    let ns = format!("t{}", i % 50);
+    let d = format!("web{i}");
+    let rs = format!("{d}-7d9f4c8b6");
+    let img = "ghcr.io/acme/web:v1";
+    let mut out = vec![
+        format!(
+            r#"{{"apiVersion":"apps/v1","kind":"Deployment","metadata":{{"name":"{d}","namespace":"{ns}","uid":"d-{i}","annotations":{{"deployment.kubernetes.io/revision":"2"}}}},"spec":{{"replicas":3}},"status":{{"replicas":3,"updatedReplicas":3}}}}"#
+        ),
+        format!(
+            r#"{{"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{{"name":"{rs}","namespace":"{ns}","uid":"r-{i}","ownerReferences":[{{"kind":"Deployment","name":"{d}","uid":"d-{i}","controller":true}}],"creationTimestamp":"2025-06-02T10:00:10Z"}},"spec":{{"replicas":3}}}}"#
+        ),
+    ];
+    for k in 0..3 {
+        let p = format!("{rs}-abc{k}");
+        out.push(format!(r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{p}","namespace":"{ns}","uid":"p-{i}-{k}","ownerReferences":[{{"kind":"ReplicaSet","name":"{rs}","uid":"r-{i}","controller":true}}],"creationTimestamp":"2025-06-02T10:00:20Z"}},"spec":{{"nodeName":"n1","containers":[{{"name":"web","image":"{img}"}}]}},"status":{{"phase":"Pending","containerStatuses":[{{"name":"web","ready":false,"restartCount":0,"state":{{"waiting":{{"reason":"ImagePullBackOff","message":"Back-off pulling image \"{img}\""}}}}}}]}}}}"#));
+        out.push(format!(r#"{{"apiVersion":"v1","kind":"Event","metadata":{{"name":"{p}.1","namespace":"{ns}"}},"involvedObject":{{"kind":"Pod","namespace":"{ns}","name":"{p}","uid":"p-{i}-{k}"}},"reason":"Failed","message":"Failed to pull image \"{img}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{img}\": not found","type":"Warning","source":{{"component":"kubelet"}},"count":5,"firstTimestamp":"2025-06-02T10:00:30Z","lastTimestamp":"2025-06-02T10:03:20Z"}}"#));
+    }
+    let failure = format!(
+        r#"{{"level":"error","ts":"2025-06-02T10:06:{:02}.000Z","msg":"Reconciliation failed after 5m1s, next try in 10m0s","controller":"kustomization","controllerKind":"Kustomization","Kustomization":{{"name":"k{i}","namespace":"{ns}"}},"namespace":"{ns}","name":"k{i}","error":"health check failed after 5m0s: timeout waiting for: [Deployment/{ns}/{d} status: 'InProgress']"}}"#,
+        i % 60
+    );
+    (out, failure)
+}
+
+fn feed_lines<'a>(
+    c: &mut Correlator,
+    classifier: &Classifier,
+    lines: impl Iterator<Item = &'a String>,
+) -> usize {
+    let mut findings = 0;
+    let mut d = LineDecoder::new(None);
+    for l in lines {
+        for mut r in d.decode(l.as_bytes()) {
+            classifier.classify(&mut r);
+            c.on_record(&r);
+        }
+        findings += c
+            .drain()
+            .iter()
+            .filter(|o| matches!(o, Output::Finding(f) if f.pattern == "workload_failure"))
+            .count();
+    }
+    findings
+}
+
+#[test]
+fn workload_state_of_1000_failing_workloads_fits_32_mib() {
+    let classifier = Classifier::builtin();
+    let mut c = Correlator::new(Settings::default());
+    // Warm the lazily built tables (rule regexes) outside the measurement.
+    let (warm, _) = workload_lines(usize::MAX / 2);
+    feed_lines(&mut c, &classifier, warm.iter());
+    let mut c = Correlator::new(Settings::default());
+    let before = counting::live();
+    let mut failures = Vec::new();
+    let mut fired = 0;
+    for i in 0..1_000 {
+        let (docs, failure) = workload_lines(i);
+        fired += feed_lines(&mut c, &classifier, docs.iter());
+        failures.push(failure);
+    }
+    fired += feed_lines(&mut c, &classifier, failures.iter());
+    drop(failures);
+    let kept = counting::live() - before;
+    let n = c.state_counts();
+    eprintln!("workload state at 1,000 failing workloads: {kept} bytes; {n:?}");
+    assert_eq!(fired, 1_000, "every failure names its cause");
+    assert!(
+        n.workload_keys >= 1_000 * 5,
+        "the store holds them all: {n:?}"
+    );
+    assert!(
+        kept < 32 << 20,
+        "correlator state {kept} bytes at 1,000 failing workloads (goal: under 32 MiB)"
+    );
+}
+
+#[test]
+fn workload_state_stays_within_caps() {
+    let classifier = Classifier::builtin();
+    let caps = Caps {
+        objects: 300,
+        ..Caps::default()
+    };
+    let mut c = Correlator::with_caps(Settings::default(), caps);
+    for i in 0..3_000 {
+        let (docs, failure) = workload_lines(i);
+        feed_lines(
+            &mut c,
+            &classifier,
+            docs.iter().chain(std::iter::once(&failure)),
+        );
+        if i % 500 == 499 {
+            let n = c.state_counts();
+            // Five capped maps; rings of at most 8 Events per object.
+            assert!(n.workload_keys <= 5 * caps.objects, "after {i}: {n:?}");
+            assert!(
+                n.workload_events <= 2 * caps.objects * 8,
+                "after {i}: {n:?}"
+            );
+            assert!(n.workload_pending <= 1_000 + 4_096, "after {i}: {n:?}");
+            assert!(n.lookups <= 256 + 4_096, "after {i}: {n:?}");
+        }
+    }
+    assert!(c.evictions().workloads > 0, "{:?}", c.evictions());
+    // Never drained (as in replay): the lookup queue is capped, the rest dropped and
+    // counted.
+    assert!(c.take_lookups().len() <= 256);
+}

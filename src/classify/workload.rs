@@ -5,8 +5,8 @@
 //! Owns: the stage order ([`Stage`]: create < schedule < volume < image < config <
 //! crash < node < probe < none), the cause classes and sub-classes with the parameters
 //! they extract (image, quota, taint, StorageClass, webhook or policy, container, exit
-//! code, limit), and one table of rules ([`RULES`]) matched by one `RegexSet` over the
-//! message once the Event reason selected the candidate rules. Does not own: linking
+//! code, limit), and one table of rules ([`RULES`]): the Event reason selects its rules,
+//! the first whose regex matches the message wins. Does not own: linking
 //! Events to workloads or picking the cause of a workload (`correlate::workload`), nor
 //! the record class (a workload Event keeps its class from `patterns/classes.yaml`, so
 //! classify rows are unchanged).
@@ -17,7 +17,9 @@
 
 use std::sync::LazyLock;
 
-use regex::{Regex, RegexSet};
+use std::collections::HashMap;
+
+use regex::Regex;
 
 use crate::record::{EventInfo, PodInfo};
 
@@ -467,20 +469,29 @@ pub const RULES: &[Rule] = &[
     ),
 ];
 
+/// The table compiled once: each rule's regex, and the rules of each reason in table
+/// order (an Event is matched only against the rules of its reason, first match wins;
+/// a `RegexSet` over every rule would search all of them, which costs more than the
+/// handful a reason selects).
 struct Compiled {
-    set: RegexSet,
     each: Vec<Regex>,
+    by_reason: HashMap<&'static str, Vec<usize>>,
     image: Regex,
 }
 
 static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
-    let pats: Vec<&str> = RULES.iter().map(|r| r.regex).collect();
+    let mut by_reason: HashMap<&'static str, Vec<usize>> = HashMap::new();
+    for (i, r) in RULES.iter().enumerate() {
+        for reason in r.reasons {
+            by_reason.entry(reason).or_default().push(i);
+        }
+    }
     Compiled {
-        set: RegexSet::new(&pats).expect("workload rules compile (unit-tested)"),
-        each: pats
+        each: RULES
             .iter()
-            .map(|p| Regex::new(p).expect("workload rule compiles (unit-tested)"))
+            .map(|r| Regex::new(r.regex).expect("workload rule compiles (unit-tested)"))
             .collect(),
+        by_reason,
         image: Regex::new(r#"[iI]mage "(?P<image>[^"]+)""#).expect("image regex"),
     }
 });
@@ -493,17 +504,11 @@ pub fn event_cause(reason: &str, message: &str) -> Option<Cause> {
     }
     let msg = EventInfo::strip_combined(message.trim());
     let c = &*COMPILED;
-    let candidates: Vec<usize> = RULES
+    let i = *c
+        .by_reason
+        .get(reason)?
         .iter()
-        .enumerate()
-        .filter(|(_, r)| r.reasons.contains(&reason))
-        .map(|(i, _)| i)
-        .collect();
-    if candidates.is_empty() {
-        return None;
-    }
-    let matched = c.set.matches(msg);
-    let i = candidates.into_iter().find(|i| matched.matched(*i))?;
+        .find(|i| c.each[**i].is_match(msg))?;
     let r = &RULES[i];
     let mut cause = Cause {
         stage: r.stage,

@@ -27,7 +27,7 @@ use crate::record::{Class, ObjectRef, TsMs};
 
 /// Which root explains an object when several could, lowest first. A claim is kept
 /// against any lower-ranked claim: OOM cascade > host rate limit > host network >
-/// source auth > source failure > dependency > the object's own finding.
+/// source auth > source failure > dependency > workload > the object's own finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ClaimRank {
     /// A per-object pattern of the object itself (build, health check, …).

@@ -6,7 +6,9 @@
 //! calls and replay is deterministic.
 //!
 //! The correlator is a clock, the state every family shares (`shared::Shared`), and
-//! four detector families behind one trait (`detector::Detector`), one file each:
+//! five detector families behind one trait (`detector::Detector`), one file or folder
+//! each: `workload` (`WorkloadHealth`: the workload cause below a health check, and the
+//! live lookups seam [`Correlator::take_lookups`] / [`Correlator::lookup_result`]),
 //! `sources` (`SourceHealth`: auth, rate limit, network), `controllers`
 //! (`ControllerHealth`: OOM, crash loop, cascade, memory, queue, guilty
 //! tenant), `objects` (`ObjectPatterns`: per-object failure patterns,

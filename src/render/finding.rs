@@ -392,10 +392,27 @@ fn workload_text(w: &WorkloadDiagnosis) -> String {
     }
     out.push_str(&cause);
     out.push('\n');
-    for e in w.evidence.iter().take(TEXT_WORKLOAD_EVIDENCE) {
+    // One line per distinct message; the same message on other objects is counted.
+    let mut shown: Vec<(&str, usize)> = Vec::new();
+    for e in &w.evidence {
+        if let Some(s) = shown.iter_mut().find(|(m, _)| *m == e.message) {
+            s.1 += 1;
+        } else if shown.len() < TEXT_WORKLOAD_EVIDENCE {
+            shown.push((&e.message, 0));
+        }
+    }
+    for (msg, more) in shown {
+        let Some(e) = w.evidence.iter().find(|e| e.message == msg) else {
+            continue;
+        };
         let count = e.count.map(|c| format!(" ×{c}")).unwrap_or_default();
+        let more = if more > 0 {
+            format!(" (same on {more} more)")
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "    {} {}{count}: {}\n",
+            "    {} {}{count}{more}: {}\n",
             term(&e.reason),
             term(&e.involved_object.to_string()),
             term(&e.message)

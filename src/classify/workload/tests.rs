@@ -16,7 +16,7 @@ fn every_rule_compiles() {
     for r in RULES {
         Regex::new(r.regex).unwrap_or_else(|e| panic!("{}: {e}", r.regex));
     }
-    assert_eq!(COMPILED.set.len(), RULES.len());
+    assert_eq!(COMPILED.each.len(), RULES.len());
 }
 
 #[test]

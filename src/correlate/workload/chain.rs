@@ -15,7 +15,7 @@ use crate::classify::workload::{pod_causes, Cause, Stage};
 use crate::correlate::finding::{ChainLink, WorkloadEvidence};
 use crate::record::{Class, ObjectInfo, ObjectRef, OwnerRef, TsMs};
 
-use super::store::{KeptEvent, Store};
+use super::store::{with_prefix, KeptEvent, Store};
 
 /// Most evidence entries kept per cause.
 const EVIDENCE_PER_CAUSE: usize = 5;
@@ -201,15 +201,14 @@ pub fn view(store: &Store, w: &ObjectRef, win: Window) -> View {
     let mut controllers: Vec<(ObjectRef, Option<String>, &'static str)> = Vec::new();
     let mut create: Vec<Candidate> = Vec::new();
     if w.kind == "Deployment" {
-        let mut rs: Vec<(&ObjectRef, &ObjectInfo, TsMs, &'static str)> = store
-            .workloads
-            .iter()
-            .filter(|(k, _)| k.kind == "ReplicaSet" && k.namespace == w.namespace)
-            .filter_map(|(k, d)| {
-                let l = child_link(d.info.owner.as_ref(), &k.name, w, uid, false)?;
-                Some((k, &d.info, d.seen, l))
-            })
-            .collect();
+        let prefix = format!("{}-", w.name);
+        let mut rs: Vec<(&ObjectRef, &ObjectInfo, TsMs, &'static str)> =
+            with_prefix(&store.workloads, "ReplicaSet", &w.namespace, &prefix)
+                .filter_map(|(k, d)| {
+                    let l = child_link(d.info.owner.as_ref(), &k.name, w, uid, false)?;
+                    Some((k, &d.info, d.seen, l))
+                })
+                .collect();
         let want = wl.and_then(|x| x.revision.clone());
         rs.sort_by_key(|(k, i, seen, _)| {
             let rev = i.workload.as_ref().and_then(|x| x.revision.clone());
@@ -220,10 +219,7 @@ pub fn view(store: &Store, w: &ObjectRef, win: Window) -> View {
         }
         // Events of ReplicaSets known only from Events (no document).
         if controllers.is_empty() {
-            let by_events = store
-                .events
-                .iter()
-                .filter(|(k, _)| k.kind == "ReplicaSet" && k.namespace == w.namespace)
+            let by_events = with_prefix(&store.events, "ReplicaSet", &w.namespace, &prefix)
                 .filter(|(k, _)| child_link(None, &k.name, w, None, false).is_some())
                 .max_by_key(|(_, r)| r.back().map_or(TsMs::MIN, |e| e.last));
             if let Some((k, _)) = by_events {
@@ -284,11 +280,8 @@ pub fn view(store: &Store, w: &ObjectRef, win: Window) -> View {
     let mut pods: BTreeMap<ObjectRef, (Option<String>, &'static str, &'static str)> =
         BTreeMap::new();
     for (c, c_uid, _) in &controllers {
-        for (k, d) in store
-            .pods
-            .iter()
-            .filter(|(k, _)| k.namespace == c.namespace)
-        {
+        let prefix = format!("{}-", c.name);
+        for (k, d) in with_prefix(&store.pods, "Pod", &c.namespace, &prefix) {
             if let Some(l) = child_link(d.info.owner.as_ref(), &k.name, c, c_uid.as_ref(), ordinal)
             {
                 if l == "name" && !(win.has(d.seen) || any_event_in(store, k, win)) {
@@ -297,11 +290,7 @@ pub fn view(store: &Store, w: &ObjectRef, win: Window) -> View {
                 pods.insert(k.clone(), (d.info.uid.clone(), l, "doc"));
             }
         }
-        for k in store
-            .events
-            .keys()
-            .filter(|k| k.kind == "Pod" && k.namespace == c.namespace)
-        {
+        for (k, _) in with_prefix(&store.events, "Pod", &c.namespace, &prefix) {
             if pods.contains_key(k) {
                 continue;
             }

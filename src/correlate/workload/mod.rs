@@ -25,7 +25,7 @@ pub mod failure;
 pub mod lookup;
 pub mod store;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::claims::ClaimRank;
 use super::detector::{count, duration, Consumes, Detector, PatternParams, TickPhase};
@@ -34,7 +34,7 @@ use super::pattern_id::PatternId;
 use super::shared::Shared;
 use super::vars;
 use crate::classify::workload::{describe, Stage};
-use crate::record::{Class, Detail, ObjectRef, Record, TsMs};
+use crate::record::{Class, Detail, ObjectRef, Record, Sym, TsMs};
 
 pub use lookup::{Lookup, LookupLimiter, LookupResult};
 
@@ -93,6 +93,10 @@ pub(crate) struct WorkloadHealth {
     /// Resources the API forbade, per workload (lookup results).
     denied: BTreeMap<ObjectRef, Vec<String>>,
     pub(crate) lookups: LookupLimiter,
+    /// Namespaces whose workload records changed since the last tick (every pending
+    /// failure when `dirty_all`: a Node Event, or too many namespaces).
+    dirty_ns: BTreeSet<Sym>,
+    dirty_all: bool,
 }
 
 impl WorkloadHealth {
@@ -103,6 +107,8 @@ impl WorkloadHealth {
             inventories: BTreeMap::new(),
             denied: BTreeMap::new(),
             lookups: LookupLimiter::default(),
+            dirty_ns: BTreeSet::new(),
+            dirty_all: false,
         }
     }
 
@@ -181,17 +187,17 @@ impl WorkloadHealth {
         if !self.store.ingest(rec, ts) {
             return;
         }
-        let node = o.kind == "Node";
-        for (flux, p) in self.pending.iter_mut() {
-            if node
-                || flux.namespace == o.namespace
-                || p.failure
-                    .named
-                    .iter()
-                    .any(|(w, _)| w.namespace == o.namespace)
-            {
-                p.dirty = true;
-            }
+        // Noted per namespace (O(1) per record); the pending failures it concerns are
+        // found at the next tick.
+        if self.pending.is_empty() {
+            return;
+        }
+        if o.kind == "Node" {
+            self.dirty_all = true;
+        } else if !self.dirty_all && self.dirty_ns.len() < MAX_PENDING {
+            self.dirty_ns.insert(o.namespace.clone());
+        } else {
+            self.dirty_all = true;
         }
     }
 
@@ -265,6 +271,30 @@ impl WorkloadHealth {
             .take(failure::MAX_NAMED)
             .map(|k| (k, "name"))
             .collect()
+    }
+
+    /// Evaluates the pending failures whose evidence may have changed: new ones, and
+    /// those about a namespace whose workload records changed.
+    fn evaluate_dirty(&mut self, sh: &mut Shared) {
+        let (all, ns) = (self.dirty_all, std::mem::take(&mut self.dirty_ns));
+        self.dirty_all = false;
+        let due: Vec<ObjectRef> = self
+            .pending
+            .iter()
+            .filter(|(flux, p)| {
+                p.dirty
+                    || all
+                    || ns.contains(&flux.namespace)
+                    || p.failure
+                        .named
+                        .iter()
+                        .any(|(w, _)| ns.contains(&w.namespace))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for flux in due {
+            self.evaluate(sh, &flux);
+        }
     }
 
     /// Re-evaluates the failure of `flux`: the finding names the cause found now.
@@ -531,7 +561,13 @@ impl Detector for WorkloadHealth {
     }
 
     fn on_record(&mut self, sh: &mut Shared, rec: &Record, obj: &ObjectRef, ts: TsMs) {
-        let msg = rec.message();
+        // The Flux message proper (a log line's `error`, an Event's message), without
+        // the `Reconciliation failed after …` line around it.
+        let msg = rec
+            .error
+            .clone()
+            .filter(|e| !e.trim().is_empty())
+            .unwrap_or_else(|| rec.msg.clone());
         let failure = failure::parse(&msg);
         if !failure.is_workload_timeout() {
             return;
@@ -598,32 +634,15 @@ impl Detector for WorkloadHealth {
         let ttl = pat.ms("event_ttl");
         self.store.prune(now, ttl, pat.ms("status_ttl"));
         self.pending.retain(|_, p| now - p.failed_at <= ttl);
-        let due: Vec<ObjectRef> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.dirty)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for flux in due {
-            self.evaluate(sh, &flux);
-        }
+        self.evaluate_dirty(sh);
     }
 
     fn on_end(&mut self, sh: &mut Shared, _now: TsMs) {
-        let due: Vec<ObjectRef> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.dirty)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for flux in due {
-            self.evaluate(sh, &flux);
-        }
+        self.evaluate_dirty(sh);
     }
 
-    fn next_deadline(&self, sh: &Shared, tick: TsMs) -> Option<TsMs> {
-        let _ = sh;
-        (!self.pending.is_empty() || self.store.counts().0 > 0).then_some(tick)
+    fn next_deadline(&self, _sh: &Shared, tick: TsMs) -> Option<TsMs> {
+        (!self.pending.is_empty() || !self.store.is_empty()).then_some(tick)
     }
 }
 

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::classify::workload::{event_cause, Cause};
-use crate::record::{Class, Detail, ObjectInfo, ObjectRef, PodInfo, Record, TsMs};
+use crate::record::{Class, Detail, ObjectInfo, ObjectRef, PodInfo, Record, Sym, TsMs};
 
 /// Most cause-bearing Events kept per involved object.
 pub const EVENTS_PER_OBJECT: usize = 8;
@@ -204,10 +204,33 @@ impl Store {
         self.pvcs.retain(|_, d| now - d.seen <= status_ttl);
     }
 
+    /// True when nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.workloads.is_empty()
+            && self.pods.is_empty()
+            && self.pvcs.is_empty()
+            && self.events.is_empty()
+            && self.node_events.is_empty()
+    }
+
     /// Events about `o`.
     pub fn events_of(&self, o: &ObjectRef) -> impl Iterator<Item = &KeptEvent> {
         self.events.get(o).into_iter().flatten()
     }
+}
+
+/// Entries of `map` about a `kind` in `ns` whose name starts with `prefix`, by a
+/// range of the ordered keys (kind, namespace, name): no walk over the whole map.
+pub fn with_prefix<'a, V>(
+    map: &'a BTreeMap<ObjectRef, V>,
+    kind: &'a str,
+    ns: &'a Sym,
+    prefix: &'a str,
+) -> impl Iterator<Item = (&'a ObjectRef, &'a V)> + 'a {
+    let start = ObjectRef::new(kind, ns.clone(), prefix);
+    map.range(start..).take_while(move |(k, _)| {
+        k.kind == kind && k.namespace == *ns && k.name.starts_with(prefix)
+    })
 }
 
 /// Inserts under the cap: when full, the least recently seen tenth goes.
@@ -247,7 +270,7 @@ fn push_event<K: Ord + Clone>(
             .iter()
             .map(|(k, r)| (r.back().map_or(TsMs::MIN, |e| e.last), k.clone()))
             .collect();
-        ages.sort_unstable_by_key(|a| a.0);
+        ages.sort_unstable();
         let n = (cap / 10).max(1);
         for (_, k) in ages.into_iter().take(n) {
             if let Some(r) = map.remove(&k) {
