@@ -136,7 +136,7 @@ pub fn page(p: &Page) -> String {
             &mut o,
             &["Object", "What", "From", "To", "Count"],
             f.timeline.rows.iter().map(|r| {
-                vec![r.object.clone(), r.what.clone(), r.from.clone(), r.to.clone(), r.count.to_string()]
+                vec![r.object.clone(), r.what.clone(), r.from.clone(), r.to.clone(), r.count.clone()]
             }),
         );
     }
@@ -196,7 +196,7 @@ pub fn page(p: &Page) -> String {
         }),
     );
     if p.audit_more > 0 {
-        let _ = writeln!(o, "{} more audit records not listed.\n", p.audit_more);
+        let _ = writeln!(o, "{} earlier audit records not listed.\n", p.audit_more);
     }
     o.push_str("### Inputs\n\n");
     table(

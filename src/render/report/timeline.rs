@@ -19,8 +19,11 @@ pub const LABEL_W: i64 = 230;
 pub const PLOT_W: i64 = 700;
 const LANE_H: i64 = 30;
 const TOP: i64 = 28;
-/// Points closer than this many pixels join one run.
+/// Points closer than this many pixels join one run (doubled until a lane has at most
+/// [`MAX_MARKERS`] markers).
 const RUN_GAP_PX: i64 = 6;
+/// Most markers drawn per lane.
+pub const MAX_MARKERS: usize = 24;
 /// A run of at least this many points is drawn as one marker.
 const RUN_MIN: usize = 3;
 /// Most lanes per timeline (the root and its first symptoms).
@@ -67,7 +70,8 @@ pub struct TimelineRow {
     pub what: String,
     pub from: String,
     pub to: String,
-    pub count: u64,
+    /// Records in the row (empty for a phase).
+    pub count: String,
 }
 
 /// A laid-out timeline.
@@ -229,7 +233,7 @@ pub fn finding_timeline(id: &str, h: &FindingHistory, activity: &BTreeMap<Object
                     what: "failing".into(),
                     from: utc(*a),
                     to: utc(*b),
-                    count: 0,
+                    count: String::new(),
                 });
                 Bar {
                     x: xa,
@@ -252,7 +256,7 @@ pub fn finding_timeline(id: &str, h: &FindingHistory, activity: &BTreeMap<Object
                 what: format!("{} more failing records not drawn", l.total - l.points.len() as u64),
                 from: String::new(),
                 to: String::new(),
-                count: l.total - l.points.len() as u64,
+                count: (l.total - l.points.len() as u64).to_string(),
             });
         }
     }
@@ -291,18 +295,41 @@ pub fn finding_timeline(id: &str, h: &FindingHistory, activity: &BTreeMap<Object
     }
 }
 
+/// Groups of points (index ranges) whose neighbours are closer than `gap` pixels.
+fn groups(pts: &[TsMs], scale: &Scale, gap: i64) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < pts.len() {
+        let mut j = i;
+        while j + 1 < pts.len() && scale.x(pts[j + 1]) - scale.x(pts[j]) < gap {
+            j += 1;
+        }
+        out.push((i, j));
+        i = j + 1;
+    }
+    out
+}
+
+/// Markers a grouping draws: a run of [`RUN_MIN`] or more is one, others one each.
+fn markers(g: &[(usize, usize)]) -> usize {
+    g.iter()
+        .map(|(i, j)| if j - i + 1 >= RUN_MIN { 1 } else { j - i + 1 })
+        .sum()
+}
+
 /// Points in time order, runs of close ones collapsed.
 fn runs(points: &[TsMs], scale: &Scale, name: &str, rows: &mut Vec<TimelineRow>) -> Vec<Point> {
     let mut pts = points.to_vec();
     pts.sort_unstable();
     pts.dedup();
+    let mut gap = RUN_GAP_PX;
+    let mut grouped = groups(&pts, scale, gap);
+    while markers(&grouped) > MAX_MARKERS && gap < PLOT_W {
+        gap *= 2;
+        grouped = groups(&pts, scale, gap);
+    }
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < pts.len() {
-        let mut j = i;
-        while j + 1 < pts.len() && scale.x(pts[j + 1]) - scale.x(pts[j]) < RUN_GAP_PX {
-            j += 1;
-        }
+    for (i, j) in grouped {
         let n = j - i + 1;
         let (a, b) = (pts[i], pts[j]);
         if n >= RUN_MIN {
@@ -312,7 +339,7 @@ fn runs(points: &[TsMs], scale: &Scale, name: &str, rows: &mut Vec<TimelineRow>)
                 what: format!("failures {label}"),
                 from: utc(a),
                 to: utc(b),
-                count: n as u64,
+                count: n.to_string(),
             });
             out.push(Point {
                 x: (scale.x(a) + scale.x(b)) / 2,
@@ -326,7 +353,7 @@ fn runs(points: &[TsMs], scale: &Scale, name: &str, rows: &mut Vec<TimelineRow>)
                     what: "failure".into(),
                     from: utc(*t),
                     to: utc(*t),
-                    count: 1,
+                    count: "1".into(),
                 });
                 out.push(Point {
                     x: scale.x(*t),
@@ -335,7 +362,6 @@ fn runs(points: &[TsMs], scale: &Scale, name: &str, rows: &mut Vec<TimelineRow>)
                 });
             }
         }
-        i = j + 1;
     }
     out
 }
@@ -362,7 +388,7 @@ mod tests {
         let p = runs(&pts, &scale, "o", &mut rows);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].label, "×37 over 36s");
-        assert_eq!(rows[0].count, 37);
+        assert_eq!(rows[0].count, "37");
         // Far apart: one point each.
         let p = runs(&[0, 350_000, 700_000], &scale, "o", &mut rows);
         assert_eq!(p.iter().map(|p| p.x).collect::<Vec<_>>(), vec![LABEL_W, LABEL_W + 350, LABEL_W + 700]);

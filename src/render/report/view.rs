@@ -22,7 +22,9 @@ pub const EVIDENCE_OPEN: usize = 3;
 /// Most root findings given a card, graph, timeline and evidence.
 pub const MAX_ROOTS: usize = 40;
 /// Most rows of the change table.
-pub const MAX_CHANGES: usize = 200;
+pub const MAX_CHANGES: usize = 120;
+/// Most audit records listed (the latest).
+pub const MAX_AUDIT_ROWS: usize = 300;
 /// Longest evidence message drawn, in characters.
 pub const MAX_MESSAGE: usize = 2_000;
 
@@ -508,8 +510,7 @@ pub fn page(data: &ReportData) -> Page {
         roots_more: all_roots.len() - roots.len(),
         figures,
         findings,
-        audit: data
-            .audit
+        audit: data.audit[data.audit.len().saturating_sub(MAX_AUDIT_ROWS)..]
             .iter()
             .map(|a| AuditRow {
                 when: utc(a.ts),
@@ -519,7 +520,9 @@ pub fn page(data: &ReportData) -> Page {
                 outcome: a.outcome.clone(),
             })
             .collect(),
-        audit_more: data.audit_total.saturating_sub(data.audit.len() as u64),
+        audit_more: data
+            .audit_total
+            .saturating_sub(data.audit.len().min(MAX_AUDIT_ROWS) as u64),
         inputs: data
             .inputs
             .iter()
