@@ -34,7 +34,10 @@ fn root() -> &'static Path {
 
 /// Replays `inputs` with a report collector, as `fluxsight replay --report` does;
 /// returns the report data and what replay wrote to stdout.
-fn replay_with_report(inputs: Vec<(String, Vec<u8>)>, collect: bool) -> (Option<ReportData>, Vec<u8>) {
+fn replay_with_report(
+    inputs: Vec<(String, Vec<u8>)>,
+    collect: bool,
+) -> (Option<ReportData>, Vec<u8>) {
     let opts = ReplayOptions::default();
     let lateness = opts.lateness_ms;
     let mut correlator = Correlator::new(Settings::default());
@@ -54,7 +57,14 @@ fn replay_with_report(inputs: Vec<(String, Vec<u8>)>, collect: bool) -> (Option<
         if collect {
             emitter = emitter.with_report(ReportCollector::new(names.clone()));
         }
-        replay(readers, &Classifier::builtin(), &mut correlator, &mut emitter, lateness).expect("replay");
+        replay(
+            readers,
+            &Classifier::builtin(),
+            &mut correlator,
+            &mut emitter,
+            lateness,
+        )
+        .expect("replay");
         let lines = emitter.stats.lines;
         let collector = emitter.take_report();
         emitter.finish().expect("flush");
@@ -143,7 +153,10 @@ fn hostile() -> Vec<(String, Vec<u8>)> {
         "authentication required: <script>alert(1)</script> token {TOKEN} Authorization: Bearer {BEARER} ```` </pre><img src=x>"
     );
     let text = text.replace("authentication required: Invalid username or token.", &evil);
-    assert!(text.contains("<script>"), "the case's text moved: update hostile()");
+    assert!(
+        text.contains("<script>"),
+        "the case's text moved: update hostile()"
+    );
     vec![("hostile.log".to_string(), text.into_bytes())]
 }
 
@@ -161,15 +174,24 @@ fn a_hostile_line_is_escaped_and_redacted() {
     assert!(!html.contains(BEARER), "bearer token leaked into the HTML");
     assert!(html.contains("[REDACTED]"), "no redaction marker");
     let md = report::markdown(&data);
-    assert!(!md.contains(TOKEN) && !md.contains(BEARER), "token leaked into the Markdown");
+    assert!(
+        !md.contains(TOKEN) && !md.contains(BEARER),
+        "token leaked into the Markdown"
+    );
     // The evidence sits in a fence longer than the log's own backtick run.
     assert!(md.contains("`````text\n"), "fence not lengthened past ````");
-    for line in md.lines().filter(|l| !l.starts_with("`````") && l.contains("<script")) {
+    for line in md
+        .lines()
+        .filter(|l| !l.starts_with("`````") && l.contains("<script"))
+    {
         // Only inside fenced evidence may the text stay verbatim.
         assert!(line.contains("alert(1)"), "{line}");
     }
     let outside: String = strip_fences(&md);
-    assert!(!outside.contains("<script"), "raw <script> outside a code block");
+    assert!(
+        !outside.contains("<script"),
+        "raw <script> outside a code block"
+    );
 }
 
 /// The Markdown without its fenced blocks.
@@ -205,13 +227,24 @@ fn attrs<'a>(html: &'a str, attr: &str) -> Vec<&'a str> {
 /// Structural checks every report page must pass.
 fn check_structure(name: &str, html: &str) {
     assert!(
-        html.contains(&format!("<meta http-equiv=\"Content-Security-Policy\" content=\"{}\">", report::CSP)),
+        html.contains(&format!(
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"{}\">",
+            report::CSP
+        )),
         "{name}: CSP meta missing"
     );
-    assert!(html.contains("<meta name=\"color-scheme\" content=\"light dark\">"), "{name}");
-    assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"), "{name}: lang");
+    assert!(
+        html.contains("<meta name=\"color-scheme\" content=\"light dark\">"),
+        "{name}"
+    );
+    assert!(
+        html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"),
+        "{name}: lang"
+    );
     assert_eq!(html.matches("<h1").count(), 1, "{name}: one h1");
-    for bad in ["<script", "<link", "<iframe", "<object", "<embed", "@import", "url("] {
+    for bad in [
+        "<script", "<link", "<iframe", "<object", "<embed", "@import", "url(",
+    ] {
         assert!(!html.contains(bad), "{name}: {bad} in the page");
     }
     assert!(attrs(html, "src").is_empty(), "{name}: a src= attribute");
@@ -221,7 +254,10 @@ fn check_structure(name: &str, html: &str) {
     assert_eq!(unique.len(), ids.len(), "{name}: duplicate ids");
     for h in attrs(html, "href") {
         if let Some(a) = h.strip_prefix('#') {
-            assert!(unique.contains(a), "{name}: href=\"#{a}\" resolves to nothing");
+            assert!(
+                unique.contains(a),
+                "{name}: href=\"#{a}\" resolves to nothing"
+            );
         } else {
             // Only printed compare links: anchors to known forges, never loaded.
             assert!(
@@ -249,7 +285,9 @@ fn check_structure(name: &str, html: &str) {
         assert_eq!(labels.len(), 1, "{name}: svg without aria-labelledby");
         for id in labels[0].split_whitespace() {
             let open = format!("id=\"{id}\">");
-            let at = s.find(&open).unwrap_or_else(|| panic!("{name}: {id} not inside its svg"));
+            let at = s
+                .find(&open)
+                .unwrap_or_else(|| panic!("{name}: {id} not inside its svg"));
             let text = &s[at + open.len()..];
             let text = &text[..text.find('<').unwrap()];
             assert!(!text.trim().is_empty(), "{name}: empty {id}");
@@ -264,16 +302,35 @@ fn check_structure(name: &str, html: &str) {
 fn the_page_is_well_formed_and_loads_nothing() {
     for (name, inputs) in [
         (CASE.to_string(), golden(CASE)),
-        ("dependency_blocked_fires".into(), golden("dependency_blocked_fires")),
-        ("host_outage_grouping".into(), golden("host_outage_grouping")),
+        (
+            "dependency_blocked_fires".into(),
+            golden("dependency_blocked_fires"),
+        ),
+        (
+            "host_outage_grouping".into(),
+            golden("host_outage_grouping"),
+        ),
         ("hostile".into(), hostile()),
     ] {
         let data = report_of(inputs);
         assert!(!data.findings.is_empty(), "{name}: no findings to draw");
         let html = report::html(&data);
         check_structure(&name, &html);
-        for s in ["Summary", "Impact by tenant", "Causal graph", "Timeline", "The change", "Evidence", "Action items", "Lessons", "Appendix"] {
-            assert!(html.contains(&format!("\">{s}</h2>")), "{name}: section {s}");
+        for s in [
+            "Summary",
+            "Impact by tenant",
+            "Causal graph",
+            "Timeline",
+            "The change",
+            "Evidence",
+            "Action items",
+            "Lessons",
+            "Appendix",
+        ] {
+            assert!(
+                html.contains(&format!("\">{s}</h2>")),
+                "{name}: section {s}"
+            );
         }
     }
 }
@@ -288,7 +345,10 @@ fn scenario_inputs() -> Option<Vec<(String, Vec<u8>)>> {
             "{} absent: CI checks the report size on the shared scenarios",
             dir.display()
         );
-        eprintln!("SKIPPED: {} absent, the size budget is not checked", dir.display());
+        eprintln!(
+            "SKIPPED: {} absent, the size budget is not checked",
+            dir.display()
+        );
         return None;
     }
     let mut files: Vec<PathBuf> = fs::read_dir(&dir)
@@ -297,25 +357,46 @@ fn scenario_inputs() -> Option<Vec<(String, Vec<u8>)>> {
         .filter(|p| p.extension().is_some_and(|x| x == "log"))
         .collect();
     files.sort();
-    assert!(files.len() >= 5, "only {} scenario logs in {}", files.len(), dir.display());
+    assert!(
+        files.len() >= 5,
+        "only {} scenario logs in {}",
+        files.len(),
+        dir.display()
+    );
     Some(
         files
             .iter()
-            .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), fs::read(p).unwrap()))
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().to_string(),
+                    fs::read(p).unwrap(),
+                )
+            })
             .collect(),
     )
 }
 
 #[test]
 fn the_development_set_in_one_report_stays_under_1_mib() {
-    let Some(inputs) = scenario_inputs() else { return };
+    let Some(inputs) = scenario_inputs() else {
+        return;
+    };
     let n = inputs.len();
     let data = report_of(inputs);
     assert_eq!(data.inputs.len(), n);
-    assert!(data.findings.len() >= 5, "only {} findings", data.findings.len());
+    assert!(
+        data.findings.len() >= 5,
+        "only {} findings",
+        data.findings.len()
+    );
     let html = report::html(&data);
     let md = report::markdown(&data);
-    eprintln!("development set: {} findings, HTML {} bytes, Markdown {} bytes", data.findings.len(), html.len(), md.len());
+    eprintln!(
+        "development set: {} findings, HTML {} bytes, Markdown {} bytes",
+        data.findings.len(),
+        html.len(),
+        md.len()
+    );
     assert!(html.len() < MIB, "HTML report is {} bytes", html.len());
     assert!(md.len() < MIB, "Markdown report is {} bytes", md.len());
     check_structure("development set", &html);
@@ -397,7 +478,8 @@ fn headless_chromium_renders_the_report() {
     if Command::new("chromium").arg("--version").output().is_err() {
         panic!("chromium not installed: run scripts/install-test-deps.sh");
     }
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("report-chromium-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("report-chromium-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     let data = report_of(golden(CASE));
@@ -408,7 +490,10 @@ fn headless_chromium_renders_the_report() {
     let size = "--window-size=1280,2000".to_string();
 
     // The rendered DOM: headline, chart names, no console errors or CSP refusals.
-    let (dom, log) = chromium(&dir.join("profile-dom"), &["--dump-dom".into(), url.clone()]);
+    let (dom, log) = chromium(
+        &dir.join("profile-dom"),
+        &["--dump-dom".into(), url.clone()],
+    );
     let h1 = data
         .findings
         .iter()
@@ -416,22 +501,47 @@ fn headless_chromium_renders_the_report() {
         .map(|h| h.finding.title.clone())
         .expect("the case's root finding");
     assert!(dom.contains(&h1), "headline missing from the rendered DOM");
-    assert!(dom.contains("role=\"img\"") && dom.contains("aria-labelledby="), "svg lost its name");
-    assert!(dom.contains("Causal graph of GitRepository/storefront/storefront"), "graph title not rendered");
-    for bad in ["Uncaught", "Refused to", "Content Security Policy", "Content-Security-Policy"] {
+    assert!(
+        dom.contains("role=\"img\"") && dom.contains("aria-labelledby="),
+        "svg lost its name"
+    );
+    assert!(
+        dom.contains("Causal graph of GitRepository/storefront/storefront"),
+        "graph title not rendered"
+    );
+    for bad in [
+        "Uncaught",
+        "Refused to",
+        "Content Security Policy",
+        "Content-Security-Policy",
+    ] {
         assert!(!log.contains(bad), "chromium console: {bad}:\n{log}");
     }
 
     // Light screenshot: the requested size, not blank, a light background.
     let light = dir.join("light.png");
-    chromium(&dir.join("profile-light"), &[format!("--screenshot={}", light.display()), size.clone(), url.clone()]);
+    chromium(
+        &dir.join("profile-light"),
+        &[
+            format!("--screenshot={}", light.display()),
+            size.clone(),
+            url.clone(),
+        ],
+    );
     let (w, h, ch, px) = decode_png(&light);
     assert_eq!((w, h), (1280, 2000), "screenshot size");
     let lum: Vec<f64> = px.chunks(ch).map(luma).collect();
     let mean = lum.iter().sum::<f64>() / lum.len() as f64;
     let var = lum.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / lum.len() as f64;
-    assert!(var > 100.0, "screenshot looks blank (luma variance {var:.1})");
-    assert!(luma(&px[..ch]) > 200.0, "light background expected, got {:?}", &px[..ch]);
+    assert!(
+        var > 100.0,
+        "screenshot looks blank (luma variance {var:.1})"
+    );
+    assert!(
+        luma(&px[..ch]) > 200.0,
+        "light background expected, got {:?}",
+        &px[..ch]
+    );
 
     // Dark mode: the same page flips its background.
     let dark = dir.join("dark.png");
@@ -447,7 +557,11 @@ fn headless_chromium_renders_the_report() {
     );
     let (dw, dh, dch, dpx) = decode_png(&dark);
     assert_eq!((dw, dh), (1280, 2000));
-    assert!(luma(&dpx[..dch]) < 60.0, "dark background expected, got {:?}", &dpx[..dch]);
+    assert!(
+        luma(&dpx[..dch]) < 60.0,
+        "dark background expected, got {:?}",
+        &dpx[..dch]
+    );
     let _ = fs::remove_dir_all(&dir);
 }
 
@@ -463,9 +577,18 @@ fn evidence_names_its_input_line() {
     assert!(!sources.is_empty(), "no evidence with a source");
     let text = String::from_utf8(golden(CASE).remove(0).1).unwrap();
     for s in sources.keys() {
-        let line: usize = s.strip_prefix("input.log:").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{s}"));
-        let l = text.lines().nth(line - 1).unwrap_or_else(|| panic!("{s}: past the end"));
-        assert!(l.contains("error") || l.contains("False") || l.contains("Warning"), "{s} is not a failure line: {l}");
+        let line: usize = s
+            .strip_prefix("input.log:")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{s}"));
+        let l = text
+            .lines()
+            .nth(line - 1)
+            .unwrap_or_else(|| panic!("{s}: past the end"));
+        assert!(
+            l.contains("error") || l.contains("False") || l.contains("Warning"),
+            "{s} is not a failure line: {l}"
+        );
     }
     assert_eq!(data.inputs[0].bytes, text.len() as u64);
     assert_eq!(data.inputs[0].sha256.len(), 64);

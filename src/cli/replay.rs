@@ -15,9 +15,9 @@ use fluxsight::pipeline::deliver::Deliverer;
 use fluxsight::pipeline::progress::ProgressMeter;
 use fluxsight::pipeline::replay::{replay, Emitter, ProgressHook, ReplayOptions};
 use fluxsight::pipeline::report::{DigestHandle, DigestReader, ReportCollector, ReportMeta};
-use fluxsight::render::report::ReportFormat;
 use fluxsight::render::colour::Palette;
 use fluxsight::render::finding::OutputFormat;
+use fluxsight::render::report::ReportFormat;
 use fluxsight::sources::file::open_input;
 
 use super::args::{CorrelateArgs, ReportArgs};

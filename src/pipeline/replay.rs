@@ -432,7 +432,9 @@ pub fn replay<R: Read, W: Write>(
         let streams = inputs
             .into_iter()
             .enumerate()
-            .map(|(i, (name, r))| RecordStream::new(&name, i as u32, r, pool, classifier, chunk_bytes))
+            .map(|(i, (name, r))| {
+                RecordStream::new(&name, i as u32, r, pool, classifier, chunk_bytes)
+            })
             .collect();
         merge(streams, correlator, emitter, lateness_ms)
     })
@@ -451,8 +453,7 @@ fn merge<R: Read, W: Write>(
     emitter: &mut Emitter<W>,
     lateness_ms: i64,
 ) -> io::Result<()> {
-    let mut heads: Vec<Option<(TsMs, u64, SourcePos, Record)>> =
-        Vec::with_capacity(streams.len());
+    let mut heads: Vec<Option<(TsMs, u64, SourcePos, Record)>> = Vec::with_capacity(streams.len());
     for s in streams.iter_mut() {
         heads.push(s.next()?);
     }

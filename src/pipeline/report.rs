@@ -49,7 +49,10 @@ struct Acc {
 impl Acc {
     fn item_mut(&mut self, object: Option<&ObjectRef>, message: &str) -> Option<&mut EvidenceItem> {
         let hit = |e: &&mut EvidenceItem| e.message == message && e.object.as_ref() == object;
-        self.head.iter_mut().find(hit).or_else(|| self.tail.iter_mut().find(hit))
+        self.head
+            .iter_mut()
+            .find(hit)
+            .or_else(|| self.tail.iter_mut().find(hit))
     }
 
     fn push(&mut self, item: EvidenceItem) {
@@ -127,7 +130,10 @@ impl ReportCollector {
                 }
             }
         }
-        let success = matches!(rec.class, Class::ReconcileSucceeded | Class::RevisionApplied);
+        let success = matches!(
+            rec.class,
+            Class::ReconcileSucceeded | Class::RevisionApplied
+        );
         let Some(obj) = rec.object.as_ref().filter(|_| failure || success) else {
             return;
         };

@@ -83,15 +83,18 @@ pub struct GraphView {
     pub desc: String,
     pub width: i64,
     pub height: i64,
+    /// Size of every node box.
+    pub node_w: i64,
+    pub node_h: i64,
     pub nodes: Vec<NodeBox>,
     pub edges: Vec<EdgePath>,
     /// Symptoms not drawn (over [`MAX_GRAPH_SYMPTOMS`]).
     pub more: usize,
 }
 
-pub const NODE_W: i64 = 210;
+pub const NODE_W: i64 = 236;
 pub const NODE_H: i64 = 50;
-const COL_W: i64 = 260;
+const COL_W: i64 = 286;
 const ROW_H: i64 = 66;
 const PAD: i64 = 10;
 /// Most symptoms drawn per graph; the rest are counted under it.
@@ -113,7 +116,10 @@ pub fn kind_rank(kind: &str) -> u32 {
 /// The nodes and edges of one finding: its subject (root) and root cause, its impacted
 /// objects (symptoms), linked by dependsOn and sourceRef where those are known, else
 /// straight to the root.
-pub fn finding_graph(h: &FindingHistory, objects: &BTreeMap<ObjectRef, &ObjectView>) -> (Vec<GNode>, Vec<GEdge>, usize) {
+pub fn finding_graph(
+    h: &FindingHistory,
+    objects: &BTreeMap<ObjectRef, &ObjectView>,
+) -> (Vec<GNode>, Vec<GEdge>, usize) {
     let f = &h.finding;
     let mut nodes: Vec<GNode> = Vec::new();
     let mut index: BTreeMap<ObjectRef, usize> = BTreeMap::new();
@@ -141,7 +147,13 @@ pub fn finding_graph(h: &FindingHistory, objects: &BTreeMap<ObjectRef, &ObjectVi
     let mut edges = Vec::new();
     if let Some(rc) = &f.root_cause {
         if rc.object != f.subject {
-            let c = add(&mut nodes, &mut index, &rc.object, format!("CAUSE: {}", rc.class.as_str()), Role::Root);
+            let c = add(
+                &mut nodes,
+                &mut index,
+                &rc.object,
+                format!("CAUSE: {}", rc.class.as_str()),
+                Role::Root,
+            );
             edges.push(GEdge { from: c, to: root });
         }
     }
@@ -180,7 +192,13 @@ pub fn finding_graph(h: &FindingHistory, objects: &BTreeMap<ObjectRef, &ObjectVi
     // The root's own source, when the root is a consumer and its source is known.
     if let Some(src) = objects.get(&f.subject).and_then(|v| v.source_ref.clone()) {
         if !index.contains_key(&src) {
-            let s = add(&mut nodes, &mut index, &src, "source".to_string(), Role::Context);
+            let s = add(
+                &mut nodes,
+                &mut index,
+                &src,
+                "source".to_string(),
+                Role::Context,
+            );
             edges.push(GEdge { from: s, to: root });
         }
     }
@@ -192,7 +210,14 @@ pub fn finding_graph(h: &FindingHistory, objects: &BTreeMap<ObjectRef, &ObjectVi
 /// Lays `nodes` and `edges` out: ranks from [`kind_rank`] pushed right along edges
 /// (so a dependsOn chain takes one column per step), then one barycenter pass orders
 /// each column by the mean row of its predecessors.
-pub fn layout(id: &str, title: &str, desc: &str, nodes: &[GNode], edges: &[GEdge], more: usize) -> GraphView {
+pub fn layout(
+    id: &str,
+    title: &str,
+    desc: &str,
+    nodes: &[GNode],
+    edges: &[GEdge],
+    more: usize,
+) -> GraphView {
     let n = nodes.len();
     let mut rank: Vec<u32> = nodes.iter().map(|g| kind_rank(&g.object.kind)).collect();
     // Longest-path relaxation, bounded by the node count (a cycle stops there).
@@ -271,7 +296,7 @@ pub fn layout(id: &str, title: &str, desc: &str, nodes: &[GNode], edges: &[GEdge
                 y,
                 kind: clip(&kind_ns, 30),
                 name: clip(&g.object.name, 28),
-                status: clip(&g.status, 32),
+                status: clip(&g.status, 31),
                 role: g.role.as_str(),
                 full: format!("{} — {}", g.object, g.status),
             }
@@ -297,6 +322,8 @@ pub fn layout(id: &str, title: &str, desc: &str, nodes: &[GNode], edges: &[GEdge
         desc: desc.to_string(),
         width,
         height,
+        node_w: NODE_W,
+        node_h: NODE_H,
         nodes: boxes,
         edges: paths,
         more,
@@ -353,7 +380,10 @@ mod tests {
 
     #[test]
     fn a_cycle_does_not_hang() {
-        let nodes = vec![node("Kustomization", "a", Role::Root), node("Kustomization", "b", Role::Symptom)];
+        let nodes = vec![
+            node("Kustomization", "a", Role::Root),
+            node("Kustomization", "b", Role::Symptom),
+        ];
         let edges = vec![GEdge { from: 0, to: 1 }, GEdge { from: 1, to: 0 }];
         let g = layout("g", "t", "d", &nodes, &edges, 0);
         assert_eq!(g.nodes.len(), 2);

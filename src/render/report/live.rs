@@ -65,7 +65,10 @@ pub fn live_model(findings: &[Finding], now_ms: TsMs, cluster: &str) -> LivePage
         .filter(|f| f.status == Status::Firing)
         .flat_map(|f| f.impacted.iter())
         .collect();
-    let mut firing: Vec<&Finding> = findings.iter().filter(|f| f.status == Status::Firing).collect();
+    let mut firing: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.status == Status::Firing)
+        .collect();
     // Roots (explaining others, or explained by none) first, then severity, age, id.
     let is_root = |f: &Finding| !f.impacted.is_empty() || !grouped.contains(&f.subject);
     firing.sort_by(|a, b| {
@@ -95,7 +98,10 @@ pub fn live_model(findings: &[Finding], now_ms: TsMs, cluster: &str) -> LivePage
             remediation: clean(&f.remediation),
         })
         .collect();
-    let mut resolved: Vec<&Finding> = findings.iter().filter(|f| f.status == Status::Resolved).collect();
+    let mut resolved: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.status == Status::Resolved)
+        .collect();
     resolved.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.id.cmp(&b.id)));
     let recent = resolved
         .iter()
@@ -125,4 +131,76 @@ pub fn live_model(findings: &[Finding], now_ms: TsMs, cluster: &str) -> LivePage
 pub fn live_page(findings: &[Finding], now_ms: TsMs, cluster: &str) -> String {
     let p = live_model(findings, now_ms, cluster);
     super::render_or_note(&LiveTemplate { p: &p })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::correlate::PatternId;
+    use crate::record::{ObjectRef, Severity};
+
+    fn finding(p: PatternId, name: &str, status: Status, first: TsMs) -> Finding {
+        Finding {
+            status,
+            first_seen: first,
+            last_seen: first + 60_000,
+            title: format!("{name} <b>broke</b> token ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"),
+            ..Finding::example(p, ObjectRef::new("Kustomization", "apps", name))
+        }
+    }
+
+    #[test]
+    fn needs_attention_lists_firing_roots_first_then_recent_activity() {
+        let src = ObjectRef::new("GitRepository", "apps", "repo");
+        let root = Finding {
+            impacted: vec![ObjectRef::new("Kustomization", "apps", "web")],
+            severity: Severity::Warning,
+            ..finding(PatternId::GitAuthFailure, "repo", Status::Firing, 2_000)
+        };
+        let root = Finding {
+            subject: src,
+            ..root
+        };
+        let symptom = finding(
+            PatternId::StalledReconciliation,
+            "web",
+            Status::Firing,
+            1_000,
+        );
+        let old = finding(PatternId::BuildFailure, "old", Status::Resolved, 500);
+        let newer = finding(PatternId::BuildFailure, "newer", Status::Resolved, 900);
+        let now = 3_600_000;
+        let m = live_model(&[symptom.clone(), old, root.clone(), newer], now, "prod");
+        let order: Vec<&str> = m.attention.iter().map(|c| c.subject.as_str()).collect();
+        // The root comes first although the symptom is older and more severe.
+        assert_eq!(
+            order,
+            vec!["GitRepository/apps/repo", "Kustomization/apps/web"]
+        );
+        assert!(m.attention[0].root && !m.attention[1].root);
+        let recent: Vec<&str> = m.recent.iter().map(|r| r.subject.as_str()).collect();
+        assert_eq!(
+            recent,
+            vec!["Kustomization/apps/newer", "Kustomization/apps/old"]
+        );
+        assert_eq!(m.attention[0].age, "59m 58s");
+
+        let html = live_page(&[symptom, root], now, "prod");
+        assert!(html.contains("<meta http-equiv=\"refresh\" content=\"30\">"));
+        assert!(html.contains(&format!("content=\"{}\"", super::super::CSP)));
+        assert!(html.contains("Needs attention") && html.contains("Recent activity"));
+        assert!(html.find("Needs attention") < html.find("Recent activity"));
+        assert!(!html.contains("<b>broke") && html.contains("&#60;b&#62;broke"));
+        assert!(!html.contains("ghp_0123456789"), "token not redacted");
+        assert!(!html.contains("<script") && !html.contains(" src="));
+        assert!(html.contains("No resolved findings yet."));
+    }
+
+    #[test]
+    fn an_empty_page_says_nothing_is_failing() {
+        let html = live_page(&[], 0, "c");
+        assert!(html.contains("Nothing is failing."));
+        assert_eq!(html.matches("<h1").count(), 1);
+        assert_eq!(html, live_page(&[], 0, "c"), "not deterministic");
+    }
 }

@@ -32,11 +32,7 @@ pub fn cell(s: &str) -> String {
 
 /// `text` in a fenced code block whose fence no backtick run inside can close.
 pub fn fenced(text: &str) -> String {
-    let longest = text
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
     format!("{fence}text\n{text}\n{fence}\n")
 }
@@ -83,7 +79,16 @@ pub fn page(p: &Page) -> String {
         let blast: Vec<String> = c.blast.iter().map(|(w, n)| format!("{n} {w}")).collect();
         table(
             &mut o,
-            &["Status", "Severity", "Pattern", "First seen", "Last seen", "Duration", "Resolved", "Blast radius"],
+            &[
+                "Status",
+                "Severity",
+                "Pattern",
+                "First seen",
+                "Last seen",
+                "Duration",
+                "Resolved",
+                "Blast radius",
+            ],
             [vec![
                 c.status.clone(),
                 c.severity.clone(),
@@ -101,12 +106,23 @@ pub fn page(p: &Page) -> String {
         }
     }
     if p.roots_more > 0 {
-        let _ = writeln!(o, "{} more root findings are listed in the appendix only.\n", p.roots_more);
+        let _ = writeln!(
+            o,
+            "{} more root findings are listed in the appendix only.\n",
+            p.roots_more
+        );
     }
     o.push_str("## Impact by tenant\n\n");
     table(
         &mut o,
-        &["Tenant", "Objects blocked", "Which", "First failure", "Last failure", "Staleness (worst case)"],
+        &[
+            "Tenant",
+            "Objects blocked",
+            "Which",
+            "First failure",
+            "Last failure",
+            "Staleness (worst case)",
+        ],
         p.tenants.iter().map(|t| {
             vec![
                 t.tenant.clone(),
@@ -125,7 +141,11 @@ pub fn page(p: &Page) -> String {
             &mut o,
             &["Object", "Role", "Status"],
             f.graph.nodes.iter().map(|n| {
-                vec![format!("{} {}", n.kind, n.name), n.role.to_string(), n.status.clone()]
+                vec![
+                    format!("{} {}", n.kind, n.name),
+                    n.role.to_string(),
+                    n.status.clone(),
+                ]
             }),
         );
     }
@@ -136,14 +156,28 @@ pub fn page(p: &Page) -> String {
             &mut o,
             &["Object", "What", "From", "To", "Count"],
             f.timeline.rows.iter().map(|r| {
-                vec![r.object.clone(), r.what.clone(), r.from.clone(), r.to.clone(), r.count.clone()]
+                vec![
+                    r.object.clone(),
+                    r.what.clone(),
+                    r.from.clone(),
+                    r.to.clone(),
+                    r.count.clone(),
+                ]
             }),
         );
     }
     o.push_str("## The change\n\nCompare links are printed, never fetched.\n\n");
     table(
         &mut o,
-        &["Object", "Tenant", "Last applied", "Applied at", "Last attempted", "Changed", "Compare"],
+        &[
+            "Object",
+            "Tenant",
+            "Last applied",
+            "Applied at",
+            "Last attempted",
+            "Changed",
+            "Compare",
+        ],
         p.changes.iter().map(|c| {
             vec![
                 c.object.clone(),
@@ -167,11 +201,24 @@ pub fn page(p: &Page) -> String {
         }
     }
     o.push_str("## Action items\n\n_To be written: owner, action, due date._\n\n");
-    o.push_str("## Lessons\n\n_To be written: what went well, what went wrong, where we got lucky._\n\n");
+    o.push_str(
+        "## Lessons\n\n_To be written: what went well, what went wrong, where we got lucky._\n\n",
+    );
     o.push_str("## Appendix\n\n### Every finding\n\n");
     table(
         &mut o,
-        &["Finding", "Id", "Pattern", "Severity", "Status", "Subject", "First seen", "Last seen", "Emissions", "Impacted"],
+        &[
+            "Finding",
+            "Id",
+            "Pattern",
+            "Severity",
+            "Status",
+            "Subject",
+            "First seen",
+            "Last seen",
+            "Emissions",
+            "Impacted",
+        ],
         p.findings.iter().map(|f| {
             vec![
                 f.title.clone(),
@@ -192,7 +239,13 @@ pub fn page(p: &Page) -> String {
         &mut o,
         &["When", "Action", "Object", "Revision", "Outcome"],
         p.audit.iter().map(|a| {
-            vec![a.when.clone(), a.action.clone(), a.subject.clone(), a.revision.clone(), a.outcome.clone()]
+            vec![
+                a.when.clone(),
+                a.action.clone(),
+                a.subject.clone(),
+                a.revision.clone(),
+                a.outcome.clone(),
+            ]
         }),
     );
     if p.audit_more > 0 {
@@ -202,7 +255,9 @@ pub fn page(p: &Page) -> String {
     table(
         &mut o,
         &["Input", "Bytes", "SHA-256"],
-        p.inputs.iter().map(|i| vec![i.name.clone(), i.bytes.to_string(), i.sha256.clone()]),
+        p.inputs
+            .iter()
+            .map(|i| vec![i.name.clone(), i.bytes.to_string(), i.sha256.clone()]),
     );
     o.push_str("### Version and configuration\n\n");
     table(

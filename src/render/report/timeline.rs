@@ -165,7 +165,11 @@ pub fn finding_end(h: &FindingHistory) -> TsMs {
 }
 
 /// The timeline of one finding (see the module docs).
-pub fn finding_timeline(id: &str, h: &FindingHistory, activity: &BTreeMap<ObjectRef, ObjectActivity>) -> TimelineView {
+pub fn finding_timeline(
+    id: &str,
+    h: &FindingHistory,
+    activity: &BTreeMap<ObjectRef, ObjectActivity>,
+) -> TimelineView {
     let f = &h.finding;
     let end = finding_end(h);
     let mut facts = Vec::new();
@@ -210,7 +214,12 @@ pub fn finding_timeline(id: &str, h: &FindingHistory, activity: &BTreeMap<Object
     }
     let times = facts
         .iter()
-        .flat_map(|l| l.points.iter().copied().chain(l.phases.iter().flat_map(|p| [p.0, p.1])))
+        .flat_map(|l| {
+            l.points
+                .iter()
+                .copied()
+                .chain(l.phases.iter().flat_map(|p| [p.0, p.1]))
+        })
         .chain([f.first_seen, end]);
     let t0 = times.clone().min().unwrap_or(f.first_seen);
     let t1 = times.max().unwrap_or(end);
@@ -238,7 +247,12 @@ pub fn finding_timeline(id: &str, h: &FindingHistory, activity: &BTreeMap<Object
                 Bar {
                     x: xa,
                     w: (xb - xa).max(2),
-                    title: format!("{name}: failing {} – {} ({})", utc(*a), utc(*b), duration(b - a)),
+                    title: format!(
+                        "{name}: failing {} – {} ({})",
+                        utc(*a),
+                        utc(*b),
+                        duration(b - a)
+                    ),
                 }
             })
             .collect();
@@ -253,7 +267,10 @@ pub fn finding_timeline(id: &str, h: &FindingHistory, activity: &BTreeMap<Object
         if l.total > l.points.len() as u64 {
             rows.push(TimelineRow {
                 object: name.clone(),
-                what: format!("{} more failing records not drawn", l.total - l.points.len() as u64),
+                what: format!(
+                    "{} more failing records not drawn",
+                    l.total - l.points.len() as u64
+                ),
                 from: String::new(),
                 to: String::new(),
                 count: (l.total - l.points.len() as u64).to_string(),
@@ -270,13 +287,25 @@ pub fn finding_timeline(id: &str, h: &FindingHistory, activity: &BTreeMap<Object
             }
         })
         .collect();
+    // The root cause began at its own first failure when the input shows one earlier
+    // than the finding (which waits for its threshold).
+    let began = facts
+        .first()
+        .and_then(|l| {
+            l.points
+                .iter()
+                .chain(l.phases.iter().map(|p| &p.0))
+                .min()
+                .copied()
+        })
+        .map_or(f.first_seen, |t| t.min(f.first_seen));
     let title = format!("Timeline of {}", f.subject);
     let desc = format!(
         "{} lanes from {} to {}; the root cause began at {}",
         lanes.len(),
         utc(t0),
         utc(t0 + scale.span),
-        utc(f.first_seen)
+        utc(began)
     );
     TimelineView {
         id: id.to_string(),
@@ -288,7 +317,7 @@ pub fn finding_timeline(id: &str, h: &FindingHistory, activity: &BTreeMap<Object
         plot_end: LABEL_W + PLOT_W,
         axis_y,
         ticks,
-        band_x: scale.x(f.first_seen),
+        band_x: scale.x(began),
         lanes,
         rows,
         more: f.impacted.len().saturating_sub(MAX_LANES - 1),
@@ -382,7 +411,10 @@ mod tests {
 
     #[test]
     fn dense_points_collapse_into_one_run() {
-        let scale = Scale { t0: 0, span: 700_000 };
+        let scale = Scale {
+            t0: 0,
+            span: 700_000,
+        };
         let pts: Vec<TsMs> = (0..37).map(|i| 100_000 + i * 1000).collect();
         let mut rows = Vec::new();
         let p = runs(&pts, &scale, "o", &mut rows);
@@ -391,6 +423,9 @@ mod tests {
         assert_eq!(rows[0].count, "37");
         // Far apart: one point each.
         let p = runs(&[0, 350_000, 700_000], &scale, "o", &mut rows);
-        assert_eq!(p.iter().map(|p| p.x).collect::<Vec<_>>(), vec![LABEL_W, LABEL_W + 350, LABEL_W + 700]);
+        assert_eq!(
+            p.iter().map(|p| p.x).collect::<Vec<_>>(),
+            vec![LABEL_W, LABEL_W + 350, LABEL_W + 700]
+        );
     }
 }

@@ -175,7 +175,12 @@ pub fn roots(data: &ReportData) -> Vec<&FindingHistory> {
     let grouped: BTreeSet<(&ObjectRef, &str)> = data
         .findings
         .iter()
-        .flat_map(|h| h.finding.impacted.iter().map(move |o| (o, h.finding.id.as_str())))
+        .flat_map(|h| {
+            h.finding
+                .impacted
+                .iter()
+                .map(move |o| (o, h.finding.id.as_str()))
+        })
         .collect();
     let mut v: Vec<&FindingHistory> = data
         .findings
@@ -202,14 +207,23 @@ fn card(h: &FindingHistory) -> Card {
     let f = &h.finding;
     let end = finding_end(h);
     let count = |p: fn(&str) -> bool| f.impacted.iter().filter(|o| p(&o.kind)).count();
+    let plural = |one: &str, many: &str, n: usize| (if n == 1 { one } else { many }.to_string(), n);
     let mut blast = vec![
-        ("Kustomizations".to_string(), count(|k| k == "Kustomization")),
-        ("HelmReleases".to_string(), count(|k| k == "HelmRelease")),
-        ("sources".to_string(), count(is_source)),
-        ("other objects".to_string(), count(|k| !is_flux_workload(k))),
-        ("tenants".to_string(), f.tenants.len()),
+        plural(
+            "Kustomization",
+            "Kustomizations",
+            count(|k| k == "Kustomization"),
+        ),
+        plural("HelmRelease", "HelmReleases", count(|k| k == "HelmRelease")),
+        plural("source", "sources", count(is_source)),
+        plural(
+            "other object",
+            "other objects",
+            count(|k| !is_flux_workload(k)),
+        ),
+        plural("tenant", "tenants", f.tenants.len()),
     ];
-    blast.retain(|(w, n)| *n > 0 || w == "tenants");
+    blast.retain(|(w, n)| *n > 0 || w.starts_with("tenant"));
     Card {
         anchor: anchor(&f.id),
         title: clean(&f.title),
@@ -219,7 +233,11 @@ fn card(h: &FindingHistory) -> Card {
             Status::Firing => "FAILING — not resolved at the end of the input".to_string(),
             Status::Resolved => "RESOLVED".to_string(),
         },
-        resolved: if f.status == Status::Resolved { "yes" } else { "no" },
+        resolved: if f.status == Status::Resolved {
+            "yes"
+        } else {
+            "no"
+        },
         first: utc(f.first_seen),
         last: utc(end),
         duration: duration(end - f.first_seen),
@@ -229,7 +247,11 @@ fn card(h: &FindingHistory) -> Card {
     }
 }
 
-fn tenant_rows(data: &ReportData, roots: &[&FindingHistory], views: &BTreeMap<ObjectRef, &ObjectView>) -> Vec<TenantRow> {
+fn tenant_rows(
+    data: &ReportData,
+    roots: &[&FindingHistory],
+    views: &BTreeMap<ObjectRef, &ObjectView>,
+) -> Vec<TenantRow> {
     let end = data.end.unwrap_or(0);
     // tenant → object → (first, last failure)
     let mut by: BTreeMap<String, BTreeMap<ObjectRef, (TsMs, TsMs)>> = BTreeMap::new();
@@ -248,7 +270,11 @@ fn tenant_rows(data: &ReportData, roots: &[&FindingHistory], views: &BTreeMap<Ob
             let span = detail
                 .get(o)
                 .map_or((f.first_seen, fin), |d| (d.first_failed, d.last_failed));
-            let e = by.entry(tenant).or_default().entry(o.clone()).or_insert(span);
+            let e = by
+                .entry(tenant)
+                .or_default()
+                .entry(o.clone())
+                .or_insert(span);
             e.0 = e.0.min(span.0);
             e.1 = e.1.max(span.1);
         }
@@ -312,7 +338,9 @@ fn forge_repo(url: &str) -> Option<(&'static str, String)> {
         .unwrap_or(url);
     let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
     for host in ["github.com", "gitlab.com"] {
-        let Some(path) = rest.strip_prefix(host) else { continue };
+        let Some(path) = rest.strip_prefix(host) else {
+            continue;
+        };
         let path = path.trim_start_matches([':', '/']);
         let path = path.trim_end_matches('/').trim_end_matches(".git");
         let ok = path.split('/').count() >= 2
@@ -349,7 +377,11 @@ pub fn compare_link(url: &str, from: &str, to: &str) -> Option<String> {
     })
 }
 
-fn change_rows(data: &ReportData, roots: &[&FindingHistory], views: &BTreeMap<ObjectRef, &ObjectView>) -> Vec<ChangeRow> {
+fn change_rows(
+    data: &ReportData,
+    roots: &[&FindingHistory],
+    views: &BTreeMap<ObjectRef, &ObjectView>,
+) -> Vec<ChangeRow> {
     let involved: BTreeSet<&ObjectRef> = roots
         .iter()
         .flat_map(|h| std::iter::once(&h.finding.subject).chain(&h.finding.impacted))
@@ -357,14 +389,24 @@ fn change_rows(data: &ReportData, roots: &[&FindingHistory], views: &BTreeMap<Ob
     let mut applied_at: BTreeMap<&ObjectRef, (TsMs, Option<&str>, Option<&str>)> = BTreeMap::new();
     for a in &data.audit {
         if a.action == "revision_applied" || a.action.starts_with("helm_release") {
-            applied_at.insert(&a.subject, (a.ts, a.revision.as_deref(), a.source_url.as_deref()));
+            applied_at.insert(
+                &a.subject,
+                (a.ts, a.revision.as_deref(), a.source_url.as_deref()),
+            );
         }
     }
     let mut rows: Vec<(bool, bool, ChangeRow)> = data
         .objects
         .iter()
-        .filter(|v| v.last_applied.is_some() || v.last_attempted.is_some() || applied_at.contains_key(&v.object))
-        .filter(|v| matches!(&*v.object.kind, "Kustomization" | "HelmRelease") || involved.contains(&v.object))
+        .filter(|v| {
+            v.last_applied.is_some()
+                || v.last_attempted.is_some()
+                || applied_at.contains_key(&v.object)
+        })
+        .filter(|v| {
+            matches!(&*v.object.kind, "Kustomization" | "HelmRelease")
+                || involved.contains(&v.object)
+        })
         .map(|v| {
             let audit = applied_at.get(&v.object);
             let applied = v
@@ -412,7 +454,10 @@ fn evidence_group(h: &FindingHistory) -> EvidenceGroup {
                 (Some(a), Some(b)) if a != b => format!("{} – {}", utc(a), utc(b)),
                 (a, _) => utc_opt(a),
             },
-            source: e.source.clone().unwrap_or_else(|| "correlator (symptom's last failure)".into()),
+            source: e
+                .source
+                .clone()
+                .unwrap_or_else(|| "correlator (symptom's last failure)".into()),
             controller: e.controller.clone().unwrap_or_else(|| "—".into()),
             class: e.class.as_str().to_string(),
             object: e.object.as_ref().map(|o| o.to_string()).unwrap_or_default(),
@@ -433,7 +478,8 @@ fn evidence_group(h: &FindingHistory) -> EvidenceGroup {
 
 /// The page for `data` (see the module docs).
 pub fn page(data: &ReportData) -> Page {
-    let views: BTreeMap<ObjectRef, &ObjectView> = data.objects.iter().map(|v| (v.object.clone(), v)).collect();
+    let views: BTreeMap<ObjectRef, &ObjectView> =
+        data.objects.iter().map(|v| (v.object.clone(), v)).collect();
     let all_roots = roots(data);
     let roots: Vec<&FindingHistory> = all_roots.iter().take(MAX_ROOTS).copied().collect();
     let cards: Vec<Card> = roots.iter().map(|h| card(h)).collect();
@@ -533,7 +579,11 @@ pub fn page(data: &ReportData) -> Page {
             })
             .collect(),
         version: data.version.clone(),
-        config: data.config.iter().map(|(k, v)| (k.clone(), clean(v))).collect(),
+        config: data
+            .config
+            .iter()
+            .map(|(k, v)| (k.clone(), clean(v)))
+            .collect(),
         gaps: data.gaps.clone(),
     }
 }
@@ -555,8 +605,14 @@ mod tests {
             Some("https://gitlab.com/grp/sub/apps/-/compare/1111111111111111111111111111111111111111...2222222222222222222222222222222222222222")
         );
         assert!(compare_link("git@github.com:acme/apps.git", a, b).is_some());
-        assert_eq!(compare_link("https://git.example.com/acme/apps", a, b), None);
+        assert_eq!(
+            compare_link("https://git.example.com/acme/apps", a, b),
+            None
+        );
         assert_eq!(compare_link("https://github.com/acme/apps", a, a), None);
-        assert_eq!(compare_link("https://github.com/acme/apps", "v1.2.0", b), None);
+        assert_eq!(
+            compare_link("https://github.com/acme/apps", "v1.2.0", b),
+            None
+        );
     }
 }
