@@ -169,13 +169,12 @@ pub fn finding_graph(
     }
     // Links the objects state themselves: dependsOn and sourceRef among the nodes;
     // a symptom with none of its own hangs off the root.
-    let n = nodes.len();
-    for i in 0..n {
-        if i == root || nodes[i].role != Role::Symptom {
+    for (i, node) in nodes.iter().enumerate() {
+        if i == root || node.role != Role::Symptom {
             continue;
         }
         let mut linked = false;
-        if let Some(v) = objects.get(&nodes[i].object) {
+        if let Some(v) = objects.get(&node.object) {
             for p in v.depends_on.iter().chain(v.source_ref.iter()) {
                 if let Some(&j) = index.get(p) {
                     if j != i {
@@ -245,9 +244,9 @@ pub fn layout(
         columns[*c].push(i);
     }
     let mut row = vec![0f64; n];
-    for c in 0..columns.len() {
+    for (c, column) in columns.iter_mut().enumerate() {
         if c > 0 {
-            let mut keyed: Vec<(i64, usize)> = columns[c]
+            let mut keyed: Vec<(i64, usize)> = column
                 .iter()
                 .map(|&i| {
                     let preds: Vec<f64> = edges
@@ -265,9 +264,9 @@ pub fn layout(
                 })
                 .collect();
             keyed.sort();
-            columns[c] = keyed.into_iter().map(|(_, i)| i).collect();
+            *column = keyed.into_iter().map(|(_, i)| i).collect();
         }
-        for (r, &i) in columns[c].iter().enumerate() {
+        for (r, &i) in column.iter().enumerate() {
             row[i] = r as f64;
         }
     }
