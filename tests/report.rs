@@ -593,3 +593,55 @@ fn evidence_names_its_input_line() {
     assert_eq!(data.inputs[0].bytes, text.len() as u64);
     assert_eq!(data.inputs[0].sha256.len(), 64);
 }
+
+#[test]
+fn the_command_writes_both_forms_and_keeps_its_stdout() {
+    let bin = env!("CARGO_BIN_EXE_fluxsight");
+    let input = root().join("tests/golden").join(CASE).join("input.log");
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("report-cli-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let run = |extra: &[&str]| {
+        let out = Command::new(bin)
+            .arg("replay")
+            .arg(&input)
+            .args(extra)
+            .output()
+            .expect("run fluxsight");
+        (
+            out.status.code(),
+            out.stdout,
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, plain, _) = run(&[]);
+    assert_eq!(code, Some(0));
+    let html = dir.join("r.html");
+    let (code, with, err) = run(&["--report", html.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(plain, with, "--report changed stdout");
+    let page = fs::read_to_string(&html).unwrap();
+    check_structure("cli html", &page);
+    assert!(page.contains(env!("CARGO_PKG_VERSION")), "version missing");
+    assert!(
+        page.contains("input.log") && page.contains("built-in"),
+        "inputs or config missing"
+    );
+    let md = dir.join("r.md");
+    let (code, with, err) = run(&["--report", md.to_str().unwrap(), "--report-format", "md"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(plain, with);
+    let text = fs::read_to_string(&md).unwrap();
+    assert!(
+        text.starts_with("# Post-mortem: ") && text.contains("## Action items"),
+        "{}",
+        &text[..200.min(text.len())]
+    );
+    // A report that cannot be written: exit 1, naming the file; stdout still complete.
+    let bad = dir.join("no-such-dir/r.html");
+    let (code, with, err) = run(&["--report", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no-such-dir/r.html"), "{err}");
+    assert_eq!(plain, with);
+    let _ = fs::remove_dir_all(&dir);
+}

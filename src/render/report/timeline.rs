@@ -18,10 +18,12 @@ use super::text::{clip, duration, hhmm, utc};
 pub const LABEL_W: i64 = 230;
 pub const PLOT_W: i64 = 700;
 const LANE_H: i64 = 30;
-const TOP: i64 = 28;
+const TOP: i64 = 36;
 /// Points closer than this many pixels join one run (doubled until a lane has at most
 /// [`MAX_MARKERS`] markers).
 const RUN_GAP_PX: i64 = 6;
+/// Room a run's label needs to the right of its start, in pixels.
+const LABEL_ROOM: i64 = 130;
 /// Most markers drawn per lane.
 pub const MAX_MARKERS: usize = 24;
 /// A run of at least this many points is drawn as one marker.
@@ -40,9 +42,15 @@ pub struct Bar {
 /// A failure point, or a collapsed run of them.
 #[derive(Debug, Clone)]
 pub struct Point {
+    /// Where the point (or the run) starts.
     pub x: i64,
+    /// Width of a run (from its first to its last point); 0 for a single point.
+    pub w: i64,
     /// `×37 over 12m 0s` for a run; empty for a single point.
     pub label: String,
+    /// Where the label goes, and whether it ends there (near the right edge).
+    pub label_x: i64,
+    pub label_end: bool,
     pub title: String,
 }
 
@@ -54,6 +62,14 @@ pub struct Lane {
     pub root: bool,
     pub bars: Vec<Bar>,
     pub points: Vec<Point>,
+}
+
+/// A status change of the finding (fired, resolved, fired again) on the root's lane.
+#[derive(Debug, Clone)]
+pub struct Mark {
+    pub x: i64,
+    pub resolved: bool,
+    pub title: String,
 }
 
 /// An axis tick.
@@ -88,6 +104,10 @@ pub struct TimelineView {
     pub ticks: Vec<Tick>,
     /// The band where the root cause began.
     pub band_x: i64,
+    /// The finding's status changes, on the root's lane.
+    pub marks: Vec<Mark>,
+    /// Where the marks' apexes sit (just over the root's lane).
+    pub mark_y: i64,
     pub lanes: Vec<Lane>,
     pub rows: Vec<TimelineRow>,
     /// Symptoms without a lane (over [`MAX_LANES`]).
@@ -277,6 +297,31 @@ pub fn finding_timeline(
             });
         }
     }
+    let mut marks = Vec::new();
+    let mut prev = None;
+    for e in &h.emissions {
+        if prev == Some(e.status) {
+            continue;
+        }
+        let what = match (e.status, prev) {
+            (Status::Resolved, _) => "finding resolved",
+            (Status::Firing, None) => "finding fired",
+            (Status::Firing, Some(_)) => "finding fired again",
+        };
+        prev = Some(e.status);
+        rows.push(TimelineRow {
+            object: f.subject.to_string(),
+            what: what.to_string(),
+            from: utc(e.at),
+            to: utc(e.at),
+            count: e.count.to_string(),
+        });
+        marks.push(Mark {
+            x: scale.x(e.at),
+            resolved: e.status == Status::Resolved,
+            title: format!("{what} at {} ({} records)", utc(e.at), e.count),
+        });
+    }
     let axis_y = TOP + lanes.len() as i64 * LANE_H + 4;
     let ticks = (0..=4)
         .map(|k| {
@@ -318,6 +363,8 @@ pub fn finding_timeline(
         axis_y,
         ticks,
         band_x: scale.x(began),
+        marks,
+        mark_y: TOP - 1,
         lanes,
         rows,
         more: f.impacted.len().saturating_sub(MAX_LANES - 1),
@@ -370,9 +417,15 @@ fn runs(points: &[TsMs], scale: &Scale, name: &str, rows: &mut Vec<TimelineRow>)
                 to: utc(b),
                 count: n.to_string(),
             });
+            let (xa, xb) = (scale.x(a), scale.x(b));
+            // Labels start at the run, or end at it near the right edge.
+            let label_end = xa > LABEL_W + PLOT_W - LABEL_ROOM;
             out.push(Point {
-                x: (scale.x(a) + scale.x(b)) / 2,
+                x: xa,
+                w: (xb - xa).max(4),
                 title: format!("{name}: {label}, {} – {}", utc(a), utc(b)),
+                label_x: if label_end { xb } else { xa },
+                label_end,
                 label,
             });
         } else {
@@ -386,7 +439,10 @@ fn runs(points: &[TsMs], scale: &Scale, name: &str, rows: &mut Vec<TimelineRow>)
                 });
                 out.push(Point {
                     x: scale.x(*t),
+                    w: 0,
                     label: String::new(),
+                    label_x: 0,
+                    label_end: false,
                     title: format!("{name}: failure at {}", utc(*t)),
                 });
             }
@@ -420,6 +476,7 @@ mod tests {
         let p = runs(&pts, &scale, "o", &mut rows);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].label, "×37 over 36s");
+        assert_eq!((p[0].x, p[0].w), (LABEL_W + 100, 36));
         assert_eq!(rows[0].count, "37");
         // Far apart: one point each.
         let p = runs(&[0, 350_000, 700_000], &scale, "o", &mut rows);
