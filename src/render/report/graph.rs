@@ -23,6 +23,8 @@ use super::text::{clip, status_word};
 pub enum Role {
     /// The root cause (outlined).
     Root,
+    /// The root cause of a resolved finding (outlined, in the resolved colour).
+    RootResolved,
     /// A grouped symptom (greyed).
     Symptom,
     /// Context: a source or dependency named by the objects (plain).
@@ -33,6 +35,7 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Root => "root",
+            Role::RootResolved => "root resolved",
             Role::Symptom => "symptom",
             Role::Context => "context",
         }
@@ -143,7 +146,12 @@ pub fn finding_graph(
         Some(rc) => format!("{}: {}", status_word(f.status), rc.class.as_str()),
         None => format!("{}: {}", status_word(f.status), f.pattern),
     };
-    let root = add(&mut nodes, &mut index, &f.subject, root_status, Role::Root);
+    let root_role = if f.status == Status::Resolved {
+        Role::RootResolved
+    } else {
+        Role::Root
+    };
+    let root = add(&mut nodes, &mut index, &f.subject, root_status, root_role);
     let mut edges = Vec::new();
     if let Some(rc) = &f.root_cause {
         if rc.object != f.subject {
@@ -152,7 +160,7 @@ pub fn finding_graph(
                 &mut index,
                 &rc.object,
                 format!("CAUSE: {}", rc.class.as_str()),
-                Role::Root,
+                root_role,
             );
             edges.push(GEdge { from: c, to: root });
         }
