@@ -26,7 +26,11 @@ fn main() -> ExitCode {
     let palette = cli::common::palette(cli.color);
     let result = match cli.command {
         Command::Classify { files, threads } => cli::replay::classify(files, threads.get()),
-        Command::Replay { files, args } => cli::replay::replay_files(files, &args, palette),
+        Command::Replay {
+            files,
+            args,
+            report,
+        } => cli::replay::replay_files(files, &args, &report, palette),
         Command::Demo { output, audit } => cli::replay::demo(output.into(), audit, palette),
         Command::Run(args) => cli::live::run(args, palette, cli.log_format),
         Command::Record(args) => cli::live::record(args, cli.log_format),

@@ -111,6 +111,35 @@ pub struct CorrelateArgs {
     pub threads: ThreadsArg,
 }
 
+/// `replay --report`: a post-mortem page written at the end of the replay.
+#[derive(clap::Args, Clone, Default)]
+pub struct ReportArgs {
+    /// Also write a self-contained post-mortem report to FILE at the end (stdout output
+    /// is unchanged). See docs/report.md.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Form of the report: a single HTML page, or Markdown for pasting into an issue.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ReportFormatArg::Html, requires = "report")]
+    pub report_format: ReportFormatArg,
+}
+
+/// `--report-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum ReportFormatArg {
+    #[default]
+    Html,
+    Md,
+}
+
+impl From<ReportFormatArg> for fluxsight::render::report::ReportFormat {
+    fn from(f: ReportFormatArg) -> Self {
+        match f {
+            ReportFormatArg::Html => fluxsight::render::report::ReportFormat::Html,
+            ReportFormatArg::Md => fluxsight::render::report::ReportFormat::Markdown,
+        }
+    }
+}
+
 /// How many threads decode batch input.
 #[derive(clap::Args, Clone, Copy)]
 pub struct ThreadsArg {
@@ -157,6 +186,8 @@ pub enum Command {
         files: Vec<String>,
         #[command(flatten)]
         args: CorrelateArgs,
+        #[command(flatten)]
+        report: ReportArgs,
     },
     /// Replay the incident capture shipped with fluxsight and print a summary.
     Demo {

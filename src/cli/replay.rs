@@ -14,11 +14,13 @@ use fluxsight::pipeline::classify::{classify_chunked, CHUNK_BYTES};
 use fluxsight::pipeline::deliver::Deliverer;
 use fluxsight::pipeline::progress::ProgressMeter;
 use fluxsight::pipeline::replay::{replay, Emitter, ProgressHook, ReplayOptions};
+use fluxsight::pipeline::report::{DigestHandle, DigestReader, ReportCollector, ReportMeta};
 use fluxsight::render::colour::Palette;
 use fluxsight::render::finding::OutputFormat;
+use fluxsight::render::report::ReportFormat;
 use fluxsight::sources::file::open_input;
 
-use super::args::CorrelateArgs;
+use super::args::{CorrelateArgs, ReportArgs};
 use super::common::{self, print_sink_stats, usage};
 
 /// The capture `fluxsight demo` replays, shipped in the binary.
@@ -73,6 +75,7 @@ pub fn classify(mut files: Vec<String>, threads: usize) -> anyhow::Result<ExitCo
 pub fn replay_files(
     mut files: Vec<String>,
     args: &CorrelateArgs,
+    report: &ReportArgs,
     palette: Palette,
 ) -> anyhow::Result<ExitCode> {
     if files.is_empty() {
@@ -88,9 +91,23 @@ pub fn replay_files(
         Ok(p) => p,
         Err(e) => return Ok(e.report()),
     };
-    let inputs = match open_inputs(&files) {
+    let mut inputs = match open_inputs(&files) {
         Ok(i) => i,
         Err(e) => return Ok(usage(e)),
+    };
+    let plan = match &report.report {
+        Some(path) => {
+            let (wrapped, handles) = digesting(inputs);
+            inputs = wrapped;
+            Some(ReportPlan {
+                path: path.clone(),
+                format: report.report_format.into(),
+                names: files.clone(),
+                handles,
+                config: effective_config(args, &pipeline.settings),
+            })
+        }
+        None => None,
     };
     let opts = ReplayOptions {
         format: args.output.into(),
@@ -112,7 +129,70 @@ pub fn replay_files(
             }
         }
     };
-    replay_to_stdout(inputs, pipeline.settings, opts, deliverer)
+    replay_to_stdout(inputs, pipeline.settings, opts, deliverer, plan)
+}
+
+/// What `--report` asked for, and the digests of the inputs being read.
+struct ReportPlan {
+    path: std::path::PathBuf,
+    format: ReportFormat,
+    names: Vec<String>,
+    handles: Vec<DigestHandle>,
+    config: Vec<(String, String)>,
+}
+
+/// Each input wrapped so its SHA-256 is taken as the replay reads it.
+fn digesting(inputs: Vec<Input>) -> (Vec<Input>, Vec<DigestHandle>) {
+    let mut handles = Vec::new();
+    let wrapped = inputs
+        .into_iter()
+        .map(|(name, r)| {
+            let (d, h) = DigestReader::new(r);
+            handles.push(h);
+            (name, Box::new(d) as Box<dyn BufRead>)
+        })
+        .collect();
+    (wrapped, handles)
+}
+
+/// The effective configuration for the report's appendix: cluster, repeat interval,
+/// where the patterns came from, the config file and its pattern overrides.
+fn effective_config(args: &CorrelateArgs, settings: &Settings) -> Vec<(String, String)> {
+    let mut v = vec![
+        ("cluster".to_string(), settings.cluster.clone()),
+        (
+            "repeat_interval".to_string(),
+            fluxsight::correlate::vars::human_ms(settings.repeat_interval_ms as i64),
+        ),
+        (
+            "patterns".to_string(),
+            args.patterns
+                .as_ref()
+                .map_or("built-in".to_string(), |p| p.display().to_string()),
+        ),
+    ];
+    if let Some(path) = &args.config {
+        v.push(("config".to_string(), path.display().to_string()));
+        // Read again only to list its overrides; it was validated by the load above.
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Ok(doc) = serde_saphyr::from_str::<serde_json::Value>(&text) {
+                if let Some(pats) = doc.get("patterns").and_then(|p| p.as_object()) {
+                    for (id, params) in pats {
+                        if let Some(params) = params.as_object() {
+                            for (k, val) in params {
+                                v.push((format!("patterns.{id}.{k}"), val.to_string()));
+                            }
+                        }
+                    }
+                }
+                if let Some(t) = doc.get("tenants") {
+                    v.push(("tenants".to_string(), t.to_string()));
+                }
+            }
+        }
+    }
+    v.sort();
+    v
 }
 
 /// `fluxsight demo`: the shipped incident capture, built-in settings, no sinks.
@@ -124,7 +204,7 @@ pub fn demo(format: OutputFormat, audit: bool, palette: Palette) -> anyhow::Resu
         palette,
         ..ReplayOptions::default()
     };
-    replay_to_stdout(inputs, Settings::default(), opts, None)
+    replay_to_stdout(inputs, Settings::default(), opts, None, None)
 }
 
 /// Newest modification time of the named files (not stdin), in ms: the clock of a
@@ -144,8 +224,10 @@ fn replay_to_stdout<R: BufRead>(
     settings: Settings,
     opts: ReplayOptions,
     deliverer: Option<Deliverer>,
+    report: Option<ReportPlan>,
 ) -> anyhow::Result<ExitCode> {
     let classifier = Classifier::builtin();
+    let cluster = settings.cluster.clone();
     let mut correlator = Correlator::new(settings);
     // Not locked for the whole run: a `type: stdout` sink writes to stdout too.
     let out = BufWriter::with_capacity(IO_BUFFER, io::stdout());
@@ -157,9 +239,34 @@ fn replay_to_stdout<R: BufRead>(
     if let Some(d) = deliverer {
         emitter = emitter.with_deliverer(d);
     }
+    if let Some(plan) = &report {
+        emitter = emitter.with_report(ReportCollector::new(plan.names.clone()));
+    }
     replay(inputs, &classifier, &mut correlator, &mut emitter, lateness)?;
+    let lines = emitter.stats.lines;
+    let collector = emitter.take_report();
     let stats = emitter.finish_with_sinks()?;
     print_sink_stats(&stats);
+    if let (Some(plan), Some(collector)) = (report, collector) {
+        let meta = ReportMeta {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            cluster,
+            config: plan.config,
+            inputs: plan
+                .names
+                .iter()
+                .zip(&plan.handles)
+                .map(|(n, h)| h.info(n))
+                .collect(),
+            lines,
+        };
+        let data = collector.finish(&correlator, meta);
+        let page = fluxsight::render::report::render(&data, plan.format);
+        if let Err(e) = std::fs::write(&plan.path, page) {
+            eprintln!("fluxsight: --report {}: {e}", plan.path.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -75,6 +75,26 @@ pub enum Output {
     Audit(Box<AuditRecord>),
 }
 
+/// What the correlator knows about one object, read-only, for reports
+/// ([`Correlator::object_views`]): its links (dependsOn, source), its source URL, and
+/// the last revision it attempted against the last it applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectView {
+    pub object: ObjectRef,
+    /// The tenant of its namespace (the configured mapping).
+    pub tenant: String,
+    pub depends_on: Vec<ObjectRef>,
+    pub source_ref: Option<ObjectRef>,
+    pub url: Option<String>,
+    /// The last revision a record about it named (what it attempted last).
+    pub last_attempted: Option<String>,
+    /// The last revision seen applied (snapshot `lastAppliedRevision`, an apply).
+    pub last_applied: Option<String>,
+    pub last_success: Option<TsMs>,
+    pub failing_since: Option<TsMs>,
+    pub suspended: bool,
+}
+
 /// A detector family, for the explicit call orders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Family {
@@ -311,6 +331,30 @@ impl Correlator {
     /// Every finding known (firing or resolved).
     pub fn findings(&self) -> Vec<Finding> {
         self.sh.findings.all().cloned().collect()
+    }
+
+    /// Every object the correlator holds, sorted by reference: a read-only view for
+    /// reports (nothing here feeds detection).
+    pub fn object_views(&self) -> Vec<ObjectView> {
+        let mut v: Vec<ObjectView> = self
+            .sh
+            .objects
+            .iter()
+            .map(|(o, s)| ObjectView {
+                object: o.clone(),
+                tenant: self.sh.settings.tenants.tenant(&o.namespace),
+                depends_on: s.depends_on.clone(),
+                source_ref: s.source_ref.clone(),
+                url: s.url.clone(),
+                last_attempted: s.last_revision.clone(),
+                last_applied: s.applied_revisions.back().cloned(),
+                last_success: s.last_success,
+                failing_since: s.failing_since,
+                suspended: s.suspended,
+            })
+            .collect();
+        v.sort_by(|a, b| a.object.cmp(&b.object));
+        v
     }
 
     /// Every finding currently firing.

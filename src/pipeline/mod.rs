@@ -15,3 +15,4 @@ pub mod parallel;
 pub mod progress;
 pub mod reload;
 pub mod replay;
+pub mod report;

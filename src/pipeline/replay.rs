@@ -21,6 +21,7 @@ use crate::pipeline::deliver::Deliverer;
 use crate::pipeline::emit::OutputEmitter;
 use crate::pipeline::parallel::{default_threads, with_pool, ChunkWork, OrderedDecode, Pool};
 use crate::pipeline::progress::ReplayProgress;
+use crate::pipeline::report::ReportCollector;
 use crate::record::{Format, Record, TsMs};
 use crate::render::colour::Palette;
 use crate::render::finding::OutputFormat;
@@ -73,6 +74,15 @@ struct Item {
     key: u64,
     seq: u64,
     rec: Record,
+    at: SourcePos,
+}
+
+/// Where a record was read: the input's index in the replay and the 1-based line whose
+/// decoding returned it (for the post-mortem report's evidence sources).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct SourcePos {
+    pub input: u32,
+    pub line: u64,
 }
 
 impl PartialEq for Item {
@@ -101,24 +111,26 @@ fn content_key(b: &[u8]) -> u64 {
     h.finish()
 }
 
-/// Decodes and classifies a chunk for replay: each record with its line's tie-break key;
-/// continuation placeholders dropped (replay reads the form's records, not its lines).
+/// Decodes and classifies a chunk for replay: each record with its line's tie-break key
+/// and line number; continuation placeholders dropped (replay reads the form's records,
+/// not its lines).
 pub struct ReplayWork;
 
 impl ChunkWork for ReplayWork {
-    type Out = Vec<(u64, Record)>;
+    type Out = Vec<(u64, u64, Record)>;
     type State = LineDecoder;
 
     fn run(&self, decoder: &mut LineDecoder, chunk: &Chunk, classifier: &Classifier) -> Self::Out {
         let mut out = Vec::with_capacity(chunk.lines as usize);
-        for line in chunk.lines() {
+        for (i, line) in chunk.lines().enumerate() {
             let key = content_key(line);
+            let at = chunk.lines_before + i as u64 + 1;
             for mut rec in decoder.decode(line) {
                 if rec.format == Format::Continuation {
                     continue;
                 }
                 classifier.classify(&mut rec);
-                out.push((key, rec));
+                out.push((key, at, rec));
             }
         }
         out
@@ -133,7 +145,9 @@ pub struct RecordStream<'p, 'env, R> {
     classifier: &'env Classifier,
     /// Every chunk of the input was handed in.
     read_all: bool,
-    pending: std::collections::VecDeque<(u64, Record)>,
+    pending: std::collections::VecDeque<(u64, u64, Record)>,
+    /// This input's index among the replay's inputs.
+    input: u32,
     last_ts: Option<TsMs>,
     pub lines_read: u64,
     /// The input ended and the decoder's held form was drained.
@@ -147,6 +161,7 @@ impl<'p, 'env, R: Read> RecordStream<'p, 'env, R> {
     /// `chunk_bytes`: the size inputs are cut to for the pool.
     pub fn new(
         name: &str,
+        index: u32,
         input: R,
         pool: Option<&'p Pool<'env>>,
         classifier: &'env Classifier,
@@ -163,6 +178,7 @@ impl<'p, 'env, R: Read> RecordStream<'p, 'env, R> {
             classifier,
             read_all: false,
             pending: Default::default(),
+            input: index,
             last_ts: None,
             lines_read: 0,
             ended: false,
@@ -177,14 +193,14 @@ impl<'p, 'env, R: Read> RecordStream<'p, 'env, R> {
     /// [`MAX_UNDATED_AHEAD`] records); an input with no timestamp at all (a pasted table,
     /// a describe block) is a snapshot taken after what the other inputs recorded, so it
     /// sorts after them and the correlator reads it at its current time.
-    fn next(&mut self) -> io::Result<Option<(TsMs, u64, Record)>> {
+    fn next(&mut self) -> io::Result<Option<(TsMs, u64, SourcePos, Record)>> {
         loop {
-            if let Some((_, front)) = self.pending.front() {
+            if let Some((_, _, front)) = self.pending.front() {
                 let undated_lead = front.ts.is_none() && self.last_ts.is_none();
                 if undated_lead && self.lead_ts.is_none() {
                     while !self.ended
                         && self.pending.len() < MAX_UNDATED_AHEAD
-                        && self.pending.back().is_none_or(|(_, r)| r.ts.is_none())
+                        && self.pending.back().is_none_or(|(_, _, r)| r.ts.is_none())
                     {
                         self.fill()?;
                     }
@@ -192,11 +208,11 @@ impl<'p, 'env, R: Read> RecordStream<'p, 'env, R> {
                         self.pending
                             .iter()
                             .take(MAX_UNDATED_AHEAD)
-                            .find_map(|(_, r)| r.ts)
+                            .find_map(|(_, _, r)| r.ts)
                             .unwrap_or(UNDATED),
                     );
                 }
-                let Some((key, mut rec)) = self.pending.pop_front() else {
+                let Some((key, line, mut rec)) = self.pending.pop_front() else {
                     continue;
                 };
                 let ts = match rec.ts {
@@ -214,7 +230,11 @@ impl<'p, 'env, R: Read> RecordStream<'p, 'env, R> {
                         t
                     }
                 };
-                return Ok(Some((ts, key, rec)));
+                let at = SourcePos {
+                    input: self.input,
+                    line,
+                };
+                return Ok(Some((ts, key, at, rec)));
             }
             if self.ended {
                 return Ok(None);
@@ -248,13 +268,14 @@ impl<'p, 'env, R: Read> RecordStream<'p, 'env, R> {
             let key = self.lines_read;
             for mut rec in self.decode.state().finish() {
                 self.classifier.classify(&mut rec);
-                self.pending.push_back((key, rec));
+                let line = rec.at_line.unwrap_or(self.lines_read);
+                self.pending.push_back((key, line, rec));
             }
             return Ok(());
         }
     }
 
-    fn taken(&mut self, (records, lines): (Vec<(u64, Record)>, u64)) {
+    fn taken(&mut self, (records, lines): (Vec<(u64, u64, Record)>, u64)) {
         self.lines_read += lines;
         self.pending.extend(records);
     }
@@ -281,6 +302,8 @@ pub struct Emitter<W: Write> {
     stdout: OutputEmitter,
     deliverer: Option<Deliverer>,
     progress: Option<ProgressHook>,
+    /// What the post-mortem report collects (`--report`), when asked for.
+    report: Option<ReportCollector>,
     pub stats: ReplayStats,
     /// Per-sink delivery counters after `finish`.
     pub sink_stats: std::collections::BTreeMap<String, crate::sinks::stats::StatsSnapshot>,
@@ -294,6 +317,7 @@ impl<W: Write> Emitter<W> {
             opts,
             deliverer: None,
             progress: None,
+            report: None,
             stats: ReplayStats::default(),
             sink_stats: Default::default(),
         }
@@ -312,6 +336,18 @@ impl<W: Write> Emitter<W> {
         self
     }
 
+    /// Also collects what the post-mortem report needs (every record seen and every
+    /// output), without changing what is written.
+    pub fn with_report(mut self, collector: ReportCollector) -> Self {
+        self.report = Some(collector);
+        self
+    }
+
+    /// The report collector, once the replay is done.
+    pub fn take_report(&mut self) -> Option<ReportCollector> {
+        self.report.take()
+    }
+
     fn report_progress(&mut self, lines: u64, done: bool) {
         if let Some(hook) = self.progress.as_mut() {
             hook(ReplayProgress {
@@ -324,6 +360,11 @@ impl<W: Write> Emitter<W> {
 
     /// Emits outputs produced at record time `now`.
     pub fn emit_at(&mut self, outputs: Vec<Output>, now: Option<TsMs>) -> io::Result<()> {
+        if let Some(r) = self.report.as_mut() {
+            for o in &outputs {
+                r.on_output(o, now);
+            }
+        }
         if let (Some(d), Some(now)) = (self.deliverer.as_mut(), now) {
             if outputs.is_empty() {
                 d.tick(now);
@@ -390,7 +431,10 @@ pub fn replay<R: Read, W: Write>(
         let chunk_bytes = (chunk_bytes / inputs.len().max(1)).max(MIN_CHUNK_BYTES.min(chunk_bytes));
         let streams = inputs
             .into_iter()
-            .map(|(name, r)| RecordStream::new(&name, r, pool, classifier, chunk_bytes))
+            .enumerate()
+            .map(|(i, (name, r))| {
+                RecordStream::new(&name, i as u32, r, pool, classifier, chunk_bytes)
+            })
             .collect();
         merge(streams, correlator, emitter, lateness_ms)
     })
@@ -409,7 +453,7 @@ fn merge<R: Read, W: Write>(
     emitter: &mut Emitter<W>,
     lateness_ms: i64,
 ) -> io::Result<()> {
-    let mut heads: Vec<Option<(TsMs, u64, Record)>> = Vec::with_capacity(streams.len());
+    let mut heads: Vec<Option<(TsMs, u64, SourcePos, Record)>> = Vec::with_capacity(streams.len());
     for s in streams.iter_mut() {
         heads.push(s.next()?);
     }
@@ -421,13 +465,19 @@ fn merge<R: Read, W: Write>(
         let pick = heads
             .iter()
             .enumerate()
-            .filter_map(|(i, h)| h.as_ref().map(|(ts, _, _)| (*ts, i)))
+            .filter_map(|(i, h)| h.as_ref().map(|(ts, _, _, _)| (*ts, i)))
             .min();
         let Some((_, i)) = pick else { break };
-        if let Some((ts, key, rec)) = heads[i].take() {
+        if let Some((ts, key, at, rec)) = heads[i].take() {
             watermark = watermark.max(ts);
             seq += 1;
-            buf.push(Reverse(Item { ts, key, seq, rec }));
+            buf.push(Reverse(Item {
+                ts,
+                key,
+                seq,
+                rec,
+                at,
+            }));
         }
         heads[i] = streams[i].next()?;
         while buf
@@ -435,12 +485,12 @@ fn merge<R: Read, W: Write>(
             .is_some_and(|Reverse(it)| it.ts <= watermark.saturating_sub(lateness_ms))
         {
             if let Some(Reverse(it)) = buf.pop() {
-                feed(correlator, emitter, &it.rec, &streams)?;
+                feed(correlator, emitter, &it.rec, it.at, &streams)?;
             }
         }
     }
     while let Some(Reverse(it)) = buf.pop() {
-        feed(correlator, emitter, &it.rec, &streams)?;
+        feed(correlator, emitter, &it.rec, it.at, &streams)?;
     }
     correlator.finish();
     emitter.emit_at(correlator.drain(), correlator.now())?;
@@ -454,9 +504,13 @@ fn feed<R, W: Write>(
     correlator: &mut Correlator,
     emitter: &mut Emitter<W>,
     rec: &Record,
+    at: SourcePos,
     streams: &[RecordStream<'_, '_, R>],
 ) -> io::Result<()> {
     emitter.stats.records += 1;
+    if let Some(r) = emitter.report.as_mut() {
+        r.on_record(rec, at);
+    }
     if emitter.stats.records.is_multiple_of(PROGRESS_EVERY_RECORDS) {
         emitter.report_progress(lines_read(streams), false);
     }

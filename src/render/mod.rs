@@ -9,6 +9,7 @@ pub mod ecs;
 pub mod finding;
 pub mod gchat;
 pub mod ocsf;
+pub mod report;
 pub mod row;
 pub mod slack;
 pub mod teams;
