@@ -610,3 +610,44 @@ fn the_api_and_the_commands_show_findings_redacted() {
         assert!(!out.contains(TOKEN), "{args:?}: {out}");
     }
 }
+
+#[test]
+fn the_live_page_shows_the_same_findings_needing_attention_first() {
+    let input = capture("findings-api-page");
+    let server = Server::start(&input, None);
+    let all = server.settled(4);
+    let (code, html) = http(server.port, "GET", "/").expect("the server answers");
+    assert_eq!(code, 200, "{html}");
+    assert!(html.starts_with("<!DOCTYPE html>") || html.starts_with("<!doctype html>"));
+    assert!(html.contains("Content-Security-Policy"), "CSP meta tag");
+    assert!(!html.contains("<script"), "no script on the live page");
+    // Every firing finding's title is on the page, before the first resolved one's.
+    let items = all["items"].as_array().unwrap();
+    let pos = |f: &Value| {
+        let title = f["title"].as_str().unwrap();
+        // Titles are HTML-escaped on the page.
+        let escaped = title
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&#34;")
+            .replace('\'', "&#39;");
+        html.find(&escaped)
+            .unwrap_or_else(|| panic!("{title:?} not on the live page"))
+    };
+    let firing: Vec<usize> = items
+        .iter()
+        .filter(|f| f["status"] == "firing")
+        .map(pos)
+        .collect();
+    let attention = html
+        .find("Needs attention")
+        .expect("a Needs attention section");
+    assert!(
+        firing.len() == 2 && firing.iter().all(|p| *p > attention),
+        "{firing:?}"
+    );
+    // A POST to / is still the Flux event receiver, not the page.
+    let (post, _) = http(server.port, "POST", "/").expect("the server answers");
+    assert_ne!(post, 200, "an empty POST is not an accepted event");
+}

@@ -39,6 +39,9 @@ use serde_saphyr::Spanned;
 
 /// The list route.
 pub const FINDINGS_PATH: &str = "/api/v1/findings";
+/// The live status page (HTML, read-only): GET on the receiver's path `/` (a POST there
+/// is a Flux event).
+pub const LIVE_PATH: &str = "/";
 /// The one-finding route (axum path syntax).
 pub const FINDING_PATH: &str = "/api/v1/findings/{id}";
 
@@ -150,6 +153,7 @@ pub fn routes(view: Arc<FindingsView>, rates: Rates) -> Router {
         limiter: Arc::new(Mutex::new(RateLimiter::new(rates, Instant::now()))),
     };
     Router::new()
+        .route(LIVE_PATH, get(page))
         .route(FINDINGS_PATH, get(list).fallback(not_allowed))
         .route(FINDING_PATH, get(one).fallback(not_allowed))
         .with_state(state)
@@ -209,6 +213,35 @@ async fn list(
     let (items, total) = st.view.query(&q, now_ms());
     let items: Vec<Value> = items.iter().map(|f| native(f)).collect();
     Json(json!({"items": items, "total": total})).into_response()
+}
+
+/// `GET /`: the live view of the same findings, drawn by the report's renderer
+/// (`render::report::live_page`: needs attention first, then recent activity; no
+/// script, a CSP that loads nothing).
+async fn page(State(st): State<ApiState>, request: Request) -> Response {
+    if let Some(r) = limited(&st, &request) {
+        return r;
+    }
+    let q = FindingsQuery {
+        limit: MAX_LIMIT,
+        ..FindingsQuery::default()
+    };
+    let now = now_ms();
+    let (items, _) = st.view.query(&q, now);
+    let findings: Vec<crate::correlate::Finding> = items.iter().map(|f| (**f).clone()).collect();
+    let cluster = findings.first().map_or("", |f| f.cluster.as_str());
+    let html = crate::render::report::live_page(&findings, now, cluster);
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                crate::render::report::CSP,
+            ),
+        ],
+        html,
+    )
+        .into_response()
 }
 
 async fn one(State(st): State<ApiState>, Path(id): Path<String>, request: Request) -> Response {
