@@ -196,6 +196,38 @@ pub fn finding_graph(
             edges.push(GEdge { from: root, to: i });
         }
     }
+    // A workload diagnosis: its chain from the Flux object down (workload →
+    // ReplicaSet → Pods → PVC/Node), each link under the nearest earlier link of
+    // another kind; the Pods the cause covers carry it.
+    if let Some(w) = &f.workload {
+        let mut placed: Vec<(usize, &str)> = Vec::new();
+        for link in &w.chain {
+            let covered = link.object.kind.as_str() == "Pod"
+                && w.evidence.iter().any(|e| e.involved_object == link.object);
+            let status = if link.object == w.cause.workload {
+                format!("{}: {}", status_word(f.status), w.cause.class)
+            } else if covered {
+                format!("CAUSE: {}", w.cause.subclass)
+            } else {
+                format!("via {}", link.link)
+            };
+            let i = add(&mut nodes, &mut index, &link.object, status, Role::Context);
+            let parent = placed
+                .iter()
+                .rev()
+                .find(|(_, kind)| *kind != link.object.kind.as_str())
+                .map(|(j, _)| *j);
+            if let Some(j) = parent {
+                if j != i {
+                    // The chain says which way it runs (the Flux object applies the
+                    // workload): it replaces a symptom's fallback edge from the root.
+                    edges.retain(|e| !(e.from == i && e.to == j));
+                    edges.push(GEdge { from: j, to: i });
+                }
+            }
+            placed.push((i, link.object.kind.as_str()));
+        }
+    }
     // The root's own source, when the root is a consumer and its source is known.
     if let Some(src) = objects.get(&f.subject).and_then(|v| v.source_ref.clone()) {
         if !index.contains_key(&src) {
@@ -347,6 +379,71 @@ mod tests {
             status: "x".into(),
             role,
         }
+    }
+
+    #[test]
+    fn a_workload_chain_hangs_under_its_flux_object() {
+        use crate::correlate::finding::{ChainLink, Finding, WorkloadCauseInfo, WorkloadDiagnosis};
+        let ks = ObjectRef::new("Kustomization", "shop", "checkout");
+        let deploy = ObjectRef::new("Deployment", "shop", "web");
+        let rs = ObjectRef::new("ReplicaSet", "shop", "web-7d9f4c8b6");
+        let pods = [
+            ObjectRef::new("Pod", "shop", "web-7d9f4c8b6-a"),
+            ObjectRef::new("Pod", "shop", "web-7d9f4c8b6-b"),
+        ];
+        let link = |o: &ObjectRef, l: &str| ChainLink {
+            object: o.clone(),
+            uid: None,
+            link: l.into(),
+        };
+        let mut f = Finding::example(crate::correlate::PatternId::WorkloadFailure, deploy.clone());
+        f.impacted = vec![ks.clone()];
+        let w = WorkloadDiagnosis {
+            flux_object: ks.clone(),
+            flux_message: "health check failed".into(),
+            chain: vec![
+                link(&ks, "flux"),
+                link(&deploy, "label"),
+                link(&rs, "ownerRef"),
+                link(&pods[0], "ownerRef"),
+                link(&pods[1], "ownerRef"),
+            ],
+            cause: WorkloadCauseInfo {
+                stage: "image".into(),
+                class: "image_pull_failed".into(),
+                subclass: "tag_or_image_not_found".into(),
+                params: BTreeMap::new(),
+                workload: deploy.clone(),
+                pods_in_class: 2,
+                text: "image not found".into(),
+            },
+            others: Vec::new(),
+            desired: Some(2),
+            updated: Some(2),
+            available: Some(0),
+            coverage: "full".into(),
+            coverage_reasons: Vec::new(),
+            evidence: Vec::new(),
+        };
+        f.workload = Some(Box::new(w));
+        let h = FindingHistory {
+            finding: f,
+            emissions: Vec::new(),
+            evidence: Vec::new(),
+            evidence_omitted: 0,
+        };
+        let (nodes, edges, _) = finding_graph(&h, &BTreeMap::new());
+        let at = |o: &ObjectRef| nodes.iter().position(|n| &n.object == o).unwrap();
+        let has = |a: &ObjectRef, b: &ObjectRef| {
+            edges.contains(&GEdge {
+                from: at(a),
+                to: at(b),
+            })
+        };
+        assert!(has(&ks, &deploy) && !has(&deploy, &ks), "{edges:?}");
+        assert!(has(&deploy, &rs));
+        assert!(has(&rs, &pods[0]) && has(&rs, &pods[1]) && !has(&pods[0], &pods[1]));
+        assert_eq!(nodes[at(&deploy)].role, Role::Root);
     }
 
     #[test]
