@@ -120,6 +120,11 @@ pub fn grouping(pattern: PatternId) -> Grouping {
             &[ClaimRank::Dependency],
             "the objects waiting on each other in the cycle",
         ),
+        PatternId::WorkloadFailure => root(
+            &[ClaimRank::Workload],
+            "the Kustomization or HelmRelease whose health check or Helm wait timed out on \
+             the workload (its health_check_failure / helm_release_failure)",
+        ),
         PatternId::StalledReconciliation
         | PatternId::SlowReconciliation
         | PatternId::DriftDetected
