@@ -202,3 +202,20 @@ fn helm_new_wording_names_the_workloads() {
     assert_eq!(w.cause.subclass, "tag_or_image_not_found");
     assert_eq!(c.take_lookups().len(), 1);
 }
+
+#[test]
+fn helm_old_wording_links_by_release_labels_and_looks_them_up() {
+    let mut c = Correlator::new(Settings::default());
+    let labelled = DEPLOY.replace(
+        r#""labels":{"kustomize.toolkit.fluxcd.io/name":"checkout","kustomize.toolkit.fluxcd.io/namespace":"shop"},"#,
+        r#""labels":{"helm.toolkit.fluxcd.io/name":"shop-web","helm.toolkit.fluxcd.io/namespace":"shop"},"#,
+    );
+    let hr = r#"{"level":"error","ts":"2025-06-02T10:06:01.000Z","msg":"failed to run 'upgrade' action","controller":"helmrelease","controllerGroup":"helm.toolkit.fluxcd.io","controllerKind":"HelmRelease","HelmRelease":{"name":"shop-web","namespace":"shop"},"namespace":"shop","name":"shop-web","error":"Helm upgrade failed: timed out waiting for the condition"}"#;
+    feed(&mut c, &[&labelled, RS, POD, PULL_EVENT, hr]);
+    let f = &firing(&c, PatternId::WorkloadFailure)[0];
+    let w = f.workload.as_ref().unwrap();
+    assert_eq!(w.chain[1].link, "label");
+    let l = c.take_lookups();
+    assert_eq!(l.len(), 1);
+    assert_eq!(l[0].workload, ObjectRef::new("Deployment", "shop", "web"));
+}
