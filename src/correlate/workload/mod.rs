@@ -607,7 +607,16 @@ impl Detector for WorkloadHealth {
         p.failed_at = ts;
         p.window = window;
         let interval = pat.ms("lookup_interval");
-        let named: Vec<ObjectRef> = p.failure.named.iter().map(|(w, _)| w.clone()).collect();
+        let mut named: Vec<ObjectRef> = p.failure.named.iter().map(|(w, _)| w.clone()).collect();
+        if named.is_empty() {
+            // The old Helm wording names none: look up those the release's labels or
+            // name point at, when some are known.
+            named = self
+                .release_workloads(obj)
+                .into_iter()
+                .map(|(w, _)| w)
+                .collect();
+        }
         for w in &named {
             self.lookups.ask(obj, w, ts, interval);
         }

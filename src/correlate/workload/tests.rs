@@ -157,3 +157,65 @@ fn an_undrained_lookup_queue_and_the_store_stay_bounded() {
     assert!(n.workload_pending <= MAX_PENDING);
     assert!(c.take_lookups().len() <= lookup::MAX_PENDING_LOOKUPS);
 }
+
+const KS_INVENTORY: &str = r#"{"apiVersion":"kustomize.toolkit.fluxcd.io/v1","kind":"Kustomization","metadata":{"name":"checkout","namespace":"shop"},"spec":{"interval":"10m0s","path":"./deploy","sourceRef":{"kind":"GitRepository","name":"shop-repo"}},"status":{"inventory":{"entries":[{"id":"shop_web_apps_Deployment","v":"v1"},{"id":"shop_web__Service","v":"v1"}]},"conditions":[{"type":"Ready","status":"True","reason":"ReconciliationSucceeded","message":"Applied revision: main@sha1:1","lastTransitionTime":"2025-06-02T09:00:00Z"}]}}"#;
+
+#[test]
+fn the_inventory_links_the_flux_object_to_its_workload() {
+    let mut c = Correlator::new(Settings::default());
+    let unlabelled = DEPLOY.replace(
+        r#""labels":{"kustomize.toolkit.fluxcd.io/name":"checkout","kustomize.toolkit.fluxcd.io/namespace":"shop"},"#,
+        "",
+    );
+    feed(
+        &mut c,
+        &[KS_INVENTORY, &unlabelled, RS, POD, PULL_EVENT, HC],
+    );
+    let f = &firing(&c, PatternId::WorkloadFailure)[0];
+    let w = f.workload.as_ref().unwrap();
+    assert_eq!(w.chain[1].link, "inventory");
+}
+
+#[test]
+fn events_of_a_recreated_pod_of_the_same_name_do_not_count() {
+    let mut c = Correlator::new(Settings::default());
+    // The Event is about an earlier Pod of the same name (another uid).
+    let stale = PULL_EVENT.replace(r#""uid":"pod-1""#, r#""uid":"pod-0""#);
+    let running = POD.replace(
+        r#"{"waiting":{"reason":"ImagePullBackOff","message":"Back-off pulling image \"ghcr.io/acme/web:v1.4.3\""}}"#,
+        r#"{"running":{"startedAt":"2025-06-02T10:02:00Z"}}"#,
+    );
+    feed(&mut c, &[DEPLOY, RS, &running, &stale, HC, HC_LATER]);
+    let f = &firing(&c, PatternId::WorkloadFailure)[0];
+    let w = f.workload.as_ref().unwrap();
+    assert_eq!(w.cause.stage, "none", "{:?}", w.cause);
+}
+
+#[test]
+fn helm_new_wording_names_the_workloads() {
+    let mut c = Correlator::new(Settings::default());
+    let hr = r#"{"level":"error","ts":"2025-06-02T10:06:01.000Z","msg":"failed to run 'install' action","controller":"helmrelease","controllerGroup":"helm.toolkit.fluxcd.io","controllerKind":"HelmRelease","HelmRelease":{"name":"web","namespace":"shop"},"namespace":"shop","name":"web","error":"Helm install failed for release shop/web with chart web@1.4.3: timeout waiting for: [Deployment/shop/web status: 'InProgress']"}"#;
+    feed(&mut c, &[DEPLOY, RS, POD, PULL_EVENT, hr]);
+    let f = &firing(&c, PatternId::WorkloadFailure)[0];
+    let w = f.workload.as_ref().unwrap();
+    assert_eq!(w.flux_object, ObjectRef::new("HelmRelease", "shop", "web"));
+    assert_eq!(w.cause.subclass, "tag_or_image_not_found");
+    assert_eq!(c.take_lookups().len(), 1);
+}
+
+#[test]
+fn helm_old_wording_links_by_release_labels_and_looks_them_up() {
+    let mut c = Correlator::new(Settings::default());
+    let labelled = DEPLOY.replace(
+        r#""labels":{"kustomize.toolkit.fluxcd.io/name":"checkout","kustomize.toolkit.fluxcd.io/namespace":"shop"},"#,
+        r#""labels":{"helm.toolkit.fluxcd.io/name":"shop-web","helm.toolkit.fluxcd.io/namespace":"shop"},"#,
+    );
+    let hr = r#"{"level":"error","ts":"2025-06-02T10:06:01.000Z","msg":"failed to run 'upgrade' action","controller":"helmrelease","controllerGroup":"helm.toolkit.fluxcd.io","controllerKind":"HelmRelease","HelmRelease":{"name":"shop-web","namespace":"shop"},"namespace":"shop","name":"shop-web","error":"Helm upgrade failed: timed out waiting for the condition"}"#;
+    feed(&mut c, &[&labelled, RS, POD, PULL_EVENT, hr]);
+    let f = &firing(&c, PatternId::WorkloadFailure)[0];
+    let w = f.workload.as_ref().unwrap();
+    assert_eq!(w.chain[1].link, "label");
+    let l = c.take_lookups();
+    assert_eq!(l.len(), 1);
+    assert_eq!(l[0].workload, ObjectRef::new("Deployment", "shop", "web"));
+}

@@ -571,6 +571,30 @@ fn described(top: &[(String, Node)], ctx: &Context) -> Described {
     doc.insert("metadata".into(), Value::Object(meta));
     if kind == KIND_POD {
         doc.insert("status".into(), Value::Object(pod_status(top)));
+        // What links the Pod to its workload and node (`correlate::workload`):
+        // `Controlled By:  ReplicaSet/web-7d9f4c8b6`, `Node:  node-2/10.0.0.5`.
+        if let Some((okind, oname)) = value("controlledBy").and_then(|v| {
+            v.split_once('/')
+                .map(|(k, n)| (k.trim().to_string(), n.trim().to_string()))
+        }) {
+            if let Some(Value::Object(m)) = doc.get_mut("metadata") {
+                let mut owner = Map::new();
+                put(&mut owner, "kind", &okind);
+                put(&mut owner, "name", &oname);
+                owner.insert("controller".into(), Value::Bool(true));
+                m.insert(
+                    "ownerReferences".into(),
+                    Value::Array(vec![Value::Object(owner)]),
+                );
+            }
+        }
+        let node = value("node").unwrap_or_default();
+        let node = node.split('/').next().unwrap_or("").trim();
+        if !node.is_empty() && node != "<none>" {
+            let mut spec = Map::new();
+            put(&mut spec, "nodeName", node);
+            doc.insert("spec".into(), Value::Object(spec));
+        }
     } else {
         for key in ["spec", "status"] {
             if let Some(v) = get(top, key).and_then(|n| to_json(key, n)) {

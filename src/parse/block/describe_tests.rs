@@ -341,3 +341,26 @@ fn the_described_object_classifies_exactly_like_its_json_form() {
     let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"source-controller-5cc54c757c-ccwz8","namespace":"flux-system","labels":{"app":"source-controller"}},"status":{"phase":"Running","startTime":"2020-11-02T13:57:18Z","containerStatuses":[{"name":"manager","ready":false,"restartCount":5,"state":{"waiting":{"reason":"CrashLoopBackOff"}},"lastState":{"terminated":{"reason":"OOMKilled","exitCode":137,"startedAt":"2020-11-02T14:20:01Z","finishedAt":"2020-11-02T14:25:17Z"}}}]}}"#;
     assert_eq!(first_row_facts(POD_DESCRIBE), first_row_facts(pod));
 }
+
+#[test]
+fn a_described_pod_names_its_controller_and_node() {
+    let text = include_str!("../../../tests/fixtures/classify/describe_pod.log");
+    let mut d = crate::parse::LineDecoder::new(None);
+    let mut recs: Vec<crate::record::Record> =
+        text.lines().flat_map(|l| d.decode(l.as_bytes())).collect();
+    recs.extend(d.finish());
+    let pod = recs
+        .iter()
+        .find_map(|r| r.pod_info())
+        .expect("the Pod of the describe block");
+    let owner = pod.owner.as_ref().expect("Controlled By");
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+        ("ReplicaSet", "source-controller-5cc54c757c", true)
+    );
+    assert_eq!(
+        pod.node_name.as_deref(),
+        Some("ip-10-0-10-11.eu-west-1.compute.internal")
+    );
+    assert_eq!(pod.containers[0].last_terminated_exit_code, Some(137));
+}
