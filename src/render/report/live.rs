@@ -1,6 +1,7 @@
 //! The live status page of the sidecar's `GET /`: "Needs attention" (firing findings,
-//! root causes first) then "Recent activity" (resolved findings, newest first), read
-//! only, refreshed by a meta tag, with the report's CSS and CSP.
+//! root causes first) then "Recent activity" (resolved findings and findings updated in
+//! the last hour, newest first), read only, refreshed by a meta tag, with the report's
+//! CSS and CSP.
 //!
 //! Invariant: a function of the findings and `now_ms` only; nothing is fetched.
 
@@ -13,6 +14,8 @@ use super::text::{anchor, clean, duration, status_word, utc};
 
 /// Most findings listed in each section.
 pub const MAX_LIVE: usize = 200;
+/// Firing findings updated this recently also show under "Recent activity" (1h).
+pub const RECENT_MS: TsMs = 3_600_000;
 
 /// A firing finding.
 #[derive(Debug, Clone)]
@@ -98,12 +101,17 @@ pub fn live_model(findings: &[Finding], now_ms: TsMs, cluster: &str) -> LivePage
             remediation: clean(&f.remediation),
         })
         .collect();
-    let mut resolved: Vec<&Finding> = findings
+    let resolved = findings
         .iter()
         .filter(|f| f.status == Status::Resolved)
+        .count();
+    // Resolved findings and everything updated within the last RECENT_MS, newest first.
+    let mut active: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.status == Status::Resolved || now_ms - f.last_seen <= RECENT_MS)
         .collect();
-    resolved.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.id.cmp(&b.id)));
-    let recent = resolved
+    active.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.id.cmp(&b.id)));
+    let recent = active
         .iter()
         .take(MAX_LIVE)
         .map(|f| LiveRow {
@@ -119,7 +127,7 @@ pub fn live_model(findings: &[Finding], now_ms: TsMs, cluster: &str) -> LivePage
         lede: format!(
             "{} failing, {} resolved, as of {}.",
             firing.len(),
-            resolved.len(),
+            resolved,
             utc(now_ms)
         ),
         attention,
@@ -169,7 +177,7 @@ mod tests {
         );
         let old = finding(PatternId::BuildFailure, "old", Status::Resolved, 500);
         let newer = finding(PatternId::BuildFailure, "newer", Status::Resolved, 900);
-        let now = 3_600_000;
+        let now = 7_200_000;
         let m = live_model(&[symptom.clone(), old, root.clone(), newer], now, "prod");
         let order: Vec<&str> = m.attention.iter().map(|c| c.subject.as_str()).collect();
         // The root comes first although the symptom is older and more severe.
@@ -183,7 +191,13 @@ mod tests {
             recent,
             vec!["Kustomization/apps/newer", "Kustomization/apps/old"]
         );
-        assert_eq!(m.attention[0].age, "59m 58s");
+        // A firing finding shows there too while it was updated within the hour.
+        let later = live_model(std::slice::from_ref(&root), 62_000 + RECENT_MS, "prod");
+        assert_eq!(later.recent.len(), 1);
+        assert_eq!(later.recent[0].status, "FAILING");
+        let much_later = live_model(std::slice::from_ref(&root), 62_001 + RECENT_MS, "prod");
+        assert!(much_later.recent.is_empty());
+        assert_eq!(m.attention[0].age, "1h 59m");
 
         let html = live_page(&[symptom, root], now, "prod");
         assert!(html.contains("<meta http-equiv=\"refresh\" content=\"30\">"));
@@ -193,7 +207,7 @@ mod tests {
         assert!(!html.contains("<b>broke") && html.contains("&#60;b&#62;broke"));
         assert!(!html.contains("ghp_0123456789"), "token not redacted");
         assert!(!html.contains("<script") && !html.contains(" src="));
-        assert!(html.contains("No resolved findings yet."));
+        assert!(html.contains("Nothing resolved or updated in the last hour."));
     }
 
     #[test]
