@@ -22,7 +22,7 @@ mod kube_emulator;
 use common::{
     auth_line, free_port, http_get, info_line, metric, source_lines, tempdir, wait_until, BIN,
 };
-use kube_emulator::{failing_repo, Emulator, Fluxsight, SC_POD, SC_STREAM};
+use kube_emulator::{failing_repo, run_ready, Emulator, Fluxsight, SC_POD, SC_STREAM};
 
 const KC_POD: &str = "kustomize-controller-7f8d9c6b5-fghij";
 use kube_emulator::{ATTEMPT_GAP, GITREPO};
@@ -47,24 +47,7 @@ fn live_run_against_emulator() {
         ),
     )
     .unwrap();
-    let listen = free_port();
-    let addr = format!("127.0.0.1:{listen}");
-    let args = [
-        "run",
-        "--config",
-        pipeline.to_str().unwrap(),
-        "--listen",
-        &addr,
-        "--health-listen",
-        "none",
-    ];
-    let mut fx = Fluxsight::start(&args, &kc);
-    assert!(
-        wait_until(Duration::from_secs(90), || http_get(listen, "/readyz")
-            .is_some_and(|(c, _)| c == 200)),
-        "fluxsight never became ready: {:?}",
-        http_get(listen, "/readyz")
-    );
+    let (mut fx, listen) = run_ready(&pipeline, &kc);
 
     // Lines before, during and after a cut of the log stream: each counted exactly once.
     let ids: Vec<String> = (0..20).map(|i| format!("e2e-line-{i:04}")).collect();

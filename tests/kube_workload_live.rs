@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 
 mod common;
 mod kube_emulator;
-use common::{free_port, http_get, tempdir, wait_until};
-use kube_emulator::{Emulator, Fluxsight};
+use common::tempdir;
+use kube_emulator::{run_ready, Emulator, Fluxsight};
 
 const DEPLOY: [&str; 3] = ["apps", "v1", "deployments"];
 const RS: [&str; 3] = ["apps", "v1", "replicasets"];
@@ -129,23 +129,7 @@ fn run_and_fail(emu: &mut Emulator, tag: &str) -> (Fluxsight, Instant, Value) {
         ),
     )
     .unwrap();
-    let listen = free_port();
-    let addr = format!("127.0.0.1:{listen}");
-    let args = [
-        "run",
-        "--config",
-        pipeline.to_str().unwrap(),
-        "--listen",
-        &addr,
-        "--health-listen",
-        "none",
-    ];
-    let fx = Fluxsight::start(&args, &kc);
-    assert!(
-        wait_until(Duration::from_secs(90), || http_get(listen, "/readyz")
-            .is_some_and(|(c, _)| c == 200)),
-        "fluxsight never became ready"
-    );
+    let (fx, _) = run_ready(&pipeline, &kc);
     let before = emu.cmd(json!({"op": "stats"}));
     let at = Instant::now();
     emu.cmd(json!({"op": "log", "pod": KC_POD, "lines": [health_check_failure()]}));

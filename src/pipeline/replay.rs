@@ -441,7 +441,10 @@ pub fn replay<R: Read, W: Write>(
 }
 
 /// Bytes of input per chunk handed to a decode thread, shared by the inputs of a replay.
-pub const CHUNK_BYTES: usize = 256 * 1024;
+/// Each worker holds about one chunk and its decoded records: 256 KiB cost ~4.4 MiB of
+/// peak RSS per worker; 64 KiB keeps a 2-thread replay of the 1,000-object generated
+/// day at 32 MiB and was faster too (docs/performance.md).
+pub const CHUNK_BYTES: usize = 64 * 1024;
 /// Smallest chunk, however many inputs: smaller ones would cost more in hand-off than
 /// they save in memory.
 const MIN_CHUNK_BYTES: usize = 16 * 1024;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::BIN;
+use crate::common::{free_port, http_get, wait_until, BIN};
 
 /// The source-controller pod the emulator seeds in `flux-system`.
 pub const SC_POD: &str = "source-controller-6d5c8b7f9-abcde";
@@ -237,6 +237,31 @@ impl Fluxsight {
         }
         None
     }
+}
+
+/// `fluxsight run --config pipeline` against the emulator of `kubeconfig`, on a free
+/// listen port (no health listener), once `/readyz` answers 200 (within 90 s).
+pub fn run_ready(pipeline: &Path, kubeconfig: &Path) -> (Fluxsight, u16) {
+    let listen = free_port();
+    let addr = format!("127.0.0.1:{listen}");
+    let config = pipeline.to_str().unwrap();
+    let args = [
+        "run",
+        "--config",
+        config,
+        "--listen",
+        &addr,
+        "--health-listen",
+        "none",
+    ];
+    let fx = Fluxsight::start(&args, kubeconfig);
+    assert!(
+        wait_until(Duration::from_secs(90), || http_get(listen, "/readyz")
+            .is_some_and(|(c, _)| c == 200)),
+        "fluxsight never became ready: {:?}",
+        http_get(listen, "/readyz")
+    );
+    (fx, listen)
 }
 
 impl Drop for Fluxsight {
