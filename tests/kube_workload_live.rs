@@ -165,6 +165,7 @@ fn health_check_failure_is_looked_up_and_named() {
     let (mut fx, logged, before) = run_and_fail(&mut emu, "wl-live");
     let (seen, f) = workload_finding(&mut fx, "\"pattern\":\"workload_failure\"");
     let latency = seen.duration_since(logged);
+    // A figure, not a timing assertion (the wait above bounds it at 30 s).
     eprintln!("workload finding {latency:?} after the failure line was logged");
     let w = &f["workload"];
     assert_eq!(w["cause"]["stage"], "image", "{f}");
@@ -209,9 +210,6 @@ fn health_check_failure_is_looked_up_and_named() {
         .as_u64()
         .unwrap_or(0);
     assert!(gets >= 1, "the Deployment was not fetched: {stats}");
-    // The emission after the lookup: well within the correlator's second, not the next
-    // health check 10 minutes on (the figure is printed above; not a timing assertion).
-    assert!(latency < Duration::from_secs(30));
 }
 
 #[test]

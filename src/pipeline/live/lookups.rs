@@ -80,18 +80,16 @@ impl LookupRunner {
 /// decoder over the lines (each a whole JSON document), finished at the end.
 pub(super) fn decode_docs(docs: &[String], classifier: &Classifier) -> Vec<Record> {
     let mut decoder = LineDecoder::new(None);
-    let mut out = Vec::new();
-    let lines = docs.iter().map(|d| decoder.decode(d.as_bytes()));
-    let mut records: Vec<Record> = lines.flatten().collect();
+    let mut records: Vec<Record> = docs
+        .iter()
+        .flat_map(|d| decoder.decode(d.as_bytes()))
+        .collect();
     records.extend(decoder.finish());
-    for mut rec in records.drain(..) {
-        if matches!(rec.format, Format::Partial | Format::Continuation) {
-            continue;
-        }
-        classifier.classify(&mut rec);
-        out.push(rec);
+    records.retain(|r| !matches!(r.format, Format::Partial | Format::Continuation));
+    for rec in &mut records {
+        classifier.classify(rec);
     }
-    out
+    records
 }
 
 #[cfg(test)]
