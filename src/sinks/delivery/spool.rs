@@ -2,9 +2,15 @@
 //! in-memory queue when no state directory is configured).
 //!
 //! Disk layout under `<state_dir>/spool/<sink>/`: segment files `seg-<n>.log` of records
-//! `len: u32 LE | crc32: u32 LE | payload (JSON of Delivery)`, and `cursor` holding
-//! `<segment> <offset>` of the first unacknowledged record, replaced atomically
-//! (write + rename).
+//! `len: u32 LE | crc32: u32 LE | payload (JSON of Delivery)`, and `cursor` holding the
+//! position of the first unacknowledged record. The cursor file has two 32-byte slots
+//! (`"FSC1" | seq: u64 | segment: u64 | offset: u64 | crc32: u32`, little-endian); each
+//! write overwrites the older slot in place and the valid slot with the higher `seq` wins,
+//! so a torn write leaves the previous cursor and, once the file exists, moving the cursor
+//! needs no new disk block: a full disk cannot stop it (acks then still reach the disk, and
+//! a restart does not re-send what was acknowledged while the disk was full). The file is
+//! created whole (write + rename) by the first cursor write; an older `<segment> <offset>`
+//! text cursor is read and replaced.
 //!
 //! What each fsync policy guarantees (a crash or SIGKILL of fluxsight alone loses nothing
 //! under any of them: the data is in the page cache):
@@ -51,6 +57,9 @@ pub const MAX_RECORD_BYTES: u32 = 16 << 20;
 /// File holding the cursor, and its temporary name while it is replaced.
 const CURSOR_FILE: &str = "cursor";
 const CURSOR_TMP: &str = "cursor.tmp";
+/// One slot of the cursor file, and its tag.
+const CURSOR_SLOT: usize = 32;
+const CURSOR_MAGIC: &[u8; 4] = b"FSC1";
 /// A drained spool whose segment grew past this starts a fresh segment, so acknowledged
 /// bytes go back to the file system without waiting for the 16 MiB roll.
 pub const RECLAIM_BYTES: u64 = 1 << 20;
@@ -210,6 +219,10 @@ pub struct DiskSpool {
     cursor: Pos,
     /// The cursor last written to the cursor file.
     persisted: Pos,
+    /// The two-slot cursor file, once it exists (overwritten in place), and the sequence
+    /// number of its newest slot.
+    cursor_file: Option<File>,
+    cursor_seq: u64,
     /// Everything before this position is fsynced.
     synced: Pos,
     ahead: VecDeque<(Pos, Delivery)>,
@@ -284,13 +297,58 @@ pub(crate) fn create_dir_synced(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-fn read_cursor(dir: &Path) -> Option<Pos> {
-    let s = fs::read_to_string(dir.join(CURSOR_FILE)).ok()?;
+/// The cursor file's content: the newest valid slot with its sequence number, or an
+/// older text cursor (sequence 0). `None` when missing or unreadable (everything kept is
+/// delivered again: at least once).
+fn read_cursor(dir: &Path) -> Option<(u64, Pos)> {
+    parse_cursor(&fs::read(dir.join(CURSOR_FILE)).ok()?)
+}
+
+fn parse_cursor(bytes: &[u8]) -> Option<(u64, Pos)> {
+    // A text cursor is at most 41 bytes.
+    if bytes.len() == 2 * CURSOR_SLOT {
+        return bytes
+            .chunks_exact(CURSOR_SLOT)
+            .filter_map(decode_slot)
+            .max_by_key(|(seq, _)| *seq);
+    }
+    let s = std::str::from_utf8(bytes).ok()?;
     let mut it = s.split_whitespace();
-    Some(Pos {
-        segment: it.next()?.parse().ok()?,
-        offset: it.next()?.parse().ok()?,
-    })
+    Some((
+        0,
+        Pos {
+            segment: it.next()?.parse().ok()?,
+            offset: it.next()?.parse().ok()?,
+        },
+    ))
+}
+
+fn encode_slot(seq: u64, pos: Pos) -> [u8; CURSOR_SLOT] {
+    let mut b = [0u8; CURSOR_SLOT];
+    b[..4].copy_from_slice(CURSOR_MAGIC);
+    b[4..12].copy_from_slice(&seq.to_le_bytes());
+    b[12..20].copy_from_slice(&pos.segment.to_le_bytes());
+    b[20..28].copy_from_slice(&pos.offset.to_le_bytes());
+    let crc = crc32fast::hash(&b[..28]);
+    b[28..].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+fn decode_slot(b: &[u8]) -> Option<(u64, Pos)> {
+    let word = |r: std::ops::Range<usize>| u64::from_le_bytes(b[r].try_into().unwrap_or([0; 8]));
+    if b.len() != CURSOR_SLOT
+        || !b.starts_with(CURSOR_MAGIC)
+        || crc32fast::hash(&b[..28]).to_le_bytes() != b[28..32]
+    {
+        return None;
+    }
+    Some((
+        word(4..12),
+        Pos {
+            segment: word(12..20),
+            offset: word(20..28),
+        },
+    ))
 }
 
 /// Reads one record at the reader's position. `Ok(None)` at a clean end; `Err` on a torn
@@ -334,10 +392,24 @@ impl DiskSpool {
             fs::create_dir_all(dir)?;
         }
         let segs = list_segments(dir)?;
-        let mut cursor = read_cursor(dir).unwrap_or(Pos {
+        let stored = read_cursor(dir);
+        let mut cursor = stored.map(|(_, p)| p).unwrap_or(Pos {
             segment: segs.first().copied().unwrap_or(1),
             offset: 0,
         });
+        // A two-slot cursor file is overwritten in place from now on; a missing, older
+        // or unreadable one is replaced whole by the first cursor write.
+        let cursor_file = match stored {
+            Some((seq, _)) if seq > 0 => OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(dir.join(CURSOR_FILE))
+                .ok()
+                .map(|f| (f, seq)),
+            _ => None,
+        };
+        let cursor_seq = cursor_file.as_ref().map_or(0, |(_, seq)| *seq);
+        let cursor_file = cursor_file.map(|(f, _)| f);
         if !segs.contains(&cursor.segment) {
             // Only delivered segments are deleted: a missing one held nothing pending
             // (a reclaim interrupted before its cursor was written).
@@ -407,6 +479,8 @@ impl DiskSpool {
             read_pos: cursor,
             cursor,
             persisted: cursor,
+            cursor_file,
+            cursor_seq,
             synced: last,
             ahead: VecDeque::new(),
             read_ahead: read_ahead.max(1),
@@ -643,21 +717,38 @@ impl DiskSpool {
         Ok(())
     }
 
-    /// Replaces the cursor file atomically (write, fsync, rename, directory fsync).
+    /// Writes the cursor: in place into the older slot of the cursor file (fsynced), or,
+    /// the first time, the whole file atomically (write, fsync, rename, directory fsync).
     fn write_cursor(&mut self) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
         let syncs = self.fsync != FsyncPolicy::Never;
-        let tmp = self.dir.join(CURSOR_TMP);
-        {
-            let mut f = File::create(&tmp)?;
-            write!(f, "{} {}", self.cursor.segment, self.cursor.offset)?;
+        let seq = self.cursor_seq + 1;
+        let slot = encode_slot(seq, self.cursor);
+        let at = (seq % 2) as usize * CURSOR_SLOT;
+        if let Some(f) = &self.cursor_file {
+            f.write_all_at(&slot, at as u64)?;
             if syncs {
-                self.fsync(&f)?;
+                self.fsync(f)?;
             }
+        } else {
+            let tmp = self.dir.join(CURSOR_TMP);
+            let mut whole = [0u8; 2 * CURSOR_SLOT];
+            whole[at..at + CURSOR_SLOT].copy_from_slice(&slot);
+            {
+                let mut f = File::create(&tmp)?;
+                f.write_all(&whole)?;
+                if syncs {
+                    self.fsync(&f)?;
+                }
+            }
+            let path = self.dir.join(CURSOR_FILE);
+            fs::rename(&tmp, &path)?;
+            if syncs {
+                self.fsync_dir()?;
+            }
+            self.cursor_file = OpenOptions::new().read(true).write(true).open(&path).ok();
         }
-        fs::rename(&tmp, self.dir.join(CURSOR_FILE))?;
-        if syncs {
-            self.fsync_dir()?;
-        }
+        self.cursor_seq = seq;
         self.persisted = self.cursor;
         self.last_cursor_write = Instant::now();
         self.cursor_failing = false;
@@ -859,6 +950,89 @@ pub(crate) mod tests {
         let _ = fs::remove_dir_all(&dir);
     }
 
+    /// Drains `n` deliveries one ack at a time, returning their timestamps.
+    fn drain_one_by_one(s: &mut Queue, n: usize) -> Vec<i64> {
+        let mut seen = Vec::new();
+        for _ in 0..n {
+            let b = s.peek(1).unwrap();
+            if let Some((pos, Delivery::Audit(a))) = b.first() {
+                seen.push(a.ts);
+                s.ack(*pos).unwrap();
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn cursor_is_overwritten_in_place_and_a_torn_slot_falls_back() {
+        let dir = tmpdir("cursor-slots");
+        let mut s = Queue::Disk(DiskSpool::open(&dir, 1 << 20, FsyncPolicy::Always, 4).unwrap());
+        for i in 0..6 {
+            s.push(&audit(i)).unwrap();
+        }
+        assert_eq!(drain_one_by_one(&mut s, 3), vec![0, 1, 2]);
+        let path = dir.join(CURSOR_FILE);
+        let bytes = fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 2 * CURSOR_SLOT, "two slots");
+        let (seq, third) = parse_cursor(&bytes).unwrap();
+        assert_eq!(seq, 3, "one sequence number per cursor write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let ino = fs::metadata(&path).unwrap().ino();
+            drain_one_by_one(&mut s, 1);
+            assert_eq!(
+                fs::metadata(&path).unwrap().ino(),
+                ino,
+                "later writes reuse the file (no new block needed on a full disk)"
+            );
+        }
+        drop(s);
+        // The newest slot (seq 4, holding the 4th ack) is torn: the previous one wins.
+        let mut bytes = fs::read(&path).unwrap();
+        let newest = 0; // seq 4 lives in slot 4 % 2 = 0
+        bytes[newest + 13] ^= 0xff;
+        fs::write(&path, &bytes).unwrap();
+        assert_eq!(parse_cursor(&bytes), Some((3, third)));
+        let mut s = Queue::Disk(DiskSpool::open(&dir, 1 << 20, FsyncPolicy::Always, 4).unwrap());
+        assert_eq!(
+            drain_one_by_one(&mut s, 3),
+            vec![3, 4, 5],
+            "re-sent from the previous cursor (at least once)"
+        );
+        drop(s);
+        let s = Queue::Disk(DiskSpool::open(&dir, 1 << 20, FsyncPolicy::Always, 4).unwrap());
+        assert_eq!(s.len(), 0, "the slot written after the torn one is read");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_older_text_cursor_is_read_and_replaced() {
+        let dir = tmpdir("cursor-text");
+        let mut s = Queue::Disk(DiskSpool::open(&dir, 1 << 20, FsyncPolicy::Always, 4).unwrap());
+        for i in 0..4 {
+            s.push(&audit(i)).unwrap();
+        }
+        let second = s.peek(2).unwrap()[1].0;
+        drop(s);
+        fs::write(
+            dir.join(CURSOR_FILE),
+            format!("{} {}", second.segment, second.offset),
+        )
+        .unwrap();
+        let mut s = Queue::Disk(DiskSpool::open(&dir, 1 << 20, FsyncPolicy::Always, 4).unwrap());
+        assert_eq!(s.len(), 2, "the text cursor is honoured");
+        assert_eq!(drain_one_by_one(&mut s, 1), vec![2]);
+        drop(s);
+        let bytes = fs::read(dir.join(CURSOR_FILE)).unwrap();
+        assert_eq!(bytes.len(), 2 * CURSOR_SLOT, "replaced by the slot format");
+        let s = Queue::Disk(DiskSpool::open(&dir, 1 << 20, FsyncPolicy::Always, 4).unwrap());
+        assert_eq!(s.len(), 1);
+        assert_eq!(parse_cursor(b"garbage"), None);
+        assert_eq!(parse_cursor(&[0u8; 2 * CURSOR_SLOT]), None, "no valid slot");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn torn_tail_is_truncated_and_counted() {
         let dir = tmpdir("torn");
@@ -1031,10 +1205,11 @@ pub(crate) mod tests {
             let reclaiming_ack = dir_syncs() - plain_ack;
             assert!(!seg_path(&dir, 1).exists(), "the delivered segment is gone");
             if policy == FsyncPolicy::Always {
-                assert_eq!(plain_ack, 1, "the cursor rename is synced");
+                assert_eq!(plain_ack, 1, "the new cursor file's rename is synced");
                 assert!(
-                    reclaiming_ack >= 3,
-                    "new segment, removal and cursor synced: {reclaiming_ack}"
+                    reclaiming_ack >= 2,
+                    "new segment and removal synced (the cursor is overwritten in place): \
+                     {reclaiming_ack}"
                 );
             } else {
                 assert_eq!((plain_ack, reclaiming_ack), (0, 0), "never: the OS decides");
