@@ -9,6 +9,12 @@ use clap::Parser;
 
 use cli::args::{Cli, Command};
 
+/// mimalloc: per-thread heaps with cross-thread frees that do not take a global lock (the
+/// decode workers allocate records the correlator thread frees; glibc's arenas made that
+/// hand-off contend, see docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,

@@ -510,8 +510,8 @@ impl ControllerHealth {
         // reach it (artifact downloads from source-controller).
         let mut impacted: Vec<(TsMs, ObjectRef, Class, String)> = Vec::new();
         let mut seen = BTreeSet::new();
-        for f in &sh.recent_failures {
-            if f.ts < t0 - 60_000 || f.ts > now {
+        for f in sh.recent_failures.since(t0 - 60_000) {
+            if f.ts > now {
                 continue;
             }
             let related = f.controller.as_deref() == Some(c)

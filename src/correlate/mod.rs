@@ -608,8 +608,7 @@ impl Correlator {
         // Waiting for a dependency is not failing: the graph family judges it.
         if class != Class::DependencyNotReady {
             self.sh.failing.insert(obj.clone());
-            push_capped(
-                &mut self.sh.recent_failures,
+            self.sh.recent_failures.push(
                 RecentFailure {
                     ts,
                     object: obj.clone(),

@@ -45,6 +45,58 @@ pub(crate) struct RecentFailure {
     pub message: String,
 }
 
+/// Failures in arrival order, with a count of adjacent pairs out of time order: while
+/// that is 0 (always in replay, whose input is merged by time) a time range is found by
+/// binary search instead of a walk over every kept failure.
+#[derive(Default)]
+pub(crate) struct RecentFailures {
+    items: VecDeque<RecentFailure>,
+    inversions: usize,
+}
+
+impl RecentFailures {
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Appends `f`, dropping the oldest beyond `cap`.
+    pub fn push(&mut self, f: RecentFailure, cap: usize) {
+        if self.items.back().is_some_and(|b| f.ts < b.ts) {
+            self.inversions += 1;
+        }
+        self.items.push_back(f);
+        while self.items.len() > cap {
+            self.pop_front();
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<RecentFailure> {
+        let f = self.items.pop_front()?;
+        if self.items.front().is_some_and(|n| n.ts < f.ts) {
+            self.inversions -= 1;
+        }
+        Some(f)
+    }
+
+    /// Drops failures from the front while `old` says so.
+    pub fn prune_front(&mut self, old: impl Fn(&RecentFailure) -> bool) {
+        while self.items.front().is_some_and(&old) {
+            self.pop_front();
+        }
+    }
+
+    /// Every failure at or after `from`, in arrival order (the same as a filter over
+    /// all of them, without the walk when they are in time order).
+    pub fn since(&self, from: TsMs) -> impl Iterator<Item = &RecentFailure> {
+        let start = if self.inversions == 0 {
+            self.items.partition_point(|f| f.ts < from)
+        } else {
+            0
+        };
+        self.items.range(start..).filter(move |f| f.ts >= from)
+    }
+}
+
 /// What all detector families read and write.
 pub(crate) struct Shared {
     pub settings: Settings,
@@ -65,7 +117,7 @@ pub(crate) struct Shared {
     /// Objects with applies whose run has no known outcome yet (drift is judged once
     /// it has: `objects::ObjectPatterns::confirm_applies`).
     pub open_applies: BTreeSet<ObjectRef>,
-    pub recent_failures: VecDeque<RecentFailure>,
+    pub recent_failures: RecentFailures,
     /// object → (pattern, subject) of the root finding that explains it (`claims`).
     pub claims: FxHashMap<ObjectRef, (PatternId, ObjectRef)>,
     pub findings: FindingTable,
@@ -87,7 +139,7 @@ impl Shared {
             failing: BTreeSet::new(),
             waiting: BTreeSet::new(),
             open_applies: BTreeSet::new(),
-            recent_failures: VecDeque::new(),
+            recent_failures: RecentFailures::default(),
             claims: FxHashMap::default(),
             findings,
             audit: audit::AuditState::default(),
@@ -114,13 +166,8 @@ impl Shared {
 
     /// Forgets failures too old to attribute and objects no longer failing.
     pub fn prune(&mut self, now: TsMs) {
-        while self
-            .recent_failures
-            .front()
-            .is_some_and(|f| now - f.ts > RECENT_FAILURE_KEEP_MS)
-        {
-            self.recent_failures.pop_front();
-        }
+        self.recent_failures
+            .prune_front(|f| now - f.ts > RECENT_FAILURE_KEEP_MS);
         let objects = &self.objects;
         self.failing
             .retain(|o| objects.get(o).is_some_and(|s| s.failing_since.is_some()));
@@ -327,6 +374,49 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn recent_failures_since_matches_a_full_walk_in_and_out_of_order() {
+        let fail = |ts: TsMs| RecentFailure {
+            ts,
+            object: repo(&format!("r{ts}")),
+            class: Class::SourceNotReady,
+            controller: None,
+            message: String::new(),
+        };
+        let walk = |r: &RecentFailures, from: TsMs| -> Vec<TsMs> {
+            r.items
+                .iter()
+                .filter(|f| f.ts >= from)
+                .map(|f| f.ts)
+                .collect()
+        };
+        let since =
+            |r: &RecentFailures, from: TsMs| -> Vec<TsMs> { r.since(from).map(|f| f.ts).collect() };
+        // In order, then one late arrival, then the cap and pruning push it out again.
+        let mut r = RecentFailures::default();
+        for ts in [10, 20, 20, 30, 40] {
+            r.push(fail(ts), 6);
+        }
+        assert_eq!(r.inversions, 0);
+        assert_eq!(since(&r, 20), vec![20, 20, 30, 40]);
+        r.push(fail(15), 6);
+        assert_eq!(r.inversions, 1);
+        for from in [0, 15, 16, 20, 41] {
+            assert_eq!(since(&r, from), walk(&r, from), "from {from}");
+        }
+        r.push(fail(50), 6); // drops 10
+        r.prune_front(|f| f.ts < 45); // drops 20, 20, 30, 40 and the late 15
+        assert_eq!(r.inversions, 0, "the late one left: {:?}", walk(&r, 0));
+        assert_eq!(since(&r, 0), vec![50]);
+        // A late arrival at the front edge: popping it clears the inversion.
+        let mut r = RecentFailures::default();
+        r.push(fail(30), 2);
+        r.push(fail(10), 2);
+        assert_eq!(r.inversions, 1);
+        r.push(fail(40), 2);
+        assert_eq!((r.inversions, since(&r, 0)), (0, vec![10, 40]));
     }
 
     fn repo(name: &str) -> ObjectRef {
