@@ -7,6 +7,7 @@ use std::io::Write;
 
 use super::clock;
 use super::model::{hex, uuid, Cluster, Kind, Msg, CONTROLLERS};
+use super::workload;
 use super::{Mix, Rng};
 use fluxsight::record::TsMs;
 
@@ -51,6 +52,12 @@ pub enum Form {
     Metric,
     /// Bare text: a pasted error or a `flux get` table row.
     Text,
+    /// A Kubernetes Event about a workload, its ReplicaSet, Pods or PVCs (rollout
+    /// progress, or the Warning of a blocked Pod-lifecycle stage).
+    WorkloadEvent,
+    /// Workload, ReplicaSet, Pod and PVC documents of one workload (one line each), or
+    /// one Pod's watch event.
+    WorkloadObject,
 }
 
 impl Form {
@@ -77,6 +84,8 @@ impl Form {
         Form::FluxEvent,
         Form::Metric,
         Form::Text,
+        Form::WorkloadEvent,
+        Form::WorkloadObject,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -103,6 +112,8 @@ impl Form {
             Form::FluxEvent => "flux_event",
             Form::Metric => "metric",
             Form::Text => "text",
+            Form::WorkloadEvent => "k8s_workload_event",
+            Form::WorkloadObject => "k8s_workload",
         }
     }
 
@@ -147,6 +158,10 @@ fn weights(mix: Mix) -> &'static [(Form, u32)] {
             (Form::FluxEvent, 30),
             (Form::Metric, 40),
             (Form::Text, 10),
+            // The Kubernetes side of the workloads: Events are ~16 % of the lines with
+            // the Flux objects' own; a snapshot is ~3 lines.
+            (Form::WorkloadEvent, 110),
+            (Form::WorkloadObject, 20),
         ],
     }
 }
@@ -173,6 +188,8 @@ pub struct Ctx<'a> {
     /// Extra bytes the line may carry (see `Generator::pad_budget`).
     pub pad: usize,
     pub line_no: u64,
+    /// Lines left to write (a form of several lines writes at most this many).
+    pub room: u64,
     /// The next object of a sweep, when objects are visited in order.
     pub sweep: Option<&'a mut u64>,
 }
@@ -202,7 +219,7 @@ impl Ctx<'_> {
 }
 
 /// Appends `s` as a JSON string literal.
-pub fn js(out: &mut Vec<u8>, s: &str) {
+pub(super) fn js(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let b = s.as_bytes();
     let mut start = 0;
@@ -230,7 +247,7 @@ pub fn js(out: &mut Vec<u8>, s: &str) {
 }
 
 /// `,"k":"v"`
-fn kv(out: &mut Vec<u8>, k: &str, v: &str) {
+pub(super) fn kv(out: &mut Vec<u8>, k: &str, v: &str) {
     out.push(b',');
     js(out, k);
     out.push(b':');
@@ -289,6 +306,8 @@ pub fn write(form: Form, cx: &mut Ctx<'_>, out: &mut Vec<u8>) -> u64 {
         Form::FluxEvent => flux_event(cx, out),
         Form::Metric => metric(cx, out),
         Form::Text => text(cx, out),
+        Form::WorkloadEvent => workload::event(cx, out),
+        Form::WorkloadObject => return workload::documents(cx, out),
     }
     out.push(b'\n');
     1

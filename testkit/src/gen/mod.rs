@@ -14,12 +14,14 @@
 //! PRNG (splitmix64), no clock, no hashing with random state, so the same seed gives
 //! byte-identical output on every machine. Timestamps never decrease.
 //!
-//! Layout: `model` (objects, kinds, failure modes, message templates), `forms` (one
-//! writer per input form), `clock` (timestamp renderings).
+//! Layout: `model` (objects, kinds, failure modes, message templates), `workload` (the
+//! Deployments, StatefulSets and Jobs the Flux objects apply, their Pods and Events),
+//! `forms` (one writer per input form), `clock` (timestamp renderings).
 
 mod clock;
 mod forms;
 mod model;
+mod workload;
 
 use std::io::{self, Write};
 
@@ -198,6 +200,7 @@ impl Generator {
                 now,
                 pad,
                 line_no: self.written,
+                room: self.cfg.lines.saturating_sub(self.written),
                 sweep: self.cfg.sweep.then_some(&mut self.next_obj),
             },
             out,

@@ -7,7 +7,8 @@
 
 use std::fmt::Write as _;
 
-use super::{mix64, GenConfig, Rng};
+use super::workload::{self, Workload};
+use super::{mix64, GenConfig, Mix, Rng};
 
 /// The Flux kinds the generator models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,6 +271,9 @@ pub struct Obj {
     pub interval_min: u32,
     /// Seed for revisions and other per-object constants.
     pub key: u64,
+    /// The workloads it applies (indices into [`Cluster::workloads`]; Kustomizations
+    /// and HelmReleases only).
+    pub workloads: std::ops::Range<usize>,
 }
 
 /// The cluster a stream describes.
@@ -280,6 +284,13 @@ pub struct Cluster {
     pub pods: [String; 6],
     pub restarts: [u32; 6],
     pub failure_rate: f64,
+    /// The Kubernetes workloads the Kustomizations and HelmReleases apply.
+    pub workloads: Vec<Workload>,
+    /// Indices of the workloads with a cause (their Pods do not become available).
+    pub failing_workloads: Vec<usize>,
+    /// Health-check failures name the modelled workloads (`--mix all`); `--mix current`
+    /// keeps the wording it always had.
+    pub name_workloads: bool,
 }
 
 fn pick_kind(h: u64) -> Kind {
@@ -383,6 +394,7 @@ impl Cluster {
                 uid: uuid(h ^ 0x5eed),
                 interval_min: *orng.pick(&[1, 5, 10, 10, 30, 60]),
                 key: h,
+                workloads: 0..0,
             });
             match kind {
                 Kind::GitRepository => git_of[t] = Some(i),
@@ -396,11 +408,53 @@ impl Cluster {
             let id = kube_id(rng, 5);
             format!("{c}-{rs}-{id}")
         });
+        // Derived from the objects' keys only: the shared PRNG is not touched, so
+        // `--mix current` (which never writes them) is unchanged.
+        let workloads = workload::build(&mut objs);
+        let failing_workloads = (0..workloads.len())
+            .filter(|&w| workloads[w].cause.is_some())
+            .collect();
         Cluster {
             objs,
             pods,
             restarts: [0; 6],
             failure_rate: cfg.failure_rate,
+            workloads,
+            failing_workloads,
+            name_workloads: cfg.mix == Mix::All,
+        }
+    }
+
+    /// `Kind/ns/name status: 'InProgress'` of what a health check of object `i` waits
+    /// for: its failing workload when workloads are named, else the Deployment named
+    /// after it; a Service of that name either way.
+    fn waiting_for(&self, i: usize) -> String {
+        let o = &self.objs[i];
+        let w = self
+            .name_workloads
+            .then(|| {
+                o.workloads
+                    .clone()
+                    .find(|&w| self.workloads[w].cause.is_some())
+            })
+            .flatten();
+        match w {
+            Some(w) => {
+                let w = &self.workloads[w];
+                format!(
+                    "{}/{}/{} status: 'InProgress', Service/{}/{} status: 'InProgress'",
+                    w.kind.name(),
+                    w.ns,
+                    w.name,
+                    o.ns,
+                    o.name
+                )
+            }
+            None => format!(
+                "Deployment/{ns}/{name} status: 'InProgress', Service/{ns}/{name} status: 'InProgress'",
+                ns = o.ns,
+                name = o.name
+            ),
         }
     }
 
@@ -756,8 +810,15 @@ impl Cluster {
                 "ReconciliationFailed",
             ),
             FailureMode::Health => {
-                let e = format!("health check failed after 5m0.0{}s: timeout waiting for: [Deployment/{ns}/{name} status: 'InProgress', Service/{ns}/{name} status: 'InProgress']", rng.below(100_000));
+                let waiting = self.waiting_for(i);
+                let e = format!("health check failed after 5m0.0{}s: timeout waiting for: [{waiting}]", rng.below(100_000));
                 if o.kind == Kind::HelmRelease {
+                    // helm-controller's kstatus waiter says only `timeout waiting for`.
+                    let e = if self.name_workloads {
+                        format!("timeout waiting for: [{waiting}]")
+                    } else {
+                        e
+                    };
                     Msg::error(
                         "failed to run 'upgrade' action",
                         format!("Helm upgrade failed for release {ns}/{name} with chart {}@{}: {e}", o.chart, self.revision(i, epoch)),

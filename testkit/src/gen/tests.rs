@@ -101,6 +101,8 @@ fn every_form_decodes_as_itself() {
                     Form::FluxEvent => Format::FluxEvent,
                     Form::Metric => Format::Metric,
                     Form::Text => Format::Text,
+                    Form::WorkloadEvent => Format::K8sEvent,
+                    Form::WorkloadObject => Format::K8sObject,
                 };
                 assert_eq!(
                     r.format,
@@ -216,4 +218,148 @@ fn paced_output_is_the_same_stream_written_no_earlier_than_its_timestamps() {
         clock.get() - c.start_ms
     );
     assert!(sleeps.get() > 0);
+}
+
+/// FNV-1a 64 of a buffer: a fingerprint of a stream without a hashing dependency.
+fn fnv64(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325, |h, &x| {
+        (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// `--mix current` is what it was before the workloads came: the stream of
+/// `fluxsight-gen --mix current --lines 20000 --objects 300 --seed 7 --failure-rate
+/// 0.3` (md5 fc2f5881d3e9daa58809c2aa31a60cb8 before and after).
+#[test]
+fn current_mix_is_unchanged_by_the_workloads() {
+    let out = mixed(&GenConfig {
+        lines: 20_000,
+        objects: 300,
+        seed: 7,
+        failure_rate: 0.3,
+        mix: Mix::Current,
+        ..GenConfig::default()
+    });
+    assert_eq!((out.len(), fnv64(&out)), (9_826_181, 0xbef6_c586_ebac_5fa4));
+}
+
+/// The default cluster of `fluxsight-gen`, for a day of `lines`.
+fn day(lines: u64) -> GenConfig {
+    GenConfig {
+        lines,
+        objects: 1_000,
+        ..GenConfig::default()
+    }
+}
+
+#[test]
+fn an_all_day_is_the_same_for_a_seed_and_carries_the_workloads() {
+    let a = mixed(&day(20_000));
+    assert_eq!(a, mixed(&day(20_000)));
+    // Many failing objects, so that every stage shows.
+    let a = mixed(&GenConfig {
+        failure_rate: 0.5,
+        ..cfg(20_000)
+    });
+    let text = String::from_utf8_lossy(&a);
+    for needle in [
+        "\"reason\":\"FailedCreate\"",
+        "\"reason\":\"ProvisioningFailed\"",
+        "\"reason\":\"FailedMount\"",
+        "\"message\":\"Error: ErrImagePull\"",
+        "\"reason\":\"CreateContainerConfigError\"",
+        "Back-off restarting failed container",
+        "\"kind\":\"ReplicaSet\"",
+        "\"kind\":\"StatefulSet\"",
+        "\"kind\":\"Job\"",
+        "\"kind\":\"PersistentVolumeClaim\"",
+        "\"kustomize.toolkit.fluxcd.io/name\"",
+        "\"helm.toolkit.fluxcd.io/name\"",
+        "\"reason\":\"ScalingReplicaSet\"",
+        "\"reason\":\"Started\"",
+        "\"reason\":\"FailedScheduling\"",
+        "\"reason\":\"Unhealthy\"",
+        "\"reason\":\"CrashLoopBackOff\"",
+        "\"reason\":\"OOMKilled\"",
+        "timeout waiting for: [",
+    ] {
+        assert!(text.contains(needle), "{needle}");
+    }
+}
+
+/// Every line of the workload forms is decoded (none is left as text), and Events are
+/// a realistic share of an `all` day.
+#[test]
+fn workload_forms_decode_and_events_are_a_tenth_to_a_fifth_of_a_day() {
+    for form in [Form::WorkloadEvent, Form::WorkloadObject] {
+        let out = corpus(form, 3_000, &day(0));
+        let mut d = LineDecoder::new(None);
+        let mut n = 0;
+        for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let recs = d.decode(line);
+            assert_eq!(recs.len(), 1, "{}", String::from_utf8_lossy(line));
+            let r = &recs[0];
+            assert!(
+                matches!(r.format, Format::K8sEvent | Format::K8sObject) && r.object.is_some(),
+                "{}: {}",
+                form.as_str(),
+                String::from_utf8_lossy(line)
+            );
+            n += 1;
+        }
+        assert_eq!(n, 3_000);
+    }
+    let out = mixed(&day(20_000));
+    let mut d = LineDecoder::new(None);
+    let events = out
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .flat_map(|l| d.decode(l))
+        .filter(|r| r.format == Format::K8sEvent)
+        .count();
+    assert!((2_000..=4_000).contains(&events), "{events} Events");
+}
+
+/// A 20k-line `all` day replays into `workload_failure` findings naming a cause of
+/// the generated kinds, linked through the labels and ownerReferences.
+#[test]
+fn an_all_day_replays_with_workload_failures() {
+    use fluxsight::classify::Classifier;
+    use fluxsight::correlate::{Correlator, Settings};
+    use fluxsight::pipeline::replay::{replay, Emitter, ReplayOptions};
+    let corpus = mixed(&day(20_000));
+    let mut out = Vec::new();
+    let mut correlator = Correlator::new(Settings::default());
+    let mut emitter = Emitter::new(&mut out, ReplayOptions::default());
+    let inputs = vec![("gen.log".to_string(), corpus.as_slice())];
+    replay(
+        inputs,
+        &Classifier::builtin(),
+        &mut correlator,
+        &mut emitter,
+        10_000,
+    )
+    .unwrap();
+    emitter.finish().unwrap();
+    let mut stages = std::collections::BTreeSet::new();
+    let mut labelled = 0;
+    for l in String::from_utf8(out).unwrap().lines() {
+        let f: serde_json::Value = serde_json::from_str(l).unwrap();
+        if f["pattern"] != "workload_failure" {
+            continue;
+        }
+        let w = &f["workload"];
+        if let Some(s) = w["cause"]["stage"].as_str() {
+            stages.insert(s.to_string());
+        }
+        let links: Vec<&str> = w["chain"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["link"].as_str())
+            .collect();
+        labelled += usize::from(links.get(1) == Some(&"label") && links.contains(&"ownerRef"));
+    }
+    assert!(stages.len() >= 3, "stages {stages:?}");
+    assert!(labelled > 0, "no chain through labels and ownerReferences");
 }
