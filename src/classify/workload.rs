@@ -209,6 +209,13 @@ const START: &[&str] = &[
     "ContainerCannotRun",
 ];
 
+/// True when `subclass` only comes from generic rules (one a specific cause of the same
+/// stage refines, such as `pull_failed`).
+pub fn is_generic(subclass: &str) -> bool {
+    let mut rules = RULES.iter().filter(|r| r.subclass == subclass).peekable();
+    rules.peek().is_some() && rules.all(|r| !r.specific)
+}
+
 /// The rule table, most specific first within a reason.
 pub const RULES: &[Rule] = &[
     // 1 create: FailedCreate on the ReplicaSet, StatefulSet or Job.

@@ -18,7 +18,7 @@ use super::detector::{
 };
 use super::finding::{Evidence, RootCause};
 use super::pattern_id::PatternId;
-use super::shared::Shared;
+use super::shared::{RecentFailure, Shared};
 use super::sources::{heaviest_of, host_of_failure, shares_from};
 use super::state::{self, push_capped, Caps, CtrlState, Evictions, ObjState};
 use super::{controller_of, vars};
@@ -508,8 +508,10 @@ impl ControllerHealth {
         let c_host = format!("{c}.");
         // Symptoms: failures from this controller's objects, or consumers that cannot
         // reach it (artifact downloads from source-controller).
-        let mut impacted: Vec<(TsMs, ObjectRef, Class, String)> = Vec::new();
-        let mut seen = BTreeSet::new();
+        // Borrowed while deciding (this runs every tick while a controller is in
+        // trouble); copied only when the finding is updated.
+        let mut impacted: Vec<&RecentFailure> = Vec::new();
+        let mut seen: BTreeSet<&ObjectRef> = BTreeSet::new();
         for f in sh.recent_failures.since(t0 - 60_000) {
             if f.ts > now {
                 continue;
@@ -526,18 +528,19 @@ impl ControllerHealth {
                 .get(&f.object)
                 .and_then(|s| s.failing_since)
                 .is_some_and(|since| since < t0 - 60_000);
-            if !failing_before && seen.insert(f.object.clone()) {
-                impacted.push((f.ts, f.object.clone(), f.class, f.message.clone()));
+            if !failing_before && seen.insert(&f.object) {
+                impacted.push(f);
             }
         }
-        let tenants: BTreeSet<String> = impacted
-            .iter()
-            .map(|(_, o, _, _)| sh.tenant_of(o))
-            .collect();
+        let tenants: BTreeSet<String> = impacted.iter().map(|f| sh.tenant_of(&f.object)).collect();
         let already = sh.findings.is_firing(PatternId::OomCascade, &subject);
         if (tenants.len() as u64) < pat.n("min_tenants") && !already {
             return;
         }
+        let mut impacted: Vec<(TsMs, ObjectRef, Class, String)> = impacted
+            .into_iter()
+            .map(|f| (f.ts, f.object.clone(), f.class, f.message.clone()))
+            .collect();
         impacted.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
         let hog = self.memory_hog(sh, c, now);
         let restarts = self.ctrls.get(c).map(|cs| cs.restart_count).unwrap_or(0);

@@ -412,10 +412,18 @@ impl Correlator {
         // Late records keep their own time for windows but never move the clock back.
         let ts = ts.min(now);
         if workload::wants(rec) {
+            // A status document is dated by when it was seen (its own newest timestamp
+            // may be a creation time hours back: a ReplicaSet, a PVC); an Event by its
+            // own time.
+            let at = if matches!(rec.detail, Detail::Event(_)) {
+                ts
+            } else {
+                now
+            };
             for f in RECORD_ORDER {
                 let (sh, d) = self.family(f);
                 if d.consumes().workload_records {
-                    d.on_workload_record(sh, rec, ts);
+                    d.on_workload_record(sh, rec, at);
                 }
             }
         }

@@ -439,3 +439,10 @@ fn descriptions_name_the_parameters() {
     );
     assert_eq!(describe(&c), "StorageClass fast-ssd not found");
 }
+
+#[test]
+fn generic_subclasses_are_the_ones_only_generic_rules_give() {
+    assert!(is_generic("pull_failed"));
+    assert!(!is_generic("tag_or_image_not_found"));
+    assert!(!is_generic("no_such_subclass"), "unknown is not generic");
+}

@@ -403,7 +403,27 @@ impl WorkloadHealth {
                 others.extend(v.found.first().map(|f| cause_info(v, f)));
             }
         }
-        let cause = cause_info(view, top);
+        let mut cause = cause_info(view, top);
+        // A generic cause never replaces the specific one this episode already named
+        // for the same workload and stage (`pull_failed` from a Pod's waiting reason
+        // after `tag_or_image_not_found` from its Event left the ring): it only
+        // refines, and a flip each evaluation would re-send the finding every time.
+        if !top.cause.specific {
+            let kept = sh
+                .findings
+                .get(PatternId::WorkloadFailure, &subject)
+                .filter(|f| f.status == super::Status::Firing)
+                .and_then(|f| f.workload.as_ref())
+                .map(|w| &w.cause)
+                .filter(|c| {
+                    c.workload == cause.workload
+                        && c.stage == cause.stage
+                        && !crate::classify::workload::is_generic(&c.subclass)
+                });
+            if let Some(kept) = kept {
+                cause = kept.clone();
+            }
+        }
         let tenant = sh.tenant_of(flux);
         let flux_text = format!("{} {}/{}", flux.kind, flux.namespace, flux.name);
         let workload_text = format!("{} {}/{}", subject.kind, subject.namespace, subject.name);
