@@ -256,13 +256,12 @@ impl WorkloadHealth {
             for k in self.store.events.keys().filter(|k| {
                 k.kind == "Pod" && k.namespace == flux.namespace && k.name.starts_with(&prefix)
             }) {
-                let mut parts: Vec<&str> = k.name.rsplitn(3, '-').collect();
-                if parts.len() == 3 {
-                    let name = parts.pop().unwrap_or_default();
-                    let d = ObjectRef::new("Deployment", flux.namespace.clone(), name);
-                    if !by_name.contains(&d) {
-                        by_name.push(d);
-                    }
+                let Some((kind, name)) = owner_from_pod_name(&k.name) else {
+                    continue;
+                };
+                let d = ObjectRef::new(kind, flux.namespace.clone(), name);
+                if !by_name.contains(&d) {
+                    by_name.push(d);
                 }
             }
         }
@@ -673,6 +672,36 @@ impl Detector for WorkloadHealth {
     fn next_deadline(&self, _sh: &Shared, tick: TsMs) -> Option<TsMs> {
         (!self.pending.is_empty() || !self.store.is_empty()).then_some(tick)
     }
+}
+
+/// The workload a Pod belongs to, from the shape of its generated name alone:
+/// `<deployment>-<pod-template-hash>-<5>` (the hash 6–10 characters of Kubernetes'
+/// safe alphabet), `<statefulset>-<ordinal>`, `<cronjob>-<scheduled minute>-<5>` (a
+/// Job). `<name>-<5>` alone fits a Job and a DaemonSet alike: no guess.
+fn owner_from_pod_name(pod: &str) -> Option<(&'static str, &str)> {
+    const SAFE: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let safe = |s: &str, lo: usize, hi: usize| {
+        (lo..=hi).contains(&s.len()) && s.bytes().all(|b| SAFE.contains(&b))
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (rest, last) = pod.rsplit_once('-')?;
+    if rest.is_empty() {
+        return None;
+    }
+    if digits(last) {
+        return Some(("StatefulSet", rest));
+    }
+    if !safe(last, 5, 5) {
+        return None;
+    }
+    let (owner, mid) = rest.rsplit_once('-')?;
+    if owner.is_empty() {
+        return None;
+    }
+    if digits(mid) && mid.len() >= 8 {
+        return Some(("Job", rest));
+    }
+    safe(mid, 6, 10).then_some(("Deployment", owner))
 }
 
 #[cfg(test)]

@@ -219,3 +219,28 @@ fn helm_old_wording_links_by_release_labels_and_looks_them_up() {
     assert_eq!(l.len(), 1);
     assert_eq!(l[0].workload, ObjectRef::new("Deployment", "shop", "web"));
 }
+
+#[test]
+fn a_pods_owner_is_read_from_its_name_shape_only_when_unambiguous() {
+    assert_eq!(
+        owner_from_pod_name("web-7d9f8b6c4-x2x9k"),
+        Some(("Deployment", "web"))
+    );
+    assert_eq!(
+        owner_from_pod_name("podinfo-api-5b8c9d7f6d-qwz5t"),
+        Some(("Deployment", "podinfo-api"))
+    );
+    assert_eq!(
+        owner_from_pod_name("checkout-56-0"),
+        Some(("StatefulSet", "checkout-56"))
+    );
+    assert_eq!(
+        owner_from_pod_name("backup-28930000-4xk2p"),
+        Some(("Job", "backup-28930000"))
+    );
+    // A Job's or a DaemonSet's Pod: `<name>-<5>` says not which.
+    assert_eq!(owner_from_pod_name("monitoring-36-x7k2m"), None);
+    assert_eq!(owner_from_pod_name("node-exporter-x7k2m"), None);
+    assert_eq!(owner_from_pod_name("plain"), None);
+    assert_eq!(owner_from_pod_name("-0"), None);
+}
