@@ -41,6 +41,7 @@ pub mod workload;
 
 use std::collections::BTreeSet;
 
+use crate::parse::k8s::is_flux_kind;
 use crate::record::{Class, Detail, Format, ObjectRef, Record, TsMs};
 
 pub use audit::AuditRecord;
@@ -481,10 +482,9 @@ impl Correlator {
             self.controller_record(rec, ts);
             return;
         };
-        if matches!(
-            obj.kind.as_str(),
-            "Pod" | "Node" | "Deployment" | "ReplicaSet"
-        ) {
+        // Pods, Nodes, workloads, PVCs: their Events are the workload family's and the
+        // controllers' (a Flux object's state is never opened for them).
+        if !is_flux_kind(&obj.kind) {
             self.controller_record(rec, ts);
             return;
         }
@@ -496,6 +496,10 @@ impl Correlator {
         let (Some(obj), Some(info)) = (rec.object.clone(), rec.object_info()) else {
             return;
         };
+        // Workload and PVC documents are the workload family's (taken above).
+        if !is_flux_kind(&obj.kind) {
+            return;
+        }
         if info.watch_type.as_deref() == Some("DELETED") {
             self.sh.forget(&obj);
             return;
