@@ -28,6 +28,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::classify::redact::redact;
+use crate::parse::message::controller_for_kind;
 use crate::record::{
     ChangeSet, Class, Condition, ContainerInfo, Detail, EventInfo, Format, MetricSample,
     ObjectInfo, ObjectRef, OwnerRef, PodInfo, Record, Severity, TsMs, WorkloadInfo,
@@ -144,7 +145,7 @@ pub struct WireRecord {
     /// The record had no time of its own (the signal's `t` is the publisher's clock).
     #[serde(skip_serializing_if = "is_false")]
     pub nt: bool,
-    /// Format (`Format::as_str`); absent: `text`.
+    /// Format (`Format::as_str`); absent: `zap_json` (controller log lines, most records).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub f: Option<String>,
     /// Class (`Class::as_str`); absent: `info_other`.
@@ -153,9 +154,13 @@ pub struct WireRecord {
     /// Severity, when not the class's default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sev: Option<Severity>,
-    /// Controller (deployment name).
+    /// Controller (deployment name); absent: the controller of the object's kind
+    /// (`GitRepository` → `source-controller`), else none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ctl: Option<String>,
+    /// No controller, although the object's kind names one.
+    #[serde(skip_serializing_if = "is_false")]
+    pub noctl: bool,
     /// The object the record is about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub o: Option<WireRef>,
@@ -179,7 +184,7 @@ pub struct WireRecord {
     pub i: Option<u64>,
     /// Server-side apply change set.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub chg: Option<ChangeSet>,
+    pub chg: Option<WireChanges>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ev: Option<WireEvent>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -201,12 +206,17 @@ impl WireRecord {
             Detail::Pod(p) => pod = Some(Box::new(WirePod::of(p))),
             Detail::Metric(m) => mt = Some(WireMetric::of(m)),
         }
+        let implied = implied_controller(rec.object.as_ref());
         WireRecord {
             nt: rec.ts.is_none(),
-            f: (rec.format != Format::Text).then(|| rec.format.as_str().to_string()),
+            f: (rec.format != WIRE_DEFAULT_FORMAT).then(|| rec.format.as_str().to_string()),
             cls: (rec.class != Class::InfoOther).then(|| rec.class.as_str().to_string()),
             sev: (rec.severity != rec.class.default_severity()).then_some(rec.severity),
-            ctl: rec.controller.clone(),
+            ctl: rec
+                .controller
+                .clone()
+                .filter(|c| Some(c.as_str()) != implied),
+            noctl: rec.controller.is_none() && implied.is_some(),
             o: rec.object.as_ref().map(wire_ref),
             rsn: red_opt(&rec.reason),
             rev: red_opt(&rec.revision),
@@ -214,7 +224,7 @@ impl WireRecord {
             e: red_opt(&rec.error),
             d: rec.duration_ms,
             i: rec.interval_ms,
-            chg: rec.changes.clone(),
+            chg: rec.changes.as_ref().map(WireChanges::of),
             ev,
             obj,
             pod,
@@ -240,26 +250,81 @@ impl WireRecord {
         } else {
             Detail::None
         };
+        let object = self.o.as_ref().map(from_wire_ref);
+        let controller = match (&self.ctl, self.noctl) {
+            (Some(c), _) => Some(c.clone()),
+            (None, true) => None,
+            (None, false) => implied_controller(object.as_ref()).map(str::to_string),
+        };
         Record {
             ts: (!self.nt).then_some(t),
-            format: self
-                .f
-                .as_deref()
-                .and_then(Format::parse)
-                .unwrap_or(Format::Text),
-            controller: self.ctl.clone(),
-            object: self.o.as_ref().map(from_wire_ref),
+            format: match &self.f {
+                None => WIRE_DEFAULT_FORMAT,
+                Some(f) => Format::parse(f).unwrap_or(Format::Text),
+            },
+            controller,
+            object,
             reason: self.rsn.clone(),
             revision: self.rev.clone(),
             msg: self.m.clone(),
             error: self.e.clone(),
             duration_ms: self.d,
             interval_ms: self.i,
-            changes: self.chg.clone(),
+            changes: self.chg.as_ref().map(WireChanges::to_changes),
             detail,
             class,
             severity: self.sev.unwrap_or(class.default_severity()),
             ..Record::default()
+        }
+    }
+}
+
+/// The format a record has when the wire names none.
+const WIRE_DEFAULT_FORMAT: Format = Format::ZapJson;
+
+/// The controller an object's kind names (the one the wire leaves out).
+fn implied_controller(o: Option<&ObjectRef>) -> Option<&'static str> {
+    o.and_then(|o| controller_for_kind(&o.kind))
+}
+
+/// A server-side apply change set: `Kind/ns/name` lists, empty ones left out.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WireChanges {
+    /// Created.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub c: Vec<String>,
+    /// Configured.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub u: Vec<String>,
+    /// Deleted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub d: Vec<String>,
+    /// Unchanged (a count).
+    #[serde(skip_serializing_if = "is_zero_usize")]
+    pub n: usize,
+}
+
+fn is_zero_usize(n: &usize) -> bool {
+    *n == 0
+}
+
+impl WireChanges {
+    fn of(c: &ChangeSet) -> Self {
+        WireChanges {
+            c: c.created.clone(),
+            u: c.configured.clone(),
+            d: c.deleted.clone(),
+            n: c.unchanged,
+        }
+    }
+
+    fn to_changes(&self) -> ChangeSet {
+        ChangeSet {
+            created: self.c.clone(),
+            configured: self.u.clone(),
+            deleted: self.d.clone(),
+            unchanged: self.n,
         }
     }
 }

@@ -100,6 +100,7 @@ fn a_log_record_round_trips_without_its_secret_or_debug_fields() {
 fn an_undated_record_takes_the_clock_and_stays_undated() {
     let mut p = SignalProducer::new("c", 10_000);
     let rec = Record {
+        format: Format::ZapJson,
         msg: "x".into(),
         ..Record::default()
     };
@@ -107,7 +108,7 @@ fn an_undated_record_takes_the_clock_and_stays_undated() {
     assert_eq!(s.t, 5_000);
     assert!(s.r.as_ref().unwrap().nt);
     assert_eq!(s.record().unwrap().ts, None);
-    // Defaults stay off the wire.
+    // Defaults stay off the wire (format zap_json, class info_other, its severity).
     assert_eq!(
         String::from_utf8(s.encode()).unwrap(),
         r#"{"schema":"fluxsight.signal/v1","cluster":"c","t":5000,"seq":1,"kind":"record","r":{"nt":true,"m":"x"}}"#
@@ -283,4 +284,33 @@ fn a_signal_delivery_has_a_stable_id_and_no_findings() {
     let spooled = serde_json::to_string(&d).unwrap();
     let back: crate::delivery::Delivery = serde_json::from_str(&spooled).unwrap();
     assert_eq!(back, d);
+}
+
+#[test]
+fn an_implied_controller_is_left_out_and_an_absent_one_marked() {
+    let mut p = SignalProducer::new("c", 10_000);
+    let ks = || Record {
+        object: Some(ObjectRef::new("Kustomization", "a", "b")),
+        ..Record::default()
+    };
+    for controller in [None, Some(""), Some("kustomize-controller"), Some("other")] {
+        let rec = Record {
+            controller: controller.map(str::to_string),
+            ..ks()
+        };
+        let s = p.record(&rec, Some(1));
+        let back = Signal::decode(&s.encode()).unwrap().record().unwrap();
+        assert_eq!(back.controller, rec.controller, "{controller:?}");
+    }
+    let r = WireRecord::of(&Record {
+        controller: Some("kustomize-controller".into()),
+        ..ks()
+    });
+    assert_eq!((r.ctl, r.noctl), (None, false));
+    let r = WireRecord::of(&ks());
+    assert_eq!((r.ctl, r.noctl), (None, true));
+    // Without an object (or of a kind without a controller) nothing is implied.
+    let r = WireRecord::of(&Record::default());
+    assert_eq!((r.ctl.as_deref(), r.noctl), (None, false));
+    assert_eq!(r.to_record(0).controller, None);
 }
