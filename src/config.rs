@@ -136,6 +136,10 @@ pub fn load(
         errs.extend(e);
         Default::default()
     });
+    let mut plan = plan;
+    if let Some(s) = &settings {
+        plan.cluster = s.cluster.clone();
+    }
     match settings {
         Some(settings) if errs.is_empty() => Ok((
             settings,
@@ -332,5 +336,87 @@ mod tests {
                 "p.yaml:7:14: sinks[1].timeout: '7q' is not a duration such as 30s or 5m",
             ]
         );
+    }
+
+    const SIGNALS_PIPELINE: &str = "cluster: prod-eu-1\nsinks:\n  - name: ops\n    type: slack\n    url: {env: SLACK_URL}\n  - name: pager\n    type: alertmanager\n    url: http://127.0.0.1:9093\n  - name: siem\n    type: kafka\n    brokers: 127.0.0.1:9092\n  - name: fleet\n    type: kafka\n    brokers: 127.0.0.1:9092\n    signals: true\n    heartbeat_interval: 5s\n";
+
+    /// Signals go to the sinks that ask for them, and those get nothing else by default:
+    /// with no routes, findings reach Slack, Alertmanager and the SIEM Kafka sink, audit
+    /// records the SIEM sink, and neither reaches the signals sink.
+    #[test]
+    fn a_signals_sink_gets_no_findings_or_audit_by_default() {
+        let (_, plan) =
+            Settings::pipeline_from_text(SIGNALS_PIPELINE, "p.yaml", PatternSet::builtin())
+                .unwrap();
+        assert_eq!(plan.cluster, "prod-eu-1");
+        let beats: Vec<Option<u64>> = plan
+            .sinks
+            .iter()
+            .map(|s| s.signals_heartbeat_ms())
+            .collect();
+        assert_eq!(beats, [None, None, None, Some(5_000)]);
+        let r = &plan.routes[0];
+        assert_eq!(r.sinks, ["ops", "pager", "siem"]);
+        assert_eq!(r.audit_sinks, ["siem"]);
+        let described = crate::sinks::config::describe(&plan);
+        assert_eq!(
+            described[3],
+            "sink fleet (kafka): findings: no; audit: no; signals (every record, heartbeat every 5s)"
+        );
+        assert!(described[..3].iter().all(|l| !l.contains("signals")));
+    }
+
+    /// A route that names its types sends them to a signals sink it lists ("unless
+    /// asked"); one that does not name them leaves the signals sink out.
+    #[test]
+    fn a_route_that_names_its_types_reaches_a_signals_sink() {
+        let with = |m: &str| {
+            let text =
+                format!("{SIGNALS_PIPELINE}routes:\n  - name: r\n    sinks: [ops, fleet]\n{m}");
+            Settings::pipeline_from_text(&text, "p.yaml", PatternSet::builtin())
+                .unwrap()
+                .1
+                .routes
+                .remove(0)
+        };
+        let r = with("");
+        assert_eq!(
+            (r.sinks.as_slice(), r.audit_sinks.len()),
+            (&["ops".to_string()][..], 0)
+        );
+        let r = with("    match:\n      type: finding\n");
+        assert_eq!(r.sinks, ["ops", "fleet"]);
+        assert!(r.audit_sinks.is_empty());
+        let r = with("    match:\n      type: [finding, audit]\n");
+        assert_eq!(r.audit_sinks, ["ops", "fleet"]);
+    }
+
+    /// Signal settings are checked like every other field: file, line and field named.
+    #[test]
+    fn signal_settings_errors_name_file_line_and_field() {
+        let kafka = |extra: &str| {
+            format!(
+                "sinks:\n  - name: fleet\n    type: kafka\n    brokers: 127.0.0.1:9092\n{extra}"
+            )
+        };
+        let e = pipeline_errors(&kafka("    signals_topic: fleet.v1\n"));
+        assert_eq!(
+            e[0].to_string(),
+            "p.yaml:5:20: sinks[0].signals_topic: needs signals: true"
+        );
+        let e = pipeline_errors(&kafka("    signals: true\n    heartbeat_interval: soon\n"));
+        assert_eq!(e[0].field, "sinks[0].heartbeat_interval");
+        assert_eq!(e[0].line, 6, "{e:?}");
+        assert!(e[0].message.contains("not a duration"), "{e:?}");
+        let e = pipeline_errors(&kafka("    signals: true\n    heartbeat_interval: 0s\n"));
+        assert_eq!(e[0].message, "must be above 0s");
+        let e = pipeline_errors(&kafka("    signals: true\n    signals_topic: \"\"\n"));
+        assert_eq!(e[0].field, "sinks[0].signals_topic");
+        // Only Kafka sinks publish signals: elsewhere the field is unknown.
+        let e = pipeline_errors(
+            "sinks:\n  - name: ops\n    type: slack\n    url: {env: SLACK_URL}\n    signals: true\n",
+        );
+        assert_eq!(e[0].field, "sinks[0].signals");
+        assert!(e[0].message.contains("unknown field"), "{e:?}");
     }
 }

@@ -1,5 +1,7 @@
 //! What flows from the correlator to the sinks: the [`Delivery`] unit (a finding, an
-//! audit record, a storm-control [`Group`] or a chat [`digest::Digest`]).
+//! audit record, a storm-control [`Group`] or a chat [`digest::Digest`]), and the
+//! [`Signal`]s a sidecar publishes for `fluxsight central` (records and heartbeats,
+//! to the sinks that ask for signals only).
 //!
 //! Owns: these data types, their stable delivery ids and their serde form, which is the
 //! spool's record format. Does not own: how a delivery is routed, spooled, retried or
@@ -19,6 +21,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::correlate::{AuditRecord, Finding};
+use crate::signal::Signal;
 
 /// A notification for several findings of one route group (storm control).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +45,8 @@ pub enum Delivery {
     Group(Box<Group>),
     /// One message for a storm of findings (chat sinks only).
     Digest(Box<digest::Digest>),
+    /// A classified record or a heartbeat (signals sinks only: never routed).
+    Signal(Box<Signal>),
 }
 
 impl Delivery {
@@ -71,6 +76,7 @@ impl Delivery {
                 "digest-{}-{}-{}-{}",
                 d.route, d.window_start, d.window_end, d.total
             ),
+            Delivery::Signal(s) => format!("signal-{}-{}-{}", s.cluster, s.t, s.seq),
         }
     }
 
@@ -80,7 +86,7 @@ impl Delivery {
             Delivery::Finding(f) => vec![f],
             Delivery::Group(g) => g.findings.iter().collect(),
             Delivery::Digest(d) => d.top.iter().collect(),
-            Delivery::Audit(_) => vec![],
+            Delivery::Audit(_) | Delivery::Signal(_) => vec![],
         }
     }
 }

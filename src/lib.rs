@@ -8,6 +8,8 @@
 //! - [`classify`]: rule tables from `patterns/`, secret redaction.
 //! - [`correlate`]: sans-IO correlation into findings and audit records.
 //! - [`delivery`]: the units that flow to sinks (finding, audit record, group, digest).
+//! - [`signal`]: what a sidecar publishes for `fluxsight central`: classified, redacted
+//!   records and heartbeats in a versioned wire schema.
 //! - [`render`]: output rows and finding schemas.
 //! - [`sinks`]: delivery: stdout, file, webhook, Slack, Alertmanager, Kafka; spool, retry, routes.
 //! - [`config`]: the pipeline file as one checked whole, composed from every section.
@@ -25,6 +27,7 @@ pub mod pipeline;
 pub mod record;
 pub mod render;
 pub mod server;
+pub mod signal;
 pub mod sinks;
 pub mod sources;
 pub mod spec_error;

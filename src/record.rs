@@ -49,6 +49,34 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, in declaration order.
+    pub const ALL: &'static [Format] = &[
+        Format::ZapJson,
+        Format::ZapConsole,
+        Format::Klog,
+        Format::Logfmt,
+        Format::FluxCli,
+        Format::K8sEvent,
+        Format::K8sObject,
+        Format::FluxEvent,
+        Format::Metric,
+        Format::Text,
+        Format::Blank,
+        Format::Partial,
+        Format::Table,
+        Format::EventsTable,
+        Format::TableHeader,
+        Format::Describe,
+        Format::FluxProgress,
+        Format::Command,
+        Format::Continuation,
+    ];
+
+    /// The format named `s` (its [`Format::as_str`]).
+    pub fn parse(s: &str) -> Option<Format> {
+        Format::ALL.iter().copied().find(|f| f.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Format::ZapJson => "zap_json",

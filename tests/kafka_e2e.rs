@@ -1,7 +1,8 @@
 //! The Kafka sink against a real Kafka-compatible broker (`tansu`, memory storage) on
 //! loopback: a replay of the demo capture delivered and read back by a consumer, and a
 //! broker stopped mid-stream and restarted, a broker down from the start, and a bootstrap
-//! name that does not resolve.
+//! name that does not resolve; signals (docs/fleet.md) of a replay spooled while the
+//! broker is down and published once it is up.
 //!
 //! `tansu` is installed by `scripts/tansu.sh install` (run by `scripts/test.sh`). When it
 //! is missing, these tests fail under CI (`CI` set) and install it otherwise.
@@ -20,10 +21,13 @@ use fluxsight::correlate::spec::PatternSet;
 use fluxsight::correlate::{Correlator, Output, Settings};
 use fluxsight::parse::LineDecoder;
 use fluxsight::pipeline::deliver::Deliverer;
+use fluxsight::pipeline::replay::{replay, Emitter, ReplayOptions};
 use fluxsight::record::TsMs;
+use fluxsight::signal::{Signal, SignalKind, SignalProducer, DEFAULT_HEARTBEAT_MS};
 use fluxsight::sinks::config::DeliveryPlan;
 use fluxsight::sinks::kafka::{
-    DEFAULT_AUDIT_TOPIC, DEFAULT_FINDINGS_TOPIC, HEADERS, H_CLUSTER, H_ID, H_SUBJECT,
+    DEFAULT_AUDIT_TOPIC, DEFAULT_FINDINGS_TOPIC, DEFAULT_SIGNALS_TOPIC, HEADERS, H_CLUSTER, H_ID,
+    H_SIGNAL_KIND, H_SIGNAL_SCHEMA, H_SIGNAL_SEQ, H_SUBJECT,
 };
 use fluxsight::sinks::Delivery;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -160,6 +164,11 @@ fn create_topics(bootstrap: &str) {
             TopicReplication::Fixed(1),
         ),
         NewTopic::new(DEFAULT_AUDIT_TOPIC, PARTITIONS, TopicReplication::Fixed(1)),
+        NewTopic::new(
+            DEFAULT_SIGNALS_TOPIC,
+            PARTITIONS,
+            TopicReplication::Fixed(1),
+        ),
     ];
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -185,6 +194,10 @@ struct Got {
     key: String,
     headers: BTreeMap<String, String>,
     value: Value,
+    /// The record timestamp (ms).
+    timestamp: Option<i64>,
+    /// The value's bytes.
+    raw: Vec<u8>,
 }
 
 /// Reads `topic` (all partitions, from the beginning) until at least `min` records
@@ -231,6 +244,8 @@ fn consume(bootstrap: &str, topic: &str, min: usize) -> Vec<Got> {
                     headers,
                     value: serde_json::from_slice(m.payload().unwrap_or_default())
                         .expect("value is JSON"),
+                    timestamp: m.timestamp().to_millis(),
+                    raw: m.payload().unwrap_or_default().to_vec(),
                 });
             }
             Some(Err(e)) => eprintln!("consumer: {e}"),
@@ -632,4 +647,166 @@ fn broker_down_from_start_and_unresolvable_bootstrap_lose_nothing() {
     assert!(short.is_empty(), "lost deliveries: {short:?}");
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&dir2);
+}
+
+/// The signals a replay of the capture makes for cluster `e2e`, as a signals sink with
+/// the default heartbeat gets them (same producer, same order).
+fn expected_signals() -> Vec<Signal> {
+    let got = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let tap = got.clone();
+    let mut out = Vec::new();
+    let mut emitter = Emitter::new(&mut out, ReplayOptions::default()).with_signal_tap(
+        SignalProducer::new("e2e", DEFAULT_HEARTBEAT_MS),
+        Box::new(move |s| tap.lock().unwrap().push(s)),
+    );
+    let mut correlator = Correlator::new(Settings::default());
+    let input = std::fs::read(root().join(CAPTURE)).unwrap();
+    let inputs = vec![("incident.log".to_string(), &input[..])];
+    replay(
+        inputs,
+        &Classifier::builtin(),
+        &mut correlator,
+        &mut emitter,
+        ReplayOptions::default().lateness_ms,
+    )
+    .unwrap();
+    emitter.finish().unwrap();
+    let v = std::mem::take(&mut *got.lock().unwrap());
+    v
+}
+
+/// `fluxsight replay` with a signals sink while nothing listens: every signal waits in
+/// the spool (the summary's backlog); the broker starts late and `fluxsight drain`
+/// publishes them: each exactly once, keyed by the cluster, stamped with its event
+/// time, in sequence order in its one partition, and identical to what the replay made.
+#[test]
+fn replay_signals_wait_in_the_spool_until_the_broker_starts() {
+    trace();
+    let want = expected_signals();
+    assert!(
+        want.len() > 100,
+        "the capture gives signals: {}",
+        want.len()
+    );
+    assert!(want.iter().any(|s| s.kind == SignalKind::Heartbeat));
+
+    let dir = tempdir("signals");
+    let port = free_port();
+    let bootstrap = format!("127.0.0.1:{port}");
+    let cfg = dir.join("pipeline.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "cluster: e2e\n\
+             sinks:\n  - name: fleet\n    type: kafka\n    brokers: \"{bootstrap}\"\n    message_timeout: 2s\n    \
+             signals: true\n    properties:\n      reconnect.backoff.max.ms: \"500\"\n      linger.ms: \"5\"\n\
+             delivery:\n  state_dir: \"{}\"\n  retry_initial: 50ms\n  retry_max: 1s\n  shutdown_timeout: 3s\n",
+            dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fluxsight"))
+        .args(["replay", "--config"])
+        .arg(&cfg)
+        .arg(root().join(CAPTURE))
+        .output()
+        .expect("run fluxsight replay");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "replay failed: {stderr}");
+    assert!(
+        stderr.contains("sent 0 ") && stderr.contains(&format!("backlog {}", want.len())),
+        "every signal waits in the spool: {stderr}"
+    );
+    assert!(!out.stdout.is_empty(), "findings still go to stdout");
+
+    let broker = Broker::start(port, dir.join("tansu.log"));
+    create_topics(&broker.bootstrap());
+    let out = Command::new(env!("CARGO_BIN_EXE_fluxsight"))
+        .args(["drain", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("run fluxsight drain");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "drain failed: {stderr}");
+    assert!(stderr.contains("backlog 0"), "{stderr}");
+
+    let got = consume(&broker.bootstrap(), DEFAULT_SIGNALS_TOPIC, want.len());
+    eprintln!(
+        "signals: replay made {}, the broker holds {}",
+        want.len(),
+        got.len()
+    );
+    assert_eq!(got.len(), want.len(), "every signal arrives once");
+    let mut last_seq = 0;
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.key, "e2e");
+        assert_eq!(g.timestamp, Some(w.t), "timestamp is event time");
+        assert_eq!(g.headers[H_SIGNAL_SCHEMA], "fluxsight.signal/v1");
+        assert_eq!(g.headers[H_SIGNAL_KIND], w.kind.as_str());
+        let seq: u64 = g.headers[H_SIGNAL_SEQ].parse().unwrap();
+        assert!(seq > last_seq, "one partition keeps the cluster's order");
+        last_seq = seq;
+        assert_eq!(&Signal::decode(&g.raw).expect("a signal"), w);
+    }
+    // Findings and audit records went to no topic: the sink asked for signals only.
+    assert!(consume(&broker.bootstrap(), DEFAULT_FINDINGS_TOPIC, 0).is_empty());
+
+    // `fluxsight run` publishes the same records (in its own batches: heartbeats may
+    // fall elsewhere, records read in arrival order).
+    let live_cfg = dir.join("live.yaml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("cluster: e2e", "cluster: e2e-live")
+        .replace("/state", "/state-live");
+    std::fs::write(&live_cfg, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fluxsight"))
+        .args(["run", "--no-follow", "--no-kube", "--clock", "record"])
+        .args(["--health-listen", "none", "--listen"])
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("--config")
+        .arg(&live_cfg)
+        .arg("--input")
+        .arg(root().join(CAPTURE))
+        .output()
+        .expect("run fluxsight run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "run failed: {stderr}");
+    let records = |v: Vec<(String, TsMs)>| {
+        let mut v = v;
+        v.sort();
+        v
+    };
+    let want_records = records(
+        want.iter()
+            .filter(|s| s.kind == SignalKind::Record)
+            .map(|s| (serde_json::to_string(&s.r).unwrap(), s.t))
+            .collect(),
+    );
+    let all = consume(
+        &broker.bootstrap(),
+        DEFAULT_SIGNALS_TOPIC,
+        want.len() + want_records.len(),
+    );
+    let live: Vec<Signal> = all
+        .iter()
+        .filter(|g| g.key == "e2e-live")
+        .map(|g| Signal::decode(&g.raw).unwrap())
+        .collect();
+    let live_records = records(
+        live.iter()
+            .filter(|s| s.kind == SignalKind::Record)
+            .map(|s| (serde_json::to_string(&s.r).unwrap(), s.t))
+            .collect(),
+    );
+    eprintln!(
+        "signals: run published {} ({} records)",
+        live.len(),
+        live_records.len()
+    );
+    assert!(
+        live_records == want_records,
+        "run and replay publish the same records"
+    );
+    assert!(live.iter().any(|s| s.kind == SignalKind::Heartbeat));
+    let _ = std::fs::remove_dir_all(&dir);
 }

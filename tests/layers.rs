@@ -31,6 +31,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("classify", 2),
     ("correlate", 3),
     ("delivery", 3),
+    ("signal", 3),
     ("render", 4),
     ("sinks", 5),
     ("sources", 5),

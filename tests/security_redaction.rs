@@ -13,9 +13,11 @@ use fluxsight::correlate::{AuditRecord, Correlator, Finding, Settings};
 use fluxsight::parse::time::format_rfc3339_ms;
 use fluxsight::parse::LineDecoder;
 use fluxsight::render::{finding as render, row, slack};
+use fluxsight::signal::{SignalProducer, DEFAULT_HEARTBEAT_MS};
 use fluxsight::sinks::alertmanager::AlertMapper;
 use fluxsight::sinks::body::{items, render_item};
 use fluxsight::sinks::config::BodyFormat;
+use fluxsight::sinks::kafka::signal_record;
 use fluxsight::sinks::{kafka, Delivery, Group};
 use proptest::prelude::*;
 
@@ -199,10 +201,18 @@ fn run(lines: &[String]) -> Outputs {
     let mut text = String::new();
     let mut findings = Vec::new();
     let mut audits = Vec::new();
+    // Signals (docs/fleet.md) carry every record to `fluxsight central`.
+    let mut signals = SignalProducer::new("c", DEFAULT_HEARTBEAT_MS);
     for (n, line) in lines.iter().enumerate() {
         for mut rec in decoder.decode(line.as_bytes()) {
             classifier.classify(&mut rec);
             text.push_str(&row::render_row("in.log", n as u64 + 1, &rec));
+            let k = signal_record(&signals.record(&rec, correlator.now()), "signals");
+            text.push_str(&k.key);
+            text.push_str(&String::from_utf8_lossy(&k.value));
+            for (_, v) in &k.headers {
+                text.push_str(v);
+            }
             correlator.on_record(&rec);
         }
         collect(correlator.drain(), &mut findings, &mut audits);

@@ -5,6 +5,13 @@
 //! (each drains its queue, then flushes), and waits up to the shutdown timeout; past it,
 //! workers are aborted and what is left stays in the disk spool for the next start.
 //!
+//! Signals (docs/fleet.md): every sink that publishes them has its own
+//! [`SignalProducer`] (sequence numbers, heartbeat schedule); the pipeline hands each
+//! classified record and its clock to [`SinkSet::signal_record`] /
+//! [`SinkSet::signal_time`], and [`SinkSet::flush_signals`] queues them in those sinks'
+//! spools (not through the router: they are never grouped or held) before the lines
+//! that gave them are acknowledged.
+//!
 //! Durability: with a `state_dir`, the router's storm-control groups are persisted to
 //! `<state_dir>/router.json` ([`SinkSet::persist_router`]) before the pipeline
 //! acknowledges the lines that fed them, and taken back at the next start (or by
@@ -17,14 +24,17 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
+use crate::correlate::spec::DEFAULT_CLUSTER;
 use crate::correlate::Output;
-use crate::record::TsMs;
+use crate::record::{Record, TsMs};
+use crate::signal::SignalProducer;
 use crate::sinks::config::DeliveryPlan;
 use crate::sinks::lock::LockError;
 use crate::sinks::router::{Addressed, Router, RouterSnapshot};
 use crate::sinks::spool::{DiskSpool, MemQueue, Queue};
 use crate::sinks::stats::StatsSnapshot;
 use crate::sinks::worker::{spawn, SinkHandle, Submitted, WorkerConfig};
+use crate::sinks::Delivery;
 
 /// Failure to start delivery (building a sink, opening a spool).
 #[derive(Debug, thiserror::Error)]
@@ -78,8 +88,39 @@ pub struct SinkSet {
     /// The plan running now (sinks and routes as last applied; delivery settings as
     /// started).
     plan: DeliveryPlan,
+    /// The publisher of each signals sink, by sink name.
+    signals: Vec<(String, SignalProducer)>,
+    /// Signals made since the last [`SinkSet::flush_signals`].
+    pending_signals: Vec<Addressed>,
     /// Held for the life of the set: one process per state directory.
     _lock: Option<crate::sinks::lock::StateDirLock>,
+}
+
+/// Signals made before they are queued: a replay queues them in batches this large.
+pub const SIGNAL_BATCH: usize = 256;
+
+/// The publishers of `plan`'s signals sinks; those in `keep` carry on (their sequence
+/// numbers continue across a reload).
+fn signal_producers(
+    plan: &DeliveryPlan,
+    mut keep: Vec<(String, SignalProducer)>,
+) -> Vec<(String, SignalProducer)> {
+    let cluster = match plan.cluster.as_str() {
+        "" => DEFAULT_CLUSTER,
+        c => c,
+    };
+    plan.sinks
+        .iter()
+        .filter_map(|cfg| {
+            let ms = cfg.signals_heartbeat_ms()?;
+            let name = cfg.name().to_string();
+            let p = match keep.iter().position(|(n, _)| *n == name) {
+                Some(i) => keep.swap_remove(i).1,
+                None => SignalProducer::new(cluster, ms),
+            };
+            Some((name, p))
+        })
+        .collect()
 }
 
 impl SinkSet {
@@ -124,6 +165,8 @@ impl SinkSet {
             router_state,
             router_state_failing: false,
             plan: plan.clone(),
+            signals: signal_producers(plan, Vec::new()),
+            pending_signals: Vec::new(),
             _lock: lock,
         })
     }
@@ -201,6 +244,14 @@ impl SinkSet {
             router.mark_dirty();
             self.router = router;
         }
+        // A signals sink whose settings (or cluster) changed starts a new publisher
+        // (sequence from 1).
+        let same_cluster = self.plan.cluster == plan.cluster;
+        let keep = std::mem::take(&mut self.signals)
+            .into_iter()
+            .filter(|(n, _)| same_cluster && !changes.rebuilt.contains(n))
+            .collect();
+        self.signals = signal_producers(plan, keep);
         let settings = self.plan.settings.clone();
         self.plan = plan.clone();
         // What runs keeps the delivery settings it started with.
@@ -251,6 +302,48 @@ impl SinkSet {
     /// The sink handles (for stats and metrics).
     pub fn handles(&self) -> &BTreeMap<String, SinkHandle> {
         &self.handles
+    }
+
+    /// Whether any sink publishes signals.
+    pub fn wants_signals(&self) -> bool {
+        !self.signals.is_empty()
+    }
+
+    /// The signal of one classified record, read by the correlator at `now` (its clock
+    /// before the record), for every signals sink; queued by the next
+    /// [`SinkSet::flush_signals`].
+    pub fn signal_record(&mut self, rec: &Record, now: Option<TsMs>) {
+        for (sink, p) in &mut self.signals {
+            let s = p.record(rec, now);
+            self.pending_signals
+                .push((sink.clone(), Delivery::Signal(Box::new(s))));
+        }
+    }
+
+    /// The clock moved to `now`: a heartbeat for every signals sink whose interval has
+    /// passed; queued by the next [`SinkSet::flush_signals`].
+    pub fn signal_time(&mut self, now: TsMs) {
+        for (sink, p) in &mut self.signals {
+            if let Some(s) = p.heartbeat(now) {
+                self.pending_signals
+                    .push((sink.clone(), Delivery::Signal(Box::new(s))));
+            }
+        }
+    }
+
+    /// Signals made and not yet queued.
+    pub fn pending_signals(&self) -> usize {
+        self.pending_signals.len()
+    }
+
+    /// Queues the signals made so far in their sinks' spools; `false` as for
+    /// [`SinkSet::deliver`].
+    pub async fn flush_signals(&mut self) -> bool {
+        if self.pending_signals.is_empty() {
+            return true;
+        }
+        let due = std::mem::take(&mut self.pending_signals);
+        self.submit_all(due).await
     }
 
     /// Queues every delivery; `false` when one could not be queued (dropped at the
@@ -323,6 +416,7 @@ impl SinkSet {
         flush_groups: bool,
         by: std::time::Instant,
     ) -> BTreeMap<String, StatsSnapshot> {
+        self.flush_signals().await;
         if flush_groups {
             let due = self.router.flush();
             if self.submit_all(due).await {
@@ -427,12 +521,36 @@ impl Deliverer {
 
     /// Routes correlator outputs emitted at `now` (record time in replay).
     pub fn deliver(&mut self, outputs: &[Output], now: TsMs) {
+        self.flush_signals();
         self.rt.block_on(self.set.deliver(outputs, now));
     }
 
     /// Advances storm-control timers.
     pub fn tick(&mut self, now: TsMs) {
         self.rt.block_on(self.set.tick(now));
+    }
+
+    /// Whether any sink publishes signals.
+    pub fn wants_signals(&self) -> bool {
+        self.set.wants_signals()
+    }
+
+    /// See [`SinkSet::signal_record`]; queued in batches of [`SIGNAL_BATCH`].
+    pub fn signal_record(&mut self, rec: &Record, now: Option<TsMs>) {
+        self.set.signal_record(rec, now);
+        if self.set.pending_signals() >= SIGNAL_BATCH {
+            self.flush_signals();
+        }
+    }
+
+    /// See [`SinkSet::signal_time`].
+    pub fn signal_time(&mut self, now: TsMs) {
+        self.set.signal_time(now);
+    }
+
+    /// Queues the signals made so far (see [`SinkSet::flush_signals`]).
+    pub fn flush_signals(&mut self) {
+        self.rt.block_on(self.set.flush_signals());
     }
 
     /// Persists the router's groups (see [`SinkSet::persist_router`]).
@@ -468,5 +586,81 @@ fn load_router_state(path: &Path) -> Result<RouterSnapshot, DeliverError> {
 async fn futures_join_all(joins: Vec<JoinHandle<()>>) {
     for j in joins {
         let _ = j.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LoadPipeline;
+    use crate::correlate::spec::{PatternSet, Settings};
+    use crate::correlate::PatternId;
+    use crate::correlate::{AuditRecord, Finding};
+    use crate::record::ObjectRef;
+
+    /// A file sink (stands for any findings sink), a SIEM Kafka sink and a signals Kafka
+    /// sink; nothing connects (librdkafka connects lazily, the memory queue holds all).
+    fn plan() -> DeliveryPlan {
+        let dir = std::env::temp_dir().join(format!("fluxsight-sigroute-{}", std::process::id()));
+        let text = format!(
+            "cluster: c1\nsinks:\n  - name: out\n    type: file\n    path: {}\n  - name: siem\n    type: kafka\n    brokers: 127.0.0.1:9\n  - name: fleet\n    type: kafka\n    brokers: 127.0.0.1:9\n    signals: true\n",
+            dir.join("out.jsonl").display()
+        );
+        Settings::pipeline_from_text(&text, "p.yaml", PatternSet::builtin())
+            .unwrap()
+            .1
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn signals_reach_signals_sinks_only_and_findings_never_reach_them() {
+        let mut set = SinkSet::start(&plan()).unwrap();
+        assert!(set.wants_signals());
+        let rec = Record {
+            ts: Some(1_000),
+            msg: "m".into(),
+            ..Record::default()
+        };
+        set.signal_record(&rec, None);
+        set.signal_time(2_000);
+        let to: Vec<&str> = set
+            .pending_signals
+            .iter()
+            .map(|(s, _)| s.as_str())
+            .collect();
+        assert_eq!(to, ["fleet", "fleet"]);
+        assert!(set
+            .pending_signals
+            .iter()
+            .all(|(_, d)| matches!(d, Delivery::Signal(s) if s.cluster == "c1")));
+        let finding = Output::Finding(Box::new(Finding::example(
+            PatternId::GitAuthFailure,
+            ObjectRef::new("GitRepository", "a", "b"),
+        )));
+        let audit = Output::Audit(Box::new(AuditRecord {
+            ts: 1,
+            cluster: "c1".into(),
+            controller: None,
+            action: "revision_applied".into(),
+            subject: ObjectRef::new("Kustomization", "a", "b"),
+            tenant: "a".into(),
+            source: None,
+            source_url: None,
+            revision: None,
+            commit: None,
+            changes: Default::default(),
+            outcome: "success".into(),
+            message: String::new(),
+        }));
+        let mut to: Vec<String> = [finding, audit]
+            .iter()
+            .flat_map(|o| set.router.on_output(o, 1_000))
+            .map(|(s, _)| s)
+            .collect();
+        to.sort();
+        assert_eq!(to, ["out", "out", "siem", "siem"]);
+        assert!(set.flush_signals().await);
+        assert_eq!(set.pending_signals(), 0);
+        let stats = set.finish_by(false, Instant::now()).await;
+        assert_eq!(stats["fleet"].dropped, 0);
     }
 }

@@ -33,6 +33,11 @@
 //! sinks see the correlator's time. Batches with no dated record, before any dated one,
 //! wait (at most `MAX_WAITING_BATCHES`, or until the next tick) for `Auto` to decide.
 //!
+//! Signals (docs/fleet.md): with a signals sink, every record the correlator reads
+//! (rebuild lines excepted: they were published before the restart) is published with
+//! the correlator's clock, and a heartbeat with that clock follows batches and ticks
+//! once per interval; both are in the spools before the batch is acknowledged.
+//!
 //! Stdout (see [`crate::pipeline::emit`], shared with `replay`): findings, and audit
 //! records with `--audit`, in the chosen schema; in text, the detailed block of `replay
 //! --output text` when a finding first fires, fires again or resolves, one line for each
@@ -409,7 +414,11 @@ impl Stage {
         }
         self.summary.lines += batch.lines;
         self.summary.records += batch.records.len() as u64;
+        let signals = sinks.wants_signals();
         for (rec, rebuild) in batch.records.iter().zip(&batch.rebuild) {
+            if signals && !*rebuild {
+                sinks.signal_record(rec, self.correlator.now());
+            }
             self.correlator.on_record(rec);
             if *rebuild {
                 // Not delivered again, but the view starts empty after a restart: what
@@ -421,8 +430,11 @@ impl Stage {
                 telemetry.rebuild_suppressed.fetch_add(n, Ordering::Relaxed);
             }
         }
+        if let (true, Some(now)) = (signals, self.correlator.now()) {
+            sinks.signal_time(now);
+        }
         let out = self.correlator.drain();
-        let mut safe = true;
+        let mut safe = sinks.flush_signals().await;
         if !out.is_empty() {
             self.emit(&out, telemetry);
             let now = self.clock.now(now_ms(), self.correlator.now());
@@ -493,6 +505,10 @@ impl Stage {
         publish_gauges(telemetry, &self.correlator);
         if let Some(view) = &self.view {
             view.expire(wall);
+        }
+        if let Some(t) = self.correlator.now() {
+            sinks.signal_time(t);
+            sinks.flush_signals().await;
         }
         sinks.tick(now).await;
         sinks.persist_router();

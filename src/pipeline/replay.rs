@@ -5,6 +5,11 @@
 //! lines that are out of order within a file, and ties are broken by line content, so
 //! shuffling lines within the lateness window gives the same findings.
 //!
+//! Signals (docs/fleet.md): with a signals sink (or a tap, [`Emitter::with_signal_tap`])
+//! every record the correlator reads is published with the clock it is read at, and a
+//! heartbeat follows whenever record time has moved past the interval: fed to a
+//! correlator in the same order, they give the same findings.
+//!
 //! A progress hook ([`Emitter::with_progress`]) sees the counters every
 //! [`PROGRESS_EVERY_RECORDS`] records and once at the end; it is how the command line
 //! draws its progress line without the replay reading a clock.
@@ -25,6 +30,7 @@ use crate::pipeline::report::ReportCollector;
 use crate::record::{Format, Record, TsMs};
 use crate::render::colour::Palette;
 use crate::render::finding::OutputFormat;
+use crate::signal::{Signal, SignalProducer};
 use crate::sources::chunks::{Chunk, Chunks};
 
 /// Replay options.
@@ -293,6 +299,9 @@ pub const PROGRESS_EVERY_RECORDS: u64 = 4_096;
 /// What a replay reports its progress to.
 pub type ProgressHook = Box<dyn FnMut(ReplayProgress) + Send>;
 
+/// Where a signal tap hands the signals it makes.
+pub type SignalHook = Box<dyn FnMut(Signal) + Send>;
+
 /// Writes findings and audit records as they are emitted (through the
 /// [`OutputEmitter`] `run` shares), and hands them to the pipeline's sinks when it has
 /// any.
@@ -304,6 +313,8 @@ pub struct Emitter<W: Write> {
     progress: Option<ProgressHook>,
     /// What the post-mortem report collects (`--report`), when asked for.
     report: Option<ReportCollector>,
+    /// Signals made beside the sinks' (tests, measurements).
+    tap: Option<(SignalProducer, SignalHook)>,
     pub stats: ReplayStats,
     /// Per-sink delivery counters after `finish`.
     pub sink_stats: std::collections::BTreeMap<String, crate::sinks::stats::StatsSnapshot>,
@@ -318,6 +329,7 @@ impl<W: Write> Emitter<W> {
             deliverer: None,
             progress: None,
             report: None,
+            tap: None,
             stats: ReplayStats::default(),
             sink_stats: Default::default(),
         }
@@ -341,6 +353,35 @@ impl<W: Write> Emitter<W> {
     pub fn with_report(mut self, collector: ReportCollector) -> Self {
         self.report = Some(collector);
         self
+    }
+
+    /// Also makes signals with `producer` and hands each to `hook`, as a signals sink
+    /// would get them (without a sink: tests and measurements).
+    pub fn with_signal_tap(mut self, producer: SignalProducer, hook: SignalHook) -> Self {
+        self.tap = Some((producer, hook));
+        self
+    }
+
+    /// A record about to be read by the correlator, whose clock is `now`.
+    fn signal_record(&mut self, rec: &Record, now: Option<TsMs>) {
+        if let Some(d) = self.deliverer.as_mut().filter(|d| d.wants_signals()) {
+            d.signal_record(rec, now);
+        }
+        if let Some((p, hook)) = self.tap.as_mut() {
+            hook(p.record(rec, now));
+        }
+    }
+
+    /// The correlator's clock after a record.
+    fn signal_time(&mut self, now: TsMs) {
+        if let Some(d) = self.deliverer.as_mut().filter(|d| d.wants_signals()) {
+            d.signal_time(now);
+        }
+        if let Some((p, hook)) = self.tap.as_mut() {
+            if let Some(s) = p.heartbeat(now) {
+                hook(s);
+            }
+        }
     }
 
     /// The report collector, once the replay is done.
@@ -518,7 +559,11 @@ fn feed<R, W: Write>(
         emitter.report_progress(lines_read(streams), false);
     }
     date_undated(correlator, rec, emitter.opts.undated_ms);
+    emitter.signal_record(rec, correlator.now());
     correlator.on_record(rec);
+    if let Some(now) = correlator.now() {
+        emitter.signal_time(now);
+    }
     emitter.emit_at(correlator.drain(), correlator.now())
 }
 

@@ -251,6 +251,7 @@ pub fn message(d: &Delivery) -> ChatMessage {
         Delivery::Group(g) => group(g),
         Delivery::Digest(dg) => digest(dg),
         Delivery::Audit(a) => audit(a),
+        Delivery::Signal(sg) => signal(sg),
     }
 }
 
@@ -505,6 +506,30 @@ pub fn audit(a: &AuditRecord) -> ChatMessage {
         items: Vec::new(),
         detail: (!a.message.is_empty()).then(|| a.message.clone()),
         footer: Footer::Audit { action, ts: a.ts },
+        thread_key: None,
+    }
+}
+
+/// A signal never reaches a chat sink (it is not routed); should one be drawn, only its
+/// envelope is, never the record's text.
+fn signal(sg: &crate::signal::Signal) -> ChatMessage {
+    let action = format!("signal {}", sg.kind.as_str());
+    ChatMessage {
+        kind: MessageKind::Audit,
+        status: None,
+        severity: None,
+        title: format!("{action} {} of {}", sg.seq, sg.cluster),
+        fallback: format!("{action} {} of {}", sg.seq, sg.cluster),
+        facts: Vec::new(),
+        summary: String::new(),
+        root_cause: None,
+        evidence: Vec::new(),
+        impacted: Vec::new(),
+        remediation: String::new(),
+        runbook_url: None,
+        items: Vec::new(),
+        detail: None,
+        footer: Footer::Audit { action, ts: sg.t },
         thread_key: None,
     }
 }

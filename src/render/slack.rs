@@ -349,6 +349,7 @@ fn reply_subject(d: &Delivery) -> (String, String, TsMs) {
             dg.window_end,
         ),
         Delivery::Audit(a) => (chat::object(&a.subject), a.message.clone(), a.ts),
+        Delivery::Signal(s) => (s.cluster.clone(), String::new(), s.t),
     }
 }
 

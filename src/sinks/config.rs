@@ -10,9 +10,10 @@
 //! fields are `Spanned`, so their errors sit where the parser read them.
 //!
 //! Also owns what each kind of sink receives by default ([`SinkClass`]: chat and paging
-//! sinks get findings only, SIEM and storage sinks findings and audit records; a route
-//! naming `type` overrides it) and its description for `fluxsight validate`
-//! ([`describe`]).
+//! sinks get findings only, SIEM and storage sinks findings and audit records, signals
+//! sinks signals only; a route naming `type` overrides it) and its description for
+//! `fluxsight validate` ([`describe`]). Signals are not routed: every signals sink gets
+//! all of them ([`SinkConfig::signals_heartbeat_ms`]).
 //!
 //! Invariant: secrets (webhook URLs of Slack, HMAC keys, tokens, passwords, credential
 //! headers) are never accepted as plain text in the file: only `{env: NAME}` or
@@ -118,6 +119,7 @@ impl SinkConfig {
                 SinkClass::Chat
             }
             SinkConfig::Alertmanager(_) => SinkClass::Paging,
+            SinkConfig::Kafka(c) if c.signals => SinkClass::Signals,
             SinkConfig::Kafka(_) | SinkConfig::Webhook(_) => SinkClass::Siem,
             SinkConfig::File(_) | SinkConfig::Stdout(_) => SinkClass::Storage,
         }
@@ -127,6 +129,15 @@ impl SinkConfig {
     /// sends this sink audit records.
     pub fn receives_audit_by_default(&self) -> bool {
         self.class().receives_audit_by_default()
+    }
+
+    /// The heartbeat interval (ms) of a sink that publishes signals; `None` for every
+    /// other sink (they never see a signal).
+    pub fn signals_heartbeat_ms(&self) -> Option<u64> {
+        match self {
+            SinkConfig::Kafka(c) => c.heartbeat_ms(),
+            _ => None,
+        }
     }
 
     /// Every secret field of the sink, by its key: validation rejects plain-text values
@@ -216,9 +227,17 @@ pub enum SinkClass {
     Siem,
     /// Kept for later (file, stdout): findings and audit records.
     Storage,
+    /// Feeds `fluxsight central` (a Kafka sink with `signals: true`): signals, and
+    /// findings or audit records only from a route that names them (`match: {type: …}`).
+    Signals,
 }
 
 impl SinkClass {
+    /// Whether a route that does not name its types sends the sink findings.
+    pub fn receives_findings_by_default(self) -> bool {
+        self != SinkClass::Signals
+    }
+
     /// Audit records ("revision applied", …) belong to the SIEM stream: chat and paging
     /// sinks get them only through a route that asks for them (`match: {type: audit}`).
     pub fn receives_audit_by_default(self) -> bool {
@@ -514,8 +533,12 @@ pub fn describe(plan: &DeliveryPlan) -> Vec<String> {
                 true => format!("{what}: no"),
                 false => format!("{what} ({})", v.join("; ")),
             };
+            let signals = match s.signals_heartbeat_ms() {
+                Some(ms) => format!("; signals (every record, heartbeat every {})", ms_text(ms)),
+                None => String::new(),
+            };
             format!(
-                "sink {name} ({}): {}; {}",
+                "sink {name} ({}): {}; {}{signals}",
                 s.type_name(),
                 list("findings", findings),
                 list("audit", audit)
@@ -530,6 +553,9 @@ pub struct DeliveryPlan {
     pub sinks: Vec<SinkConfig>,
     pub routes: Vec<Route>,
     pub settings: DeliverySettings,
+    /// The cluster signals are published for (the pipeline file's `cluster`, set by
+    /// `crate::config`; empty: `default`).
+    pub cluster: String,
 }
 
 impl DeliveryPlan {
@@ -562,6 +588,22 @@ impl Wants {
             findings: !explicit || types.iter().any(|t| t == TYPE_FINDING),
             audit: types.iter().any(|t| t == TYPE_AUDIT),
         }
+    }
+
+    /// The route's sinks that get findings: all of them when the route names its types
+    /// (it has findings only if it asked), else those that take findings by default.
+    fn finding_sinks(&self, all: &[SinkConfig], named: &[String]) -> Vec<String> {
+        named
+            .iter()
+            .filter(|n| {
+                self.explicit
+                    || all
+                        .iter()
+                        .find(|s| s.name() == n.as_str())
+                        .is_none_or(|s| s.class().receives_findings_by_default())
+            })
+            .cloned()
+            .collect()
     }
 
     /// The route's sinks that get audit records: all of them when the route asks for
@@ -812,7 +854,7 @@ pub fn validate(
             audit: false,
             audit_sinks: wants.audit_sinks(&sinks, &route_sinks),
             chat_sinks: chat_sinks(&sinks, &route_sinks),
-            sinks: route_sinks,
+            sinks: wants.finding_sinks(&sinks, &route_sinks),
             chat_window_ms,
             digest_threshold,
             digest_hint: String::new(),
@@ -842,7 +884,7 @@ pub fn validate(
             chat_window_ms: DEFAULT_CHAT_GROUP_WAIT_MS,
             digest_threshold: DEFAULT_DIGEST_THRESHOLD,
             digest_hint: String::new(),
-            sinks: all,
+            sinks: Wants::of(&[]).finding_sinks(&sinks, &all),
             group_by: Vec::new(),
             group_wait_ms: 0,
             group_interval_ms: 0,
@@ -892,6 +934,7 @@ pub fn validate(
             sinks,
             routes: out_routes,
             settings,
+            cluster: String::new(),
         })
     } else {
         Err(cx.errs)

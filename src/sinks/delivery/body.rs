@@ -37,6 +37,8 @@ pub fn items(d: &Delivery) -> Vec<Item<'_>> {
         Delivery::Group(g) => g.findings.iter().map(Item::Finding).collect(),
         // Digests go to chat sinks only; elsewhere they stand for their top findings.
         Delivery::Digest(d) => d.top.iter().map(Item::Finding).collect(),
+        // Signals are not findings: only a signals sink sends them (`sinks::kafka`).
+        Delivery::Signal(_) => Vec::new(),
     }
 }
 

@@ -184,7 +184,7 @@ impl Update {
                     seen: g.findings.iter().map(|f| f.last_seen).max().unwrap_or(0),
                 })
             }
-            Delivery::Audit(_) | Delivery::Digest(_) => None,
+            Delivery::Audit(_) | Delivery::Digest(_) | Delivery::Signal(_) => None,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::DEFAULT_MESSAGE_TIMEOUT_MS;
+use crate::signal::DEFAULT_HEARTBEAT_MS;
 use crate::sinks::config::{BodyFormat, Ctx, SecretRef};
 use crate::sinks::ssrf::{self, Allow};
 
@@ -24,6 +25,19 @@ pub struct KafkaConfig {
     /// Body format (default `ocsf`; `ecs` or `native`).
     #[serde(default)]
     pub format: Option<BodyFormat>,
+    /// Publish signals for `fluxsight central` (docs/fleet.md): every classified,
+    /// redacted record and a heartbeat per `heartbeat_interval`, keyed by cluster, with
+    /// event time as the record timestamp. A signals sink gets findings and audit
+    /// records only from a route that names them (`match: {type: …}`). Default false.
+    #[serde(default)]
+    pub signals: bool,
+    /// Topic of signals (default `fluxsight.signals.v1`; with `signals: true` only).
+    #[serde(default)]
+    pub signals_topic: Option<String>,
+    /// Time between two heartbeats, a duration (default `10s`; with `signals: true`
+    /// only).
+    #[serde(default)]
+    pub heartbeat_interval: Option<String>,
     /// `plaintext` (default), `ssl`, `sasl_plaintext`, `sasl_ssl`.
     #[serde(default)]
     pub security_protocol: Option<String>,
@@ -85,6 +99,7 @@ impl KafkaConfig {
             &format!("{base}.message_timeout"),
             DEFAULT_MESSAGE_TIMEOUT_MS,
         );
+        self.check_signals(cx, base);
         for key in self.properties.keys() {
             if key.contains("password")
                 || key.contains("secret")
@@ -96,5 +111,41 @@ impl KafkaConfig {
                 );
             }
         }
+    }
+
+    /// The signals fields: meaningful only with `signals: true`.
+    fn check_signals(&self, cx: &mut Ctx<'_>, base: &str) {
+        if !self.signals {
+            for (key, set) in [
+                ("signals_topic", self.signals_topic.is_some()),
+                ("heartbeat_interval", self.heartbeat_interval.is_some()),
+            ] {
+                if set {
+                    cx.err(&format!("{base}.{key}"), "needs signals: true");
+                }
+            }
+            return;
+        }
+        if self
+            .signals_topic
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            cx.err(&format!("{base}.signals_topic"), "must not be empty");
+        }
+        let field = format!("{base}.heartbeat_interval");
+        if cx.dur(&self.heartbeat_interval, &field, DEFAULT_HEARTBEAT_MS) == 0 {
+            cx.err(&field, "must be above 0s");
+        }
+    }
+
+    /// The heartbeat interval of a signals sink in ms (`None`: not a signals sink).
+    pub fn heartbeat_ms(&self) -> Option<u64> {
+        self.signals.then(|| {
+            self.heartbeat_interval
+                .as_deref()
+                .and_then(crate::time::parse_go_duration_ms)
+                .unwrap_or(DEFAULT_HEARTBEAT_MS)
+        })
     }
 }

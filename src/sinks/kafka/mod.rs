@@ -1,9 +1,11 @@
 //! `type: kafka` sink: an idempotent librdkafka producer writing one record per finding
-//! or audit record, CloudEvents binary mode (output-formats.md §4, §9).
+//! or audit record, CloudEvents binary mode (output-formats.md §4, §9), and with
+//! `signals: true` one record per signal (docs/fleet.md).
 //!
 //! Owns: the mapping of a [`Delivery`] to Kafka records ([`records`]: topic, key,
 //! `ce_*` headers including the `ce_tenant`/`ce_cluster`/`ce_severity` extensions,
-//! their deprecated unprefixed copies, OCSF/ECS/native value), the producer settings
+//! their deprecated unprefixed copies, OCSF/ECS/native value; [`signal_record`]: key =
+//! cluster, timestamp = event time, `fluxsight_*` headers), the producer settings
 //! ([`client_config`]), and the classification of producer errors into
 //! [`SinkError`]s. It does not own retries or the spool: the worker re-sends a failed
 //! batch whole.
@@ -27,6 +29,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
 use crate::record::ObjectRef;
+use crate::signal::{Signal, SCHEMA};
 use crate::sinks::body::{ce_attributes, items, render_item, Item};
 use crate::sinks::config::{BodyFormat, KafkaConfig};
 use crate::sinks::ssrf::{self, Allow};
@@ -37,6 +40,8 @@ use crate::time::parse_go_duration_ms;
 pub const DEFAULT_FINDINGS_TOPIC: &str = "fluxsight.findings.v1";
 /// Topic of audit records unless `audit_topic` says otherwise.
 pub const DEFAULT_AUDIT_TOPIC: &str = "fluxsight.audit.v1";
+/// Topic of signals unless `signals_topic` says otherwise (fleet-scale.md §6).
+pub const DEFAULT_SIGNALS_TOPIC: &str = "fluxsight.signals.v1";
 /// Deliveries per `send`: enough to keep librdkafka's batches full, small enough that a
 /// re-sent batch after an outage duplicates little.
 pub const MAX_BATCH: usize = 256;
@@ -89,6 +94,14 @@ pub const HEADERS: [&str; 13] = [
     H_CLUSTER,
     H_SEVERITY,
 ];
+/// Headers of a signal record: its schema (`fluxsight.signal/v1`), kind (`record` /
+/// `heartbeat`) and the publisher's sequence number, readable without the value.
+pub const H_SIGNAL_SCHEMA: &str = "fluxsight_schema";
+pub const H_SIGNAL_KIND: &str = "fluxsight_kind";
+pub const H_SIGNAL_SEQ: &str = "fluxsight_seq";
+/// Every header a signal record carries, in the order written.
+pub const SIGNAL_HEADERS: [&str; 4] =
+    [H_SIGNAL_SCHEMA, H_SIGNAL_KIND, H_SIGNAL_SEQ, H_CONTENT_TYPE];
 const CE_SPECVERSION: &str = "1.0";
 const CONTENT_TYPE_JSON: &str = "application/json";
 
@@ -115,10 +128,12 @@ pub struct KafkaRecord {
     pub topic: String,
     /// `cluster/namespace/kind/name` of the subject.
     pub key: String,
-    /// `(name, value)` in [`HEADERS`] order.
+    /// `(name, value)` in [`HEADERS`] order ([`SIGNAL_HEADERS`] for a signal).
     pub headers: Vec<(&'static str, String)>,
-    /// The JSON body (OCSF, ECS or native).
+    /// The JSON body (OCSF, ECS or native; a signal's wire form).
     pub value: Vec<u8>,
+    /// The record timestamp, ms (a signal's event time); `None`: the producer's clock.
+    pub timestamp: Option<i64>,
 }
 
 impl KafkaRecord {
@@ -189,9 +204,35 @@ pub fn records(
                 .map(|(k, v)| (k, header_value(v)))
                 .collect(),
                 value,
+                timestamp: None,
             }
         })
         .collect()
+}
+
+/// The record of a signal: key = cluster id (one cluster's signals stay ordered in one
+/// partition), timestamp = event time, the schema, kind and sequence number as headers.
+pub fn signal_record(s: &Signal, topic: &str) -> KafkaRecord {
+    KafkaRecord {
+        topic: topic.to_string(),
+        key: s.cluster.clone(),
+        headers: vec![
+            (H_SIGNAL_SCHEMA, SCHEMA.to_string()),
+            (H_SIGNAL_KIND, s.kind.as_str().to_string()),
+            (H_SIGNAL_SEQ, s.seq.to_string()),
+            (H_CONTENT_TYPE, CONTENT_TYPE_JSON.to_string()),
+        ],
+        value: s.encode(),
+        timestamp: Some(s.t),
+    }
+}
+
+/// The records of one delivery for a sink with these topics.
+fn delivery_records(d: &Delivery, sink: &KafkaSink) -> Vec<KafkaRecord> {
+    match d {
+        Delivery::Signal(s) => vec![signal_record(s, &sink.signals_topic)],
+        _ => records(d, sink.format, &sink.findings_topic, &sink.audit_topic),
+    }
 }
 
 /// A `ce_*` header value without control characters: consumers that copy Kafka headers
@@ -292,6 +333,7 @@ pub struct KafkaSink {
     producer: FutureProducer,
     findings_topic: String,
     audit_topic: String,
+    signals_topic: String,
     format: BodyFormat,
     /// Batches failed in a row (reset by a delivered batch).
     failed_in_row: u32,
@@ -304,6 +346,7 @@ impl std::fmt::Debug for KafkaSink {
             .field("name", &self.name)
             .field("findings_topic", &self.findings_topic)
             .field("audit_topic", &self.audit_topic)
+            .field("signals_topic", &self.signals_topic)
             .field("format", &self.format)
             .finish_non_exhaustive()
     }
@@ -338,11 +381,15 @@ impl KafkaSink {
                 .audit_topic
                 .clone()
                 .unwrap_or_else(|| DEFAULT_AUDIT_TOPIC.into()),
+            signals_topic: cfg
+                .signals_topic
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SIGNALS_TOPIC.into()),
             format: cfg.format.unwrap_or(BodyFormat::Ocsf),
             failed_in_row: 0,
         };
         tracing::info!(sink = %s.name, brokers = %cfg.brokers, findings_topic = %s.findings_topic,
-            audit_topic = %s.audit_topic, security_protocol = cfg.security_protocol.as_deref().unwrap_or("plaintext"),
+            audit_topic = %s.audit_topic, signals = cfg.signals, signals_topic = %s.signals_topic, security_protocol = cfg.security_protocol.as_deref().unwrap_or("plaintext"),
             "kafka sink ready");
         Ok(s)
     }
@@ -351,17 +398,20 @@ impl KafkaSink {
     async fn send_batch(&mut self, batch: &[Delivery]) -> Result<(), SinkError> {
         let recs: Vec<KafkaRecord> = batch
             .iter()
-            .flat_map(|d| records(d, self.format, &self.findings_topic, &self.audit_topic))
+            .flat_map(|d| delivery_records(d, self))
             .collect();
         let mut pending: Vec<(usize, DeliveryFuture)> = Vec::with_capacity(recs.len());
         let mut failures: Vec<(usize, KafkaError)> = Vec::new();
         'records: for (i, r) in recs.iter().enumerate() {
             let mut waited = Duration::ZERO;
             loop {
-                let fr = FutureRecord::to(&r.topic)
+                let mut fr = FutureRecord::to(&r.topic)
                     .key(r.key.as_str())
                     .payload(r.value.as_slice())
                     .headers(r.owned_headers());
+                if let Some(ts) = r.timestamp {
+                    fr = fr.timestamp(ts);
+                }
                 match self.producer.send_result(fr) {
                     Ok(f) => {
                         pending.push((i, f));
@@ -440,7 +490,7 @@ fn summarize(recs: &[KafkaRecord], failures: &[(usize, KafkaError)]) -> SinkErro
     let id = recs[*i]
         .headers
         .iter()
-        .find(|(k, _)| *k == H_ID)
+        .find(|(k, _)| *k == H_ID || *k == H_SIGNAL_SEQ)
         .map(|(_, v)| v.as_str())
         .unwrap_or("");
     let message = format!(

@@ -15,7 +15,8 @@ use super::*;
 use crate::correlate::finding::finding_id;
 use crate::correlate::PatternId;
 use crate::correlate::{AuditRecord, Finding, Status};
-use crate::record::Severity;
+use crate::record::{Class, Record, Severity};
+use crate::signal::{SignalKind, SignalProducer};
 use crate::sinks::config::SecretRef;
 use crate::sinks::Group;
 
@@ -91,6 +92,9 @@ fn config(brokers: &str) -> KafkaConfig {
         findings_topic: None,
         audit_topic: None,
         format: None,
+        signals: false,
+        signals_topic: None,
+        heartbeat_interval: None,
         security_protocol: None,
         sasl_mechanism: None,
         sasl_username: None,
@@ -364,4 +368,125 @@ fn extension_attributes_are_ce_prefixed_and_old_names_are_kept() {
             );
         }
     }
+}
+
+fn signals() -> Vec<Delivery> {
+    let mut p = SignalProducer::new("prod-eu-1", 10_000);
+    let rec = Record {
+        ts: Some(1_767_268_800_123),
+        object: Some(ObjectRef::new("GitRepository", "team-a", "app")),
+        msg: "authentication required".into(),
+        class: Class::GitAuthFailed,
+        ..Record::default()
+    };
+    let first = p.record(&rec, None);
+    let hb = p.heartbeat(1_767_268_801_000).unwrap();
+    vec![
+        Delivery::Signal(Box::new(first)),
+        Delivery::Signal(Box::new(hb)),
+    ]
+}
+
+#[test]
+fn a_signal_is_keyed_by_cluster_and_stamped_with_event_time() {
+    let d = signals();
+    let Delivery::Signal(s) = &d[0] else {
+        unreachable!()
+    };
+    let r = signal_record(s, "sig.v1");
+    assert_eq!((r.topic.as_str(), r.key.as_str()), ("sig.v1", "prod-eu-1"));
+    assert_eq!(r.timestamp, Some(1_767_268_800_123));
+    let names: Vec<&str> = r.headers.iter().map(|(k, _)| *k).collect();
+    assert_eq!(names, SIGNAL_HEADERS.to_vec());
+    assert_eq!(header(&r, H_SIGNAL_SCHEMA), "fluxsight.signal/v1");
+    assert_eq!(header(&r, H_SIGNAL_KIND), "record");
+    assert_eq!(header(&r, H_SIGNAL_SEQ), "1");
+    assert_eq!(Signal::decode(&r.value).unwrap(), **s);
+    // Findings keep the producer's clock and their CloudEvents headers.
+    assert!(records(&group(), BodyFormat::Ocsf, "f", "a")
+        .iter()
+        .all(|r| r.timestamp.is_none()));
+}
+
+/// One consumed record: key, timestamp, headers, value.
+type Consumed = (String, Option<i64>, Vec<(String, String)>, Vec<u8>);
+
+fn consume_all(bootstrap: &str, topic: &str, want: usize) -> Vec<Consumed> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "fluxsight-test-signals")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while out.len() < want && Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            let v = String::from_utf8_lossy(h.value.unwrap_or_default());
+                            (h.key.to_string(), v.into_owned())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((
+                String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                m.timestamp().to_millis(),
+                headers,
+                m.payload().unwrap_or_default().to_vec(),
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_cluster_receives_signals_with_key_timestamp_and_headers() {
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic(DEFAULT_SIGNALS_TOPIC, 1, 1).unwrap();
+    mock.create_topic(DEFAULT_FINDINGS_TOPIC, 1, 1).unwrap();
+    let bootstrap = mock.bootstrap_servers();
+    let mut cfg = config(&bootstrap);
+    cfg.signals = true;
+    let mut sink = KafkaSink::new(&cfg).unwrap();
+    // A finding a route asked for goes to its own topic in the same batch.
+    let mut batch = signals();
+    batch.push(Delivery::Finding(Box::new(finding("apps", 1))));
+    sink.send(&batch).await.unwrap();
+    sink.flush().await.unwrap();
+    let b = bootstrap.clone();
+    let (sigs, findings) = tokio::task::spawn_blocking(move || {
+        (
+            consume_all(&b, DEFAULT_SIGNALS_TOPIC, 2),
+            consume_all(&b, DEFAULT_FINDINGS_TOPIC, 1),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!((sigs.len(), findings.len()), (2, 1));
+    let kinds: Vec<SignalKind> = sigs
+        .iter()
+        .map(|(_, _, _, v)| Signal::decode(v).unwrap().kind)
+        .collect();
+    assert_eq!(kinds, [SignalKind::Record, SignalKind::Heartbeat]);
+    let stamps: Vec<Option<i64>> = sigs.iter().map(|(_, t, _, _)| *t).collect();
+    assert_eq!(stamps, [Some(1_767_268_800_123), Some(1_767_268_801_000)]);
+    for (key, _, headers, _) in &sigs {
+        assert_eq!(key, "prod-eu-1");
+        let h: BTreeMap<&str, &str> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(h[H_SIGNAL_SCHEMA], "fluxsight.signal/v1");
+        assert_eq!(h.len(), SIGNAL_HEADERS.len());
+    }
+    assert_eq!(findings[0].0, "prod-eu-1/team-a/Kustomization/apps");
 }
