@@ -12,6 +12,7 @@ use cli::args::{Cli, Command};
 /// mimalloc: per-thread heaps with cross-thread frees that do not take a global lock (the
 /// decode workers allocate records the correlator thread frees; glibc's arenas made that
 /// hand-off contend, see docs/performance.md).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
