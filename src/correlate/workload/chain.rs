@@ -182,7 +182,7 @@ fn status_text(c: &Cause) -> String {
 /// Builds the view of workload `w` for a failure inside `win`.
 pub fn view(store: &Store, w: &ObjectRef, win: Window) -> View {
     let doc = store.workloads.get(w);
-    let info: Option<&ObjectInfo> = doc.map(|d| &d.info);
+    let info: Option<&ObjectInfo> = doc.map(|d| &*d.info);
     let uid = info.and_then(|i| i.uid.as_ref());
     let wl = info.and_then(|i| i.workload.as_deref());
     let mut v = View {
@@ -206,7 +206,7 @@ pub fn view(store: &Store, w: &ObjectRef, win: Window) -> View {
             with_prefix(&store.workloads, "ReplicaSet", &w.namespace, &prefix)
                 .filter_map(|(k, d)| {
                     let l = child_link(d.info.owner.as_ref(), &k.name, w, uid, false)?;
-                    Some((k, &d.info, d.seen, l))
+                    Some((k, &*d.info, d.seen, l))
                 })
                 .collect();
         let want = wl.and_then(|x| x.revision.clone());

@@ -69,7 +69,9 @@ pub struct KeptEvent {
 /// A status document and when it was last seen.
 #[derive(Debug, Clone)]
 pub struct Doc<T> {
-    pub info: T,
+    /// Boxed: the maps' nodes then hold a pointer per slot, not a whole document (a
+    /// B-tree node has 11 slots, most of them often empty).
+    pub info: Box<T>,
     pub seen: TsMs,
     /// The record's class (a failing Pod's status class).
     pub class: Class,
@@ -132,7 +134,11 @@ impl Store {
                     return self.pods.remove(&o).is_some();
                 }
                 let cap = self.cap;
-                let doc = ((**p).clone(), rec.class);
+                // A Pod links to its controller by ownerRef or name, never by labels:
+                // they are not kept (a chart's Pod carries a dozen).
+                let mut info = (**p).clone();
+                info.labels = Vec::new();
+                let doc = (info, rec.class);
                 insert(&mut self.pods, cap, &mut self.evicted, o, doc, ts);
                 true
             }
@@ -147,14 +153,12 @@ impl Store {
                 if deleted {
                     return map.remove(&o).is_some();
                 }
-                insert(
-                    map,
-                    cap,
-                    &mut self.evicted,
-                    o,
-                    ((**info).clone(), rec.class),
-                    ts,
-                );
+                // Of the labels, only Flux's own say who applied the workload.
+                let mut info = (**info).clone();
+                info.labels
+                    .retain(|(k, _)| k.contains(".toolkit.fluxcd.io/"));
+                info.labels.shrink_to_fit();
+                insert(map, cap, &mut self.evicted, o, (info, rec.class), ts);
                 true
             }
             Detail::Event(e) => {
@@ -253,7 +257,14 @@ fn insert<T>(
         }
     }
     let seen = map.get(&k).map_or(ts, |d| d.seen.max(ts));
-    map.insert(k, Doc { info, seen, class });
+    map.insert(
+        k,
+        Doc {
+            info: Box::new(info),
+            seen,
+            class,
+        },
+    );
 }
 
 /// Adds an Event to its object's ring: the same reason and message updates the kept
