@@ -199,24 +199,32 @@ impl<O: PartitionOwner> GroupContext<O> {
     ) -> TopicPartitionList {
         let topic = self.topic.as_str();
         let parts = partitions(tpl, topic);
+        if parts.is_empty() {
+            // A cooperative rebalance that adds nothing here (broker calls with an
+            // empty list fail with an invalid argument).
+            return TopicPartitionList::new();
+        }
         let committed = retry(|| c.committed_offsets(tpl.clone(), CALL_TIMEOUT));
         let since = crate::time::now_ms() - self.lookback_ms as i64;
-        let mut q = TopicPartitionList::new();
-        for p in &parts {
-            let _ = q.add_partition_offset(topic, *p, Offset::Offset(since));
-        }
-        let at_lookback = retry(|| c.offsets_for_times(q.clone(), CALL_TIMEOUT));
+        // ListOffsets by timestamp: now − W, and the earliest (-2) and latest (-1)
+        // offsets (the watermarks; `fetch_watermarks` fails on tansu 0.6).
+        let list = |at: Offset| {
+            let mut q = TopicPartitionList::new();
+            for p in &parts {
+                let _ = q.add_partition_offset(topic, *p, at);
+            }
+            retry(|| c.offsets_for_times(q.clone(), CALL_TIMEOUT))
+        };
+        let at_lookback = list(Offset::Offset(since));
+        let lows = list(Offset::Beginning);
+        let highs = list(Offset::End);
         let mut fresh = TopicPartitionList::new();
         for p in parts {
-            let (low, high) =
-                retry(|| c.fetch_watermarks(topic, p, CALL_TIMEOUT)).unwrap_or((0, 0));
+            let at =
+                |l: &Option<TopicPartitionList>| l.as_ref().and_then(|t| offset_of(t, topic, p));
+            let (low, high) = (at(&lows).unwrap_or(0), at(&highs).unwrap_or(0));
             let plan = match &committed {
-                Some(cm) => plan_start(
-                    offset_of(cm, topic, p),
-                    at_lookback.as_ref().and_then(|t| offset_of(t, topic, p)),
-                    low,
-                    high,
-                ),
+                Some(cm) => plan_start(offset_of(cm, topic, p), at(&at_lookback), low, high),
                 // The committed offset cannot be read: nothing before the high watermark
                 // is emitted (history is not paged about), and the rebuild is partial.
                 None => StartPlan {
@@ -254,6 +262,9 @@ impl<O: PartitionOwner> GroupContext<O> {
             }
             return;
         }
+        if parts.is_empty() {
+            return;
+        }
         let mut commit = TopicPartitionList::new();
         {
             let mut owner = self.owner();
@@ -263,7 +274,9 @@ impl<O: PartitionOwner> GroupContext<O> {
                 }
             }
         }
-        if commit.count() > 0 {
+        if commit.count() == 0 {
+            tracing::info!(partitions = ?parts, "partitions revoked: nothing new to commit");
+        } else {
             // Stored first (the auto commit would take it too); the synchronous commit
             // makes the next owner's boundary exactly where this member stopped.
             let r = c
