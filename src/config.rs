@@ -7,7 +7,7 @@
 //! validates its own (`correlate::spec`: cluster, tenants, pattern overrides, repeat
 //! interval), sinks theirs (`sinks::config`: sinks, routes, delivery), the server the
 //! receiver, the findings API (`api:`) and listen addresses, the Kubernetes sources
-//! `kubernetes:`. All report [`SpecError`]s placed at the field (`crate::spec_error`).
+//! `kubernetes:`, `fluxsight central` its `central:`. All report [`SpecError`]s placed at the field (`crate::spec_error`).
 //!
 //! Why a module of its own: the composition needs every component, so it sits above
 //! them (tests/layers.rs) and below `pipeline` and the CLI, which load through it.
@@ -24,6 +24,7 @@ use crate::server::api::{ApiSection, ApiSettings};
 use crate::server::ReceiverSection;
 use crate::sinks::config::{DeliveryConfig, DeliveryPlan, RouteConfig, SinkConfig};
 use crate::sources::kube::{KubeSettings, KubernetesSection};
+use crate::sources::signals::{CentralSection, CentralSettings};
 use crate::spec_error::{yaml_error, SpecError};
 
 /// A pipeline file (`--config FILE`) as written: every component's section.
@@ -72,6 +73,10 @@ pub struct PipelineConfig {
     /// namespaces, metrics scrape, checkpoint).
     #[serde(default)]
     pub kubernetes: Option<KubernetesSection>,
+    /// `fluxsight central`: the signals topic, consumer group, rebuild lookback and
+    /// dead-letter topic (docs/fleet.md).
+    #[serde(default)]
+    pub central: Option<CentralSection>,
 }
 /// Live-mode settings of a pipeline file.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -81,6 +86,8 @@ pub struct LiveSection {
     pub receiver: ReceiverSection,
     pub api: ApiSettings,
     pub kubernetes: KubeSettings,
+    /// `central:` (`None`: the file names no brokers there).
+    pub central: Option<CentralSettings>,
 }
 
 /// Loads a whole pipeline file: correlation settings on top of `patterns`, the delivery
@@ -136,6 +143,14 @@ pub fn load(
         errs.extend(e);
         Default::default()
     });
+    let central = cfg
+        .central
+        .unwrap_or_default()
+        .settings(file, text)
+        .unwrap_or_else(|e| {
+            errs.extend(e);
+            None
+        });
     let mut plan = plan;
     if let Some(s) = &settings {
         plan.cluster = s.cluster.clone();
@@ -150,6 +165,7 @@ pub fn load(
                 receiver,
                 api: api.settings(),
                 kubernetes,
+                central,
             },
         )),
         _ => Err(errs),

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         Command::Demo { output, audit } => cli::replay::demo(output.into(), audit, palette),
         Command::Run(args) => cli::live::run(args, palette, cli.log_format),
         Command::Record(args) => cli::live::record(args, cli.log_format),
+        Command::Central(args) => cli::central::central(args),
         Command::Drain { config } => cli::drain::drain(&config),
         Command::Validate { patterns, files } => {
             cli::validate::validate(patterns.as_deref(), &files)

@@ -12,6 +12,7 @@
 //! under its name. A latency once exported as a counter plus a `_sum` gauge is now a
 //! histogram under a new name; the old pair stays, marked deprecated in its help text.
 
+pub mod central;
 pub mod exposition;
 pub mod histogram;
 pub mod logs;
@@ -125,6 +126,8 @@ pub struct Telemetry {
     pub reloads: ReloadStats,
     /// Targeted workload lookups (`sources::kube::lookup`).
     pub lookups: LookupStats,
+    /// `fluxsight central`: per-partition gauges and group counters.
+    pub central: central::CentralStats,
     sources: Mutex<BTreeMap<String, Arc<SourceStats>>>,
     sinks: Mutex<BTreeMap<String, Arc<SinkStats>>>,
     /// (pattern, tenant) → firing count.
@@ -737,6 +740,7 @@ impl Collector for TelemetryCollector {
             "Entries evicted from the correlator's keyed state at its caps",
             &evictions,
         )?;
+        t.central.encode(&mut enc)?;
         Ok(())
     }
 }

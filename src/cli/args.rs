@@ -204,6 +204,10 @@ pub enum Command {
     /// Write the live input (controller logs, watch events, metrics, `--input` files) to
     /// a file that `fluxsight replay` reads back; stops on SIGTERM/SIGINT.
     Record(RecordArgs),
+    /// Correlate the signals the sidecars publish (docs/fleet.md): a member of a Kafka
+    /// consumer group, one correlator per assigned partition and cluster; findings go to
+    /// the pipeline file's sinks. Stops on SIGTERM/SIGINT (committing its partitions).
+    Central(CentralArgs),
     /// Deliver what is left in the sinks' spools (after a crash or kill) and exit.
     Drain {
         /// Pipeline file with the sinks and `delivery.state_dir`.
@@ -255,6 +259,23 @@ pub enum PatternsAction {
     List,
     /// Run every pattern file's examples; exit 1 if any fails.
     Test,
+}
+
+// The flags of `central`.
+#[derive(clap::Args)]
+pub struct CentralArgs {
+    /// Pipeline file with a `central:` section (brokers, topic, group, lookback) and the
+    /// `sinks:` / `routes:` findings go to.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Where `/metrics`, `/healthz` and `/readyz` listen (default: the file's
+    /// `health_listen`, else 127.0.0.1:9440 outside a cluster, 0.0.0.0:9440 inside);
+    /// `none` turns them off.
+    #[arg(long)]
+    pub health_listen: Option<String>,
+    /// The member's Kafka `client.id` (default `fluxsight-central-<hostname or pid>`).
+    #[arg(long)]
+    pub client_id: Option<String>,
 }
 
 // The flags of `run` (its about text is the `Command::Run` doc comment).

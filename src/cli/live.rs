@@ -483,7 +483,7 @@ pub fn record(args: RecordArgs, log_format: LogFormat) -> anyhow::Result<ExitCod
 }
 
 /// Resolves on SIGTERM or SIGINT.
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -4,6 +4,7 @@
 //! `main.rs` only; every command returns the process exit code.
 
 pub mod args;
+pub mod central;
 pub mod client;
 pub mod common;
 pub mod docs;

@@ -1,5 +1,6 @@
 //! Sources: where records come from — files and stdin (batch and follow), the HTTP
-//! receiver for Flux event payloads, and (live) the Kubernetes API.
+//! receiver for Flux event payloads, (live) the Kubernetes API, and the signals topic
+//! `fluxsight central` consumes (`signals`: a consumer group, not a line source).
 //!
 //! Owns: reading input into lines with bounded memory. Does not parse: every source
 //! hands raw lines (log lines, JSON documents) to the pipeline, which parses them with
@@ -16,6 +17,7 @@ pub mod chunks;
 pub mod file;
 pub mod follow;
 pub mod kube;
+pub mod signals;
 
 use std::sync::Arc;
 

@@ -1,0 +1,479 @@
+//! The sans-IO side of `fluxsight central`: one [`PartitionWorker`] per assigned
+//! partition of the signals topic, and the [`Assignment`] of this member (the workers
+//! by partition, told about ownership by the consumer's rebalance callback).
+//!
+//! A worker holds one [`Correlator`] per cluster of its partition, each with the
+//! pipeline file's settings and that cluster's name, fed exactly as
+//! `tests/signals.rs` feeds one (records to `on_record`, heartbeats to `on_time`), so its
+//! findings carry the ids and the bytes the cluster's own sidecar or a `replay` of its
+//! capture would give.
+//!
+//! Invariants:
+//! - **Rehydrating emits nothing.** Outputs of records before the boundary (the
+//!   committed offset) rebuild state only: they were emitted by the member that owned
+//!   the partition before. From the boundary on, every output is returned.
+//! - **Offsets only move forward and only past the boundary.** The next offset to
+//!   commit is one past the last live record whose outputs are safe ([`PartitionWorker::mark_safe`]);
+//!   a record before the boundary never moves it (that would commit backwards).
+//! - **No clock.** Wall time (rebuild duration, idle seconds) is the caller's.
+
+use std::collections::BTreeMap;
+
+use crate::correlate::{Correlator, Output, Settings};
+use crate::signal::{Signal, SignalKind};
+use crate::sources::signals::{PartitionOwner, StartPlan};
+
+/// Label a finding carries while its partition's rebuild could not see the whole
+/// lookback (retention shorter than it): `state_complete: "false"`. Absent otherwise,
+/// so a complete rebuild gives the sidecar's own bytes.
+pub const LABEL_STATE_COMPLETE: &str = "state_complete";
+
+/// What one record of the signals topic gave.
+#[derive(Debug)]
+pub enum Step {
+    /// Outputs to deliver (possibly none); its offset may be stored once they are safe.
+    Live(Vec<Output>),
+    /// A record before the boundary (state rebuilt, outputs dropped), or one already
+    /// processed: nothing to deliver and no offset to store.
+    Rehydrated,
+    /// A live record that is not a signal: to the dead-letter topic with this reason,
+    /// then its offset is stored like any other.
+    Poison(String),
+}
+
+/// Counters of one worker.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerCounts {
+    pub records: u64,
+    pub heartbeats: u64,
+    /// Outputs of rehydrated records, not emitted.
+    pub suppressed: u64,
+    pub poison: u64,
+}
+
+/// One assigned partition.
+pub struct PartitionWorker {
+    plan: StartPlan,
+    settings: Settings,
+    clusters: BTreeMap<String, Correlator>,
+    /// One past the last record processed.
+    next: i64,
+    /// One past the last live record whose outputs are safe (`plan.boundary` before any).
+    safe: i64,
+    /// A delivery failed: no offset is stored any more (the records from there on are
+    /// read again by the next owner).
+    withheld: bool,
+    /// The newest event time seen (record or heartbeat), ms.
+    pub newest_event_ms: Option<i64>,
+    pub counts: WorkerCounts,
+    /// Which assignment of this partition this is (1, 2, … per member).
+    pub generation: u64,
+}
+
+impl PartitionWorker {
+    pub fn new(plan: StartPlan, settings: Settings) -> Self {
+        PartitionWorker {
+            plan,
+            settings,
+            clusters: BTreeMap::new(),
+            next: plan.start,
+            safe: plan.boundary,
+            withheld: false,
+            newest_event_ms: None,
+            counts: WorkerCounts::default(),
+            generation: 0,
+        }
+    }
+
+    pub fn plan(&self) -> StartPlan {
+        self.plan
+    }
+
+    /// Still rebuilding: the next record is before the boundary.
+    pub fn rehydrating(&self) -> bool {
+        self.next < self.plan.boundary
+    }
+
+    /// One past the last record processed.
+    pub fn next_offset(&self) -> i64 {
+        self.next
+    }
+
+    /// The clusters seen in this partition.
+    pub fn clusters(&self) -> impl Iterator<Item = &str> {
+        self.clusters.keys().map(String::as_str)
+    }
+
+    /// The record at `offset` (its value `payload`).
+    pub fn on_message(&mut self, offset: i64, payload: Option<&[u8]>) -> Step {
+        if offset < self.next {
+            // Read again (a seek back): processed already.
+            return Step::Rehydrated;
+        }
+        self.next = offset + 1;
+        let live = offset >= self.plan.boundary;
+        let signal = match payload.map(Signal::decode) {
+            Some(Ok(s)) => s,
+            Some(Err(e)) if live => {
+                self.counts.poison += 1;
+                return Step::Poison(e.to_string());
+            }
+            None if live => {
+                self.counts.poison += 1;
+                return Step::Poison("record without a value".into());
+            }
+            // Before the boundary the previous owner dead-lettered it already.
+            _ => return Step::Rehydrated,
+        };
+        let mut outputs = self.feed(&signal);
+        if !live {
+            self.counts.suppressed += outputs.len() as u64;
+            return Step::Rehydrated;
+        }
+        if !self.plan.state_complete {
+            for o in &mut outputs {
+                if let Output::Finding(f) = o {
+                    f.labels
+                        .insert(LABEL_STATE_COMPLETE.to_string(), "false".to_string());
+                }
+            }
+        }
+        Step::Live(outputs)
+    }
+
+    /// Records to `on_record`, heartbeats to `on_time`, of the signal's cluster's
+    /// correlator (as `tests/signals.rs` checks against the replay).
+    fn feed(&mut self, s: &Signal) -> Vec<Output> {
+        let c = self.clusters.entry(s.cluster.clone()).or_insert_with(|| {
+            let mut settings = self.settings.clone();
+            settings.cluster = s.cluster.clone();
+            Correlator::new(settings)
+        });
+        self.newest_event_ms = Some(self.newest_event_ms.map_or(s.t, |n| n.max(s.t)));
+        match s.kind {
+            SignalKind::Record => {
+                self.counts.records += 1;
+                if let Some(rec) = s.record() {
+                    if rec.ts.is_none() && c.now().is_none() {
+                        c.on_time(s.t);
+                    }
+                    c.on_record(&rec);
+                }
+            }
+            SignalKind::Heartbeat => {
+                self.counts.heartbeats += 1;
+                c.on_time(s.t);
+            }
+        }
+        c.drain()
+    }
+
+    /// The outputs of the record at `offset` are safe (spooled, or dead-lettered):
+    /// the offset to store, `None` when none may be (before the boundary, or withheld).
+    pub fn mark_safe(&mut self, offset: i64) -> Option<i64> {
+        if self.withheld || offset < self.plan.boundary {
+            return None;
+        }
+        self.safe = self.safe.max(offset + 1);
+        Some(self.safe)
+    }
+
+    /// The outputs of the record at `offset` could not be made safe: no offset is
+    /// stored from here on.
+    pub fn withhold(&mut self) {
+        self.withheld = true;
+    }
+
+    /// The offset to commit when the partition is revoked (`None`: nothing new).
+    pub fn committable(&self) -> Option<i64> {
+        (self.safe > self.plan.boundary).then_some(self.safe)
+    }
+}
+
+/// What happened to ownership, for logs, metrics and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OwnershipCounts {
+    pub assigned: u64,
+    pub revoked: u64,
+    pub lost: u64,
+}
+
+/// The partitions this member owns, each with its worker.
+pub struct Assignment {
+    settings: Settings,
+    workers: BTreeMap<i32, PartitionWorker>,
+    generation: u64,
+    pub counts: OwnershipCounts,
+    /// Outputs suppressed by workers dropped since (kept for the metrics).
+    pub suppressed_before: u64,
+}
+
+impl Assignment {
+    /// Workers get `settings` (their cluster name replaced by each signal's).
+    pub fn new(settings: Settings) -> Self {
+        Assignment {
+            settings,
+            workers: BTreeMap::new(),
+            generation: 0,
+            counts: OwnershipCounts::default(),
+            suppressed_before: 0,
+        }
+    }
+
+    pub fn worker(&mut self, partition: i32) -> Option<&mut PartitionWorker> {
+        self.workers.get_mut(&partition)
+    }
+
+    pub fn workers(&self) -> impl Iterator<Item = (i32, &PartitionWorker)> {
+        self.workers.iter().map(|(p, w)| (*p, w))
+    }
+
+    pub fn owned(&self) -> Vec<i32> {
+        self.workers.keys().copied().collect()
+    }
+
+    /// Every partition dropped at once (a zombie found out): as if lost.
+    pub fn drop_all(&mut self) {
+        for p in self.owned() {
+            self.lost(p);
+        }
+    }
+
+    fn remove(&mut self, partition: i32) -> Option<PartitionWorker> {
+        let w = self.workers.remove(&partition)?;
+        self.suppressed_before += w.counts.suppressed;
+        Some(w)
+    }
+}
+
+impl PartitionOwner for Assignment {
+    fn assigned(&mut self, partition: i32, plan: StartPlan) {
+        self.generation += 1;
+        self.counts.assigned += 1;
+        let mut w = PartitionWorker::new(plan, self.settings.clone());
+        w.generation = self.generation;
+        self.workers.insert(partition, w);
+    }
+
+    fn revoked(&mut self, partition: i32) -> Option<i64> {
+        self.counts.revoked += 1;
+        self.remove(partition)?.committable()
+    }
+
+    fn lost(&mut self, partition: i32) {
+        self.counts.lost += 1;
+        self.remove(partition);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Class, ObjectRef, Record};
+    use crate::signal::{SignalProducer, DEFAULT_HEARTBEAT_MS};
+    use crate::sources::signals::plan_start;
+
+    /// One cluster's signals: a Git source failing authentication every minute (fires
+    /// `git_auth_failure` after a few attempts), with heartbeats between.
+    fn signals(cluster: &str, attempts: i64) -> Vec<Vec<u8>> {
+        let mut p = SignalProducer::new(cluster, DEFAULT_HEARTBEAT_MS);
+        let mut out = Vec::new();
+        let t0 = 1_767_000_000_000;
+        for i in 0..attempts {
+            let t = t0 + i * 60_000;
+            let rec = Record {
+                ts: Some(t),
+                controller: Some("source-controller".into()),
+                object: Some(ObjectRef::new("GitRepository", "flux-system", "apps")),
+                msg: "failed to checkout and determine revision: unable to clone 'https://github.com/acme/apps': authentication required".into(),
+                class: Class::GitAuthFailed,
+                severity: Class::GitAuthFailed.default_severity(),
+                ..Record::default()
+            };
+            out.push(p.record(&rec, Some(t)).encode());
+            if let Some(h) = p.heartbeat(t + 30_000) {
+                out.push(h.encode());
+            }
+        }
+        out
+    }
+
+    fn run(w: &mut PartitionWorker, msgs: &[Vec<u8>], from: usize) -> Vec<Output> {
+        let mut out = Vec::new();
+        for (i, m) in msgs.iter().enumerate().skip(from) {
+            if let Step::Live(o) = w.on_message(i as i64, Some(m)) {
+                out.extend(o);
+                w.mark_safe(i as i64);
+            }
+        }
+        out
+    }
+
+    fn ids(o: &[Output]) -> Vec<(String, u64, String)> {
+        o.iter()
+            .filter_map(|o| match o {
+                Output::Finding(f) => Some((f.id.clone(), f.emission, f.cluster.clone())),
+                Output::Audit(_) => None,
+            })
+            .collect()
+    }
+
+    fn worker(committed: Option<i64>, n: usize) -> PartitionWorker {
+        PartitionWorker::new(
+            plan_start(committed, Some(0), 0, n as i64),
+            Settings::default(),
+        )
+    }
+
+    #[test]
+    fn rehydrating_emits_nothing_and_the_live_rest_equals_the_oracle() {
+        let msgs = signals("c1", 12);
+        let n = msgs.len();
+        // The oracle: one owner from the start, everything live.
+        let mut one = worker(Some(0), n);
+        let oracle = run(&mut one, &msgs, 0);
+        assert!(!oracle.is_empty(), "the signals fire a finding");
+        assert!(ids(&oracle).iter().all(|(_, _, c)| c == "c1"));
+        for cut in 0..=n {
+            // A new owner: committed = cut, rebuilt from 0.
+            let mut w = worker(Some(cut as i64), n);
+            let mut before = Vec::new();
+            for (i, m) in msgs.iter().enumerate().take(cut) {
+                assert!(w.rehydrating());
+                match w.on_message(i as i64, Some(m)) {
+                    Step::Rehydrated => {}
+                    other => panic!("offset {i} before the boundary {cut} gave {other:?}"),
+                }
+                assert_eq!(
+                    w.mark_safe(i as i64),
+                    None,
+                    "no offset stored before the boundary"
+                );
+                before.push(i);
+            }
+            let after = run(&mut w, &msgs, cut);
+            // What the first owner emitted for offsets >= cut is exactly what the new
+            // owner emits: ids and emissions equal (deterministic ids and revisions).
+            let mut first = worker(Some(0), n);
+            let mut tail = Vec::new();
+            for (i, m) in msgs.iter().enumerate() {
+                if let Step::Live(o) = first.on_message(i as i64, Some(m)) {
+                    if i >= cut {
+                        tail.extend(o);
+                    }
+                }
+            }
+            assert_eq!(ids(&after), ids(&tail), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_revoked_partition_commits_where_it_stopped_and_a_lost_one_commits_nothing() {
+        let msgs = signals("c1", 6);
+        let mut a = Assignment::new(Settings::default());
+        a.assigned(0, plan_start(Some(2), Some(0), 0, 100));
+        a.assigned(1, plan_start(Some(0), Some(0), 0, 100));
+        for (i, m) in msgs.iter().enumerate().take(5) {
+            for p in [0, 1] {
+                let w = a.worker(p).unwrap();
+                if let Step::Live(_) = w.on_message(i as i64, Some(m)) {
+                    w.mark_safe(i as i64);
+                }
+            }
+        }
+        assert_eq!(a.revoked(0), Some(5), "one past the last safe record");
+        assert!(a.worker(0).is_none(), "state dropped");
+        a.lost(1);
+        assert!(a.worker(1).is_none(), "state dropped");
+        assert_eq!(
+            a.counts,
+            OwnershipCounts {
+                assigned: 2,
+                revoked: 1,
+                lost: 1
+            }
+        );
+        // Revoked before any live record: nothing to commit (the boundary stands).
+        a.assigned(2, plan_start(Some(50), Some(0), 0, 100));
+        a.worker(2).unwrap().on_message(0, Some(&msgs[0]));
+        assert_eq!(a.revoked(2), None);
+    }
+
+    #[test]
+    fn a_withheld_delivery_stops_the_offsets_where_it_failed() {
+        let msgs = signals("c1", 3);
+        let mut w = worker(Some(0), msgs.len());
+        w.on_message(0, Some(&msgs[0]));
+        assert_eq!(w.mark_safe(0), Some(1));
+        w.on_message(1, Some(&msgs[1]));
+        w.withhold();
+        assert_eq!(w.mark_safe(1), None);
+        w.on_message(2, Some(&msgs[2]));
+        assert_eq!(w.mark_safe(2), None);
+        assert_eq!(w.committable(), Some(1));
+    }
+
+    #[test]
+    fn a_poison_record_is_dead_lettered_when_live_and_skipped_when_rehydrating() {
+        let msgs = signals("c1", 2);
+        let mut w = worker(Some(1), 10);
+        // Offset 0 is before the boundary: the previous owner dead-lettered it.
+        assert!(matches!(
+            w.on_message(0, Some(b"not json")),
+            Step::Rehydrated
+        ));
+        match w.on_message(1, Some(b"{\"schema\":\"other/v9\"}")) {
+            Step::Poison(reason) => assert!(!reason.is_empty(), "a reason"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(w.mark_safe(1), Some(2), "the offset advances past it");
+        assert!(matches!(w.on_message(2, None), Step::Poison(_)));
+        assert!(matches!(w.on_message(3, Some(&msgs[0])), Step::Live(_)));
+        assert_eq!(w.counts.poison, 2);
+    }
+
+    #[test]
+    fn findings_of_an_incomplete_rebuild_say_so_in_their_labels() {
+        let msgs = signals("c1", 12);
+        let mut plan = plan_start(Some(0), Some(0), 0, 100);
+        plan.state_complete = false;
+        let mut w = PartitionWorker::new(plan, Settings::default());
+        let out = run(&mut w, &msgs, 0);
+        let findings: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Finding(f) => Some(f),
+                Output::Audit(_) => None,
+            })
+            .collect();
+        assert!(!findings.is_empty());
+        assert!(findings
+            .iter()
+            .all(|f| f.labels.get(LABEL_STATE_COMPLETE).map(String::as_str) == Some("false")));
+    }
+
+    #[test]
+    fn each_cluster_of_a_partition_has_its_own_correlator_and_name() {
+        let a = signals("a", 12);
+        let b = signals("b", 12);
+        let mixed: Vec<Vec<u8>> = a
+            .iter()
+            .zip(&b)
+            .flat_map(|(x, y)| [x.clone(), y.clone()])
+            .collect();
+        let mut w = worker(Some(0), mixed.len());
+        let out = run(&mut w, &mixed, 0);
+        let got = ids(&out);
+        let of = |c: &str| {
+            got.iter()
+                .filter(|(_, _, k)| k == c)
+                .map(|(i, e, _)| (i.clone(), *e))
+                .collect::<Vec<_>>()
+        };
+        assert!(!of("a").is_empty());
+        // The same subject in two clusters: the same id (ids are per cluster's
+        // sidecar), told apart by the cluster.
+        assert_eq!(of("a"), of("b"));
+        assert_eq!(w.clusters().collect::<Vec<_>>(), ["a", "b"]);
+    }
+}
