@@ -594,8 +594,8 @@ mod tests {
     use super::*;
     use crate::config::LoadPipeline;
     use crate::correlate::spec::{PatternSet, Settings};
+    use crate::correlate::Finding;
     use crate::correlate::PatternId;
-    use crate::correlate::{AuditRecord, Finding};
     use crate::record::ObjectRef;
 
     /// A file sink (stands for any findings sink), a SIEM Kafka sink and a signals Kafka
@@ -636,21 +636,7 @@ mod tests {
             PatternId::GitAuthFailure,
             ObjectRef::new("GitRepository", "a", "b"),
         )));
-        let audit = Output::Audit(Box::new(AuditRecord {
-            ts: 1,
-            cluster: "c1".into(),
-            controller: None,
-            action: "revision_applied".into(),
-            subject: ObjectRef::new("Kustomization", "a", "b"),
-            tenant: "a".into(),
-            source: None,
-            source_url: None,
-            revision: None,
-            commit: None,
-            changes: Default::default(),
-            outcome: "success".into(),
-            message: String::new(),
-        }));
+        let audit = crate::sinks::delivery::router::tests::audit_output();
         let mut to: Vec<String> = [finding, audit]
             .iter()
             .flat_map(|o| set.router.on_output(o, 1_000))

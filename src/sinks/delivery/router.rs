@@ -429,7 +429,7 @@ impl Router {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::record::{ObjectRef, Severity};
     use std::collections::BTreeSet;
@@ -659,7 +659,8 @@ mod tests {
         plan.routes
     }
 
-    fn audit_output() -> Output {
+    /// An audit record as the correlator outputs it (shared with the pipeline's tests).
+    pub(crate) fn audit_output() -> Output {
         Output::Audit(Box::new(crate::correlate::AuditRecord {
             ts: 0,
             cluster: "c".into(),
