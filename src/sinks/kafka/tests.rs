@@ -245,37 +245,12 @@ fn errors_about_the_record_are_permanent_transport_errors_retryable() {
     assert!(matches!(mixed, SinkError::Retryable { .. }), "{mixed}");
 }
 
+/// Keys and headers of the first `want` records of `topic`.
 fn consume(bootstrap: &str, topic: &str, want: usize) -> Vec<(String, Vec<(String, String)>)> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "fluxsight-test")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    c.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while out.len() < want && Instant::now() < deadline {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
-            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
-            let headers = m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| {
-                            let v = String::from_utf8_lossy(h.value.unwrap_or_default());
-                            (h.key.to_string(), v.into_owned())
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            out.push((key, headers));
-        }
-    }
-    out
+    consume_all(bootstrap, topic, want)
+        .into_iter()
+        .map(|(key, _, headers, _)| (key, headers))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -414,7 +389,7 @@ type Consumed = (String, Option<i64>, Vec<(String, String)>, Vec<u8>);
 fn consume_all(bootstrap: &str, topic: &str, want: usize) -> Vec<Consumed> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", "fluxsight-test-signals")
+        .set("group.id", "fluxsight-test")
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
