@@ -34,7 +34,7 @@ const STDIN: &str = "-";
 const IO_BUFFER: usize = 1 << 16;
 
 /// A named input stream.
-type Input = (String, Box<dyn BufRead>);
+type Input = (String, Box<dyn BufRead + Send>);
 
 fn open_inputs(files: &[String]) -> Result<Vec<Input>, String> {
     let mut v: Vec<Input> = Vec::new();
@@ -149,7 +149,7 @@ fn digesting(inputs: Vec<Input>) -> (Vec<Input>, Vec<DigestHandle>) {
         .map(|(name, r)| {
             let (d, h) = DigestReader::new(r);
             handles.push(h);
-            (name, Box::new(d) as Box<dyn BufRead>)
+            (name, Box::new(d) as Box<dyn BufRead + Send>)
         })
         .collect();
     (wrapped, handles)
@@ -219,7 +219,7 @@ fn newest_mtime_ms(files: &[String]) -> Option<i64> {
         .max()
 }
 
-fn replay_to_stdout<R: BufRead>(
+fn replay_to_stdout<R: BufRead + Send>(
     inputs: Vec<(String, R)>,
     settings: Settings,
     opts: ReplayOptions,

@@ -42,7 +42,11 @@ pub(crate) struct ControllerHealth {
 /// `now` with `objects` objects known.
 struct HogMemo {
     now: TsMs,
-    objects: usize,
+    /// `Shared::load_gen` when computed.
+    load_gen: u64,
+    /// Some load counted runs in the last hour (no interval known): it changes with
+    /// time alone.
+    by_time: bool,
     tops: FxHashMap<String, Option<(String, f64, String)>>,
 }
 
@@ -165,6 +169,10 @@ impl Detector for ControllerHealth {
         cs.add_object_work(obj, &w, caps.objects, &mut sh.evictions);
         let s = sh.obj_mut(obj, ts);
         push_capped(&mut s.runs, ts, caps.history);
+        if s.interval_ms.is_none_or(|iv| iv == 0) {
+            // Its load is its runs in the last hour.
+            sh.load_gen += 1;
+        }
     }
 
     fn on_controller_record(&mut self, sh: &mut Shared, rec: &Record, ts: TsMs) {
@@ -505,7 +513,6 @@ impl ControllerHealth {
             .min()
             .unwrap_or(now);
         let subject = deployment(c, &cs.namespace);
-        let c_host = format!("{c}.");
         // Symptoms: failures from this controller's objects, or consumers that cannot
         // reach it (artifact downloads from source-controller).
         // Borrowed while deciding (this runs every tick while a controller is in
@@ -518,7 +525,7 @@ impl ControllerHealth {
             }
             let related = f.controller.as_deref() == Some(c)
                 || (c == "source-controller" && f.class == Class::SourceNotReady)
-                || f.message.contains(&c_host);
+                || f.mentions_host(c);
             if !related {
                 continue;
             }
@@ -605,14 +612,18 @@ impl ControllerHealth {
     /// polling rate), falling back to run counts.
     fn memory_hog(&self, sh: &Shared, c: &str, now: TsMs) -> Option<(String, f64, String)> {
         let mut memo = self.hogs.borrow_mut();
+        // The loads are the same while nothing they are computed from changed (and,
+        // for loads counted from runs, while the time is the same).
         let fresh = memo
             .as_ref()
-            .is_some_and(|m| m.now == now && m.objects == sh.objects.len());
+            .is_some_and(|m| m.load_gen == sh.load_gen && (m.now == now || !m.by_time));
         if !fresh {
+            let (tops, by_time) = memory_hogs(sh, now);
             *memo = Some(HogMemo {
                 now,
-                objects: sh.objects.len(),
-                tops: memory_hogs(sh, now),
+                load_gen: sh.load_gen,
+                by_time,
+                tops,
             });
         }
         let tops = &memo.as_ref().expect("filled above").tops;
@@ -869,7 +880,10 @@ impl ControllerHealth {
 
 /// [`ControllerHealth::memory_hog`] of every controller with objects, in one walk over
 /// the objects.
-fn memory_hogs(sh: &Shared, now: TsMs) -> FxHashMap<String, Option<(String, f64, String)>> {
+/// The top tenant per controller by artifact load, and whether any load was counted
+/// from runs (so changes with time alone).
+#[allow(clippy::type_complexity)]
+fn memory_hogs(sh: &Shared, now: TsMs) -> (FxHashMap<String, Option<(String, f64, String)>>, bool) {
     // Summed per controller and namespace first (no allocation per object), then per
     // tenant.
     #[derive(Default)]
@@ -878,10 +892,12 @@ fn memory_hogs(sh: &Shared, now: TsMs) -> FxHashMap<String, Option<(String, f64,
         per_obj: Vec<(f64, &'a ObjectRef)>,
     }
     let mut loads: FxHashMap<&str, Load> = FxHashMap::default();
+    let mut by_time = false;
     for (o, s) in &sh.objects {
         let Some(c) = s.controller else {
             continue;
         };
+        by_time |= s.interval_ms.is_none_or(|iv| iv == 0) && !s.runs.is_empty();
         let load = object_load(s, now);
         if load <= 0.0 {
             continue;
@@ -890,7 +906,7 @@ fn memory_hogs(sh: &Shared, now: TsMs) -> FxHashMap<String, Option<(String, f64,
         *l.per_ns.entry(o.namespace.as_str()).or_default() += load;
         l.per_obj.push((load, o));
     }
-    loads
+    let tops = loads
         .into_iter()
         .map(|(c, l)| {
             let mut ns_tenant: FxHashMap<&str, String> =
@@ -913,7 +929,8 @@ fn memory_hogs(sh: &Shared, now: TsMs) -> FxHashMap<String, Option<(String, f64,
             });
             (c.to_string(), top)
         })
-        .collect()
+        .collect();
+    (tops, by_time)
 }
 
 /// Artifact bytes an object moves per hour (size × polling rate), falling back to runs

@@ -505,16 +505,19 @@ impl Correlator {
             return;
         }
         let old_source = self.sh.objects.get(&obj).and_then(|s| s.source_ref.clone());
-        {
+        let load_changed = {
             let s = self.sh.obj_mut(&obj, ts);
-            if info.interval_ms.is_some() {
+            let mut load_changed = false;
+            if info.interval_ms.is_some() && s.interval_ms != info.interval_ms {
                 s.interval_ms = info.interval_ms;
+                load_changed = true;
             }
             s.depends_on = info.depends_on.clone();
             s.source_ref = info.source_ref.clone();
             s.service_account = info.service_account.clone();
-            if info.artifact_size.is_some() {
+            if info.artifact_size.is_some() && s.artifact_size != info.artifact_size {
                 s.artifact_size = info.artifact_size;
+                load_changed = true;
             }
             s.chart = info.chart.clone();
             s.suspended = info.suspend;
@@ -527,6 +530,10 @@ impl Correlator {
                     push_capped(&mut s.applied_revisions, r.clone(), APPLIED_REVISIONS_CAP);
                 }
             }
+            load_changed
+        };
+        if load_changed {
+            self.sh.load_gen += 1;
         }
         if let Some(u) = &info.url {
             self.sh.set_url(&obj, ts, u);
@@ -556,18 +563,27 @@ impl Correlator {
     fn on_object_record(&mut self, rec: &Record, obj: &ObjectRef, ts: TsMs) {
         let ctrl = controller_of(rec, obj);
         let class = rec.class;
-        {
+        let load_changed = {
             let s = self.sh.obj_mut(obj, ts);
             if let Some(r) = &rec.revision {
                 if s.last_revision.as_deref() != Some(r) {
                     s.last_revision = Some(r.clone());
                 }
             }
-            if class == Class::ReconcileSucceeded && s.interval_ms.is_none() {
-                s.interval_ms = rec.interval_ms;
-            }
             // The object speaks for itself: it exists.
             s.missing_at = None;
+            if class == Class::ReconcileSucceeded
+                && s.interval_ms.is_none()
+                && rec.interval_ms.is_some()
+            {
+                s.interval_ms = rec.interval_ms;
+                true
+            } else {
+                false
+            }
+        };
+        if load_changed {
+            self.sh.load_gen += 1;
         }
         // Work done for the controller, by tenant (guilty-tenant shares).
         let is_run = matches!(class, Class::ReconcileSucceeded | Class::ArtifactStored)
@@ -621,13 +637,7 @@ impl Correlator {
         if class != Class::DependencyNotReady {
             self.sh.failing.insert(obj.clone());
             self.sh.recent_failures.push(
-                RecentFailure {
-                    ts,
-                    object: obj.clone(),
-                    class,
-                    controller: ctrl,
-                    message: message.clone(),
-                },
+                RecentFailure::new(ts, obj.clone(), class, ctrl, message.clone()),
                 RECENT_FAILURES_CAP,
             );
         }

@@ -20,6 +20,7 @@ use super::finding::{Evidence, FindingTable};
 use super::pattern_id::PatternId;
 use super::state::{self, Caps, Evictions, ObjState};
 use super::{audit, vars, Output, Settings, Status};
+use crate::parse::message::CONTROLLERS;
 use crate::record::{Class, ObjectRef, TsMs};
 
 /// How long a failure stays in [`Shared::recent_failures`] (3h): longer than any
@@ -43,6 +44,47 @@ pub(crate) struct RecentFailure {
     pub class: Class,
     pub controller: Option<String>,
     pub message: String,
+    /// Which of the Flux controllers (`parse::message::CONTROLLERS`, bit i) the message
+    /// names as a host (`source-controller.`): looked up once here, not per tick.
+    pub mentions: u8,
+}
+
+impl RecentFailure {
+    pub fn new(
+        ts: TsMs,
+        object: ObjectRef,
+        class: Class,
+        controller: Option<String>,
+        message: String,
+    ) -> Self {
+        let mut mentions = 0u8;
+        if message.contains("-controller.") || message.contains("source-watcher.") {
+            for (i, c) in CONTROLLERS.iter().enumerate() {
+                let at = message
+                    .match_indices(c)
+                    .any(|(j, _)| message.as_bytes().get(j + c.len()) == Some(&b'.'));
+                if at {
+                    mentions |= 1 << i;
+                }
+            }
+        }
+        RecentFailure {
+            ts,
+            object,
+            class,
+            controller,
+            message,
+            mentions,
+        }
+    }
+
+    /// True when the message names controller `c` as a host (`<c>.`).
+    pub fn mentions_host(&self, c: &str) -> bool {
+        match CONTROLLERS.iter().position(|k| *k == c) {
+            Some(i) => self.mentions & (1 << i) != 0,
+            None => self.message.contains(&format!("{c}.")),
+        }
+    }
 }
 
 /// Failures in arrival order, with a count of adjacent pairs out of time order: while
@@ -102,6 +144,10 @@ pub(crate) struct Shared {
     pub settings: Settings,
     pub caps: Caps,
     pub objects: FxHashMap<ObjectRef, ObjState>,
+    /// Counts changes to what an object's artifact load is computed from (the
+    /// objects themselves, their interval, artifact size and runs): a memo of the
+    /// loads stays good while it holds (`controllers::memory_hogs`).
+    pub load_gen: u64,
     /// Provider host → the objects whose URL names it (`ObjState::url_host`), so a
     /// host's request shares walk its sources, not every object. Kept in step by
     /// [`Shared::set_url`], eviction and [`Shared::forget`].
@@ -133,6 +179,7 @@ impl Shared {
             settings,
             caps,
             objects: FxHashMap::default(),
+            load_gen: 0,
             by_host: FxHashMap::default(),
             consumers: FxHashMap::default(),
             consumer_edges: 0,
@@ -203,6 +250,7 @@ impl Shared {
                     !set.is_empty()
                 });
             }
+            self.load_gen += 1;
             let fresh = ObjState {
                 controller: vars::controller_for_kind(&o.kind),
                 ..Default::default()
@@ -249,6 +297,7 @@ impl Shared {
     pub(crate) fn forget(&mut self, o: &ObjectRef) {
         if let Some(s) = self.objects.remove(o) {
             self.unindex_host(o, s.url_host.as_deref());
+            self.load_gen += 1;
         }
         self.failing.remove(o);
         self.waiting.remove(o);
@@ -378,12 +427,14 @@ mod tests {
 
     #[test]
     fn recent_failures_since_matches_a_full_walk_in_and_out_of_order() {
-        let fail = |ts: TsMs| RecentFailure {
-            ts,
-            object: repo(&format!("r{ts}")),
-            class: Class::SourceNotReady,
-            controller: None,
-            message: String::new(),
+        let fail = |ts: TsMs| {
+            RecentFailure::new(
+                ts,
+                repo(&format!("r{ts}")),
+                Class::SourceNotReady,
+                None,
+                String::new(),
+            )
         };
         let walk = |r: &RecentFailures, from: TsMs| -> Vec<TsMs> {
             r.items

@@ -31,7 +31,7 @@ use crate::record::{Format, Record, TsMs};
 use crate::render::colour::Palette;
 use crate::render::finding::OutputFormat;
 use crate::signal::{Signal, SignalProducer};
-use crate::sources::chunks::{Chunk, Chunks};
+use crate::sources::chunks::{read_ahead, Chunk, ChunkFeed, Chunks};
 
 /// Replay options.
 #[derive(Debug, Clone)]
@@ -146,7 +146,7 @@ impl ChunkWork for ReplayWork {
 /// One input: its lines decoded and classified (on the pool when there is one), in file
 /// order.
 pub struct RecordStream<'p, 'env, R> {
-    chunks: Chunks<R>,
+    chunks: ChunkFeed<R>,
     decode: OrderedDecode<'p, 'env, ReplayWork>,
     classifier: &'env Classifier,
     /// Every chunk of the input was handed in.
@@ -173,8 +173,20 @@ impl<'p, 'env, R: Read> RecordStream<'p, 'env, R> {
         classifier: &'env Classifier,
         chunk_bytes: usize,
     ) -> Self {
+        let chunks = ChunkFeed::Here(Chunks::new(input, chunk_bytes, MAX_LINE_BYTES + 1));
+        Self::from_feed(name, index, chunks, pool, classifier)
+    }
+
+    /// A stream over chunks read elsewhere (ahead, on a reader thread).
+    pub fn from_feed(
+        name: &str,
+        index: u32,
+        chunks: ChunkFeed<R>,
+        pool: Option<&'p Pool<'env>>,
+        classifier: &'env Classifier,
+    ) -> Self {
         RecordStream {
-            chunks: Chunks::new(input, chunk_bytes, MAX_LINE_BYTES + 1),
+            chunks,
             decode: OrderedDecode::new(
                 pool,
                 &ReplayWork,
@@ -460,7 +472,10 @@ fn date_undated(correlator: &mut Correlator, rec: &Record, undated_ms: Option<Ts
 
 /// Replays `inputs` through `correlator`, writing to `emitter`; inputs are decoded on
 /// `emitter`'s `threads` worker threads (none: on this one).
-pub fn replay<R: Read, W: Write>(
+///
+/// With worker threads, each input is also read on a thread of its own, a few chunks
+/// ahead, so the replaying thread (the correlator's) only takes decoded records.
+pub fn replay<R: Read + Send, W: Write>(
     inputs: Vec<(String, R)>,
     classifier: &Classifier,
     correlator: &mut Correlator,
@@ -470,14 +485,20 @@ pub fn replay<R: Read, W: Write>(
     let (threads, chunk_bytes) = (emitter.opts.threads, emitter.opts.chunk_bytes);
     with_pool(threads, |pool| {
         let chunk_bytes = (chunk_bytes / inputs.len().max(1)).max(MIN_CHUNK_BYTES.min(chunk_bytes));
-        let streams = inputs
-            .into_iter()
-            .enumerate()
-            .map(|(i, (name, r))| {
-                RecordStream::new(&name, i as u32, r, pool, classifier, chunk_bytes)
-            })
-            .collect();
-        merge(streams, correlator, emitter, lateness_ms)
+        std::thread::scope(|scope| {
+            let mut streams = Vec::with_capacity(inputs.len());
+            for (i, (name, r)) in inputs.into_iter().enumerate() {
+                let chunks = Chunks::new(r, chunk_bytes, MAX_LINE_BYTES + 1);
+                let feed = match pool {
+                    Some(p) => read_ahead(scope, chunks, p.threads() + 1)?,
+                    None => ChunkFeed::Here(chunks),
+                };
+                streams.push(RecordStream::from_feed(
+                    &name, i as u32, feed, pool, classifier,
+                ));
+            }
+            merge(streams, correlator, emitter, lateness_ms)
+        })
     })
 }
 

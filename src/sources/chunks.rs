@@ -11,6 +11,7 @@
 //! discarded, so memory per reader stays bounded by `cap` plus the chunk size.
 
 use std::io::{self, Read};
+use std::sync::mpsc;
 
 use bytes::{Bytes, BytesMut};
 
@@ -44,7 +45,6 @@ impl Chunk {
 pub struct Chunks<R> {
     inner: R,
     buf: BytesMut,
-    scratch: Box<[u8]>,
     target: usize,
     cap: usize,
     /// Start of the line being read in `buf`.
@@ -63,7 +63,6 @@ impl<R: Read> Chunks<R> {
         Chunks {
             inner,
             buf: BytesMut::with_capacity(target.min(1 << 20) + READ_BYTES),
-            scratch: vec![0; READ_BYTES].into_boxed_slice(),
             target: target.max(1),
             cap: cap.max(1),
             line_start: 0,
@@ -77,11 +76,21 @@ impl<R: Read> Chunks<R> {
     /// The next chunk, or `None` at the end of the input.
     pub fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
         while !self.eof && (self.buf.len() < self.target || self.complete == 0) {
-            let n = match self.inner.read(&mut self.scratch) {
+            // Read straight into the buffer's tail: the bytes are copied once, from
+            // the kernel, and the chunk handed on is a slice of the same allocation.
+            let old = self.buf.len();
+            self.buf.resize(old + READ_BYTES, 0);
+            let n = match self.inner.read(&mut self.buf[old..]) {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.buf.truncate(old);
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return Err(e);
+                }
             };
+            self.buf.truncate(old + n);
             if n == 0 {
                 self.eof = true;
                 // A last line without a newline is still a line.
@@ -93,9 +102,11 @@ impl<R: Read> Chunks<R> {
                 }
                 break;
             }
-            let data = std::mem::take(&mut self.scratch);
-            self.absorb(&data[..n]);
-            self.scratch = data;
+            if !self.take_in_place(old) {
+                // An overlong line (or the tail of one) among them: cut it in a copy.
+                let data = self.buf.split_off(old);
+                self.absorb(&data);
+            }
         }
         if self.complete == 0 {
             return Ok(None);
@@ -125,6 +136,35 @@ impl<R: Read> Chunks<R> {
         };
         self.lines_before += lines;
         Ok(Some(chunk))
+    }
+
+    /// Counts the lines of the bytes just read into `buf[from..]` when every one fits
+    /// `cap` (nothing to cut); false, and nothing counted, when one does not.
+    fn take_in_place(&mut self, from: usize) -> bool {
+        if self.skipping {
+            return false;
+        }
+        let data = &self.buf[from..];
+        let mut cur = from - self.line_start;
+        let mut last_nl = None;
+        let mut lines = 0;
+        for i in memchr::memchr_iter(b'\n', data) {
+            if cur + i - last_nl.map_or(0, |l| l + 1) > self.cap {
+                return false;
+            }
+            cur = 0;
+            last_nl = Some(i);
+            lines += 1;
+        }
+        let tail = data.len() - last_nl.map_or(0, |l| l + 1);
+        if cur + tail > self.cap {
+            return false;
+        }
+        if let Some(l) = last_nl {
+            self.line_start = from + l + 1;
+        }
+        self.complete += lines;
+        true
     }
 
     /// Appends read bytes, cutting overlong lines to `cap`.
@@ -186,6 +226,54 @@ impl<R: Read> Chunks<R> {
             }
         }
     }
+}
+
+/// Where a reader takes its chunks: read here, on the caller's thread, or read ahead
+/// on a thread of its own ([`read_ahead`]).
+pub enum ChunkFeed<R> {
+    Here(Chunks<R>),
+    Ahead(mpsc::Receiver<io::Result<Chunk>>),
+}
+
+impl<R: Read> ChunkFeed<R> {
+    /// The next chunk, or `None` at the end of the input.
+    pub fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
+        match self {
+            ChunkFeed::Here(c) => c.next_chunk(),
+            ChunkFeed::Ahead(rx) => match rx.recv() {
+                Ok(Ok(c)) => Ok(Some(c)),
+                Ok(Err(e)) => Err(e),
+                // The reader ended after its last chunk (or its error).
+                Err(_) => Ok(None),
+            },
+        }
+    }
+}
+
+/// Reads `chunks` on a thread of `scope`, up to `depth` chunks ahead of the consumer.
+/// The reader ends at the end of the input, at a read error (handed on in order), or
+/// once the consumer dropped its feed.
+pub fn read_ahead<'scope, R: Read + Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    mut chunks: Chunks<R>,
+    depth: usize,
+) -> io::Result<ChunkFeed<R>> {
+    let (tx, rx) = mpsc::sync_channel(depth.max(1));
+    std::thread::Builder::new()
+        .name("read".into())
+        .spawn_scoped(scope, move || loop {
+            let next = chunks.next_chunk();
+            let last = !matches!(next, Ok(Some(_)));
+            let item = match next {
+                Ok(Some(c)) => Ok(c),
+                Ok(None) => return,
+                Err(e) => Err(e),
+            };
+            if tx.send(item).is_err() || last {
+                return;
+            }
+        })?;
+    Ok(ChunkFeed::Ahead(rx))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::classify::workload::{pod_causes, Cause, Stage};
+use crate::classify::workload::{Cause, Stage};
 use crate::correlate::finding::{ChainLink, WorkloadEvidence};
 use crate::record::{Class, ObjectInfo, ObjectRef, OwnerRef, TsMs};
 
@@ -312,7 +312,7 @@ pub fn view(store: &Store, w: &ObjectRef, win: Window) -> View {
         let pod_link = link(p, p_uid.as_ref(), p_link);
         let mut cands: Vec<Candidate> = Vec::new();
         if let Some(d) = pdoc {
-            for c in pod_causes(&d.info) {
+            for c in d.pod_causes().iter().cloned() {
                 let text = status_text(&c);
                 cands.push(Candidate {
                     evidence: evidence_of_status(

@@ -40,7 +40,7 @@ pub use lookup::{Lookup, LookupLimiter, LookupResult};
 
 use chain::{View, Window};
 use failure::FluxFailure;
-use store::Store;
+use store::{Store, HELM_LABEL, KUSTOMIZE_LABEL};
 
 /// Most Flux objects with a pending workload failure.
 pub const MAX_PENDING: usize = 1_000;
@@ -48,9 +48,6 @@ pub const MAX_PENDING: usize = 1_000;
 const MAX_INVENTORIES: usize = 4_096;
 /// Most inventory entries kept per Flux object.
 const INVENTORY_ENTRIES: usize = 512;
-/// Labels the Flux controllers put on what they apply (`<group>/name|namespace`).
-const KUSTOMIZE_LABEL: &str = "kustomize.toolkit.fluxcd.io";
-const HELM_LABEL: &str = "helm.toolkit.fluxcd.io";
 /// Label keys that become finding labels when a cause extracted them.
 const PARAM_LABELS: &[&str] = &[
     "image",
@@ -231,14 +228,16 @@ impl WorkloadHealth {
                 "Deployment" | "StatefulSet" | "DaemonSet" | "Job"
             )
         };
-        let labelled: Vec<(ObjectRef, &'static str)> = self
-            .store
-            .workloads
-            .iter()
-            .filter(|(k, d)| top(k) && labelled_by(&d.info.labels, flux))
-            .map(|(k, _)| (k.clone(), "label"))
-            .take(failure::MAX_NAMED)
-            .collect();
+        let labelled: Vec<(ObjectRef, &'static str)> = match owner_group(flux) {
+            Some(group) => self
+                .store
+                .labelled(group, &flux.namespace, &flux.name)
+                .filter(|k| top(k))
+                .map(|k| (k.clone(), "label"))
+                .take(failure::MAX_NAMED)
+                .collect(),
+            None => Vec::new(),
+        };
         if !labelled.is_empty() {
             return labelled;
         }
@@ -526,20 +525,22 @@ impl WorkloadHealth {
     }
 }
 
+/// The label group `flux`'s controller puts on what it applies.
+fn owner_group(flux: &ObjectRef) -> Option<&'static str> {
+    match flux.kind.as_str() {
+        "Kustomization" => Some(KUSTOMIZE_LABEL),
+        "HelmRelease" => Some(HELM_LABEL),
+        _ => None,
+    }
+}
+
 /// True when `labels` say the object was applied by `flux`.
 fn labelled_by(labels: &[(String, String)], flux: &ObjectRef) -> bool {
-    let group = match flux.kind.as_str() {
-        "Kustomization" => KUSTOMIZE_LABEL,
-        "HelmRelease" => HELM_LABEL,
-        _ => return false,
+    let Some(group) = owner_group(flux) else {
+        return false;
     };
-    let get = |k: &str| {
-        labels
-            .iter()
-            .find(|(a, _)| a.strip_prefix(group).and_then(|r| r.strip_prefix('/')) == Some(k))
-            .map(|(_, v)| v.as_str())
-    };
-    get("name") == Some(flux.name.as_str()) && get("namespace") == Some(flux.namespace.as_str())
+    store::label(labels, group, "name") == Some(flux.name.as_str())
+        && store::label(labels, group, "namespace") == Some(flux.namespace.as_str())
 }
 
 /// True when the Flux failure of `obj` is one the workload root explains (a wait for

@@ -10,13 +10,33 @@
 //! are pruned at each tick. Only Events with a cause are kept (benign ones cost
 //! nothing), so memory scales with failing objects, not with the cluster.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use crate::classify::workload::{event_cause, Cause};
+use rustc_hash::FxHashMap;
+
+use std::cell::OnceCell;
+
+use crate::classify::workload::{event_cause, pod_causes, Cause};
 use crate::record::{Class, Detail, ObjectInfo, ObjectRef, PodInfo, Record, Sym, TsMs};
 
 /// Most cause-bearing Events kept per involved object.
 pub const EVENTS_PER_OBJECT: usize = 8;
+
+/// Label groups the Flux controllers put on what they apply
+/// (`<group>/name`, `<group>/namespace`): Kustomizations', HelmReleases'.
+pub const KUSTOMIZE_LABEL: &str = "kustomize.toolkit.fluxcd.io";
+pub const HELM_LABEL: &str = "helm.toolkit.fluxcd.io";
+
+/// A Flux object as a workload's labels name it: (label group, namespace, name).
+pub type OwnerKey = (&'static str, Box<str>, Box<str>);
+
+/// The value of label `<group>/<key>`.
+pub fn label<'a>(labels: &'a [(String, String)], group: &str, key: &str) -> Option<&'a str> {
+    labels
+        .iter()
+        .find(|(a, _)| a.strip_prefix(group).and_then(|r| r.strip_prefix('/')) == Some(key))
+        .map(|(_, v)| v.as_str())
+}
 
 /// Default cap of each map (workloads, Pods, PVCs, objects with Events, nodes).
 pub const DEFAULT_CAP: usize = 4_096;
@@ -75,6 +95,16 @@ pub struct Doc<T> {
     pub seen: TsMs,
     /// The record's class (a failing Pod's status class).
     pub class: Class,
+    /// The causes a Pod's status shows (`classify::workload::pod_causes`), worked out
+    /// the first time a chain looks at the Pod, not at every evaluation.
+    pub causes: OnceCell<Vec<Cause>>,
+}
+
+impl Doc<PodInfo> {
+    /// The causes this Pod's status shows.
+    pub fn pod_causes(&self) -> &[Cause] {
+        self.causes.get_or_init(|| pod_causes(&self.info))
+    }
 }
 
 /// The workload detector's memory.
@@ -89,6 +119,12 @@ pub struct Store {
     pub events: BTreeMap<ObjectRef, VecDeque<KeptEvent>>,
     /// Node Events (SystemOOM, OOMKilling) by node name.
     pub node_events: BTreeMap<String, VecDeque<KeptEvent>>,
+    /// Workload keys by the Flux object their labels name, so the workloads of a
+    /// release are found without a walk over every workload. A superset: read through
+    /// [`Store::labelled`], which checks each against `workloads`; swept at `prune`
+    /// and when it outgrows twice the cap.
+    by_owner: FxHashMap<OwnerKey, BTreeSet<ObjectRef>>,
+    by_owner_entries: usize,
     pub evicted: u64,
 }
 
@@ -107,6 +143,8 @@ impl Store {
             pvcs: BTreeMap::new(),
             events: BTreeMap::new(),
             node_events: BTreeMap::new(),
+            by_owner: FxHashMap::default(),
+            by_owner_entries: 0,
             evicted: 0,
         }
     }
@@ -158,7 +196,23 @@ impl Store {
                 info.labels
                     .retain(|(k, _)| k.contains(".toolkit.fluxcd.io/"));
                 info.labels.shrink_to_fit();
+                let owned = o.kind != "PersistentVolumeClaim" && !info.labels.is_empty();
+                if owned {
+                    for group in [KUSTOMIZE_LABEL, HELM_LABEL] {
+                        let ns = label(&info.labels, group, "namespace");
+                        let name = label(&info.labels, group, "name");
+                        if let (Some(ns), Some(name)) = (ns, name) {
+                            let key = (group, ns.into(), name.into());
+                            if self.by_owner.entry(key).or_default().insert(o.clone()) {
+                                self.by_owner_entries += 1;
+                            }
+                        }
+                    }
+                }
                 insert(map, cap, &mut self.evicted, o, (info, rec.class), ts);
+                if self.by_owner_entries > 2 * cap {
+                    self.sweep_owners();
+                }
                 true
             }
             Detail::Event(e) => {
@@ -206,6 +260,41 @@ impl Store {
         self.workloads.retain(|_, d| now - d.seen <= status_ttl);
         self.pods.retain(|_, d| now - d.seen <= status_ttl);
         self.pvcs.retain(|_, d| now - d.seen <= status_ttl);
+        self.sweep_owners();
+    }
+
+    /// Drops owner-index entries whose workload is gone.
+    fn sweep_owners(&mut self) {
+        let workloads = &self.workloads;
+        let mut n = 0;
+        self.by_owner.retain(|_, set| {
+            set.retain(|k| workloads.contains_key(k));
+            n += set.len();
+            !set.is_empty()
+        });
+        self.by_owner_entries = n;
+    }
+
+    /// The workloads whose `group` labels name `namespace`/`name` now, in key order
+    /// (the order of `workloads`).
+    pub fn labelled<'a>(
+        &'a self,
+        group: &'static str,
+        namespace: &str,
+        name: &str,
+    ) -> impl Iterator<Item = &'a ObjectRef> + 'a {
+        let key: OwnerKey = (group, namespace.into(), name.into());
+        let (namespace, name): (Box<str>, Box<str>) = (key.1.clone(), key.2.clone());
+        self.by_owner
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter(move |k| {
+                self.workloads.get(*k).is_some_and(|d| {
+                    label(&d.info.labels, group, "namespace") == Some(&*namespace)
+                        && label(&d.info.labels, group, "name") == Some(&*name)
+                })
+            })
     }
 
     /// True when nothing is kept.
@@ -263,6 +352,7 @@ fn insert<T>(
             info: Box::new(info),
             seen,
             class,
+            causes: OnceCell::new(),
         },
     );
 }
