@@ -111,6 +111,19 @@ impl CentralStats {
         let limit = self.stall_after();
         {
             let mut w = self.watchdog.lock().unwrap_or_else(|e| e.into_inner());
+            // The consumer thread published nothing for longer than the limit: it was
+            // stuck (a sink, a broker call) and its partitions were not read meanwhile.
+            if let Some(gap) = w.published.map(|t| now.saturating_duration_since(t)) {
+                if gap > limit && !w.progress.is_empty() {
+                    self.stalls.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        stuck_s = gap.as_secs_f64(),
+                        stall_after_s = limit.as_secs_f64(),
+                        partitions = w.progress.len(),
+                        "consumer thread stuck: its partitions were stalled"
+                    );
+                }
+            }
             w.published = Some(now);
             let mut next = BTreeMap::new();
             for g in &p {
@@ -328,6 +341,16 @@ mod tests {
         // Nothing published for 11 s: the thread is stuck; its partitions are not read.
         let st = s.stalled_at(t0 + Duration::from_secs(11));
         assert!(st.values().all(|x| *x), "stuck thread: {st:?}");
+        // The thread publishes again: the episode is counted.
+        s.set_partitions_at(
+            vec![g(0, 9, None), g(1, 0, Some(0))],
+            t0 + Duration::from_secs(12),
+        );
+        assert_eq!(s.stalls.load(Ordering::Relaxed), 1);
+        assert!(s
+            .stalled_at(t0 + Duration::from_secs(12))
+            .values()
+            .all(|x| !x));
     }
 
     #[test]
