@@ -261,7 +261,7 @@ fn scale_out_and_graceful_scale_in_give_no_duplicates() {
     let third = stream.len() / 3;
     let mut members = start_group(&dir, &["s0", "s1"], &bootstrap);
     let publisher = Publisher::new(&bootstrap);
-    publisher.publish(&stream[..third], 200, |_| {});
+    let mut partition_of = publisher.publish(&stream[..third], 200, |_| {});
     // Scale out: a third member joins mid-stream (cooperative-sticky: only the
     // partitions it takes move).
     let before = owners(&members);
@@ -273,7 +273,7 @@ fn scale_out_and_graceful_scale_in_give_no_duplicates() {
     let after_out = owners(&members);
     eprintln!("owners before scale-out {before:?}, after {after_out:?}");
     assert!(spread, "3 members share the partitions: {after_out:?}");
-    publisher.publish(&stream[third..2 * third], 200, |_| {});
+    partition_of.extend(publisher.publish(&stream[third..2 * third], 200, |_| {}));
     // Graceful scale-in: SIGTERM revokes and commits every partition of s0.
     members[0].stop();
     let took = wait_until(Duration::from_secs(60), || {
@@ -282,16 +282,17 @@ fn scale_out_and_graceful_scale_in_give_no_duplicates() {
     let after_in = owners(&members);
     eprintln!("owners after SIGTERM of s0: {after_in:?}");
     assert!(took, "the other two own every partition: {after_in:?}");
-    publisher.publish(&stream[2 * third..], 200, |_| {});
+    partition_of.extend(publisher.publish(&stream[2 * third..], 200, |_| {}));
     let done = caught_up(&members, &expected, Duration::from_secs(180));
     std::thread::sleep(Duration::from_secs(3));
     let raw = union(&members);
-    let dups = duplicates(&raw, &expected);
-    eprintln!("caught up: {done}; duplicate lines: {}", dups.len());
-    assert!(
-        dups.is_empty(),
-        "no (id, revision) emitted twice across scale-out and graceful scale-in: {:#?}",
-        &dups[..dups.len().min(5)]
+    eprintln!("caught up: {done}");
+    assert_no_duplicates(
+        "scale-out and graceful scale-in",
+        &members,
+        &raw,
+        &expected,
+        &partition_of,
     );
     assert_union_is_oracle("scale-out and scale-in", &raw, &expected);
     let s0 = members[0].log_text();
@@ -352,13 +353,20 @@ fn committed_offsets_never_go_backwards_across_20_kill_restart_cycles() {
     let started = Instant::now();
     for (cycle, part) in stream.chunks(chunk).enumerate() {
         publisher.publish(part, 100, |_| {});
+        // Some cycles kill a settled group that has committed what it read, others
+        // kill mid-rebalance: at most 4 s for the group to own every partition again,
+        // then a commit interval.
+        let owned = wait_until(Duration::from_secs(4), || {
+            owned_once(&owners(&members), PARTITIONS)
+        });
+        std::thread::sleep(Duration::from_millis(1200));
         let victim = (rng.next() % members.len() as u64) as usize;
         let down = Duration::from_millis(rng.next() % 1500);
         members[victim].kill9();
         std::thread::sleep(down);
         members[victim].restart();
         eprintln!(
-            "cycle {cycle}: SIGKILL {} for {} ms; {:.1} s",
+            "cycle {cycle}: group owned every partition: {owned}; SIGKILL {} for {} ms; {:.1} s",
             members[victim].name,
             down.as_millis(),
             started.elapsed().as_secs_f64()
@@ -399,6 +407,10 @@ fn committed_offsets_never_go_backwards_across_20_kill_restart_cycles() {
         PARTITIONS as usize,
         "every partition was committed: {last:?}"
     );
+    // The offsets moved while members died (not only at the final SIGTERMs).
+    let moves = samples.windows(2).filter(|w| w[1] != w[0]).count();
+    eprintln!("the committed offsets changed between {moves} pairs of samples");
+    assert!(moves >= 5, "commits happened during the cycles: {moves}");
     assert!(settled, "the group settled after the cycles");
     let raw = union(&members);
     eprintln!(
@@ -630,7 +642,7 @@ fn replay_and_a_three_member_group_give_the_same_finding_ids() {
     let expected = all_oracle(&clusters);
     let mut members = start_group(&dir, &["d0", "d1", "d2"], &bootstrap);
     let publisher = Publisher::new(&bootstrap);
-    publisher.publish(&interleave(&streams(&clusters)), 200, |_| {});
+    let partition_of = publisher.publish(&interleave(&streams(&clusters)), 200, |_| {});
     let done = caught_up(&members, &expected, Duration::from_secs(180));
     std::thread::sleep(Duration::from_secs(2));
     let raw = union(&members);
@@ -642,14 +654,20 @@ fn replay_and_a_three_member_group_give_the_same_finding_ids() {
         fleet_ids.len(),
         members.iter().map(|m| m.lines().len()).collect::<Vec<_>>()
     );
-    assert!(replay_ids.len() > 20, "the inputs give findings");
+    assert!(replay_ids.len() >= 10, "the inputs give findings");
     assert_eq!(fleet_ids, replay_ids, "the same (cluster, finding id) set");
     assert!(
         members.iter().filter(|m| !m.lines().is_empty()).count() >= 2,
         "the work was spread over the members"
     );
     assert_union_is_oracle("replay vs 3-member group", &raw, &expected);
-    assert!(duplicates(&raw, &expected).is_empty(), "no duplicates");
+    assert_no_duplicates(
+        "replay vs 3-member group",
+        &members,
+        &raw,
+        &expected,
+        &partition_of,
+    );
     for m in &mut members {
         m.stop();
     }
