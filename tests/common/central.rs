@@ -616,7 +616,7 @@ pub fn assert_no_duplicates(
         "{what}: {} duplicate lines; partitions owned by two members at once: {overlaps:#?}",
         dups.len()
     );
-    if overlaps.is_empty() {
+    if overlaps.is_empty() || dups.is_empty() {
         assert!(
             dups.is_empty(),
             "{what}: no (id, revision) emitted twice: {:#?}",
