@@ -322,6 +322,7 @@ mod tests {
         // It moves: over; frozen again later: a second episode.
         s.set_partitions_at(vec![g(1, 8, Some(9))], at(13));
         assert!(!s.stalled_at(at(13))[&("t".to_string(), 1)]);
+        s.set_partitions_at(vec![g(1, 8, Some(9))], at(18));
         s.set_partitions_at(vec![g(1, 8, Some(9))], at(24));
         assert_eq!(s.stalls.load(Ordering::Relaxed), 2);
         // Revoked partitions are forgotten.
