@@ -18,30 +18,29 @@
 //!
 //! What tansu 0.6 lacks is printed and only that assertion skipped: see `skip`.
 
+#[path = "common/central.rs"]
+mod central;
 mod common;
 #[path = "common/tansu.rs"]
 mod tansu;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fluxsight::classify::Classifier;
-use fluxsight::correlate::{Correlator, Settings};
-use fluxsight::pipeline::replay::{replay, Emitter, ReplayOptions};
-use fluxsight::signal::{Signal, SignalKind, SignalProducer, DEFAULT_HEARTBEAT_MS};
+use fluxsight::signal::Signal;
 use fluxsight::sinks::kafka::DEFAULT_SIGNALS_TOPIC;
 use fluxsight::sources::signals::config::DEFAULT_DLQ_TOPIC;
 use fluxsight::sources::signals::H_DLQ_REASON;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use common::{http_get, tempdir, wait_until, BIN};
+use central::{
+    captures, interleave, oracle, owners, signals_of, skip, streamed_outputs, union, Member,
+    Publisher,
+};
+use common::{tempdir, wait_until};
 use tansu::{create_topics_with, free_port, Broker};
 
 const PARTITIONS: i32 = 6;
@@ -50,321 +49,8 @@ const CLUSTERS: usize = 8;
 /// Clusters publishing while a member is stopped (phase 3).
 const LATE_CLUSTERS: usize = 3;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn skip(what: &str, why: &str) {
-    eprintln!("SKIPPED ASSERTION: {what}: {why}");
-}
-
-/// The captures replayed as clusters: the bundled one and the shared dev scenarios.
-fn captures() -> Vec<PathBuf> {
-    let mut v = vec![root().join("samples/demo/incident.log")];
-    let shared = root().join("../shared/samples/scenarios");
-    if let Ok(rd) = std::fs::read_dir(&shared) {
-        let mut s: Vec<PathBuf> = rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "log"))
-            .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() < 700_000))
-            .collect();
-        s.sort();
-        v.extend(s);
-    }
-    v
-}
-
-/// The signals a sidecar of `cluster` publishes for `input` (a replay with a tap).
-fn signals_of(cluster: &str, input: &[u8]) -> Vec<Signal> {
-    let opts = ReplayOptions {
-        threads: 0,
-        ..ReplayOptions::default()
-    };
-    let tap = Arc::new(Mutex::new(Vec::new()));
-    let t2 = tap.clone();
-    let mut sink = Vec::new();
-    let mut emitter = Emitter::new(&mut sink, opts.clone()).with_signal_tap(
-        SignalProducer::new(cluster, DEFAULT_HEARTBEAT_MS),
-        Box::new(move |s| t2.lock().unwrap().push(s.clone())),
-    );
-    let mut c = Correlator::new(Settings::default());
-    replay(
-        vec![("in".to_string(), input)],
-        &Classifier::builtin(),
-        &mut c,
-        &mut emitter,
-        opts.lateness_ms,
-    )
-    .unwrap();
-    emitter.finish().unwrap();
-    let v = std::mem::take(&mut *tap.lock().unwrap());
-    v
-}
-
-/// How many outputs a stream of `signals` gives before the end-of-input flush.
-fn streamed_outputs(cluster: &str, signals: &[Signal]) -> usize {
-    let mut c = Correlator::new(Settings {
-        cluster: cluster.to_string(),
-        ..Settings::default()
-    });
-    let mut n = 0;
-    for s in signals {
-        match s.kind {
-            SignalKind::Record => {
-                let rec = s.record().unwrap();
-                if rec.ts.is_none() && c.now().is_none() {
-                    c.on_time(s.t);
-                }
-                c.on_record(&rec);
-            }
-            SignalKind::Heartbeat => c.on_time(s.t),
-        }
-        n += c.drain().len();
-    }
-    n
-}
-
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// The oracle of one cluster: `fluxsight replay --config` with a file sink, its lines
-/// up to what a stream gives (`n`); checked to be the whole output but the flush.
-fn oracle(dir: &Path, cluster: &str, input: &Path, n: usize) -> Vec<String> {
-    let out = dir.join(format!("oracle-{cluster}.jsonl"));
-    let cfg = dir.join(format!("oracle-{cluster}.yaml"));
-    std::fs::write(
-        &cfg,
-        format!(
-            "cluster: {cluster}\nsinks:\n  - name: out\n    type: file\n    path: {}\n",
-            out.display()
-        ),
-    )
-    .unwrap();
-    let st = Command::new(BIN)
-        .args(["replay", "--config", cfg.to_str().unwrap()])
-        .arg(input)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "replay of {}", input.display());
-    let all = lines(&out);
-    assert!(
-        all.len() >= n,
-        "{cluster}: replay wrote {} < {n}",
-        all.len()
-    );
-    all[..n].to_vec()
-}
-
-struct Member {
-    child: Option<Child>,
-    cfg: PathBuf,
-    out: PathBuf,
-    log: PathBuf,
-    port: u16,
-}
-
-impl Member {
-    fn start(dir: &Path, i: usize, bootstrap: &str) -> Member {
-        let out = dir.join(format!("out-{i}.jsonl"));
-        let cfg = dir.join(format!("central-{i}.yaml"));
-        let state = dir.join(format!("state-{i}"));
-        std::fs::write(
-            &cfg,
-            format!(
-                "central:\n  brokers: {bootstrap}\n  session_timeout: 6s\n  commit_interval: 1s\nsinks:\n  - name: out\n    type: file\n    path: {}\ndelivery:\n  state_dir: {}\n",
-                out.display(),
-                state.display()
-            ),
-        )
-        .unwrap();
-        let port = free_port();
-        let log = dir.join(format!("central-{i}.log"));
-        let f = std::fs::File::create(&log).unwrap();
-        let child = Command::new(BIN)
-            .args(["central", "--config", cfg.to_str().unwrap()])
-            .args(["--health-listen", &format!("127.0.0.1:{port}")])
-            .args(["--client-id", &format!("central-{i}")])
-            .env("FLUXSIGHT_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(f.try_clone().unwrap())
-            .stderr(f)
-            .spawn()
-            .expect("start central");
-        Member {
-            child: Some(child),
-            cfg,
-            out,
-            log,
-            port,
-        }
-    }
-
-    fn alive(&self) -> bool {
-        self.child.is_some()
-    }
-
-    /// Partition → (owned, rehydrating, next offset), from `/metrics`.
-    fn partitions(&self) -> Option<BTreeMap<i32, (bool, i64)>> {
-        let (code, body) = http_get(self.port, "/metrics")?;
-        if code != 200 {
-            return None;
-        }
-        let mut m = BTreeMap::new();
-        for l in body.lines() {
-            let value = |l: &str| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
-            let part = |l: &str| {
-                l.split("partition=\"")
-                    .nth(1)?
-                    .split('"')
-                    .next()?
-                    .parse::<i32>()
-                    .ok()
-            };
-            if l.starts_with("fluxsight_central_partition_owned{") {
-                m.entry(part(l)?).or_insert((false, 0));
-            } else if l.starts_with("fluxsight_central_partition_rehydrating{") {
-                let p = part(l)?;
-                m.entry(p).or_insert((false, 0)).0 = value(l)? > 0.0;
-            } else if l.starts_with("fluxsight_central_partition_next_offset{") {
-                let p = part(l)?;
-                m.entry(p).or_insert((false, 0)).1 = value(l)? as i64;
-            }
-        }
-        Some(m)
-    }
-
-    fn signal(&self, sig: &str) {
-        if let Some(c) = &self.child {
-            let _ = Command::new("kill")
-                .args([sig, &c.id().to_string()])
-                .status();
-        }
-    }
-
-    fn kill9(&mut self) {
-        self.signal("-KILL");
-        if let Some(mut c) = self.child.take() {
-            let _ = c.wait();
-        }
-    }
-
-    fn stop(&mut self) {
-        self.signal("-TERM");
-        if let Some(mut c) = self.child.take() {
-            let end = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < end {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-CONT", &c.id().to_string()])
-                .status();
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// Who owns which partition now: partition → members (from the live members' metrics).
-fn owners(members: &[Member]) -> BTreeMap<i32, Vec<usize>> {
-    let mut o: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
-    for (i, m) in members.iter().enumerate().filter(|(_, m)| m.alive()) {
-        for p in m.partitions().unwrap_or_default().keys() {
-            o.entry(*p).or_default().push(i);
-        }
-    }
-    o
-}
-
 fn owned_once(o: &BTreeMap<i32, Vec<usize>>) -> bool {
-    o.len() == PARTITIONS as usize && o.values().all(|v| v.len() == 1)
-}
-
-/// Publishes `signals` (cluster, signal) in order, `per_tick` every 20 ms; the
-/// partition of each cluster.
-fn publish(
-    bootstrap: &str,
-    signals: &[(String, Signal)],
-    per_tick: usize,
-    mut between: impl FnMut(usize),
-) -> BTreeMap<String, i32> {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .create()
-        .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut partition_of = BTreeMap::new();
-    for (i, chunk) in signals.chunks(per_tick).enumerate() {
-        let sends: Vec<_> = chunk
-            .iter()
-            .map(|(cluster, s)| {
-                let bytes = s.encode();
-                let rec = FutureRecord::to(DEFAULT_SIGNALS_TOPIC)
-                    .key(cluster.as_bytes())
-                    .payload(&bytes)
-                    .timestamp(s.t);
-                producer.send_result(rec).map_err(|(e, _)| e).unwrap()
-            })
-            .collect();
-        for (f, (cluster, _)) in rt
-            .block_on(futures::future::join_all(sends))
-            .into_iter()
-            .zip(chunk)
-        {
-            let d = f.expect("delivery future").expect("delivered");
-            partition_of.insert(cluster.clone(), d.partition);
-        }
-        between(i * per_tick);
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    partition_of
-}
-
-/// Round-robin over clusters: their signals interleaved as if published at once.
-fn interleave(per_cluster: &[(String, Vec<Signal>)]) -> Vec<(String, Signal)> {
-    let mut out = Vec::new();
-    let longest = per_cluster.iter().map(|(_, s)| s.len()).max().unwrap_or(0);
-    for i in 0..longest {
-        for (c, s) in per_cluster {
-            if let Some(x) = s.get(i) {
-                out.push((c.clone(), x.clone()));
-            }
-        }
-    }
-    out
-}
-
-/// Every member's output lines (raw, duplicates kept).
-fn union(members: &[Member]) -> Vec<String> {
-    members.iter().flat_map(|m| lines(&m.out)).collect()
+    central::owned_once(o, PARTITIONS)
 }
 
 fn dlq_records(bootstrap: &str) -> Vec<(Vec<u8>, String)> {
@@ -445,7 +131,7 @@ fn three_members_share_the_partitions_survive_a_kill_and_a_zombie_emits_nothing(
 
     // (1) The group forms: every partition owned exactly once.
     let mut members: Vec<Member> = (0..MEMBERS)
-        .map(|i| Member::start(&dir, i, &bootstrap))
+        .map(|i| Member::start(&dir, &format!("central-{i}"), &bootstrap, ""))
         .collect();
     let formed = wait_until(Duration::from_secs(90), || {
         let o = owners(&members);
@@ -459,8 +145,8 @@ fn three_members_share_the_partitions_survive_a_kill_and_a_zombie_emits_nothing(
     );
 
     // A poison record (not a signal) and the signals, with a SIGKILL at 40 %.
-    publish(
-        &bootstrap,
+    let publisher = Publisher::new(&bootstrap);
+    publisher.publish(
         &[(
             "c00".to_string(),
             Signal {
@@ -473,7 +159,7 @@ fn three_members_share_the_partitions_survive_a_kill_and_a_zombie_emits_nothing(
     );
     let kill_at = stream.len() * 2 / 5;
     let mut killed_at = None;
-    let partition_of = publish(&bootstrap, &stream, 200, |sent| {
+    let partition_of = publisher.publish(&stream, 200, |sent| {
         if killed_at.is_none() && sent >= kill_at {
             // Give the members a commit interval on what they read so far.
             std::thread::sleep(Duration::from_millis(1500));
@@ -502,13 +188,7 @@ fn three_members_share_the_partitions_survive_a_kill_and_a_zombie_emits_nothing(
         expected.is_subset(&got)
     });
     // The killed member's spool, as its pod would deliver it at restart.
-    let st = Command::new(BIN)
-        .args(["drain", "--config", members[0].cfg.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "drain of the killed member's spool");
+    members[0].drain();
     // Let late duplicates land.
     std::thread::sleep(Duration::from_secs(3));
     let raw = union(&members);
@@ -553,20 +233,20 @@ fn three_members_share_the_partitions_survive_a_kill_and_a_zombie_emits_nothing(
     // (3) A zombie: SIGSTOP a survivor past the session timeout while late clusters
     // publish, then SIGCONT.
     let zombie = 1;
-    let before: BTreeSet<String> = lines(&members[zombie].out).into_iter().collect();
-    let zombie_lines_before = lines(&members[zombie].out).len();
+    let before: BTreeSet<String> = members[zombie].lines().into_iter().collect();
+    let zombie_lines_before = members[zombie].lines().len();
     members[zombie].signal("-STOP");
     let stopped = Instant::now();
     let late_stream = interleave(&late);
-    publish(&bootstrap, &late_stream, 200, |_| {});
+    publisher.publish(&late_stream, 200, |_| {});
     // Past the session timeout (6 s) and the new owner's rebuild.
     let others_own_all = wait_until(Duration::from_secs(40), || {
         stopped.elapsed() > Duration::from_secs(10) && {
             let mut o: BTreeMap<i32, usize> = BTreeMap::new();
             for (i, m) in members.iter().enumerate() {
                 if i != zombie && m.alive() {
-                    for p in m.partitions().unwrap_or_default().keys() {
-                        o.insert(*p, i);
+                    for p in m.partitions().unwrap_or_default() {
+                        o.insert(p, i);
                     }
                 }
             }
@@ -579,7 +259,8 @@ fn three_members_share_the_partitions_survive_a_kill_and_a_zombie_emits_nothing(
         late_expected.is_subset(&got)
     });
     std::thread::sleep(Duration::from_secs(8));
-    let zombie_new: Vec<String> = lines(&members[zombie].out)
+    let zombie_new: Vec<String> = members[zombie]
+        .lines()
         .into_iter()
         .skip(zombie_lines_before)
         .collect();
@@ -587,7 +268,7 @@ fn three_members_share_the_partitions_survive_a_kill_and_a_zombie_emits_nothing(
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != zombie)
-        .flat_map(|(_, m)| lines(&m.out))
+        .flat_map(|(_, m)| m.lines())
         .collect();
     let zombie_dups: Vec<&String> = zombie_new
         .iter()

@@ -8,10 +8,14 @@
 //! Services their endpoint), a NetworkPolicy, a Service, a pipeline ConfigMap that
 //! `fluxsight validate` accepts and whose edits reach the pod (hash suffix, checksum, or
 //! reload), and the monitoring's rules and dashboard against the registered metrics.
+//! `fluxsight central`'s StatefulSet (deploy/central, the chart's `central.enabled`) has
+//! its own checks in `deploy_manifests/central.rs`.
 //!
 //! The checks return their problems, and the tests feed them bad manifests, so a check
 //! that stopped working would show.
 
+#[path = "deploy_manifests/central.rs"]
+mod central;
 #[path = "deploy_manifests/chart_tests.rs"]
 mod chart_tests;
 #[path = "deploy_manifests/checks.rs"]
@@ -379,7 +383,17 @@ fn every_kustomization_under_deploy_renders_and_passes() {
             .objects
             .iter()
             .any(|o| str_at(o, "/kind") == "Deployment");
+        let runs_central = rendered
+            .objects
+            .iter()
+            .any(|o| str_at(o, "/kind") == "StatefulSet");
         let errs = match kind {
+            // `fluxsight central` (deploy/central): a StatefulSet, no receiver, no RBAC.
+            KustKind::Kustomization if runs_central => {
+                let mut e = central::check_central_build(&rendered.objects);
+                e.extend(check_kinds(&rendered.objects));
+                e
+            }
             KustKind::Kustomization if runs_pods => {
                 builds += 1;
                 check_build(&rendered.objects, &entrypoint, ConfigRollout::NewPod)

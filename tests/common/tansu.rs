@@ -1,6 +1,7 @@
 //! The Kafka-compatible broker of the end-to-end tests: `tansu` with memory storage on
 //! loopback (found or installed by `scripts/tansu.sh`), and topic creation. Shared by
-//! `kafka_e2e.rs` and `central_e2e.rs` (`#[path = "common/tansu.rs"] mod tansu;`).
+//! `kafka_e2e.rs`, `central_e2e.rs` and `central_group.rs` (`#[path = "common/tansu.rs"]
+//! mod tansu;`).
 #![allow(dead_code)]
 
 use std::net::TcpListener;

@@ -100,6 +100,8 @@ pub const FLUXSIGHT_KINDS: &[&str] = &[
     "Service",
     "NetworkPolicy",
     "Deployment",
+    "StatefulSet",
+    "PodDisruptionBudget",
     "ServiceMonitor",
     "PodMonitor",
     "PrometheusRule",

@@ -163,6 +163,9 @@ pub fn run_central(
             }
         });
     }
+    telemetry
+        .central
+        .set_stall_after(Duration::from_millis(central.stall_after_ms));
     let owner = Arc::new(Mutex::new(Assignment::new(settings)));
     let ctx = GroupContext {
         topic: central.topic.clone(),

@@ -54,6 +54,11 @@ pub struct CentralSection {
     /// duplicates after a crash (outputs of records after the last commit are sent again).
     #[serde(default)]
     pub commit_interval: Option<Spanned<String>>,
+    /// Stall watchdog, a duration (default `60s`): a partition with lag whose next
+    /// offset does not move for this long is reported stalled
+    /// (`fluxsight_central_partition_stalled`, a warning in the log).
+    #[serde(default)]
+    pub stall_after: Option<Spanned<String>>,
     /// Extra librdkafka properties of the consumer and the dead-letter producer
     /// (non-secret), e.g. `security.protocol`.
     #[serde(default)]
@@ -73,6 +78,7 @@ pub struct CentralSettings {
     pub dlq_topic: String,
     pub session_timeout_ms: u64,
     pub commit_interval_ms: u64,
+    pub stall_after_ms: u64,
     pub properties: BTreeMap<String, String>,
 }
 
@@ -112,6 +118,11 @@ impl CentralSection {
             &self.commit_interval,
             "commit_interval",
             DEFAULT_COMMIT_INTERVAL_MS,
+        );
+        let stall_after_ms = dur(
+            &self.stall_after,
+            "stall_after",
+            crate::telemetry::central::DEFAULT_STALL_AFTER_MS,
         );
         for (field, v) in [
             ("topic", &self.topic),
@@ -177,6 +188,7 @@ impl CentralSection {
             dlq_topic: or(&self.dlq_topic, DEFAULT_DLQ_TOPIC),
             session_timeout_ms,
             commit_interval_ms,
+            stall_after_ms,
             properties: self.properties.clone(),
         }))
     }
