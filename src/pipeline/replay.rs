@@ -490,7 +490,7 @@ pub fn replay<R: Read + Send, W: Write>(
             for (i, (name, r)) in inputs.into_iter().enumerate() {
                 let chunks = Chunks::new(r, chunk_bytes, MAX_LINE_BYTES + 1);
                 let feed = match pool {
-                    Some(p) => read_ahead(scope, chunks, p.threads() + 1)?,
+                    Some(_) => read_ahead(scope, chunks, READ_AHEAD_CHUNKS)?,
                     None => ChunkFeed::Here(chunks),
                 };
                 streams.push(RecordStream::from_feed(
@@ -507,6 +507,9 @@ pub fn replay<R: Read + Send, W: Write>(
 /// peak RSS per worker; 64 KiB keeps a 2-thread replay of the 1,000-object generated
 /// day at 32 MiB and was faster too (docs/performance.md).
 pub const CHUNK_BYTES: usize = 64 * 1024;
+/// Chunks a reader thread holds ready beside the one it is reading: one is enough to
+/// keep the decode threads fed, and each more costs a chunk buffer of peak RSS.
+const READ_AHEAD_CHUNKS: usize = 1;
 /// Smallest chunk, however many inputs: smaller ones would cost more in hand-off than
 /// they save in memory.
 const MIN_CHUNK_BYTES: usize = 16 * 1024;
