@@ -98,6 +98,9 @@ pub const PARAM_TABLES: &[&[PatternParams]] = &[
     SourceHealth::PARAMS,
     DependencyGraph::PARAMS,
     ControllerHealth::PARAMS,
+    // Not a family of the correlator: stage 2 of `central` (`crate::fleet`), fed
+    // partials instead of records.
+    crate::fleet::FLEET_PARAMS,
 ];
 
 /// The parameters of `pattern`, from the table of the family that emits it.
