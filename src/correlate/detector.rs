@@ -233,6 +233,11 @@ mod tests {
             (c.name(), vec![include_str!("controllers.rs")], c.params()),
             (o.name(), vec![include_str!("objects.rs")], o.params()),
             (g.name(), vec![include_str!("graph.rs")], g.params()),
+            (
+                "FleetCorrelator",
+                vec![include_str!("../fleet/mod.rs")],
+                crate::fleet::FLEET_PARAMS,
+            ),
             {
                 let w = WorkloadHealth::new(10);
                 (

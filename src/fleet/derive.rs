@@ -220,7 +220,11 @@ impl ClusterPartials {
             keys.extend(url_keys(&o.kind, u));
         }
         for ch in self.charts.values() {
-            let repo = ch.source.as_ref().and_then(|s| urls.get(s)).map(String::as_str);
+            let repo = ch
+                .source
+                .as_ref()
+                .and_then(|s| urls.get(s))
+                .map(String::as_str);
             keys.extend(FleetKey::chart(repo, &ch.chart, ch.version.as_deref()));
         }
         keys
@@ -274,11 +278,7 @@ impl ClusterPartials {
                         .as_ref()
                         .and_then(|s| self.urls.get(s))
                         .map(String::as_str);
-                    new_keys.extend(FleetKey::chart(
-                        repo,
-                        &use_.chart,
-                        use_.version.as_deref(),
-                    ));
+                    new_keys.extend(FleetKey::chart(repo, &use_.chart, use_.version.as_deref()));
                     self.charts.insert(o.clone(), use_);
                 }
             }
@@ -505,7 +505,11 @@ mod tests {
             snapshot("lib", "ssh://git@github.com/acme/lib.git", t0 + 1),
         ];
         for i in 0..8 {
-            recs.push(rate_limited("app", "https://github.com/acme/app", t0 + 60_000 * (i + 1)));
+            recs.push(rate_limited(
+                "app",
+                "https://github.com/acme/app",
+                t0 + 60_000 * (i + 1),
+            ));
         }
         let ps = run("c1", &recs);
         let inv: BTreeSet<String> = ps
@@ -528,7 +532,10 @@ mod tests {
             .find(|p| p.key == "ratelimit:github.com/acme")
             .unwrap();
         assert_eq!(p.cluster, "c1");
-        assert_eq!(p.pattern.as_deref(), Some(PatternId::RateLimitExhaustion.as_str()));
+        assert_eq!(
+            p.pattern.as_deref(),
+            Some(PatternId::RateLimitExhaustion.as_str())
+        );
         assert!(p.finding.is_some() && p.since.is_some());
         assert!(p.sample.as_deref().unwrap_or("").contains("429"));
         // The same stream gives the same partials.
@@ -540,9 +547,15 @@ mod tests {
         let mut t = Ticks::new("s/0", DeriveSettings::default());
         assert_eq!(t.after([1_000].into_iter()).map(|p| p.t), Some(1_000));
         assert!(t.after([20_000].into_iter()).is_none());
-        assert_eq!(t.after([30_000, 45_000].into_iter()).map(|p| p.t), Some(30_000));
+        assert_eq!(
+            t.after([30_000, 45_000].into_iter()).map(|p| p.t),
+            Some(30_000)
+        );
         // A cluster far behind (idle) does not hold the watermark.
-        assert!(t.after([70_000, 1_000].into_iter()).is_none(), "69 s behind: live");
+        assert!(
+            t.after([70_000, 1_000].into_iter()).is_none(),
+            "69 s behind: live"
+        );
         assert_eq!(
             t.after([200_000, 1_000].into_iter()).map(|p| p.t),
             Some(200_000)

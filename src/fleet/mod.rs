@@ -331,7 +331,14 @@ impl FleetCorrelator {
             (None, true) => {
                 let start = affected.values().map(|f| f.since).min().unwrap_or(now);
                 let mut f = new_finding(pattern_of(key.kind), key, start, &self.cluster);
-                fill(&mut f, &pat, key, &affected, inventory_known.then_some(users), now);
+                fill(
+                    &mut f,
+                    &pat,
+                    key,
+                    &affected,
+                    inventory_known.then_some(users),
+                    now,
+                );
                 self.out.push(Output::Finding(Box::new(f.clone())));
                 ks.incident = Some(Incident {
                     finding: f,
@@ -352,12 +359,20 @@ impl FleetCorrelator {
                     inc.finding.emission += 1;
                     inc.emitted = names;
                     inc.last_emit = now;
-                    self.out.push(Output::Finding(Box::new(inc.finding.clone())));
+                    self.out
+                        .push(Output::Finding(Box::new(inc.finding.clone())));
                 }
             }
             (Some(inc), false) => {
                 let mut f = inc.finding.clone();
-                fill(&mut f, &pat, key, &affected, inventory_known.then_some(users), now);
+                fill(
+                    &mut f,
+                    &pat,
+                    key,
+                    &affected,
+                    inventory_known.then_some(users),
+                    now,
+                );
                 f.status = Status::Resolved;
                 f.emission += 1;
                 self.out.push(Output::Finding(Box::new(f)));
@@ -374,7 +389,11 @@ impl FleetCorrelator {
 pub fn findings_for_partials(input: &str, settings: &Settings) -> Result<Vec<Finding>, String> {
     let mut c = FleetCorrelator::new(settings.clone(), derive::DEFAULT_IDLE_MS);
     let mut by_id: BTreeMap<String, Finding> = BTreeMap::new();
-    for (n, line) in input.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (n, line) in input
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let p = Partial::decode(line.as_bytes()).map_err(|e| format!("line {}: {e}", n + 1))?;
         c.on_partial(&p);
         for o in c.drain() {
@@ -454,10 +473,7 @@ fn fill(
             last_failed: x.t,
             class: Class::ErrorOther,
             message: match (&x.pattern, &x.finding) {
-                (Some(p), Some(id)) => format!(
-                    "{p} {id}: {}",
-                    x.sample.as_deref().unwrap_or("")
-                ),
+                (Some(p), Some(id)) => format!("{p} {id}: {}", x.sample.as_deref().unwrap_or("")),
                 _ => x.sample.clone().unwrap_or_default(),
             },
         })

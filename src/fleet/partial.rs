@@ -176,7 +176,9 @@ impl Partial {
             PartialKind::Status | PartialKind::Inventory
                 if p.key.is_empty() || p.cluster.is_empty() =>
             {
-                Err(PartialError::Shape("a status or inventory partial without key or cluster"))
+                Err(PartialError::Shape(
+                    "a status or inventory partial without key or cluster",
+                ))
             }
             PartialKind::Status if p.status.is_none() => {
                 Err(PartialError::Shape("a status partial without status"))
@@ -344,7 +346,10 @@ impl FleetKey {
         if name.is_empty() {
             return None;
         }
-        let version = version.map(str::trim).filter(|v| !v.is_empty()).unwrap_or("*");
+        let version = version
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .unwrap_or("*");
         let repo = repo_url.and_then(normalise_url).map(|n| {
             if n.path.is_empty() {
                 n.host
@@ -386,9 +391,12 @@ mod tests {
             );
         }
         assert_eq!(
-            FleetKey::source("GitRepository", "https://gitlab.example.com/group/sub/repo.git")
-                .unwrap()
-                .to_string(),
+            FleetKey::source(
+                "GitRepository",
+                "https://gitlab.example.com/group/sub/repo.git"
+            )
+            .unwrap()
+            .to_string(),
             "git:gitlab.example.com/group/sub/repo"
         );
         assert!(FleetKey::source("GitRepository", "").is_none());
@@ -415,7 +423,10 @@ mod tests {
             "oci:ghcr.io/stefanprodan/charts"
         );
         assert_eq!(
-            k(FleetKey::source("HelmRepository", "https://charts.bitnami.com/bitnami/")),
+            k(FleetKey::source(
+                "HelmRepository",
+                "https://charts.bitnami.com/bitnami/"
+            )),
             "helm:charts.bitnami.com/bitnami"
         );
         assert_eq!(
@@ -426,10 +437,7 @@ mod tests {
             )),
             "chart:ghcr.io/stefanprodan/charts/podinfo@6.5.0"
         );
-        assert_eq!(
-            k(FleetKey::chart(None, "Podinfo", None)),
-            "chart:podinfo@*"
-        );
+        assert_eq!(k(FleetKey::chart(None, "Podinfo", None)), "chart:podinfo@*");
         for s in [
             "ratelimit:github.com/acme",
             "ratelimit-host:github.com",

@@ -106,7 +106,10 @@ fn forty_of_two_hundred_clusters_give_exactly_one_finding_naming_the_forty() {
     );
     assert!(last.summary.contains("c000, c005"), "{}", last.summary);
     // Each impact entry links the cluster's own finding.
-    assert!(last.impact.iter().all(|i| i.message.contains("rate_limit_exhaustion id-c")));
+    assert!(last
+        .impact
+        .iter()
+        .all(|i| i.message.contains("rate_limit_exhaustion id-c")));
     assert_eq!(last.cluster, FLEET_CLUSTER);
     // Updates were coalesced: not one emission per cluster that joined.
     assert!(fs.len() < 15, "{} emissions", fs.len());
@@ -146,7 +149,10 @@ fn the_inventory_is_the_denominator() {
     }
     ps.push(tick(T0 + 30_000));
     let mut c = fc();
-    assert!(findings(&feed(&mut c, &ps)).is_empty(), "3 of 100 is below 10 %");
+    assert!(
+        findings(&feed(&mut c, &ps)).is_empty(),
+        "3 of 100 is below 10 %"
+    );
     // 58 failing of 60 users: fires, "58 of 60".
     let mut ps = vec![tick(T0)];
     for i in 0..60 {
@@ -179,7 +185,10 @@ fn the_inventory_is_the_denominator() {
             tick(T0 + 30_000),
         ],
     );
-    assert_eq!(findings(&out)[0].labels["share"], "3 of 3 clusters that use it");
+    assert_eq!(
+        findings(&out)[0].labels["share"],
+        "3 of 3 clusters that use it"
+    );
 }
 
 #[test]
@@ -240,9 +249,8 @@ fn the_same_partials_give_the_same_ids_in_any_order_between_ticks() {
         }
     }
     let c = feed(&mut fc(), &shuffled);
-    let ids = |o: &[Output]| -> BTreeSet<String> {
-        findings(o).iter().map(|f| f.id.clone()).collect()
-    };
+    let ids =
+        |o: &[Output]| -> BTreeSet<String> { findings(o).iter().map(|f| f.id.clone()).collect() };
     assert_eq!(ids(&a), ids(&c));
     // The id is hash(pattern, key, incident start minute), nothing else.
     let f = findings(&a)[0];
@@ -331,5 +339,8 @@ fn pattern_thresholds_come_from_the_pattern_files_and_overrides() {
     }
     assert!(!is_fleet_pattern(PatternId::RateLimitExhaustion));
     assert_eq!(pattern_of(KeyKind::Chart), PatternId::FleetChartFailure);
-    assert_eq!(pattern_of(KeyKind::RateLimitHost), PatternId::FleetRateLimit);
+    assert_eq!(
+        pattern_of(KeyKind::RateLimitHost),
+        PatternId::FleetRateLimit
+    );
 }

@@ -1,12 +1,17 @@
 //! The sans-IO side of `fluxsight central`: one [`PartitionWorker`] per assigned
-//! partition of the signals topic, and the [`Assignment`] of this member (the workers
+//! partition of the consumed topic, and the [`Assignment`] of this member (the workers
 //! by partition, told about ownership by the consumer's rebalance callback).
 //!
-//! A worker holds one [`Correlator`] per cluster of its partition, each with the
-//! pipeline file's settings and that cluster's name, fed exactly as
-//! `tests/signals.rs` feeds one (records to `on_record`, heartbeats to `on_time`), so its
-//! findings carry the ids and the bytes the cluster's own sidecar or a `replay` of its
-//! capture would give.
+//! Stage 1 ([`Role::Cluster`]): a worker holds one [`Correlator`] per cluster of its
+//! signals partition, each with the pipeline file's settings and that cluster's name,
+//! fed exactly as `tests/signals.rs` feeds one (records to `on_record`, heartbeats to
+//! `on_time`), so its findings carry the ids and the bytes the cluster's own sidecar or
+//! a `replay` of its capture would give. With partials on, each cluster also has its
+//! [`ClusterPartials`] and the partition its [`Ticks`]: the partials of a live record
+//! wait in the worker ([`PartitionWorker::take_partials`]) for the caller to publish.
+//!
+//! Stage 2 ([`Role::Fleet`]): a worker holds one [`FleetCorrelator`] fed the partials
+//! of its partition of the partials topic. Same boundary, offsets and poison handling.
 //!
 //! Invariants:
 //! - **Rehydrating emits nothing.** Outputs of records before the boundary (the
@@ -20,6 +25,7 @@
 use std::collections::BTreeMap;
 
 use crate::correlate::{Correlator, Output, Settings};
+use crate::fleet::{ClusterPartials, DeriveSettings, FleetCorrelator, Partial, Ticks};
 use crate::signal::{Signal, SignalKind};
 use crate::sources::signals::{PartitionOwner, StartPlan};
 
@@ -51,11 +57,41 @@ pub struct WorkerCounts {
     pub poison: u64,
 }
 
+/// What the workers of a member do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Role {
+    /// Stage 1: signals → per-cluster findings; partials too when `partials` is set
+    /// (`src` of ticks: `<signals topic>/<partition>`, from `topic`).
+    Cluster {
+        topic: String,
+        partials: Option<DeriveSettings>,
+    },
+    /// Stage 2: partials → fleet findings; `idle_ms` the tick sources' idleness.
+    Fleet { idle_ms: i64 },
+}
+
+impl Default for Role {
+    fn default() -> Self {
+        Role::Cluster {
+            topic: String::new(),
+            partials: None,
+        }
+    }
+}
+
 /// One assigned partition.
 pub struct PartitionWorker {
     plan: StartPlan,
     settings: Settings,
     clusters: BTreeMap<String, Correlator>,
+    /// Stage 1 with partials: each cluster's derivation, and the partition's ticks.
+    derived: BTreeMap<String, ClusterPartials>,
+    derive: Option<DeriveSettings>,
+    ticks: Option<Ticks>,
+    /// Partials of live records not yet taken by the caller.
+    pending: Vec<Partial>,
+    /// Stage 2.
+    fleet: Option<FleetCorrelator>,
     /// One past the last record processed.
     next: i64,
     /// One past the last live record whose outputs are safe (`plan.boundary` before any).
@@ -76,6 +112,11 @@ impl PartitionWorker {
             plan,
             settings,
             clusters: BTreeMap::new(),
+            derived: BTreeMap::new(),
+            derive: None,
+            ticks: None,
+            pending: Vec::new(),
+            fleet: None,
             next: plan.start,
             safe: plan.boundary,
             withheld: false,
@@ -85,8 +126,35 @@ impl PartitionWorker {
         }
     }
 
+    /// A worker of `role` for `partition`.
+    pub fn with_role(plan: StartPlan, settings: Settings, role: &Role, partition: i32) -> Self {
+        let mut w = PartitionWorker::new(plan, settings);
+        match role {
+            Role::Cluster { topic, partials } => {
+                w.derive = *partials;
+                w.ticks = partials.map(|d| Ticks::new(&format!("{topic}/{partition}"), d));
+            }
+            Role::Fleet { idle_ms } => {
+                w.fleet = Some(FleetCorrelator::new(w.settings.clone(), *idle_ms));
+            }
+        }
+        w
+    }
+
     pub fn plan(&self) -> StartPlan {
         self.plan
+    }
+
+    /// The partials of the live records processed since the last call, in order
+    /// (stage 1 with partials on; empty otherwise). Publish them before storing the
+    /// offset of the record that gave them.
+    pub fn take_partials(&mut self) -> Vec<Partial> {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// The fleet correlator (stage 2).
+    pub fn fleet(&self) -> Option<&FleetCorrelator> {
+        self.fleet.as_ref()
     }
 
     /// Still rebuilding: the next record is before the boundary.
@@ -112,20 +180,33 @@ impl PartitionWorker {
         }
         self.next = offset + 1;
         let live = offset >= self.plan.boundary;
-        let signal = match payload.map(Signal::decode) {
-            Some(Ok(s)) => s,
-            Some(Err(e)) if live => {
+        let decoded = match (&mut self.fleet, payload) {
+            (_, None) => Err("record without a value".to_string()),
+            (Some(f), Some(b)) => match Partial::decode(b) {
+                Ok(p) => {
+                    self.counts.records += 1;
+                    f.on_partial(&p);
+                    Ok(f.drain())
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            (None, Some(b)) => Signal::decode(b).map_err(|e| e.to_string()).map(|s| {
+                let (outputs, partials) = self.feed(&s);
+                if live {
+                    self.pending.extend(partials);
+                }
+                outputs
+            }),
+        };
+        let mut outputs = match decoded {
+            Ok(o) => o,
+            Err(e) if live => {
                 self.counts.poison += 1;
-                return Step::Poison(e.to_string());
-            }
-            None if live => {
-                self.counts.poison += 1;
-                return Step::Poison("record without a value".into());
+                return Step::Poison(e);
             }
             // Before the boundary the previous owner dead-lettered it already.
-            _ => return Step::Rehydrated,
+            Err(_) => return Step::Rehydrated,
         };
-        let mut outputs = self.feed(&signal);
         if !live {
             self.counts.suppressed += outputs.len() as u64;
             return Step::Rehydrated;
@@ -142,22 +223,25 @@ impl PartitionWorker {
     }
 
     /// Records to `on_record`, heartbeats to `on_time`, of the signal's cluster's
-    /// correlator (as `tests/signals.rs` checks against the replay).
-    fn feed(&mut self, s: &Signal) -> Vec<Output> {
+    /// correlator (as `tests/signals.rs` checks against the replay); with partials on,
+    /// the cluster's partials and the partition's tick after it.
+    fn feed(&mut self, s: &Signal) -> (Vec<Output>, Vec<Partial>) {
         let c = self.clusters.entry(s.cluster.clone()).or_insert_with(|| {
             let mut settings = self.settings.clone();
             settings.cluster = s.cluster.clone();
             Correlator::new(settings)
         });
         self.newest_event_ms = Some(self.newest_event_ms.map_or(s.t, |n| n.max(s.t)));
+        let mut rec = None;
         match s.kind {
             SignalKind::Record => {
                 self.counts.records += 1;
-                if let Some(rec) = s.record() {
-                    if rec.ts.is_none() && c.now().is_none() {
+                if let Some(r) = s.record() {
+                    if r.ts.is_none() && c.now().is_none() {
                         c.on_time(s.t);
                     }
-                    c.on_record(&rec);
+                    c.on_record(&r);
+                    rec = Some(r);
                 }
             }
             SignalKind::Heartbeat => {
@@ -165,7 +249,20 @@ impl PartitionWorker {
                 c.on_time(s.t);
             }
         }
-        c.drain()
+        let outputs = c.drain();
+        let Some(d) = self.derive else {
+            return (outputs, Vec::new());
+        };
+        let now = c.now().unwrap_or(s.t);
+        let derived = self
+            .derived
+            .entry(s.cluster.clone())
+            .or_insert_with(|| ClusterPartials::new(&s.cluster, d));
+        let mut partials = derived.after(rec.as_ref(), c, &outputs, now);
+        if let Some(t) = &mut self.ticks {
+            partials.extend(t.after(self.clusters.values().filter_map(Correlator::now)));
+        }
+        (outputs, partials)
     }
 
     /// The outputs of the record at `offset` are safe (spooled, or dead-lettered):
@@ -201,6 +298,7 @@ pub struct OwnershipCounts {
 /// The partitions this member owns, each with its worker.
 pub struct Assignment {
     settings: Settings,
+    role: Role,
     workers: BTreeMap<i32, PartitionWorker>,
     generation: u64,
     pub counts: OwnershipCounts,
@@ -211,8 +309,14 @@ pub struct Assignment {
 impl Assignment {
     /// Workers get `settings` (their cluster name replaced by each signal's).
     pub fn new(settings: Settings) -> Self {
+        Assignment::with_role(settings, Role::default())
+    }
+
+    /// Workers of `role` (stage 1 with or without partials, or stage 2).
+    pub fn with_role(settings: Settings, role: Role) -> Self {
         Assignment {
             settings,
+            role,
             workers: BTreeMap::new(),
             generation: 0,
             counts: OwnershipCounts::default(),
@@ -250,7 +354,7 @@ impl PartitionOwner for Assignment {
     fn assigned(&mut self, partition: i32, plan: StartPlan) {
         self.generation += 1;
         self.counts.assigned += 1;
-        let mut w = PartitionWorker::new(plan, self.settings.clone());
+        let mut w = PartitionWorker::with_role(plan, self.settings.clone(), &self.role, partition);
         w.generation = self.generation;
         self.workers.insert(partition, w);
     }
