@@ -27,7 +27,7 @@ use crate::classify::redact::redact;
 use crate::correlate::{Correlator, Finding, Output, PatternId, Status};
 use crate::record::{ObjectRef, Record, TsMs};
 
-use super::partial::{normalise_url, FleetKey, KeyStatus, Partial};
+use super::partial::{normalise_url, FleetKey, KeyKind, KeyStatus, Partial};
 
 /// Default refresh of failing statuses and inventory (event time).
 pub const DEFAULT_REFRESH_MS: i64 = 5 * 60_000;
@@ -373,9 +373,18 @@ impl ClusterPartials {
     /// The failing status of `k` from every firing finding that maps to it.
     fn status_of(&self, k: &FleetKey, now: TsMs) -> Option<Partial> {
         let mut p: Option<Partial> = None;
+        let mut orgs = BTreeSet::new();
         for (id, c) in &self.failing {
             if !c.keys.contains(k) {
                 continue;
+            }
+            if k.kind == KeyKind::RateLimitHost {
+                orgs.extend(
+                    c.keys
+                        .iter()
+                        .filter(|o| o.kind == KeyKind::RateLimit)
+                        .map(|o| o.body.clone()),
+                );
             }
             let q = p.get_or_insert_with(|| {
                 let mut q = Partial::status(k, &self.cluster, now, KeyStatus::Failing);
@@ -393,6 +402,9 @@ impl ClusterPartials {
             if c.sample.is_some() {
                 q.sample = c.sample.clone();
             }
+        }
+        if let Some(q) = &mut p {
+            q.orgs = orgs.into_iter().collect();
         }
         p
     }
@@ -538,6 +550,11 @@ mod tests {
         );
         assert!(p.finding.is_some() && p.since.is_some());
         assert!(p.sample.as_deref().unwrap_or("").contains("429"));
+        let h = failing
+            .iter()
+            .find(|p| p.key == "ratelimit-host:github.com")
+            .unwrap();
+        assert_eq!(h.orgs, ["github.com/acme"]);
         // The same stream gives the same partials.
         assert_eq!(ps, run("c1", &recs));
     }

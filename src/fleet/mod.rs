@@ -110,6 +110,7 @@ struct Failing {
     finding: Option<String>,
     count: u64,
     sample: Option<String>,
+    orgs: Vec<String>,
 }
 
 /// An open fleet finding.
@@ -247,6 +248,7 @@ impl FleetCorrelator {
                                 finding: p.finding.clone(),
                                 count: p.count.unwrap_or(1),
                                 sample: p.sample.clone(),
+                                orgs: p.orgs.clone(),
                             }),
                             _ => None,
                         };
@@ -325,7 +327,15 @@ impl FleetCorrelator {
             .filter(|e| e.used_t.is_some() || e.failing.is_some())
             .count();
         let n = affected.len();
-        let fires = n >= min_clusters && (!inventory_known || n as f64 >= min_ratio * users as f64);
+        // A host-wide rate limit that every failing cluster ties to the same one org
+        // is that org's finding (`ratelimit:<host>/<org>`), not a second one.
+        let one_org = key.kind == KeyKind::RateLimitHost && {
+            let orgs: BTreeSet<&String> = affected.values().flat_map(|f| &f.orgs).collect();
+            orgs.len() == 1 && affected.values().all(|f| !f.orgs.is_empty())
+        };
+        let fires = n >= min_clusters
+            && !one_org
+            && (!inventory_known || n as f64 >= min_ratio * users as f64);
         let names: BTreeSet<String> = affected.keys().map(|c| (*c).clone()).collect();
         match (&mut ks.incident, fires) {
             (None, true) => {

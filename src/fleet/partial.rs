@@ -84,6 +84,11 @@ pub struct Partial {
     /// The cluster's last error (redacted, at most 300 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<String>,
+    /// `ratelimit-host:` status: the organisations (`ratelimit:` key bodies) the
+    /// cluster's rate limit covers. Stage 2 leaves a host-wide finding to the org's
+    /// when all failing clusters name the same one org.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orgs: Vec<String>,
     /// `kind: tick`: the stage-1 source (`<signals topic>/<partition>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub src: Option<String>,
@@ -114,6 +119,7 @@ impl Partial {
             finding: None,
             count: None,
             sample: None,
+            orgs: Vec::new(),
             src: None,
         }
     }
@@ -145,6 +151,7 @@ impl Partial {
             finding: None,
             count: None,
             sample: None,
+            orgs: Vec::new(),
             src: Some(src.to_string()),
         }
     }

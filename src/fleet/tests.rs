@@ -344,3 +344,39 @@ fn pattern_thresholds_come_from_the_pattern_files_and_overrides() {
         PatternId::FleetRateLimit
     );
 }
+
+#[test]
+fn a_host_wide_limit_of_one_org_is_left_to_the_org_finding() {
+    let host = "ratelimit-host:github.com";
+    let with_orgs = |c: &str, orgs: &[&str]| {
+        let mut p = failing(host, c, T0 + 1, T0);
+        p.orgs = orgs.iter().map(|o| o.to_string()).collect();
+        p
+    };
+    // Three clusters, all on github.com/acme: no host finding.
+    let out = feed(
+        &mut fc(),
+        &[
+            tick(T0),
+            with_orgs("a", &["github.com/acme"]),
+            with_orgs("b", &["github.com/acme"]),
+            with_orgs("c", &["github.com/acme"]),
+            tick(T0 + 30_000),
+        ],
+    );
+    assert!(findings(&out).is_empty());
+    // Two orgs: provider-wide.
+    let out = feed(
+        &mut fc(),
+        &[
+            tick(T0),
+            with_orgs("a", &["github.com/acme"]),
+            with_orgs("b", &["github.com/beta"]),
+            with_orgs("c", &["github.com/acme"]),
+            tick(T0 + 30_000),
+        ],
+    );
+    let fs = findings(&out);
+    assert_eq!(fs.len(), 1);
+    assert_eq!(fs[0].labels["fleet_key"], host);
+}

@@ -580,4 +580,172 @@ mod tests {
         assert_eq!(of("a"), of("b"));
         assert_eq!(w.clusters().collect::<Vec<_>>(), ["a", "b"]);
     }
+
+    /// A cluster whose GitRepository on github.com/acme is rate-limited every minute.
+    fn rate_limited(cluster: &str, minutes: i64) -> Vec<Vec<u8>> {
+        use crate::record::{Detail, ObjectInfo};
+        let mut p = SignalProducer::new(cluster, DEFAULT_HEARTBEAT_MS);
+        let t0 = 1_767_000_000_000;
+        let repo = ObjectRef::new("GitRepository", "flux-system", "apps");
+        let snap = Record {
+            ts: Some(t0),
+            object: Some(repo.clone()),
+            class: Class::ObjectState,
+            format: crate::record::Format::K8sObject,
+            detail: Detail::Object(Box::new(ObjectInfo {
+                url: Some("https://github.com/acme/apps".into()),
+                ..ObjectInfo::default()
+            })),
+            ..Record::default()
+        };
+        let mut out = vec![p.record(&snap, Some(t0)).encode()];
+        for i in 1..=minutes {
+            let t = t0 + i * 60_000;
+            let rec = Record {
+                ts: Some(t),
+                controller: Some("source-controller".into()),
+                object: Some(repo.clone()),
+                msg: "Reconciler error".into(),
+                error: Some("failed to checkout and determine revision: unable to clone 'https://github.com/acme/apps': unexpected client error: unexpected requesting \"https://github.com/acme/apps/info/refs?service=git-upload-pack\" status code: 429".into()),
+                class: Class::RateLimited,
+                severity: Class::RateLimited.default_severity(),
+                ..Record::default()
+            };
+            out.push(p.record(&rec, Some(t)).encode());
+            if let Some(h) = p.heartbeat(t + 30_000) {
+                out.push(h.encode());
+            }
+        }
+        out
+    }
+
+    fn stage1(committed: i64, n: usize) -> PartitionWorker {
+        PartitionWorker::with_role(
+            plan_start(Some(committed), Some(0), 0, n as i64),
+            Settings::default(),
+            &Role::Cluster {
+                topic: "signals".into(),
+                partials: Some(DeriveSettings::default()),
+            },
+            4,
+        )
+    }
+
+    /// The partials of live records from `from` on (offset, partial).
+    fn partials_of(w: &mut PartitionWorker, msgs: &[Vec<u8>]) -> Vec<(usize, Partial)> {
+        let mut out = Vec::new();
+        for (i, m) in msgs.iter().enumerate() {
+            let step = w.on_message(i as i64, Some(m));
+            let ps = w.take_partials();
+            if !matches!(step, Step::Live(_)) {
+                assert!(ps.is_empty(), "offset {i}: partials of a rehydrated record");
+            }
+            out.extend(ps.into_iter().map(|p| (i, p)));
+        }
+        out
+    }
+
+    #[test]
+    fn stage_one_derives_partials_and_a_new_owner_derives_the_same_from_its_boundary() {
+        use crate::fleet::{KeyStatus, PartialKind};
+        let msgs = rate_limited("c7", 12);
+        let n = msgs.len();
+        let oracle = partials_of(&mut stage1(0, n), &msgs);
+        let failing: Vec<&Partial> = oracle
+            .iter()
+            .map(|(_, p)| p)
+            .filter(|p| p.status == Some(KeyStatus::Failing))
+            .collect();
+        assert!(
+            failing
+                .iter()
+                .any(|p| p.key == "ratelimit:github.com/acme" && p.cluster == "c7"),
+            "{failing:?}"
+        );
+        assert!(oracle
+            .iter()
+            .any(|(_, p)| p.kind == PartialKind::Inventory && p.key == "git:github.com/acme/apps"));
+        let ticks: Vec<&Partial> = oracle
+            .iter()
+            .map(|(_, p)| p)
+            .filter(|p| p.kind == PartialKind::Tick)
+            .collect();
+        assert!(
+            ticks.len() >= 12,
+            "a tick per 30 s of event time: {}",
+            ticks.len()
+        );
+        assert!(ticks.iter().all(|t| t.src.as_deref() == Some("signals/4")));
+        for cut in 0..=n {
+            let got = partials_of(&mut stage1(cut as i64, n), &msgs);
+            let want: Vec<(usize, Partial)> =
+                oracle.iter().filter(|(i, _)| *i >= cut).cloned().collect();
+            assert_eq!(got, want, "cut at {cut}");
+        }
+        // Without partials on, none.
+        let mut w = worker(Some(0), n);
+        assert!(partials_of(&mut w, &msgs).is_empty());
+    }
+
+    fn stage2(committed: i64, n: usize) -> PartitionWorker {
+        PartitionWorker::with_role(
+            plan_start(Some(committed), Some(0), 0, n as i64),
+            Settings::default(),
+            &Role::Fleet { idle_ms: 120_000 },
+            0,
+        )
+    }
+
+    #[test]
+    fn stage_two_rebuilds_before_its_boundary_and_emits_what_the_first_owner_emitted_after() {
+        // The partials of 5 rate-limited clusters, interleaved.
+        let mut per: Vec<Vec<Partial>> = Vec::new();
+        for c in 0..5 {
+            let msgs = rate_limited(&format!("c{c}"), 12);
+            per.push(
+                partials_of(&mut stage1(0, msgs.len()), &msgs)
+                    .into_iter()
+                    .map(|(_, p)| p)
+                    .collect(),
+            );
+        }
+        let longest = per.iter().map(Vec::len).max().unwrap();
+        let mut stream: Vec<Vec<u8>> = Vec::new();
+        for i in 0..longest {
+            for p in &per {
+                if let Some(x) = p.get(i) {
+                    stream.push(x.encode());
+                }
+            }
+        }
+        let n = stream.len();
+        let oracle = run(&mut stage2(0, n), &stream, 0);
+        let fired = ids(&oracle);
+        assert!(!fired.is_empty(), "5 clusters rate-limited on one org fire");
+        let distinct: std::collections::BTreeSet<&String> =
+            fired.iter().map(|(id, _, _)| id).collect();
+        // ratelimit:github.com/acme only: the host-wide key names that one org.
+        assert_eq!(distinct.len(), 1, "{fired:?}");
+        for cut in (0..=n).step_by(7) {
+            let mut w = stage2(cut as i64, n);
+            let got = run(&mut w, &stream, 0);
+            let mut first = stage2(0, n);
+            let mut tail = Vec::new();
+            for (i, m) in stream.iter().enumerate() {
+                if let Step::Live(o) = first.on_message(i as i64, Some(m)) {
+                    if i >= cut {
+                        tail.extend(o);
+                    }
+                }
+            }
+            assert_eq!(ids(&got), ids(&tail), "cut at {cut}");
+        }
+        // A record that is not a partial is poison when live.
+        let mut w = stage2(0, 3);
+        assert!(matches!(w.on_message(0, Some(b"{}")), Step::Poison(_)));
+        assert!(matches!(
+            w.on_message(1, Some(&rate_limited("x", 1)[0])),
+            Step::Poison(_)
+        ));
+    }
 }
