@@ -12,9 +12,13 @@
 //! pipeline), the per-cluster correlation (`correlate`).
 //!
 //! Invariants:
-//! - **No clock.** Time is the minimum watermark of the live tick sources (a source
-//!   behind the newest by more than the idle timeout no longer holds it back); with no
-//!   tick source yet, the newest partial's time.
+//! - **No wall clock of its own.** Time is the minimum watermark of the live tick
+//!   sources; with no tick source yet, the newest partial's time. A source is idle
+//!   (no longer holds the clock back) when no tick of it arrived for the idle timeout
+//!   of the caller's wall time ([`FleetCorrelator::on_partial_at`]; Flink's
+//!   `withIdleness`), or, without a wall time (tests, examples), when its watermark is
+//!   that far behind the newest. Keys whose partials changed are evaluated at the next
+//!   tick even when the clock did not move (a lagging source's statuses count).
 //! - **Idempotent.** A partial is an upsert of (key, cluster) as of its time: applying
 //!   it twice, or an older one after a newer one, changes nothing; so duplicates of an
 //!   at-least-once topic and a rebuild's replay are harmless.
@@ -145,7 +149,12 @@ pub struct FleetCorrelator {
     cluster: String,
     idle_ms: i64,
     keys: BTreeMap<FleetKey, KeyState>,
-    sources: BTreeMap<String, TsMs>,
+    /// Tick source → (watermark, wall time of its last tick when known).
+    sources: BTreeMap<String, (TsMs, Option<i64>)>,
+    /// Keys changed since their last evaluation.
+    dirty: BTreeSet<FleetKey>,
+    /// The wall time of the partial being read (`on_partial_at`).
+    wall: Option<i64>,
     newest_partial: Option<TsMs>,
     now: Option<TsMs>,
     out: Vec<Output>,
@@ -168,6 +177,8 @@ impl FleetCorrelator {
             idle_ms,
             keys: BTreeMap::new(),
             sources: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            wall: None,
             newest_partial: None,
             now: None,
             out: Vec::new(),
@@ -196,8 +207,20 @@ impl FleetCorrelator {
         self.settings.patterns.shared(pattern_of(kind))
     }
 
-    /// Reads one partial (already decoded).
+    /// Reads one partial (already decoded); idleness of tick sources by event time.
     pub fn on_partial(&mut self, p: &Partial) {
+        self.wall = None;
+        self.read(p);
+    }
+
+    /// Reads one partial that arrived at wall time `wall_ms` (the consumer's clock):
+    /// a tick source is idle once no tick of it arrived for the idle timeout.
+    pub fn on_partial_at(&mut self, p: &Partial, wall_ms: i64) {
+        self.wall = Some(wall_ms);
+        self.read(p);
+    }
+
+    fn read(&mut self, p: &Partial) {
         match p.kind {
             PartialKind::Tick => {
                 self.counts.ticks += 1;
@@ -206,8 +229,9 @@ impl FleetCorrelator {
                     self.counts.dropped += 1;
                     return;
                 }
-                let wm = self.sources.entry(src).or_insert(p.t);
-                *wm = (*wm).max(p.t);
+                let e = self.sources.entry(src).or_insert((p.t, self.wall));
+                e.0 = e.0.max(p.t);
+                e.1 = self.wall.or(e.1);
                 self.advance();
             }
             PartialKind::Status | PartialKind::Inventory => {
@@ -225,6 +249,7 @@ impl FleetCorrelator {
                     self.counts.dropped += 1;
                     return;
                 }
+                self.dirty.insert(key.clone());
                 let ks = self.keys.entry(key).or_default();
                 if !ks.clusters.contains_key(&p.cluster) && ks.clusters.len() >= MAX_CLUSTERS {
                     self.counts.dropped += 1;
@@ -267,15 +292,31 @@ impl FleetCorrelator {
         let target = if self.sources.is_empty() {
             self.newest_partial
         } else {
-            let newest = self.sources.values().copied().max().unwrap_or(0);
+            let newest = self.sources.values().map(|s| s.0).max().unwrap_or(0);
+            let live = |(wm, seen): &(TsMs, Option<i64>)| match (self.wall, seen) {
+                (Some(now), Some(seen)) => now - seen <= self.idle_ms,
+                _ => newest - wm <= self.idle_ms,
+            };
             self.sources
                 .values()
-                .copied()
-                .filter(|w| newest - w <= self.idle_ms)
+                .filter(|s| live(s))
+                .map(|s| s.0)
                 .min()
+                // Every source idle: the newest one.
+                .or(Some(newest))
         };
-        if let Some(t) = target {
-            self.on_time(t);
+        match (target, self.now) {
+            (Some(t), n) if n.is_none_or(|n| t > n) => self.on_time(t),
+            (_, Some(now)) if !self.dirty.is_empty() => {
+                // The clock stands (a lagging source holds it), but statuses changed.
+                let keys: Vec<FleetKey> = std::mem::take(&mut self.dirty).into_iter().collect();
+                for k in keys {
+                    self.evaluate(&k, now);
+                }
+                self.keys
+                    .retain(|_, s| !s.clusters.is_empty() || s.incident.is_some());
+            }
+            _ => {}
         }
     }
 
@@ -285,6 +326,7 @@ impl FleetCorrelator {
             return;
         }
         self.now = Some(now);
+        self.dirty.clear();
         let keys: Vec<FleetKey> = self.keys.keys().cloned().collect();
         for k in keys {
             self.evaluate(&k, now);

@@ -380,3 +380,36 @@ fn a_host_wide_limit_of_one_org_is_left_to_the_org_finding() {
     assert_eq!(fs.len(), 1);
     assert_eq!(fs[0].labels["fleet_key"], host);
 }
+
+#[test]
+fn with_a_wall_clock_a_lagging_source_holds_time_until_it_stops_ticking() {
+    let mut c = fc();
+    c.on_partial_at(&Partial::tick("s/a", T0), 0);
+    c.on_partial_at(&Partial::tick("s/b", T0 + 600_000), 1_000);
+    // s/a is 10 minutes behind in event time but ticked a second ago: it holds.
+    assert_eq!(c.now(), Some(T0));
+    c.on_partial_at(&Partial::tick("s/a", T0 + 30_000), 60_000);
+    assert_eq!(c.now(), Some(T0 + 30_000));
+    // s/a stops ticking: after the idle timeout (2m) of wall time, s/b alone.
+    c.on_partial_at(&Partial::tick("s/b", T0 + 630_000), 200_000);
+    assert_eq!(c.now(), Some(T0 + 630_000));
+}
+
+#[test]
+fn statuses_behind_the_clock_are_evaluated_at_the_next_tick() {
+    let mut c = fc();
+    let mut out = feed(&mut c, &[tick(T0), tick(T0 + 60_000)]);
+    // Three statuses of a source behind the clock (their time < now): no advance,
+    // but the next tick evaluates their key.
+    out.extend(feed(
+        &mut c,
+        &[
+            failing(ACME, "a", T0 + 10_000, T0),
+            failing(ACME, "b", T0 + 10_000, T0),
+            failing(ACME, "c", T0 + 10_000, T0),
+        ],
+    ));
+    assert!(findings(&out).is_empty());
+    out.extend(feed(&mut c, &[tick(T0 + 60_000)]));
+    assert_eq!(findings(&out).len(), 1);
+}

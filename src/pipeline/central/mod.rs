@@ -447,6 +447,7 @@ impl Member<'_> {
                 return;
             };
             let was = w.rehydrating();
+            w.set_wall(now_ms());
             let step = w.on_message(offset, m.payload());
             let partials = w.take_partials();
             let (gen, now_live) = (w.generation, was && !w.rehydrating());

@@ -92,6 +92,8 @@ pub struct PartitionWorker {
     pending: Vec<Partial>,
     /// Stage 2.
     fleet: Option<FleetCorrelator>,
+    /// The caller's wall time of the record being read (stage 2's tick idleness).
+    wall: Option<i64>,
     /// One past the last record processed.
     next: i64,
     /// One past the last live record whose outputs are safe (`plan.boundary` before any).
@@ -117,6 +119,7 @@ impl PartitionWorker {
             ticks: None,
             pending: Vec::new(),
             fleet: None,
+            wall: None,
             next: plan.start,
             safe: plan.boundary,
             withheld: false,
@@ -152,6 +155,12 @@ impl PartitionWorker {
         std::mem::take(&mut self.pending)
     }
 
+    /// The wall time (ms) the next records are read at: stage 2's tick sources are
+    /// idle after no tick for the idle timeout of it. Unset, idleness is by event time.
+    pub fn set_wall(&mut self, wall_ms: i64) {
+        self.wall = Some(wall_ms);
+    }
+
     /// The fleet correlator (stage 2).
     pub fn fleet(&self) -> Option<&FleetCorrelator> {
         self.fleet.as_ref()
@@ -185,7 +194,10 @@ impl PartitionWorker {
             (Some(f), Some(b)) => match Partial::decode(b) {
                 Ok(p) => {
                     self.counts.records += 1;
-                    f.on_partial(&p);
+                    match self.wall {
+                        Some(w) => f.on_partial_at(&p, w),
+                        None => f.on_partial(&p),
+                    }
                     Ok(f.drain())
                 }
                 Err(e) => Err(e.to_string()),
