@@ -140,6 +140,7 @@ fn in_process(signals: &[(String, Signal)]) -> Vec<fluxsight::correlate::Finding
                 &Role::Cluster {
                     topic: DEFAULT_SIGNALS_TOPIC.into(),
                     partials: Some(DeriveSettings::default()),
+                    sources: Some(SIGNAL_PARTITIONS as u32),
                 },
                 p,
             )
@@ -538,6 +539,18 @@ fn forty_rate_limited_clusters_of_two_hundred_give_one_fleet_finding_across_a_ki
         .collect();
     assert_eq!(impacted, acme_clusters);
     assert!(fleet.iter().all(|v| v["status"] == "firing"));
+    // Whenever it fired, the whole inventory was in (the clock waited for every
+    // stage-1 source): never "3 of 26".
+    assert!(
+        fleet
+            .iter()
+            .all(|v| v["labels"]["users"] == "200" && v["count"].as_u64().unwrap_or(0) >= 20),
+        "{:?}",
+        fleet
+            .iter()
+            .map(|v| v["labels"]["share"].clone())
+            .collect::<Vec<_>>()
+    );
 
     // Stage 1 found each cluster's own rate limit: 40 on github.com, 2 on gitlab.com
     // (below the fleet threshold: no fleet finding above).

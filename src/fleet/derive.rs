@@ -432,6 +432,7 @@ pub struct Ticks {
     src: String,
     settings: DeriveSettings,
     next: Option<TsMs>,
+    of: Option<u32>,
 }
 
 impl Ticks {
@@ -440,7 +441,14 @@ impl Ticks {
             src: src.to_string(),
             settings,
             next: None,
+            of: None,
         }
+    }
+
+    /// Ticks that say how many sources there are (`Partial::of`).
+    pub fn of(mut self, sources: Option<u32>) -> Self {
+        self.of = sources;
+        self
     }
 
     pub fn src(&self) -> &str {
@@ -458,7 +466,9 @@ impl Ticks {
             return None;
         }
         self.next = Some(grid_after(wm, self.settings.tick_ms));
-        Some(Partial::tick(&self.src, wm))
+        let mut t = Partial::tick(&self.src, wm);
+        t.of = self.of;
+        Some(t)
     }
 }
 

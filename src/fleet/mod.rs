@@ -155,6 +155,10 @@ pub struct FleetCorrelator {
     dirty: BTreeSet<FleetKey>,
     /// The wall time of the partial being read (`on_partial_at`).
     wall: Option<i64>,
+    /// How many tick sources the ticks announce (`Partial::of`), and the wall time of
+    /// the first tick: the clock waits for every source, or the idle timeout.
+    expected_sources: usize,
+    first_tick_wall: Option<i64>,
     newest_partial: Option<TsMs>,
     now: Option<TsMs>,
     out: Vec<Output>,
@@ -179,6 +183,8 @@ impl FleetCorrelator {
             sources: BTreeMap::new(),
             dirty: BTreeSet::new(),
             wall: None,
+            expected_sources: 0,
+            first_tick_wall: None,
             newest_partial: None,
             now: None,
             out: Vec::new(),
@@ -228,6 +234,13 @@ impl FleetCorrelator {
                 if !self.sources.contains_key(&src) && self.sources.len() >= MAX_SOURCES {
                     self.counts.dropped += 1;
                     return;
+                }
+                self.expected_sources = self
+                    .expected_sources
+                    .max(p.of.unwrap_or(0) as usize)
+                    .min(MAX_SOURCES);
+                if self.first_tick_wall.is_none() {
+                    self.first_tick_wall = self.wall;
                 }
                 let e = self.sources.entry(src).or_insert((p.t, self.wall));
                 e.0 = e.0.max(p.t);
@@ -289,6 +302,17 @@ impl FleetCorrelator {
 
     /// The clock from the tick sources (min over live ones), else the newest partial.
     fn advance(&mut self) {
+        if self.sources.len() < self.expected_sources {
+            // Not every source ticked yet: its partials may still be on their way.
+            // Held until it does, or for the idle timeout of wall time.
+            let waited = match (self.wall, self.first_tick_wall) {
+                (Some(now), Some(first)) => now - first > self.idle_ms,
+                _ => false,
+            };
+            if !waited {
+                return;
+            }
+        }
         let target = if self.sources.is_empty() {
             self.newest_partial
         } else {

@@ -92,6 +92,11 @@ pub struct Partial {
     /// `kind: tick`: the stage-1 source (`<signals topic>/<partition>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub src: Option<String>,
+    /// `kind: tick`: how many tick sources there are (the signals topic's partition
+    /// count), when stage 1 knows it: stage 2 holds its clock until it heard from all
+    /// (or the idle timeout passed since its first tick).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub of: Option<u32>,
 }
 
 /// Why bytes are not a partial this build reads.
@@ -121,6 +126,7 @@ impl Partial {
             sample: None,
             orgs: Vec::new(),
             src: None,
+            of: None,
         }
     }
 
@@ -153,6 +159,7 @@ impl Partial {
             sample: None,
             orgs: Vec::new(),
             src: Some(src.to_string()),
+            of: None,
         }
     }
 

@@ -413,3 +413,25 @@ fn statuses_behind_the_clock_are_evaluated_at_the_next_tick() {
     out.extend(feed(&mut c, &[tick(T0 + 60_000)]));
     assert_eq!(findings(&out).len(), 1);
 }
+
+#[test]
+fn the_clock_waits_for_every_announced_source_or_the_idle_timeout() {
+    let of = |src: &str, t: TsMs| {
+        let mut p = Partial::tick(src, t);
+        p.of = Some(3);
+        p
+    };
+    let mut c = fc();
+    c.on_partial_at(&of("s/0", T0), 0);
+    c.on_partial_at(&of("s/1", T0 + 60_000), 1_000);
+    assert_eq!(c.now(), None, "s/2 has not ticked yet");
+    c.on_partial_at(&of("s/2", T0 + 30_000), 2_000);
+    assert_eq!(c.now(), Some(T0));
+    // A source that never ticks stops holding the clock after the idle timeout.
+    let mut c = fc();
+    c.on_partial_at(&of("s/0", T0), 0);
+    c.on_partial_at(&of("s/1", T0 + 60_000), 60_000);
+    assert_eq!(c.now(), None);
+    c.on_partial_at(&of("s/1", T0 + 90_000), 121_000);
+    assert_eq!(c.now(), Some(T0 + 90_000), "s/0 idle too by now");
+}

@@ -302,12 +302,16 @@ pub fn run_central(
                 tick_ms: f.tick_ms as i64,
                 idle_ms: f.idle_ms as i64,
             }),
+            sources: None,
         },
     };
-    let partials: Box<dyn PartialsSink> = match (&role, &central.fleet) {
+    let mut role = role;
+    let partials: Box<dyn PartialsSink> = match (&mut role, &central.fleet) {
         (
             Role::Cluster {
-                partials: Some(_), ..
+                partials: Some(_),
+                sources,
+                ..
             },
             Some(f),
         ) => {
@@ -315,7 +319,19 @@ pub fn run_central(
             let producer: FutureProducer = partials_config(central, &opts.client_id)
                 .create()
                 .map_err(|e| CentralError::Kafka(e.to_string()))?;
-            tracing::info!(topic = %f.partials_topic, "publishing fleet partials");
+            // The ticks announce how many signals partitions (tick sources) there are.
+            *sources = producer
+                .client()
+                .fetch_metadata(Some(&central.topic), Duration::from_secs(10))
+                .ok()
+                .and_then(|md| {
+                    md.topics()
+                        .iter()
+                        .find(|t| t.name() == central.topic)
+                        .map(|t| t.partitions().len() as u32)
+                })
+                .filter(|n| *n > 0);
+            tracing::info!(topic = %f.partials_topic, sources = ?sources, "publishing fleet partials");
             Box::new(KafkaPartials {
                 producer,
                 topic: f.partials_topic.clone(),

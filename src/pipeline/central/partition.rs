@@ -65,6 +65,8 @@ pub enum Role {
     Cluster {
         topic: String,
         partials: Option<DeriveSettings>,
+        /// The signals topic's partition count (ticks announce it), when known.
+        sources: Option<u32>,
     },
     /// Stage 2: partials → fleet findings; `idle_ms` the tick sources' idleness.
     Fleet { idle_ms: i64 },
@@ -75,6 +77,7 @@ impl Default for Role {
         Role::Cluster {
             topic: String::new(),
             partials: None,
+            sources: None,
         }
     }
 }
@@ -133,9 +136,14 @@ impl PartitionWorker {
     pub fn with_role(plan: StartPlan, settings: Settings, role: &Role, partition: i32) -> Self {
         let mut w = PartitionWorker::new(plan, settings);
         match role {
-            Role::Cluster { topic, partials } => {
+            Role::Cluster {
+                topic,
+                partials,
+                sources,
+            } => {
                 w.derive = *partials;
-                w.ticks = partials.map(|d| Ticks::new(&format!("{topic}/{partition}"), d));
+                w.ticks =
+                    partials.map(|d| Ticks::new(&format!("{topic}/{partition}"), d).of(*sources));
             }
             Role::Fleet { idle_ms } => {
                 w.fleet = Some(FleetCorrelator::new(w.settings.clone(), *idle_ms));
@@ -638,6 +646,7 @@ mod tests {
             &Role::Cluster {
                 topic: "signals".into(),
                 partials: Some(DeriveSettings::default()),
+                sources: None,
             },
             4,
         )
