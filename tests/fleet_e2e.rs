@@ -50,7 +50,7 @@ fn name(i: usize) -> String {
 }
 
 fn acme(i: usize) -> bool {
-    i % 5 == 0
+    i.is_multiple_of(5)
 }
 
 fn beta(i: usize) -> bool {
