@@ -12,7 +12,9 @@
 //! - 2 clusters rate-limited on `gitlab.com/beta` fire their own cluster findings but
 //!   give no fleet finding;
 //! - determinism: the fleet finding's id equals the id an in-process run of the same
-//!   signals (stage-1 worker → partials → fleet correlator) gives.
+//!   signals (stage-1 worker → partials → fleet correlator) gives;
+//! - a record on the partials topic that is not a partial goes to the fleet stage's
+//!   dead-letter topic with a reason.
 
 mod common;
 #[path = "common/tansu.rs"]
@@ -32,8 +34,11 @@ use fluxsight::signal::{Signal, SignalProducer};
 use fluxsight::sinks::kafka::DEFAULT_SIGNALS_TOPIC;
 use fluxsight::sources::signals::config::{DEFAULT_DLQ_TOPIC, DEFAULT_FLEET_DLQ_TOPIC};
 use fluxsight::sources::signals::plan_start;
+use fluxsight::sources::signals::H_DLQ_REASON;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::Value;
 
 use common::{http_get, tempdir, wait_until, BIN};
@@ -367,6 +372,59 @@ fn publish(bootstrap: &str, signals: &[(String, Signal)]) {
     }
 }
 
+/// Publishes one value to the partials topic (a poison record).
+fn publish_raw(bootstrap: &str, key: &str, value: &[u8]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(
+        producer.send(
+            FutureRecord::to(DEFAULT_PARTIALS_TOPIC)
+                .key(key)
+                .payload(value),
+            Duration::from_secs(10),
+        ),
+    )
+    .map_err(|(e, _)| e)
+    .expect("poison record delivered");
+}
+
+/// The fleet dead-letter topic's records: (value, reason header).
+fn fleet_dlq(bootstrap: &str) -> Vec<(Vec<u8>, String)> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "fleet-e2e-dlq")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(DEFAULT_FLEET_DLQ_TOPIC, 0, Offset::Beginning)
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let end = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < end {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            let reason = m
+                .headers()
+                .and_then(|h| {
+                    h.iter()
+                        .find(|h| h.key == H_DLQ_REASON)
+                        .and_then(|h| h.value)
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                })
+                .unwrap_or_default();
+            out.push((m.payload().unwrap_or_default().to_vec(), reason));
+        }
+    }
+    out
+}
+
 /// The fleet findings (`pattern` fleet_*) among `lines`.
 fn fleet_findings(lines: &[Value]) -> Vec<&Value> {
     lines
@@ -438,6 +496,13 @@ fn forty_rate_limited_clusters_of_two_hundred_give_one_fleet_finding_across_a_ki
         "both groups formed: stage 1 {:?}, stage 2 {:?}",
         s1.iter().map(Member::owned).collect::<Vec<_>>(),
         s2.iter().map(Member::owned).collect::<Vec<_>>()
+    );
+
+    // A poison record on the partials topic (another schema).
+    publish_raw(
+        &bootstrap,
+        ACME_KEY,
+        br#"{"schema":"fluxsight.partial/v0","kind":"status","t":1}"#,
     );
 
     // Part 1: up to minute 13 (about half of the acme clusters are failing).
@@ -584,6 +649,17 @@ fn forty_rate_limited_clusters_of_two_hundred_give_one_fleet_finding_across_a_ki
         "one fleet finding firing in the owned partitions"
     );
     assert!(oracle.iter().all(|f| f.status == Status::Firing));
+
+    // The poison record: in the fleet dead-letter topic with its reason.
+    let dlq = fleet_dlq(&bootstrap);
+    assert!(
+        dlq.iter().any(
+            |(v, reason)| v.windows(20).any(|w| w == b"fluxsight.partial/v0")
+                && reason.contains("fluxsight.partial/v0")
+        ),
+        "the poison partial is dead-lettered with a reason: {:?}",
+        dlq.iter().map(|(_, r)| r).collect::<Vec<_>>()
+    );
 
     for m in s1.iter_mut().chain(s2.iter_mut()) {
         m.stop();

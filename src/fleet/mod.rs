@@ -18,7 +18,9 @@
 //!   of the caller's wall time ([`FleetCorrelator::on_partial_at`]; Flink's
 //!   `withIdleness`), or, without a wall time (tests, examples), when its watermark is
 //!   that far behind the newest. Keys whose partials changed are evaluated at the next
-//!   tick even when the clock did not move (a lagging source's statuses count).
+//!   tick even when the clock did not move (a lagging source's statuses count); a
+//!   failing status counts once the clock reached its time (a fast source's statuses
+//!   wait for the slower sources' inventory).
 //! - **Idempotent.** A partial is an upsert of (key, cluster) as of its time: applying
 //!   it twice, or an older one after a newer one, changes nothing; so duplicates of an
 //!   at-least-once topic and a rebuild's replay are harmless.
@@ -108,6 +110,8 @@ struct ClusterEntry {
 
 #[derive(Debug, Clone)]
 struct Failing {
+    /// The time of the first failing status of this episode (kept by refreshes).
+    from: TsMs,
     t: TsMs,
     since: TsMs,
     pattern: Option<String>,
@@ -278,8 +282,10 @@ impl FleetCorrelator {
                         // Older than what we hold: an upsert changes nothing.
                     } else {
                         e.status_t = Some(p.t);
+                        let from = e.failing.as_ref().map_or(p.t, |f| f.from.min(p.t));
                         e.failing = match p.status {
                             Some(KeyStatus::Failing) => Some(Failing {
+                                from,
                                 t: p.t,
                                 since: p.since.unwrap_or(p.t).min(p.t),
                                 pattern: p.pattern.clone(),
@@ -381,10 +387,12 @@ impl FleetCorrelator {
         }
         ks.clusters
             .retain(|_, e| e.failing.is_some() || e.used_t.is_some() || e.status_t.is_some());
+        // As of `now`: a status from a source ahead of the clock counts once the clock
+        // reaches it (the slower sources' partials up to `now` are all in by then).
         let affected: BTreeMap<&String, &Failing> = ks
             .clusters
             .iter()
-            .filter_map(|(c, e)| e.failing.as_ref().map(|f| (c, f)))
+            .filter_map(|(c, e)| e.failing.as_ref().filter(|f| f.from <= now).map(|f| (c, f)))
             .collect();
         let inventory_known = ks.clusters.values().any(|e| e.used_t.is_some());
         let users = ks

@@ -435,3 +435,52 @@ fn the_clock_waits_for_every_announced_source_or_the_idle_timeout() {
     c.on_partial_at(&of("s/1", T0 + 90_000), 121_000);
     assert_eq!(c.now(), Some(T0 + 90_000), "s/0 idle too by now");
 }
+
+#[test]
+fn statuses_ahead_of_the_clock_wait_for_it() {
+    let mut c = fc();
+    let out = feed(
+        &mut c,
+        &[
+            Partial::tick("s/slow", T0),
+            Partial::tick("s/fast", T0 + 60_000),
+            failing(ACME, "a", T0 + 50_000, T0),
+            failing(ACME, "b", T0 + 50_000, T0),
+            failing(ACME, "c", T0 + 50_000, T0),
+            Partial::tick("s/fast", T0 + 90_000),
+        ],
+    );
+    assert_eq!(c.now(), Some(T0));
+    assert!(
+        findings(&out).is_empty(),
+        "the slow source may still send inventory"
+    );
+    // The slow source's inventory: 40 users; at T0 + 50 s, 3 of 40 is under 10 %.
+    let mut ps: Vec<Partial> = (0..40)
+        .map(|i| uses(ACME, &format!("u{i}"), T0 + 1))
+        .collect();
+    ps.push(Partial::tick("s/slow", T0 + 60_000));
+    assert!(findings(&feed(&mut c, &ps)).is_empty());
+    // A failing cluster's refresh from ahead of the clock keeps it counted.
+    let mut c = fc();
+    let out = feed(
+        &mut c,
+        &[
+            tick(T0),
+            failing(ACME, "a", T0, T0),
+            failing(ACME, "b", T0, T0),
+            failing(ACME, "c", T0, T0),
+            tick(T0 + 30_000),
+            Partial::tick("s/slow", T0 + 30_000),
+            failing(ACME, "a", T0 + 300_000, T0),
+            tick(T0 + 400_000),
+            Partial::tick("s/slow", T0 + 60_000),
+        ],
+    );
+    let fs = findings(&out);
+    assert!(
+        fs.iter()
+            .all(|f| f.status == Status::Firing && f.count == 3),
+        "{fs:?}"
+    );
+}
