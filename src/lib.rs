@@ -10,6 +10,8 @@
 //! - [`delivery`]: the units that flow to sinks (finding, audit record, group, digest).
 //! - [`signal`]: what a sidecar publishes for `fluxsight central`: classified, redacted
 //!   records and heartbeats in a versioned wire schema.
+//! - [`fleet`]: fleet findings (stage 2 of `central`): partials keyed by fleet key, and
+//!   the sans-IO fleet correlator over them.
 //! - [`render`]: output rows and finding schemas.
 //! - [`sinks`]: delivery: stdout, file, webhook, Slack, Alertmanager, Kafka; spool, retry, routes.
 //! - [`config`]: the pipeline file as one checked whole, composed from every section.
@@ -22,6 +24,7 @@ pub mod classify;
 pub mod config;
 pub mod correlate;
 pub mod delivery;
+pub mod fleet;
 pub mod parse;
 pub mod pipeline;
 pub mod record;

@@ -32,6 +32,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("correlate", 3),
     ("delivery", 3),
     ("signal", 3),
+    ("fleet", 3),
     ("render", 4),
     ("sinks", 5),
     ("sources", 5),

@@ -98,6 +98,9 @@ pub const PARAM_TABLES: &[&[PatternParams]] = &[
     SourceHealth::PARAMS,
     DependencyGraph::PARAMS,
     ControllerHealth::PARAMS,
+    // Not a family of the correlator: stage 2 of `central` (`crate::fleet`), fed
+    // partials instead of records.
+    crate::fleet::FLEET_PARAMS,
 ];
 
 /// The parameters of `pattern`, from the table of the family that emits it.
@@ -230,6 +233,11 @@ mod tests {
             (c.name(), vec![include_str!("controllers.rs")], c.params()),
             (o.name(), vec![include_str!("objects.rs")], o.params()),
             (g.name(), vec![include_str!("graph.rs")], g.params()),
+            (
+                "FleetCorrelator",
+                vec![include_str!("../fleet/mod.rs")],
+                crate::fleet::FLEET_PARAMS,
+            ),
             {
                 let w = WorkloadHealth::new(10);
                 (

@@ -95,6 +95,9 @@ pattern_ids! {
     MemoryGrowth => "memory_growth",
     QueueBackpressure => "queue_backpressure",
     WorkloadFailure => "workload_failure",
+    FleetRateLimit => "fleet_rate_limit",
+    FleetSourceFailure => "fleet_source_failure",
+    FleetChartFailure => "fleet_chart_failure",
 }
 
 impl PatternId {

@@ -3,7 +3,8 @@
 
 use crate::classify::Classifier;
 use crate::correlate::spec::{Expect, Settings};
-use crate::correlate::{Correlator, Finding};
+use crate::correlate::{Correlator, Finding, PatternId};
+use crate::fleet::{findings_for_partials, is_fleet_pattern};
 use crate::pipeline::replay::{replay, Emitter, ReplayOptions};
 
 /// Outcome of one example.
@@ -34,8 +35,25 @@ pub fn findings_for(input: &str, settings: &Settings, classifier: &Classifier) -
 pub fn run_examples(settings: &Settings, classifier: &Classifier) -> Vec<ExampleResult> {
     let mut out = Vec::new();
     for p in settings.patterns.iter() {
+        let fleet = PatternId::parse(&p.spec.id).is_some_and(is_fleet_pattern);
         for ex in &p.spec.examples {
-            let fs = findings_for(&ex.input, settings, classifier);
+            // A fleet pattern's examples are partials for the fleet correlator.
+            let fs = if fleet {
+                match findings_for_partials(&ex.input, settings) {
+                    Ok(fs) => fs,
+                    Err(e) => {
+                        out.push(ExampleResult {
+                            pattern: p.spec.id.clone(),
+                            name: ex.name.clone(),
+                            ok: false,
+                            detail: e,
+                        });
+                        continue;
+                    }
+                }
+            } else {
+                findings_for(&ex.input, settings, classifier)
+            };
             let hits: Vec<&Finding> = fs.iter().filter(|f| f.pattern == p.spec.id).collect();
             let matching: Vec<&&Finding> = hits
                 .iter()

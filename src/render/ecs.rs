@@ -52,7 +52,7 @@ pub fn ecs_category(pattern: &str) -> &'static str {
     match PatternId::parse(pattern) {
         Some(GitAuthFailure) => category::AUTHENTICATION,
         Some(RbacDenied) => category::IAM,
-        Some(RateLimitExhaustion | NetworkDegradation) => category::NETWORK,
+        Some(RateLimitExhaustion | NetworkDegradation | FleetRateLimit) => category::NETWORK,
         Some(ControllerOom | OomCascade | ControllerCrashloop | MemoryGrowth) => category::PROCESS,
         _ => category::CONFIGURATION,
     }

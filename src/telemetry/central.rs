@@ -36,6 +36,11 @@ pub const M_CENTRAL_STALLS: &str = "fluxsight_central_partition_stalls";
 
 /// Default of `central.stall_after`: no progress with lag for this long is a stall.
 pub const DEFAULT_STALL_AFTER_MS: u64 = 60_000;
+pub const M_FLEET_PARTIALS: &str = "fluxsight_central_fleet_partials_published";
+pub const M_FLEET_TICKS: &str = "fluxsight_central_fleet_ticks_published";
+pub const M_FLEET_FAILED: &str = "fluxsight_central_fleet_partials_failed";
+pub const M_FLEET_LATE: &str = "fluxsight_central_fleet_partials_late";
+pub const M_FLEET_FIRING: &str = "fluxsight_central_fleet_findings_firing";
 
 /// One assigned partition, as last published.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +88,16 @@ pub struct CentralStats {
     pub assigned: AtomicU64,
     pub revoked: AtomicU64,
     pub lost: AtomicU64,
+    /// Stage 1: status and inventory partials the partials topic acknowledged.
+    pub partials_published: AtomicU64,
+    /// Stage 1: watermark ticks acknowledged.
+    pub ticks_published: AtomicU64,
+    /// Stage 1: partials not acknowledged (the record's offset is then withheld).
+    pub partials_failed: AtomicU64,
+    /// Stage 2: partials older than their TTL on arrival (ignored), owned partitions.
+    pub partials_late: AtomicU64,
+    /// Stage 2: fleet findings firing in the owned partitions.
+    pub fleet_firing: AtomicU64,
 }
 
 impl CentralStats {
@@ -257,9 +272,24 @@ impl CentralStats {
             (M_CENTRAL_REVOKED, "Partitions revoked from this member (committed, then dropped)", ld(&self.revoked)),
             (M_CENTRAL_LOST, "Partitions this member lost (session timeout; dropped, nothing committed or emitted)", ld(&self.lost)),
             (M_CENTRAL_STALLS, "Stall episodes: a partition with lag whose next offset did not move for central.stall_after", ld(&self.stalls)),
+            (M_FLEET_PARTIALS, "Fleet status and inventory partials published to the partials topic (stage 1)", ld(&self.partials_published)),
+            (M_FLEET_TICKS, "Watermark ticks published to the partials topic's partitions (stage 1)", ld(&self.ticks_published)),
+            (M_FLEET_FAILED, "Partials the partials topic did not acknowledge (stage 1; offsets withheld)", ld(&self.partials_failed)),
         ] {
             counter(enc, name, help, &[(vec![], v)])?;
         }
+        gauge(
+            enc,
+            M_FLEET_LATE,
+            "Partials older than their TTL on arrival, ignored, in the partitions owned now (stage 2)",
+            &[(vec![], ld(&self.partials_late) as f64)],
+        )?;
+        gauge(
+            enc,
+            M_FLEET_FIRING,
+            "Fleet findings firing in the partitions owned now (stage 2)",
+            &[(vec![], ld(&self.fleet_firing) as f64)],
+        )?;
         Ok(())
     }
 }

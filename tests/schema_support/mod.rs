@@ -4,7 +4,8 @@
 //! The documents are produced from the cases' `input.log` and checked one for one
 //! against their `expected.jsonl` (same findings, same order), so the schema tests
 //! validate exactly the golden findings, and a new case is validated without a change
-//! here.
+//! here. The fleet patterns (stage 2 of `central`, fed partials rather than a capture)
+//! come from their pattern files' firing examples run through the fleet correlator.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -41,11 +42,52 @@ fn lines(text: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Every emission of the fleet patterns' firing examples, rendered with `format`
+/// (`expected`: their native form).
+fn fleet_examples(format: OutputFormat) -> Vec<Rendered> {
+    use fluxsight::correlate::spec::Expect;
+    use fluxsight::correlate::{Output, PatternId};
+    use fluxsight::fleet::{is_fleet_pattern, FleetCorrelator, Partial};
+    use fluxsight::render::finding;
+    let settings = Settings::default();
+    let mut out = Vec::new();
+    for p in settings.patterns.iter() {
+        if !PatternId::parse(&p.spec.id).is_some_and(is_fleet_pattern) {
+            continue;
+        }
+        for ex in p.spec.examples.iter().filter(|e| e.expect == Expect::Fire) {
+            let mut c = FleetCorrelator::new(settings.clone(), 120_000);
+            let mut findings = Vec::new();
+            for line in ex.input.lines().filter(|l| !l.trim().is_empty()) {
+                c.on_partial(&Partial::decode(line.as_bytes()).expect("a partial"));
+                findings.extend(c.drain().into_iter().filter_map(|o| match o {
+                    Output::Finding(f) => Some(*f),
+                    Output::Audit(_) => None,
+                }));
+            }
+            let docs = findings
+                .iter()
+                .map(|f| match format {
+                    OutputFormat::Ocsf => finding::ocsf(f, f.emission <= 1),
+                    OutputFormat::Ecs => finding::ecs(f),
+                    _ => finding::native(f),
+                })
+                .collect();
+            out.push(Rendered {
+                case: format!("{}/{}", p.spec.id, ex.name),
+                expected: findings.iter().map(finding::native).collect(),
+                docs,
+            });
+        }
+    }
+    out
+}
+
 /// Every golden case replayed with `format` (`--audit` for `*_audit` cases, as the
-/// golden replay test does).
+/// golden replay test does), and the fleet patterns' firing examples.
 pub fn golden(format: OutputFormat) -> Vec<Rendered> {
     let classifier = Classifier::builtin();
-    cases()
+    let mut v: Vec<Rendered> = cases()
         .into_iter()
         .map(|case| {
             let name = case.file_name().unwrap().to_string_lossy().to_string();
@@ -79,7 +121,9 @@ pub fn golden(format: OutputFormat) -> Vec<Rendered> {
                 docs: lines(&String::from_utf8(out).expect("utf-8")),
             }
         })
-        .collect()
+        .collect();
+    v.extend(fleet_examples(format));
+    v
 }
 
 /// Every pattern id of the built-in set.

@@ -1,6 +1,10 @@
-//! `fluxsight central` (issue 18, stage 1): a member of a consumer group over the
-//! signals topic, correlating each partition's clusters as their sidecars would and
-//! delivering the findings through the pipeline file's sinks and routes.
+//! `fluxsight central` (issue 18): a member of a consumer group over the signals topic
+//! (stage 1, `central.stage: cluster`), correlating each partition's clusters as their
+//! sidecars would and delivering the findings through the pipeline file's sinks and
+//! routes; with `central.fleet:` it also publishes partials ([`KafkaPartials`]). Or a
+//! member of the fleet group over the partials topic (stage 2, `stage: fleet`): the
+//! same consumer, rebalance protocol, boundary, DLQ and delivery, its workers holding a
+//! `FleetCorrelator` each (`partition::Role`).
 //!
 //! Owns: the consumer thread (the caller's thread: one rdkafka `BaseConsumer` polled
 //! in a loop, its rebalance callback served inside `poll`, `sources::signals`), the
@@ -23,8 +27,9 @@
 //!   session timeout (SIGSTOP, a stuck sink) holds its partitions, processing nothing,
 //!   until the group had time to tell it whether it lost them.
 //!
-//! Stage 2 seam: [`PartialsSink`] is where per-cluster partial status for fleet-wide
-//! patterns would go (`fleet-scale.md` §5.2); stage 1 has none ([`NoPartials`]).
+//! - **Partials before offsets.** With partials on, a live record's partials are
+//!   acknowledged by the partials topic (awaited) before its offset is stored, like its
+//!   findings: a crash re-derives and re-sends them (idempotent upserts downstream).
 
 pub mod partition;
 
@@ -40,19 +45,21 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::Offset;
 use tokio_util::sync::CancellationToken;
 
-use crate::correlate::{Output, Settings};
+use crate::correlate::Settings;
+use crate::fleet::{Partial, PartialKind};
 use crate::pipeline::deliver::{DeliverError, SinkSet};
 use crate::sinks::config::DeliveryPlan;
 use crate::sinks::stats::StatsSnapshot;
+use crate::sources::signals::config::Stage;
 use crate::sources::signals::{
-    consumer_config, dlq_config, CentralSettings, GroupContext, PartitionOwner, H_DLQ_OFFSET,
-    H_DLQ_PARTITION, H_DLQ_REASON, H_DLQ_TOPIC,
+    consumer_config, dlq_config, partials_config, CentralSettings, GroupContext, PartitionOwner,
+    H_DLQ_OFFSET, H_DLQ_PARTITION, H_DLQ_REASON, H_DLQ_TOPIC,
 };
 use crate::telemetry::central::PartitionGauges;
 use crate::telemetry::Telemetry;
 use crate::time::now_ms;
 
-use partition::{Assignment, Step};
+use partition::{Assignment, Role, Step};
 
 /// How long `poll` waits for a record.
 const POLL: Duration = Duration::from_millis(100);
@@ -61,22 +68,141 @@ const HOUSEKEEPING: Duration = Duration::from_secs(1);
 /// How long shutdown waits for the revoke of every partition (commit included).
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Where stage-2 partials would go: per-cluster partial status keyed by a fleet key
-/// (`fleet-scale.md` §5.2), produced by the partition workers next to their findings.
-/// Stage 1 produces none; a stage-2 implementation publishes them to the partials
-/// topic and reports them safe before the record's offset is stored.
+/// Where stage 1 publishes the partials of its live records (`fleet-scale.md` §5.2).
 pub trait PartialsSink {
-    /// The outputs of one live record of `partition` (findings and audit records): the
-    /// partials to derive from them; `false` when they could not be made safe.
-    fn on_outputs(&mut self, partition: i32, outputs: &[Output]) -> bool;
+    /// The partials of one live record of `partition`, in order: `true` once the
+    /// status and inventory partials are safe (acknowledged). Ticks are best effort:
+    /// the next one replaces a lost one.
+    fn publish(&mut self, partition: i32, partials: &[Partial]) -> bool;
 }
 
-/// Stage 1: no partials.
+/// Partials off (no `central.fleet:`, or the fleet stage itself).
 pub struct NoPartials;
 
 impl PartialsSink for NoPartials {
-    fn on_outputs(&mut self, _: i32, _: &[Output]) -> bool {
+    fn publish(&mut self, _: i32, _: &[Partial]) -> bool {
         true
+    }
+}
+
+/// How often the partials topic's partition count is read again.
+const METADATA_REFRESH: Duration = Duration::from_secs(60);
+
+/// Partials to the partials topic through rdkafka (idempotent, `acks=all`): status and
+/// inventory keyed by fleet key, each tick to every partition of the topic.
+pub struct KafkaPartials {
+    producer: FutureProducer,
+    topic: String,
+    handle: tokio::runtime::Handle,
+    partitions: Option<(i32, Instant)>,
+    telemetry: Arc<Telemetry>,
+}
+
+impl KafkaPartials {
+    fn partition_count(&mut self) -> Option<i32> {
+        if let Some((n, at)) = self.partitions {
+            if at.elapsed() < METADATA_REFRESH {
+                return Some(n);
+            }
+        }
+        let md = self
+            .producer
+            .client()
+            .fetch_metadata(Some(&self.topic), Duration::from_secs(10));
+        match md {
+            Ok(md) => {
+                let n = md
+                    .topics()
+                    .iter()
+                    .find(|t| t.name() == self.topic)
+                    .map(|t| t.partitions().len() as i32)
+                    .filter(|n| *n > 0);
+                if let Some(n) = n {
+                    self.partitions = Some((n, Instant::now()));
+                } else {
+                    tracing::warn!(topic = %self.topic, "partials topic has no partitions (yet)");
+                }
+                n.or(self.partitions.map(|p| p.0))
+            }
+            Err(e) => {
+                tracing::warn!(topic = %self.topic, error = %e, "partials topic metadata");
+                self.partitions.map(|p| p.0)
+            }
+        }
+    }
+}
+
+impl PartialsSink for KafkaPartials {
+    fn publish(&mut self, partition: i32, partials: &[Partial]) -> bool {
+        if partials.is_empty() {
+            return true;
+        }
+        let n = if partials.iter().any(|p| p.kind == PartialKind::Tick) {
+            self.partition_count()
+        } else {
+            None
+        };
+        let mut sends = Vec::new();
+        for p in partials {
+            let bytes = p.encode();
+            let key = p.kafka_key();
+            let targets: Vec<Option<i32>> = match (p.kind, n) {
+                (PartialKind::Tick, Some(n)) => (0..n).map(Some).collect(),
+                (PartialKind::Tick, None) => Vec::new(),
+                _ => vec![None],
+            };
+            for target in targets {
+                let mut rec: FutureRecord<'_, str, [u8]> = FutureRecord::to(&self.topic)
+                    .key(key.as_str())
+                    .payload(bytes.as_slice())
+                    .timestamp(p.t);
+                if let Some(t) = target {
+                    rec = rec.partition(t);
+                }
+                let tick = p.kind == PartialKind::Tick;
+                match self.producer.send_result(rec) {
+                    Ok(f) => sends.push((tick, Some(f))),
+                    Err((e, _)) => {
+                        // A failed enqueue counts as a failed delivery.
+                        tracing::warn!(error = %e, "partial not queued");
+                        sends.push((tick, None));
+                    }
+                }
+            }
+        }
+        let results = self
+            .handle
+            .block_on(futures::future::join_all(sends.into_iter().map(
+                |(tick, f)| async move {
+                    match f {
+                        Some(f) => (tick, matches!(f.await, Ok(Ok(_)))),
+                        None => (tick, false),
+                    }
+                },
+            )));
+        let stats = &self.telemetry.central;
+        let mut safe = true;
+        for (tick, ok) in results {
+            match (tick, ok) {
+                (true, true) => stats.ticks_published.fetch_add(1, Ordering::Relaxed),
+                (false, true) => stats.partials_published.fetch_add(1, Ordering::Relaxed),
+                (true, false) => {
+                    tracing::debug!(
+                        partition,
+                        "a tick was not acknowledged (the next replaces it)"
+                    );
+                    0
+                }
+                (false, false) => {
+                    safe = false;
+                    stats.partials_failed.fetch_add(1, Ordering::Relaxed)
+                }
+            };
+        }
+        if !safe {
+            tracing::error!(partition, topic = %self.topic, "partials not acknowledged");
+        }
+        safe
     }
 }
 
@@ -166,7 +292,60 @@ pub fn run_central(
     telemetry
         .central
         .set_stall_after(Duration::from_millis(central.stall_after_ms));
-    let owner = Arc::new(Mutex::new(Assignment::new(settings)));
+    let role = match (central.stage, &central.fleet) {
+        (Stage::Fleet, f) => Role::Fleet {
+            idle_ms: f
+                .as_ref()
+                .map_or(crate::fleet::derive::DEFAULT_IDLE_MS, |f| f.idle_ms as i64),
+        },
+        (Stage::Cluster, f) => Role::Cluster {
+            topic: central.topic.clone(),
+            partials: f.as_ref().map(|f| crate::fleet::DeriveSettings {
+                refresh_ms: f.refresh_ms as i64,
+                tick_ms: f.tick_ms as i64,
+                idle_ms: f.idle_ms as i64,
+            }),
+            sources: None,
+        },
+    };
+    let mut role = role;
+    let partials: Box<dyn PartialsSink> = match (&mut role, &central.fleet) {
+        (
+            Role::Cluster {
+                partials: Some(_),
+                sources,
+                ..
+            },
+            Some(f),
+        ) => {
+            let _guard = rt.enter();
+            let producer: FutureProducer = partials_config(central, &opts.client_id)
+                .create()
+                .map_err(|e| CentralError::Kafka(e.to_string()))?;
+            // The ticks announce how many signals partitions (tick sources) there are.
+            *sources = producer
+                .client()
+                .fetch_metadata(Some(&central.topic), Duration::from_secs(10))
+                .ok()
+                .and_then(|md| {
+                    md.topics()
+                        .iter()
+                        .find(|t| t.name() == central.topic)
+                        .map(|t| t.partitions().len() as u32)
+                })
+                .filter(|n| *n > 0);
+            tracing::info!(topic = %f.partials_topic, sources = ?sources, "publishing fleet partials");
+            Box::new(KafkaPartials {
+                producer,
+                topic: f.partials_topic.clone(),
+                handle: rt.handle().clone(),
+                partitions: None,
+                telemetry: telemetry.clone(),
+            })
+        }
+        _ => Box::new(NoPartials),
+    };
+    let owner = Arc::new(Mutex::new(Assignment::with_role(settings, role)));
     let ctx = GroupContext {
         topic: central.topic.clone(),
         lookback_ms: central.lookback_ms,
@@ -185,7 +364,7 @@ pub fn run_central(
     consumer
         .subscribe(&[central.topic.as_str()])
         .map_err(|e| CentralError::Kafka(e.to_string()))?;
-    tracing::info!(topic = %central.topic, group = %central.group, client_id = %opts.client_id, "central started");
+    tracing::info!(topic = %central.topic, group = %central.group, client_id = %opts.client_id, stage = ?central.stage, "central started");
     let mut member = Member {
         consumer: &consumer,
         owner: &owner,
@@ -194,7 +373,7 @@ pub fn run_central(
         set: &mut set,
         dlq: &dlq,
         telemetry: &telemetry,
-        partials: Box::new(NoPartials),
+        partials,
         clocks: BTreeMap::new(),
         summary: CentralSummary::default(),
         hold_until: None,
@@ -287,7 +466,9 @@ impl Member<'_> {
                 return;
             };
             let was = w.rehydrating();
+            w.set_wall(now_ms());
             let step = w.on_message(offset, m.payload());
+            let partials = w.take_partials();
             let (gen, now_live) = (w.generation, was && !w.rehydrating());
             drop(owner);
             let clock = self.clock(p, gen);
@@ -300,18 +481,18 @@ impl Member<'_> {
                     "partition rebuilt: live"
                 );
             }
-            step
+            (step, partials)
         };
+        let (step, partials) = step;
         let safe = match step {
             Step::Rehydrated => return,
             Step::Live(outputs) => {
                 self.summary.records += 1;
-                if outputs.is_empty() {
-                    true
-                } else {
-                    let delivered = self.rt.block_on(self.set.deliver(&outputs, now_ms()));
-                    delivered && self.set.persist_router() && self.partials.on_outputs(p, &outputs)
-                }
+                let delivered = outputs.is_empty() || {
+                    self.rt.block_on(self.set.deliver(&outputs, now_ms()))
+                        && self.set.persist_router()
+                };
+                delivered && self.partials.publish(p, &partials)
             }
             Step::Poison(reason) => self.dead_letter(m, &reason),
         };
@@ -426,10 +607,18 @@ impl Member<'_> {
             })
             .collect();
         let suppressed = owner.suppressed_before + owned.iter().map(|o| o.5).sum::<u64>();
+        let (late, firing) = owner
+            .workers()
+            .filter_map(|(_, w)| w.fleet())
+            .fold((0, 0), |(l, f), c| {
+                (l + c.counts.late, f + c.firing().count() as u64)
+            });
         let counts = owner.counts;
         drop(owner);
         let stats = &self.telemetry.central;
         stats.suppressed.store(suppressed, Ordering::Relaxed);
+        stats.partials_late.store(late, Ordering::Relaxed);
+        stats.fleet_firing.store(firing, Ordering::Relaxed);
         stats.assigned.store(counts.assigned, Ordering::Relaxed);
         stats.revoked.store(counts.revoked, Ordering::Relaxed);
         stats.lost.store(counts.lost, Ordering::Relaxed);

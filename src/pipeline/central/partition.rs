@@ -1,12 +1,17 @@
 //! The sans-IO side of `fluxsight central`: one [`PartitionWorker`] per assigned
-//! partition of the signals topic, and the [`Assignment`] of this member (the workers
+//! partition of the consumed topic, and the [`Assignment`] of this member (the workers
 //! by partition, told about ownership by the consumer's rebalance callback).
 //!
-//! A worker holds one [`Correlator`] per cluster of its partition, each with the
-//! pipeline file's settings and that cluster's name, fed exactly as
-//! `tests/signals.rs` feeds one (records to `on_record`, heartbeats to `on_time`), so its
-//! findings carry the ids and the bytes the cluster's own sidecar or a `replay` of its
-//! capture would give.
+//! Stage 1 ([`Role::Cluster`]): a worker holds one [`Correlator`] per cluster of its
+//! signals partition, each with the pipeline file's settings and that cluster's name,
+//! fed exactly as `tests/signals.rs` feeds one (records to `on_record`, heartbeats to
+//! `on_time`), so its findings carry the ids and the bytes the cluster's own sidecar or
+//! a `replay` of its capture would give. With partials on, each cluster also has its
+//! [`ClusterPartials`] and the partition its [`Ticks`]: the partials of a live record
+//! wait in the worker ([`PartitionWorker::take_partials`]) for the caller to publish.
+//!
+//! Stage 2 ([`Role::Fleet`]): a worker holds one [`FleetCorrelator`] fed the partials
+//! of its partition of the partials topic. Same boundary, offsets and poison handling.
 //!
 //! Invariants:
 //! - **Rehydrating emits nothing.** Outputs of records before the boundary (the
@@ -20,6 +25,7 @@
 use std::collections::BTreeMap;
 
 use crate::correlate::{Correlator, Output, Settings};
+use crate::fleet::{ClusterPartials, DeriveSettings, FleetCorrelator, Partial, Ticks};
 use crate::signal::{Signal, SignalKind};
 use crate::sources::signals::{PartitionOwner, StartPlan};
 
@@ -51,11 +57,46 @@ pub struct WorkerCounts {
     pub poison: u64,
 }
 
+/// What the workers of a member do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Role {
+    /// Stage 1: signals → per-cluster findings; partials too when `partials` is set
+    /// (`src` of ticks: `<signals topic>/<partition>`, from `topic`).
+    Cluster {
+        topic: String,
+        partials: Option<DeriveSettings>,
+        /// The signals topic's partition count (ticks announce it), when known.
+        sources: Option<u32>,
+    },
+    /// Stage 2: partials → fleet findings; `idle_ms` the tick sources' idleness.
+    Fleet { idle_ms: i64 },
+}
+
+impl Default for Role {
+    fn default() -> Self {
+        Role::Cluster {
+            topic: String::new(),
+            partials: None,
+            sources: None,
+        }
+    }
+}
+
 /// One assigned partition.
 pub struct PartitionWorker {
     plan: StartPlan,
     settings: Settings,
     clusters: BTreeMap<String, Correlator>,
+    /// Stage 1 with partials: each cluster's derivation, and the partition's ticks.
+    derived: BTreeMap<String, ClusterPartials>,
+    derive: Option<DeriveSettings>,
+    ticks: Option<Ticks>,
+    /// Partials of live records not yet taken by the caller.
+    pending: Vec<Partial>,
+    /// Stage 2.
+    fleet: Option<FleetCorrelator>,
+    /// The caller's wall time of the record being read (stage 2's tick idleness).
+    wall: Option<i64>,
     /// One past the last record processed.
     next: i64,
     /// One past the last live record whose outputs are safe (`plan.boundary` before any).
@@ -76,6 +117,12 @@ impl PartitionWorker {
             plan,
             settings,
             clusters: BTreeMap::new(),
+            derived: BTreeMap::new(),
+            derive: None,
+            ticks: None,
+            pending: Vec::new(),
+            fleet: None,
+            wall: None,
             next: plan.start,
             safe: plan.boundary,
             withheld: false,
@@ -85,8 +132,46 @@ impl PartitionWorker {
         }
     }
 
+    /// A worker of `role` for `partition`.
+    pub fn with_role(plan: StartPlan, settings: Settings, role: &Role, partition: i32) -> Self {
+        let mut w = PartitionWorker::new(plan, settings);
+        match role {
+            Role::Cluster {
+                topic,
+                partials,
+                sources,
+            } => {
+                w.derive = *partials;
+                w.ticks =
+                    partials.map(|d| Ticks::new(&format!("{topic}/{partition}"), d).of(*sources));
+            }
+            Role::Fleet { idle_ms } => {
+                w.fleet = Some(FleetCorrelator::new(w.settings.clone(), *idle_ms));
+            }
+        }
+        w
+    }
+
     pub fn plan(&self) -> StartPlan {
         self.plan
+    }
+
+    /// The partials of the live records processed since the last call, in order
+    /// (stage 1 with partials on; empty otherwise). Publish them before storing the
+    /// offset of the record that gave them.
+    pub fn take_partials(&mut self) -> Vec<Partial> {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// The wall time (ms) the next records are read at: stage 2's tick sources are
+    /// idle after no tick for the idle timeout of it. Unset, idleness is by event time.
+    pub fn set_wall(&mut self, wall_ms: i64) {
+        self.wall = Some(wall_ms);
+    }
+
+    /// The fleet correlator (stage 2).
+    pub fn fleet(&self) -> Option<&FleetCorrelator> {
+        self.fleet.as_ref()
     }
 
     /// Still rebuilding: the next record is before the boundary.
@@ -112,20 +197,36 @@ impl PartitionWorker {
         }
         self.next = offset + 1;
         let live = offset >= self.plan.boundary;
-        let signal = match payload.map(Signal::decode) {
-            Some(Ok(s)) => s,
-            Some(Err(e)) if live => {
+        let decoded = match (&mut self.fleet, payload) {
+            (_, None) => Err("record without a value".to_string()),
+            (Some(f), Some(b)) => match Partial::decode(b) {
+                Ok(p) => {
+                    self.counts.records += 1;
+                    match self.wall {
+                        Some(w) => f.on_partial_at(&p, w),
+                        None => f.on_partial(&p),
+                    }
+                    Ok(f.drain())
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            (None, Some(b)) => Signal::decode(b).map_err(|e| e.to_string()).map(|s| {
+                let (outputs, partials) = self.feed(&s);
+                if live {
+                    self.pending.extend(partials);
+                }
+                outputs
+            }),
+        };
+        let mut outputs = match decoded {
+            Ok(o) => o,
+            Err(e) if live => {
                 self.counts.poison += 1;
-                return Step::Poison(e.to_string());
-            }
-            None if live => {
-                self.counts.poison += 1;
-                return Step::Poison("record without a value".into());
+                return Step::Poison(e);
             }
             // Before the boundary the previous owner dead-lettered it already.
-            _ => return Step::Rehydrated,
+            Err(_) => return Step::Rehydrated,
         };
-        let mut outputs = self.feed(&signal);
         if !live {
             self.counts.suppressed += outputs.len() as u64;
             return Step::Rehydrated;
@@ -142,22 +243,25 @@ impl PartitionWorker {
     }
 
     /// Records to `on_record`, heartbeats to `on_time`, of the signal's cluster's
-    /// correlator (as `tests/signals.rs` checks against the replay).
-    fn feed(&mut self, s: &Signal) -> Vec<Output> {
+    /// correlator (as `tests/signals.rs` checks against the replay); with partials on,
+    /// the cluster's partials and the partition's tick after it.
+    fn feed(&mut self, s: &Signal) -> (Vec<Output>, Vec<Partial>) {
         let c = self.clusters.entry(s.cluster.clone()).or_insert_with(|| {
             let mut settings = self.settings.clone();
             settings.cluster = s.cluster.clone();
             Correlator::new(settings)
         });
         self.newest_event_ms = Some(self.newest_event_ms.map_or(s.t, |n| n.max(s.t)));
+        let mut rec = None;
         match s.kind {
             SignalKind::Record => {
                 self.counts.records += 1;
-                if let Some(rec) = s.record() {
-                    if rec.ts.is_none() && c.now().is_none() {
+                if let Some(r) = s.record() {
+                    if r.ts.is_none() && c.now().is_none() {
                         c.on_time(s.t);
                     }
-                    c.on_record(&rec);
+                    c.on_record(&r);
+                    rec = Some(r);
                 }
             }
             SignalKind::Heartbeat => {
@@ -165,7 +269,20 @@ impl PartitionWorker {
                 c.on_time(s.t);
             }
         }
-        c.drain()
+        let outputs = c.drain();
+        let Some(d) = self.derive else {
+            return (outputs, Vec::new());
+        };
+        let now = c.now().unwrap_or(s.t);
+        let derived = self
+            .derived
+            .entry(s.cluster.clone())
+            .or_insert_with(|| ClusterPartials::new(&s.cluster, d));
+        let mut partials = derived.after(rec.as_ref(), c, &outputs, now);
+        if let Some(t) = &mut self.ticks {
+            partials.extend(t.after(self.clusters.values().filter_map(Correlator::now)));
+        }
+        (outputs, partials)
     }
 
     /// The outputs of the record at `offset` are safe (spooled, or dead-lettered):
@@ -201,6 +318,7 @@ pub struct OwnershipCounts {
 /// The partitions this member owns, each with its worker.
 pub struct Assignment {
     settings: Settings,
+    role: Role,
     workers: BTreeMap<i32, PartitionWorker>,
     generation: u64,
     pub counts: OwnershipCounts,
@@ -211,8 +329,14 @@ pub struct Assignment {
 impl Assignment {
     /// Workers get `settings` (their cluster name replaced by each signal's).
     pub fn new(settings: Settings) -> Self {
+        Assignment::with_role(settings, Role::default())
+    }
+
+    /// Workers of `role` (stage 1 with or without partials, or stage 2).
+    pub fn with_role(settings: Settings, role: Role) -> Self {
         Assignment {
             settings,
+            role,
             workers: BTreeMap::new(),
             generation: 0,
             counts: OwnershipCounts::default(),
@@ -250,7 +374,7 @@ impl PartitionOwner for Assignment {
     fn assigned(&mut self, partition: i32, plan: StartPlan) {
         self.generation += 1;
         self.counts.assigned += 1;
-        let mut w = PartitionWorker::new(plan, self.settings.clone());
+        let mut w = PartitionWorker::with_role(plan, self.settings.clone(), &self.role, partition);
         w.generation = self.generation;
         self.workers.insert(partition, w);
     }
@@ -475,5 +599,174 @@ mod tests {
         // sidecar), told apart by the cluster.
         assert_eq!(of("a"), of("b"));
         assert_eq!(w.clusters().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    /// A cluster whose GitRepository on github.com/acme is rate-limited every minute.
+    fn rate_limited(cluster: &str, minutes: i64) -> Vec<Vec<u8>> {
+        use crate::record::{Detail, ObjectInfo};
+        let mut p = SignalProducer::new(cluster, DEFAULT_HEARTBEAT_MS);
+        let t0 = 1_767_000_000_000;
+        let repo = ObjectRef::new("GitRepository", "flux-system", "apps");
+        let snap = Record {
+            ts: Some(t0),
+            object: Some(repo.clone()),
+            class: Class::ObjectState,
+            format: crate::record::Format::K8sObject,
+            detail: Detail::Object(Box::new(ObjectInfo {
+                url: Some("https://github.com/acme/apps".into()),
+                ..ObjectInfo::default()
+            })),
+            ..Record::default()
+        };
+        let mut out = vec![p.record(&snap, Some(t0)).encode()];
+        for i in 1..=minutes {
+            let t = t0 + i * 60_000;
+            let rec = Record {
+                ts: Some(t),
+                controller: Some("source-controller".into()),
+                object: Some(repo.clone()),
+                msg: "Reconciler error".into(),
+                error: Some("failed to checkout and determine revision: unable to clone 'https://github.com/acme/apps': unexpected client error: unexpected requesting \"https://github.com/acme/apps/info/refs?service=git-upload-pack\" status code: 429".into()),
+                class: Class::RateLimited,
+                severity: Class::RateLimited.default_severity(),
+                ..Record::default()
+            };
+            out.push(p.record(&rec, Some(t)).encode());
+            if let Some(h) = p.heartbeat(t + 30_000) {
+                out.push(h.encode());
+            }
+        }
+        out
+    }
+
+    fn stage1(committed: i64, n: usize) -> PartitionWorker {
+        PartitionWorker::with_role(
+            plan_start(Some(committed), Some(0), 0, n as i64),
+            Settings::default(),
+            &Role::Cluster {
+                topic: "signals".into(),
+                partials: Some(DeriveSettings::default()),
+                sources: None,
+            },
+            4,
+        )
+    }
+
+    /// The partials of live records from `from` on (offset, partial).
+    fn partials_of(w: &mut PartitionWorker, msgs: &[Vec<u8>]) -> Vec<(usize, Partial)> {
+        let mut out = Vec::new();
+        for (i, m) in msgs.iter().enumerate() {
+            let step = w.on_message(i as i64, Some(m));
+            let ps = w.take_partials();
+            if !matches!(step, Step::Live(_)) {
+                assert!(ps.is_empty(), "offset {i}: partials of a rehydrated record");
+            }
+            out.extend(ps.into_iter().map(|p| (i, p)));
+        }
+        out
+    }
+
+    #[test]
+    fn stage_one_derives_partials_and_a_new_owner_derives_the_same_from_its_boundary() {
+        use crate::fleet::{KeyStatus, PartialKind};
+        let msgs = rate_limited("c7", 12);
+        let n = msgs.len();
+        let oracle = partials_of(&mut stage1(0, n), &msgs);
+        let failing: Vec<&Partial> = oracle
+            .iter()
+            .map(|(_, p)| p)
+            .filter(|p| p.status == Some(KeyStatus::Failing))
+            .collect();
+        assert!(
+            failing
+                .iter()
+                .any(|p| p.key == "ratelimit:github.com/acme" && p.cluster == "c7"),
+            "{failing:?}"
+        );
+        assert!(oracle
+            .iter()
+            .any(|(_, p)| p.kind == PartialKind::Inventory && p.key == "git:github.com/acme/apps"));
+        let ticks: Vec<&Partial> = oracle
+            .iter()
+            .map(|(_, p)| p)
+            .filter(|p| p.kind == PartialKind::Tick)
+            .collect();
+        assert!(
+            ticks.len() >= 12,
+            "a tick per 30 s of event time: {}",
+            ticks.len()
+        );
+        assert!(ticks.iter().all(|t| t.src.as_deref() == Some("signals/4")));
+        for cut in 0..=n {
+            let got = partials_of(&mut stage1(cut as i64, n), &msgs);
+            let want: Vec<(usize, Partial)> =
+                oracle.iter().filter(|(i, _)| *i >= cut).cloned().collect();
+            assert_eq!(got, want, "cut at {cut}");
+        }
+        // Without partials on, none.
+        let mut w = worker(Some(0), n);
+        assert!(partials_of(&mut w, &msgs).is_empty());
+    }
+
+    fn stage2(committed: i64, n: usize) -> PartitionWorker {
+        PartitionWorker::with_role(
+            plan_start(Some(committed), Some(0), 0, n as i64),
+            Settings::default(),
+            &Role::Fleet { idle_ms: 120_000 },
+            0,
+        )
+    }
+
+    #[test]
+    fn stage_two_rebuilds_before_its_boundary_and_emits_what_the_first_owner_emitted_after() {
+        // The partials of 5 rate-limited clusters, interleaved.
+        let mut per: Vec<Vec<Partial>> = Vec::new();
+        for c in 0..5 {
+            let msgs = rate_limited(&format!("c{c}"), 12);
+            per.push(
+                partials_of(&mut stage1(0, msgs.len()), &msgs)
+                    .into_iter()
+                    .map(|(_, p)| p)
+                    .collect(),
+            );
+        }
+        let longest = per.iter().map(Vec::len).max().unwrap();
+        let mut stream: Vec<Vec<u8>> = Vec::new();
+        for i in 0..longest {
+            for p in &per {
+                if let Some(x) = p.get(i) {
+                    stream.push(x.encode());
+                }
+            }
+        }
+        let n = stream.len();
+        let oracle = run(&mut stage2(0, n), &stream, 0);
+        let fired = ids(&oracle);
+        assert!(!fired.is_empty(), "5 clusters rate-limited on one org fire");
+        let distinct: std::collections::BTreeSet<&String> =
+            fired.iter().map(|(id, _, _)| id).collect();
+        // ratelimit:github.com/acme only: the host-wide key names that one org.
+        assert_eq!(distinct.len(), 1, "{fired:?}");
+        for cut in (0..=n).step_by(7) {
+            let mut w = stage2(cut as i64, n);
+            let got = run(&mut w, &stream, 0);
+            let mut first = stage2(0, n);
+            let mut tail = Vec::new();
+            for (i, m) in stream.iter().enumerate() {
+                if let Step::Live(o) = first.on_message(i as i64, Some(m)) {
+                    if i >= cut {
+                        tail.extend(o);
+                    }
+                }
+            }
+            assert_eq!(ids(&got), ids(&tail), "cut at {cut}");
+        }
+        // A record that is not a partial is poison when live.
+        let mut w = stage2(0, 3);
+        assert!(matches!(w.on_message(0, Some(b"{}")), Step::Poison(_)));
+        assert!(matches!(
+            w.on_message(1, Some(&rate_limited("x", 1)[0])),
+            Step::Poison(_)
+        ));
     }
 }

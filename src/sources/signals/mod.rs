@@ -351,6 +351,15 @@ pub fn dlq_config(s: &CentralSettings, client_id: &str) -> ClientConfig {
     c
 }
 
+/// The partials producer's configuration (stage 1 with `central.fleet:`): idempotent,
+/// `acks=all`, so a retried send never duplicates or reorders a key's partials.
+pub fn partials_config(s: &CentralSettings, client_id: &str) -> ClientConfig {
+    let mut c = dlq_config(s, client_id);
+    c.set("client.id", format!("{client_id}-partials"))
+        .set("linger.ms", "5");
+    c
+}
+
 /// Header naming why a record went to the dead-letter topic.
 pub const H_DLQ_REASON: &str = "fluxsight_dlq_reason";
 /// Headers naming where it came from.
