@@ -232,15 +232,7 @@ fn check_pipeline(
             _ => errs.push(format!("state dir {dir} is not on a writable volume")),
         },
     }
-    let shutdown = pipeline
-        .pointer("/delivery/shutdown_timeout")
-        .and_then(Value::as_str)
-        .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
-    let grace = fp
-        .pod
-        .get("terminationGracePeriodSeconds")
-        .and_then(Value::as_u64)
-        .unwrap_or(DEFAULT_GRACE_SECS);
+    let (shutdown, grace) = shutdown_and_grace(&pipeline, fp);
     if duration_secs(shutdown).is_none_or(|s| s > grace) {
         errs.push(format!(
             "terminationGracePeriodSeconds {grace} is shorter than delivery.shutdown_timeout {shutdown}"
@@ -271,6 +263,21 @@ enum ConfigRollout {
 }
 
 /// The pipeline ConfigMap's name or the pod's checksum changes with its data.
+/// A pipeline file's `delivery.shutdown_timeout` and its pod's
+/// `terminationGracePeriodSeconds`, with their defaults.
+fn shutdown_and_grace<'a>(file: &'a Value, fp: &FluxsightPod) -> (&'a str, u64) {
+    let shutdown = file
+        .pointer("/delivery/shutdown_timeout")
+        .and_then(Value::as_str)
+        .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
+    let grace = fp
+        .pod
+        .get("terminationGracePeriodSeconds")
+        .and_then(Value::as_u64)
+        .unwrap_or(DEFAULT_GRACE_SECS);
+    (shutdown, grace)
+}
+
 fn check_config_rollout(cm: &Value, fp: &FluxsightPod, rollout: ConfigRollout) -> Vec<String> {
     let name = str_at(cm, "/metadata/name");
     let data = cm

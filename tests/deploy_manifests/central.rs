@@ -12,30 +12,7 @@ const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/fluxsight");
 
 /// Every fluxsight container of every StatefulSet.
 fn central_pods(objects: &[Value]) -> Vec<FluxsightPod<'_>> {
-    let mut out = Vec::new();
-    for w in objects
-        .iter()
-        .filter(|o| str_at(o, "/kind") == "StatefulSet")
-    {
-        let Some(pod) = w.pointer("/spec/template/spec") else {
-            continue;
-        };
-        for c in pod
-            .get("containers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if is_fluxsight(c) {
-                out.push(FluxsightPod {
-                    workload: w,
-                    pod,
-                    container: c,
-                });
-            }
-        }
-    }
-    out
+    fluxsight_pods_of(objects, "StatefulSet")
 }
 
 fn words(c: &Value, ptr: &str) -> Vec<String> {
@@ -139,15 +116,7 @@ fn check_central_file(objects: &[Value], fp: &FluxsightPod) -> Vec<String> {
         }
         _ => errs.push(format!("state dir '{state}' is not on a writable volume")),
     }
-    let shutdown = file
-        .pointer("/delivery/shutdown_timeout")
-        .and_then(Value::as_str)
-        .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
-    let grace = fp
-        .pod
-        .get("terminationGracePeriodSeconds")
-        .and_then(Value::as_u64)
-        .unwrap_or(DEFAULT_GRACE_SECS);
+    let (shutdown, grace) = shutdown_and_grace(&file, fp);
     if duration_secs(shutdown).is_none_or(|s| s >= grace) {
         errs.push(format!(
             "terminationGracePeriodSeconds {grace} leaves no time to leave the group after delivery.shutdown_timeout {shutdown}"

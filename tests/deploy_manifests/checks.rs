@@ -272,13 +272,15 @@ pub fn is_fluxsight(c: &Value) -> bool {
     str_at(c, "/name") == "fluxsight" || image_name(str_at(c, "/image")).ends_with("/fluxsight")
 }
 
-/// Every fluxsight container of every Deployment.
+/// Every fluxsight container (init containers too) of every Deployment.
 pub fn fluxsight_pods(objects: &[Value]) -> Vec<FluxsightPod<'_>> {
+    fluxsight_pods_of(objects, "Deployment")
+}
+
+/// Every fluxsight container (init containers too) of every workload of `kind`.
+pub fn fluxsight_pods_of<'a>(objects: &'a [Value], kind: &str) -> Vec<FluxsightPod<'a>> {
     let mut out = Vec::new();
-    for w in objects
-        .iter()
-        .filter(|o| str_at(o, "/kind") == "Deployment")
-    {
+    for w in objects.iter().filter(|o| str_at(o, "/kind") == kind) {
         let Some(pod) = w.pointer("/spec/template/spec") else {
             continue;
         };
