@@ -30,11 +30,6 @@ use std::time::{Duration, Instant};
 use fluxsight::signal::Signal;
 use fluxsight::sinks::kafka::DEFAULT_SIGNALS_TOPIC;
 use fluxsight::sources::signals::config::DEFAULT_DLQ_TOPIC;
-use fluxsight::sources::signals::H_DLQ_REASON;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Headers;
-use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use central::{
     captures, interleave, oracle, owners, signals_of, skip, streamed_outputs, union, Member,
@@ -54,33 +49,7 @@ fn owned_once(o: &BTreeMap<i32, Vec<usize>>) -> bool {
 }
 
 fn dlq_records(bootstrap: &str) -> Vec<(Vec<u8>, String)> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "central-e2e-dlq")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(DEFAULT_DLQ_TOPIC, 0, Offset::Beginning)
-        .unwrap();
-    c.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let end = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < end {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
-            let reason = m
-                .headers()
-                .and_then(|h| {
-                    h.iter()
-                        .find(|h| h.key == H_DLQ_REASON)
-                        .and_then(|h| h.value)
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                })
-                .unwrap_or_default();
-            out.push((m.payload().unwrap_or_default().to_vec(), reason));
-        }
-    }
-    out
+    central::dlq_records(bootstrap, DEFAULT_DLQ_TOPIC, "central-e2e-dlq")
 }
 
 #[test]

@@ -16,6 +16,8 @@
 //! - a record on the partials topic that is not a partial goes to the fleet stage's
 //!   dead-letter topic with a reason.
 
+#[path = "common/central.rs"]
+mod central;
 mod common;
 #[path = "common/tansu.rs"]
 mod tansu;
@@ -34,11 +36,8 @@ use fluxsight::signal::{Signal, SignalProducer};
 use fluxsight::sinks::kafka::DEFAULT_SIGNALS_TOPIC;
 use fluxsight::sources::signals::config::{DEFAULT_DLQ_TOPIC, DEFAULT_FLEET_DLQ_TOPIC};
 use fluxsight::sources::signals::plan_start;
-use fluxsight::sources::signals::H_DLQ_REASON;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 use serde_json::Value;
 
 use common::{http_get, tempdir, wait_until, BIN};
@@ -396,33 +395,7 @@ fn publish_raw(bootstrap: &str, key: &str, value: &[u8]) {
 
 /// The fleet dead-letter topic's records: (value, reason header).
 fn fleet_dlq(bootstrap: &str) -> Vec<(Vec<u8>, String)> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "fleet-e2e-dlq")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(DEFAULT_FLEET_DLQ_TOPIC, 0, Offset::Beginning)
-        .unwrap();
-    c.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let end = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < end {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
-            let reason = m
-                .headers()
-                .and_then(|h| {
-                    h.iter()
-                        .find(|h| h.key == H_DLQ_REASON)
-                        .and_then(|h| h.value)
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                })
-                .unwrap_or_default();
-            out.push((m.payload().unwrap_or_default().to_vec(), reason));
-        }
-    }
-    out
+    central::dlq_records(bootstrap, DEFAULT_FLEET_DLQ_TOPIC, "fleet-e2e-dlq")
 }
 
 /// The fleet findings (`pattern` fleet_*) among `lines`.

@@ -645,3 +645,36 @@ pub fn assert_no_duplicates(
 
 /// Why tansu 0.6 double-assigns partitions during a rebalance.
 pub const TANSU_OVERLAP: &str = "tansu 0.6's classic group coordinator answers each JoinGroup at once (tansu-broker-0.6.0 src/coordinator/group/administrator.rs, `Inner<O, Forming>::join`: no join barrier waiting for the other members within the rebalance timeout), so the leader runs the cooperative-sticky assignor on members' stale metadata and gives a partition to a new member before its owner was told to revoke it; Kafka's coordinator waits for every member to rejoin with its owned partitions first";
+
+/// A dead-letter topic's records from its start (partition 0): (value, reason header).
+pub fn dlq_records(bootstrap: &str, topic: &str, group: &str) -> Vec<(Vec<u8>, String)> {
+    use fluxsight::sources::signals::H_DLQ_REASON;
+    use rdkafka::message::{Headers, Message};
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let end = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < end {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            let reason = m
+                .headers()
+                .and_then(|h| {
+                    h.iter()
+                        .find(|h| h.key == H_DLQ_REASON)
+                        .and_then(|h| h.value)
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                })
+                .unwrap_or_default();
+            out.push((m.payload().unwrap_or_default().to_vec(), reason));
+        }
+    }
+    out
+}
