@@ -411,18 +411,13 @@ impl FleetCorrelator {
             && !one_org
             && (!inventory_known || n as f64 >= min_ratio * users as f64);
         let names: BTreeSet<String> = affected.keys().map(|c| (*c).clone()).collect();
+        let users_known = inventory_known.then_some(users);
+        let refill = |f: &mut Finding| fill(f, &pat, key, &affected, users_known, now);
         match (&mut ks.incident, fires) {
             (None, true) => {
                 let start = affected.values().map(|f| f.since).min().unwrap_or(now);
                 let mut f = new_finding(pattern_of(key.kind), key, start, &self.cluster);
-                fill(
-                    &mut f,
-                    &pat,
-                    key,
-                    &affected,
-                    inventory_known.then_some(users),
-                    now,
-                );
+                refill(&mut f);
                 self.out.push(Output::Finding(Box::new(f.clone())));
                 ks.incident = Some(Incident {
                     finding: f,
@@ -432,14 +427,7 @@ impl FleetCorrelator {
             }
             (Some(inc), true) => {
                 if inc.emitted != names && now - inc.last_emit >= update_ms {
-                    fill(
-                        &mut inc.finding,
-                        &pat,
-                        key,
-                        &affected,
-                        inventory_known.then_some(users),
-                        now,
-                    );
+                    refill(&mut inc.finding);
                     inc.finding.emission += 1;
                     inc.emitted = names;
                     inc.last_emit = now;
@@ -449,14 +437,7 @@ impl FleetCorrelator {
             }
             (Some(inc), false) => {
                 let mut f = inc.finding.clone();
-                fill(
-                    &mut f,
-                    &pat,
-                    key,
-                    &affected,
-                    inventory_known.then_some(users),
-                    now,
-                );
+                refill(&mut f);
                 f.status = Status::Resolved;
                 f.emission += 1;
                 self.out.push(Output::Finding(Box::new(f)));
