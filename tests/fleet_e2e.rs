@@ -23,9 +23,8 @@ mod common;
 mod tansu;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use fluxsight::correlate::{Output, PatternId, Settings, Status};
 use fluxsight::fleet::partial::DEFAULT_PARTIALS_TOPIC;
@@ -40,7 +39,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use serde_json::Value;
 
-use common::{http_get, tempdir, wait_until, BIN};
+use central::Member;
+use common::{tempdir, wait_until};
 use tansu::{create_topics_with, free_port, Broker};
 
 const SIGNAL_PARTITIONS: i32 = 8;
@@ -168,135 +168,38 @@ fn in_process(signals: &[(String, Signal)]) -> Vec<fluxsight::correlate::Finding
     out
 }
 
-struct Member {
-    child: Option<Child>,
-    args: Vec<String>,
-    out: PathBuf,
-    log: PathBuf,
-    port: u16,
+/// A `fluxsight central` member of stage 1 (`cluster`: publishes partials) or stage 2
+/// (`fleet`).
+fn member(dir: &Path, tag: &str, bootstrap: &str, stage: &str) -> Member {
+    let extra = match stage {
+        "fleet" => "  stage: fleet\n",
+        _ => "  fleet: {}\n",
+    };
+    Member::start(dir, tag, bootstrap, extra)
 }
 
-impl Member {
-    fn start(dir: &Path, tag: &str, bootstrap: &str, stage: &str) -> Member {
-        let out = dir.join(format!("out-{tag}.jsonl"));
-        let cfg = dir.join(format!("central-{tag}.yaml"));
-        let state = dir.join(format!("state-{tag}"));
-        let central = match stage {
-            "fleet" => "  stage: fleet\n".to_string(),
-            _ => "  fleet: {}\n".to_string(),
-        };
-        std::fs::write(
-            &cfg,
-            format!(
-                "central:\n  brokers: {bootstrap}\n  session_timeout: 6s\n  commit_interval: 1s\n{central}sinks:\n  - name: out\n    type: file\n    path: {}\ndelivery:\n  state_dir: {}\n",
-                out.display(),
-                state.display()
-            ),
-        )
-        .unwrap();
-        let port = free_port();
-        let args = vec![
-            "central".to_string(),
-            "--config".to_string(),
-            cfg.display().to_string(),
-            "--health-listen".to_string(),
-            format!("127.0.0.1:{port}"),
-            "--client-id".to_string(),
-            format!("central-{tag}"),
-        ];
-        let mut m = Member {
-            child: None,
-            args,
-            out,
-            log: dir.join(format!("central-{tag}.log")),
-            port,
-        };
-        m.spawn();
-        m
-    }
-
-    fn spawn(&mut self) {
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new(BIN)
-            .args(&self.args)
-            .env("FLUXSIGHT_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(f.try_clone().unwrap())
-            .stderr(f)
-            .spawn()
-            .expect("start central");
-        self.child = Some(child);
-    }
-
-    /// Partitions owned now, from `/metrics`.
-    fn owned(&self) -> BTreeSet<i32> {
-        let Some((200, body)) = http_get(self.port, "/metrics") else {
-            return BTreeSet::new();
-        };
-        body.lines()
-            .filter(|l| l.starts_with("fluxsight_central_partition_owned{"))
-            .filter_map(|l| {
-                l.split("partition=\"")
-                    .nth(1)?
-                    .split('"')
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-            .collect()
-    }
-
-    fn metric(&self, series: &str) -> f64 {
-        http_get(self.port, "/metrics")
-            .and_then(|(_, body)| {
-                body.lines()
-                    .find(|l| l.starts_with(series))
-                    .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            })
-            .unwrap_or(0.0)
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            let end = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < end {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn lines(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.out)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
+/// Partitions a member owns now.
+fn owned(m: &Member) -> BTreeSet<i32> {
+    m.partitions().unwrap_or_default().into_iter().collect()
 }
 
-impl Drop for Member {
-    fn drop(&mut self) {
-        self.kill9();
-    }
+/// A member's output lines as JSON.
+fn values(m: &Member) -> Vec<Value> {
+    m.lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The value of an unlabelled series in a member's `/metrics` (0 when absent).
+fn metric(m: &Member, series: &str) -> f64 {
+    m.metrics()
+        .and_then(|body| {
+            body.lines()
+                .find(|l| l.starts_with(series))
+                .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        })
+        .unwrap_or(0.0)
 }
 
 /// Every member's fleet and partition metrics and its log's warnings, for a failure.
@@ -304,7 +207,7 @@ fn dump<'a>(members: impl Iterator<Item = &'a Member>) -> String {
     let mut out = String::new();
     for m in members {
         out.push_str(&format!("== {}\n", m.log.display()));
-        if let Some((_, body)) = http_get(m.port, "/metrics") {
+        if let Some(body) = m.metrics() {
             for l in body.lines().filter(|l| {
                 l.starts_with("fluxsight_central_fleet")
                     || l.starts_with("fluxsight_central_partition_next_offset")
@@ -313,8 +216,8 @@ fn dump<'a>(members: impl Iterator<Item = &'a Member>) -> String {
                 out.push('\n');
             }
         }
-        for l in std::fs::read_to_string(&m.log)
-            .unwrap_or_default()
+        for l in m
+            .log_text()
             .lines()
             .filter(|l| l.contains("WARN") || l.contains("ERROR"))
             .take(20)
@@ -328,8 +231,8 @@ fn dump<'a>(members: impl Iterator<Item = &'a Member>) -> String {
 
 fn all_owned(members: &[Member], partitions: i32) -> bool {
     let mut seen: BTreeMap<i32, usize> = BTreeMap::new();
-    for m in members.iter().filter(|m| m.child.is_some()) {
-        for p in m.owned() {
+    for m in members.iter().filter(|m| m.alive()) {
+        for p in owned(m) {
             *seen.entry(p).or_default() += 1;
         }
     }
@@ -453,10 +356,10 @@ fn forty_rate_limited_clusters_of_two_hundred_give_one_fleet_finding_across_a_ki
     let oracle_id = oracle_last.id.clone();
 
     let mut s1: Vec<Member> = (0..2)
-        .map(|i| Member::start(&dir, &format!("s1-{i}"), &bootstrap, "cluster"))
+        .map(|i| member(&dir, &format!("s1-{i}"), &bootstrap, "cluster"))
         .collect();
     let mut s2: Vec<Member> = (0..2)
-        .map(|i| Member::start(&dir, &format!("s2-{i}"), &bootstrap, "fleet"))
+        .map(|i| member(&dir, &format!("s2-{i}"), &bootstrap, "fleet"))
         .collect();
     assert!(
         wait_until(Duration::from_secs(90), || all_owned(
@@ -467,8 +370,8 @@ fn forty_rate_limited_clusters_of_two_hundred_give_one_fleet_finding_across_a_ki
             PARTIAL_PARTITIONS
         )),
         "both groups formed: stage 1 {:?}, stage 2 {:?}",
-        s1.iter().map(Member::owned).collect::<Vec<_>>(),
-        s2.iter().map(Member::owned).collect::<Vec<_>>()
+        s1.iter().map(owned).collect::<Vec<_>>(),
+        s2.iter().map(owned).collect::<Vec<_>>()
     );
 
     // A poison record on the partials topic (another schema).
@@ -485,7 +388,7 @@ fn forty_rate_limited_clusters_of_two_hundred_give_one_fleet_finding_across_a_ki
     publish(&bootstrap, &signals[..split]);
     let fired = wait_until(Duration::from_secs(120), || {
         s2.iter().any(|m| {
-            fleet_findings(&m.lines())
+            fleet_findings(&values(m))
                 .iter()
                 .any(|v| key_of(v) == ACME_KEY)
         })
@@ -498,12 +401,12 @@ fn forty_rate_limited_clusters_of_two_hundred_give_one_fleet_finding_across_a_ki
     // Kill the stage-2 member that emitted it (the owner of the key's partition).
     let owner = (0..2)
         .find(|i| {
-            fleet_findings(&s2[*i].lines())
+            fleet_findings(&values(&s2[*i]))
                 .iter()
                 .any(|v| key_of(v) == ACME_KEY)
         })
         .unwrap();
-    let before: Vec<Value> = s2[owner].lines();
+    let before: Vec<Value> = values(&s2[owner]);
     eprintln!(
         "stage-2 member {owner} emitted it ({} lines); SIGKILL",
         fleet_findings(&before).len()
@@ -515,13 +418,13 @@ fn forty_rate_limited_clusters_of_two_hundred_give_one_fleet_finding_across_a_ki
     publish(&bootstrap, &signals[split..]);
     let other = 1 - owner;
     let taken = wait_until(Duration::from_secs(30), || {
-        s2[other].owned().len() == PARTIAL_PARTITIONS as usize
+        owned(&s2[other]).len() == PARTIAL_PARTITIONS as usize
     });
     eprintln!(
         "stage-2 member {other} owns every partials partition after the kill: {taken} (tansu ends a killed member's session late at times; the restart then takes them back)"
     );
-    s2[owner].spawn();
-    let union = |s2: &[Member]| -> Vec<Value> { s2.iter().flat_map(Member::lines).collect() };
+    s2[owner].restart();
+    let union = |s2: &[Member]| -> Vec<Value> { s2.iter().flat_map(values).collect() };
     let complete = wait_until(Duration::from_secs(240), || {
         fleet_findings(&union(&s2))
             .iter()
@@ -592,7 +495,7 @@ fn forty_rate_limited_clusters_of_two_hundred_give_one_fleet_finding_across_a_ki
 
     // Stage 1 found each cluster's own rate limit: 40 on github.com, 2 on gitlab.com
     // (below the fleet threshold: no fleet finding above).
-    let s1_lines: Vec<Value> = s1.iter().flat_map(Member::lines).collect();
+    let s1_lines: Vec<Value> = s1.iter().flat_map(values).collect();
     let limited_on = |host: &str| -> BTreeSet<String> {
         s1_lines
             .iter()
@@ -605,17 +508,17 @@ fn forty_rate_limited_clusters_of_two_hundred_give_one_fleet_finding_across_a_ki
     assert_eq!(limited_on("gitlab.com").len(), 2);
     let published: f64 = s1
         .iter()
-        .map(|m| m.metric("fluxsight_central_fleet_partials_published"))
+        .map(|m| metric(m, "fluxsight_central_fleet_partials_published"))
         .sum();
     let ticks: f64 = s1
         .iter()
-        .map(|m| m.metric("fluxsight_central_fleet_ticks_published"))
+        .map(|m| metric(m, "fluxsight_central_fleet_ticks_published"))
         .sum();
     eprintln!("stage 1 published {published} partials and {ticks} ticks");
     assert!(published > 0.0 && ticks > 0.0);
     let firing: f64 = s2
         .iter()
-        .map(|m| m.metric("fluxsight_central_fleet_findings_firing"))
+        .map(|m| metric(m, "fluxsight_central_fleet_findings_firing"))
         .sum();
     assert_eq!(
         firing, 1.0,
