@@ -40,6 +40,9 @@ pub(crate) struct ControllerHealth {
 
 /// The loaded-most tenant of each controller ([`ControllerHealth::memory_hog`]) at
 /// `now` with `objects` objects known.
+/// Per controller, its top tenant by artifact load: (tenant, share, heaviest objects).
+type HogTops = FxHashMap<String, Option<(String, f64, String)>>;
+
 struct HogMemo {
     now: TsMs,
     /// `Shared::load_gen` when computed.
@@ -47,7 +50,7 @@ struct HogMemo {
     /// Some load counted runs in the last hour (no interval known): it changes with
     /// time alone.
     by_time: bool,
-    tops: FxHashMap<String, Option<(String, f64, String)>>,
+    tops: HogTops,
 }
 
 impl ControllerHealth {
@@ -882,8 +885,7 @@ impl ControllerHealth {
 /// the objects.
 /// The top tenant per controller by artifact load, and whether any load was counted
 /// from runs (so changes with time alone).
-#[allow(clippy::type_complexity)]
-fn memory_hogs(sh: &Shared, now: TsMs) -> (FxHashMap<String, Option<(String, f64, String)>>, bool) {
+fn memory_hogs(sh: &Shared, now: TsMs) -> (HogTops, bool) {
     // Summed per controller and namespace first (no allocation per object), then per
     // tenant.
     #[derive(Default)]

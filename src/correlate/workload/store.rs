@@ -280,19 +280,18 @@ impl Store {
     pub fn labelled<'a>(
         &'a self,
         group: &'static str,
-        namespace: &str,
-        name: &str,
+        namespace: &'a str,
+        name: &'a str,
     ) -> impl Iterator<Item = &'a ObjectRef> + 'a {
         let key: OwnerKey = (group, namespace.into(), name.into());
-        let (namespace, name): (Box<str>, Box<str>) = (key.1.clone(), key.2.clone());
         self.by_owner
             .get(&key)
             .into_iter()
             .flatten()
             .filter(move |k| {
                 self.workloads.get(*k).is_some_and(|d| {
-                    label(&d.info.labels, group, "namespace") == Some(&*namespace)
-                        && label(&d.info.labels, group, "name") == Some(&*name)
+                    label(&d.info.labels, group, "namespace") == Some(namespace)
+                        && label(&d.info.labels, group, "name") == Some(name)
                 })
             })
     }
